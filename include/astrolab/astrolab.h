@@ -1,0 +1,10 @@
+/* AstroLab: one include for the whole public API. */
+#ifndef ASTROLAB_ASTROLAB_H
+#define ASTROLAB_ASTROLAB_H
+
+#include "astrolab/defs.h"   /* version, attributes */
+#include "astrolab/error.h"  /* codes, al_error */
+#include "astrolab/log.h"    /* named loggers */
+#include "astrolab/memory.h" /* manager, scopes, registry, diagnosis */
+
+#endif /* ASTROLAB_ASTROLAB_H */

@@ -1,0 +1,430 @@
+/* The tracked allocator: malloc, calloc, realloc, free and friends over the backing store.
+ *
+ * One worker (ali_alloc / ali_free_block) does the accounting; the public functions only
+ * choose arguments. Each block carries a 48-byte header (memory_int.h) and an 8-byte guard
+ * after the user bytes. Failure is NULL with an ERROR on "astrolab.memory"; the manager never
+ * aborts unless ASTROLAB_ABORT_ON_ERROR=1. Scope ownership is in scope.c, site counters in
+ * site.c, the global balance in stats.c. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "astrolab/log.h"
+#include "backing.h"
+#include "memory_int.h"
+
+/* Bytes before the user pointer: the header, and for large alignments on the system backing,
+ * padding so that the user pointer lands on the alignment. */
+static inline size_t front_space(unsigned align_log2)
+{
+#if ALI_BACKING_HAS_HEAPS
+    (void)align_log2;
+    return sizeof(ali_block);
+#else
+    size_t align = align_log2 ? (size_t)1 << align_log2 : 0;
+    return align > sizeof(ali_block) ? align : sizeof(ali_block);
+#endif
+}
+
+static inline void *raw_of(ali_block *b)
+{
+    return (char *)ali_block_user(b) - front_space(b->align_log2);
+}
+
+static inline void guard_write(ali_block *b)
+{
+    memset((char *)ali_block_user(b) + b->size, ALI_GUARD_BYTE, ALI_GUARD_SIZE);
+}
+
+static inline bool guard_intact(const ali_block *b)
+{
+    static const unsigned char expect[ALI_GUARD_SIZE] = {ALI_GUARD_BYTE, ALI_GUARD_BYTE,
+                                                         ALI_GUARD_BYTE, ALI_GUARD_BYTE,
+                                                         ALI_GUARD_BYTE, ALI_GUARD_BYTE,
+                                                         ALI_GUARD_BYTE, ALI_GUARD_BYTE};
+    return memcmp((const char *)(b + 1) + b->size, expect, ALI_GUARD_SIZE) == 0;
+}
+
+/* -------- Errors -------- */
+
+static int abort_on_error = -1;
+
+void ali_memory_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    al_logv(AL_LOG_ERROR, ALI_LOGGER, fmt, ap);
+    va_end(ap);
+    ali_stats_error();
+    if (abort_on_error < 0) {
+        const char *e = getenv("ASTROLAB_ABORT_ON_ERROR");
+        abort_on_error = e && strcmp(e, "1") == 0;
+    }
+    if (abort_on_error)
+        abort();
+}
+
+void ali_site_describe(const al_site *loc, char *buf, size_t len)
+{
+    if (!loc || !loc->file) {
+        snprintf(buf, len, "an unknown site");
+        return;
+    }
+    const char *slash = strrchr(loc->file, '/');
+    snprintf(buf, len, "%s:%d in %s()", slash ? slash + 1 : loc->file, loc->line,
+             loc->function ? loc->function : "?");
+}
+
+static void describe_block_site(const ali_block *b, char *buf, size_t len)
+{
+    if (b->site && b->site->loc)
+        ali_site_describe(b->site->loc, buf, len);
+    else if (b->site)
+        snprintf(buf, len, "address %#lx", (unsigned long)b->site->pc);
+    else
+        snprintf(buf, len, "an unknown site");
+}
+
+/* -------- Internal memory (bookkeeping; never tracked) -------- */
+
+void *ali_internal_alloc(size_t n) { return backing_malloc(NULL, n, 0); }
+
+void *ali_internal_calloc(size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total))
+        return NULL;
+    void *p = backing_malloc(NULL, total, 0);
+    if (p)
+        memset(p, 0, total);
+    return p;
+}
+
+void ali_internal_free(void *p)
+{
+    if (p)
+        backing_free(p);
+}
+
+/* -------- Allocation -------- */
+
+static void *fail(size_t n, const al_site *loc, const char *why)
+{
+    char where[160];
+    ali_site_describe(loc, where, sizeof where);
+    ali_memory_error("allocation of %zu bytes at %s failed: %s", n, where, why);
+    errno = ENOMEM;
+    return NULL;
+}
+
+void *ali_alloc(size_t n, size_t align, bool zero, ali_site *site, const al_site *loc)
+{
+    return ali_alloc_in(ali_scope_current(), n, align, zero, site, loc);
+}
+
+void *ali_alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site *site,
+                   const al_site *loc)
+{
+    if (AL_UNLIKELY(!site))
+        return fail(n, loc, "out of memory for the site record");
+    if (AL_UNLIKELY(atomic_load_explicit(&ali_fault_armed, memory_order_relaxed)) &&
+        ali_fault_should_fail(site->tag, scope))
+        return fail(n, loc, "injected failure (al_memory_fail_after)");
+    if (AL_UNLIKELY(atomic_load_explicit(&ali_limits_active, memory_order_relaxed)) &&
+        !ali_limits_admit(n, loc))
+        return NULL; /* limits.c reported it */
+    if (AL_UNLIKELY(scope && !ali_scope_charge(scope, n, loc)))
+        return NULL; /* scope.c reported it */
+
+    unsigned align_log2 = 0;
+    if (align > 16)
+        align_log2 = (unsigned)__builtin_ctzl(align);
+    size_t front = front_space(align_log2), total;
+    if (AL_UNLIKELY(__builtin_add_overflow(n, front + ALI_GUARD_SIZE, &total)))
+        return fail(n, loc, "size overflows");
+    void *heap = scope ? ali_scope_heap(scope) : NULL;
+    char *raw = backing_malloc(heap, total, align_log2 ? align : 0);
+    if (AL_UNLIKELY(!raw)) {
+        if (scope)
+            ali_scope_uncharge(scope, n);
+        return fail(n, loc, "out of memory");
+    }
+    ali_block *b = (ali_block *)(raw + front) - 1;
+    ali_shard *sh = ali_shard_self();
+    b->size = n;
+    b->site = site;
+    b->chunk = NULL;
+    b->free_site = NULL;
+    b->slot = 0;
+    b->tid = sh ? sh->tid : 0;
+    b->flags = heap ? ALI_BLOCK_IN_HEAP : 0;
+    b->align_log2 = (uint8_t)align_log2;
+    b->reserved = 0;
+    b->magic = ALI_MAGIC_LIVE;
+    guard_write(b);
+    if (scope && AL_UNLIKELY(!ali_scope_adopt(scope, b))) {
+        ali_scope_uncharge(scope, n);
+        b->magic = ALI_MAGIC_FREED;
+        backing_free(raw);
+        return fail(n, loc, "out of memory for the scope's slot table");
+    }
+    if (zero)
+        memset(b + 1, 0, n);
+    ali_site_account(site, (int64_t)n, 1);
+    if (sh)
+        ali_stats_change(sh, (int64_t)n, 1);
+    return b + 1;
+}
+
+ali_block *ali_block_check(const void *p, const al_site *loc, const char *op)
+{
+    char where[160], first[160];
+    if (AL_UNLIKELY(((uintptr_t)p & 15) != 0 || !backing_owns(p))) {
+        ali_site_describe(loc, where, sizeof where);
+        ali_memory_error("%s of %p at %s: pointer was not allocated by the memory manager", op, p,
+                         where);
+        return NULL;
+    }
+    ali_block *b = ali_block_of(p);
+    if (AL_LIKELY(b->magic == ALI_MAGIC_LIVE)) {
+        if (AL_LIKELY(guard_intact(b)))
+            return b;
+        char alloc_at[160];
+        describe_block_site(b, alloc_at, sizeof alloc_at);
+        ali_site_describe(loc, where, sizeof where);
+        ali_memory_error("%s at %s: guard bytes after the %llu-byte block (tag %s) allocated at "
+                         "%s were overwritten (heap buffer overflow)",
+                         op, where, (unsigned long long)b->size, b->site ? b->site->tag : "?",
+                         alloc_at);
+        return NULL;
+    }
+    ali_site_describe(loc, where, sizeof where);
+    if (b->magic == ALI_MAGIC_FREED) {
+        char alloc_at[160];
+        describe_block_site(b, alloc_at, sizeof alloc_at);
+        ali_site_describe(b->free_site, first, sizeof first);
+        ali_memory_error("double free: %s of %p at %s; the block was allocated at %s and already "
+                         "freed at %s",
+                         op, p, where, alloc_at, first);
+        return NULL;
+    }
+    ali_memory_error("%s of %p at %s: pointer was not allocated by the memory manager (or its "
+                     "header was overwritten)",
+                     op, p, where);
+    return NULL;
+}
+
+void ali_block_release(ali_block *b, bool backing_release)
+{
+    int64_t n = (int64_t)b->size;
+    ali_site_account(b->site, -n, -1);
+    ali_shard *sh = ali_shard_self();
+    if (sh)
+        ali_stats_change(sh, -n, -1);
+    b->magic = ALI_MAGIC_FREED;
+    if (backing_release)
+        backing_free(raw_of(b));
+}
+
+void ali_block_release_raw(ali_block *b) { backing_free(raw_of(b)); }
+
+void ali_free_block(ali_block *b, const al_site *loc, bool reclaim)
+{
+    (void)reclaim;
+    if (AL_UNLIKELY(b->flags & ALI_BLOCK_WATCHED))
+        ali_registry_on_free(b + 1);
+    if (b->chunk)
+        ali_scope_release(b);
+    b->free_site = loc;
+    ali_block_release(b, true);
+}
+
+void *al_malloc_at(size_t n, al_site *site)
+{
+    return ali_alloc(n, 0, false, ali_site_get(site, NULL), site);
+}
+
+void *al_malloc_tagged_at(size_t n, const char *tag, al_site *site)
+{
+    return ali_alloc(n, 0, false, ali_site_get(site, tag), site);
+}
+
+void *al_calloc_at(size_t n, size_t size, al_site *site)
+{
+    size_t total;
+    if (AL_UNLIKELY(__builtin_mul_overflow(n, size, &total))) {
+        char where[160];
+        ali_site_describe(site, where, sizeof where);
+        ali_memory_error("calloc(%zu, %zu) at %s: size overflows", n, size, where);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return ali_alloc(total, 0, true, ali_site_get(site, NULL), site);
+}
+
+void *al_malloc_aligned_at(size_t n, size_t align, const char *tag, al_site *site)
+{
+    if (align == 0 || (align & (align - 1)) != 0 || align > ((size_t)1 << 24)) {
+        char where[160];
+        ali_site_describe(site, where, sizeof where);
+        ali_memory_error("aligned allocation at %s: alignment %zu is not a power of two up to "
+                         "16 MiB",
+                         where, align);
+        errno = EINVAL;
+        return NULL;
+    }
+    return ali_alloc(n, align <= 16 ? 0 : align, false, ali_site_get(site, tag), site);
+}
+
+void al_free_at(void *p, al_site *site)
+{
+    if (!p)
+        return;
+    ali_block *b = ali_block_check(p, site, "free");
+    if (b)
+        ali_free_block(b, site, false);
+}
+
+/* Moves a block to a new size through allocate-copy-free, into scope `into`. */
+static void *realloc_by_copy(ali_block *b, size_t n, al_scope *into, ali_site *site,
+                             const al_site *loc)
+{
+    size_t align = b->align_log2 ? (size_t)1 << b->align_log2 : 0;
+    void *q = ali_alloc_in(into, n, align, false, site, loc);
+    if (!q)
+        return NULL;
+    memcpy(q, b + 1, b->size < n ? b->size : n);
+    ali_free_block(b, loc, false);
+    return q;
+}
+
+void *al_realloc_at(void *p, size_t n, al_site *site)
+{
+    if (!p)
+        return al_malloc_at(n, site);
+    ali_block *b = ali_block_check(p, site, "realloc");
+    if (!b)
+        return NULL;
+    if (n == 0) {
+        ali_free_block(b, site, false);
+        return NULL;
+    }
+    ali_site *rt = ali_site_get(site, b->site ? b->site->tag : NULL);
+    if (!rt)
+        return fail(n, site, "out of memory for the site record");
+    al_scope *owner = b->chunk ? b->chunk->scope : NULL;
+    /* A block keeps its owner, except that a scope's block reallocated by another thread moves
+     * to that thread's current scope: a scope's slots and heap belong to its own thread. */
+    if (owner && !ali_scope_on_owner_thread(owner))
+        return realloc_by_copy(b, n, ali_scope_current(), rt, site);
+    if (!ALI_BACKING_HAS_HEAPS && b->align_log2) /* no aligned realloc in the C library */
+        return realloc_by_copy(b, n, owner, rt, site);
+    if (AL_UNLIKELY(atomic_load_explicit(&ali_fault_armed, memory_order_relaxed)) &&
+        ali_fault_should_fail(rt->tag, owner))
+        return fail(n, site, "injected failure (al_memory_fail_after)");
+    int64_t delta = (int64_t)n - (int64_t)b->size;
+    if (AL_UNLIKELY(atomic_load_explicit(&ali_limits_active, memory_order_relaxed)) &&
+        delta > 0 && !ali_limits_admit((uint64_t)delta, site))
+        return NULL;
+    if (owner && delta > 0 && !ali_scope_charge(owner, (uint64_t)delta, site))
+        return NULL;
+    size_t front = front_space(b->align_log2), total;
+    if (__builtin_add_overflow(n, front + ALI_GUARD_SIZE, &total)) {
+        if (owner && delta > 0)
+            ali_scope_uncharge(owner, (uint64_t)delta);
+        return fail(n, site, "size overflows");
+    }
+    ali_block saved = *b;
+    void *heap = (b->flags & ALI_BLOCK_IN_HEAP) ? ali_scope_heap(owner) : NULL;
+    size_t align = b->align_log2 ? (size_t)1 << b->align_log2 : 0;
+    char *raw = backing_realloc(heap, raw_of(b), total, align);
+    if (!raw) {
+        if (owner && delta > 0)
+            ali_scope_uncharge(owner, (uint64_t)delta);
+        return fail(n, site, "out of memory");
+    }
+    ali_block *nb = (ali_block *)(raw + front) - 1;
+    *nb = saved; /* the backing store may have overwritten the header's first word */
+    ali_site_account(saved.site, -(int64_t)saved.size, -1);
+    ali_site_account(rt, (int64_t)n, 1);
+    nb->site = rt;
+    nb->size = n;
+    guard_write(nb);
+    if (owner && delta < 0)
+        ali_scope_uncharge(owner, (uint64_t)-delta);
+    if (nb != b && nb->chunk)
+        ali_scope_moved(nb);
+    if (nb != b && (nb->flags & ALI_BLOCK_WATCHED))
+        ali_registry_on_free(p); /* registrations name the old address */
+    nb->flags &= (uint16_t)~ALI_BLOCK_WATCHED;
+    ali_shard *sh = ali_shard_self();
+    if (sh)
+        ali_stats_change(sh, delta, 0);
+    return nb + 1;
+}
+
+char *al_strndup_at(const char *s, size_t n, al_site *site)
+{
+    if (!s)
+        return NULL;
+    size_t len = strnlen(s, n);
+    char *d = ali_alloc(len + 1, 0, false, ali_site_get(site, NULL), site);
+    if (d) {
+        memcpy(d, s, len);
+        d[len] = '\0';
+    }
+    return d;
+}
+
+char *al_strdup_at(const char *s, al_site *site) { return al_strndup_at(s, SIZE_MAX, site); }
+
+int al_owns(const void *p)
+{
+    if (!p || ((uintptr_t)p & 15) != 0 || !backing_owns(p))
+        return 0;
+    const ali_block *b = ali_block_of(p);
+    return b->magic == ALI_MAGIC_LIVE;
+}
+
+size_t al_block_size(const void *p) { return al_owns(p) ? ali_block_of(p)->size : 0; }
+
+int al_block_get_info(const void *p, al_block_info *out)
+{
+    if (!out)
+        return AL_EINVAL;
+    if (!al_owns(p))
+        return AL_EBADPTR;
+    const ali_block *b = ali_block_of(p);
+    al_block_info i = {
+        .size = b->size,
+        .tag = b->site ? b->site->tag : "untagged",
+        .file = b->site && b->site->loc ? b->site->loc->file : NULL,
+        .line = b->site && b->site->loc ? b->site->loc->line : 0,
+        .function = b->site && b->site->loc ? b->site->loc->function : NULL,
+        .scope = b->chunk ? ali_chunk_scope_name(b->chunk) : NULL,
+        .thread = b->tid,
+    };
+    *out = i;
+    return AL_OK;
+}
+
+/* -------- Plain functions, for callers that need a function pointer. -------- */
+static al_site plain_site = {"(function pointer)", "al_malloc", 0, NULL, 0};
+void *(al_malloc)(size_t n) { return al_malloc_at(n, &plain_site); }
+void *(al_calloc)(size_t n, size_t size) { return al_calloc_at(n, size, &plain_site); }
+void *(al_realloc)(void *p, size_t n) { return al_realloc_at(p, n, &plain_site); }
+void(al_free)(void *p) { al_free_at(p, &plain_site); }
+char *(al_strdup)(const char *s) { return al_strdup_at(s, &plain_site); }
+
+void *ali_internal_realloc(void *p, size_t n) { return backing_realloc(NULL, p, n, 0); }
+
+char *ali_internal_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = ali_internal_alloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}

@@ -1,0 +1,197 @@
+/* Internals of the memory manager shared between src/memory/ files (and, through a few
+ * hooks, the other modules). Never installed. */
+#ifndef ASTROLAB_MEMORY_INT_H
+#define ASTROLAB_MEMORY_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "astrolab/memory.h"
+
+#define ALI_LOGGER "astrolab.memory"
+#define ALI_TLS __attribute__((tls_model("initial-exec"))) _Thread_local
+
+/* -------- Block header: directly before every user pointer. --------
+ * 48 bytes keep user pointers aligned for max_align_t. The backing allocator may overwrite
+ * the first word of a freed block (free lists), so `magic` and the sites sit after it. */
+typedef struct ali_chunk ali_chunk;
+typedef struct ali_site ali_site;
+
+typedef struct ali_block {
+    uint64_t size;               /* bytes requested */
+    ali_site *site;              /* allocating site (with its tag) */
+    ali_chunk *chunk;            /* owner scope's slot chunk; NULL: owned by the process */
+    const al_site *free_site;    /* set when freed: for double-free reports */
+    uint32_t slot;               /* index of this block in chunk->slots */
+    uint32_t tid;                /* allocating thread's small id */
+    uint16_t flags;              /* ALI_BLOCK_* */
+    uint8_t align_log2;          /* alignment asked for (0: default) */
+    uint8_t reserved;
+    uint32_t magic;              /* ALI_MAGIC_LIVE or ALI_MAGIC_FREED */
+} ali_block;
+
+_Static_assert(sizeof(ali_block) == 48, "block header must keep 16-byte alignment");
+
+#define ALI_MAGIC_LIVE 0xA57B10C5u
+#define ALI_MAGIC_FREED 0xDEADF4EEu
+#define ALI_GUARD_SIZE 8
+#define ALI_GUARD_BYTE 0xAB
+
+enum {
+    ALI_BLOCK_IN_HEAP = 1u << 0,  /* lives in its owner scope's private heap */
+    ALI_BLOCK_WATCHED = 1u << 1,  /* registered or weakly referenced: tell the registry on free */
+};
+
+static inline ali_block *ali_block_of(const void *p) { return (ali_block *)p - 1; }
+static inline void *ali_block_user(ali_block *b) { return b + 1; }
+
+/* -------- Sites: one runtime record per (call site, tag), never freed. -------- */
+struct ali_site {
+    const al_site *loc;      /* static call-site record (file, function, line) */
+    const char *tag_ptr;     /* the tag pointer this record was resolved for (cache key) */
+    const char *tag;         /* interned copy of the tag, never NULL */
+    uint32_t id;             /* dense index, 0.. */
+    uintptr_t pc;            /* return address for sites made by the preload library, else 0 */
+};
+
+/* Per-site counters, kept per thread and summed by readers. */
+typedef struct ali_site_counters {
+    _Atomic int64_t live_bytes;
+    _Atomic int64_t live_count;
+    _Atomic uint64_t allocs;       /* blocks ever allocated at the site */
+    _Atomic uint64_t reclaimed;    /* blocks that scopes had to reclaim */
+    _Atomic uint64_t reclaimed_bytes;
+} ali_site_counters;
+
+/* Summed view of one site, for readers. */
+typedef struct ali_site_totals {
+    int64_t live_bytes;
+    int64_t live_count;
+    uint64_t allocs;
+    uint64_t reclaimed;
+    uint64_t reclaimed_bytes;
+} ali_site_totals;
+
+/* Resolves the runtime record of static site `loc` with `tag` (NULL: the site's own tag);
+ * NULL only when out of memory. */
+ali_site *ali_site_get(al_site *loc, const char *tag);
+/* Record for a return address (the preload library's sites). */
+ali_site *ali_site_for_pc(uintptr_t pc, const char *tag);
+/* Number of sites so far; ids are 0..n-1. */
+uint32_t ali_site_count(void);
+/* Site with this id, or NULL. */
+ali_site *ali_site_by_id(uint32_t id);
+/* Sums every thread's counters for site `id`. */
+void ali_site_totals_get(uint32_t id, ali_site_totals *out);
+/* Adds deltas to the calling thread's counters of `site`. */
+void ali_site_account(ali_site *site, int64_t bytes, int64_t count);
+/* Counts blocks that a scope had to reclaim at `site` (a leak signal for the diagnosis). */
+void ali_site_reclaimed(ali_site *site, uint64_t blocks, uint64_t bytes);
+
+/* -------- Per-thread statistics shards. -------- */
+typedef struct ali_shard ali_shard;
+struct ali_shard {
+    _Atomic int64_t current;          /* net bytes allocated by this thread */
+    _Atomic int64_t live;             /* net blocks */
+    _Atomic uint64_t allocations;
+    _Atomic uint64_t frees;
+    int64_t pending;                  /* owner only: bytes not yet published to the global */
+    int64_t pending_max;              /* owner only: highest pending since the last publish */
+    ali_site_counters *_Atomic *pages; /* directory of per-site counter pages */
+    ali_shard *next;                  /* all shards ever made; never freed */
+    atomic_bool in_use;               /* a live thread owns it */
+    unsigned tid;
+};
+
+ali_shard *ali_shard_self(void);
+ali_shard *ali_shard_first(void);
+/* Publishes the calling thread's pending byte balance and updates the peak. */
+void ali_stats_publish(ali_shard *sh);
+/* Called on every byte change of the calling thread. */
+void ali_stats_change(ali_shard *sh, int64_t bytes, int64_t blocks);
+/* Sum of current bytes over all threads (exact when quiet). */
+int64_t ali_stats_current(void);
+/* Counts one error (invalid free, corruption, failure) in the statistics. */
+void ali_stats_error(void);
+
+/* -------- Scopes (scope.c). -------- */
+#define ALI_CHUNK_SLOTS 4096
+struct ali_chunk {
+    al_scope *scope;                    /* owner */
+    uint32_t base;                      /* index of slots[0] in the scope */
+    ali_chunk *next;
+    _Atomic(uintptr_t) slots[ALI_CHUNK_SLOTS]; /* block header, 0 (freed remotely) or a free
+                                                  link (odd) */
+};
+
+/* The calling thread's innermost scope, or NULL. */
+al_scope *ali_scope_current(void);
+/* The heap blocks of `s` come from (NULL: the default heap). */
+void *ali_scope_heap(al_scope *s);
+/* Checks and charges the scope budget; false (reported) when `bytes` more would exceed it. */
+bool ali_scope_charge(al_scope *s, uint64_t bytes, const al_site *loc);
+/* Gives back a charge (a failed allocation, a shrinking realloc). */
+void ali_scope_uncharge(al_scope *s, uint64_t bytes);
+/* Enters a new block into the scope's slots; returns false when out of memory. */
+bool ali_scope_adopt(al_scope *s, ali_block *b);
+/* Removes a block from its owner's slots on free (any thread). */
+void ali_scope_release(ali_block *b);
+/* Updates the slot after realloc moved a block. */
+void ali_scope_moved(ali_block *b);
+/* True when the calling thread owns scope s. */
+bool ali_scope_on_owner_thread(const al_scope *s);
+/* Name of the scope owning a chunk. */
+const char *ali_chunk_scope_name(const ali_chunk *c);
+/* Tears down the thread's open scopes at thread exit. */
+void ali_scope_thread_exit(void);
+
+/* -------- Allocation worker and helpers (alloc.c). -------- */
+void *ali_alloc(size_t n, size_t align, bool zero, ali_site *site, const al_site *loc);
+/* As ali_alloc, owned by `scope` (NULL: the process), which must be the caller's thread's. */
+void *ali_alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site *site,
+                   const al_site *loc);
+void ali_free_block(ali_block *b, const al_site *loc, bool reclaim);
+/* Accounts a block as freed (site, thread balance), marks it freed and, when backing_release,
+ * gives its memory back. */
+void ali_block_release(ali_block *b, bool backing_release);
+/* Gives a block's memory back to the backing store; no accounting. */
+void ali_block_release_raw(ali_block *b);
+/* Validates p as a live block; reports and returns NULL when it is not. */
+ali_block *ali_block_check(const void *p, const al_site *loc, const char *op);
+/* Human-readable "file:line in function()" for a static site. */
+void ali_site_describe(const al_site *loc, char *buf, size_t len);
+
+/* -------- Fault injection (fault.c). -------- */
+extern atomic_bool ali_fault_armed;
+/* True when this allocation must fail; called only when ali_fault_armed is set. */
+bool ali_fault_should_fail(const char *tag, const al_scope *owner);
+
+/* -------- Limits and registry hooks (limits.c, registry.c). -------- */
+extern atomic_bool ali_limits_active;
+/* Decides whether `bytes` more may be allocated; may run cleanup. False: refuse. */
+bool ali_limits_admit(uint64_t bytes, const al_site *loc);
+/* Drops registrations and weak references of a block being freed. */
+void ali_registry_on_free(void *p);
+
+/* -------- Hooks filled by other modules. -------- */
+/* Empties the CUDA cache; returns device bytes released. NULL until the CUDA module sets it. */
+extern uint64_t (*ali_cuda_release_hook)(void);
+/* Fills the cuda_* fields of stats. NULL until the CUDA module sets it. */
+extern void (*ali_cuda_stats_hook)(al_memory_stats *out);
+
+/* The manager's own bookkeeping memory: the backing allocator, never tracked. */
+void *ali_internal_alloc(size_t n);
+void *ali_internal_calloc(size_t n, size_t size);
+void *ali_internal_realloc(void *p, size_t n);
+char *ali_internal_strdup(const char *s);
+void ali_internal_free(void *p);
+
+/* Reports an error on astrolab.memory (ERROR), counts it, and aborts the process only when
+ * ASTROLAB_ABORT_ON_ERROR=1. */
+void ali_memory_error(const char *fmt, ...) AL_PRINTF(1, 2);
+
+/* Monotonic clock, ns. */
+uint64_t ali_now_ns(void);
+
+#endif

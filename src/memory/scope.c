@@ -1,0 +1,427 @@
+/* Scopes: the C form of the seed's `with memory_management():`.
+ *
+ * A scope owns the tracked blocks its thread allocates while it is the innermost scope. Each
+ * owned block sits in a slot of the scope's chunked slot table, so the scope can find its
+ * leftovers at the end without a list walk on every free. On the owner thread a freed slot goes
+ * on a free list (kept in the slots themselves, as odd values); another thread frees by
+ * exchanging its slot with 0, and those holes are swept up when the table would grow. With the
+ * mimalloc backing each scope has its own heap, so the leftovers go in one heap destroy.
+ * Site counters are in site.c; the registry hook in registry.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "astrolab/log.h"
+#include "backing.h"
+#include "memory_int.h"
+
+typedef struct deferred {
+    void (*fn)(void *);
+    void *arg;
+} deferred;
+
+struct al_scope {
+    char name[AL_SCOPE_NAME_MAX];
+    al_scope *parent;       /* enclosing scope on the same thread */
+    unsigned tid;           /* owner thread */
+    void *heap;             /* backing heap, or NULL */
+    al_scope_options opts;
+    /* Slot table: owner thread only, except for the remote exchange of a block's own slot. */
+    ali_chunk **dir;        /* chunks by index */
+    size_t nchunks, dir_cap;
+    uint32_t nslots;        /* slots handed out so far */
+    uintptr_t free_head;    /* 1 + index of the first free slot; 0: none */
+    _Atomic uint64_t remote_frees; /* holes made by other threads since the last sweep */
+    /* Counters: owner-only fields are written by the owner thread alone. */
+    int64_t owner_balance;  /* bytes charged minus bytes freed by the owner */
+    _Atomic uint64_t remote_freed_bytes;
+    uint64_t owner_freed_bytes;
+    uint64_t bytes_allocated, blocks_allocated, peak, kept_blocks, kept_in_heap;
+    deferred *defers;
+    size_t ndefers, defers_cap;
+    uint64_t t0;
+};
+
+static ALI_TLS al_scope *tls_current;
+
+al_scope *ali_scope_current(void) { return tls_current; }
+al_scope *al_scope_current(void) { return tls_current; }
+void *ali_scope_heap(al_scope *s) { return s ? s->heap : NULL; }
+const char *al_scope_name(const al_scope *s) { return s ? s->name : NULL; }
+const char *ali_chunk_scope_name(const ali_chunk *c) { return c->scope->name; }
+
+static unsigned self_tid(void)
+{
+    ali_shard *sh = ali_shard_self();
+    return sh ? sh->tid : 0;
+}
+
+bool ali_scope_on_owner_thread(const al_scope *s) { return s->tid == self_tid(); }
+
+static int64_t live_bytes(al_scope *s)
+{
+    return s->owner_balance -
+           (int64_t)atomic_load_explicit(&s->remote_freed_bytes, memory_order_relaxed);
+}
+
+al_scope *al_scope_begin_ex(const char *name, const al_scope_options *opts)
+{
+    al_scope *s = ali_internal_calloc(1, sizeof *s);
+    if (!s) {
+        al_log(AL_LOG_ERROR, ALI_LOGGER, "scope %s: out of memory for the scope", name);
+        return NULL;
+    }
+    snprintf(s->name, sizeof s->name, "%s", name ? name : "scope");
+    if (opts)
+        s->opts = *opts;
+    s->tid = self_tid();
+    s->heap = backing_heap_new();
+    s->parent = tls_current;
+    s->t0 = ali_now_ns();
+    tls_current = s;
+    al_log(AL_LOG_DEBUG, ALI_LOGGER, "scope %s: begin (parent %s, budget %llu bytes%s)", s->name,
+           s->parent ? s->parent->name : "none", (unsigned long long)s->opts.budget_bytes,
+           s->opts.policy == AL_SCOPE_REPORT_ONLY ? ", report-only" : "");
+    return s;
+}
+
+al_scope *al_scope_begin(const char *name) { return al_scope_begin_ex(name, NULL); }
+
+bool ali_scope_charge(al_scope *s, uint64_t bytes, const al_site *loc)
+{
+    int64_t live = live_bytes(s) + (int64_t)bytes;
+    if (AL_UNLIKELY(s->opts.budget_bytes && live > (int64_t)s->opts.budget_bytes)) {
+        char where[160];
+        ali_site_describe(loc, where, sizeof where);
+        ali_memory_error("allocation of %llu bytes at %s refused: scope %s would own %lld bytes, "
+                         "above its budget of %llu",
+                         (unsigned long long)bytes, where, s->name, (long long)live,
+                         (unsigned long long)s->opts.budget_bytes);
+        return false;
+    }
+    s->owner_balance += (int64_t)bytes;
+    s->bytes_allocated += bytes;
+    if (live > (int64_t)s->peak)
+        s->peak = (uint64_t)live;
+    return true;
+}
+
+void ali_scope_uncharge(al_scope *s, uint64_t bytes)
+{
+    s->owner_balance -= (int64_t)bytes;
+    s->bytes_allocated -= bytes < s->bytes_allocated ? bytes : s->bytes_allocated;
+}
+
+static _Atomic(uintptr_t) *slot_at(al_scope *s, uint32_t index)
+{
+    return &s->dir[index / ALI_CHUNK_SLOTS]->slots[index % ALI_CHUNK_SLOTS];
+}
+
+/* Collects the holes left by other threads' frees onto the free list. */
+static void sweep_holes(al_scope *s)
+{
+    for (uint32_t i = 0; i < s->nslots; i++) {
+        _Atomic(uintptr_t) *slot = slot_at(s, i);
+        if (atomic_load_explicit(slot, memory_order_relaxed) == 0) {
+            atomic_store_explicit(slot, (s->free_head << 1) | 1, memory_order_relaxed);
+            s->free_head = (uintptr_t)i + 1;
+        }
+    }
+    atomic_store_explicit(&s->remote_frees, 0, memory_order_relaxed);
+}
+
+static bool grow(al_scope *s)
+{
+    if (s->nchunks == s->dir_cap) {
+        size_t cap = s->dir_cap ? s->dir_cap * 2 : 4;
+        ali_chunk **d = ali_internal_realloc(s->dir, cap * sizeof *d);
+        if (!d)
+            return false;
+        s->dir = d;
+        s->dir_cap = cap;
+    }
+    ali_chunk *c = ali_internal_calloc(1, sizeof *c);
+    if (!c)
+        return false;
+    c->scope = s;
+    c->base = (uint32_t)(s->nchunks * ALI_CHUNK_SLOTS);
+    s->dir[s->nchunks++] = c;
+    return true;
+}
+
+bool ali_scope_adopt(al_scope *s, ali_block *b)
+{
+    uint32_t index;
+    if (s->free_head) {
+        index = (uint32_t)(s->free_head - 1);
+        s->free_head = atomic_load_explicit(slot_at(s, index), memory_order_relaxed) >> 1;
+    } else {
+        if (s->nslots == s->nchunks * ALI_CHUNK_SLOTS) {
+            if (atomic_load_explicit(&s->remote_frees, memory_order_relaxed) > s->nslots / 4) {
+                sweep_holes(s);
+                return ali_scope_adopt(s, b);
+            }
+            if (!grow(s))
+                return false;
+        }
+        index = s->nslots++;
+    }
+    ali_chunk *c = s->dir[index / ALI_CHUNK_SLOTS];
+    atomic_store_explicit(&c->slots[index % ALI_CHUNK_SLOTS], (uintptr_t)b, memory_order_relaxed);
+    b->chunk = c;
+    b->slot = index % ALI_CHUNK_SLOTS;
+    s->blocks_allocated++;
+    return true;
+}
+
+/* Takes b out of its owner's slot table; `owner_side` says the caller is the owner thread. */
+static void slot_clear(ali_block *b, bool owner_side)
+{
+    ali_chunk *c = b->chunk;
+    al_scope *s = c->scope;
+    if (owner_side) {
+        uint32_t index = c->base + b->slot;
+        atomic_store_explicit(&c->slots[b->slot], (s->free_head << 1) | 1, memory_order_relaxed);
+        s->free_head = (uintptr_t)index + 1;
+    } else {
+        atomic_exchange_explicit(&c->slots[b->slot], 0, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->remote_frees, 1, memory_order_relaxed);
+    }
+    b->chunk = NULL;
+}
+
+void ali_scope_release(ali_block *b)
+{
+    al_scope *s = b->chunk->scope;
+    if (s->tid == self_tid()) {
+        s->owner_balance -= (int64_t)b->size;
+        s->owner_freed_bytes += b->size;
+        slot_clear(b, true);
+    } else {
+        atomic_fetch_add_explicit(&s->remote_freed_bytes, b->size, memory_order_relaxed);
+        slot_clear(b, false);
+    }
+}
+
+void ali_scope_moved(ali_block *b)
+{
+    atomic_store_explicit(&b->chunk->slots[b->slot], (uintptr_t)b, memory_order_relaxed);
+}
+
+void *al_scope_keep(void *p)
+{
+    if (!p)
+        return NULL;
+    ali_block *b = ali_block_check(p, NULL, "al_scope_keep");
+    if (!b || !b->chunk)
+        return p;
+    al_scope *s = b->chunk->scope;
+    if (s->tid != self_tid()) {
+        al_log(AL_LOG_ERROR, ALI_LOGGER,
+               "al_scope_keep(%p): the block belongs to scope %s of another thread; unchanged", p,
+               s->name);
+        return p;
+    }
+    slot_clear(b, true);
+    s->owner_balance -= (int64_t)b->size;
+    s->kept_blocks++;
+    if (b->flags & ALI_BLOCK_IN_HEAP) {
+        s->kept_in_heap++;
+        b->flags &= (uint16_t)~ALI_BLOCK_IN_HEAP; /* survives the heap via mi_heap_delete */
+    }
+    al_scope *parent = s->parent;
+    if (parent) {
+        if (ali_scope_adopt(parent, b))
+            parent->owner_balance += (int64_t)b->size;
+        else
+            al_log(AL_LOG_WARNING, ALI_LOGGER,
+                   "al_scope_keep(%p): out of memory for scope %s's slot table; the block now "
+                   "belongs to the process",
+                   p, parent->name);
+    }
+    return p;
+}
+
+int al_scope_defer(void (*fn)(void *), void *arg)
+{
+    al_scope *s = tls_current;
+    if (!fn)
+        return AL_EINVAL;
+    if (!s)
+        return AL_ESCOPE;
+    if (s->ndefers == s->defers_cap) {
+        size_t cap = s->defers_cap ? s->defers_cap * 2 : 8;
+        deferred *d = ali_internal_realloc(s->defers, cap * sizeof *d);
+        if (!d)
+            return AL_ENOMEM;
+        s->defers = d;
+        s->defers_cap = cap;
+    }
+    s->defers[s->ndefers++] = (deferred){fn, arg};
+    return AL_OK;
+}
+
+/* Per-site tally of reclaimed blocks for the DEBUG log, merged while walking the slots:
+ * consecutive blocks usually share a site, so a one-entry cache catches most of them. */
+typedef struct tally {
+    ali_site *site;
+    uint64_t blocks, bytes;
+} tally;
+
+static void tally_flush(al_scope *s, tally *t, bool report_only)
+{
+    if (!t->site || !t->blocks)
+        return;
+    ali_site_reclaimed(t->site, t->blocks, t->bytes);
+    if (al_log_enabled(AL_LOG_DEBUG, ALI_LOGGER)) {
+        char where[160];
+        if (t->site->loc)
+            ali_site_describe(t->site->loc, where, sizeof where);
+        else
+            snprintf(where, sizeof where, "address %#lx", (unsigned long)t->site->pc);
+        al_log(AL_LOG_DEBUG, ALI_LOGGER, "scope %s: %s %llu block(s), %llu bytes (tag %s) from %s",
+               s->name, report_only ? "would reclaim" : "reclaimed",
+               (unsigned long long)t->blocks, (unsigned long long)t->bytes, t->site->tag, where);
+    }
+    t->blocks = t->bytes = 0;
+}
+
+/* Releases (or, report-only, passes on) every block the scope still owns. */
+static void reclaim(al_scope *s, al_scope_report *r)
+{
+    bool report_only = s->opts.policy == AL_SCOPE_REPORT_ONLY;
+    bool destroy_heap = s->heap && !report_only && s->kept_in_heap == 0;
+    tally t = {0};
+    int64_t bytes = 0, blocks = 0;
+    for (uint32_t i = 0; i < s->nslots; i++) {
+        uintptr_t v = atomic_exchange_explicit(slot_at(s, i), 0, memory_order_relaxed);
+        if (v == 0 || (v & 1))
+            continue;
+        ali_block *b = (ali_block *)v;
+        if (b->site != t.site) {
+            tally_flush(s, &t, report_only);
+            t.site = b->site;
+        }
+        t.blocks++;
+        t.bytes += b->size;
+        r->reclaimed_blocks++;
+        r->reclaimed_bytes += b->size;
+        b->chunk = NULL;
+        if (report_only) {
+            if (s->parent && ali_scope_adopt(s->parent, b))
+                s->parent->owner_balance += (int64_t)b->size;
+            continue;
+        }
+        if (AL_UNLIKELY(b->flags & ALI_BLOCK_WATCHED))
+            ali_registry_on_free(b + 1);
+        ali_site_account(b->site, -(int64_t)b->size, -1);
+        bytes += (int64_t)b->size;
+        blocks++;
+        b->magic = ALI_MAGIC_FREED;
+        if (!(destroy_heap && (b->flags & ALI_BLOCK_IN_HEAP)))
+            ali_block_release_raw(b);
+    }
+    tally_flush(s, &t, report_only);
+    ali_shard *sh = ali_shard_self();
+    if (sh && blocks)
+        ali_stats_change(sh, -bytes, -blocks);
+    if (s->heap) {
+        if (destroy_heap)
+            backing_heap_destroy(s->heap);
+        else
+            backing_heap_delete(s->heap); /* survivors move to the thread's default heap */
+    }
+}
+
+static void scope_free(al_scope *s)
+{
+    for (size_t i = 0; i < s->nchunks; i++)
+        ali_internal_free(s->dir[i]);
+    ali_internal_free(s->dir);
+    ali_internal_free(s->defers);
+    ali_internal_free(s);
+}
+
+/* Ends the innermost scope s of the calling thread. */
+static void end_innermost(al_scope *s, al_scope_report *out)
+{
+    al_scope_report r;
+    memset(&r, 0, sizeof r);
+    while (s->ndefers) {
+        deferred d = s->defers[--s->ndefers];
+        d.fn(d.arg);
+        r.cleanups_run++;
+    }
+    tls_current = s->parent; /* from here on, allocations belong to the parent */
+    reclaim(s, &r);
+    snprintf(r.name, sizeof r.name, "%s", s->name);
+    r.bytes_allocated = s->bytes_allocated;
+    r.bytes_freed = s->owner_freed_bytes +
+                    atomic_load_explicit(&s->remote_freed_bytes, memory_order_relaxed);
+    r.peak_bytes = s->peak;
+    r.blocks_allocated = s->blocks_allocated;
+    r.kept_blocks = s->kept_blocks;
+    r.policy = s->opts.policy;
+    r.duration_ns = ali_now_ns() - s->t0;
+    al_log(AL_LOG_DEBUG, ALI_LOGGER,
+           "scope %s: end: allocated %llu bytes in %llu blocks, freed %llu, peak %llu, %s %llu "
+           "blocks (%llu bytes), kept %llu, %llu cleanups, %.3f ms",
+           r.name, (unsigned long long)r.bytes_allocated, (unsigned long long)r.blocks_allocated,
+           (unsigned long long)r.bytes_freed, (unsigned long long)r.peak_bytes,
+           r.policy == AL_SCOPE_REPORT_ONLY ? "would reclaim" : "reclaimed",
+           (unsigned long long)r.reclaimed_blocks, (unsigned long long)r.reclaimed_bytes,
+           (unsigned long long)r.kept_blocks, (unsigned long long)r.cleanups_run,
+           (double)r.duration_ns / 1e6);
+    scope_free(s);
+    if (out)
+        *out = r;
+}
+
+int al_scope_end(al_scope *s, al_scope_report *out)
+{
+    if (!s)
+        return AL_EINVAL;
+    if (s->tid != self_tid()) {
+        al_log(AL_LOG_ERROR, ALI_LOGGER,
+               "al_scope_end(%s): called from thread %u, but the scope belongs to thread %u; "
+               "nothing done",
+               s->name, self_tid(), s->tid);
+        ali_stats_error();
+        return AL_ESCOPE;
+    }
+    int rc = AL_OK;
+    al_scope *inner = tls_current;
+    while (inner && inner != s)
+        inner = inner->parent;
+    if (!inner) {
+        al_log(AL_LOG_ERROR, ALI_LOGGER,
+               "al_scope_end(%s): the scope is not open on this thread (already ended?)",
+               s->name);
+        ali_stats_error();
+        return AL_ESCOPE;
+    }
+    while (tls_current != s) {
+        al_log(AL_LOG_ERROR, ALI_LOGGER,
+               "al_scope_end(%s): scope %s inside it is still open; ending it first", s->name,
+               tls_current->name);
+        ali_stats_error();
+        end_innermost(tls_current, NULL);
+        rc = AL_ESCOPE;
+    }
+    end_innermost(s, out);
+    return rc;
+}
+
+void ali_scope_autoend(al_scope **s)
+{
+    if (*s)
+        (void)al_scope_end(*s, NULL);
+}
+
+void ali_scope_thread_exit(void)
+{
+    while (tls_current) {
+        al_log(AL_LOG_WARNING, ALI_LOGGER, "scope %s still open when its thread exited; ending it",
+               tls_current->name);
+        end_innermost(tls_current, NULL);
+    }
+}

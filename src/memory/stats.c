@@ -1,0 +1,191 @@
+/* The global statistics: byte balance, peak, counts, RSS from the OS, and their JSON form.
+ *
+ * Allocation and free touch only the calling thread's shard (site.c). The global balance is
+ * updated in batches of AL_STATS_BATCH_BYTES: a thread publishes its pending balance with one
+ * atomic add, and the highest balance it reached since the last publish becomes a peak
+ * candidate. With one thread this makes the peak exact; readers add every thread's unpublished
+ * balance, so current_bytes is exact whenever threads are quiet. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "memory_int.h"
+
+static struct {
+    _Atomic int64_t published; /* sum of every shard's published balance */
+    _Atomic int64_t peak;      /* highest balance seen at a publish, or set by a reset */
+    _Atomic uint64_t errors;   /* errors reported by the manager */
+} g;
+
+uint64_t (*ali_cuda_release_hook)(void);
+void (*ali_cuda_stats_hook)(al_memory_stats *out);
+
+uint64_t ali_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void peak_raise(int64_t candidate)
+{
+    int64_t old = atomic_load_explicit(&g.peak, memory_order_relaxed);
+    while (candidate > old &&
+           !atomic_compare_exchange_weak_explicit(&g.peak, &old, candidate, memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+}
+
+void ali_stats_publish(ali_shard *sh)
+{
+    int64_t before = atomic_fetch_add_explicit(&g.published, sh->pending, memory_order_relaxed);
+    peak_raise(before + sh->pending_max);
+    sh->pending = 0;
+    sh->pending_max = 0;
+}
+
+void ali_stats_change(ali_shard *sh, int64_t bytes, int64_t blocks)
+{
+    atomic_store_explicit(&sh->current,
+                          atomic_load_explicit(&sh->current, memory_order_relaxed) + bytes,
+                          memory_order_relaxed);
+    atomic_store_explicit(&sh->live,
+                          atomic_load_explicit(&sh->live, memory_order_relaxed) + blocks,
+                          memory_order_relaxed);
+    if (blocks > 0)
+        atomic_store_explicit(&sh->allocations,
+                              atomic_load_explicit(&sh->allocations, memory_order_relaxed) +
+                                  (uint64_t)blocks,
+                              memory_order_relaxed);
+    else if (blocks < 0)
+        atomic_store_explicit(&sh->frees,
+                              atomic_load_explicit(&sh->frees, memory_order_relaxed) +
+                                  (uint64_t)-blocks,
+                              memory_order_relaxed);
+    sh->pending += bytes;
+    if (sh->pending > sh->pending_max)
+        sh->pending_max = sh->pending;
+    if (AL_UNLIKELY(sh->pending > (int64_t)AL_STATS_BATCH_BYTES ||
+                    sh->pending < -(int64_t)AL_STATS_BATCH_BYTES))
+        ali_stats_publish(sh);
+}
+
+int64_t ali_stats_current(void)
+{
+    int64_t sum = 0;
+    for (ali_shard *sh = ali_shard_first(); sh; sh = sh->next)
+        sum += atomic_load_explicit(&sh->current, memory_order_relaxed);
+    return sum;
+}
+
+void ali_stats_error(void) { atomic_fetch_add_explicit(&g.errors, 1, memory_order_relaxed); }
+
+int al_process_rss(uint64_t *rss_bytes, uint64_t *peak_rss_bytes)
+{
+    uint64_t rss = 0, peak = 0;
+    FILE *f = fopen("/proc/self/status", "re");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f)) {
+            unsigned long long kb;
+            if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
+                rss = kb * 1024;
+            else if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
+                peak = kb * 1024;
+        }
+        fclose(f);
+    }
+    if (!peak) {
+        struct rusage ru;
+        if (getrusage(RUSAGE_SELF, &ru) == 0)
+            peak = (uint64_t)ru.ru_maxrss * 1024;
+    }
+    if (rss_bytes)
+        *rss_bytes = rss;
+    if (peak_rss_bytes)
+        *peak_rss_bytes = peak;
+    return rss || peak ? AL_OK : AL_EIO;
+}
+
+int al_get_memory_stats(al_memory_stats *out)
+{
+    if (!out)
+        return AL_EINVAL;
+    al_memory_stats s;
+    memset(&s, 0, sizeof s);
+    int64_t current = 0, live = 0, unpublished_max = 0;
+    ali_shard *self = ali_shard_self();
+    for (ali_shard *sh = ali_shard_first(); sh; sh = sh->next) {
+        current += atomic_load_explicit(&sh->current, memory_order_relaxed);
+        live += atomic_load_explicit(&sh->live, memory_order_relaxed);
+        s.total_allocations += atomic_load_explicit(&sh->allocations, memory_order_relaxed);
+        s.total_frees += atomic_load_explicit(&sh->frees, memory_order_relaxed);
+    }
+    /* The caller's own unpublished high-water mark is known exactly. */
+    if (self)
+        unpublished_max = atomic_load_explicit(&g.published, memory_order_relaxed) +
+                          self->pending_max;
+    int64_t peak = atomic_load_explicit(&g.peak, memory_order_relaxed);
+    if (unpublished_max > peak)
+        peak = unpublished_max;
+    if (current > peak)
+        peak = current;
+    s.current_bytes = current > 0 ? (uint64_t)current : 0;
+    s.peak_bytes = peak > 0 ? (uint64_t)peak : 0;
+    s.live_blocks = live > 0 ? (uint64_t)live : 0;
+    s.errors = atomic_load_explicit(&g.errors, memory_order_relaxed);
+    al_process_rss(&s.rss_bytes, &s.peak_rss_bytes);
+    if (ali_cuda_stats_hook)
+        ali_cuda_stats_hook(&s);
+    s.current_mb = (double)s.current_bytes / (1024.0 * 1024.0);
+    s.peak_mb = (double)s.peak_bytes / (1024.0 * 1024.0);
+    s.cuda_memory_allocated = (double)s.cuda_allocated_bytes / (1024.0 * 1024.0);
+    *out = s;
+    return AL_OK;
+}
+
+void al_reset_peak_memory_stats(void)
+{
+    ali_shard *self = ali_shard_self();
+    if (self)
+        ali_stats_publish(self);
+    atomic_store_explicit(&g.peak, ali_stats_current(), memory_order_relaxed);
+}
+
+char *al_memory_stats_json(void)
+{
+    al_memory_stats s;
+    if (al_get_memory_stats(&s) != AL_OK)
+        return NULL;
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    const struct {
+        const char *key;
+        uint64_t value;
+    } ints[] = {
+        {"current_bytes", s.current_bytes},
+        {"peak_bytes", s.peak_bytes},
+        {"live_blocks", s.live_blocks},
+        {"total_allocations", s.total_allocations},
+        {"total_frees", s.total_frees},
+        {"rss_bytes", s.rss_bytes},
+        {"peak_rss_bytes", s.peak_rss_bytes},
+        {"cuda_allocated_bytes", s.cuda_allocated_bytes},
+        {"cuda_reserved_bytes", s.cuda_reserved_bytes},
+        {"cuda_peak_allocated_bytes", s.cuda_peak_allocated_bytes},
+        {"errors", s.errors},
+    };
+    bool ok = true;
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        ok &= cJSON_AddNumberToObject(o, ints[i].key, (double)ints[i].value) != NULL;
+    ok &= cJSON_AddNumberToObject(o, "current_mb", s.current_mb) != NULL;
+    ok &= cJSON_AddNumberToObject(o, "peak_mb", s.peak_mb) != NULL;
+    ok &= cJSON_AddNumberToObject(o, "cuda_memory_allocated", s.cuda_memory_allocated) != NULL;
+    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    return text;
+}

@@ -1,0 +1,106 @@
+/* A small test harness: TEST(name) functions registered at load time, CHECK macros that report
+ * file:line and go on, and a check after every test that it left zero live tracked blocks
+ * (house style rule 23). Prints "N passed, N failed" as its last line. */
+#ifndef ASTROLAB_TEST_H
+#define ASTROLAB_TEST_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "astrolab/astrolab.h"
+
+typedef void (*test_fn)(void);
+typedef struct test_case {
+    const char *name;
+    test_fn fn;
+} test_case;
+
+#define TEST_MAX 512
+static test_case test_cases[TEST_MAX];
+static int test_count;
+static int test_failed_checks;
+
+#define TEST(name)                                                                              \
+    static void name(void);                                                                    \
+    __attribute__((constructor)) static void register_##name(void)                             \
+    {                                                                                          \
+        if (test_count < TEST_MAX)                                                             \
+            test_cases[test_count++] = (test_case){#name, name};                              \
+    }                                                                                          \
+    static void name(void)
+
+#define CHECK(cond)                                                                             \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            fprintf(stderr, "  %s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);         \
+            test_failed_checks++;                                                              \
+        }                                                                                      \
+    } while (0)
+
+#define CHECK_EQ_INT(a, b)                                                                      \
+    do {                                                                                       \
+        long long va_ = (long long)(a), vb_ = (long long)(b);                                  \
+        if (va_ != vb_) {                                                                      \
+            fprintf(stderr, "  %s:%d: CHECK failed: %s == %s (%lld != %lld)\n", __FILE__,      \
+                    __LINE__, #a, #b, va_, vb_);                                               \
+            test_failed_checks++;                                                              \
+        }                                                                                      \
+    } while (0)
+
+#define CHECK_EQ_STR(a, b)                                                                      \
+    do {                                                                                       \
+        const char *sa_ = (a), *sb_ = (b);                                                     \
+        if (!sa_ || !sb_ || strcmp(sa_, sb_) != 0) {                                           \
+            fprintf(stderr, "  %s:%d: CHECK failed: %s == %s (\"%s\" != \"%s\")\n", __FILE__,  \
+                    __LINE__, #a, #b, sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");             \
+            test_failed_checks++;                                                              \
+        }                                                                                      \
+    } while (0)
+
+/* Live tracked blocks right now. */
+static inline uint64_t test_live_blocks(void)
+{
+    al_memory_stats s;
+    return al_get_memory_stats(&s) == AL_OK ? s.live_blocks : UINT64_MAX;
+}
+
+/* Runs every test, or those named on the command line. */
+static inline int test_main(int argc, char **argv)
+{
+    int passed = 0, failed = 0;
+    for (int i = 0; i < test_count; i++) {
+        if (argc > 1) {
+            int wanted = 0;
+            for (int a = 1; a < argc; a++)
+                wanted |= strcmp(argv[a], test_cases[i].name) == 0;
+            if (!wanted)
+                continue;
+        }
+        int before = test_failed_checks;
+        uint64_t live_before = test_live_blocks();
+        test_cases[i].fn();
+        uint64_t live_after = test_live_blocks();
+        if (live_after != live_before) {
+            fprintf(stderr, "  %s: left %" PRIu64 " live tracked blocks (had %" PRIu64 ")\n",
+                    test_cases[i].name, live_after, live_before);
+            test_failed_checks++;
+        }
+        if (test_failed_checks == before) {
+            passed++;
+            printf("ok   %s\n", test_cases[i].name);
+        } else {
+            failed++;
+            printf("FAIL %s\n", test_cases[i].name);
+        }
+        fflush(stdout);
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
+
+#define TEST_MAIN()                                                                             \
+    int main(int argc, char **argv) { return test_main(argc, argv); }
+
+#endif
