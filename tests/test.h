@@ -59,6 +59,14 @@ static int test_failed_checks;
         }                                                                                      \
     } while (0)
 
+/* Drops an allocation's result on purpose (a scope reclaims it); silences warn_unused_result,
+ * which a (void) cast does not. */
+#define DISCARD(x)                                                                              \
+    do {                                                                                       \
+        void *discarded_ = (x);                                                                \
+        (void)discarded_;                                                                      \
+    } while (0)
+
 /* Live tracked blocks right now. */
 static inline uint64_t test_live_blocks(void)
 {

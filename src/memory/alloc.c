@@ -314,6 +314,12 @@ void *al_realloc_at(void *p, size_t n, al_site *site)
     ali_site *rt = ali_site_get(site, b->site ? b->site->tag : NULL);
     if (!rt)
         return fail(n, site, "out of memory for the site record");
+    return ali_realloc_block(b, n, rt, site);
+}
+
+void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *site)
+{
+    void *p = b + 1;
     al_scope *owner = b->chunk ? b->chunk->scope : NULL;
     /* A block keeps its owner, except that a scope's block reallocated by another thread moves
      * to that thread's current scope: a scope's slots and heap belong to its own thread. */

@@ -35,6 +35,7 @@ _Static_assert(sizeof(ali_block) == 48, "block header must keep 16-byte alignmen
 
 #define ALI_MAGIC_LIVE 0xA57B10C5u
 #define ALI_MAGIC_FREED 0xDEADF4EEu
+#define ALI_MAGIC_RAW 0xA57B1A3Bu /* untracked block of the preload library's re-entry path */
 #define ALI_GUARD_SIZE 8
 #define ALI_GUARD_BYTE 0xAB
 
@@ -78,6 +79,9 @@ typedef struct ali_site_totals {
 ali_site *ali_site_get(al_site *loc, const char *tag);
 /* Record for a return address (the preload library's sites). */
 ali_site *ali_site_for_pc(uintptr_t pc, const char *tag);
+/* Take and release the site table's lock (around fork). */
+void ali_site_lock(void);
+void ali_site_unlock(void);
 /* Number of sites so far; ids are 0..n-1. */
 uint32_t ali_site_count(void);
 /* Site with this id, or NULL. */
@@ -143,7 +147,7 @@ void ali_scope_moved(ali_block *b);
 bool ali_scope_on_owner_thread(const al_scope *s);
 /* Name of the scope owning a chunk. */
 const char *ali_chunk_scope_name(const ali_chunk *c);
-/* Tears down the thread's open scopes at thread exit. */
+/* Ends the calling thread's open scopes (at thread exit, from a TLS destructor). */
 void ali_scope_thread_exit(void);
 
 /* -------- Allocation worker and helpers (alloc.c). -------- */
@@ -152,6 +156,8 @@ void *ali_alloc(size_t n, size_t align, bool zero, ali_site *site, const al_site
 void *ali_alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site *site,
                    const al_site *loc);
 void ali_free_block(ali_block *b, const al_site *loc, bool reclaim);
+/* Resizes live block b (n > 0) and moves it to site rt; NULL (b unchanged) on failure. */
+void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *loc);
 /* Accounts a block as freed (site, thread balance), marks it freed and, when backing_release,
  * gives its memory back. */
 void ali_block_release(ali_block *b, bool backing_release);

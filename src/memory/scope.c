@@ -9,6 +9,7 @@
  * Site counters are in site.c; the registry hook in registry.c. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "astrolab/log.h"
 #include "backing.h"
@@ -42,6 +43,27 @@ struct al_scope {
 };
 
 static ALI_TLS al_scope *tls_current;
+static ALI_TLS bool tls_exit_hooked;
+
+/* glibc runs these thread-exit destructors before pthread key destructors, so open scopes end
+ * while mimalloc's per-thread heaps (torn down by its key destructor) are still alive. */
+extern int __cxa_thread_atexit_impl(void (*fn)(void *), void *obj, void *dso);
+extern void *__dso_handle;
+
+static void thread_exit_hook(void *unused)
+{
+    (void)unused;
+    ali_scope_thread_exit();
+}
+
+/* Ends a thread's forgotten scopes when it exits. Not on the main thread: there exit() would
+ * free memory that later atexit handlers (and the leak report) may still read. */
+static void hook_thread_exit(void)
+{
+    tls_exit_hooked = true;
+    if (gettid() != getpid())
+        __cxa_thread_atexit_impl(thread_exit_hook, NULL, &__dso_handle);
+}
 
 al_scope *ali_scope_current(void) { return tls_current; }
 al_scope *al_scope_current(void) { return tls_current; }
@@ -74,6 +96,8 @@ al_scope *al_scope_begin_ex(const char *name, const al_scope_options *opts)
     if (opts)
         s->opts = *opts;
     s->tid = self_tid();
+    if (!tls_exit_hooked)
+        hook_thread_exit();
     s->heap = backing_heap_new();
     s->parent = tls_current;
     s->t0 = ali_now_ns();

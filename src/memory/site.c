@@ -153,6 +153,9 @@ ali_site *ali_site_for_pc(uintptr_t pc, const char *tag)
     return s;
 }
 
+void ali_site_lock(void) { pthread_mutex_lock(&sites.lock); }
+void ali_site_unlock(void) { pthread_mutex_unlock(&sites.lock); }
+
 uint32_t ali_site_count(void) { return atomic_load_explicit(&sites.count, memory_order_acquire); }
 
 ali_site *ali_site_by_id(uint32_t id)
@@ -168,7 +171,6 @@ ali_site *ali_site_by_id(uint32_t id)
 static void shard_retire(void *arg)
 {
     ali_shard *sh = arg;
-    ali_scope_thread_exit();
     ali_stats_publish(sh);
     tls_shard = NULL;
     atomic_store_explicit(&sh->in_use, false, memory_order_release);

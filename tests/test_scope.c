@@ -1,0 +1,414 @@
+/* Tests of scopes: the AL_MEMORY_MANAGEMENT block, nesting, keep, defer, report-only,
+ * reclaim accounting, threads and misuse (src/memory/scope.c). */
+// ctest-labels: threads
+#include <pthread.h>
+
+#include "memory/memory_int.h"
+#include "test.h"
+
+static al_memory_stats stats(void)
+{
+    al_memory_stats s;
+    CHECK(al_get_memory_stats(&s) == AL_OK);
+    return s;
+}
+
+/* Collects DEBUG/ERROR lines of astrolab.memory. */
+static char logbuf[16384];
+static size_t loglen;
+static void log_sink(void *user, al_log_level level, const char *logger, const char *msg)
+{
+    (void)user;
+    (void)level;
+    (void)logger;
+    int n = snprintf(logbuf + loglen, sizeof logbuf - loglen, "%s\n", msg);
+    if (n > 0 && loglen + (size_t)n < sizeof logbuf)
+        loglen += (size_t)n;
+}
+static void log_begin(al_log_level level)
+{
+    loglen = 0;
+    logbuf[0] = 0;
+    al_log_set_level("astrolab.memory", level);
+    al_log_set_sink(log_sink, NULL, NULL);
+}
+static void log_end(void)
+{
+    al_log_set_sink(NULL, NULL, NULL);
+    al_log_set_level("astrolab.memory", AL_LOG_WARNING);
+}
+
+TEST(test_scope_end_frees_blocks_it_owns)
+{
+    al_memory_stats s0 = stats();
+    al_scope *s = al_scope_begin("stage");
+    CHECK(al_scope_current() == s);
+    CHECK_EQ_STR(al_scope_name(s), "stage");
+    void *kept_free = al_malloc(100);
+    for (int i = 0; i < 1000; i++)
+        DISCARD(al_malloc(10 + (size_t)i % 7));
+    al_free(kept_free);
+    al_scope_report r;
+    CHECK(al_scope_end(s, &r) == AL_OK);
+    CHECK(al_scope_current() == NULL);
+    uint64_t expect = 0;
+    for (int i = 0; i < 1000; i++)
+        expect += 10 + (uint64_t)i % 7;
+    CHECK_EQ_STR(r.name, "stage");
+    CHECK_EQ_INT(r.reclaimed_blocks, 1000);
+    CHECK_EQ_INT(r.reclaimed_bytes, expect);
+    CHECK_EQ_INT(r.bytes_allocated, expect + 100);
+    CHECK_EQ_INT(r.bytes_freed, 100);
+    CHECK_EQ_INT(r.blocks_allocated, 1001);
+    CHECK_EQ_INT(r.peak_bytes, expect + 100 - (10 + 999 % 7) + (10 + 999 % 7));
+    CHECK(r.duration_ns > 0);
+    al_memory_stats s1 = stats();
+    CHECK_EQ_INT(s1.current_bytes, s0.current_bytes);
+    CHECK_EQ_INT(s1.live_blocks, s0.live_blocks);
+}
+
+static int block_exits_with(int how, uint64_t *reclaimed_live)
+{
+    uint64_t live0 = stats().live_blocks;
+    for (int i = 0; i < 3; i++) {
+        AL_MEMORY_MANAGEMENT("exit path")
+        {
+            DISCARD(al_malloc(32));
+            CHECK(al_scope_current() != NULL);
+            if (how == 1)
+                break;
+            if (how == 2)
+                continue;
+            if (how == 3)
+                return 3;
+            if (how == 4)
+                goto out;
+        }
+        CHECK(al_scope_current() == NULL);
+    }
+out:
+    *reclaimed_live = stats().live_blocks - live0;
+    return how;
+}
+
+TEST(test_block_macro_ends_scope_on_every_exit)
+{
+    for (int how = 0; how <= 4; how++) {
+        uint64_t left = 99;
+        CHECK_EQ_INT(block_exits_with(how, &left), how);
+        if (how != 3)
+            CHECK_EQ_INT(left, 0);
+        CHECK(al_scope_current() == NULL);
+    }
+}
+
+TEST(test_return_from_block_macro_releases_blocks)
+{
+    uint64_t live0 = stats().live_blocks;
+    uint64_t dummy;
+    CHECK_EQ_INT(block_exits_with(3, &dummy), 3);
+    CHECK_EQ_INT(stats().live_blocks, live0);
+}
+
+TEST(test_nested_scopes_own_their_own_blocks)
+{
+    al_scope *outer = al_scope_begin("outer");
+    void *a = al_malloc(10);
+    al_scope *inner = al_scope_begin("inner");
+    CHECK(al_scope_current() == inner);
+    void *b = al_malloc(20);
+    al_block_info info;
+    CHECK(al_block_get_info(b, &info) == AL_OK);
+    CHECK_EQ_STR(info.scope, "inner");
+    CHECK(al_block_get_info(a, &info) == AL_OK);
+    CHECK_EQ_STR(info.scope, "outer");
+    al_scope_report r;
+    CHECK(al_scope_end(inner, &r) == AL_OK);
+    CHECK_EQ_INT(r.reclaimed_blocks, 1);
+    CHECK(al_owns(a));
+    CHECK(al_scope_current() == outer);
+    CHECK(al_scope_end(outer, &r) == AL_OK);
+    CHECK_EQ_INT(r.reclaimed_blocks, 1);
+    CHECK_EQ_INT(r.reclaimed_bytes, 10);
+}
+
+TEST(test_keep_moves_block_to_enclosing_scope_and_process)
+{
+    char *result = NULL;
+    al_scope *outer = al_scope_begin("outer");
+    AL_MEMORY_MANAGEMENT("inner")
+    {
+        char *tmp = al_malloc(100);
+        result = al_scope_keep(al_strdup("survivor"));
+        (void)tmp;
+        CHECK(al_scope_keep(NULL) == NULL);
+    }
+    CHECK_EQ_STR(result, "survivor");
+    al_block_info info;
+    CHECK(al_block_get_info(result, &info) == AL_OK);
+    CHECK_EQ_STR(info.scope, "outer");
+    CHECK(al_scope_keep(result) == result); /* now to the process */
+    al_scope_report r;
+    CHECK(al_scope_end(outer, &r) == AL_OK);
+    CHECK_EQ_INT(r.reclaimed_blocks, 0);
+    CHECK_EQ_INT(r.kept_blocks, 1);
+    CHECK_EQ_STR(result, "survivor");
+    CHECK(al_block_get_info(result, &info) == AL_OK && info.scope == NULL);
+    al_free(result);
+}
+
+static int order[8], norder;
+static void record(void *arg) { order[norder++] = (int)(intptr_t)arg; }
+
+TEST(test_defer_runs_newest_first_before_reclaim)
+{
+    norder = 0;
+    al_scope *s = al_scope_begin("defer");
+    CHECK(al_scope_defer(record, (void *)1) == AL_OK);
+    CHECK(al_scope_defer(record, (void *)2) == AL_OK);
+    CHECK(al_scope_defer(record, (void *)3) == AL_OK);
+    al_scope_report r;
+    CHECK(al_scope_end(s, &r) == AL_OK);
+    CHECK_EQ_INT(norder, 3);
+    CHECK(order[0] == 3 && order[1] == 2 && order[2] == 1);
+    CHECK_EQ_INT(r.cleanups_run, 3);
+    CHECK_EQ_INT(al_scope_defer(record, NULL), AL_ESCOPE);
+    CHECK_EQ_INT(al_scope_defer(NULL, NULL), AL_EINVAL);
+}
+
+static void free_it(void *p) { al_free(p); }
+
+TEST(test_deferred_function_may_free_scope_blocks)
+{
+    al_scope *s = al_scope_begin("defer-free");
+    void *p = al_malloc(64);
+    CHECK(al_scope_defer(free_it, p) == AL_OK);
+    al_scope_report r;
+    CHECK(al_scope_end(s, &r) == AL_OK);
+    CHECK_EQ_INT(r.reclaimed_blocks, 0);
+    CHECK_EQ_INT(r.bytes_freed, 64);
+}
+
+TEST(test_report_only_scope_frees_nothing)
+{
+    al_scope_options opts = {.policy = AL_SCOPE_REPORT_ONLY};
+    void *p = NULL;
+    al_scope *outer = al_scope_begin("legacy outer");
+    al_scope *s = al_scope_begin_ex("legacy", &opts);
+    p = al_malloc(50);
+    DISCARD(al_malloc(70));
+    al_scope_report r;
+    CHECK(al_scope_end(s, &r) == AL_OK);
+    CHECK_EQ_INT(r.policy, AL_SCOPE_REPORT_ONLY);
+    CHECK_EQ_INT(r.reclaimed_blocks, 2);
+    CHECK_EQ_INT(r.reclaimed_bytes, 120);
+    CHECK(al_owns(p));
+    al_block_info info;
+    CHECK(al_block_get_info(p, &info) == AL_OK);
+    CHECK_EQ_STR(info.scope, "legacy outer");
+    al_free(p);
+    CHECK(al_scope_end(outer, &r) == AL_OK);
+    CHECK_EQ_INT(r.reclaimed_blocks, 1);
+    CHECK_EQ_INT(r.reclaimed_bytes, 70);
+}
+
+TEST(test_realloc_in_scope_keeps_owner)
+{
+    al_scope *outer = al_scope_begin("owner");
+    char *p = al_malloc(16);
+    strcpy(p, "grow me");
+    al_scope *inner = al_scope_begin("inner");
+    p = al_realloc(p, 100000);
+    CHECK(al_scope_end(inner, NULL) == AL_OK);
+    CHECK(al_owns(p) && strcmp(p, "grow me") == 0);
+    al_block_info info;
+    CHECK(al_block_get_info(p, &info) == AL_OK);
+    CHECK_EQ_STR(info.scope, "owner");
+    al_scope_report r;
+    CHECK(al_scope_end(outer, &r) == AL_OK);
+    CHECK_EQ_INT(r.reclaimed_blocks, 1);
+    CHECK_EQ_INT(r.reclaimed_bytes, 100000);
+}
+
+TEST(test_churn_in_scope_reuses_slots)
+{
+    al_scope *s = al_scope_begin("churn");
+    void *live[64] = {0};
+    for (int i = 0; i < 200000; i++) {
+        int k = i % 64;
+        al_free(live[k]);
+        live[k] = al_malloc(8 + (size_t)(i % 100));
+    }
+    al_scope_report r;
+    CHECK(al_scope_end(s, &r) == AL_OK);
+    CHECK_EQ_INT(r.reclaimed_blocks, 64);
+    CHECK_EQ_INT(r.blocks_allocated, 200000);
+}
+
+static void *free_list_on_thread(void *arg)
+{
+    void **blocks = arg;
+    for (int i = 0; i < 5000; i++)
+        al_free(blocks[i]);
+    return NULL;
+}
+
+TEST(test_block_freed_on_other_thread_is_accounted_in_scope)
+{
+    static void *blocks[5000];
+    al_memory_stats s0 = stats();
+    al_scope *s = al_scope_begin("cross-thread");
+    for (int i = 0; i < 5000; i++)
+        blocks[i] = al_malloc(40);
+    pthread_t t;
+    pthread_create(&t, NULL, free_list_on_thread, blocks);
+    pthread_join(t, NULL);
+    /* The holes are reused after a sweep; allocate enough to need one. */
+    for (int i = 0; i < 10000; i++)
+        DISCARD(al_malloc(8));
+    al_scope_report r;
+    CHECK(al_scope_end(s, &r) == AL_OK);
+    CHECK_EQ_INT(r.bytes_freed, 5000 * 40);
+    CHECK_EQ_INT(r.reclaimed_blocks, 10000);
+    CHECK_EQ_INT(r.reclaimed_bytes, 80000);
+    al_memory_stats s1 = stats();
+    CHECK_EQ_INT(s1.current_bytes, s0.current_bytes);
+    CHECK_EQ_INT(s1.live_blocks, s0.live_blocks);
+}
+
+static void *end_elsewhere(void *s) { return (void *)(intptr_t)al_scope_end(s, NULL); }
+
+TEST(test_scope_end_from_other_thread_is_refused)
+{
+    al_scope *s = al_scope_begin("mine");
+    log_begin(AL_LOG_WARNING);
+    pthread_t t;
+    void *rc;
+    pthread_create(&t, NULL, end_elsewhere, s);
+    pthread_join(t, &rc);
+    log_end();
+    CHECK_EQ_INT((int)(intptr_t)rc, AL_ESCOPE);
+    CHECK(strstr(logbuf, "belongs to thread") != NULL);
+    CHECK(al_scope_current() == s);
+    CHECK(al_scope_end(s, NULL) == AL_OK);
+}
+
+TEST(test_out_of_order_end_is_reported_and_ends_inner_first)
+{
+    uint64_t live0 = stats().live_blocks;
+    al_scope *outer = al_scope_begin("outer");
+    DISCARD(al_malloc(1));
+    al_scope *inner = al_scope_begin("inner");
+    DISCARD(al_malloc(2));
+    (void)inner;
+    log_begin(AL_LOG_WARNING);
+    al_scope_report r;
+    CHECK_EQ_INT(al_scope_end(outer, &r), AL_ESCOPE);
+    log_end();
+    CHECK(strstr(logbuf, "scope inner inside it is still open") != NULL);
+    CHECK(al_scope_current() == NULL);
+    CHECK_EQ_STR(r.name, "outer");
+    CHECK_EQ_INT(r.reclaimed_blocks, 1);
+    CHECK_EQ_INT(stats().live_blocks, live0);
+    CHECK_EQ_INT(al_scope_end(NULL, NULL), AL_EINVAL);
+}
+
+TEST(test_debug_log_shows_begin_end_and_reclaimed_sites)
+{
+    log_begin(AL_LOG_DEBUG);
+    AL_MEMORY_MANAGEMENT("logged")
+    {
+        DISCARD(al_malloc_tagged(123, "leaky thing"));
+    }
+    log_end();
+    CHECK(strstr(logbuf, "scope logged: begin") != NULL);
+    CHECK(strstr(logbuf, "scope logged: end") != NULL);
+    CHECK(strstr(logbuf, "reclaimed 1 block(s), 123 bytes (tag leaky thing) from test_scope.c:") !=
+          NULL);
+}
+
+TEST(test_reclaimed_sites_are_counted_for_diagnosis)
+{
+    void *probe = NULL;
+    uint32_t id = 0;
+    al_scope *s = al_scope_begin("diag");
+    for (int i = 0; i < 3; i++) {
+        probe = al_malloc_tagged(11, "reclaim probe");
+        id = ali_block_of(probe)->site->id;
+    }
+    ali_site_totals before;
+    ali_site_totals_get(id, &before);
+    CHECK(al_scope_end(s, NULL) == AL_OK);
+    ali_site_totals after;
+    ali_site_totals_get(id, &after);
+    CHECK_EQ_INT(after.reclaimed - before.reclaimed, 3);
+    CHECK_EQ_INT(after.reclaimed_bytes - before.reclaimed_bytes, 33);
+    CHECK_EQ_INT(after.live_count, 0);
+}
+
+/* A realistic stage with an early error return: nothing leaks. */
+static int load_stage(int fail_at)
+{
+    AL_MEMORY_MANAGEMENT("load")
+    {
+        double *rows = AL_NEW_ARRAY(double, 1000);
+        char **names = AL_NEW_ARRAY(char *, 100);
+        if (!rows || !names)
+            return AL_ENOMEM;
+        for (int i = 0; i < 100; i++) {
+            if (i == fail_at)
+                return AL_EFORMAT; /* parse error half-way */
+            names[i] = al_strdup("HIP 12345");
+        }
+    }
+    return AL_OK;
+}
+
+TEST(test_early_error_return_inside_block_leaks_nothing)
+{
+    al_memory_stats s0 = stats();
+    CHECK_EQ_INT(load_stage(50), AL_EFORMAT);
+    CHECK_EQ_INT(load_stage(-1), AL_OK);
+    al_memory_stats s1 = stats();
+    CHECK_EQ_INT(s1.current_bytes, s0.current_bytes);
+    CHECK_EQ_INT(s1.live_blocks, s0.live_blocks);
+}
+
+static void *thread_exits_in_scope(void *arg)
+{
+    (void)arg;
+    al_scope *s = al_scope_begin("abandoned");
+    (void)s;
+    DISCARD(al_malloc(99));
+    return NULL;
+}
+
+TEST(test_scope_left_open_at_thread_exit_is_ended)
+{
+    al_memory_stats s0 = stats();
+    log_begin(AL_LOG_WARNING);
+    pthread_t t;
+    pthread_create(&t, NULL, thread_exits_in_scope, NULL);
+    pthread_join(t, NULL);
+    log_end();
+    CHECK(strstr(logbuf, "scope abandoned still open when its thread exited") != NULL);
+    CHECK_EQ_INT(stats().live_blocks, s0.live_blocks);
+}
+
+TEST(test_scope_budget_refuses_allocation_naming_scope_and_site)
+{
+    al_scope_options opts = {.budget_bytes = 1000};
+    al_scope *s = al_scope_begin_ex("budgeted", &opts);
+    void *a = al_malloc(600);
+    log_begin(AL_LOG_ERROR);
+    void *b = al_malloc(600);
+    log_end();
+    CHECK(a != NULL && b == NULL);
+    CHECK(strstr(logbuf, "scope budgeted") != NULL && strstr(logbuf, "test_scope.c:") != NULL);
+    al_free(a);
+    b = al_malloc(600);
+    CHECK(b != NULL);
+    CHECK(al_scope_end(s, NULL) == AL_OK);
+}
+
+TEST_MAIN()
