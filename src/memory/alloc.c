@@ -33,13 +33,19 @@ static inline void *raw_of(ali_block *b)
     return (char *)ali_block_user(b) - front_space(b->align_log2);
 }
 
+/* Blocks up to ALI_GUARD_MAX bytes carry a guard. Larger ones do not: writing it would fault in
+ * a page the program may never touch (measured: +0.1 s of page faults per 60,000 large blocks
+ * in bench_alloc), and zeroed large blocks from fresh OS memory would lose their free zeroing. */
 static inline void guard_write(ali_block *b)
 {
-    memset((char *)ali_block_user(b) + b->size, ALI_GUARD_BYTE, ALI_GUARD_SIZE);
+    if (AL_LIKELY(b->size <= ALI_GUARD_MAX))
+        memset((char *)ali_block_user(b) + b->size, ALI_GUARD_BYTE, ALI_GUARD_SIZE);
 }
 
 static inline bool guard_intact(const ali_block *b)
 {
+    if (b->size > ALI_GUARD_MAX)
+        return true;
     static const unsigned char expect[ALI_GUARD_SIZE] = {ALI_GUARD_BYTE, ALI_GUARD_BYTE,
                                                          ALI_GUARD_BYTE, ALI_GUARD_BYTE,
                                                          ALI_GUARD_BYTE, ALI_GUARD_BYTE,
@@ -145,7 +151,8 @@ void *ali_alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site 
     if (AL_UNLIKELY(__builtin_add_overflow(n, front + ALI_GUARD_SIZE, &total)))
         return fail(n, loc, "size overflows");
     void *heap = scope ? ali_scope_heap(scope) : NULL;
-    char *raw = backing_malloc(heap, total, align_log2 ? align : 0);
+    char *raw = zero ? backing_zalloc(heap, total, align_log2 ? align : 0)
+                     : backing_malloc(heap, total, align_log2 ? align : 0);
     if (AL_UNLIKELY(!raw)) {
         if (scope)
             ali_scope_uncharge(scope, n);
@@ -170,11 +177,8 @@ void *ali_alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site 
         backing_free(raw);
         return fail(n, loc, "out of memory for the scope's slot table");
     }
-    if (zero)
-        memset(b + 1, 0, n);
-    ali_site_account(site, (int64_t)n, 1);
-    if (sh)
-        ali_stats_change(sh, (int64_t)n, 1);
+    if (AL_LIKELY(sh != NULL))
+        ali_account(sh, site, (int64_t)n, 1);
     return b + 1;
 }
 
@@ -218,11 +222,9 @@ ali_block *ali_block_check(const void *p, const al_site *loc, const char *op)
 
 void ali_block_release(ali_block *b, bool backing_release)
 {
-    int64_t n = (int64_t)b->size;
-    ali_site_account(b->site, -n, -1);
     ali_shard *sh = ali_shard_self();
-    if (sh)
-        ali_stats_change(sh, -n, -1);
+    if (AL_LIKELY(sh != NULL))
+        ali_account(sh, b->site, -(int64_t)b->size, -1);
     b->magic = ALI_MAGIC_FREED;
     if (backing_release)
         backing_free(raw_of(b));
@@ -362,9 +364,10 @@ void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *sit
         ali_scope_uncharge(owner, (uint64_t)-delta);
     if (nb != b && nb->chunk)
         ali_scope_moved(nb);
-    if (nb != b && (nb->flags & ALI_BLOCK_WATCHED))
+    if (nb != b && (nb->flags & ALI_BLOCK_WATCHED)) {
         ali_registry_on_free(p); /* registrations name the old address */
-    nb->flags &= (uint16_t)~ALI_BLOCK_WATCHED;
+        nb->flags &= (uint16_t)~ALI_BLOCK_WATCHED;
+    }
     ali_shard *sh = ali_shard_self();
     if (sh)
         ali_stats_change(sh, delta, 0);

@@ -20,6 +20,13 @@ static inline void *backing_malloc(void *heap, size_t n, size_t align)
         return align ? mi_heap_malloc_aligned_at(heap, n, align, 48) : mi_heap_malloc(heap, n);
     return align ? mi_malloc_aligned_at(n, align, 48) : mi_malloc(n);
 }
+/* Zeroed memory: mimalloc skips the memset for fresh OS pages. */
+static inline void *backing_zalloc(void *heap, size_t n, size_t align)
+{
+    if (heap)
+        return align ? mi_heap_zalloc_aligned_at(heap, n, align, 48) : mi_heap_zalloc(heap, n);
+    return align ? mi_zalloc_aligned_at(n, align, 48) : mi_zalloc(n);
+}
 static inline void *backing_realloc(void *heap, void *p, size_t n, size_t align)
 {
     if (heap)
@@ -48,6 +55,17 @@ static inline void *backing_malloc(void *heap, size_t n, size_t align)
         return posix_memalign(&p, align, n) == 0 ? p : NULL;
     }
     return malloc(n);
+}
+static inline void *backing_zalloc(void *heap, size_t n, size_t align)
+{
+    (void)heap;
+    if (align) {
+        void *p = backing_malloc(NULL, n, align);
+        if (p)
+            memset(p, 0, n);
+        return p;
+    }
+    return calloc(1, n);
 }
 static inline void *backing_realloc(void *heap, void *p, size_t n, size_t align)
 {

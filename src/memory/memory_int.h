@@ -13,18 +13,19 @@
 #define ALI_TLS __attribute__((tls_model("initial-exec"))) _Thread_local
 
 /* -------- Block header: directly before every user pointer. --------
- * 48 bytes keep user pointers aligned for max_align_t. The backing allocator may overwrite
- * the first word of a freed block (free lists), so `magic` and the sites sit after it. */
+ * 48 bytes keep user pointers aligned for max_align_t. A freed block's first 16 bytes belong to
+ * the backing allocator (mimalloc's free list, glibc's tcache next and key), so what a
+ * double-free report needs (free_site, site, size, magic) sits after them. */
 typedef struct ali_chunk ali_chunk;
 typedef struct ali_site ali_site;
 
 typedef struct ali_block {
-    uint64_t size;               /* bytes requested */
-    ali_site *site;              /* allocating site (with its tag) */
-    ali_chunk *chunk;            /* owner scope's slot chunk; NULL: owned by the process */
-    const al_site *free_site;    /* set when freed: for double-free reports */
     uint32_t slot;               /* index of this block in chunk->slots */
     uint32_t tid;                /* allocating thread's small id */
+    ali_chunk *chunk;            /* owner scope's slot chunk; NULL: owned by the process */
+    const al_site *free_site;    /* set when freed: for double-free reports */
+    ali_site *site;              /* allocating site (with its tag) */
+    uint64_t size;               /* bytes requested */
     uint16_t flags;              /* ALI_BLOCK_* */
     uint8_t align_log2;          /* alignment asked for (0: default) */
     uint8_t reserved;
@@ -38,6 +39,7 @@ _Static_assert(sizeof(ali_block) == 48, "block header must keep 16-byte alignmen
 #define ALI_MAGIC_RAW 0xA57B1A3Bu /* untracked block of the preload library's re-entry path */
 #define ALI_GUARD_SIZE 8
 #define ALI_GUARD_BYTE 0xAB
+#define ALI_GUARD_MAX (256u * 1024u) /* larger blocks carry no guard (see alloc.c) */
 
 enum {
     ALI_BLOCK_IN_HEAP = 1u << 0,  /* lives in its owner scope's private heap */
@@ -74,6 +76,9 @@ typedef struct ali_site_totals {
     uint64_t reclaimed_bytes;
 } ali_site_totals;
 
+#define ALI_PAGE_SITES 1024u
+#define ALI_DIR_PAGES 4096u /* up to 4M sites */
+
 /* Resolves the runtime record of static site `loc` with `tag` (NULL: the site's own tag);
  * NULL only when out of memory. */
 ali_site *ali_site_get(al_site *loc, const char *tag);
@@ -108,12 +113,60 @@ struct ali_shard {
     unsigned tid;
 };
 
-ali_shard *ali_shard_self(void);
+extern ALI_TLS ali_shard *ali_tls_shard;
+ali_shard *ali_shard_attach(void);
+/* The calling thread's shard (attached on first use); NULL only when out of memory. */
+static inline ali_shard *ali_shard_self(void)
+{
+    ali_shard *sh = ali_tls_shard;
+    return __builtin_expect(sh != NULL, 1) ? sh : ali_shard_attach();
+}
+/* The thread's counters of site `id`; creates their page when `create`. */
+ali_site_counters *ali_counters_page(ali_shard *sh, uint32_t id, bool create);
+static inline ali_site_counters *ali_counters_of(ali_shard *sh, uint32_t id, bool create)
+{
+    ali_site_counters *page =
+        atomic_load_explicit(&sh->pages[id / ALI_PAGE_SITES], memory_order_acquire);
+    if (__builtin_expect(page != NULL, 1))
+        return &page[id % ALI_PAGE_SITES];
+    return ali_counters_page(sh, id, create);
+}
 ali_shard *ali_shard_first(void);
 /* Publishes the calling thread's pending byte balance and updates the peak. */
 void ali_stats_publish(ali_shard *sh);
 /* Called on every byte change of the calling thread. */
-void ali_stats_change(ali_shard *sh, int64_t bytes, int64_t blocks);
+#define ALI_BUMP(field, delta)                                                                 \
+    atomic_store_explicit(&(field),                                                            \
+                          atomic_load_explicit(&(field), memory_order_relaxed) + (delta),      \
+                          memory_order_relaxed)
+static inline void ali_stats_change(ali_shard *sh, int64_t bytes, int64_t blocks)
+{
+    ALI_BUMP(sh->current, bytes);
+    ALI_BUMP(sh->live, blocks);
+    if (blocks > 0)
+        ALI_BUMP(sh->allocations, (uint64_t)blocks);
+    else if (blocks < 0)
+        ALI_BUMP(sh->frees, (uint64_t)-blocks);
+    sh->pending += bytes;
+    if (sh->pending > sh->pending_max)
+        sh->pending_max = sh->pending;
+    if (__builtin_expect(sh->pending > (int64_t)AL_STATS_BATCH_BYTES ||
+                             sh->pending < -(int64_t)AL_STATS_BATCH_BYTES,
+                         0))
+        ali_stats_publish(sh);
+}
+/* Accounts a block of `bytes` (negative: freed) at `site` and in the thread's totals. */
+static inline void ali_account(ali_shard *sh, ali_site *site, int64_t bytes, int64_t count)
+{
+    ali_site_counters *c = ali_counters_of(sh, site->id, true);
+    if (__builtin_expect(c != NULL, 1)) {
+        ALI_BUMP(c->live_bytes, bytes);
+        ALI_BUMP(c->live_count, count);
+        if (count > 0)
+            ALI_BUMP(c->allocs, (uint64_t)count);
+    }
+    ali_stats_change(sh, bytes, count);
+}
 /* Sum of current bytes over all threads (exact when quiet). */
 int64_t ali_stats_current(void);
 /* Counts one error (invalid free, corruption, failure) in the statistics. */
@@ -130,7 +183,8 @@ struct ali_chunk {
 };
 
 /* The calling thread's innermost scope, or NULL. */
-al_scope *ali_scope_current(void);
+extern ALI_TLS al_scope *ali_tls_scope;
+static inline al_scope *ali_scope_current(void) { return ali_tls_scope; }
 /* The heap blocks of `s` come from (NULL: the default heap). */
 void *ali_scope_heap(al_scope *s);
 /* Checks and charges the scope budget; false (reported) when `bytes` more would exceed it. */

@@ -42,7 +42,7 @@ struct al_scope {
     uint64_t t0;
 };
 
-static ALI_TLS al_scope *tls_current;
+ALI_TLS al_scope *ali_tls_scope;
 static ALI_TLS bool tls_exit_hooked;
 
 /* glibc runs these thread-exit destructors before pthread key destructors, so open scopes end
@@ -65,8 +65,7 @@ static void hook_thread_exit(void)
         __cxa_thread_atexit_impl(thread_exit_hook, NULL, &__dso_handle);
 }
 
-al_scope *ali_scope_current(void) { return tls_current; }
-al_scope *al_scope_current(void) { return tls_current; }
+al_scope *al_scope_current(void) { return ali_tls_scope; }
 void *ali_scope_heap(al_scope *s) { return s ? s->heap : NULL; }
 const char *al_scope_name(const al_scope *s) { return s ? s->name : NULL; }
 const char *ali_chunk_scope_name(const ali_chunk *c) { return c->scope->name; }
@@ -99,9 +98,9 @@ al_scope *al_scope_begin_ex(const char *name, const al_scope_options *opts)
     if (!tls_exit_hooked)
         hook_thread_exit();
     s->heap = backing_heap_new();
-    s->parent = tls_current;
+    s->parent = ali_tls_scope;
     s->t0 = ali_now_ns();
-    tls_current = s;
+    ali_tls_scope = s;
     al_log(AL_LOG_DEBUG, ALI_LOGGER, "scope %s: begin (parent %s, budget %llu bytes%s)", s->name,
            s->parent ? s->parent->name : "none", (unsigned long long)s->opts.budget_bytes,
            s->opts.policy == AL_SCOPE_REPORT_ONLY ? ", report-only" : "");
@@ -267,7 +266,7 @@ void *al_scope_keep(void *p)
 
 int al_scope_defer(void (*fn)(void *), void *arg)
 {
-    al_scope *s = tls_current;
+    al_scope *s = ali_tls_scope;
     if (!fn)
         return AL_EINVAL;
     if (!s)
@@ -375,7 +374,7 @@ static void end_innermost(al_scope *s, al_scope_report *out)
         d.fn(d.arg);
         r.cleanups_run++;
     }
-    tls_current = s->parent; /* from here on, allocations belong to the parent */
+    ali_tls_scope = s->parent; /* from here on, allocations belong to the parent */
     reclaim(s, &r);
     snprintf(r.name, sizeof r.name, "%s", s->name);
     r.bytes_allocated = s->bytes_allocated;
@@ -413,7 +412,7 @@ int al_scope_end(al_scope *s, al_scope_report *out)
         return AL_ESCOPE;
     }
     int rc = AL_OK;
-    al_scope *inner = tls_current;
+    al_scope *inner = ali_tls_scope;
     while (inner && inner != s)
         inner = inner->parent;
     if (!inner) {
@@ -423,12 +422,12 @@ int al_scope_end(al_scope *s, al_scope_report *out)
         ali_stats_error();
         return AL_ESCOPE;
     }
-    while (tls_current != s) {
+    while (ali_tls_scope != s) {
         al_log(AL_LOG_ERROR, ALI_LOGGER,
                "al_scope_end(%s): scope %s inside it is still open; ending it first", s->name,
-               tls_current->name);
+               ali_tls_scope->name);
         ali_stats_error();
-        end_innermost(tls_current, NULL);
+        end_innermost(ali_tls_scope, NULL);
         rc = AL_ESCOPE;
     }
     end_innermost(s, out);
@@ -443,9 +442,9 @@ void ali_scope_autoend(al_scope **s)
 
 void ali_scope_thread_exit(void)
 {
-    while (tls_current) {
+    while (ali_tls_scope) {
         al_log(AL_LOG_WARNING, ALI_LOGGER, "scope %s still open when its thread exited; ending it",
-               tls_current->name);
-        end_innermost(tls_current, NULL);
+               ali_tls_scope->name);
+        end_innermost(ali_tls_scope, NULL);
     }
 }

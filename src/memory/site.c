@@ -13,8 +13,8 @@
 #include "astrolab/log.h"
 #include "memory_int.h"
 
-#define PAGE_SITES 1024u
-#define DIR_PAGES 4096u /* up to 4M sites */
+#define PAGE_SITES ALI_PAGE_SITES
+#define DIR_PAGES ALI_DIR_PAGES
 
 static struct {
     pthread_mutex_t lock;          /* guards creation of sites and tags (the slow path) */
@@ -30,7 +30,7 @@ static struct {
 
 static ali_shard *_Atomic shard_list;
 static _Atomic unsigned next_tid = 1;
-static ALI_TLS ali_shard *tls_shard;
+ALI_TLS ali_shard *ali_tls_shard;
 static pthread_key_t shard_key;
 static pthread_once_t shard_key_once = PTHREAD_ONCE_INIT;
 
@@ -172,13 +172,13 @@ static void shard_retire(void *arg)
 {
     ali_shard *sh = arg;
     ali_stats_publish(sh);
-    tls_shard = NULL;
+    ali_tls_shard = NULL;
     atomic_store_explicit(&sh->in_use, false, memory_order_release);
 }
 
 static void make_key(void) { pthread_key_create(&shard_key, shard_retire); }
 
-static ali_shard *shard_attach(void)
+ali_shard *ali_shard_attach(void)
 {
     pthread_once(&shard_key_once, make_key);
     ali_shard *sh;
@@ -202,15 +202,9 @@ static ali_shard *shard_attach(void)
             ;
     }
     sh->tid = atomic_fetch_add(&next_tid, 1);
-    tls_shard = sh;
+    ali_tls_shard = sh;
     pthread_setspecific(shard_key, sh);
     return sh;
-}
-
-ali_shard *ali_shard_self(void)
-{
-    ali_shard *sh = tls_shard;
-    return AL_LIKELY(sh != NULL) ? sh : shard_attach();
 }
 
 ali_shard *ali_shard_first(void) { return atomic_load_explicit(&shard_list, memory_order_acquire); }
@@ -221,11 +215,11 @@ unsigned al_thread_id(void)
     return sh ? sh->tid : 0;
 }
 
-static ali_site_counters *counters_of(ali_shard *sh, uint32_t id, bool create)
+ali_site_counters *ali_counters_page(ali_shard *sh, uint32_t id, bool create)
 {
     ali_site_counters *_Atomic *slot = &sh->pages[id / PAGE_SITES];
     ali_site_counters *page = atomic_load_explicit(slot, memory_order_acquire);
-    if (AL_UNLIKELY(!page)) {
+    if (!page) {
         if (!create)
             return NULL;
         page = ali_internal_calloc(PAGE_SITES, sizeof *page);
@@ -236,38 +230,33 @@ static ali_site_counters *counters_of(ali_shard *sh, uint32_t id, bool create)
     return &page[id % PAGE_SITES];
 }
 
-#define BUMP(field, delta)                                                                     \
-    atomic_store_explicit(&(field),                                                            \
-                          atomic_load_explicit(&(field), memory_order_relaxed) + (delta),      \
-                          memory_order_relaxed)
-
 void ali_site_account(ali_site *site, int64_t bytes, int64_t count)
 {
     ali_shard *sh = ali_shard_self();
-    ali_site_counters *c = sh ? counters_of(sh, site->id, true) : NULL;
+    ali_site_counters *c = sh ? ali_counters_of(sh, site->id, true) : NULL;
     if (AL_UNLIKELY(!c))
         return; /* out of memory for the counter page: the block is still tracked globally */
-    BUMP(c->live_bytes, bytes);
-    BUMP(c->live_count, count);
+    ALI_BUMP(c->live_bytes, bytes);
+    ALI_BUMP(c->live_count, count);
     if (count > 0)
-        BUMP(c->allocs, (uint64_t)count);
+        ALI_BUMP(c->allocs, (uint64_t)count);
 }
 
 void ali_site_reclaimed(ali_site *site, uint64_t blocks, uint64_t bytes)
 {
     ali_shard *sh = ali_shard_self();
-    ali_site_counters *c = sh ? counters_of(sh, site->id, true) : NULL;
+    ali_site_counters *c = sh ? ali_counters_of(sh, site->id, true) : NULL;
     if (!c)
         return;
-    BUMP(c->reclaimed, blocks);
-    BUMP(c->reclaimed_bytes, bytes);
+    ALI_BUMP(c->reclaimed, blocks);
+    ALI_BUMP(c->reclaimed_bytes, bytes);
 }
 
 void ali_site_totals_get(uint32_t id, ali_site_totals *out)
 {
     memset(out, 0, sizeof *out);
     for (ali_shard *sh = ali_shard_first(); sh; sh = sh->next) {
-        ali_site_counters *c = counters_of(sh, id, false);
+        ali_site_counters *c = ali_counters_of(sh, id, false);
         if (!c)
             continue;
         out->live_bytes += atomic_load_explicit(&c->live_bytes, memory_order_relaxed);

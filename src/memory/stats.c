@@ -47,32 +47,6 @@ void ali_stats_publish(ali_shard *sh)
     sh->pending_max = 0;
 }
 
-void ali_stats_change(ali_shard *sh, int64_t bytes, int64_t blocks)
-{
-    atomic_store_explicit(&sh->current,
-                          atomic_load_explicit(&sh->current, memory_order_relaxed) + bytes,
-                          memory_order_relaxed);
-    atomic_store_explicit(&sh->live,
-                          atomic_load_explicit(&sh->live, memory_order_relaxed) + blocks,
-                          memory_order_relaxed);
-    if (blocks > 0)
-        atomic_store_explicit(&sh->allocations,
-                              atomic_load_explicit(&sh->allocations, memory_order_relaxed) +
-                                  (uint64_t)blocks,
-                              memory_order_relaxed);
-    else if (blocks < 0)
-        atomic_store_explicit(&sh->frees,
-                              atomic_load_explicit(&sh->frees, memory_order_relaxed) +
-                                  (uint64_t)-blocks,
-                              memory_order_relaxed);
-    sh->pending += bytes;
-    if (sh->pending > sh->pending_max)
-        sh->pending_max = sh->pending;
-    if (AL_UNLIKELY(sh->pending > (int64_t)AL_STATS_BATCH_BYTES ||
-                    sh->pending < -(int64_t)AL_STATS_BATCH_BYTES))
-        ali_stats_publish(sh);
-}
-
 int64_t ali_stats_current(void)
 {
     int64_t sum = 0;
