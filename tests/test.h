@@ -67,6 +67,16 @@ static int test_failed_checks;
         (void)discarded_;                                                                      \
     } while (0)
 
+#ifdef ASTROLAB_MEMORY_INT_H
+/* Site id of tracked block p (out of line, so the compiler does not see header access as an
+ * out-of-bounds read of the user block). */
+__attribute__((noinline, unused)) static uint32_t test_site_id(void *p)
+{
+    void *volatile v = p;
+    return ali_block_of(v)->site->id;
+}
+#endif
+
 /* Live tracked blocks right now. */
 static inline uint64_t test_live_blocks(void)
 {

@@ -334,7 +334,7 @@ TEST(test_reclaimed_sites_are_counted_for_diagnosis)
     al_scope *s = al_scope_begin("diag");
     for (int i = 0; i < 3; i++) {
         probe = al_malloc_tagged(11, "reclaim probe");
-        id = ali_block_of(probe)->site->id;
+        id = test_site_id(probe);
     }
     ali_site_totals before;
     ali_site_totals_get(id, &before);

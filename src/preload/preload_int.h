@@ -1,0 +1,26 @@
+/* Internals of the preload library (src/preload/). Never installed. */
+#ifndef ASTROLAB_PRELOAD_INT_H
+#define ASTROLAB_PRELOAD_INT_H
+
+#include <stdint.h>
+
+/* Marks the calling thread as inside the manager: its allocations become raw (untracked). */
+void ali_preload_enter(void);
+void ali_preload_leave(void);
+
+/* Reads ASTROLAB_RUN_REPORT / ASTROLAB_RUN_PID and registers the exit report. */
+void ali_preload_report_init(void);
+
+/* Where a return address points: function, source file and line (0 when unknown), object. */
+typedef struct ali_symbol {
+    char function[160];
+    char file[256];
+    int line;
+    char object[160];
+} ali_symbol;
+
+/* Names `pc` (a return address: the call is the instruction before it). Cached; thread-safe.
+ * Returns 0 when at least the object was found. */
+int ali_symbolize(uintptr_t pc, ali_symbol *out);
+
+#endif

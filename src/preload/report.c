@@ -1,0 +1,160 @@
+/* The exit report of `astrolab run`: statistics, peak, the blocks still live at exit grouped by
+ * source line (largest first, like valgrind's leak summary), and the diagnosis's
+ * recommendations, written as JSON to $ASTROLAB_RUN_REPORT by the process whose pid is
+ * $ASTROLAB_RUN_PID (forked children keep tracking but do not write it). The CLI
+ * (tools/cmd_run.c) prints it. Everything here runs inside ali_preload_enter, so the report's
+ * own allocations are raw and do not count. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "memory/memory_int.h"
+#include "preload_int.h"
+
+typedef struct leak {
+    ali_symbol sym;
+    const char *tag;
+    uint64_t count, bytes;
+} leak;
+
+/* Blocks the C runtime keeps until exit (thread control blocks, stdio buffers): counted apart
+ * from leaks, as valgrind's default suppressions do. */
+static uint64_t runtime_blocks, runtime_bytes;
+
+static bool is_runtime(const ali_symbol *sym)
+{
+    return strncmp(sym->object, "ld-linux", 8) == 0 || strncmp(sym->object, "libc.so", 7) == 0;
+}
+
+static char report_path[4096];
+
+static void describe(const ali_site *s, ali_symbol *sym)
+{
+    if (s->loc) {
+        memset(sym, 0, sizeof *sym);
+        snprintf(sym->function, sizeof sym->function, "%s", s->loc->function);
+        snprintf(sym->file, sizeof sym->file, "%s", s->loc->file);
+        sym->line = s->loc->line;
+    } else {
+        ali_symbolize(s->pc, sym);
+    }
+}
+
+static bool same_line(const leak *l, const ali_symbol *sym)
+{
+    if (sym->line && l->sym.line)
+        return l->sym.line == sym->line && strcmp(l->sym.file, sym->file) == 0 &&
+               strcmp(l->sym.function, sym->function) == 0;
+    return !sym->line && !l->sym.line && strcmp(l->sym.function, sym->function) == 0 &&
+           strcmp(l->sym.object, sym->object) == 0;
+}
+
+static int by_bytes_desc(const void *a, const void *b)
+{
+    const leak *x = a, *y = b;
+    return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : 0;
+}
+
+/* Live blocks grouped by source line: an unrolled loop gives one site per copy, one line. */
+static leak *collect(size_t *n)
+{
+    uint32_t nsites = ali_site_count();
+    leak *out = calloc(nsites ? nsites : 1, sizeof *out);
+    size_t used = 0;
+    for (uint32_t id = 0; out && id < nsites; id++) {
+        ali_site *s = ali_site_by_id(id);
+        ali_site_totals t;
+        ali_site_totals_get(id, &t);
+        if (!s || t.live_count <= 0)
+            continue;
+        ali_symbol sym;
+        describe(s, &sym);
+        if (is_runtime(&sym)) {
+            runtime_blocks += (uint64_t)t.live_count;
+            runtime_bytes += (uint64_t)t.live_bytes;
+            continue;
+        }
+        size_t j = 0;
+        while (j < used && !same_line(&out[j], &sym))
+            j++;
+        if (j == used) {
+            out[used].sym = sym;
+            out[used].tag = s->tag;
+            used++;
+        }
+        out[j].count += (uint64_t)t.live_count;
+        out[j].bytes += (uint64_t)t.live_bytes;
+    }
+    if (out)
+        qsort(out, used, sizeof *out, by_bytes_desc);
+    *n = used;
+    return out;
+}
+
+static cJSON *leaks_json(void)
+{
+    size_t n = 0;
+    leak *l = collect(&n);
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && l && i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "function", l[i].sym.function);
+        cJSON_AddStringToObject(o, "file", l[i].sym.file);
+        cJSON_AddNumberToObject(o, "line", l[i].sym.line);
+        cJSON_AddNumberToObject(o, "count", (double)l[i].count);
+        cJSON_AddNumberToObject(o, "bytes", (double)l[i].bytes);
+        cJSON_AddStringToObject(o, "tag", l[i].tag);
+        cJSON_AddStringToObject(o, "object", l[i].sym.object);
+        cJSON_AddItemToArray(arr, o);
+    }
+    free(l);
+    return arr;
+}
+
+static cJSON *recommendations_json(void)
+{
+    al_diagnosis *d = al_diagnose_memory_leaks();
+    char *text = d ? al_diagnosis_json(d) : NULL;
+    al_diagnosis_free(d);
+    cJSON *doc = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    cJSON *rec = doc ? cJSON_DetachItemFromObject(doc, "recommendations") : NULL;
+    cJSON_Delete(doc);
+    return rec ? rec : cJSON_CreateArray();
+}
+
+static void write_report(void)
+{
+    ali_preload_enter();
+    char *stats = al_memory_stats_json();
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddItemToObject(doc, "stats", stats ? cJSON_Parse(stats) : cJSON_CreateObject());
+    free(stats);
+    cJSON_AddItemToObject(doc, "leaks", leaks_json());
+    cJSON_AddItemToObject(doc, "recommendations", recommendations_json());
+    cJSON *runtime = cJSON_AddObjectToObject(doc, "runtime");
+    cJSON_AddNumberToObject(runtime, "live_blocks", (double)runtime_blocks);
+    cJSON_AddNumberToObject(runtime, "live_bytes", (double)runtime_bytes);
+    char *text = cJSON_Print(doc);
+    cJSON_Delete(doc);
+    FILE *f = text ? fopen(report_path, "we") : NULL;
+    if (f) {
+        fputs(text, f);
+        fputc('\n', f);
+        fclose(f);
+    }
+    free(text);
+    ali_preload_leave();
+}
+
+void ali_preload_report_init(void)
+{
+    const char *path = getenv("ASTROLAB_RUN_REPORT");
+    const char *pid = getenv("ASTROLAB_RUN_PID");
+    if (!path || !*path || !pid || atol(pid) != (long)getpid())
+        return;
+    snprintf(report_path, sizeof report_path, "%s", path);
+    atexit(write_report);
+}

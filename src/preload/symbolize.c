@@ -1,0 +1,91 @@
+/* Names return addresses for the preload library's reports: function and file:line from the
+ * debug information through elfutils' libdwfl, falling back to dladdr's dynamic symbols.
+ * Runs at report time only, never on the allocation path; results are cached by address. */
+#include <dlfcn.h>
+#include <elfutils/libdwfl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "preload_int.h"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* guards dwfl and the cache */
+static Dwfl *dwfl;
+static int dwfl_failed;
+
+#define CACHE 1024
+static struct {
+    uintptr_t pc;
+    ali_symbol sym;
+} cache[CACHE];
+
+static char *debuginfo_path;
+static const Dwfl_Callbacks callbacks = {
+    .find_elf = dwfl_linux_proc_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .debuginfo_path = &debuginfo_path,
+};
+
+static Dwfl *session(void)
+{
+    if (dwfl || dwfl_failed)
+        return dwfl;
+    dwfl = dwfl_begin(&callbacks);
+    if (dwfl && (dwfl_linux_proc_report(dwfl, getpid()) != 0 ||
+                 dwfl_report_end(dwfl, NULL, NULL) != 0)) {
+        dwfl_end(dwfl);
+        dwfl = NULL;
+    }
+    dwfl_failed = dwfl == NULL;
+    return dwfl;
+}
+
+static void base_name(char *dst, size_t len, const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    snprintf(dst, len, "%s", slash ? slash + 1 : path ? path : "?");
+}
+
+static void lookup(uintptr_t pc, ali_symbol *out)
+{
+    memset(out, 0, sizeof *out);
+    uintptr_t call = pc - 1; /* the call instruction, not the one after it */
+    Dl_info dl;
+    if (dladdr((void *)call, &dl)) {
+        base_name(out->object, sizeof out->object, dl.dli_fname);
+        if (dl.dli_sname)
+            snprintf(out->function, sizeof out->function, "%s", dl.dli_sname);
+    }
+    Dwfl *d = session();
+    Dwfl_Module *m = d ? dwfl_addrmodule(d, call) : NULL;
+    if (!m)
+        return;
+    const char *name = dwfl_module_addrname(m, call);
+    if (name)
+        snprintf(out->function, sizeof out->function, "%s", name);
+    Dwfl_Line *line = dwfl_module_getsrc(m, call);
+    if (line) {
+        int lineno = 0;
+        const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+        if (file) {
+            snprintf(out->file, sizeof out->file, "%s", file);
+            out->line = lineno;
+        }
+    }
+}
+
+int ali_symbolize(uintptr_t pc, ali_symbol *out)
+{
+    pthread_mutex_lock(&lock);
+    size_t i = (pc >> 2) % CACHE;
+    if (cache[i].pc != pc) {
+        lookup(pc, &cache[i].sym);
+        cache[i].pc = pc;
+    }
+    *out = cache[i].sym;
+    pthread_mutex_unlock(&lock);
+    if (!out->function[0])
+        snprintf(out->function, sizeof out->function, "%#lx", (unsigned long)pc);
+    return out->object[0] ? 0 : -1;
+}

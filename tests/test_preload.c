@@ -1,0 +1,188 @@
+/* Tests of whole-program mode: `astrolab run` over unmodified programs (src/preload/,
+ * tools/cmd_run.c). Leak sites are found by marker comments in the programs' sources. */
+#include <cjson/cJSON.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+
+#define BUILD ASTROLAB_BUILD_DIR
+#define PROGRAMS ASTROLAB_TEST_DATA "/../programs"
+
+/* Line of the first line of `file` holding `marker`. */
+static int marker_line(const char *file, const char *marker)
+{
+    char path[512], line[512];
+    snprintf(path, sizeof path, "%s/%s", PROGRAMS, file);
+    FILE *f = fopen(path, "r");
+    int n = 0, found = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        n++;
+        if (strstr(line, marker)) {
+            found = n;
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* Runs `astrolab run --report REPORT -- PROGRAM`; stderr goes to errfile. Returns the raw
+ * wait status. */
+static int run_program(const char *program, const char *report, const char *errfile)
+{
+    char exe[512], prog[512];
+    snprintf(exe, sizeof exe, "%s/astrolab", BUILD);
+    snprintf(prog, sizeof prog, "%s/tests/%s", BUILD, program);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 2);
+        int out = open("/dev/null", O_WRONLY);
+        dup2(out, 1);
+        setenv("LD_LIBRARY_PATH", BUILD "/tests", 1);
+        execl(exe, exe, "run", "--report", report, "--", prog, (char *)NULL);
+        _exit(99);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+static cJSON *load_json(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return cJSON_Parse(buf);
+}
+
+static char *slurp(const char *path)
+{
+    static char buf[1 << 16];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+/* The leak entry at file:line, or NULL. */
+static const cJSON *leak_at(const cJSON *doc, const char *file, int line)
+{
+    const cJSON *l;
+    cJSON_ArrayForEach(l, cJSON_GetObjectItem(doc, "leaks"))
+    {
+        const char *f = cJSON_GetStringValue(cJSON_GetObjectItem(l, "file"));
+        if (f && strstr(f, file) && cJSON_GetObjectItem(l, "line")->valueint == line)
+            return l;
+    }
+    return NULL;
+}
+
+static int preload_built(void)
+{
+    return access(BUILD "/libastrolab_preload.so", R_OK) == 0;
+}
+
+static void check_leak(const cJSON *doc, const char *file, const char *marker, int count,
+                       int bytes)
+{
+    int line = marker_line(file, marker);
+    const cJSON *l = leak_at(doc, file, line);
+    if (!l)
+        fprintf(stderr, "  no leak reported at %s:%d (%s)\n", file, line, marker);
+    CHECK(l != NULL);
+    if (l) {
+        CHECK_EQ_INT(cJSON_GetObjectItem(l, "count")->valueint, count);
+        CHECK_EQ_INT(cJSON_GetObjectItem(l, "bytes")->valueint, bytes);
+    }
+}
+
+TEST(test_run_finds_planted_leaks_and_passes_exit_status)
+{
+    const char *report = "/tmp/astrolab-test-leaky.json", *err = "/tmp/astrolab-test-leaky.err";
+    int status = run_program("plain_leaky", report, err);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+    cJSON *doc = load_json(report);
+    CHECK(doc != NULL);
+    if (!doc)
+        return;
+    check_leak(doc, "plain_leaky.c", "/* LEAK-A */", 10, 1000);
+    check_leak(doc, "plain_leaky.c", "/* LEAK-B */", 5, 1000);
+    check_leak(doc, "plain_leaky.c", "/* LEAK-C */", 3, 3 * 4096);
+    const cJSON *stats = cJSON_GetObjectItem(doc, "stats");
+    CHECK(cJSON_GetObjectItem(stats, "total_allocations")->valuedouble > 400000);
+    CHECK(cJSON_GetObjectItem(stats, "peak_bytes")->valuedouble > 0);
+    CHECK(cJSON_IsArray(cJSON_GetObjectItem(doc, "recommendations")));
+    /* Largest first. */
+    double prev = 1e300;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, cJSON_GetObjectItem(doc, "leaks"))
+    {
+        double b = cJSON_GetObjectItem(l, "bytes")->valuedouble;
+        CHECK(b <= prev);
+        prev = b;
+    }
+    cJSON_Delete(doc);
+    const char *text = slurp(err);
+    CHECK(strstr(text, "leaks (blocks live at exit)") != NULL);
+    CHECK(strstr(text, "leak_c (plain_leaky.c:") != NULL);
+}
+
+TEST(test_run_handles_foreign_memory_alignment_and_fork)
+{
+    const char *report = "/tmp/astrolab-test-edge.json", *err = "/tmp/astrolab-test-edge.err";
+    int status = run_program("plain_edge", report, err);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ_INT(WEXITSTATUS(status), 0);
+    cJSON *doc = load_json(report);
+    CHECK(doc != NULL);
+    if (doc)
+        check_leak(doc, "plain_edge.c", "/* LEAK-D */", 1, 777);
+    cJSON_Delete(doc);
+}
+
+TEST(test_run_finds_leak_inside_shared_library)
+{
+    const char *report = "/tmp/astrolab-test-shlib.json", *err = "/tmp/astrolab-test-shlib.err";
+    int status = run_program("plain_shlib", report, err);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cJSON *doc = load_json(report);
+    CHECK(doc != NULL);
+    if (doc)
+        check_leak(doc, "plainlib_leak.c", "/* LEAK-E */", 4, 128);
+    cJSON_Delete(doc);
+}
+
+TEST(test_run_reports_a_crash_clearly)
+{
+    const char *report = "/tmp/astrolab-test-crash.json", *err = "/tmp/astrolab-test-crash.err";
+    int status = run_program("plain_crash", report, err);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 128 + 11);
+    CHECK(strstr(slurp(err), "killed by signal 11") != NULL);
+}
+
+TEST(test_run_rejects_bad_arguments)
+{
+    const char *report = "/tmp/astrolab-test-missing.json", *err = "/tmp/astrolab-test-miss.err";
+    int status = run_program("no_such_program", report, err);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 127);
+    CHECK(strstr(slurp(err), "cannot run") != NULL);
+}
+
+int main(int argc, char **argv)
+{
+    if (!preload_built()) {
+        printf("the preload library is not built in this configuration (sanitizer build)\n");
+        return 77;
+    }
+    return test_main(argc, argv);
+}

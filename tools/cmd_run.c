@@ -1,0 +1,240 @@
+/* `astrolab run [--report FILE.json] -- PROGRAM ARGS...`: runs an unmodified program with the
+ * preload library (src/preload/) routing its malloc family through the manager, passes its
+ * exit status through, and prints the statistics, the leaks grouped by call site and the
+ * recommendations that the library wrote at the program's exit. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define CMD "run"
+
+typedef struct run_opts {
+    const char *report; /* --report FILE, or NULL: a temporary file */
+    char **argv;        /* the program and its arguments */
+} run_opts;
+
+static int parse(int argc, char **argv, run_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    int i = 1;
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            i++;
+            break;
+        }
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            cli_print_command_help(cli_find_command(CMD));
+            return -1;
+        }
+        if (strcmp(argv[i], "--report") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage_error(CMD, "--report needs a file name");
+            o->report = argv[++i];
+            continue;
+        }
+        if (argv[i][0] == '-')
+            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
+        break; /* the program, without "--" */
+    }
+    if (i >= argc)
+        return cli_usage_error(CMD, "no program given (astrolab run -- PROGRAM ARGS...)");
+    o->argv = argv + i;
+    return CLI_EXIT_OK;
+}
+
+/* The preload library: $ASTROLAB_PRELOAD_LIB, beside this executable (build tree), or the
+ * installed path. */
+static int find_preload(char *out, size_t len)
+{
+    const char *env = getenv("ASTROLAB_PRELOAD_LIB");
+    if (env && *env) {
+        snprintf(out, len, "%s", env);
+        return access(out, R_OK) == 0 ? 0 : -1;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(out, len, "%.*s/libastrolab_preload.so", (int)(len - 32), exe);
+            if (access(out, R_OK) == 0)
+                return 0;
+        }
+    }
+    snprintf(out, len, "%s", ASTROLAB_PRELOAD_INSTALLED);
+    return access(out, R_OK) == 0 ? 0 : -1;
+}
+
+static void child(const run_opts *o, const char *preload, const char *report)
+{
+    char pid[32], ld[PATH_MAX * 2];
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    const char *old = getenv("LD_PRELOAD");
+    if (old && *old)
+        snprintf(ld, sizeof ld, "%s:%s", preload, old);
+    else
+        snprintf(ld, sizeof ld, "%s", preload);
+    setenv("LD_PRELOAD", ld, 1);
+    setenv("ASTROLAB_RUN_REPORT", report, 1);
+    setenv("ASTROLAB_RUN_PID", pid, 1);
+    execvp(o->argv[0], o->argv);
+    fprintf(stderr, "astrolab run: cannot run '%s': %s\n", o->argv[0], strerror(errno));
+    _exit(errno == ENOENT ? 127 : 126);
+}
+
+static cJSON *read_report(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return NULL;
+    char *text = NULL;
+    size_t cap = 0, len = 0;
+    for (;;) {
+        if (len + 4096 > cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *t = realloc(text, cap);
+            if (!t)
+                break;
+            text = t;
+        }
+        size_t got = fread(text + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    fclose(f);
+    cJSON *doc = NULL;
+    if (text) {
+        text[len] = '\0';
+        doc = cJSON_Parse(text);
+    }
+    free(text);
+    return doc;
+}
+
+static double num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static const char *str(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* The summary, on stderr so the program's own output stays clean. */
+static void print_summary(const cJSON *doc, const char *program)
+{
+    char a[32], b[32], c[32], d[32];
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(doc, "stats");
+    fprintf(stderr, "\n== astrolab run: %s ==\n", program);
+    fprintf(stderr, "allocations %s, frees %s, peak %s, live at exit %s in %s blocks\n",
+            cli_format_count((uint64_t)num(st, "total_allocations"), a, sizeof a),
+            cli_format_count((uint64_t)num(st, "total_frees"), b, sizeof b),
+            cli_format_bytes((uint64_t)num(st, "peak_bytes"), c, sizeof c),
+            cli_format_bytes((uint64_t)num(st, "current_bytes"), d, sizeof d),
+            cli_format_count((uint64_t)num(st, "live_blocks"), a, sizeof a));
+    fprintf(stderr, "peak RSS %s\n", cli_format_bytes((uint64_t)num(st, "peak_rss_bytes"), a,
+                                                      sizeof a));
+    const cJSON *leaks = cJSON_GetObjectItemCaseSensitive(doc, "leaks");
+    int n = cJSON_GetArraySize(leaks);
+    if (n == 0)
+        fprintf(stderr, "no leaks: every block was freed\n");
+    else
+        fprintf(stderr, "leaks (blocks live at exit), largest first:\n");
+    int shown = 0;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, leaks)
+    {
+        if (shown++ == 25) {
+            fprintf(stderr, "  ... and %d more sites (see --report)\n", n - 25);
+            break;
+        }
+        const char *file = str(l, "file");
+        const char *slash = strrchr(file, '/');
+        char where[300];
+        if (*file)
+            snprintf(where, sizeof where, "%s:%d", slash ? slash + 1 : file, (int)num(l, "line"));
+        else
+            snprintf(where, sizeof where, "%s", str(l, "object"));
+        fprintf(stderr, "  %10s in %8s blocks  %s (%s)\n",
+                cli_format_bytes((uint64_t)num(l, "bytes"), a, sizeof a),
+                cli_format_count((uint64_t)num(l, "count"), b, sizeof b), str(l, "function"),
+                where);
+    }
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(doc, "recommendations"))
+        fprintf(stderr, "%s [%s] %s\n", str(r, "severity"), str(r, "code"), str(r, "message"));
+}
+
+int cmd_run(int argc, char **argv)
+{
+    run_opts o;
+    int rc = parse(argc, argv, &o);
+    if (rc < 0)
+        return CLI_EXIT_OK;
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    char preload[PATH_MAX];
+    if (find_preload(preload, sizeof preload) != 0)
+        return cli_fail(CMD, "the preload library was not found (looked beside this program "
+                             "and at %s; set ASTROLAB_PRELOAD_LIB)",
+                        ASTROLAB_PRELOAD_INSTALLED);
+    char report[PATH_MAX];
+    bool temporary = o.report == NULL;
+    if (temporary) {
+        snprintf(report, sizeof report, "%s/astrolab-run-XXXXXX.json",
+                 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+        int fd = mkstemps(report, 5);
+        if (fd < 0)
+            return cli_fail(CMD, "cannot create a temporary report file: %s", strerror(errno));
+        close(fd);
+    } else {
+        snprintf(report, sizeof report, "%s", o.report);
+    }
+    unlink(report); /* present afterwards only if the program wrote it */
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return cli_fail(CMD, "fork failed: %s", strerror(errno));
+    if (pid == 0)
+        child(&o, preload, report);
+    struct sigaction ignore = {.sa_handler = SIG_IGN}, old_int, old_quit;
+    sigaction(SIGINT, &ignore, &old_int); /* the program gets ^C; we stay to report */
+    sigaction(SIGQUIT, &ignore, &old_quit);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGQUIT, &old_quit, NULL);
+    cJSON *doc = read_report(report);
+    if (doc) {
+        print_summary(doc, o.argv[0]);
+        cJSON_Delete(doc);
+    } else if (WIFSIGNALED(status)) {
+        fprintf(stderr,
+                "astrolab run: %s was killed by signal %d (%s) before it could exit: no leak "
+                "report was written\n",
+                o.argv[0], WTERMSIG(status), strsignal(WTERMSIG(status)));
+    } else if (!(WIFEXITED(status) && WEXITSTATUS(status) >= 126)) {
+        fprintf(stderr, "astrolab run: %s wrote no report (it may have called _exit or exec'd "
+                        "a static program)\n",
+                o.argv[0]);
+    }
+    if (temporary)
+        unlink(report);
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : CLI_EXIT_FAILURE;
+}
