@@ -1,2 +1,113 @@
-/* placeholder: the CLI helper replaces this file */
-int main(void) { return 0; }
+/* The astrolab command-line tool: the subcommand table, top-level options (--help, --version)
+ * and dispatch. Each subcommand lives in its own tools/cmd_<name>.c; the helpers they share are
+ * in cli_util.c and progress.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "astrolab/astrolab.h"
+#include "cli.h"
+#include "ui/ui_int.h"
+
+/* Every command listed here works; a new one is one line here plus its tools/cmd_<name>.c. */
+static const cli_command commands[] = {
+    {"status", "[--json]", "show process and machine memory, CPUs, OS and library versions",
+     "Prints the process's resident set size and its peak, the machine's RAM total and\n"
+     "available, the CPU count, host, OS and the versions of the linked libraries.\n"
+     "  --json    one JSON object: host, os, cpus, ram_total_bytes, ram_available_bytes,\n"
+     "            rss_bytes, peak_rss_bytes, versions, cuda",
+     cmd_status},
+    {"demo", "[--json]", "run a catalog workload through the memory manager and report it",
+     "Builds a synthetic Gaia-like star catalog in named scopes, selects from it, cross-matches\n"
+     "it with a deliberate leak that its scope reclaims, builds a registered cache that a\n"
+     "forced cleanup releases, and ends with the diagnosis of its own run. Each stage prints\n"
+     "the memory statistics and its scope report. Deterministic: a fixed-seed generator.\n"
+     "  --json    one JSON document with every stage",
+     cmd_demo},
+    {"run", "[--report FILE.json] -- PROGRAM ARGS...",
+     "run an unmodified program with its malloc family tracked; report leaks at exit",
+     "Runs PROGRAM with the preload library routing malloc, calloc, realloc, free,\n"
+     "posix_memalign, aligned_alloc, memalign, valloc, pvalloc, malloc_usable_size, strdup and\n"
+     "strndup through the memory manager. At exit prints the statistics, the peak, the blocks\n"
+     "still live grouped by call site (function, file:line; largest first) and the\n"
+     "recommendations, on stderr. The exit status is the program's (128+N when killed by\n"
+     "signal N).\n"
+     "  --report FILE.json  also keep the JSON report: stats, leaks, recommendations",
+     cmd_run},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+const cli_command *cli_find_command(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+void cli_print_command_help(const cli_command *cmd)
+{
+    printf("usage: astrolab %s %s\n\n%s\n\n%s\n", cmd->name, cmd->usage, cmd->summary, cmd->help);
+}
+
+static void print_usage(FILE *f)
+{
+    fprintf(f, "usage: astrolab [--help] [--version] COMMAND [ARGS...]\n\n"
+               "AstroLab: one memory manager for astronomy and other data-heavy C programs.\n\n"
+               "Commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-8s %-10s %s\n", commands[i].name, commands[i].usage, commands[i].summary);
+    fprintf(f, "  %-8s %-10s %s\n", "help", "[COMMAND]", "show this help, or a command's");
+    fprintf(f, "\nOptions:\n"
+               "  -h, --help     show this help and exit\n"
+               "  -V, --version  show the version and the linked libraries' versions and exit\n"
+               "\nRun 'astrolab COMMAND --help' for a command's options.\n"
+               "Exit status: 0 success, 1 failure, 2 bad command line.\n");
+}
+
+static int print_version(void)
+{
+    printf("astrolab %s\n", al_version());
+    ali_sysinfo si;
+    if (ali_sysinfo_get(&si) == AL_OK) {
+        for (int i = 0; i < si.n_versions; i++)
+            printf("%s%s %s", i ? ", " : "", si.versions[i].name, si.versions[i].version);
+        printf("\nbacking allocator: %s\n", si.backing);
+    }
+    return CLI_EXIT_OK;
+}
+
+static int help_command(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (argc > 2)
+        return cli_usage_error("help", "too many arguments: '%s'", argv[2]);
+    const cli_command *cmd = cli_find_command(argv[1]);
+    if (!cmd)
+        return cli_usage_error(NULL, "unknown command '%s'", argv[1]);
+    cli_print_command_help(cmd);
+    return CLI_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *first = argv[1];
+    if (strcmp(first, "-h") == 0 || strcmp(first, "--help") == 0)
+        return help_command(1, argv + 1);
+    if (strcmp(first, "-V") == 0 || strcmp(first, "--version") == 0)
+        return print_version();
+    if (strcmp(first, "help") == 0)
+        return help_command(argc - 1, argv + 1);
+    if (first[0] == '-')
+        return cli_usage_error(NULL, "unknown option '%s'", first);
+    const cli_command *cmd = cli_find_command(first);
+    if (!cmd)
+        return cli_usage_error(NULL, "unknown command '%s'", first);
+    return cmd->run(argc - 1, argv + 1);
+}

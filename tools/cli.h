@@ -1,0 +1,97 @@
+/* The astrolab command-line tool: the subcommand table's entry type, exit codes, and the small
+ * helpers the subcommands share (option errors, human sizes, JSON output, progress lines).
+ * Only the CLI writes to stdout and stderr and chooses exit codes; the library never does. */
+#ifndef ASTROLAB_CLI_H
+#define ASTROLAB_CLI_H
+
+#include <stdbool.h> /* bool */
+#include <stddef.h>  /* size_t */
+#include <stdint.h>  /* uint64_t */
+
+#include <cjson/cJSON.h> /* cli_print_json */
+
+#include "astrolab/defs.h" /* AL_PRINTF */
+
+/* -------- Exit codes: the same for every subcommand. -------- */
+enum {
+    CLI_EXIT_OK = 0,      /* done */
+    CLI_EXIT_FAILURE = 1, /* the work failed (I/O, out of memory, a self-check) */
+    CLI_EXIT_USAGE = 2,   /* bad command line: unknown command or option, missing argument */
+};
+
+/* -------- Subcommands: one entry per command in astrolab.c's table. --------
+ * `run` gets argv with argv[0] the subcommand's name ("status"); it parses its own options and
+ * returns an exit code. `--help` of every subcommand prints `usage` and `help` on stdout. */
+typedef struct cli_command {
+    const char *name;    /* "status" */
+    const char *usage;   /* arguments after the name: "[--json]" */
+    const char *summary; /* one line for `astrolab --help` */
+    const char *help;    /* the paragraph `astrolab NAME --help` prints below the usage line */
+    int (*run)(int argc, char **argv);
+} cli_command;
+
+int cmd_status(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+/* The table entry for `name`, or NULL. */
+const cli_command *cli_find_command(const char *name);
+/* Prints "usage: astrolab NAME USAGE" and the command's help to stdout. */
+void cli_print_command_help(const cli_command *cmd);
+
+/* -------- Option parsing shared by the subcommands. -------- */
+
+/* Options every report command knows. */
+typedef struct cli_common_opts {
+    bool json; /* --json: one JSON document on stdout */
+    bool help; /* -h, --help */
+} cli_common_opts;
+
+/* Parses argv (argv[0] the subcommand name) for --json and --help only; any other option or
+ * argument is reported on stderr, naming it, with a hint. Returns CLI_EXIT_OK or
+ * CLI_EXIT_USAGE. */
+int cli_parse_common(int argc, char **argv, cli_common_opts *out);
+
+/* Prints "astrolab CMD: MESSAGE" and "Try 'astrolab CMD --help'." on stderr and returns
+ * CLI_EXIT_USAGE. `cmd` may be NULL for the top level. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) AL_PRINTF(2, 3);
+
+/* Prints "astrolab CMD: error: MESSAGE" on stderr and returns CLI_EXIT_FAILURE. */
+int cli_fail(const char *cmd, const char *fmt, ...) AL_PRINTF(2, 3);
+
+/* -------- Formatting. -------- */
+
+/* "0 B", "512 B", "1.5 KiB", "12.3 MiB", "7.81 GiB" into buf; returns buf. */
+const char *cli_format_bytes(uint64_t bytes, char *buf, size_t len);
+/* "1,234,567" into buf; returns buf. */
+const char *cli_format_count(uint64_t n, char *buf, size_t len);
+/* "850 ns", "12.4 us", "3.21 ms", "1.52 s" into buf; returns buf. */
+const char *cli_format_duration(uint64_t ns, char *buf, size_t len);
+
+/* Prints `doc` formatted, with a final newline, on stdout and deletes it. Returns CLI_EXIT_OK,
+ * or CLI_EXIT_FAILURE (reported) when doc is NULL or printing runs out of memory. */
+int cli_print_json(const char *cmd, cJSON *doc);
+
+/* Adds `text` (a JSON document produced by the library; freed here with free()) to `parent`
+ * under `key`, parsed. Returns false when text is NULL, unparsable or out of memory. */
+bool cli_json_add_raw(cJSON *parent, const char *key, char *text);
+
+/* -------- Progress on a terminal (progress.c). --------
+ * A one-line progress bar on stderr, redrawn at most every 100 ms, shown only when stderr is a
+ * terminal (and ASTROLAB_NO_PROGRESS is unset), so pipes and logs never see it. */
+typedef struct cli_progress {
+    const char *label;  /* borrowed: must outlive the progress */
+    uint64_t total;     /* units of work; 0: unknown (a counter instead of a bar) */
+    uint64_t done;      /* units finished */
+    uint64_t last_draw; /* monotonic ns of the last redraw */
+    bool enabled;       /* stderr is a terminal */
+    bool drawn;         /* something is on the line that end() must clear */
+} cli_progress;
+
+void cli_progress_begin(cli_progress *p, const char *label, uint64_t total);
+/* Sets the units done so far and redraws when due. */
+void cli_progress_update(cli_progress *p, uint64_t done);
+/* Clears the line. */
+void cli_progress_end(cli_progress *p);
+
+#endif

@@ -1,0 +1,129 @@
+/* Helpers shared by the astrolab subcommands: option errors, human-readable figures and JSON
+ * output. The progress line is in progress.c; the command table in astrolab.c. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void vreport(const char *cmd, const char *kind, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "astrolab%s%s: %s", cmd ? " " : "", cmd ? cmd : "", kind);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(cmd, "", fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "Try 'astrolab%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "");
+    return CLI_EXIT_USAGE;
+}
+
+int cli_fail(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(cmd, "error: ", fmt, ap);
+    va_end(ap);
+    return CLI_EXIT_FAILURE;
+}
+
+int cli_parse_common(int argc, char **argv, cli_common_opts *out)
+{
+    cli_common_opts o = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0)
+            o.json = true;
+        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+            o.help = true;
+        else if (a[0] == '-' && a[1] != '\0')
+            return cli_usage_error(argv[0], "unknown option '%s'", a);
+        else
+            return cli_usage_error(argv[0], "unexpected argument '%s'", a);
+    }
+    *out = o;
+    return CLI_EXIT_OK;
+}
+
+const char *cli_format_bytes(uint64_t bytes, char *buf, size_t len)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes < 1024) {
+        snprintf(buf, len, "%" PRIu64 " B", bytes);
+        return buf;
+    }
+    double v = (double)bytes / 1024.0;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024.0;
+        u++;
+    }
+    /* Three significant figures: 1.50 KiB, 12.3 MiB, 512 GiB. */
+    snprintf(buf, len, v < 10.0 ? "%.2f %s" : v < 100.0 ? "%.1f %s" : "%.0f %s", v, units[u]);
+    return buf;
+}
+
+const char *cli_format_count(uint64_t n, char *buf, size_t len)
+{
+    char digits[32];
+    int nd = snprintf(digits, sizeof digits, "%" PRIu64, n);
+    char tmp[48];
+    size_t o = 0;
+    for (int i = 0; i < nd; i++) {
+        if (i > 0 && (nd - i) % 3 == 0)
+            tmp[o++] = ',';
+        tmp[o++] = digits[i];
+    }
+    tmp[o] = '\0';
+    snprintf(buf, len, "%s", tmp);
+    return buf;
+}
+
+const char *cli_format_duration(uint64_t ns, char *buf, size_t len)
+{
+    if (ns < 1000)
+        snprintf(buf, len, "%" PRIu64 " ns", ns);
+    else if (ns < 1000000)
+        snprintf(buf, len, "%.1f us", (double)ns / 1e3);
+    else if (ns < 1000000000)
+        snprintf(buf, len, "%.2f ms", (double)ns / 1e6);
+    else
+        snprintf(buf, len, "%.2f s", (double)ns / 1e9);
+    return buf;
+}
+
+int cli_print_json(const char *cmd, cJSON *doc)
+{
+    if (!doc)
+        return cli_fail(cmd, "out of memory while building the JSON report");
+    char *text = cJSON_Print(doc);
+    cJSON_Delete(doc);
+    if (!text)
+        return cli_fail(cmd, "out of memory while printing the JSON report");
+    fputs(text, stdout);
+    fputc('\n', stdout);
+    free(text);
+    return CLI_EXIT_OK;
+}
+
+bool cli_json_add_raw(cJSON *parent, const char *key, char *text)
+{
+    if (!text)
+        return false;
+    cJSON *v = cJSON_Parse(text);
+    free(text);
+    if (!v)
+        return false;
+    if (!cJSON_AddItemToObject(parent, key, v)) {
+        cJSON_Delete(v);
+        return false;
+    }
+    return true;
+}

@@ -1,0 +1,80 @@
+/* `astrolab status [--json]`: the machine and this process as the memory manager sees them:
+ * host, OS, CPUs, RAM total and available, RSS and peak RSS, library versions and CUDA. The
+ * figures come from src/ui/sysinfo.c, which the UI's system status panel shares. */
+#include <stdio.h>
+
+#include "astrolab/astrolab.h"
+#include "cli.h"
+#include "ui/ui_int.h"
+
+static void line(const char *key, const char *value) { printf("%-18s %s\n", key, value); }
+
+static void print_text(const ali_sysinfo *si)
+{
+    char a[32], b[32], buf[1024];
+    line("host:", si->host);
+    if (si->distribution[0])
+        snprintf(buf, sizeof buf, "%s (%s)", si->os, si->distribution);
+    else
+        snprintf(buf, sizeof buf, "%s", si->os);
+    line("os:", buf);
+    if (si->cpus_usable != si->cpus)
+        snprintf(buf, sizeof buf, "%d (%d usable by this process)", si->cpus, si->cpus_usable);
+    else
+        snprintf(buf, sizeof buf, "%d", si->cpus);
+    line("cpus:", buf);
+    line("ram total:", cli_format_bytes(si->ram_total_bytes, a, sizeof a));
+    double pct = si->ram_total_bytes
+                     ? 100.0 * (double)si->ram_available_bytes / (double)si->ram_total_bytes
+                     : 0.0;
+    snprintf(buf, sizeof buf, "%s (%.0f%%)", cli_format_bytes(si->ram_available_bytes, a, sizeof a),
+             pct);
+    line("ram available:", buf);
+    line("rss:", cli_format_bytes(si->rss_bytes, a, sizeof a));
+    line("peak rss:", cli_format_bytes(si->peak_rss_bytes, b, sizeof b));
+    line("backing allocator:", si->backing);
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < si->n_versions && n < sizeof buf; i++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s %s", i ? ", " : "",
+                              si->versions[i].name, si->versions[i].version);
+    line("versions:", buf);
+    if (!si->cuda_available) {
+        snprintf(buf, sizeof buf, "not available%s%s%s", si->cuda_reason[0] ? " (" : "",
+                 si->cuda_reason, si->cuda_reason[0] ? ")" : "");
+        line("cuda:", buf);
+        return;
+    }
+    snprintf(buf, sizeof buf, "%d device(s), backend %s", si->cuda_device_count, si->cuda_backend);
+    line("cuda:", buf);
+    for (int i = 0; i < si->cuda_device_count; i++) {
+        const al_cuda_device_props *d = &si->cuda_devices[i];
+        uint64_t used = d->total_bytes > d->free_bytes ? d->total_bytes - d->free_bytes : 0;
+        char key[32];
+        snprintf(key, sizeof key, "cuda device %d:", d->index);
+        snprintf(buf, sizeof buf, "%s, %s used of %s", d->name, cli_format_bytes(used, a, sizeof a),
+                 cli_format_bytes(d->total_bytes, b, sizeof b));
+        line(key, buf);
+    }
+}
+
+int cmd_status(int argc, char **argv)
+{
+    cli_common_opts opts;
+    int rc = cli_parse_common(argc, argv, &opts);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (opts.help) {
+        cli_print_command_help(cli_find_command("status"));
+        return CLI_EXIT_OK;
+    }
+    ali_sysinfo si;
+    rc = ali_sysinfo_get(&si);
+    if (rc != AL_OK)
+        return cli_fail("status", "cannot read the system's memory figures (/proc/meminfo): %s",
+                        al_strerror(rc));
+    if (opts.json)
+        return cli_print_json("status", ali_sysinfo_json(&si));
+    print_text(&si);
+    return CLI_EXIT_OK;
+}
