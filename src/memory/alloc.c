@@ -42,9 +42,26 @@ static inline void guard_write(ali_block *b)
         memset((char *)ali_block_user(b) + b->size, ALI_GUARD_BYTE, ALI_GUARD_SIZE);
 }
 
+/* ASTROLAB_CHECK_GUARDS=0 skips the check on free (the guard is still written): the check
+ * reads a second cache line per free, measured at about a third of the tracked free's cost on
+ * bench_alloc's workload. */
+static int check_guards = 1;
+
+__attribute__((constructor)) static void guards_from_env(void)
+{
+    const char *e = getenv("ASTROLAB_CHECK_GUARDS");
+    if (!e)
+        return;
+    if (strcmp(e, "0") == 0 || strcmp(e, "1") == 0)
+        check_guards = e[0] == '1';
+    else
+        al_log(AL_LOG_WARNING, ALI_LOGGER, "ASTROLAB_CHECK_GUARDS=%s: expected 0 or 1; keeping 1",
+               e);
+}
+
 static inline bool guard_intact(const ali_block *b)
 {
-    if (b->size > ALI_GUARD_MAX)
+    if (b->size > ALI_GUARD_MAX || !check_guards)
         return true;
     static const unsigned char expect[ALI_GUARD_SIZE] = {ALI_GUARD_BYTE, ALI_GUARD_BYTE,
                                                          ALI_GUARD_BYTE, ALI_GUARD_BYTE,
