@@ -6,5 +6,7 @@
 #include "astrolab/error.h"  /* codes, al_error */
 #include "astrolab/log.h"    /* named loggers */
 #include "astrolab/memory.h" /* manager, scopes, registry, diagnosis */
+#include "astrolab/cuda.h"   /* device queries, caching device allocator */
+#include "astrolab/tensors.h" /* tensors, tensordicts, DLPack */
 
 #endif /* ASTROLAB_ASTROLAB_H */
