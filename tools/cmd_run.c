@@ -136,7 +136,7 @@ static const char *str(const cJSON *o, const char *key)
 /* The summary, on stderr so the program's own output stays clean. */
 static void print_summary(const cJSON *doc, const char *program)
 {
-    char a[32], b[32], c[32], d[32];
+    char a[32], b[32], c[32], d[32], e[32];
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(doc, "stats");
     fprintf(stderr, "\n== astrolab run: %s ==\n", program);
     fprintf(stderr, "allocations %s, frees %s, peak %s, live at exit %s in %s blocks\n",
@@ -144,7 +144,7 @@ static void print_summary(const cJSON *doc, const char *program)
             cli_format_count((uint64_t)num(st, "total_frees"), b, sizeof b),
             cli_format_bytes((uint64_t)num(st, "peak_bytes"), c, sizeof c),
             cli_format_bytes((uint64_t)num(st, "current_bytes"), d, sizeof d),
-            cli_format_count((uint64_t)num(st, "live_blocks"), a, sizeof a));
+            cli_format_count((uint64_t)num(st, "live_blocks"), e, sizeof e));
     fprintf(stderr, "peak RSS %s\n", cli_format_bytes((uint64_t)num(st, "peak_rss_bytes"), a,
                                                       sizeof a));
     const cJSON *leaks = cJSON_GetObjectItemCaseSensitive(doc, "leaks");
@@ -173,6 +173,11 @@ static void print_summary(const cJSON *doc, const char *program)
                 cli_format_count((uint64_t)num(l, "count"), b, sizeof b), str(l, "function"),
                 where);
     }
+    const cJSON *rt = cJSON_GetObjectItemCaseSensitive(doc, "runtime");
+    if (num(rt, "live_blocks") > 0)
+        fprintf(stderr, "(not counted as leaks: %s in %s blocks kept by the C runtime until exit)\n",
+                cli_format_bytes((uint64_t)num(rt, "live_bytes"), a, sizeof a),
+                cli_format_count((uint64_t)num(rt, "live_blocks"), b, sizeof b));
     const cJSON *r;
     cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(doc, "recommendations"))
         fprintf(stderr, "%s [%s] %s\n", str(r, "severity"), str(r, "code"), str(r, "message"));
