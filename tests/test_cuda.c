@@ -648,6 +648,10 @@ TEST(test_memory_stats_and_comprehensive_cleanup_include_the_cuda_cache)
     CHECK_EQ_INT(r.cuda_bytes_released, 18 * MiB);
     CHECK_EQ_INT(al_get_memory_stats(&ms), AL_OK);
     CHECK_EQ_INT(ms.cuda_reserved_bytes, 20 * MiB);
+    /* al_reset_peak_memory_stats resets the CUDA peak too. */
+    al_reset_peak_memory_stats();
+    CHECK_EQ_INT(al_get_memory_stats(&ms), AL_OK);
+    CHECK_EQ_INT(ms.cuda_peak_allocated_bytes, ms.cuda_allocated_bytes);
     CHECK_EQ_INT(al_cuda_free(a), AL_OK);
     teardown();
 }

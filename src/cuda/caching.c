@@ -25,6 +25,7 @@ __attribute__((constructor)) static void install_hooks(void)
     /* Both do nothing until the allocator was used: no dlopen happens at load time. */
     ali_cuda_release_hook = ali_cuda_release_all;
     ali_cuda_stats_hook = ali_cuda_fill_memory_stats;
+    ali_cuda_reset_peak_hook = ali_cuda_reset_peaks_if_used;
 }
 
 static uint64_t round_size(uint64_t size)

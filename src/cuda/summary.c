@@ -102,6 +102,13 @@ void al_cuda_reset_peak_memory_stats(int device)
     }
 }
 
+/* al_reset_peak_memory_stats's part: only once a backend is in use (no dlopen here). */
+void ali_cuda_reset_peaks_if_used(void)
+{
+    if (atomic_load(&ali_cuda.selected))
+        al_cuda_reset_peak_memory_stats(AL_CUDA_ALL_DEVICES);
+}
+
 void ali_cuda_fill_memory_stats(al_memory_stats *out)
 {
     if (!atomic_load(&ali_cuda.selected))

@@ -239,6 +239,8 @@ void ali_registry_on_free(void *p);
 extern uint64_t (*ali_cuda_release_hook)(void);
 /* Fills the cuda_* fields of stats. NULL until the CUDA module sets it. */
 extern void (*ali_cuda_stats_hook)(al_memory_stats *out);
+/* Resets the CUDA peaks (al_reset_peak_memory_stats). NULL until the CUDA module sets it. */
+extern void (*ali_cuda_reset_peak_hook)(void);
 
 /* The manager's own bookkeeping memory: the backing allocator, never tracked. */
 void *ali_internal_alloc(size_t n);

@@ -22,6 +22,7 @@ static struct {
 
 uint64_t (*ali_cuda_release_hook)(void);
 void (*ali_cuda_stats_hook)(al_memory_stats *out);
+void (*ali_cuda_reset_peak_hook)(void);
 
 uint64_t ali_now_ns(void)
 {
@@ -127,6 +128,8 @@ void al_reset_peak_memory_stats(void)
     if (self)
         ali_stats_publish(self);
     atomic_store_explicit(&g.peak, ali_stats_current(), memory_order_relaxed);
+    if (ali_cuda_reset_peak_hook)
+        ali_cuda_reset_peak_hook();
 }
 
 char *al_memory_stats_json(void)
