@@ -23,8 +23,8 @@ static inline size_t front_space(unsigned align_log2)
     (void)align_log2;
     return sizeof(ali_block);
 #else
-    size_t align = align_log2 ? (size_t)1 << align_log2 : 0;
-    return align > sizeof(ali_block) ? align : sizeof(ali_block);
+    size_t align = align_log2 ? (size_t)1 << align_log2 : 16;
+    return (sizeof(ali_block) + align - 1) / align * align; /* a multiple of align, >= 48 */
 #endif
 }
 
@@ -199,6 +199,25 @@ void *ali_alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site 
     return b + 1;
 }
 
+/* Reads the header before p, which may not be ours: for a foreign pointer on the system
+ * backing (sanitizer builds) that is another object's memory or a redzone, and for a double
+ * free it is freed memory, so these reads are exempt from the sanitizers: detecting exactly
+ * those mistakes is our job here. With mimalloc, backing_owns has vouched for p first. */
+#define NO_SANITIZE __attribute__((no_sanitize("address", "thread")))
+NO_SANITIZE static uint32_t peek_magic(const void *p)
+{
+    return ((const volatile ali_block *)ali_block_of(p))->magic;
+}
+
+NO_SANITIZE static void peek_header(const void *p, ali_block *out)
+{
+    const volatile ali_block *b = ali_block_of(p);
+    out->site = b->site;
+    out->free_site = b->free_site;
+    out->size = b->size;
+    out->magic = b->magic;
+}
+
 ali_block *ali_block_check(const void *p, const al_site *loc, const char *op)
 {
     char where[160], first[160];
@@ -209,7 +228,8 @@ ali_block *ali_block_check(const void *p, const al_site *loc, const char *op)
         return NULL;
     }
     ali_block *b = ali_block_of(p);
-    if (AL_LIKELY(b->magic == ALI_MAGIC_LIVE)) {
+    uint32_t magic = peek_magic(p);
+    if (AL_LIKELY(magic == ALI_MAGIC_LIVE)) {
         if (AL_LIKELY(guard_intact(b)))
             return b;
         char alloc_at[160];
@@ -222,10 +242,12 @@ ali_block *ali_block_check(const void *p, const al_site *loc, const char *op)
         return NULL;
     }
     ali_site_describe(loc, where, sizeof where);
-    if (b->magic == ALI_MAGIC_FREED) {
+    if (magic == ALI_MAGIC_FREED) {
+        ali_block freed;
         char alloc_at[160];
-        describe_block_site(b, alloc_at, sizeof alloc_at);
-        ali_site_describe(b->free_site, first, sizeof first);
+        peek_header(p, &freed);
+        describe_block_site(&freed, alloc_at, sizeof alloc_at);
+        ali_site_describe(freed.free_site, first, sizeof first);
         ali_memory_error("double free: %s of %p at %s; the block was allocated at %s and already "
                          "freed at %s",
                          op, p, where, alloc_at, first);
@@ -410,8 +432,7 @@ int al_owns(const void *p)
 {
     if (!p || ((uintptr_t)p & 15) != 0 || !backing_owns(p))
         return 0;
-    const ali_block *b = ali_block_of(p);
-    return b->magic == ALI_MAGIC_LIVE;
+    return peek_magic(p) == ALI_MAGIC_LIVE;
 }
 
 size_t al_block_size(const void *p) { return al_owns(p) ? ali_block_of(p)->size : 0; }

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Install smoke test: installs a built tree into a scratch prefix and builds a program against
+# it the two documented ways, then runs them.
+#
+#   tests/install/run.sh [BUILD_DIR] [WORK_DIR]     (defaults: build, a new temporary folder)
+#
+# 1. cmake --install BUILD_DIR --prefix WORK_DIR/prefix
+# 2. cc consumer.c $(pkg-config --cflags --libs astrolab)            (shared library)
+# 3. the same with the static library and pkg-config --static        (checks Libs.private)
+# 4. a CMake project: find_package(astrolab) + astrolab::astrolab
+# 5. the installed astrolab tool runs without LD_LIBRARY_PATH        (checks its RPATH)
+# Run by CTest as test_install (label "install") and by .ci/run.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+build="$(cd "${1:-build}" && pwd)"
+work="${2:-}"
+if [[ -z "$work" ]]; then
+    work="$(mktemp -d)"
+    trap 'rm -rf "$work"' EXIT
+fi
+cc="${CC:-cc}"
+prefix="$work/prefix"
+
+step() { printf 'install-test: %s\n' "$*"; }
+
+rm -rf "${work:?}/prefix" "${work:?}/bin" "${work:?}/cmake-build"
+mkdir -p "$work/bin"
+
+step "cmake --install $build --prefix $prefix"
+cmake --install "$build" --prefix "$prefix" >"$work/install.log" || {
+    cat "$work/install.log" >&2
+    exit 1
+}
+
+pc="$(find "$prefix" -name astrolab.pc -print -quit)"
+[[ -n "$pc" ]] || { echo "install-test: no astrolab.pc under $prefix" >&2; exit 1; }
+libdir="$(dirname "$(dirname "$pc")")"
+for f in "$prefix/include/astrolab/astrolab.h" "$libdir/libastrolab.so" "$libdir/libastrolab.a" \
+    "$libdir/cmake/astrolab/astrolabConfig.cmake" "$prefix/bin/astrolab"; do
+    [[ -e "$f" ]] || { echo "install-test: not installed: $f" >&2; exit 1; }
+done
+
+PKG_CONFIG_PATH="$(dirname "$pc")"
+export PKG_CONFIG_PATH
+# Only the scratch prefix may satisfy -lastrolab and <astrolab/...>, never a system install.
+step "pkg-config astrolab: $(pkg-config --cflags --libs astrolab)"
+[[ "$(pkg-config --variable=prefix astrolab)" -ef "$prefix" ]] || {
+    echo "install-test: astrolab.pc's prefix is not the install prefix (not relocatable)" >&2
+    exit 1
+}
+
+step "build with pkg-config (shared)"
+# shellcheck disable=SC2046 # pkg-config output is a list of words
+"$cc" -Wall -Wextra -Werror -o "$work/bin/consumer-pc" "$here/consumer.c" \
+    $(pkg-config --cflags --libs astrolab)
+LD_LIBRARY_PATH="$libdir" "$work/bin/consumer-pc"
+
+step "build with pkg-config --static (static library)"
+static_libs="$(pkg-config --static --libs astrolab)"
+static_libs="${static_libs/-lastrolab/$libdir/libastrolab.a}"
+# shellcheck disable=SC2046,SC2086
+"$cc" -Wall -Wextra -Werror -o "$work/bin/consumer-static" "$here/consumer.c" \
+    $(pkg-config --cflags astrolab) $static_libs
+if ldd "$work/bin/consumer-static" | grep -q 'libastrolab\.so'; then
+    echo "install-test: consumer-static loads libastrolab.so" >&2
+    exit 1
+fi
+"$work/bin/consumer-static"
+
+step "build with find_package(astrolab)"
+cmake -S "$here/consumer" -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_COMPILER="$cc" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF >"$work/cmake.log" || {
+    cat "$work/cmake.log" >&2
+    exit 1
+}
+cmake --build "$work/cmake-build" >>"$work/cmake.log" || {
+    cat "$work/cmake.log" >&2
+    exit 1
+}
+grep -q "astrolab_DIR:PATH=$libdir/cmake/astrolab" "$work/cmake-build/CMakeCache.txt" || {
+    echo "install-test: find_package(astrolab) did not find the scratch prefix" >&2
+    grep astrolab_DIR "$work/cmake-build/CMakeCache.txt" >&2
+    exit 1
+}
+LD_LIBRARY_PATH="$libdir" "$work/cmake-build/consumer"
+
+step "installed astrolab --version (no LD_LIBRARY_PATH)"
+env -u LD_LIBRARY_PATH "$prefix/bin/astrolab" --version
+
+echo "install-test: every check passed"
