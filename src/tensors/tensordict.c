@@ -1,0 +1,584 @@
+/* The TensorDict: ordered named entries (tensors or nested tensordicts) sharing a batch size,
+ * addressed by dotted paths; set, get, remove, rename, iteration and row slicing. Every call
+ * that changes it allocates first and commits last, so a failure leaves it as it was. Cleanup,
+ * temporaries and the registry are in cleanup.c; memory_info in memory_info.c; optimize_memory
+ * in optimize*.c. */
+#include <string.h>
+
+#include "tensors_int.h"
+
+/* The batch size lives in the root: nested tensordicts always agree with it. */
+static al_tensordict *root_of(const al_tensordict *td)
+{
+    while (td->parent)
+        td = td->parent;
+    return (al_tensordict *)td;
+}
+
+al_tensordict *ali_td_enter(const al_tensordict *td)
+{
+    al_tensordict *root = root_of(td);
+    root->busy++;
+    return root;
+}
+
+void ali_td_leave(al_tensordict *root) { root->busy--; }
+
+static ptrdiff_t find(const al_tensordict *td, const char *name, size_t len)
+{
+    for (size_t i = 0; i < td->n; i++)
+        if (strncmp(td->entries[i].name, name, len) == 0 && td->entries[i].name[len] == '\0')
+            return (ptrdiff_t)i;
+    return -1;
+}
+
+static int check_key(const char *key, al_error *err)
+{
+    if (!key || !*key)
+        return al_error_set(err, AL_EINVAL, "key is NULL or empty");
+    for (const char *p = key; *p; p++)
+        if (*p == '.' && (p == key || p[1] == '\0' || p[1] == '.'))
+            return al_error_set(err, AL_EINVAL, "key '%s' has an empty path component", key);
+    return AL_OK;
+}
+
+static al_tensordict *td_alloc(al_tensordict *parent, int64_t batch, al_device device)
+{
+    al_tensordict *td = AL_NEW(al_tensordict);
+    if (!td)
+        return NULL;
+    td->parent = parent;
+    td->batch = td->batch_initial = batch;
+    td->device = device;
+    return td;
+}
+
+static void td_destroy(al_tensordict *td)
+{
+    for (size_t i = 0; i < td->n; i++)
+        ali_entry_clear(&td->entries[i]);
+    al_free(td->entries);
+    al_free(td);
+}
+
+void ali_entry_clear(ali_entry *e)
+{
+    al_tensor_free(e->t);
+    al_tensor_free(e->dict);
+    if (e->sub)
+        td_destroy(e->sub);
+    al_free(e->name);
+    memset(e, 0, sizeof *e);
+}
+
+static int reserve(al_tensordict *td)
+{
+    if (td->n < td->cap)
+        return AL_OK;
+    size_t cap = td->cap ? td->cap * 2 : 8;
+    ali_entry *e = al_realloc(td->entries, cap * sizeof *e);
+    if (!e)
+        return AL_ENOMEM;
+    td->entries = e;
+    td->cap = cap;
+    return AL_OK;
+}
+
+/* Appends an entry named name[0..len-1] holding t or sub (taken on success). */
+static int append(al_tensordict *td, const char *name, size_t len, al_tensor *t, al_tensordict *sub,
+                  unsigned flags)
+{
+    if (reserve(td) != AL_OK)
+        return AL_ENOMEM;
+    char *copy = al_strndup_at(name, len, AL_HERE);
+    if (!copy)
+        return AL_ENOMEM;
+    td->entries[td->n++] = (ali_entry){copy, t, NULL, sub, flags};
+    return AL_OK;
+}
+
+/* What make_parents created, so that a later failure can take it back. */
+typedef struct undo {
+    al_tensordict *where; /* tensordict that got the first new entry, or NULL */
+} undo;
+
+static void undo_run(undo *u)
+{
+    if (u->where)
+        ali_entry_clear(&u->where->entries[--u->where->n]);
+}
+
+/* The tensordict holding the last component of `key`, creating missing nested tensordicts
+ * when `create`; *leaf points at the last component inside key. NULL when a component is
+ * missing (create false), names a tensor, or out of memory (err filled). */
+static al_tensordict *walk_parent(const al_tensordict *td, const char *key, bool create,
+                                  const char **leaf, undo *u, al_error *err)
+{
+    al_tensordict *cur = (al_tensordict *)td;
+    const char *p = key;
+    for (const char *dot; (dot = strchr(p, '.')); p = dot + 1) {
+        size_t len = (size_t)(dot - p);
+        ptrdiff_t i = find(cur, p, len);
+        if (i >= 0) {
+            if (!cur->entries[i].sub) {
+                al_error_set(err, AL_EINVAL, "'%.*s' in key '%s' is a tensor, not a tensordict",
+                             (int)len, p, key);
+                return NULL;
+            }
+            cur = cur->entries[i].sub;
+            continue;
+        }
+        if (!create) {
+            al_error_set(err, AL_ENOTFOUND, "no entry '%.*s' in key '%s'", (int)len, p, key);
+            return NULL;
+        }
+        al_tensordict *sub = td_alloc(cur, AL_BATCH_UNSET, cur->device);
+        if (!sub || append(cur, p, len, NULL, sub, 0) != AL_OK) {
+            al_free(sub);
+            undo_run(u);
+            al_error_set(err, AL_ENOMEM, "out of memory creating '%.*s' for key '%s'", (int)len, p,
+                         key);
+            return NULL;
+        }
+        if (!u->where)
+            u->where = cur;
+        cur = sub;
+    }
+    *leaf = p;
+    return cur;
+}
+
+/* Finds entry `key`: its parent and index. AL_OK, AL_EINVAL (bad key, a tensor in the path)
+ * or AL_ENOTFOUND, with err filled. */
+static int locate(const al_tensordict *td, const char *key, al_tensordict **parent, size_t *index,
+                  al_error *err)
+{
+    if (!td)
+        return al_error_set(err, AL_EINVAL, "tensordict is NULL");
+    int rc = check_key(key, err);
+    if (rc)
+        return rc;
+    al_error local;
+    const char *leaf;
+    undo u = {0};
+    al_tensordict *p = walk_parent(td, key, false, &leaf, &u, &local);
+    if (!p)
+        return al_error_set(err, local.code, "%s", local.message);
+    ptrdiff_t i = find(p, leaf, strlen(leaf));
+    if (i < 0)
+        return al_error_set(err, AL_ENOTFOUND, "no entry '%s'", key);
+    *parent = p;
+    *index = (size_t)i;
+    return AL_OK;
+}
+
+static ali_entry *lookup(const al_tensordict *td, const char *key, al_error *err)
+{
+    al_tensordict *parent;
+    size_t i;
+    return locate(td, key, &parent, &i, err) == AL_OK ? &parent->entries[i] : NULL;
+}
+
+/* -------- Construction -------- */
+
+al_tensordict *al_tensordict_new(int64_t batch_size, al_device device, al_error *err)
+{
+    if (batch_size < AL_BATCH_UNSET) {
+        al_error_set(err, AL_EINVAL, "batch size %lld is negative", (long long)batch_size);
+        return NULL;
+    }
+    if (device.type != AL_DEVICE_CPU) {
+        al_error_set(err, AL_EUNSUPPORTED, "tensordicts on CUDA are not supported yet");
+        return NULL;
+    }
+    al_tensordict *td = td_alloc(NULL, batch_size, device);
+    if (!td) {
+        al_error_set(err, AL_ENOMEM, "out of memory for a tensordict");
+        return NULL;
+    }
+    td->handle = al_register_for_cleanup(td, ali_tensordict_release, "al_tensordict");
+    if (!td->handle) {
+        al_free(td);
+        al_error_set(err, AL_ENOMEM, "out of memory registering a tensordict for cleanup");
+        return NULL;
+    }
+    al_log(AL_LOG_DEBUG, ALI_TLOG, "tensordict %p created, batch size %lld", (void *)td,
+           (long long)batch_size);
+    return td;
+}
+
+void al_tensordict_free(al_tensordict *td)
+{
+    if (!td)
+        return;
+    if (td->parent) {
+        al_log(AL_LOG_ERROR, ALI_TLOG,
+               "al_tensordict_free: %p is nested and owned by its parent; not freed", (void *)td);
+        return;
+    }
+    /* al_free drops the registration too; unregistering first keeps the order explicit. */
+    (void)al_unregister(td->handle);
+    al_log(AL_LOG_DEBUG, ALI_TLOG, "tensordict %p freed (%zu entries)", (void *)td, td->n);
+    td_destroy(td);
+}
+
+int64_t al_tensordict_batch_size(const al_tensordict *td) { return root_of(td)->batch; }
+al_device al_tensordict_device(const al_tensordict *td) { return td->device; }
+size_t al_tensordict_len(const al_tensordict *td) { return td ? td->n : 0; }
+
+int al_tensordict_contains(const al_tensordict *td, const char *key)
+{
+    return lookup(td, key, NULL) != NULL;
+}
+
+/* -------- Set, get, remove, rename -------- */
+
+static int check_tensor(al_tensordict *root, const al_tensordict *td, const char *key,
+                        const al_tensor *t, al_error *err)
+{
+    if (t->ndim < 1)
+        return al_error_set(err, AL_EINVAL, "entry '%s': a 0-d tensor has no batch dimension", key);
+    al_device d = t->storage->device;
+    if (d.type != td->device.type || d.index != td->device.index) {
+        char a[32], b[32];
+        return al_error_set(err, AL_EUNSUPPORTED, "entry '%s': tensor on %s, tensordict on %s", key,
+                            al_device_name(d, a, sizeof a),
+                            al_device_name(td->device, b, sizeof b));
+    }
+    if (root->batch != AL_BATCH_UNSET && t->shape[0] != root->batch)
+        return al_error_set(err, AL_ESHAPE,
+                            "entry '%s': batch size mismatch: expected %lld rows, got %lld", key,
+                            (long long)root->batch, (long long)t->shape[0]);
+    return AL_OK;
+}
+
+int al_tensordict_set(al_tensordict *td, const char *key, const al_tensor *t, unsigned flags,
+                      al_error *err)
+{
+    if (!td || !t)
+        return al_error_set(err, AL_EINVAL, "tensordict or tensor is NULL");
+    int rc = check_key(key, err);
+    al_tensordict *root = root_of(td);
+    if (rc || (rc = check_tensor(root, td, key, t, err)))
+        return rc;
+    root->busy++;
+    al_tensor *view = al_tensor_view(t, err);
+    if (!view) {
+        root->busy--;
+        return AL_ENOMEM;
+    }
+    undo u = {0};
+    const char *leaf;
+    al_tensordict *parent = walk_parent(td, key, true, &leaf, &u, err);
+    rc = parent ? AL_OK : err ? err->code : AL_ENOMEM;
+    if (parent) {
+        ptrdiff_t i = find(parent, leaf, strlen(leaf));
+        if (i >= 0) {
+            ali_entry *e = &parent->entries[i];
+            ali_entry old = *e;
+            *e = (ali_entry){old.name, view, NULL, NULL, flags};
+            old.name = NULL;
+            ali_entry_clear(&old);
+        } else if (append(parent, leaf, strlen(leaf), view, NULL, flags) != AL_OK) {
+            undo_run(&u);
+            rc = al_error_set(err, AL_ENOMEM, "out of memory adding entry '%s'", key);
+        }
+    }
+    if (rc) {
+        al_tensor_free(view);
+    } else {
+        if (root->batch == AL_BATCH_UNSET)
+            root->batch = t->shape[0];
+        al_log(AL_LOG_DEBUG, ALI_TLOG, "tensordict %p: set '%s' (%s, %llu bytes)", (void *)root,
+               key, al_dtype_name(t->dtype), (unsigned long long)al_tensor_nbytes(t));
+    }
+    root->busy--;
+    return rc;
+}
+
+al_tensordict *al_tensordict_add_dict(al_tensordict *td, const char *key, unsigned flags,
+                                      al_error *err)
+{
+    if (!td || check_key(key, err) != AL_OK) {
+        if (!td)
+            al_error_set(err, AL_EINVAL, "tensordict is NULL");
+        return NULL;
+    }
+    al_tensordict *root = root_of(td);
+    root->busy++;
+    undo u = {0};
+    const char *leaf;
+    al_tensordict *sub = NULL, *parent = walk_parent(td, key, true, &leaf, &u, err);
+    if (parent) {
+        ptrdiff_t i = find(parent, leaf, strlen(leaf));
+        if (i >= 0) {
+            sub = parent->entries[i].sub;
+            if (!sub)
+                al_error_set(err, AL_EINVAL, "entry '%s' is a tensor, not a tensordict", key);
+        } else {
+            sub = td_alloc(parent, AL_BATCH_UNSET, parent->device);
+            if (!sub || append(parent, leaf, strlen(leaf), NULL, sub, flags) != AL_OK) {
+                al_free(sub);
+                sub = NULL;
+                undo_run(&u);
+                al_error_set(err, AL_ENOMEM, "out of memory adding tensordict '%s'", key);
+            }
+        }
+    }
+    root->busy--;
+    return sub;
+}
+
+/* A decoded copy of an encoded entry: dictionary[codes[i]] for every element. */
+typedef struct decode_ctx {
+    char *dst;
+    const al_tensor *dict;
+    al_dtype code_type;
+} decode_ctx;
+
+static int decode_run(char *pa, char *pb, int64_t n, int64_t sa, int64_t sb, void *user)
+{
+    (void)pb, (void)sb;
+    decode_ctx *c = user;
+    size_t w = c->dict->itemsize;
+    const char *base = (const char *)c->dict->storage->data + c->dict->offset;
+    int64_t step = c->dict->strides[0] * (int64_t)w;
+    for (int64_t i = 0; i < n; i++, c->dst += w)
+        memcpy(c->dst, base + (int64_t)ali_load_u64(pa + i * sa, c->code_type) * step, w);
+    return 0;
+}
+
+al_tensor *ali_entry_decode(const ali_entry *e, al_error *err)
+{
+    al_tensor *out = ali_tensor_empty_like(e->t, AL_DTYPE_STRING, e->dict->itemsize, err);
+    if (out) {
+        decode_ctx c = {out->storage->data, e->dict, e->t->dtype};
+        ali_walk(e->t, NULL, decode_run, &c);
+    }
+    return out;
+}
+
+al_tensor *al_tensordict_get(const al_tensordict *td, const char *key, al_error *err)
+{
+    ali_entry *e = lookup(td, key, err);
+    if (!e)
+        return NULL;
+    if (!e->t) {
+        al_error_set(err, AL_EINVAL, "entry '%s' is a tensordict, not a tensor", key);
+        return NULL;
+    }
+    al_tensordict *root = ali_td_enter(td);
+    al_tensor *out = e->dict ? ali_entry_decode(e, err) : al_tensor_view(e->t, err);
+    ali_td_leave(root);
+    return out;
+}
+
+const al_tensor *al_tensordict_borrow(const al_tensordict *td, const char *key)
+{
+    ali_entry *e = lookup(td, key, NULL);
+    return e ? e->t : NULL;
+}
+
+int al_tensordict_get_encoded(const al_tensordict *td, const char *key, const al_tensor **codes,
+                              const al_tensor **dictionary)
+{
+    ali_entry *e = lookup(td, key, NULL);
+    if (!e)
+        return AL_ENOTFOUND;
+    if (!e->dict || !codes || !dictionary)
+        return AL_EINVAL;
+    *codes = e->t;
+    *dictionary = e->dict;
+    return AL_OK;
+}
+
+al_tensordict *al_tensordict_get_dict(const al_tensordict *td, const char *key)
+{
+    ali_entry *e = lookup(td, key, NULL);
+    return e ? e->sub : NULL;
+}
+
+int al_tensordict_remove(al_tensordict *td, const char *key, al_error *err)
+{
+    al_tensordict *parent;
+    size_t i;
+    int rc = locate(td, key, &parent, &i, err);
+    if (rc)
+        return rc;
+    ali_entry_clear(&parent->entries[i]);
+    memmove(&parent->entries[i], &parent->entries[i + 1],
+            (parent->n - i - 1) * sizeof parent->entries[0]);
+    parent->n--;
+    al_log(AL_LOG_DEBUG, ALI_TLOG, "tensordict %p: removed '%s'", (void *)root_of(td), key);
+    return AL_OK;
+}
+
+int al_tensordict_rename(al_tensordict *td, const char *old_key, const char *new_key, al_error *err)
+{
+    al_tensordict *parent;
+    size_t i;
+    int rc = locate(td, old_key, &parent, &i, err);
+    if (rc)
+        return rc;
+    ali_entry *e = &parent->entries[i];
+    rc = check_key(new_key, err);
+    if (rc)
+        return rc;
+    const char *od = strrchr(old_key, '.'), *nd = strrchr(new_key, '.');
+    size_t op = od ? (size_t)(od - old_key) : 0, np = nd ? (size_t)(nd - new_key) : 0;
+    if (op != np || strncmp(old_key, new_key, op) != 0)
+        return al_error_set(err, AL_EINVAL, "cannot rename '%s' to '%s': another parent", old_key,
+                            new_key);
+    if (lookup(td, new_key, NULL))
+        return al_error_set(err, AL_EINVAL, "cannot rename '%s': '%s' exists", old_key, new_key);
+    al_tensordict *root = ali_td_enter(td);
+    char *name = al_strdup(nd ? nd + 1 : new_key);
+    ali_td_leave(root);
+    if (!name)
+        return al_error_set(err, AL_ENOMEM, "out of memory renaming '%s'", old_key);
+    al_free(e->name);
+    e->name = name;
+    return AL_OK;
+}
+
+int al_tensordict_get_flags(const al_tensordict *td, const char *key, unsigned *flags)
+{
+    ali_entry *e = lookup(td, key, NULL);
+    if (!e)
+        return AL_ENOTFOUND;
+    if (!flags)
+        return AL_EINVAL;
+    *flags = e->flags;
+    return AL_OK;
+}
+
+int al_tensordict_set_flags(al_tensordict *td, const char *key, unsigned flags)
+{
+    ali_entry *e = lookup(td, key, NULL);
+    if (!e)
+        return AL_ENOTFOUND;
+    e->flags = flags;
+    return AL_OK;
+}
+
+/* -------- Iteration -------- */
+
+int al_tensordict_entry_at(const al_tensordict *td, size_t i, al_tensordict_entry *out)
+{
+    if (!td || !out || i >= td->n)
+        return AL_EINVAL;
+    const ali_entry *e = &td->entries[i];
+    *out = (al_tensordict_entry){e->name, e->t, e->sub, e->dict, e->flags};
+    return AL_OK;
+}
+
+typedef struct visit {
+    char *path;
+    size_t cap;
+    al_tensordict_visit_fn fn;
+    void *user;
+} visit;
+
+static int visit_td(const al_tensordict *td, size_t plen, visit *v)
+{
+    for (size_t i = 0; i < td->n; i++) {
+        const ali_entry *e = &td->entries[i];
+        size_t nlen = strlen(e->name), need = plen + (plen ? 1 : 0) + nlen + 1;
+        if (need > v->cap) {
+            char *p = al_realloc(v->path, need * 2);
+            if (!p)
+                return AL_ENOMEM;
+            v->path = p;
+            v->cap = need * 2;
+        }
+        size_t at = plen;
+        if (plen)
+            v->path[at++] = '.';
+        memcpy(v->path + at, e->name, nlen + 1);
+        int rc;
+        if (e->sub) {
+            rc = visit_td(e->sub, at + nlen, v);
+        } else {
+            al_tensordict_entry view = {e->name, e->t, NULL, e->dict, e->flags};
+            rc = v->fn(v->path, &view, v->user);
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int al_tensordict_foreach(const al_tensordict *td, al_tensordict_visit_fn fn, void *user)
+{
+    if (!td || !fn)
+        return AL_EINVAL;
+    visit v = {NULL, 0, fn, user};
+    al_tensordict *root = ali_td_enter(td);
+    int rc = visit_td(td, 0, &v);
+    ali_td_leave(root);
+    al_free(v.path);
+    return rc;
+}
+
+/* -------- Row slicing -------- */
+
+static int slice_into(const al_tensordict *src, al_tensordict *dst, int64_t start, int64_t stop,
+                      al_error *err)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        const ali_entry *e = &src->entries[i];
+        al_tensor *t = NULL, *dict = NULL;
+        al_tensordict *sub = NULL;
+        if (e->sub) {
+            sub = td_alloc(dst, AL_BATCH_UNSET, dst->device);
+            if (sub && slice_into(e->sub, sub, start, stop, err) != AL_OK) {
+                td_destroy(sub);
+                return AL_ENOMEM;
+            }
+        } else {
+            t = al_tensor_slice_rows(e->t, start, stop, err);
+            if (e->dict)
+                dict = al_tensor_view(e->dict, err);
+        }
+        int ok = e->sub ? sub != NULL : t && (!e->dict || dict);
+        if (!ok || append(dst, e->name, strlen(e->name), t, sub, e->flags) != AL_OK) {
+            al_tensor_free(t);
+            al_tensor_free(dict);
+            if (sub)
+                td_destroy(sub);
+            return al_error_set(err, AL_ENOMEM, "out of memory slicing entry '%s'", e->name);
+        }
+        dst->entries[dst->n - 1].dict = dict;
+    }
+    return AL_OK;
+}
+
+al_tensordict *al_tensordict_slice(const al_tensordict *td, int64_t start, int64_t stop,
+                                   al_error *err)
+{
+    if (!td) {
+        al_error_set(err, AL_EINVAL, "tensordict is NULL");
+        return NULL;
+    }
+    int64_t batch = root_of(td)->batch;
+    if (batch == AL_BATCH_UNSET)
+        batch = 0;
+    if (start < 0 || stop < start || stop > batch) {
+        al_error_set(err, AL_EINVAL, "row range %lld..%lld is outside 0..%lld", (long long)start,
+                     (long long)stop, (long long)batch);
+        return NULL;
+    }
+    al_tensordict *out = al_tensordict_new(stop - start, td->device, err);
+    if (!out)
+        return NULL;
+    al_tensordict *root = ali_td_enter(td);
+    out->busy++;
+    int rc = slice_into(td, out, start, stop, err);
+    out->busy--;
+    ali_td_leave(root);
+    if (rc != AL_OK) {
+        al_tensordict_free(out);
+        return NULL;
+    }
+    return out;
+}

@@ -1,0 +1,398 @@
+/* Tests of al_tensordict: entries, batch sizes, nested keys, rename/remove, iteration, row
+ * slices, temporaries (clear_temp_tensors and forced cleanup), cleanup then reuse,
+ * memory_info, and allocation failures that must leave the tensordict unchanged. */
+#include <cjson/cJSON.h>
+
+#include "astrolab/tensors.h"
+#include "test.h"
+
+static al_tensor *column(al_dtype dtype, int64_t rows, int64_t base)
+{
+    int64_t shape[1] = {rows};
+    al_tensor *t = al_tensor_new(dtype, 1, shape, AL_CPU, NULL);
+    for (int64_t i = 0; i < rows; i++)
+        CHECK_EQ_INT(al_tensor_set_int64(t, (int64_t[]){i}, base + i), AL_OK);
+    return t;
+}
+
+/* Adds column `key` of `rows` int32 values to td and drops the caller's handle. */
+static int add(al_tensordict *td, const char *key, int64_t rows, unsigned flags, al_error *err)
+{
+    al_tensor *t = column(AL_DTYPE_INT32, rows, 0);
+    int rc = al_tensordict_set(td, key, t, flags, err);
+    al_tensor_free(t);
+    return rc;
+}
+
+TEST(test_set_get_and_batch_size_violation_names_entry_expected_and_got)
+{
+    al_error err;
+    al_tensordict *td = al_tensordict_new(10, AL_CPU, &err);
+    CHECK(td != NULL);
+    CHECK_EQ_INT(add(td, "ra", 10, 0, &err), AL_OK);
+    CHECK_EQ_INT(add(td, "dec", 9, 0, &err), AL_ESHAPE);
+    CHECK(strstr(err.message, "'dec'") && strstr(err.message, "expected 10") &&
+          strstr(err.message, "got 9"));
+    CHECK_EQ_INT(al_tensordict_len(td), 1);
+    CHECK(!al_tensordict_contains(td, "dec"));
+    al_tensor *scalar = al_tensor_new(AL_DTYPE_INT8, 0, NULL, AL_CPU, NULL);
+    CHECK_EQ_INT(al_tensordict_set(td, "s", scalar, 0, &err), AL_EINVAL);
+    al_tensor_free(scalar);
+    CHECK_EQ_INT(add(td, "", 10, 0, &err), AL_EINVAL);
+    CHECK_EQ_INT(add(td, "a..b", 10, 0, &err), AL_EINVAL);
+    CHECK_EQ_INT(add(td, "a.", 10, 0, &err), AL_EINVAL);
+    al_tensor *ra = al_tensordict_get(td, "ra", &err);
+    CHECK(ra && al_tensor_shape(ra)[0] == 10);
+    CHECK(al_tensordict_borrow(td, "ra") != ra);
+    CHECK(al_tensor_shares_storage(al_tensordict_borrow(td, "ra"), ra));
+    al_tensor_free(ra);
+    CHECK(al_tensordict_get(td, "nope", &err) == NULL);
+    CHECK_EQ_INT(err.code, AL_ENOTFOUND);
+    /* Replacing keeps the position. */
+    CHECK_EQ_INT(add(td, "dec", 10, 0, &err), AL_OK);
+    al_tensor *f = al_tensor_new(AL_DTYPE_FLOAT64, 1, (int64_t[]){10}, AL_CPU, NULL);
+    CHECK_EQ_INT(al_tensordict_set(td, "ra", f, 0, &err), AL_OK);
+    al_tensor_free(f);
+    al_tensordict_entry e;
+    CHECK_EQ_INT(al_tensordict_entry_at(td, 0, &e), AL_OK);
+    CHECK_EQ_STR(e.name, "ra");
+    CHECK_EQ_INT(al_tensor_dtype(e.tensor), AL_DTYPE_FLOAT64);
+    CHECK_EQ_INT(al_tensordict_entry_at(td, 2, &e), AL_EINVAL);
+    al_tensordict_free(td);
+}
+
+TEST(test_unset_batch_size_is_taken_from_the_first_tensor)
+{
+    al_tensordict *td = al_tensordict_new(AL_BATCH_UNSET, AL_CPU, NULL);
+    CHECK_EQ_INT(al_tensordict_batch_size(td), AL_BATCH_UNSET);
+    CHECK_EQ_INT(add(td, "a.b", 7, 0, NULL), AL_OK);
+    CHECK_EQ_INT(al_tensordict_batch_size(td), 7);
+    CHECK_EQ_INT(al_tensordict_batch_size(al_tensordict_get_dict(td, "a")), 7);
+    al_error err;
+    CHECK_EQ_INT(add(td, "c", 8, 0, &err), AL_ESHAPE);
+    al_tensordict_free(td);
+}
+
+TEST(test_nested_keys_create_parents_and_address_entries)
+{
+    al_error err;
+    al_tensordict *td = al_tensordict_new(4, AL_CPU, NULL);
+    CHECK_EQ_INT(add(td, "phot.g.mag", 4, 0, &err), AL_OK);
+    CHECK_EQ_INT(add(td, "phot.g.flux", 4, 0, &err), AL_OK);
+    CHECK_EQ_INT(add(td, "phot.bp", 4, 0, &err), AL_OK);
+    CHECK_EQ_INT(add(td, "ra", 4, 0, &err), AL_OK);
+    CHECK(al_tensordict_contains(td, "phot.g.flux"));
+    al_tensordict *g = al_tensordict_get_dict(td, "phot.g");
+    CHECK(g && al_tensordict_len(g) == 2);
+    CHECK(al_tensordict_borrow(g, "mag") == al_tensordict_borrow(td, "phot.g.mag"));
+    CHECK_EQ_INT(add(td, "ra.x", 4, 0, &err), AL_EINVAL); /* ra is a tensor */
+    CHECK(strstr(err.message, "'ra'") != NULL);
+    CHECK(al_tensordict_add_dict(td, "ra", 0, &err) == NULL);
+    CHECK(al_tensordict_add_dict(td, "phot.g", 0, &err) == g);
+    CHECK(al_tensordict_get(td, "phot", &err) == NULL);
+    CHECK_EQ_INT(err.code, AL_EINVAL);
+    al_tensordict_free(g); /* nested: refused, logged, nothing happens */
+    CHECK(al_tensordict_contains(td, "phot.g.mag"));
+    CHECK_EQ_INT(al_tensordict_remove(td, "phot.g", &err), AL_OK);
+    CHECK(!al_tensordict_contains(td, "phot.g.mag"));
+    CHECK_EQ_INT(al_tensordict_remove(td, "phot.g", &err), AL_ENOTFOUND);
+    al_tensordict_free(td);
+}
+
+TEST(test_rename_keeps_position_and_refuses_moves_and_taken_names)
+{
+    al_error err;
+    al_tensordict *td = al_tensordict_new(3, AL_CPU, NULL);
+    CHECK_EQ_INT(add(td, "a", 3, 0, NULL), AL_OK);
+    CHECK_EQ_INT(add(td, "b", 3, 0, NULL), AL_OK);
+    CHECK_EQ_INT(add(td, "n.x", 3, 0, NULL), AL_OK);
+    CHECK_EQ_INT(al_tensordict_rename(td, "a", "alpha", &err), AL_OK);
+    al_tensordict_entry e;
+    CHECK_EQ_INT(al_tensordict_entry_at(td, 0, &e), AL_OK);
+    CHECK_EQ_STR(e.name, "alpha");
+    CHECK_EQ_INT(al_tensordict_rename(td, "alpha", "b", &err), AL_EINVAL);
+    CHECK_EQ_INT(al_tensordict_rename(td, "n.x", "y", &err), AL_EINVAL);
+    CHECK_EQ_INT(al_tensordict_rename(td, "n.x", "n.y", &err), AL_OK);
+    CHECK(al_tensordict_contains(td, "n.y"));
+    CHECK_EQ_INT(al_tensordict_rename(td, "zz", "q", &err), AL_ENOTFOUND);
+    al_tensordict_free(td);
+}
+
+typedef struct seen {
+    char paths[8][32];
+    int n;
+} seen;
+
+static int record(const char *path, const al_tensordict_entry *e, void *user)
+{
+    seen *s = user;
+    CHECK(e->tensor != NULL);
+    if (s->n < 8)
+        snprintf(s->paths[s->n++], 32, "%s", path);
+    return strcmp(path, "stop") == 0 ? 42 : 0;
+}
+
+TEST(test_foreach_visits_tensors_depth_first_with_full_paths)
+{
+    al_tensordict *td = al_tensordict_new(2, AL_CPU, NULL);
+    CHECK_EQ_INT(add(td, "a", 2, 0, NULL), AL_OK);
+    CHECK_EQ_INT(add(td, "b.c.d", 2, 0, NULL), AL_OK);
+    CHECK_EQ_INT(add(td, "b.e", 2, 0, NULL), AL_OK);
+    CHECK_EQ_INT(add(td, "f", 2, 0, NULL), AL_OK);
+    seen s = {0};
+    CHECK_EQ_INT(al_tensordict_foreach(td, record, &s), 0);
+    CHECK_EQ_INT(s.n, 4);
+    CHECK_EQ_STR(s.paths[0], "a");
+    CHECK_EQ_STR(s.paths[1], "b.c.d");
+    CHECK_EQ_STR(s.paths[2], "b.e");
+    CHECK_EQ_STR(s.paths[3], "f");
+    CHECK_EQ_INT(add(td, "stop", 2, 0, NULL), AL_OK);
+    CHECK_EQ_INT(add(td, "after", 2, 0, NULL), AL_OK);
+    s.n = 0;
+    CHECK_EQ_INT(al_tensordict_foreach(td, record, &s), 42);
+    CHECK_EQ_INT(s.n, 5);
+    al_tensordict_free(td);
+}
+
+TEST(test_row_slice_is_a_view_with_the_same_structure)
+{
+    al_tensordict *td = al_tensordict_new(10, AL_CPU, NULL);
+    al_tensor *t = column(AL_DTYPE_INT64, 10, 100);
+    CHECK_EQ_INT(al_tensordict_set(td, "x.id", t, AL_ENTRY_TEMPORARY, NULL), AL_OK);
+    al_error err;
+    al_tensordict *s = al_tensordict_slice(td, 3, 7, &err);
+    CHECK(s && al_tensordict_batch_size(s) == 4);
+    const al_tensor *v = al_tensordict_borrow(s, "x.id");
+    CHECK(v && al_tensor_shares_storage(v, t));
+    int64_t x;
+    CHECK_EQ_INT(al_tensor_get_int64(v, (int64_t[]){0}, &x), AL_OK);
+    CHECK_EQ_INT(x, 103);
+    unsigned flags = 0;
+    CHECK_EQ_INT(al_tensordict_get_flags(s, "x.id", &flags), AL_OK);
+    CHECK_EQ_INT(flags, AL_ENTRY_TEMPORARY);
+    CHECK(al_tensordict_slice(td, 5, 11, &err) == NULL);
+    CHECK_EQ_INT(err.code, AL_EINVAL);
+    al_tensordict_free(td);
+    CHECK_EQ_INT(al_tensor_get_int64(v, (int64_t[]){3}, &x), AL_OK); /* storage still alive */
+    CHECK_EQ_INT(x, 106);
+    al_tensordict_free(s);
+    al_tensor_free(t);
+}
+
+TEST(test_clear_temp_tensors_drops_flagged_entries_nested_too)
+{
+    al_tensordict *td = al_tensordict_new(5, AL_CPU, NULL);
+    CHECK_EQ_INT(add(td, "keep", 5, 0, NULL), AL_OK);
+    CHECK_EQ_INT(add(td, "tmp", 5, AL_ENTRY_TEMPORARY, NULL), AL_OK);
+    CHECK_EQ_INT(add(td, "n.tmp", 5, AL_ENTRY_TEMPORARY, NULL), AL_OK);
+    CHECK_EQ_INT(add(td, "n.keep", 5, 0, NULL), AL_OK);
+    CHECK(al_tensordict_add_dict(td, "scratch", AL_ENTRY_TEMPORARY, NULL) != NULL);
+    CHECK_EQ_INT(add(td, "scratch.big", 5, 0, NULL), AL_OK);
+    CHECK_EQ_INT(al_tensordict_set_flags(td, "keep", 0), AL_OK);
+    CHECK_EQ_INT(al_tensordict_clear_temp_tensors(td), 3);
+    CHECK(al_tensordict_contains(td, "keep") && al_tensordict_contains(td, "n.keep"));
+    CHECK(!al_tensordict_contains(td, "tmp") && !al_tensordict_contains(td, "n.tmp"));
+    CHECK(!al_tensordict_contains(td, "scratch"));
+    CHECK_EQ_INT(al_tensordict_clear_temp_tensors(td), 0);
+    al_tensordict_free(td);
+}
+
+TEST(test_forced_cleanup_releases_temporaries_and_free_unregisters)
+{
+    size_t regs = al_registry_count();
+    al_tensordict *td = al_tensordict_new(1000, AL_CPU, NULL);
+    CHECK_EQ_INT(al_registry_count(), regs + 1);
+    CHECK_EQ_INT(add(td, "keep", 1000, 0, NULL), AL_OK);
+    CHECK_EQ_INT(add(td, "tmp", 1000, AL_ENTRY_TEMPORARY, NULL), AL_OK);
+    CHECK_EQ_INT(add(td, "n.tmp", 1000, AL_ENTRY_TEMPORARY, NULL), AL_OK);
+    al_cleanup_result r = al_force_comprehensive_cleanup();
+    CHECK(r.callbacks_run >= 1);
+    CHECK(r.bytes_released >= 2 * 4000);
+    CHECK(al_tensordict_contains(td, "keep"));
+    CHECK(!al_tensordict_contains(td, "tmp") && !al_tensordict_contains(td, "n.tmp"));
+    al_tensordict_free(td);
+    CHECK_EQ_INT(al_registry_count(), regs);
+    r = al_force_comprehensive_cleanup(); /* the freed tensordict is not called */
+    CHECK(r.success);
+}
+
+TEST(test_cleanup_releases_storage_and_the_tensordict_is_reusable)
+{
+    al_tensordict *td = al_tensordict_new(AL_BATCH_UNSET, AL_CPU, NULL);
+    uint64_t live = test_live_blocks();
+    CHECK_EQ_INT(add(td, "a", 100, 0, NULL), AL_OK);
+    CHECK_EQ_INT(add(td, "b.c", 100, 0, NULL), AL_OK);
+    al_memory_stats before, after;
+    CHECK_EQ_INT(al_get_memory_stats(&before), AL_OK);
+    CHECK_EQ_INT(al_tensordict_cleanup(td), 2);
+    CHECK_EQ_INT(al_get_memory_stats(&after), AL_OK);
+    CHECK(before.current_bytes - after.current_bytes >= 800);
+    CHECK_EQ_INT(al_tensordict_len(td), 0);
+    CHECK_EQ_INT(al_tensordict_batch_size(td), AL_BATCH_UNSET);
+    CHECK(test_live_blocks() <= live + 1);              /* at most the entry array stays */
+    CHECK_EQ_INT(add(td, "again", 50, 0, NULL), AL_OK); /* a new batch size is fine now */
+    CHECK_EQ_INT(al_tensordict_batch_size(td), 50);
+    al_tensor *g = al_tensordict_get(td, "again", NULL);
+    CHECK(g && al_tensor_shape(g)[0] == 50);
+    al_tensor_free(g);
+    CHECK_EQ_INT(al_tensordict_cleanup(td), 1);
+    CHECK_EQ_INT(al_tensordict_cleanup(td), 0);
+    al_tensordict_free(td);
+}
+
+TEST(test_memory_info_counts_shared_storage_once)
+{
+    al_tensordict *td = al_tensordict_new(100, AL_CPU, NULL);
+    al_tensor *big = column(AL_DTYPE_FLOAT64, 100, 0);
+    CHECK_EQ_INT(al_tensordict_set(td, "ra", big, 0, NULL), AL_OK);
+    CHECK_EQ_INT(al_tensordict_set(td, "alias.ra", big, AL_ENTRY_TEMPORARY, NULL), AL_OK);
+    CHECK_EQ_INT(add(td, "n_obs", 100, 0, NULL), AL_OK);
+    al_tensordict_meminfo info;
+    CHECK_EQ_INT(al_tensordict_memory_info(td, &info), AL_OK);
+    CHECK_EQ_INT(info.n_tensors, 3);
+    CHECK_EQ_INT(info.total_bytes, 800 + 400);
+    CHECK_EQ_INT(info.cpu_bytes, 1200);
+    CHECK_EQ_INT(info.shared_bytes, 800);
+    CHECK(info.total_mb > 0.0011 && info.total_mb < 0.0012);
+    CHECK_EQ_STR(info.rows[1].name, "alias.ra");
+    CHECK(info.rows[0].shared && info.rows[1].shared && !info.rows[2].shared);
+    CHECK(!info.rows[0].temporary && info.rows[1].temporary);
+    CHECK_EQ_INT(info.rows[2].bytes, 400);
+    CHECK_EQ_INT(info.rows[2].dtype, AL_DTYPE_INT32);
+    CHECK_EQ_INT(info.rows[2].shape[0], 100);
+    al_tensordict_memory_info_release(&info);
+    char *json = al_tensordict_memory_info_json(td);
+    cJSON *j = cJSON_Parse(json);
+    CHECK(j != NULL);
+    CHECK_EQ_INT(cJSON_GetObjectItem(j, "total_bytes")->valuedouble, 1200);
+    CHECK_EQ_INT(cJSON_GetObjectItem(j, "n_tensors")->valuedouble, 3);
+    CHECK(cJSON_GetObjectItem(j, "total_mb") != NULL);
+    CHECK_EQ_INT(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "devices"), "cpu")->valuedouble, 1200);
+    cJSON *rows = cJSON_GetObjectItem(j, "entries");
+    CHECK_EQ_INT(cJSON_GetArraySize(rows), 3);
+    cJSON *r1 = cJSON_GetArrayItem(rows, 1);
+    CHECK_EQ_STR(cJSON_GetObjectItem(r1, "name")->valuestring, "alias.ra");
+    CHECK_EQ_STR(cJSON_GetObjectItem(r1, "dtype")->valuestring, "float64");
+    CHECK_EQ_STR(cJSON_GetObjectItem(r1, "device")->valuestring, "cpu");
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(r1, "shared")));
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(r1, "temporary")));
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(r1, "shape")), 1);
+    cJSON_Delete(j);
+    free(json);
+    al_tensordict *empty = al_tensordict_new(0, AL_CPU, NULL);
+    CHECK_EQ_INT(al_tensordict_memory_info(empty, &info), AL_OK);
+    CHECK_EQ_INT(info.n_tensors, 0);
+    CHECK_EQ_INT(info.total_bytes, 0);
+    al_tensordict_memory_info_release(&info);
+    al_tensordict_free(empty);
+    al_tensor_free(big);
+    al_tensordict_free(td);
+}
+
+TEST(test_soft_limit_cleanup_inside_a_tensordict_call_leaves_its_entries_alone)
+{
+    al_tensordict *td = al_tensordict_new(100, AL_CPU, NULL);
+    CHECK_EQ_INT(add(td, "keep", 100, 0, NULL), AL_OK);
+    CHECK_EQ_INT(add(td, "tmp", 100, AL_ENTRY_TEMPORARY, NULL), AL_OK);
+    CHECK_EQ_INT(add(td, "n.tmp", 100, AL_ENTRY_TEMPORARY, NULL), AL_OK);
+    al_tensor *t = column(AL_DTYPE_INT32, 100, 0);
+    al_memory_stats st;
+    CHECK_EQ_INT(al_get_memory_stats(&st), AL_OK);
+    al_log_set_level("astrolab.memory", AL_LOG_OFF); /* the soft-limit WARNING */
+    al_memory_set_soft_interval(0);
+    /* Every allocation from here crosses the soft limit: the view made inside set runs the
+     * registered release function while the tensordict is mid-call. */
+    CHECK_EQ_INT(al_memory_set_limit(st.current_bytes + 16, 0), AL_OK);
+    CHECK_EQ_INT(al_tensordict_set(td, "new", t, 0, NULL), AL_OK);
+    CHECK(al_tensordict_contains(td, "tmp") && al_tensordict_contains(td, "n.tmp"));
+    al_tensor *g = al_tensordict_get(td, "n.tmp", NULL);
+    CHECK(g != NULL);
+    al_tensor_free(g);
+    /* Outside any call, the next allocation's cleanup drops the temporaries. */
+    void *p = al_malloc(64);
+    CHECK_EQ_INT(al_memory_set_limit(0, 0), AL_OK);
+    al_free(p);
+    al_log_set_level("astrolab.memory", AL_LOG_WARNING);
+    CHECK(!al_tensordict_contains(td, "tmp") && !al_tensordict_contains(td, "n.tmp"));
+    CHECK(al_tensordict_contains(td, "keep") && al_tensordict_contains(td, "new"));
+    al_memory_set_soft_interval(100000000);
+    al_tensor_free(t);
+    al_tensordict_free(td);
+}
+
+/* The observable state: memory_info's JSON, computed with fault injection disarmed. */
+static char *state_of(const al_tensordict *td) { return al_tensordict_memory_info_json(td); }
+
+TEST(test_allocation_failures_in_tensordict_calls_leave_it_unchanged)
+{
+    al_log_set_level("astrolab.memory", AL_LOG_OFF);
+    al_tensordict *td = al_tensordict_new(6, AL_CPU, NULL);
+    CHECK_EQ_INT(add(td, "a", 6, 0, NULL), AL_OK);
+    CHECK_EQ_INT(add(td, "n.b", 6, AL_ENTRY_TEMPORARY, NULL), AL_OK);
+    al_tensor *t = column(AL_DTYPE_UINT16, 6, 1);
+    enum { SET_NEW, SET_NESTED, SET_REPLACE, ADD_DICT, RENAME, SLICE, INFO, GET, NEW, N_OPS };
+    for (int op = 0; op < N_OPS; op++) {
+        char *before = state_of(td);
+        uint64_t live = test_live_blocks();
+        int ok = 0;
+        uint64_t n;
+        for (n = 1; !ok && n < 100; n++) {
+            al_tensordict *s = NULL, *nd = NULL;
+            al_tensor *g = NULL;
+            al_tensordict_meminfo info;
+            al_memory_fail_after(n, 0);
+            switch (op) {
+            case SET_NEW:
+                ok = al_tensordict_set(td, "c", t, 0, NULL) == AL_OK;
+                break;
+            case SET_NESTED:
+                ok = al_tensordict_set(td, "x.y.z", t, 0, NULL) == AL_OK;
+                break;
+            case SET_REPLACE:
+                ok = al_tensordict_set(td, "a", t, 0, NULL) == AL_OK;
+                break;
+            case ADD_DICT:
+                ok = al_tensordict_add_dict(td, "p.q", 0, NULL) != NULL;
+                break;
+            case RENAME:
+                ok = al_tensordict_rename(td, "n.b", "n.bb", NULL) == AL_OK;
+                break;
+            case SLICE:
+                ok = (s = al_tensordict_slice(td, 1, 4, NULL)) != NULL;
+                break;
+            case INFO:
+                ok = al_tensordict_memory_info(td, &info) == AL_OK;
+                break;
+            case GET:
+                ok = (g = al_tensordict_get(td, "a", NULL)) != NULL;
+                break;
+            case NEW:
+                ok = (nd = al_tensordict_new(3, AL_CPU, NULL)) != NULL;
+                break;
+            }
+            al_memory_fail_after(0, 0);
+            if (ok) {
+                if (op == INFO)
+                    al_tensordict_memory_info_release(&info);
+                al_tensordict_free(s);
+                al_tensordict_free(nd);
+                al_tensor_free(g);
+                break;
+            }
+            char *now = state_of(td);
+            CHECK_EQ_STR(now, before);
+            free(now);
+            CHECK_EQ_INT(test_live_blocks(), live);
+        }
+        CHECK(ok);
+        CHECK(n > 1); /* at least one failure was injected and survived */
+        free(before);
+    }
+    CHECK(al_tensordict_contains(td, "x.y.z") && al_tensordict_contains(td, "p.q"));
+    CHECK(al_tensordict_contains(td, "n.bb") && al_tensordict_contains(td, "c"));
+    al_tensor_free(t);
+    al_tensordict_free(td);
+    al_log_set_level("astrolab.memory", AL_LOG_WARNING);
+}
+
+TEST_MAIN()
