@@ -3,6 +3,7 @@
 // ctest-labels: threads
 #include <pthread.h>
 
+#include "memory/backing.h"
 #include "memory/memory_int.h"
 #include "test.h"
 
@@ -40,6 +41,7 @@ static void log_end(void)
 
 TEST(test_scope_end_frees_blocks_it_owns)
 {
+    uint64_t fast0 = ali_scope_fast_ends;
     al_memory_stats s0 = stats();
     al_scope *s = al_scope_begin("stage");
     CHECK(al_scope_current() == s);
@@ -65,6 +67,12 @@ TEST(test_scope_end_frees_blocks_it_owns)
     al_memory_stats s1 = stats();
     CHECK_EQ_INT(s1.current_bytes, s0.current_bytes);
     CHECK_EQ_INT(s1.live_blocks, s0.live_blocks);
+#if ALI_BACKING_HAS_HEAPS
+    /* Nothing kept, watched or foreign: the end took the tally-and-destroy path. */
+    CHECK_EQ_INT(ali_scope_fast_ends - fast0, 1);
+#else
+    (void)fast0;
+#endif
 }
 
 static int block_exits_with(int how, uint64_t *reclaimed_live)

@@ -396,6 +396,8 @@ void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *sit
     *nb = saved; /* the backing store may have overwritten the header's first word */
     ali_site_account(saved.site, -(int64_t)saved.size, -1);
     ali_site_account(rt, (int64_t)n, 1);
+    if (owner)
+        ali_scope_resized(owner, saved.site, saved.size, rt, n);
     nb->site = rt;
     nb->size = n;
     guard_write(nb);

@@ -195,6 +195,13 @@ void ali_scope_uncharge(al_scope *s, uint64_t bytes);
 bool ali_scope_adopt(al_scope *s, ali_block *b);
 /* Removes a block from its owner's slots on free (any thread). */
 void ali_scope_release(ali_block *b);
+/* Updates the owner's per-site tally after an in-place or heap realloc (owner thread). */
+void ali_scope_resized(al_scope *s, ali_site *old_site, uint64_t old_size, ali_site *new_site,
+                       uint64_t new_size);
+/* Scopes that ended without visiting their blocks (tally and heap destroy). */
+extern _Atomic uint64_t ali_scope_fast_ends;
+/* Marks a block registered or weakly referenced, telling its owner scope. */
+void ali_block_watch(ali_block *b);
 /* Updates the slot after realloc moved a block. */
 void ali_scope_moved(ali_block *b);
 /* True when the calling thread owns scope s. */

@@ -201,7 +201,7 @@ static void watched_drop_if_empty(watched *w)
 static void mark_watched(void *obj)
 {
     if (al_owns(obj))
-        ali_block_of(obj)->flags |= ALI_BLOCK_WATCHED;
+        ali_block_watch(ali_block_of(obj));
 }
 
 /* Waits (reg.lock held) until a release function running on another thread returns. */

@@ -7,6 +7,7 @@
  * exchanging its slot with 0, and those holes are swept up when the table would grow. With the
  * mimalloc backing each scope has its own heap, so the leftovers go in one heap destroy.
  * Site counters are in site.c; the registry hook in registry.c. */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +15,12 @@
 #include "astrolab/log.h"
 #include "backing.h"
 #include "memory_int.h"
+
+/* Blocks and bytes per site. */
+typedef struct tally {
+    ali_site *site;
+    int64_t blocks, bytes;
+} tally;
 
 typedef struct deferred {
     void (*fn)(void *);
@@ -40,6 +47,16 @@ struct al_scope {
     deferred *defers;
     size_t ndefers, defers_cap;
     uint64_t t0;
+    /* Live blocks per site, so the end can account O(sites) and destroy the heap without
+     * visiting the blocks. Owner thread only; other threads' frees queue in `remote`. */
+    tally *tally;
+    size_t tally_cap, tally_used;
+    pthread_mutex_t remote_lock; /* guards remote, nremote, remote_cap */
+    tally *remote;
+    size_t nremote, remote_cap;
+    _Atomic uint64_t outside;    /* owned blocks not in this scope's heap (kept from children) */
+    _Atomic uint64_t watched;    /* blocks ever registered or weakly referenced */
+    atomic_bool tally_lost;      /* a tally update failed (out of memory): walk at the end */
 };
 
 ALI_TLS al_scope *ali_tls_scope;
@@ -84,6 +101,72 @@ static int64_t live_bytes(al_scope *s)
            (int64_t)atomic_load_explicit(&s->remote_freed_bytes, memory_order_relaxed);
 }
 
+/* Adds to the owner's per-site tally (owner thread only). Open addressing keyed by site. */
+static void tally_add(al_scope *s, ali_site *site, int64_t blocks, int64_t bytes)
+{
+    if (AL_UNLIKELY((s->tally_used + 1) * 2 > s->tally_cap)) {
+        size_t cap = s->tally_cap ? s->tally_cap * 2 : 16;
+        tally *t = ali_internal_calloc(cap, sizeof *t);
+        if (!t) {
+            atomic_store(&s->tally_lost, true);
+            return;
+        }
+        for (size_t i = 0; i < s->tally_cap; i++) {
+            if (!s->tally[i].site)
+                continue;
+            size_t j = ((uintptr_t)s->tally[i].site >> 4) & (cap - 1);
+            while (t[j].site)
+                j = (j + 1) & (cap - 1);
+            t[j] = s->tally[i];
+        }
+        ali_internal_free(s->tally);
+        s->tally = t;
+        s->tally_cap = cap;
+    }
+    size_t j = ((uintptr_t)site >> 4) & (s->tally_cap - 1);
+    while (s->tally[j].site && s->tally[j].site != site)
+        j = (j + 1) & (s->tally_cap - 1);
+    if (!s->tally[j].site) {
+        s->tally[j].site = site;
+        s->tally_used++;
+    }
+    s->tally[j].blocks += blocks;
+    s->tally[j].bytes += bytes;
+}
+
+/* A free from another thread: queued for the owner, applied at the end. */
+static void tally_remote(al_scope *s, ali_site *site, int64_t bytes)
+{
+    pthread_mutex_lock(&s->remote_lock);
+    if (s->nremote == s->remote_cap) {
+        size_t cap = s->remote_cap ? s->remote_cap * 2 : 64;
+        tally *r = ali_internal_realloc(s->remote, cap * sizeof *r);
+        if (!r) {
+            atomic_store(&s->tally_lost, true);
+            pthread_mutex_unlock(&s->remote_lock);
+            return;
+        }
+        s->remote = r;
+        s->remote_cap = cap;
+    }
+    s->remote[s->nremote++] = (tally){site, -1, -bytes};
+    pthread_mutex_unlock(&s->remote_lock);
+}
+
+void ali_scope_resized(al_scope *s, ali_site *old_site, uint64_t old_size, ali_site *new_site,
+                       uint64_t new_size)
+{
+    tally_add(s, old_site, -1, -(int64_t)old_size);
+    tally_add(s, new_site, 1, (int64_t)new_size);
+}
+
+void ali_block_watch(ali_block *b)
+{
+    b->flags |= ALI_BLOCK_WATCHED;
+    if (b->chunk)
+        atomic_fetch_add(&b->chunk->scope->watched, 1);
+}
+
 al_scope *al_scope_begin_ex(const char *name, const al_scope_options *opts)
 {
     al_scope *s = ali_internal_calloc(1, sizeof *s);
@@ -100,6 +183,7 @@ al_scope *al_scope_begin_ex(const char *name, const al_scope_options *opts)
     s->heap = backing_heap_new();
     s->parent = ali_tls_scope;
     s->t0 = ali_now_ns();
+    pthread_mutex_init(&s->remote_lock, NULL);
     ali_tls_scope = s;
     al_log(AL_LOG_DEBUG, ALI_LOGGER, "scope %s: begin (parent %s, budget %llu bytes%s)", s->name,
            s->parent ? s->parent->name : "none", (unsigned long long)s->opts.budget_bytes,
@@ -193,6 +277,11 @@ bool ali_scope_adopt(al_scope *s, ali_block *b)
     b->chunk = c;
     b->slot = index % ALI_CHUNK_SLOTS;
     s->blocks_allocated++;
+    tally_add(s, b->site, 1, (int64_t)b->size);
+    if (!(b->flags & ALI_BLOCK_IN_HEAP) || !s->heap)
+        atomic_fetch_add_explicit(&s->outside, 1, memory_order_relaxed);
+    if (b->flags & ALI_BLOCK_WATCHED)
+        atomic_fetch_add(&s->watched, 1);
     return true;
 }
 
@@ -215,12 +304,16 @@ static void slot_clear(ali_block *b, bool owner_side)
 void ali_scope_release(ali_block *b)
 {
     al_scope *s = b->chunk->scope;
+    if (!(b->flags & ALI_BLOCK_IN_HEAP) || !s->heap)
+        atomic_fetch_sub_explicit(&s->outside, 1, memory_order_relaxed);
     if (s->tid == self_tid()) {
         s->owner_balance -= (int64_t)b->size;
         s->owner_freed_bytes += b->size;
+        tally_add(s, b->site, -1, -(int64_t)b->size);
         slot_clear(b, true);
     } else {
         atomic_fetch_add_explicit(&s->remote_freed_bytes, b->size, memory_order_relaxed);
+        tally_remote(s, b->site, (int64_t)b->size);
         slot_clear(b, false);
     }
 }
@@ -244,6 +337,9 @@ void *al_scope_keep(void *p)
                s->name);
         return p;
     }
+    if (!(b->flags & ALI_BLOCK_IN_HEAP) || !s->heap)
+        atomic_fetch_sub_explicit(&s->outside, 1, memory_order_relaxed);
+    tally_add(s, b->site, -1, -(int64_t)b->size);
     slot_clear(b, true);
     s->owner_balance -= (int64_t)b->size;
     s->kept_blocks++;
@@ -283,18 +379,14 @@ int al_scope_defer(void (*fn)(void *), void *arg)
     return AL_OK;
 }
 
-/* Per-site tally of reclaimed blocks for the DEBUG log, merged while walking the slots:
- * consecutive blocks usually share a site, so a one-entry cache catches most of them. */
-typedef struct tally {
-    ali_site *site;
-    uint64_t blocks, bytes;
-} tally;
+/* The walk below merges consecutive blocks of one site into one tally entry for the DEBUG log
+ * and the diagnosis's reclaim counters. */
 
 static void tally_flush(al_scope *s, tally *t, bool report_only)
 {
     if (!t->site || !t->blocks)
         return;
-    ali_site_reclaimed(t->site, t->blocks, t->bytes);
+    ali_site_reclaimed(t->site, (uint64_t)t->blocks, (uint64_t)t->bytes);
     if (al_log_enabled(AL_LOG_DEBUG, ALI_LOGGER)) {
         char where[160];
         if (t->site->loc)
@@ -308,9 +400,46 @@ static void tally_flush(al_scope *s, tally *t, bool report_only)
     t->blocks = t->bytes = 0;
 }
 
+/* The fast end: every owned block is in the scope's heap and none is watched, so the per-site
+ * tally says what is left and one heap destroy frees it, without visiting a block. */
+_Atomic uint64_t ali_scope_fast_ends; /* scopes that ended by tally and heap destroy */
+
+static bool reclaim_by_tally(al_scope *s, al_scope_report *r)
+{
+    if (!s->heap || s->opts.policy == AL_SCOPE_REPORT_ONLY || s->kept_in_heap ||
+        atomic_load(&s->outside) || atomic_load(&s->watched) || atomic_load(&s->tally_lost))
+        return false;
+    pthread_mutex_lock(&s->remote_lock);
+    for (size_t i = 0; i < s->nremote; i++)
+        tally_add(s, s->remote[i].site, s->remote[i].blocks, s->remote[i].bytes);
+    s->nremote = 0;
+    pthread_mutex_unlock(&s->remote_lock);
+    if (atomic_load(&s->tally_lost))
+        return false;
+    ali_shard *sh = ali_shard_self();
+    int64_t bytes = 0, blocks = 0;
+    for (size_t i = 0; i < s->tally_cap; i++) {
+        tally *t = &s->tally[i];
+        if (!t->site || t->blocks <= 0)
+            continue;
+        if (sh)
+            ali_account(sh, t->site, -t->bytes, -t->blocks);
+        bytes += t->bytes;
+        blocks += t->blocks;
+        tally_flush(s, t, false);
+    }
+    r->reclaimed_blocks = (uint64_t)blocks;
+    r->reclaimed_bytes = (uint64_t)bytes;
+    backing_heap_destroy(s->heap);
+    atomic_fetch_add_explicit(&ali_scope_fast_ends, 1, memory_order_relaxed);
+    return true;
+}
+
 /* Releases (or, report-only, passes on) every block the scope still owns. */
 static void reclaim(al_scope *s, al_scope_report *r)
 {
+    if (reclaim_by_tally(s, r))
+        return;
     bool report_only = s->opts.policy == AL_SCOPE_REPORT_ONLY;
     bool destroy_heap = s->heap && !report_only && s->kept_in_heap == 0;
     tally t = {0};
@@ -325,11 +454,12 @@ static void reclaim(al_scope *s, al_scope_report *r)
             t.site = b->site;
         }
         t.blocks++;
-        t.bytes += b->size;
+        t.bytes += (int64_t)b->size;
         r->reclaimed_blocks++;
         r->reclaimed_bytes += b->size;
         b->chunk = NULL;
         if (report_only) {
+            b->flags &= (uint16_t)~ALI_BLOCK_IN_HEAP; /* the heap is deleted: blocks migrate */
             if (s->parent && ali_scope_adopt(s->parent, b))
                 s->parent->owner_balance += (int64_t)b->size;
             continue;
@@ -361,6 +491,9 @@ static void scope_free(al_scope *s)
         ali_internal_free(s->dir[i]);
     ali_internal_free(s->dir);
     ali_internal_free(s->defers);
+    ali_internal_free(s->tally);
+    ali_internal_free(s->remote);
+    pthread_mutex_destroy(&s->remote_lock);
     ali_internal_free(s);
 }
 
