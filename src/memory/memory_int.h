@@ -80,8 +80,15 @@ typedef struct ali_site_totals {
 #define ALI_DIR_PAGES 4096u /* up to 4M sites */
 
 /* Resolves the runtime record of static site `loc` with `tag` (NULL: the site's own tag);
- * NULL only when out of memory. */
-ali_site *ali_site_get(al_site *loc, const char *tag);
+ * NULL only when out of memory. The fast path is one load and one compare. */
+ali_site *ali_site_resolve(al_site *loc, const char *tag);
+static inline ali_site *ali_site_get(al_site *loc, const char *tag)
+{
+    ali_site *rt = (ali_site *)__atomic_load_n(&loc->rt, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(rt != NULL && rt->tag_ptr == tag, 1))
+        return rt;
+    return ali_site_resolve(loc, tag);
+}
 /* Record for a return address (the preload library's sites). */
 ali_site *ali_site_for_pc(uintptr_t pc, const char *tag);
 /* Take and release the site table's lock (around fork). */

@@ -125,11 +125,9 @@ static ali_site *lookup_locked(const al_site *loc, uintptr_t pc, const char *tag
     return s;
 }
 
-ali_site *ali_site_get(al_site *loc, const char *tag)
+ali_site *ali_site_resolve(al_site *loc, const char *tag)
 {
     ali_site *rt = __atomic_load_n((ali_site **)&loc->rt, __ATOMIC_ACQUIRE);
-    if (AL_LIKELY(rt && rt->tag_ptr == tag))
-        return rt;
     const char *name = tag ? tag : loc->tag ? loc->tag : "untagged";
     pthread_mutex_lock(&sites.lock);
     ali_site *s = lookup_locked(loc, 0, name);
