@@ -175,7 +175,7 @@ static void print_summary(const cJSON *doc, const char *program)
     }
     const cJSON *rt = cJSON_GetObjectItemCaseSensitive(doc, "runtime");
     if (num(rt, "live_blocks") > 0)
-        fprintf(stderr, "(not counted as leaks: %s in %s blocks kept by the C runtime until exit)\n",
+        fprintf(stderr, "(not counted as leaks: %s in %s blocks kept by the C runtime or made by library constructors before main)\n",
                 cli_format_bytes((uint64_t)num(rt, "live_bytes"), a, sizeof a),
                 cli_format_count((uint64_t)num(rt, "live_blocks"), b, sizeof b));
     const cJSON *r;

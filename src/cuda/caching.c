@@ -15,6 +15,7 @@
 #include "astrolab/log.h"
 #include "cuda/cuda_int.h"
 #include "memory/memory_int.h"
+#include "memory/diagnosis_int.h"
 #include "memory/registry_int.h"
 
 /* The device tried first by al_cuda_free: most programs use one device. */
@@ -26,6 +27,7 @@ __attribute__((constructor)) static void install_hooks(void)
     ali_cuda_release_hook = ali_cuda_release_all;
     ali_cuda_stats_hook = ali_cuda_fill_memory_stats;
     ali_cuda_reset_peak_hook = ali_cuda_reset_peaks_if_used;
+    ali_cuda_device_memory_hook = ali_cuda_device_memory;
 }
 
 static uint64_t round_size(uint64_t size)

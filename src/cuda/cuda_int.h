@@ -130,6 +130,7 @@ char *ali_cuda_format_bytes(uint64_t bytes, char *buf, size_t len);
 /* The memory module's hooks (memory_int.h), installed by a constructor in caching.c. */
 uint64_t ali_cuda_release_all(void);
 void ali_cuda_reset_peaks_if_used(void);
+int ali_cuda_device_memory(uint64_t *used_bytes, uint64_t *total_bytes);
 void ali_cuda_fill_memory_stats(al_memory_stats *out);
 
 /* -------- Checks for the tests (caching.c). -------- */

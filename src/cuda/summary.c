@@ -102,6 +102,26 @@ void al_cuda_reset_peak_memory_stats(int device)
     }
 }
 
+/* The diagnosis's accounting: device memory used (total - free) and total, summed over the
+ * devices, once a backend is in use (no dlopen here). Returns 0 when known. */
+int ali_cuda_device_memory(uint64_t *used_bytes, uint64_t *total_bytes)
+{
+    if (!atomic_load(&ali_cuda.selected))
+        return -1;
+    uint64_t used = 0, total = 0;
+    int n = atomic_load(&ali_cuda.ndevices);
+    for (int i = 0; i < n; i++) {
+        al_cuda_device_props p;
+        if (al_cuda_device_info(i, &p) != AL_OK)
+            return -1;
+        used += p.total_bytes - p.free_bytes;
+        total += p.total_bytes;
+    }
+    *used_bytes = used;
+    *total_bytes = total;
+    return n > 0 ? 0 : -1;
+}
+
 /* al_reset_peak_memory_stats's part: only once a backend is in use (no dlopen here). */
 void ali_cuda_reset_peaks_if_used(void)
 {

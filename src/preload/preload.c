@@ -54,6 +54,11 @@ static ali_site *site_of(uintptr_t pc, const char *tag)
     return s;
 }
 
+/* Until the preload's constructor runs, allocations come from the constructors of shared
+ * libraries (the C runtime's, our own dependencies'): their sites are tagged "before-main"
+ * and the report counts them apart from the program's leaks. */
+static bool ready;
+static const char TAG_INIT[] = "before-main";
 static const char TAG_MALLOC[] = "malloc", TAG_CALLOC[] = "calloc", TAG_REALLOC[] = "realloc",
                   TAG_ALIGNED[] = "aligned", TAG_STRDUP[] = "strdup";
 
@@ -82,7 +87,7 @@ static void *alloc(size_t n, size_t align, bool zero, uintptr_t pc, const char *
         return p;
     }
     in_manager++;
-    ali_site *site = site_of(pc, tag);
+    ali_site *site = site_of(pc, AL_LIKELY(ready) ? tag : TAG_INIT);
     void *p = site ? ali_alloc(n, align > 16 ? align : 0, zero, site, NULL) : NULL;
     in_manager--;
     if (!p)
@@ -258,4 +263,5 @@ __attribute__((constructor)) static void preload_init(void)
 {
     pthread_atfork(before_fork, after_fork, after_fork);
     ali_preload_report_init();
+    ready = true;
 }

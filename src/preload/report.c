@@ -19,8 +19,9 @@ typedef struct leak {
     uint64_t count, bytes;
 } leak;
 
-/* Blocks the C runtime keeps until exit (thread control blocks, stdio buffers): counted apart
- * from leaks, as valgrind's default suppressions do. */
+/* Blocks the C runtime keeps until exit (thread control blocks, stdio buffers) and blocks that
+ * shared libraries' constructors made before main: counted apart from leaks, as valgrind's
+ * default suppressions do. */
 static uint64_t runtime_blocks, runtime_bytes;
 
 static bool is_runtime(const ali_symbol *sym)
@@ -71,7 +72,7 @@ static leak *collect(size_t *n)
             continue;
         ali_symbol sym;
         describe(s, &sym);
-        if (is_runtime(&sym)) {
+        if (is_runtime(&sym) || strcmp(s->tag, "before-main") == 0) {
             runtime_blocks += (uint64_t)t.live_count;
             runtime_bytes += (uint64_t)t.live_bytes;
             continue;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "memory/diagnosis_int.h"
+#include "memory/memory_int.h"
 #include "preload_int.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* guards dwfl and the cache */
@@ -88,4 +90,52 @@ int ali_symbolize(uintptr_t pc, ali_symbol *out)
     if (!out->function[0])
         snprintf(out->function, sizeof out->function, "%#lx", (unsigned long)pc);
     return out->object[0] ? 0 : -1;
+}
+
+/* -------- The diagnosis's hook: names that live as long as the process. -------- */
+#define NAMES 4096
+static struct {
+    uintptr_t pc;
+    const char *function, *file;
+    int line;
+} names[NAMES];
+static size_t nnames;
+
+static int symbolize_forever(uintptr_t pc, const char **function, const char **file, int *line)
+{
+    int rc = -1;
+    ali_preload_enter(); /* libdw's allocations are raw, not the program's */
+    pthread_mutex_lock(&lock);
+    size_t i = 0;
+    while (i < nnames && names[i].pc != pc)
+        i++;
+    pthread_mutex_unlock(&lock);
+    if (i == nnames) {
+        ali_symbol sym;
+        ali_symbolize(pc, &sym);
+        char *fn = ali_internal_strdup(sym.function);
+        char *fl = ali_internal_strdup(sym.file[0] ? sym.file : sym.object);
+        pthread_mutex_lock(&lock);
+        if (fn && fl && nnames < NAMES) {
+            names[nnames] = (typeof(names[0])){pc, fn, fl, sym.line};
+            i = nnames++;
+            fn = fl = NULL;
+        }
+        pthread_mutex_unlock(&lock);
+        ali_internal_free(fn);
+        ali_internal_free(fl);
+    }
+    if (i < nnames) {
+        *function = names[i].function;
+        *file = names[i].file;
+        *line = names[i].line;
+        rc = 0;
+    }
+    ali_preload_leave();
+    return rc;
+}
+
+__attribute__((constructor)) static void install_symbolizer(void)
+{
+    ali_site_symbolize_hook = symbolize_forever;
 }
