@@ -6,6 +6,8 @@
  * candidate. With one thread this makes the peak exact; readers add every thread's unpublished
  * balance, so current_bytes is exact whenever threads are quiet. */
 #include <cjson/cJSON.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -58,21 +60,29 @@ int64_t ali_stats_current(void)
 
 void ali_stats_error(void) { atomic_fetch_add_explicit(&g.errors, 1, memory_order_relaxed); }
 
+/* Value in kB of the /proc/self/status line starting with `key`, or 0. */
+static uint64_t status_kb(const char *text, const char *key)
+{
+    const char *line = strstr(text, key);
+    return line ? strtoull(line + strlen(key), NULL, 10) : 0;
+}
+
+/* Reads /proc/self/status with open/read into a stack buffer: no stdio, so no allocation, and
+ * the exit report and the preload library may call it. */
 int al_process_rss(uint64_t *rss_bytes, uint64_t *peak_rss_bytes)
 {
-    uint64_t rss = 0, peak = 0;
-    FILE *f = fopen("/proc/self/status", "re");
-    if (f) {
-        char line[256];
-        while (fgets(line, sizeof line, f)) {
-            unsigned long long kb;
-            if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
-                rss = kb * 1024;
-            else if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
-                peak = kb * 1024;
-        }
-        fclose(f);
+    char text[4096];
+    size_t len = 0;
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t got;
+        while (len < sizeof text - 1 &&
+               (got = read(fd, text + len, sizeof text - 1 - len)) > 0)
+            len += (size_t)got;
+        close(fd);
     }
+    text[len] = '\0';
+    uint64_t rss = status_kb(text, "VmRSS:") * 1024, peak = status_kb(text, "VmHWM:") * 1024;
     if (!peak) {
         struct rusage ru;
         if (getrusage(RUSAGE_SELF, &ru) == 0)
