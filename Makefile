@@ -62,6 +62,8 @@ demo: deps configure
 
 test: deps-test configure
 	cmake --build $(BUILD) -j $(JOBS)
+	# [ui] npm dependencies of the browser test (tests/browser/package-lock.json).
+	cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 	cd $(BUILD) && $(CTEST)
 
 test-gpu: deps-test configure

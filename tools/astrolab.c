@@ -8,6 +8,18 @@
 #include "cli.h"
 #include "ui/ui_int.h"
 
+#define SURVEY_HELP                                                                             \
+    "Loads a catalog (a FITS binary or ASCII table, or CSV) into a tensordict and:\n"          \
+    "  info      lists its columns with dtype, shape, unit, role and missing values, the\n"     \
+    "            rows, the survey recognised and memory_info\n"                                  \
+    "  head      prints the first rows (-n ROWS, default 10; --columns a,b) as a table, or\n"  \
+    "            with --json as {\"columns\": [...], \"rows\": [[...], ...]}, NaN as null\n"  \
+    "  optimize  runs the lossless memory optimization and prints its report; -o OUT.fits\n"  \
+    "            writes the optimized catalog back\n"                                          \
+    "  --hdu N|NAME  the table HDU: N counts as CFITSIO's file.fits[N] (0 the primary), or\n" \
+    "                an EXTNAME; default the first table\n"                                    \
+    "  --json        one JSON document on stdout"
+
 /* Every command listed here works; a new one is one line here plus its tools/cmd_<name>.c. */
 static const cli_command commands[] = {
     {"status", "[--json]", "show process and machine memory, CPUs, OS and library versions",
@@ -16,12 +28,15 @@ static const cli_command commands[] = {
      "  --json    one JSON object: host, os, cpus, ram_total_bytes, ram_available_bytes,\n"
      "            rss_bytes, peak_rss_bytes, versions, cuda",
      cmd_status},
-    {"demo", "[--json]", "run a catalog workload through the memory manager and report it",
+    {"demo", "[--json] [--ui [HOST:]PORT]", "run a catalog workload through the memory manager and report it",
      "Builds a synthetic Gaia-like star catalog in named scopes, selects from it, cross-matches\n"
      "it with a deliberate leak that its scope reclaims, builds a registered cache that a\n"
      "forced cleanup releases, and ends with the diagnosis of its own run. Each stage prints\n"
      "the memory statistics and its scope report. Deterministic: a fixed-seed generator.\n"
-     "  --json    one JSON document with every stage",
+     "  --json    one JSON document with every stage\n"
+     "  --ui [HOST:]PORT  serve the live dashboard (127.0.0.1 unless HOST is given; PORT 0:\n"
+     "            any free port) while it runs, print its URL with the action token on\n"
+     "            stderr, and keep it up after the run until interrupted (Ctrl-C)",
      cmd_demo},
     {"run", "[--report FILE.json] -- PROGRAM ARGS...",
      "run an unmodified program with its malloc family tracked; report leaks at exit",
@@ -33,6 +48,8 @@ static const cli_command commands[] = {
      "signal N).\n"
      "  --report FILE.json  also keep the JSON report: stats, leaks, recommendations",
      cmd_run},
+    {"survey", "info|head|optimize FILE [--hdu N|NAME] [--json]",
+     "show, print or optimize a FITS or CSV star catalog", SURVEY_HELP, cmd_survey},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

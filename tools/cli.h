@@ -33,6 +33,7 @@ typedef struct cli_command {
 int cmd_status(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_survey(int argc, char **argv);
 
 /* The table entry for `name`, or NULL. */
 const cli_command *cli_find_command(const char *name);

@@ -1,18 +1,23 @@
-/* `astrolab demo [--json]`: runs the catalog workload of demo_workload.c through the memory
- * manager, stage by stage in named scopes, and reports after each stage the statistics and the
- * scope's report: a catalog built and kept, a selection kept with al_scope_keep and a deferred
- * cleanup, a cross-match whose deliberate leak its scope reclaims, a registered cache released
- * by a forced cleanup, and the diagnosis of the run. Text by default; --json gives one
- * document with every stage. Self-checks failing make the exit status 1. */
+/* `astrolab demo [--json] [--ui [HOST:]PORT]`: runs the catalog workload of demo_workload.c through
+ * the memory manager, stage by stage in named scopes, and reports after each stage the statistics
+ * and the scope's report: a catalog built and kept, a selection kept with al_scope_keep and a
+ * deferred cleanup, a cross-match whose deliberate leak its scope reclaims, a registered cache
+ * released by a forced cleanup, and the diagnosis of the run. Text by default; --json gives one
+ * document with every stage. Self-checks failing make the exit status 1. With --ui, the live
+ * dashboard (<astrolab/ui.h>) is served from the start; its URL with the token goes to stderr,
+ * and after the run the process keeps the dashboard up until SIGINT or SIGTERM. */
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "astrolab/astrolab.h"
+#include "astrolab/ui.h"
 #include "cli.h"
 #include "demo.h"
+#include "demo_survey.h"
 
 #define CMD "demo"
 
@@ -426,7 +431,8 @@ static int run_stages(out *o)
     if (stage_load(o, &rng, &cat) != 0)
         return -1;
     if (stage_select(o, cat, &sel) != 0 || stage_crossmatch(o, cat) != 0 ||
-        stage_cache(o, cat) != 0 || stage_diagnosis(o) != 0) {
+        stage_cache(o, cat) != 0 || stage_diagnosis(o) != 0 ||
+        demo_survey_stages(o->json, o->stages, &o->failed) != 0) {
         demo_selection_free(sel);
         demo_catalog_free(cat);
         return -1;
@@ -434,7 +440,106 @@ static int run_stages(out *o)
     return stage_teardown(o, cat, sel, &base);
 }
 
+static int cmd_demo_run(int argc, char **argv);
+
+/* -------- --ui [HOST:]PORT: the live dashboard. -------- */
+
+static volatile sig_atomic_t interrupted;
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+/* Parses "PORT", "HOST:PORT" or "[V6]:PORT" into host (NULL: the default, loopback) and
+ * port. Returns CLI_EXIT_OK or CLI_EXIT_USAGE (reported). */
+static int parse_ui_address(const char *arg, char *host, size_t hostlen, const char **host_out,
+                            uint16_t *port)
+{
+    const char *colon = strrchr(arg, ':');
+    const char *p = colon ? colon + 1 : arg;
+    *host_out = NULL;
+    if (colon) {
+        size_t n = (size_t)(colon - arg);
+        if (n >= 2 && arg[0] == '[' && arg[n - 1] == ']')
+            arg++, n -= 2;
+        if (n == 0 || n >= hostlen)
+            return cli_usage_error(CMD, "--ui: bad host in '%s' (want [HOST:]PORT)", arg);
+        memcpy(host, arg, n);
+        host[n] = '\0';
+        *host_out = host;
+    }
+    char *end;
+    unsigned long v = strtoul(p, &end, 10);
+    if (!*p || *end || v > 65535)
+        return cli_usage_error(CMD, "--ui: bad port '%s' (want [HOST:]PORT, PORT 0..65535)", p);
+    *port = (uint16_t)v;
+    return CLI_EXIT_OK;
+}
+
+/* Removes "--ui ADDR" / "--ui=ADDR" from argv (compacting it) and starts the dashboard. Sets
+ * *serving. Returns CLI_EXIT_OK, CLI_EXIT_USAGE or CLI_EXIT_FAILURE (reported). */
+static int start_ui(int *argc, char **argv, bool *serving)
+{
+    *serving = false;
+    const char *addr = NULL;
+    int j = 1;
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--ui") == 0) {
+            if (i + 1 >= *argc)
+                return cli_usage_error(CMD, "--ui needs [HOST:]PORT");
+            addr = argv[++i];
+        } else if (strncmp(argv[i], "--ui=", 5) == 0) {
+            addr = argv[i] + 5;
+        } else {
+            argv[j++] = argv[i];
+        }
+    }
+    *argc = j;
+    if (!addr)
+        return CLI_EXIT_OK;
+    char host[64];
+    al_ui_options o;
+    al_ui_options_init(&o);
+    int rc = parse_ui_address(addr, host, sizeof host, &o.host, &o.port);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    al_error err;
+    if (al_ui_serve(&o, &err) != AL_OK)
+        return cli_fail(CMD, "cannot serve the dashboard: %s", err.message);
+    char *url = al_ui_url();
+    fprintf(stderr, "astrolab demo: dashboard at %s\n", url ? url : "(out of memory)");
+    free(url);
+    *serving = true;
+    return CLI_EXIT_OK;
+}
+
+/* After the run: keep the dashboard up until SIGINT or SIGTERM, then stop it. */
+static void serve_until_interrupted(void)
+{
+    struct sigaction sa = {.sa_handler = on_interrupt};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    fprintf(stderr, "astrolab demo: the dashboard stays up; press Ctrl-C to stop\n");
+    while (!interrupted)
+        pause();
+    (void)al_ui_stop();
+}
+
 int cmd_demo(int argc, char **argv)
+{
+    bool serving;
+    int rc = start_ui(&argc, argv, &serving);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    rc = cmd_demo_run(argc, argv);
+    if (serving)
+        serve_until_interrupted();
+    return rc;
+}
+
+static int cmd_demo_run(int argc, char **argv)
 {
     cli_common_opts opts;
     int rc = cli_parse_common(argc, argv, &opts);

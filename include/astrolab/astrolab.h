@@ -8,5 +8,6 @@
 #include "astrolab/memory.h" /* manager, scopes, registry, diagnosis */
 #include "astrolab/cuda.h"   /* device queries, caching device allocator */
 #include "astrolab/tensors.h" /* tensors, tensordicts, DLPack */
+#include "astrolab/ui.h"      /* panels, widget status, the live dashboard */
 
 #endif /* ASTROLAB_ASTROLAB_H */

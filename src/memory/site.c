@@ -114,13 +114,19 @@ static ali_site *lookup_locked(const al_site *loc, uintptr_t pc, const char *tag
             return s;
     ali_site *s = ali_internal_calloc(1, sizeof *s);
     const char *interned = intern_tag(tag);
-    if (!s || !interned || !publish_id(s)) {
+    if (!s || !interned) {
         ali_internal_free(s);
         return NULL;
     }
+    /* Fill the record before publish_id makes it visible to lock-free readers
+     * (ali_site_by_id: the metrics and snapshots). */
     s->loc = loc;
     s->pc = pc;
     s->tag = interned;
+    if (!publish_id(s)) {
+        ali_internal_free(s);
+        return NULL;
+    }
     sites.table[j] = s;
     return s;
 }

@@ -1,0 +1,139 @@
+/* AstroLab UI: the memory management panel, the system status panel, the widget status, and a
+ * live web dashboard served from inside the host process.
+ *
+ * Panels are models: built once from the manager's figures, then rendered as text (for a
+ * terminal), HTML (a fragment for a page) or JSON, all three from the same model, so the three
+ * never disagree.
+ *
+ *     al_ui_panel *p = al_ui_memory_management();
+ *     char *text = al_ui_panel_render(p, AL_UI_TEXT);
+ *     fputs(text, stdout);
+ *     free(text);
+ *     al_ui_panel_free(p);
+ *
+ * The dashboard is an HTTP server (GNU libmicrohttpd) in a background thread with a sampler
+ * thread beside it that records the memory figures into a ring buffer (the timeline):
+ *
+ *     al_ui_options o;
+ *     al_ui_options_init(&o);
+ *     o.port = 8765;
+ *     if (al_ui_serve(&o, &err) == AL_OK) {
+ *         char *url = al_ui_url();          // "http://127.0.0.1:8765/?token=..."
+ *         printf("dashboard: %s\n", url);   // the library never prints: the program does
+ *         free(url);
+ *     }
+ *     ...
+ *     al_ui_stop();
+ *
+ * It binds 127.0.0.1 unless told otherwise. Reading endpoints are open to whoever can reach the
+ * address; actions (cleanup, empty CUDA cache, snapshot, reset peak, log level) need the
+ * random token of the URL, as `?token=` or `Authorization: Bearer TOKEN`, else 403.
+ *
+ * Endpoints. GET: / (the page), /api/stats, /api/diagnosis, /api/system, /api/widget,
+ * /api/timeline[?since=SEQ], /api/memory (the memory panel's JSON), /metrics (Prometheus text).
+ * POST, with the token: /api/cleanup, /api/cuda/empty_cache, /api/snapshot, /api/reset_peak,
+ * /api/log_level?name=LOGGER&level=LEVEL. Errors are JSON {"error": {"status", "message"}}:
+ * 400 bad argument, 403 no or wrong token, 404 unknown path, 405 wrong method (with Allow),
+ * 413 body over 4 KiB. Nothing outside the assets compiled into the library is ever served.
+ *
+ * Memory. Panels, the timeline, the server and its replies use the C library's allocator, not
+ * the tracked one: tracked, a dashboard polling the figures would show up in them. A request to
+ * /api/diagnosis or /api/memory takes a diagnosis sample (see <astrolab/diagnosis.h>). */
+#ifndef ASTROLAB_UI_H
+#define ASTROLAB_UI_H
+
+#include <stdint.h> /* uint16_t, uint32_t */
+
+#include "astrolab/defs.h"  /* AL_API and attributes */
+#include "astrolab/error.h" /* al_error */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* -------- Panels: thread-safe; a panel is immutable once built. -------- */
+typedef struct al_ui_panel al_ui_panel;
+
+typedef enum al_ui_format {
+    AL_UI_TEXT = 0, /* plain text for a terminal, lines of at most 100 columns */
+    AL_UI_HTML = 1, /* an HTML fragment (<section class="al-panel">), every value escaped */
+    AL_UI_JSON = 2, /* the model itself, as a JSON object */
+} al_ui_format;
+
+/* The memory management panel: "stats" (as al_memory_stats_json), "timeline" (the sampler's
+ * last minute, or one sample taken now when no dashboard runs), "top_consumers" and
+ * "recommendations" (a diagnosis taken now), "registry" {"registrations"}, "log_levels" and
+ * "actions" [{"name", "method", "path", "description"}]. Free with al_ui_panel_free; NULL when
+ * out of memory. */
+AL_API AL_NODISCARD al_ui_panel *al_ui_memory_management(void);
+/* The system status panel: "host", "os", "distribution", "cpus", "cpus_usable",
+ * "ram_total_bytes", "ram_available_bytes", "rss_bytes", "peak_rss_bytes",
+ * "backing_allocator", "versions" {name: version}, "cuda" {"available", "backend", "reason",
+ * "devices": [{"index", "name", "backend", "total_bytes", "free_bytes", "used_bytes"}]} and
+ * "controls" (the memory actions, as in the memory panel). Free with al_ui_panel_free; NULL
+ * when out of memory or /proc/meminfo cannot be read. */
+AL_API AL_NODISCARD al_ui_panel *al_ui_system_status(void);
+/* "memory_management" or "system_status"; static. NULL for NULL. */
+AL_API const char *al_ui_panel_name(const al_ui_panel *p);
+/* Renders p; free() the result. NULL for NULL, an unknown format, or out of memory. */
+AL_API AL_NODISCARD char *al_ui_panel_render(const al_ui_panel *p, al_ui_format format);
+/* Frees p; NULL does nothing. */
+AL_API void al_ui_panel_free(al_ui_panel *p);
+
+/* -------- Widget status: thread-safe. -------- */
+typedef struct al_widget_status {
+    int available;      /* 1: this build can serve the dashboard (HTTP server linked in) */
+    int cuda_available; /* 1: al_cuda_available() */
+    int serving;        /* 1: the dashboard is being served now */
+    uint16_t port;      /* its port while serving, else 0 */
+} al_widget_status;
+
+/* Fills *out. Returns AL_OK, or AL_EINVAL for NULL. */
+AL_API AL_NODISCARD int al_get_widget_status(al_widget_status *out);
+/* The widget status as JSON {"available", "cuda_available", "serving", "port"}; free() it.
+ * NULL when out of memory. */
+AL_API AL_NODISCARD char *al_widget_status_json(void);
+
+/* -------- The dashboard: al_ui_serve and al_ui_stop are serialized with each other; the
+ * accessors are thread-safe. One dashboard per process. -------- */
+typedef struct al_ui_options {
+    const char *host;            /* IPv4 or IPv6 literal to bind; NULL: "127.0.0.1" */
+    uint16_t port;               /* 0: any free port (read it back with al_ui_port) */
+    uint32_t sample_interval_ms; /* timeline sampling period, 10..60000 (250: 4 per second) */
+    uint32_t timeline_capacity;  /* samples kept, 16..1000000 (2400: 10 min at 4/s) */
+    const char *token;           /* NULL: 32 random hex digits; else 16..64 of [A-Za-z0-9_-] */
+} al_ui_options;
+
+/* Fills *o with the defaults above. NULL does nothing. */
+AL_API void al_ui_options_init(al_ui_options *o);
+/* Starts the sampler and the HTTP server in background threads; `opts` may be NULL (defaults)
+ * and its strings are copied. Returns AL_OK; AL_EINVAL (bad option, named in err), AL_ESTATE
+ * (already serving), AL_EUI (cannot bind or start: address in use...; err says why),
+ * AL_ENOMEM. `err` may be NULL. */
+AL_API AL_NODISCARD int al_ui_serve(const al_ui_options *opts, al_error *err);
+/* Stops the server (finishing replies under way) and the sampler and forgets the token.
+ * Returns AL_OK, or AL_ESTATE when nothing is being served. */
+AL_API int al_ui_stop(void);
+/* The dashboard's URL with its token ("http://127.0.0.1:8765/?token=..."; IPv6 hosts in
+ * brackets); free() it. NULL when not serving or out of memory. */
+AL_API AL_NODISCARD char *al_ui_url(void);
+/* The bound port, or 0 when not serving. */
+AL_API uint16_t al_ui_port(void);
+
+/* -------- The timeline: the sampler's ring buffer, thread-safe. -------- */
+
+/* The samples newer than sequence number `since` (0: all kept) as JSON {"interval_ms",
+ * "capacity", "next", "samples": [{"seq", "t_ms", "current_bytes", "peak_bytes",
+ * "live_blocks", "rss_bytes", "cuda_allocated_bytes", "cuda_reserved_bytes"}]}, oldest first;
+ * t_ms is milliseconds since the Unix epoch. With no sampler running, samples is empty. free()
+ * the result; NULL when out of memory. */
+AL_API AL_NODISCARD char *al_ui_timeline_json(uint64_t since);
+
+/* Prometheus text exposition (format 0.0.4) of the process and the manager: process_* metrics
+ * and astrolab_* metrics, each with # HELP and # TYPE. free() it; NULL when out of memory. */
+AL_API AL_NODISCARD char *al_ui_metrics_text(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ASTROLAB_UI_H */

@@ -1,0 +1,344 @@
+/* The dashboard's HTTP routes: a fixed table of (path, method, token needed, handler), the JSON
+ * read endpoints, the actions, /metrics and the embedded page. It knows nothing of the HTTP
+ * library: server.c parses requests into ali_ui_request, checks the token and the body size,
+ * and sends the ali_ui_reply built here. Paths match exactly; anything else is 404, so no
+ * request can name a file (there is no filesystem access here at all). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "astrolab/astrolab.h"
+#include "astrolab/cuda.h"
+#include "astrolab/ui.h"
+#include "panel_int.h"
+#include "ui_int.h"
+
+#define JSON_TYPE "application/json"
+#define TEXT_TYPE "text/plain; charset=utf-8"
+#define HTML_TYPE "text/html; charset=utf-8"
+#define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* The snapshot POST /api/snapshot diffs against. */
+static struct {
+    pthread_mutex_t lock; /* guards last */
+    al_snapshot *last;    /* the previous dashboard snapshot, or NULL */
+} snaps = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static const char oom_body[] = "{\"error\":{\"status\":503,\"message\":\"out of memory\"}}";
+
+static void reply_oom(ali_ui_reply *out)
+{
+    free(out->body);
+    *out = (ali_ui_reply){.status = 503,
+                          .content_type = JSON_TYPE,
+                          .static_body = (const unsigned char *)oom_body,
+                          .len = sizeof oom_body - 1};
+}
+
+void ali_ui_reply_error(ali_ui_reply *out, unsigned status, const char *message)
+{
+    memset(out, 0, sizeof *out);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *e = o ? cJSON_AddObjectToObject(o, "error") : NULL;
+    bool ok = e && cJSON_AddNumberToObject(e, "status", status) &&
+              cJSON_AddStringToObject(e, "message", message);
+    char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!s) {
+        reply_oom(out);
+        return;
+    }
+    *out = (ali_ui_reply){.status = status, .content_type = JSON_TYPE, .body = s, .len = strlen(s)};
+}
+
+/* Takes ownership of text (NULL: out of memory). */
+static void reply_text(ali_ui_reply *out, const char *type, char *text)
+{
+    if (!text) {
+        reply_oom(out);
+        return;
+    }
+    *out = (ali_ui_reply){.status = 200, .content_type = type, .body = text, .len = strlen(text)};
+}
+
+/* Takes ownership of o (NULL: out of memory). */
+static void reply_json(ali_ui_reply *out, cJSON *o)
+{
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    reply_text(out, JSON_TYPE, s);
+}
+
+/* A panel in the format asked by ?format=json|text|html (default json). */
+static void reply_panel(const ali_ui_request *rq, ali_ui_reply *out, al_ui_panel *p)
+{
+    const char *f = rq->arg(rq, "format");
+    al_ui_format fmt = AL_UI_JSON;
+    const char *type = JSON_TYPE;
+    if (f && strcmp(f, "text") == 0)
+        fmt = AL_UI_TEXT, type = TEXT_TYPE;
+    else if (f && strcmp(f, "html") == 0)
+        fmt = AL_UI_HTML, type = HTML_TYPE;
+    else if (f && strcmp(f, "json") != 0) {
+        al_ui_panel_free(p);
+        ali_ui_reply_error(out, 400, "format must be json, text or html");
+        return;
+    }
+    char *s = p ? al_ui_panel_render(p, fmt) : NULL;
+    al_ui_panel_free(p);
+    if (fmt == AL_UI_JSON && s) { /* the panels print formatted; the API sends it compact */
+        cJSON *o = cJSON_Parse(s);
+        free(s);
+        reply_json(out, o);
+        return;
+    }
+    reply_text(out, type, s);
+}
+
+/* Parses a whole decimal number in 0..max; false for anything else. */
+static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    if (!s || !*s || *s == '-' || *s == '+')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* -------- Read endpoints. -------- */
+
+static void get_stats(const ali_ui_request *rq, ali_ui_reply *out)
+{
+    (void)rq;
+    reply_text(out, JSON_TYPE, al_memory_stats_json());
+}
+
+static void get_diagnosis(const ali_ui_request *rq, ali_ui_reply *out)
+{
+    (void)rq;
+    al_diagnosis *d = al_diagnose_memory_leaks();
+    char *s = d ? al_diagnosis_json(d) : NULL;
+    al_diagnosis_free(d);
+    reply_text(out, JSON_TYPE, s);
+}
+
+static void get_system(const ali_ui_request *rq, ali_ui_reply *out)
+{
+    reply_panel(rq, out, al_ui_system_status());
+}
+
+static void get_memory(const ali_ui_request *rq, ali_ui_reply *out)
+{
+    reply_panel(rq, out, al_ui_memory_management());
+}
+
+static void get_widget(const ali_ui_request *rq, ali_ui_reply *out)
+{
+    (void)rq;
+    reply_text(out, JSON_TYPE, al_widget_status_json());
+}
+
+static void get_timeline(const ali_ui_request *rq, ali_ui_reply *out)
+{
+    uint64_t since = 0, max = 0;
+    const char *a = rq->arg(rq, "since"), *m = rq->arg(rq, "max");
+    if (a && !parse_u64(a, UINT64_MAX, &since)) {
+        ali_ui_reply_error(out, 400, "since must be a whole number (a sample's seq)");
+        return;
+    }
+    if (m && !parse_u64(m, 1000000, &max)) {
+        ali_ui_reply_error(out, 400, "max must be a whole number from 0 to 1000000");
+        return;
+    }
+    reply_json(out, ali_timeline_json(since, (size_t)max));
+}
+
+static void get_metrics(const ali_ui_request *rq, ali_ui_reply *out)
+{
+    (void)rq;
+    reply_text(out, METRICS_TYPE, al_ui_metrics_text());
+}
+
+/* -------- Actions (the token was checked by the dispatcher). -------- */
+
+static void post_cleanup(const ali_ui_request *rq, ali_ui_reply *out)
+{
+    (void)rq;
+    al_cleanup_result r = al_force_comprehensive_cleanup();
+    al_log(AL_LOG_INFO, "astrolab.ui", "dashboard: force cleanup ran %llu release functions",
+           (unsigned long long)r.callbacks_run);
+    reply_text(out, JSON_TYPE, al_cleanup_result_json(&r));
+}
+
+static void post_empty_cache(const ali_ui_request *rq, ali_ui_reply *out)
+{
+    (void)rq;
+    int available = al_cuda_available();
+    uint64_t released = available ? al_cuda_empty_cache() : 0;
+    al_cuda_stats st;
+    if (al_cuda_memory_stats(AL_CUDA_ALL_DEVICES, &st) != AL_OK)
+        memset(&st, 0, sizeof st);
+    cJSON *o = cJSON_CreateObject();
+    bool ok = o && cJSON_AddBoolToObject(o, "cuda_available", available);
+    ok = ok && cJSON_AddNumberToObject(o, "bytes_released", (double)released);
+    ok = ok && cJSON_AddNumberToObject(o, "allocated_bytes", (double)st.allocated_bytes);
+    ok = ok && cJSON_AddNumberToObject(o, "reserved_bytes", (double)st.reserved_bytes);
+    if (!ok) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    reply_json(out, o);
+}
+
+static void post_reset_peak(const ali_ui_request *rq, ali_ui_reply *out)
+{
+    (void)rq;
+    al_reset_peak_memory_stats();
+    reply_text(out, JSON_TYPE, al_memory_stats_json());
+}
+
+/* Takes a snapshot; replies with its totals and the diagnosis of the change since the previous
+ * dashboard snapshot (since the process start for the first). */
+static void post_snapshot(const ali_ui_request *rq, ali_ui_reply *out)
+{
+    (void)rq;
+    al_snapshot *now = al_memory_snapshot();
+    if (!now) {
+        reply_oom(out);
+        return;
+    }
+    pthread_mutex_lock(&snaps.lock);
+    al_snapshot *prev = snaps.last;
+    al_diagnosis *d = al_snapshot_diff(prev, now);
+    char *diff = d ? al_diagnosis_json(d) : NULL;
+    al_diagnosis_free(d);
+    if (!diff) {
+        pthread_mutex_unlock(&snaps.lock);
+        al_snapshot_free(now);
+        reply_oom(out);
+        return;
+    }
+    snaps.last = now;
+    pthread_mutex_unlock(&snaps.lock);
+    al_snapshot_free(prev);
+    uint64_t bytes = 0, blocks = 0;
+    (void)al_snapshot_totals(now, &bytes, &blocks);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *dj = cJSON_Parse(diff);
+    free(diff);
+    bool ok = o && dj && cJSON_AddNumberToObject(o, "bytes", (double)bytes);
+    ok = ok && cJSON_AddNumberToObject(o, "blocks", (double)blocks);
+    ok = ok && cJSON_AddBoolToObject(o, "since_previous", prev != NULL);
+    if (ok && cJSON_AddItemToObject(o, "diff", dj))
+        dj = NULL;
+    else
+        ok = false;
+    cJSON_Delete(dj);
+    if (!ok) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    reply_json(out, o);
+}
+
+static void post_log_level(const ali_ui_request *rq, ali_ui_reply *out)
+{
+    const char *name = rq->arg(rq, "name"), *level = rq->arg(rq, "level");
+    if (!name)
+        name = "astrolab";
+    al_log_level lv;
+    if (!level || al_log_level_parse(level, &lv) != AL_OK) {
+        ali_ui_reply_error(out, 400, "level must be one of debug, info, warning, error, off");
+        return;
+    }
+    if (al_log_set_level(name, lv) != AL_OK) {
+        ali_ui_reply_error(out, 400,
+                           "name must be a logger name such as astrolab.memory "
+                           "(dot-separated letters, digits, '_' and '-')");
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    bool ok = o && cJSON_AddStringToObject(o, "name", name);
+    ok = ok && cJSON_AddStringToObject(o, "level", al_log_level_name(al_log_get_level(name)));
+    if (!ok) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    reply_json(out, o);
+}
+
+void ali_ui_routes_reset(void)
+{
+    pthread_mutex_lock(&snaps.lock);
+    al_snapshot *s = snaps.last;
+    snaps.last = NULL;
+    pthread_mutex_unlock(&snaps.lock);
+    al_snapshot_free(s);
+}
+
+/* -------- Dispatch. -------- */
+
+static const struct route {
+    const char *path;
+    bool post; /* POST (an action, needs the token); else GET and HEAD */
+    void (*handler)(const ali_ui_request *rq, ali_ui_reply *out);
+} routes[] = {
+    {"/api/stats", false, get_stats},
+    {"/api/diagnosis", false, get_diagnosis},
+    {"/api/system", false, get_system},
+    {"/api/memory", false, get_memory},
+    {"/api/widget", false, get_widget},
+    {"/api/timeline", false, get_timeline},
+    {"/metrics", false, get_metrics},
+    {"/api/cleanup", true, post_cleanup},
+    {"/api/cuda/empty_cache", true, post_empty_cache},
+    {"/api/reset_peak", true, post_reset_peak},
+    {"/api/snapshot", true, post_snapshot},
+    {"/api/log_level", true, post_log_level},
+};
+
+void ali_ui_route(const ali_ui_request *rq, ali_ui_reply *out)
+{
+    memset(out, 0, sizeof *out);
+    bool get = strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
+    bool post = strcmp(rq->method, "POST") == 0;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (strcmp(routes[i].path, rq->path) != 0)
+            continue;
+        if (routes[i].post ? !post : !get) {
+            ali_ui_reply_error(out, 405,
+                               routes[i].post ? "use POST for this action"
+                                              : "use GET for this endpoint");
+            out->allow = routes[i].post ? "POST" : "GET, HEAD";
+            return;
+        }
+        if (routes[i].post && !rq->token_ok) {
+            ali_ui_reply_error(out, 403,
+                               "actions need the dashboard's token: ?token=TOKEN or "
+                               "Authorization: Bearer TOKEN");
+            return;
+        }
+        routes[i].handler(rq, out);
+        return;
+    }
+    const ali_ui_asset *a = ali_ui_asset_find(rq->path);
+    if (a) {
+        if (!get) {
+            ali_ui_reply_error(out, 405, "use GET for the page and its files");
+            out->allow = "GET, HEAD";
+            return;
+        }
+        *out = (ali_ui_reply){.status = 200,
+                              .content_type = a->content_type,
+                              .static_body = a->data,
+                              .len = a->len};
+        return;
+    }
+    ali_ui_reply_error(out, 404, "no such endpoint or file");
+}

@@ -1,0 +1,420 @@
+/* The dashboard's HTTP server: GNU libmicrohttpd (Debian's libmicrohttpd-dev), chosen over
+ * civetweb because it is a small C library built for embedding in a host process, with one
+ * internal polling thread, hard limits on connections and per-connection memory, and a
+ * maintained Debian package (civetweb is also packaged, but brings its own file serving, CGI
+ * and Lua that a dashboard must not expose). al_ui_serve binds (127.0.0.1 unless asked),
+ * makes the token, starts the sampler (timeline.c) and the server thread; al_ui_stop ends both.
+ * This file turns requests into ali_ui_request, checks the token and the body size, and sends
+ * what routes.c answers. Everything here uses the C library's heap: untracked (<astrolab/ui.h>).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "astrolab/astrolab.h"
+#include "astrolab/ui.h"
+#include "ui_int.h"
+
+#define TOKEN_MAX 64
+
+static struct {
+    pthread_mutex_t lock;      /* guards every field below; serializes serve and stop */
+    struct MHD_Daemon *daemon; /* the server, while serving */
+    char token[TOKEN_MAX + 1]; /* the action token, while serving */
+    size_t token_len;          /* strlen(token) */
+    char host[64];             /* the bound address, as given ("::1", "127.0.0.1") */
+    bool loopback;             /* the bound address is a loopback one: Host is checked */
+    /* The bound port, 0 when not serving; read without the lock (al_ui_port), because the
+     * server thread asks for it (/api/widget) while al_ui_stop holds the lock and waits. */
+    _Atomic uint16_t port;
+} srv = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Per-request state, from the first call of the handler to the completion callback. */
+typedef struct request_state {
+    size_t body;  /* body bytes received */
+    bool too_big; /* body over ALI_UI_BODY_MAX: the rest is discarded, then 413 */
+} request_state;
+
+void al_ui_options_init(al_ui_options *o)
+{
+    if (!o)
+        return;
+    memset(o, 0, sizeof *o);
+    o->sample_interval_ms = 250;
+    o->timeline_capacity = 2400;
+}
+
+/* -------- Token. -------- */
+
+static int random_bytes(unsigned char *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = getrandom(buf + got, n - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    if (got == n)
+        return AL_OK;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return AL_EIO;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    return got == n ? AL_OK : AL_EIO;
+}
+
+static bool token_valid(const char *t)
+{
+    size_t n = strlen(t);
+    if (n < 16 || n > TOKEN_MAX)
+        return false;
+    return strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+/* Compares in time independent of where the strings differ. Called on the server thread while
+ * serving, when srv.token does not change. */
+static bool token_matches(const char *given)
+{
+    if (!given)
+        return false;
+    size_t n = strlen(given);
+    unsigned char diff = n != srv.token_len;
+    for (size_t i = 0; i < srv.token_len; i++)
+        diff |= (unsigned char)srv.token[i] ^ (unsigned char)(i < n ? given[i] : 0);
+    return diff == 0;
+}
+
+static bool request_token_ok(struct MHD_Connection *c)
+{
+    if (token_matches(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token")))
+        return true;
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    return auth && strncasecmp(auth, "Bearer ", 7) == 0 && token_matches(auth + 7);
+}
+
+/* -------- Requests. -------- */
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+static const char *query_arg(const ali_ui_request *rq, const char *key)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, ali_ui_reply *r)
+{
+    struct MHD_Response *resp =
+        r->body ? MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE)
+                : MHD_create_response_from_buffer(r->len, (void *)r->static_body,
+                                                  MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(r->body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    /* uPlot sets element styles from script, hence 'unsafe-inline' for styles only. */
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                            "img-src 'self' data:; frame-ancestors 'none'");
+    if (r->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    enum MHD_Result ret = MHD_queue_response(c, r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *message)
+{
+    ali_ui_reply r;
+    ali_ui_reply_error(&r, status, message);
+    return send_reply(c, &r);
+}
+
+/* Against DNS rebinding: bound to loopback, a request must name loopback in its Host header,
+ * so that a web page whose name resolves to 127.0.0.1 cannot read the figures. Bound to
+ * another address (asked for explicitly), any Host is accepted. */
+static bool host_allowed(struct MHD_Connection *c)
+{
+    if (!srv.loopback)
+        return true;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (!h)
+        return false;
+    static const char *const names[] = {"127.0.0.1", "localhost", "[::1]"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        size_t n = strlen(names[i]);
+        if (strncasecmp(h, names[i], n) == 0 &&
+            (h[n] == '\0' || (h[n] == ':' && strspn(h + n + 1, "0123456789") == strlen(h + n + 1))))
+            return true;
+    }
+    return false;
+}
+
+/* Percent-decoding of paths and query arguments, except %00: it stays as written, so a path
+ * can never be cut short by a NUL ("/api/stats%00.js" matches nothing). */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)cls;
+    (void)version;
+    (void)upload_data;
+    request_state *st = *con_cls;
+    if (!st) {
+        st = calloc(1, sizeof *st);
+        if (!st)
+            return MHD_NO;
+        *con_cls = st;
+        /* Refuse a declared oversized body before reading it. */
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > ALI_UI_BODY_MAX)
+            return send_error(c, 413, "request body too large (at most 4096 bytes)");
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        /* Bodies are counted, never kept: no route reads one. libmicrohttpd 0.9.75 refuses a
+         * reply queued in the middle of a chunked body, so the 413 waits for its end. */
+        st->body += *upload_data_size;
+        *upload_data_size = 0;
+        st->too_big |= st->body > ALI_UI_BODY_MAX;
+        return MHD_YES;
+    }
+    if (st->too_big)
+        return send_error(c, 413, "request body too large (at most 4096 bytes)");
+    if (!host_allowed(c))
+        return send_error(c, 400,
+                          "the Host header must name the loopback address the dashboard is "
+                          "bound to (127.0.0.1, localhost or [::1])");
+    ali_ui_request rq = {.method = method, .path = url, .arg = query_arg, .conn = c};
+    rq.token_ok = request_token_ok(c);
+    ali_ui_reply r;
+    ali_ui_route(&rq, &r);
+    return send_reply(c, &r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    free(*con_cls);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[AL_LOG_MESSAGE_MAX];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    /* Mostly clients' mistakes (malformed or oversized requests): not the host's problem. */
+    al_log(AL_LOG_INFO, "astrolab.ui", "http server: %s", msg);
+}
+
+/* -------- Serve and stop. -------- */
+
+static int check_options(const al_ui_options *o, al_error *err)
+{
+    if (o->sample_interval_ms < 10 || o->sample_interval_ms > 60000)
+        return al_error_set(err, AL_EINVAL, "sample_interval_ms %u is outside 10..60000",
+                            o->sample_interval_ms);
+    if (o->timeline_capacity < 16 || o->timeline_capacity > 1000000)
+        return al_error_set(err, AL_EINVAL, "timeline_capacity %u is outside 16..1000000",
+                            o->timeline_capacity);
+    if (o->token && !token_valid(o->token))
+        return al_error_set(err, AL_EINVAL,
+                            "token must be 16 to 64 characters of A-Z, a-z, 0-9, '_' and '-'");
+    if (o->host && strlen(o->host) >= sizeof srv.host)
+        return al_error_set(err, AL_EINVAL, "host \"%.40s...\" is too long", o->host);
+    return AL_OK;
+}
+
+/* Fills *ss from host and port; false when host is not an IPv4 or IPv6 literal. */
+static bool make_address(const char *host, uint16_t port, struct sockaddr_storage *ss, bool *v6)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons(port);
+        *v6 = false;
+        return true;
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        *v6 = true;
+        return true;
+    }
+    return false;
+}
+
+static int start_daemon(const char *host, uint16_t port, al_error *err)
+{
+    struct sockaddr_storage ss;
+    bool v6;
+    if (!make_address(host, port, &ss, &v6))
+        return al_error_set(err, AL_EINVAL, "host \"%s\" is not an IPv4 or IPv6 address", host);
+    srv.loopback = v6 ? IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr)
+                      : (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    if (v6)
+        flags |= MHD_USE_IPv6;
+    errno = 0;
+    struct MHD_Daemon *d =
+        MHD_start_daemon(flags, port, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+                         mhd_log, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_END);
+    if (!d)
+        return al_error_set(err, AL_EUI, "cannot serve on %s port %u: %s", host, port,
+                            errno ? strerror(errno) : "the HTTP server did not start");
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    srv.daemon = d;
+    srv.port = info && info->port ? info->port : port;
+    return AL_OK;
+}
+
+int al_ui_serve(const al_ui_options *opts, al_error *err)
+{
+    al_error_clear(err);
+    al_ui_options o;
+    al_ui_options_init(&o);
+    if (opts)
+        o = *opts;
+    int rc = check_options(&o, err);
+    if (rc != AL_OK)
+        return rc;
+    const char *host = o.host ? o.host : "127.0.0.1";
+    pthread_mutex_lock(&srv.lock);
+    if (srv.daemon) {
+        pthread_mutex_unlock(&srv.lock);
+        return al_error_set(err, AL_ESTATE, "the dashboard is already served on port %u",
+                            (unsigned)atomic_load(&srv.port));
+    }
+    if (o.token) {
+        snprintf(srv.token, sizeof srv.token, "%s", o.token);
+    } else {
+        unsigned char raw[16];
+        if (random_bytes(raw, sizeof raw) != AL_OK) {
+            pthread_mutex_unlock(&srv.lock);
+            return al_error_set(err, AL_EIO, "cannot read random bytes for the token");
+        }
+        for (size_t i = 0; i < sizeof raw; i++)
+            snprintf(srv.token + 2 * i, 3, "%02x", raw[i]);
+    }
+    srv.token_len = strlen(srv.token);
+    snprintf(srv.host, sizeof srv.host, "%s", host);
+    rc = ali_timeline_start(o.sample_interval_ms, o.timeline_capacity);
+    if (rc != AL_OK) {
+        pthread_mutex_unlock(&srv.lock);
+        return al_error_set(err, rc, "cannot start the timeline sampler: %s", al_strerror(rc));
+    }
+    rc = start_daemon(host, o.port, err);
+    if (rc != AL_OK) {
+        ali_timeline_stop();
+        memset(srv.token, 0, sizeof srv.token);
+        pthread_mutex_unlock(&srv.lock);
+        al_log(AL_LOG_ERROR, "astrolab.ui", "%s", err ? err->message : "cannot start the server");
+        return rc;
+    }
+    al_log(AL_LOG_INFO, "astrolab.ui", "dashboard serving on %s port %u", srv.host,
+           (unsigned)atomic_load(&srv.port));
+    pthread_mutex_unlock(&srv.lock);
+    return AL_OK;
+}
+
+int al_ui_stop(void)
+{
+    pthread_mutex_lock(&srv.lock);
+    if (!srv.daemon) {
+        pthread_mutex_unlock(&srv.lock);
+        return AL_ESTATE;
+    }
+    /* Waits for the server thread, which finishes the replies under way first. */
+    MHD_stop_daemon(srv.daemon);
+    srv.daemon = NULL;
+    srv.port = 0;
+    memset(srv.token, 0, sizeof srv.token);
+    srv.token_len = 0;
+    ali_timeline_stop();
+    ali_ui_routes_reset();
+    pthread_mutex_unlock(&srv.lock);
+    return AL_OK;
+}
+
+uint16_t al_ui_port(void) { return atomic_load(&srv.port); }
+
+char *al_ui_url(void)
+{
+    pthread_mutex_lock(&srv.lock);
+    char *url = NULL;
+    if (srv.daemon) {
+        bool v6 = strchr(srv.host, ':') != NULL;
+        size_t n = strlen(srv.host) + srv.token_len + 48;
+        url = malloc(n);
+        if (url)
+            snprintf(url, n, "http://%s%s%s:%u/?token=%s", v6 ? "[" : "", srv.host, v6 ? "]" : "",
+                     (unsigned)atomic_load(&srv.port), srv.token);
+    }
+    pthread_mutex_unlock(&srv.lock);
+    return url;
+}
