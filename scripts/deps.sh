@@ -60,8 +60,21 @@ while IFS= read -r line || [[ -n "$line" ]]; do
     done
 done <"$list"
 
+# Packages whose program may come from another source than Debian's package of that name: a
+# NodeSource nodejs ships npm itself and conflicts with Debian's npm package.
+provided_by_command() {
+    case "$1" in
+    npm) command -v npm >/dev/null 2>&1 ;;
+    nodejs) command -v node >/dev/null 2>&1 ;;
+    *) return 1 ;;
+    esac
+}
+
 missing=()
 for pkg in "${wanted[@]}"; do
+    if provided_by_command "$pkg"; then
+        continue
+    fi
     status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
     if [[ "$status" != "install ok installed" ]]; then
         missing+=("$pkg")
