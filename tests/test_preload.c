@@ -1,7 +1,10 @@
 /* Tests of whole-program mode: `astrolab run` over unmodified programs (src/preload/,
  * tools/cmd_run.c). Leak sites are found by marker comments in the programs' sources. */
 #include <cjson/cJSON.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -176,6 +179,82 @@ TEST(test_run_rejects_bad_arguments)
     int status = run_program("no_such_program", report, err);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 127);
     CHECK(strstr(slurp(err), "cannot run") != NULL);
+}
+
+/* One HTTP request on loopback; returns the status code and copies the body. */
+static int http(int port, const char *request, char *body, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (write(fd, request, strlen(request)) < 0) {
+        close(fd);
+        return -1;
+    }
+    static char buf[1 << 16];
+    size_t n = 0;
+    ssize_t got;
+    while (n < sizeof buf - 1 && (got = read(fd, buf + n, sizeof buf - 1 - n)) > 0)
+        n += (size_t)got;
+    close(fd);
+    buf[n] = 0;
+    int status = 0;
+    sscanf(buf, "HTTP/1.%*d %d", &status);
+    const char *b = strstr(buf, "\r\n\r\n");
+    snprintf(body, len, "%s", b ? b + 4 : "");
+    return status;
+}
+
+TEST(test_run_ui_serves_the_dashboard_from_inside_the_program)
+{
+    const char *err = "/tmp/astrolab-test-ui.err";
+    int port = 20000 + getpid() % 20000;
+    char exe[512], prog[512], portarg[16];
+    snprintf(exe, sizeof exe, "%s/astrolab", BUILD);
+    snprintf(prog, sizeof prog, "%s/tests/plain_slow", BUILD);
+    snprintf(portarg, sizeof portarg, "%d", port);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 2);
+        execl(exe, exe, "run", "--ui", portarg, "--", prog, (char *)NULL);
+        _exit(99);
+    }
+    char body[1 << 16];
+    int status = -1;
+    for (int i = 0; i < 100 && status != 200; i++) {
+        usleep(20000);
+        status = http(port, "GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                      body, sizeof body);
+    }
+    CHECK_EQ_INT(status, 200);
+    cJSON *stats = cJSON_Parse(body);
+    CHECK(stats && cJSON_GetObjectItem(stats, "total_allocations")->valuedouble > 0);
+    cJSON_Delete(stats);
+    /* Actions need the token printed by the CLI. */
+    CHECK_EQ_INT(http(port, "POST /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
+                            "0\r\nConnection: close\r\n\r\n",
+                      body, sizeof body),
+                 403);
+    const char *text = slurp(err);
+    const char *tok = strstr(text, "?token=");
+    CHECK(tok != NULL);
+    if (tok) {
+        char req[256];
+        snprintf(req, sizeof req,
+                 "POST /api/snapshot?token=%.32s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
+                 "0\r\nConnection: close\r\n\r\n",
+                 tok + 7);
+        CHECK_EQ_INT(http(port, req, body, sizeof body), 200);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 int main(int argc, char **argv)

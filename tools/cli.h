@@ -60,6 +60,11 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) AL_PRINTF(2, 3);
 /* Prints "astrolab CMD: error: MESSAGE" on stderr and returns CLI_EXIT_FAILURE. */
 int cli_fail(const char *cmd, const char *fmt, ...) AL_PRINTF(2, 3);
 
+/* Parses --ui's "PORT", "HOST:PORT" or "[V6]:PORT" into host (NULL: the default, loopback;
+ * else a copy in `host`) and port. Returns CLI_EXIT_OK or CLI_EXIT_USAGE (reported for cmd). */
+int cli_parse_ui_address(const char *cmd, const char *arg, char *host, size_t hostlen,
+                         const char **host_out, uint16_t *port);
+
 /* -------- Formatting. -------- */
 
 /* "0 B", "512 B", "1.5 KiB", "12.3 MiB", "7.81 GiB" into buf; returns buf. */

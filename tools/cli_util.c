@@ -127,3 +127,29 @@ bool cli_json_add_raw(cJSON *parent, const char *key, char *text)
     }
     return true;
 }
+
+/* Parses "PORT", "HOST:PORT" or "[V6]:PORT" into host (NULL: the default, loopback) and
+ * port. Returns CLI_EXIT_OK or CLI_EXIT_USAGE (reported). */
+int cli_parse_ui_address(const char *cmd, const char *arg, char *host, size_t hostlen,
+                         const char **host_out, uint16_t *port)
+{
+    const char *colon = strrchr(arg, ':');
+    const char *p = colon ? colon + 1 : arg;
+    *host_out = NULL;
+    if (colon) {
+        size_t n = (size_t)(colon - arg);
+        if (n >= 2 && arg[0] == '[' && arg[n - 1] == ']')
+            arg++, n -= 2;
+        if (n == 0 || n >= hostlen)
+            return cli_usage_error(cmd, "--ui: bad host in '%s' (want [HOST:]PORT)", arg);
+        memcpy(host, arg, n);
+        host[n] = '\0';
+        *host_out = host;
+    }
+    char *end;
+    unsigned long v = strtoul(p, &end, 10);
+    if (!*p || *end || v > 65535)
+        return cli_usage_error(cmd, "--ui: bad port '%s' (want [HOST:]PORT, PORT 0..65535)", p);
+    *port = (uint16_t)v;
+    return CLI_EXIT_OK;
+}

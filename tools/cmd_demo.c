@@ -451,32 +451,6 @@ static void on_interrupt(int sig)
     interrupted = 1;
 }
 
-/* Parses "PORT", "HOST:PORT" or "[V6]:PORT" into host (NULL: the default, loopback) and
- * port. Returns CLI_EXIT_OK or CLI_EXIT_USAGE (reported). */
-static int parse_ui_address(const char *arg, char *host, size_t hostlen, const char **host_out,
-                            uint16_t *port)
-{
-    const char *colon = strrchr(arg, ':');
-    const char *p = colon ? colon + 1 : arg;
-    *host_out = NULL;
-    if (colon) {
-        size_t n = (size_t)(colon - arg);
-        if (n >= 2 && arg[0] == '[' && arg[n - 1] == ']')
-            arg++, n -= 2;
-        if (n == 0 || n >= hostlen)
-            return cli_usage_error(CMD, "--ui: bad host in '%s' (want [HOST:]PORT)", arg);
-        memcpy(host, arg, n);
-        host[n] = '\0';
-        *host_out = host;
-    }
-    char *end;
-    unsigned long v = strtoul(p, &end, 10);
-    if (!*p || *end || v > 65535)
-        return cli_usage_error(CMD, "--ui: bad port '%s' (want [HOST:]PORT, PORT 0..65535)", p);
-    *port = (uint16_t)v;
-    return CLI_EXIT_OK;
-}
-
 /* Removes "--ui ADDR" / "--ui=ADDR" from argv (compacting it) and starts the dashboard. Sets
  * *serving. Returns CLI_EXIT_OK, CLI_EXIT_USAGE or CLI_EXIT_FAILURE (reported). */
 static int start_ui(int *argc, char **argv, bool *serving)
@@ -501,7 +475,7 @@ static int start_ui(int *argc, char **argv, bool *serving)
     char host[64];
     al_ui_options o;
     al_ui_options_init(&o);
-    int rc = parse_ui_address(addr, host, sizeof host, &o.host, &o.port);
+    int rc = cli_parse_ui_address(CMD, addr, host, sizeof host, &o.host, &o.port);
     if (rc != CLI_EXIT_OK)
         return rc;
     al_error err;

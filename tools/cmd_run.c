@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,8 +17,11 @@
 #define CMD "run"
 
 typedef struct run_opts {
-    const char *report; /* --report FILE, or NULL: a temporary file */
-    char **argv;        /* the program and its arguments */
+    const char *report;  /* --report FILE, or NULL: a temporary file */
+    char **argv;         /* the program and its arguments */
+    const char *ui_host; /* --ui: NULL for loopback, else ui_host_buf */
+    uint16_t ui_port;    /* --ui: 0 when no dashboard */
+    char ui_host_buf[256];
 } run_opts;
 
 static int parse(int argc, char **argv, run_opts *o)
@@ -32,6 +36,17 @@ static int parse(int argc, char **argv, run_opts *o)
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             cli_print_command_help(cli_find_command(CMD));
             return -1;
+        }
+        if (strcmp(argv[i], "--ui") == 0) {
+            if (i + 1 >= argc)
+                return cli_usage_error(CMD, "--ui needs [HOST:]PORT");
+            int rc = cli_parse_ui_address(CMD, argv[++i], o->ui_host_buf, sizeof o->ui_host_buf,
+                                          &o->ui_host, &o->ui_port);
+            if (rc != CLI_EXIT_OK)
+                return rc;
+            if (o->ui_port == 0) /* the URL is printed before the program binds it */
+                return cli_usage_error(CMD, "--ui needs a port other than 0");
+            continue;
         }
         if (strcmp(argv[i], "--report") == 0) {
             if (i + 1 >= argc)
@@ -74,7 +89,18 @@ static int find_preload(char *out, size_t len)
     return access(out, R_OK) == 0 ? 0 : -1;
 }
 
-static void child(const run_opts *o, const char *preload, const char *report)
+/* 32 hex digits from the kernel's random source, for the dashboard's token. */
+static int make_token(char out[33])
+{
+    unsigned char raw[16];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+        return -1;
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    return 0;
+}
+
+static void child(const run_opts *o, const char *preload, const char *report, const char *token)
 {
     char pid[32], ld[PATH_MAX * 2];
     snprintf(pid, sizeof pid, "%ld", (long)getpid());
@@ -86,6 +112,14 @@ static void child(const run_opts *o, const char *preload, const char *report)
     setenv("LD_PRELOAD", ld, 1);
     setenv("ASTROLAB_RUN_REPORT", report, 1);
     setenv("ASTROLAB_RUN_PID", pid, 1);
+    if (o->ui_port) {
+        char port[8];
+        snprintf(port, sizeof port, "%u", o->ui_port);
+        setenv("ASTROLAB_RUN_UI_PORT", port, 1);
+        setenv("ASTROLAB_RUN_UI_TOKEN", token, 1);
+        if (o->ui_host)
+            setenv("ASTROLAB_RUN_UI_HOST", o->ui_host, 1);
+    }
     execvp(o->argv[0], o->argv);
     fprintf(stderr, "astrolab run: cannot run '%s': %s\n", o->argv[0], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
@@ -209,12 +243,22 @@ int cmd_run(int argc, char **argv)
         snprintf(report, sizeof report, "%s", o.report);
     }
     unlink(report); /* present afterwards only if the program wrote it */
+    char token[33] = "";
+    if (o.ui_port) {
+        if (make_token(token) != 0)
+            return cli_fail(CMD, "cannot draw a random token for the dashboard: %s",
+                            strerror(errno));
+        const char *h = o.ui_host ? o.ui_host : "127.0.0.1";
+        bool v6 = strchr(h, ':') != NULL;
+        fprintf(stderr, "astrolab run: dashboard at http://%s%s%s:%u/?token=%s while %s runs\n",
+                v6 ? "[" : "", h, v6 ? "]" : "", o.ui_port, token, o.argv[0]);
+    }
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0)
         return cli_fail(CMD, "fork failed: %s", strerror(errno));
     if (pid == 0)
-        child(&o, preload, report);
+        child(&o, preload, report, token);
     struct sigaction ignore = {.sa_handler = SIG_IGN}, old_int, old_quit;
     sigaction(SIGINT, &ignore, &old_int); /* the program gets ^C; we stay to report */
     sigaction(SIGQUIT, &ignore, &old_quit);

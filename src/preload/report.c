@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "astrolab/log.h"
+#include "astrolab/ui.h"
 #include "memory/memory_int.h"
 #include "preload_int.h"
 
@@ -150,6 +152,24 @@ static void write_report(void)
     ali_preload_leave();
 }
 
+/* `astrolab run --ui`: the dashboard, served from inside the program; the CLI chose the port and
+ * the token and printed the URL. */
+static void start_dashboard(void)
+{
+    const char *port = getenv("ASTROLAB_RUN_UI_PORT");
+    if (!port || !*port)
+        return;
+    al_ui_options o;
+    al_ui_options_init(&o);
+    o.host = getenv("ASTROLAB_RUN_UI_HOST");
+    o.port = (uint16_t)atoi(port);
+    o.token = getenv("ASTROLAB_RUN_UI_TOKEN");
+    al_error err;
+    if (al_ui_serve(&o, &err) != AL_OK)
+        al_log(AL_LOG_ERROR, "astrolab.ui", "astrolab run --ui: the dashboard did not start: %s",
+               err.message);
+}
+
 void ali_preload_report_init(void)
 {
     const char *path = getenv("ASTROLAB_RUN_REPORT");
@@ -158,4 +178,5 @@ void ali_preload_report_init(void)
         return;
     snprintf(report_path, sizeof report_path, "%s", path);
     atexit(write_report);
+    start_dashboard();
 }
