@@ -8,16 +8,18 @@
 #include "cli.h"
 #include "ui/ui_int.h"
 
-#define SURVEY_HELP                                                                             \
-    "Loads a catalog (a FITS binary or ASCII table, or CSV) into a tensordict and:\n"          \
-    "  info      lists its columns with dtype, shape, unit, role and missing values, the\n"     \
-    "            rows, the survey recognised and memory_info\n"                                  \
-    "  head      prints the first rows (-n ROWS, default 10; --columns a,b) as a table, or\n"  \
-    "            with --json as {\"columns\": [...], \"rows\": [[...], ...]}, NaN as null\n"  \
-    "  optimize  runs the lossless memory optimization and prints its report; -o OUT.fits\n"  \
-    "            writes the optimized catalog back\n"                                          \
-    "  --hdu N|NAME  the table HDU: N counts as CFITSIO's file.fits[N] (0 the primary), or\n" \
-    "                an EXTNAME; default the first table\n"                                    \
+#define SURVEY_HELP                                                                                \
+    "Loads a catalog (a FITS binary or ASCII table, or CSV) into a tensordict and:\n"              \
+    "  info      lists its columns with dtype, shape, unit, role and missing values, the\n"        \
+    "            rows, the survey recognised and memory_info\n"                                    \
+    "  head      prints the first rows (-n ROWS, default 10; --columns a,b) as a table, or\n"      \
+    "            with --json as {\"columns\": [...], \"rows\": [[...], ...]}, NaN as null\n"       \
+    "  optimize  runs the lossless memory optimization and prints its report; -o OUT.fits\n"       \
+    "            writes the optimized catalog back\n"                                              \
+    "  --hdu N|NAME  the table HDU: N counts as CFITSIO's file.fits[N] (0 the primary), or\n"      \
+    "                an EXTNAME; default the first table\n"                                        \
+    "  --raw         FITS strings byte for byte (NULs and trailing blanks kept); optimize\n"       \
+    "                always reads them so, to write every byte back\n"                             \
     "  --json        one JSON document on stdout"
 
 /* Every command listed here works; a new one is one line here plus its tools/cmd_<name>.c. */

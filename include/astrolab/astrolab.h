@@ -9,5 +9,6 @@
 #include "astrolab/cuda.h"   /* device queries, caching device allocator */
 #include "astrolab/tensors.h" /* tensors, tensordicts, DLPack */
 #include "astrolab/ui.h"      /* panels, widget status, the live dashboard */
+#include "astrolab/survey.h"  /* FITS and CSV catalogs into tensordicts */
 
 #endif /* ASTROLAB_ASTROLAB_H */

@@ -1,0 +1,137 @@
+/* AstroLab surveys: star catalogs from FITS tables and CSV files loaded into tensordicts (the
+ * seed's SurveyTensorDict), with units, column roles and the survey's name kept beside them.
+ *
+ *     al_survey_options o;
+ *     al_survey_options_init(&o);
+ *     o.columns = (const char *[]){"ra", "dec", "phot_g_mean_mag", NULL};
+ *     al_tensordict *td = al_survey_load("gaia.fits", &o, &err);  // one entry per column
+ *     const al_survey_meta *m = al_survey_info(td);                 // "Gaia DR3", units, roles
+ *     al_survey_save_fits(td, "copy.fits", NULL, &err);
+ *     al_survey_free(td);
+ *
+ * Entries. Each table column becomes one tensor entry of the same name ('.' in a name becomes
+ * '_', since dots nest entries): scalar columns 1-D [rows], vector columns (repeat > 1) 2-D
+ * [rows, repeat], strings AL_DTYPE_STRING of the column's width. Missing values: floats hold
+ * NaN; other types hold 0 (false, "") and a bool mask entry "_null.<name>" (1 = missing) is
+ * added, only for columns that have a missing value (FITS TNULL, logical 0, empty CSV field).
+ *
+ * Metadata. The tensordict has no place for strings, so the survey name, units and roles live
+ * in a process-wide table keyed weakly by the tensordict: al_survey_info finds them while the
+ * tensordict lives; they go with al_survey_free, or lazily after al_tensordict_free.
+ *
+ * Threads. Loads and saves of different tensordicts may run on several threads at once; the
+ * metadata table has its own lock. A load runs inside its own memory scope on the calling
+ * thread: a failed load leaves no tracked block behind. */
+#ifndef ASTROLAB_SURVEY_H
+#define ASTROLAB_SURVEY_H
+
+#include <stddef.h> /* size_t */
+#include <stdint.h> /* int64_t, uint64_t */
+
+#include "astrolab/defs.h"    /* AL_API and attributes */
+#include "astrolab/error.h"   /* al_error, AL_E* */
+#include "astrolab/tensors.h" /* al_tensordict */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* -------- Loading. -------- */
+typedef enum al_survey_format {
+    AL_SURVEY_FORMAT_AUTO = 0, /* FITS when the file starts with "SIMPLE  =", else CSV */
+    AL_SURVEY_FORMAT_FITS = 1,
+    AL_SURVEY_FORMAT_CSV = 2,
+} al_survey_format;
+
+/* The first table HDU (the default of al_survey_options.hdu). */
+#define AL_SURVEY_HDU_FIRST (-1)
+
+/* Called after each block of rows; rows_total is the rows to load. May run often: be cheap. */
+typedef void (*al_survey_progress_fn)(void *user, uint64_t rows_done, uint64_t rows_total);
+
+typedef struct al_survey_options {
+    al_survey_format format;    /* AUTO by default */
+    int hdu;                    /* 0 = primary, as CFITSIO's file.fits[N]; AL_SURVEY_HDU_FIRST */
+    const char *hdu_name;       /* EXTNAME (case-insensitive) instead of hdu; NULL: unused */
+    const char *const *columns; /* NULL-terminated names to load, in that order; NULL: all */
+    int64_t row_start;          /* first row (0-based); default 0 */
+    int64_t row_stop;           /* one past the last row; -1 (default): the end; clamped */
+    int raw_strings;            /* 1: keep NULs and trailing blanks of FITS strings as stored */
+    const char *survey;         /* survey name to record instead of the recognised one */
+    uint64_t block_rows;        /* rows per read block; 0: from fits_get_rowsize and 8 MiB */
+    uint64_t csv_infer_rows;    /* CSV rows used to infer types; 0 (default): all of them */
+    al_survey_progress_fn progress; /* may be NULL */
+    void *progress_user;            /* passed to progress */
+} al_survey_options;
+
+/* Fills *opts with the defaults above. */
+AL_API void al_survey_options_init(al_survey_options *opts);
+
+/* Loads the table of `path` (FITS binary or ASCII table, or CSV) into a new root tensordict
+ * whose batch size is the rows loaded, with its metadata (al_survey_info). `opts` may be NULL
+ * (defaults). Free the result with al_survey_free (or al_tensordict_free). NULL on failure,
+ * with err naming the file, HDU, row and column as they apply: AL_ENOTFOUND (no file, HDU or
+ * column), AL_EFORMAT (truncated or malformed content), AL_ETYPE (unsupported column type),
+ * AL_EIO, AL_EINVAL, AL_ENOMEM. */
+AL_API AL_NODISCARD al_tensordict *al_survey_load(const char *path, const al_survey_options *opts,
+                                                  al_error *err);
+
+/* -------- Metadata. -------- */
+typedef struct al_survey_column {
+    const char *name;   /* entry name */
+    const char *unit;   /* TUNITn or set by al_survey_set_column; "" when none */
+    const char *role;   /* "ra", "dec", "parallax", "pmra", "pmdec", "id", "mag_<band>"; or "" */
+    const char *format; /* the column's TFORMn as stored, "csv:<type>", or "" */
+    int has_tnull;      /* the FITS column declared TNULLn */
+    int64_t tnull;      /* its value */
+} al_survey_column;
+
+typedef struct al_survey_meta {
+    const char *survey;  /* "Gaia DR3", "SDSS", "2MASS", "Tycho-2", a header's, or "" */
+    const char *path;    /* the file loaded, or "" */
+    const char *format;  /* "fits", "csv" or "" */
+    int hdu;             /* the HDU loaded (0 = primary), -1 for CSV */
+    const char *extname; /* its EXTNAME, or "" */
+    int64_t file_rows;   /* rows in the file's table */
+    size_t n_columns;
+    const al_survey_column *columns; /* one per loaded column, in entry order */
+} al_survey_meta;
+
+/* The metadata of `td` (borrowed: valid until td is freed or its metadata changes), or NULL
+ * when td has none. Thread-safe against other tensordicts' metadata changes. */
+AL_API const al_survey_meta *al_survey_info(const al_tensordict *td);
+/* Sets the survey name of `td` (copied), creating its metadata when absent. AL_OK, AL_EINVAL,
+ * AL_ENOMEM. */
+AL_API AL_NODISCARD int al_survey_set_name(al_tensordict *td, const char *survey);
+/* Sets the unit and role (either may be NULL: unchanged; "" clears) of column `name`, creating
+ * its metadata when absent. AL_OK, AL_EINVAL, AL_ENOMEM. */
+AL_API AL_NODISCARD int al_survey_set_column(al_tensordict *td, const char *name, const char *unit,
+                                             const char *role);
+/* The role that the column names of Gaia DR3, SDSS, 2MASS and Tycho-2 give `name` (static), or
+ * NULL; *survey (may be NULL) gets the survey whose name it is. */
+AL_API const char *al_survey_role_of(const char *name, const char **survey);
+/* {"survey", "path", "format", "hdu", "extname", "rows", "file_rows", "columns": [{"name",
+ * "dtype", "shape", "unit", "role", "format", "nulls"}], "memory_info": {...}}. free() it. NULL
+ * when out of memory or td is NULL. */
+AL_API AL_NODISCARD char *al_survey_info_json(const al_tensordict *td);
+/* Frees td and its metadata; NULL does nothing. */
+AL_API void al_survey_free(al_tensordict *td);
+
+/* -------- Saving. -------- */
+typedef struct al_survey_save_options {
+    const char *extname; /* EXTNAME of the table; NULL: "CATALOG" */
+    int overwrite;       /* 1 (default when opts is NULL): replace an existing file */
+} al_survey_save_options;
+
+/* Writes every tensor entry of td (nested ones by their dotted path) as a column of one FITS
+ * BINTABLE after an empty primary HDU: the tensors' types (unsigned through TZERO), string
+ * widths, vector columns, units (TUNITn), roles (TROLEn), TNULLn and the survey name (SURVEY).
+ * Loading the file gives back every value exactly. `opts` may be NULL. AL_OK, or AL_ETYPE (a
+ * tensor of more than 2 dimensions), AL_EIO (naming the file), AL_EINVAL, AL_ENOMEM. */
+AL_API AL_NODISCARD int al_survey_save_fits(const al_tensordict *td, const char *path,
+                                            const al_survey_save_options *opts, al_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ASTROLAB_SURVEY_H */

@@ -1,0 +1,145 @@
+/* Reading FITS ASCII tables (XTENSION = 'TABLE'): rare in modern catalogs, so each column is
+ * read with fits_read_col a block of rows at a time, letting CFITSIO parse the text. Integers
+ * (Iw) become int64, reals (Fw.d, Ew.d, Dw.d) float64, text (Aw) strings of width w; TNULLn
+ * gives NaN or the null mask. Binary tables are in fits_read.c. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "survey/survey_int.h"
+
+static int read_column(fitsfile *f, int colnum, ali_scol *c, char letter, int64_t start,
+                       int64_t rows, int64_t block, const char *path, int hdu, al_error *err)
+{
+    char *flags = al_malloc((size_t)block);
+    char **ptrs = letter == 'A' ? AL_NEW_ARRAY(char *, (size_t)block) : NULL;
+    char *text = letter == 'A' ? al_malloc((size_t)block * (c->width + 1)) : NULL;
+    if (!flags || (letter == 'A' && (!ptrs || !text)))
+        return al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
+    int rc = AL_OK;
+    for (int64_t r = 0; r < rows && rc == AL_OK; r += block) {
+        int64_t nb = rows - r < block ? rows - r : block;
+        int st = 0, anynul = 0;
+        if (letter == 'A') {
+            for (int64_t i = 0; i < nb; i++)
+                ptrs[i] = text + i * (int64_t)(c->width + 1);
+            fits_read_col(f, TSTRING, colnum, start + r + 1, 1, nb, "", ptrs, &anynul, &st);
+            for (int64_t i = 0; !st && i < nb; i++)
+                strncpy((char *)c->data + (r + i) * (int64_t)c->width, ptrs[i], c->width);
+        } else if (letter == 'I' && c->dtype == AL_DTYPE_INT64) {
+            fits_read_colnull(f, TLONGLONG, colnum, start + r + 1, 1, nb, (long long *)c->data + r,
+                              flags, &anynul, &st);
+            for (int64_t i = 0; !st && anynul && i < nb; i++) {
+                if (!flags[i])
+                    continue;
+                if (!c->nulls) {
+                    c->nulls = ali_survey_col_alloc((uint64_t)rows, path, c->key, err);
+                    if (!c->nulls) {
+                        rc = AL_ENOMEM;
+                        break;
+                    }
+                    memset(c->nulls, 0, (size_t)rows);
+                }
+                c->nulls[r + i] = 1;
+                ((long long *)c->data)[r + i] = 0;
+            }
+        } else {
+            double nan = NAN;
+            fits_read_col(f, TDOUBLE, colnum, start + r + 1, 1, nb, &nan, (double *)c->data + r,
+                          &anynul, &st);
+        }
+        if (st) {
+            char text_err[160];
+            rc = al_error_set(err, AL_EFORMAT, "%s: HDU %d: column '%s', rows %lld..%lld: %s", path,
+                              hdu, c->key, (long long)(start + r), (long long)(start + r + nb - 1),
+                              ali_fits_errtext(st, text_err, sizeof text_err));
+        }
+    }
+    al_free(flags);
+    al_free(ptrs);
+    al_free(text);
+    return rc;
+}
+
+static int read_named(fitsfile *f, const char *path, int hdu, const al_survey_options *o,
+                      ali_stable *t, const char **names, al_error *err);
+
+int ali_fits_read_ascii(fitsfile *f, const char *path, int hdu, const al_survey_options *o,
+                        ali_stable *t, al_error *err)
+{
+    int st = 0, ncols = 0;
+    fits_get_num_cols(f, &ncols, &st);
+    const char **names = AL_NEW_ARRAY(const char *, (size_t)ncols + 1);
+    if (!names)
+        return al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
+    for (int i = 0; i < ncols; i++)
+        names[i] = f->Fptr->tableptr[i].ttype;
+    int rc = read_named(f, path, hdu, o, t, names, err);
+    al_free(names);
+    return rc;
+}
+
+static int read_named(fitsfile *f, const char *path, int hdu, const al_survey_options *o,
+                      ali_stable *t, const char **names, al_error *err)
+{
+    int st = 0, ncols = 0;
+    long long nrows = 0;
+    fits_get_num_rowsll(f, &nrows, &st);
+    fits_get_num_cols(f, &ncols, &st);
+    if (st)
+        return al_error_set(err, AL_EFORMAT, "%s: HDU %d: bad ASCII table header", path, hdu);
+    int64_t start = o->row_start,
+            stop = o->row_stop < 0 || o->row_stop > nrows ? nrows : o->row_stop;
+    if (start > nrows)
+        return al_error_set(err, AL_EINVAL, "%s: HDU %d: row %lld is past the %lld rows", path, hdu,
+                            (long long)start, nrows);
+    t->rows = stop - start;
+    t->file_rows = nrows;
+    tcolumn *tc = f->Fptr->tableptr;
+    size_t n_want = o->columns ? ali_survey_count_names(o->columns) : (size_t)ncols;
+    t->cols = AL_NEW_ARRAY(ali_scol, n_want ? n_want : 1);
+    if (!t->cols)
+        return al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
+    long optimal = 1;
+    fits_get_rowsize(f, &optimal, &st);
+    int64_t block = o->block_rows ? (int64_t)o->block_rows : (optimal > 0 ? optimal : 1);
+    for (size_t j = 0; j < n_want; j++) {
+        int i = o->columns ? ali_survey_find_name(names, (size_t)ncols, o->columns[j]) : (int)j;
+        if (i < 0)
+            return al_error_set(err, AL_ENOTFOUND, "%s: HDU %d: no column '%s'", path, hdu,
+                                o->columns[j]);
+        ali_scol *c = &t->cols[j];
+        t->n_cols = j + 1;
+        char letter = tc[i].tform[0];
+        bool scaled = tc[i].tscale != 1.0 || tc[i].tzero != 0.0;
+        c->repeat = 1;
+        c->ndim = 1;
+        if (letter == 'A') {
+            c->dtype = AL_DTYPE_STRING;
+            c->width = tc[i].twidth > 0 ? (size_t)tc[i].twidth : 1;
+        } else {
+            c->dtype = letter == 'I' && !scaled ? AL_DTYPE_INT64 : AL_DTYPE_FLOAT64;
+            c->width = 8;
+        }
+        char key[FLEN_KEYWORD], unit[FLEN_VALUE];
+        snprintf(key, sizeof key, "TUNIT%d", i + 1);
+        int ust = 0;
+        bool unit_ok = true;
+        if (fits_read_key(f, TSTRING, key, unit, NULL, &ust) == 0 && unit[0])
+            unit_ok = (c->unit = al_strdup(unit)) != NULL;
+        fits_clear_errmsg();
+        c->key = ali_survey_key(tc[i].ttype, (size_t)i + 1);
+        c->format = al_strdup(tc[i].tform);
+        c->data = ali_survey_col_alloc((uint64_t)t->rows * c->width, path, tc[i].ttype, err);
+        if (!unit_ok || !c->key || !c->format || !c->data)
+            return al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
+        if (c->dtype == AL_DTYPE_STRING)
+            memset(c->data, 0, (size_t)t->rows * c->width);
+        int rc = read_column(f, i + 1, c, letter, start, t->rows, block, path, hdu, err);
+        if (rc != AL_OK)
+            return rc;
+        if (o->progress)
+            o->progress(o->progress_user, (uint64_t)t->rows * (j + 1) / n_want, (uint64_t)t->rows);
+    }
+    return AL_OK;
+}

@@ -1,0 +1,128 @@
+/* A guard run before CFITSIO opens a file: it walks every HDU's header cards (seeking over the
+ * data) and refuses the keyword values that crash Debian's CFITSIO 4.2.0 while it parses a
+ * table header. Fuzzing (tests/fuzz/fuzz_fits.c) found them: ffgtbp copies a TTYPEn value
+ * into a 70-byte field and a TNULLn string into a 20-byte field without checking the length,
+ * so an unquoted TTYPE of 70 characters, or a TNULL string of 20 or more, aborts the process
+ * (glibc's fortified strcpy). Legal headers never hold such values (a FITS string value is at
+ * most 68 characters; TNULL is an integer). Remove when CFITSIO checks the lengths itself. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "survey/survey_int.h"
+
+#define CARD 80
+#define BLOCK 2880
+
+/* The value text of a card (quoted content or the bare token before '/'), its length. */
+static size_t value_len(const char *card)
+{
+    const char *p = card + 9, *end = card + CARD;
+    while (p < end && *p == ' ')
+        p++;
+    if (p < end && *p == '\'') {
+        size_t n = 0, last = 0;
+        for (p++; p < end; p++) {
+            if (*p == '\'') {
+                if (p + 1 < end && p[1] == '\'') {
+                    p++;
+                } else
+                    break;
+            }
+            n++;
+            if (*p != ' ')
+                last = n;
+        }
+        return last;
+    }
+    size_t n = 0, last = 0;
+    for (; p < end && *p != '/'; p++) {
+        n++;
+        if (*p != ' ')
+            last = n;
+    }
+    return last;
+}
+
+static long long int_value(const char *card)
+{
+    char buf[CARD - 8];
+    memcpy(buf, card + 9, CARD - 9);
+    buf[CARD - 9] = '\0';
+    return strtoll(buf, NULL, 10);
+}
+
+typedef struct hdr {
+    long long bitpix, naxis, pcount, gcount, axes[999];
+} hdr;
+
+/* Checks one card; notes the keywords that size the data. AL_OK or AL_EFORMAT. */
+static int check_card(const char *card, hdr *h, const char *path, int hdu, al_error *err)
+{
+    if (card[8] != '=') /* CFITSIO takes "=" with no blank after it as a value too */
+        return AL_OK;
+    char key[9];
+    memcpy(key, card, 8);
+    key[8] = '\0';
+    for (int i = 7; i >= 0 && key[i] == ' '; i--)
+        key[i] = '\0';
+    size_t limit = 0;
+    if (strncmp(key, "TTYPE", 5) == 0 || strncmp(key, "TUNIT", 5) == 0)
+        limit = 68;
+    else if (strncmp(key, "TNULL", 5) == 0)
+        limit = 19;
+    if (limit && value_len(card) > limit)
+        return al_error_set(err, AL_EFORMAT,
+                            "%s: HDU %d: keyword %s has a value of %zu "
+                            "characters (at most %zu are valid)",
+                            path, hdu, key, value_len(card), limit);
+    if (strcmp(key, "BITPIX") == 0)
+        h->bitpix = int_value(card);
+    else if (strcmp(key, "NAXIS") == 0)
+        h->naxis = int_value(card);
+    else if (strcmp(key, "PCOUNT") == 0)
+        h->pcount = int_value(card);
+    else if (strcmp(key, "GCOUNT") == 0)
+        h->gcount = int_value(card);
+    else if (strncmp(key, "NAXIS", 5) == 0) {
+        long i = strtol(key + 5, NULL, 10);
+        if (i >= 1 && i <= 999)
+            h->axes[i - 1] = int_value(card);
+    }
+    return AL_OK;
+}
+
+int ali_fits_guard(const char *path, al_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return AL_OK;              /* CFITSIO reports it */
+    hdr *h = al_malloc(sizeof *h); /* 8 KB of axes: not on the stack */
+    char block[BLOCK];
+    int rc = h ? AL_OK : al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
+    for (int hdu = 0; h && rc == AL_OK && hdu < 100000; hdu++) {
+        memset(h, 0, sizeof *h);
+        h->gcount = 1;
+        bool end = false;
+        while (!end && rc == AL_OK && fread(block, 1, BLOCK, f) == BLOCK)
+            for (int c = 0; c < BLOCK / CARD && !end && rc == AL_OK; c++) {
+                const char *card = block + c * CARD;
+                end = memcmp(card, "END     ", 8) == 0;
+                rc = check_card(card, h, path, hdu, err);
+            }
+        if (!end)
+            break; /* end of file or a broken header: CFITSIO reports it */
+        long long n = h->naxis > 0 ? 1 : 0;
+        for (long long i = 0; i < h->naxis && i < 999; i++)
+            n = h->axes[i] >= 0 && n <= (1LL << 62) / (h->axes[i] + 1) ? n * h->axes[i] : -1;
+        long long bytes = h->bitpix ? llabs(h->bitpix) / 8 : 0;
+        if (n < 0 || h->pcount < 0 || h->gcount < 0 || h->gcount > (1LL << 20))
+            break;
+        long long size = bytes * h->gcount * (h->pcount + n);
+        if (size < 0 || fseeko(f, (off_t)((size + BLOCK - 1) / BLOCK * BLOCK), SEEK_CUR) != 0)
+            break;
+    }
+    al_free(h);
+    fclose(f);
+    return rc;
+}

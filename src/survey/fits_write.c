@@ -1,0 +1,263 @@
+/* al_survey_save_fits: a tensordict as one FITS BINTABLE, written a block of rows at a time
+ * with fits_write_tblbytes from a row buffer that each column is gathered into (native to
+ * big-endian, unsigned types through TZERO's sign flip), the mirror of fits_read.c. The
+ * header carries what loading needs to give every value back exactly, and the metadata. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "survey/survey_int.h"
+
+#define BLOCK_BYTES (8u << 20)
+
+typedef struct out_col {
+    char *name;        /* full path (al_strdup) */
+    al_tensor *t;      /* contiguous handle */
+    char letter;       /* TFORM letter */
+    int size;          /* bytes per element in the file */
+    int64_t repeat;    /* elements (string: width) per row */
+    int64_t offset;    /* in the row */
+    uint64_t flip;     /* sign bit for unsigned types (and xor 0x80 for int8) */
+    const char *tzero; /* TZERO value text, or NULL */
+} out_col;
+
+typedef struct collect {
+    const al_tensordict *td;
+    out_col *cols;
+    size_t n, cap;
+    al_error *err;
+} collect;
+
+static int type_of(out_col *c, al_dtype d)
+{
+    static const struct {
+        al_dtype dtype;
+        char letter;
+        int size;
+        uint64_t flip;
+        const char *tzero;
+    } map[] = {
+        {AL_DTYPE_BOOL, 'L', 1, 0, NULL},
+        {AL_DTYPE_INT8, 'B', 1, 0x80, "-128"},
+        {AL_DTYPE_UINT8, 'B', 1, 0, NULL},
+        {AL_DTYPE_INT16, 'I', 2, 0, NULL},
+        {AL_DTYPE_UINT16, 'I', 2, 0x8000, "32768"},
+        {AL_DTYPE_INT32, 'J', 4, 0, NULL},
+        {AL_DTYPE_UINT32, 'J', 4, 0x80000000u, "2147483648"},
+        {AL_DTYPE_INT64, 'K', 8, 0, NULL},
+        {AL_DTYPE_UINT64, 'K', 8, 0x8000000000000000ull, "9223372036854775808"},
+        {AL_DTYPE_FLOAT32, 'E', 4, 0, NULL},
+        {AL_DTYPE_FLOAT64, 'D', 8, 0, NULL},
+        {AL_DTYPE_STRING, 'A', 1, 0, NULL},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (map[i].dtype == d) {
+            c->letter = map[i].letter;
+            c->size = map[i].size;
+            c->flip = map[i].flip;
+            c->tzero = map[i].tzero;
+            return AL_OK;
+        }
+    return AL_ETYPE;
+}
+
+static int visit(const char *path, const al_tensordict_entry *e, void *user)
+{
+    collect *cl = user;
+    if (cl->n == cl->cap) {
+        size_t cap = cl->cap ? cl->cap * 2 : 16;
+        out_col *c = al_realloc(cl->cols, cap * sizeof *c);
+        if (!c)
+            return al_error_set(cl->err, AL_ENOMEM, "out of memory for the column list");
+        cl->cols = c;
+        cl->cap = cap;
+    }
+    out_col *c = &cl->cols[cl->n];
+    memset(c, 0, sizeof *c);
+    int nd = al_tensor_ndim(e->tensor);
+    if (nd > 2)
+        return al_error_set(cl->err, AL_ETYPE,
+                            "entry '%s' has %d dimensions; FITS columns hold "
+                            "1 (scalars) or 2 (vectors)",
+                            path, nd);
+    if (!(c->name = al_strdup(path)))
+        return al_error_set(cl->err, AL_ENOMEM, "out of memory");
+    cl->n++;
+    al_tensor *t = al_tensordict_get(cl->td, path, cl->err);
+    if (t && !al_tensor_is_contiguous(t)) {
+        al_tensor *copy = al_tensor_copy(t, cl->err);
+        al_tensor_free(t);
+        t = copy;
+    }
+    if (!t)
+        return cl->err && cl->err->code ? cl->err->code : AL_ENOMEM;
+    c->t = t;
+    if (type_of(c, al_tensor_dtype(t)) != AL_OK)
+        return al_error_set(cl->err, AL_ETYPE, "entry '%s': no FITS type for %s", path,
+                            al_dtype_name(al_tensor_dtype(t)));
+    c->repeat = nd == 2 ? al_tensor_shape(t)[1] : 1;
+    if (c->letter == 'A')
+        c->repeat = (int64_t)al_tensor_itemsize(t) * (nd == 2 ? al_tensor_shape(t)[1] : 1);
+    return AL_OK;
+}
+
+static void gather(const out_col *c, uint8_t *buf, int64_t rowlen, int64_t r0, int64_t nb)
+{
+    int64_t per_row = c->letter == 'A' ? c->repeat : c->repeat * c->size;
+    const uint8_t *src = (const uint8_t *)al_tensor_data(c->t) + r0 * per_row;
+    for (int64_t r = 0; r < nb; r++) {
+        uint8_t *d = buf + r * rowlen + c->offset;
+        const uint8_t *s = src + r * per_row;
+        if (c->letter == 'A' || (c->size == 1 && !c->flip && c->letter != 'L')) {
+            memcpy(d, s, (size_t)per_row);
+            continue;
+        }
+        for (int64_t k = 0; k < c->repeat; k++) {
+            switch (c->size) {
+            case 1:
+                d[k] = c->letter == 'L' ? (s[k] ? 'T' : 'F') : (uint8_t)(s[k] ^ c->flip);
+                break;
+            case 2: {
+                uint16_t v;
+                memcpy(&v, s + 2 * k, 2);
+                v = __builtin_bswap16((uint16_t)(v ^ c->flip));
+                memcpy(d + 2 * k, &v, 2);
+                break;
+            }
+            case 4: {
+                uint32_t v;
+                memcpy(&v, s + 4 * k, 4);
+                v = __builtin_bswap32((uint32_t)(v ^ c->flip));
+                memcpy(d + 4 * k, &v, 4);
+                break;
+            }
+            default: {
+                uint64_t v;
+                memcpy(&v, s + 8 * k, 8);
+                v = __builtin_bswap64(v ^ c->flip);
+                memcpy(d + 8 * k, &v, 8);
+            }
+            }
+        }
+    }
+}
+
+/* Header keywords after fits_create_tbl: TZERO/TSCAL, TNULL, TROLE, SURVEY. */
+static int write_keys(fitsfile *f, const collect *cl, const al_survey_meta *m, int *st)
+{
+    char card[FLEN_CARD], key[FLEN_KEYWORD];
+    for (size_t i = 0; i < cl->n; i++) {
+        const out_col *c = &cl->cols[i];
+        if (c->tzero) {
+            snprintf(card, sizeof card, "TZERO%-3zu= %20s / offset for an unsigned type", i + 1,
+                     c->tzero);
+            fits_write_record(f, card, st);
+            snprintf(key, sizeof key, "TSCAL%zu", i + 1);
+            fits_write_key_dbl(f, key, 1.0, -1, NULL, st);
+        }
+        for (size_t k = 0; m && k < m->n_columns; k++) {
+            const al_survey_column *mc = &m->columns[k];
+            if (strcmp(mc->name, c->name) != 0)
+                continue;
+            if (mc->has_tnull && c->letter != 'E' && c->letter != 'D' && c->letter != 'A') {
+                snprintf(key, sizeof key, "TNULL%zu", i + 1);
+                fits_write_key_lng(f, key, mc->tnull, "value of a missing element", st);
+            }
+            if (mc->role && *mc->role) {
+                snprintf(key, sizeof key, "TROLE%zu", i + 1);
+                fits_write_key_str(f, key, mc->role, "AstroLab column role", st);
+            }
+        }
+    }
+    if (m && m->survey && *m->survey)
+        fits_write_key_str(f, "SURVEY", m->survey, "survey of the catalog", st);
+    return *st;
+}
+
+static int write_file(const al_tensordict *td, const char *path, const char *extname, collect *cl,
+                      al_error *err)
+{
+    const al_survey_meta *m = al_survey_info(td);
+    int64_t rows = al_tensordict_batch_size(td);
+    if (rows < 0)
+        rows = 0;
+    char **ttype = AL_NEW_ARRAY(char *, cl->n + 1);
+    char **tform = AL_NEW_ARRAY(char *, cl->n + 1);
+    char **tunit = AL_NEW_ARRAY(char *, cl->n + 1);
+    char(*forms)[24] = al_calloc(cl->n + 1, 24);
+    int rc = AL_OK;
+    if (!ttype || !tform || !tunit || !forms)
+        rc = al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
+    int64_t rowlen = 0;
+    for (size_t i = 0; rc == AL_OK && i < cl->n; i++) {
+        out_col *c = &cl->cols[i];
+        c->offset = rowlen;
+        rowlen += c->letter == 'A' ? c->repeat : c->repeat * c->size;
+        snprintf(forms[i], 24, "%lld%c", (long long)c->repeat, c->letter);
+        ttype[i] = c->name;
+        tform[i] = forms[i];
+        tunit[i] = "";
+        for (size_t k = 0; m && k < m->n_columns; k++)
+            if (strcmp(m->columns[k].name, c->name) == 0)
+                tunit[i] = (char *)m->columns[k].unit;
+    }
+    int64_t block = rowlen > 0 ? (int64_t)(BLOCK_BYTES / rowlen) : 1;
+    block = block < 1 ? 1 : block > rows ? (rows ? rows : 1) : block;
+    uint8_t *buf = rc == AL_OK ? al_malloc((size_t)(block * rowlen) + 1) : NULL;
+    if (rc == AL_OK && !buf)
+        rc = al_error_set(err, AL_ENOMEM, "%s: out of memory for a write block", path);
+    fitsfile *f = NULL;
+    int st = 0;
+    if (rc == AL_OK && fits_create_diskfile(&f, (char *)path, &st) == 0) {
+        fits_create_tbl(f, BINARY_TBL, rows, (int)cl->n, ttype, tform, tunit, extname, &st);
+        write_keys(f, cl, m, &st);
+        for (int64_t r = 0; !st && r < rows && rowlen > 0; r += block) {
+            int64_t nb = rows - r < block ? rows - r : block;
+            for (size_t i = 0; i < cl->n; i++)
+                gather(&cl->cols[i], buf, rowlen, r, nb);
+            fits_write_tblbytes(f, r + 1, 1, nb * rowlen, buf, &st);
+        }
+        fits_close_file(f, &st);
+    }
+    if (rc == AL_OK && st) {
+        char text[160];
+        rc = al_error_set(err, AL_EIO, "%s: cannot write: %s", path,
+                          ali_fits_errtext(st, text, sizeof text));
+        unlink(path);
+    }
+    al_free(buf);
+    al_free(ttype);
+    al_free(tform);
+    al_free(tunit);
+    al_free(forms);
+    return rc;
+}
+
+int al_survey_save_fits(const al_tensordict *td, const char *path,
+                        const al_survey_save_options *opts, al_error *err)
+{
+    if (!td || !path || !*path)
+        return al_error_set(err, AL_EINVAL, "al_survey_save_fits: NULL tensordict or path");
+    int overwrite = opts ? opts->overwrite : 1;
+    const char *extname = opts && opts->extname ? opts->extname : "CATALOG";
+    struct stat sb;
+    if (stat(path, &sb) == 0) {
+        if (!overwrite)
+            return al_error_set(err, AL_EIO, "%s: exists (overwrite not asked for)", path);
+        if (unlink(path) != 0)
+            return al_error_set(err, AL_EIO, "%s: cannot replace: %m", path);
+    }
+    collect cl = {td, NULL, 0, 0, err};
+    int rc = al_tensordict_foreach(td, visit, &cl);
+    if (rc != AL_OK && (!err || err->code == AL_OK))
+        al_error_set(err, rc, "%s: cannot list the entries", path);
+    if (rc == AL_OK)
+        rc = write_file(td, path, extname, &cl, err);
+    for (size_t i = 0; i < cl.n; i++) {
+        al_free(cl.cols[i].name);
+        al_tensor_free(cl.cols[i].t);
+    }
+    al_free(cl.cols);
+    return rc;
+}

@@ -1,0 +1,237 @@
+/* al_survey_load: picks the reader (fits_read.c, csv.c), runs it inside a memory scope, and
+ * turns the table it leaves into a tensordict without copying a column: each column's buffer
+ * becomes a tensor's storage (al_tensor_wrap). The scope is the load's transaction: a reader
+ * that fails leaves its blocks to the scope, which reclaims them; on success the column
+ * buffers and the table's records are kept (al_scope_keep) before the scope ends, and the
+ * tensordict is built after it, so that it belongs to the caller's scope. */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+
+#include "survey/survey_int.h"
+
+void al_survey_options_init(al_survey_options *opts)
+{
+    if (!opts)
+        return;
+    memset(opts, 0, sizeof *opts);
+    opts->hdu = AL_SURVEY_HDU_FIRST;
+    opts->row_stop = -1;
+}
+
+void *ali_survey_col_alloc(uint64_t bytes, const char *path, const char *col, al_error *err)
+{
+    void *p = NULL;
+    if (bytes < SIZE_MAX - ALI_SURVEY_ALIGN)
+        p = al_malloc_aligned_at(bytes ? (size_t)bytes : 1, ALI_SURVEY_ALIGN, "tensor", AL_HERE);
+    if (!p) {
+        al_error_set(err, AL_ENOMEM, "%s: column '%s': out of memory for %llu bytes", path, col,
+                     (unsigned long long)bytes);
+        return NULL;
+    }
+    /* Transparent huge pages for big columns: one page fault per 2 MiB instead of per 4 KiB.
+     * Where THP is "madvise" (Debian's default) this is most of the cost of filling fresh
+     * memory; it is a hint, so failure (or no THP) changes nothing. */
+    const uintptr_t huge = 2u << 20;
+    if (bytes >= 2 * huge) {
+        uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+        uintptr_t hi = ((uintptr_t)p + (uintptr_t)bytes) & ~(huge - 1);
+        if (hi > lo)
+            (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    }
+    return p;
+}
+
+char *ali_survey_key(const char *name, size_t index)
+{
+    if (!name || !*name) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "col%zu", index);
+        return al_strdup(buf);
+    }
+    char *k = al_strdup(name);
+    if (!k)
+        return NULL;
+    /* "_null.<name>" is kept: it is the mask entry of a saved tensordict. */
+    char *p = strncmp(k, "_null.", 6) == 0 && k[6] ? k + 6 : k;
+    for (; *p; p++)
+        if (*p == '.' || (unsigned char)*p < 0x20)
+            *p = '_';
+    return k;
+}
+
+int ali_survey_find_name(const char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (names[i] && strcmp(names[i], name) == 0)
+            return (int)i;
+    for (size_t i = 0; i < n; i++)
+        if (names[i] && strcasecmp(names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+size_t ali_survey_count_names(const char *const *names)
+{
+    size_t n = 0;
+    while (names && names[n])
+        n++;
+    return n;
+}
+
+static al_survey_format sniff(const char *path, al_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        al_error_set(err, AL_ENOTFOUND, "%s: cannot open: %m", path);
+        return (al_survey_format)-1;
+    }
+    char head[10] = {0};
+    size_t got = fread(head, 1, 9, f);
+    fclose(f);
+    return got == 9 && memcmp(head, "SIMPLE  =", 9) == 0 ? AL_SURVEY_FORMAT_FITS
+                                                         : AL_SURVEY_FORMAT_CSV;
+}
+
+/* Keeps every block of the table past the end of the load scope. */
+static void table_keep(ali_stable *t)
+{
+    al_scope_keep(t->cols);
+    al_scope_keep(t->survey);
+    al_scope_keep(t->origin);
+    al_scope_keep(t->extname);
+    al_scope_keep(t->roles);
+    for (size_t i = 0; i < t->n_cols; i++) {
+        ali_scol *c = &t->cols[i];
+        al_scope_keep(c->key);
+        al_scope_keep(c->data);
+        al_scope_keep(c->nulls);
+        al_scope_keep(c->unit);
+        al_scope_keep(c->format);
+        if (t->roles)
+            al_scope_keep(t->roles[i]);
+    }
+}
+
+/* Frees what is left of a kept table (buffers already handed to tensors are NULL). */
+static void table_free(ali_stable *t)
+{
+    for (size_t i = 0; i < t->n_cols; i++) {
+        ali_scol *c = &t->cols[i];
+        al_free(c->key);
+        al_free(c->data);
+        al_free(c->nulls);
+        al_free(c->unit);
+        al_free(c->format);
+        if (t->roles)
+            al_free(t->roles[i]);
+    }
+    al_free(t->cols);
+    al_free(t->survey);
+    al_free(t->origin);
+    al_free(t->extname);
+    al_free(t->roles);
+    memset(t, 0, sizeof *t);
+}
+
+static void free_tensor_bytes(void *data, void *ctx)
+{
+    (void)ctx;
+    al_free(data);
+}
+
+/* Wraps *data (ownership moves to the tensor on success: *data becomes NULL) and sets it as
+ * entry `key`. */
+static int add_entry(al_tensordict *td, const char *key, al_dtype dtype, size_t width, int ndim,
+                     const int64_t *shape, void **data, al_error *err)
+{
+    al_tensor *t = al_tensor_wrap(dtype, width, ndim, shape, NULL, *data, AL_CPU, free_tensor_bytes,
+                                  NULL, err);
+    if (!t)
+        return err && err->code ? err->code : AL_ENOMEM;
+    *data = NULL;
+    int rc = al_tensordict_set(td, key, t, 0, err);
+    al_tensor_free(t);
+    return rc;
+}
+
+static int commit(al_tensordict *td, const char *path, ali_stable *t, const al_survey_options *opts,
+                  al_error *err)
+{
+    for (size_t i = 0; i < t->n_cols; i++) {
+        ali_scol *c = &t->cols[i];
+        int64_t shape[2] = {t->rows, c->repeat};
+        int rc = add_entry(td, c->key, c->dtype, c->width, c->ndim, shape, &c->data, err);
+        if (rc == AL_OK && c->nulls) {
+            char key[300];
+            snprintf(key, sizeof key, "_null.%s", c->key);
+            rc = add_entry(td, key, AL_DTYPE_BOOL, 1, 1, shape, (void **)&c->nulls, err);
+        }
+        if (rc != AL_OK) {
+            char msg[AL_ERROR_MESSAGE_LEN];
+            snprintf(msg, sizeof msg, "%s", err ? err->message : "");
+            al_error_set(err, rc, "%s: column '%s': %s", path, c->key, msg);
+            return rc;
+        }
+    }
+    if (ali_survey_meta_attach(td, path, t, opts) != AL_OK)
+        return al_error_set(err, AL_ENOMEM, "%s: out of memory for the survey metadata", path);
+    return AL_OK;
+}
+
+al_tensordict *al_survey_load(const char *path, const al_survey_options *opts, al_error *err)
+{
+    al_survey_options defaults;
+    al_survey_options_init(&defaults);
+    if (!opts)
+        opts = &defaults;
+    if (!path || !*path) {
+        al_error_set(err, AL_EINVAL, "al_survey_load: no path given");
+        return NULL;
+    }
+    if (opts->row_start < 0 || (opts->row_stop >= 0 && opts->row_stop < opts->row_start)) {
+        al_error_set(err, AL_EINVAL, "%s: bad row range %lld..%lld", path,
+                     (long long)opts->row_start, (long long)opts->row_stop);
+        return NULL;
+    }
+    al_survey_format fmt = opts->format;
+    if (fmt == AL_SURVEY_FORMAT_AUTO && (int)(fmt = sniff(path, err)) < 0)
+        return NULL;
+    al_tensordict *td = al_tensordict_new(AL_BATCH_UNSET, AL_CPU, err);
+    if (!td)
+        return NULL;
+    al_scope *scope = al_scope_begin("survey_load");
+    if (!scope) {
+        al_tensordict_free(td);
+        al_error_set(err, AL_ENOMEM, "%s: out of memory for the load's scope", path);
+        return NULL;
+    }
+    ali_stable table;
+    memset(&table, 0, sizeof table);
+    int rc = fmt == AL_SURVEY_FORMAT_FITS ? ali_fits_read(path, opts, &table, err)
+                                          : ali_csv_read(path, opts, &table, err);
+    if (rc == AL_OK)
+        table_keep(&table);
+    (void)al_scope_end(scope, NULL); /* a failed reader's blocks go here */
+    if (rc != AL_OK) {
+        al_tensordict_free(td);
+        return NULL;
+    }
+    /* A table of no columns still has its rows. */
+    if (table.n_cols == 0 && al_tensordict_batch_size(td) == AL_BATCH_UNSET) {
+        al_tensordict *sized = al_tensordict_new(table.rows, AL_CPU, err);
+        al_tensordict_free(td);
+        td = sized;
+        rc = td ? AL_OK : AL_ENOMEM;
+    }
+    if (rc == AL_OK)
+        rc = commit(td, path, &table, opts, err);
+    table_free(&table);
+    if (rc != AL_OK) {
+        al_survey_free(td);
+        return NULL;
+    }
+    return td;
+}

@@ -1,0 +1,89 @@
+/* Internals of the survey module: the table a reader fills (columns in their final buffers,
+ * not yet tensors), shared by the readers (fits_read.c, fits_ascii.c, csv.c), the loader that
+ * turns it into a tensordict (load.c), the role tables (columns.c) and the metadata table
+ * (meta.c). Readers run inside the load's memory scope: everything they allocate is reclaimed
+ * if the load fails; load.c keeps what the result needs. */
+#ifndef ASTROLAB_SURVEY_INT_H
+#define ASTROLAB_SURVEY_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <fitsio.h>
+
+#include "astrolab/memory.h"
+#include "astrolab/survey.h"
+
+/* Alignment of column buffers: a cache line, as tensor storage has. */
+#define ALI_SURVEY_ALIGN 64
+
+/* One column of a table being read: its final buffer and what the metadata needs. */
+typedef struct ali_scol {
+    char *key;      /* entry name (al_strdup) */
+    al_dtype dtype; /* element type */
+    size_t width;   /* bytes per element (the string width for strings) */
+    int64_t repeat; /* elements per row; 1: a 1-D tensor, else [rows, repeat] */
+    int ndim;       /* 1 or 2 */
+    void *data;     /* rows * repeat * width bytes, tagged "tensor"; NULL once handed over */
+    uint8_t *nulls; /* rows bytes, 1 = missing; NULL when nothing is missing */
+    char *unit;     /* al_strdup, or NULL */
+    char *format;   /* TFORM or "csv:<type>" (al_strdup), or NULL */
+    bool has_tnull; /* TNULLn declared */
+    int64_t tnull;  /* its value */
+} ali_scol;
+
+/* A table as a reader leaves it: rows loaded, its columns, and where it came from. */
+typedef struct ali_stable {
+    int64_t rows;      /* rows loaded */
+    int64_t file_rows; /* rows in the file's table */
+    size_t n_cols;
+    ali_scol *cols;     /* AL_NEW_ARRAY(ali_scol, n_cols) */
+    char *survey;       /* the header's SURVEY (al_strdup), or NULL */
+    char *origin;       /* the header's TELESCOP or ORIGIN: used when no survey is recognised */
+    char *extname;      /* EXTNAME (al_strdup), or NULL */
+    char **roles;       /* per column, from TROLEn (al_strdup each), or NULL */
+    int hdu;            /* loaded HDU (0 = primary), -1 for CSV */
+    const char *format; /* "fits" or "csv" (static) */
+} ali_stable;
+
+/* Allocates `bytes` (at least 1) for a column, tagged "tensor", aligned; NULL when out of
+ * memory (err filled naming the column). */
+void *ali_survey_col_alloc(uint64_t bytes, const char *path, const char *col, al_error *err);
+/* The entry name for a column name: '.' and control characters become '_', empty gives
+ * "col<index>". al_strdup'd; NULL when out of memory. */
+char *ali_survey_key(const char *name, size_t index);
+/* The index of `name` among the table's column names (exact, then case-insensitive), or -1. */
+int ali_survey_find_name(const char *const *names, size_t n, const char *name);
+/* Number of names in a NULL-terminated list (0 for NULL). */
+size_t ali_survey_count_names(const char *const *names);
+
+/* Readers: fill *t from `path` as opts asks. AL_OK or an error code with err filled. */
+int ali_fits_read(const char *path, const al_survey_options *opts, ali_stable *t, al_error *err);
+int ali_csv_read(const char *path, const al_survey_options *opts, ali_stable *t, al_error *err);
+
+/* The ASCII-table part of ali_fits_read (fits_ascii.c), on an open file at the table HDU. */
+int ali_fits_read_ascii(fitsfile *f, const char *path, int hdu, const al_survey_options *o,
+                        ali_stable *t, al_error *err);
+/* Refuses header values that crash CFITSIO 4.2.0 (fits_guard.c). AL_OK or AL_EFORMAT. */
+int ali_fits_guard(const char *path, al_error *err);
+/* CFITSIO's text for `status` and its message stack, into buf; returns buf. */
+const char *ali_fits_errtext(int status, char *buf, size_t len);
+
+/* prefault.c: a helper thread that populates the column pages of t ahead of the loader, or
+ * NULL when not worth it (small table, one CPU, old kernel, out of memory). Stop it (joins)
+ * before the buffers may be freed; ali_prefault_stop(NULL) does nothing. */
+typedef struct ali_prefault ali_prefault;
+ali_prefault *ali_prefault_start(const ali_stable *t);
+void ali_prefault_stop(ali_prefault *pf);
+
+/* Recognises the survey from column names: "Gaia DR3", "SDSS", "2MASS", "Tycho-2" (static),
+ * or NULL. */
+const char *ali_survey_guess(const char *const *names, size_t n);
+
+/* Records metadata for td from a finished table (meta.c). The survey name is the first of
+ * opts->survey, the header's SURVEY, the one recognised from the column names, and the header's
+ * TELESCOP or ORIGIN. AL_OK or AL_ENOMEM. */
+int ali_survey_meta_attach(const al_tensordict *td, const char *path, const ali_stable *t,
+                           const al_survey_options *opts);
+
+#endif

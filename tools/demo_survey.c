@@ -1,0 +1,427 @@
+/* The survey part of `astrolab demo` (called from cmd_demo.c's run_stages): a realistic
+ * Gaia-like catalog written as FITS to a temporary directory, loaded with al_survey_load inside
+ * a memory-managed scope, its memory_info, the lossless optimization, derived columns flagged
+ * temporary and cleared, the diagnosis and a forced cleanup; then the real Tycho-2 V_T
+ * magnitudes from Debian's astrometry-data-tycho2 package when it is installed. Every step
+ * shows the memory figures. Deterministic: a fixed-seed generator. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "astrolab/astrolab.h"
+#include "cli.h"
+#include "demo_survey.h"
+
+#define SURVEY_ROWS 200000
+#define TYCHO2 "/usr/share/astrometry/index-tycho2-10.littleendian.fits"
+#define TYCHO2_MAG_HDU 13
+
+typedef struct sout {
+    bool json;
+    cJSON *stages; /* where each step's object goes (json) */
+    cJSON *step;   /* the current step's object */
+    bool failed;   /* a self-check failed or a step could not run */
+} sout;
+
+static void step(sout *o, const char *key, const char *title)
+{
+    if (o->json)
+        o->step = cJSON_AddObjectToObject(o->stages, key);
+    else
+        printf("\n== survey: %s: %s ==\n", key, title);
+}
+
+static void note(sout *o, const char *fmt, ...) AL_PRINTF(2, 3);
+static void note(sout *o, const char *fmt, ...)
+{
+    if (o->json)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("  ", stdout);
+    vprintf(fmt, ap);
+    fputc('\n', stdout);
+    va_end(ap);
+}
+
+static void put_bytes(sout *o, const char *key, uint64_t v)
+{
+    char b[32];
+    if (o->json)
+        cJSON_AddNumberToObject(o->step, key, (double)v);
+    else
+        printf("  %-26s %s\n", key, cli_format_bytes(v, b, sizeof b));
+}
+
+static void put_count(sout *o, const char *key, uint64_t v)
+{
+    char b[32];
+    if (o->json)
+        cJSON_AddNumberToObject(o->step, key, (double)v);
+    else
+        printf("  %-26s %s\n", key, cli_format_count(v, b, sizeof b));
+}
+
+static void put_check(sout *o, const char *key, bool ok)
+{
+    o->failed |= !ok;
+    if (o->json)
+        cJSON_AddBoolToObject(o->step, key, ok);
+    else
+        printf("  %-26s %s\n", key, ok ? "yes" : "NO (self-check failed)");
+}
+
+static void put_stats(sout *o)
+{
+    al_memory_stats s;
+    if (al_get_memory_stats(&s) != AL_OK)
+        return;
+    if (o->json) {
+        cli_json_add_raw(o->step, "stats", al_memory_stats_json());
+        return;
+    }
+    char a[32], b[32], c[32];
+    printf("  memory: tracked %s in %s blocks (peak %s), rss %s\n",
+           cli_format_bytes(s.current_bytes, a, sizeof a),
+           cli_format_count(s.live_blocks, b, sizeof b),
+           cli_format_bytes(s.peak_bytes, c, sizeof c),
+           cli_format_bytes(s.rss_bytes, (char[32]){0}, 32));
+}
+
+static void put_memory_info(sout *o, const al_tensordict *td)
+{
+    if (o->json) {
+        cli_json_add_raw(o->step, "memory_info", al_tensordict_memory_info_json(td));
+        return;
+    }
+    al_tensordict_meminfo mi;
+    if (al_tensordict_memory_info(td, &mi) != AL_OK)
+        return;
+    char a[32];
+    printf("  memory_info: %s in %llu tensors\n", cli_format_bytes(mi.total_bytes, a, sizeof a),
+           (unsigned long long)mi.n_tensors);
+    for (size_t i = 0; i < mi.n_rows; i++)
+        printf("    %-24s %-8s %10s%s%s\n", mi.rows[i].name, al_dtype_name(mi.rows[i].dtype),
+               cli_format_bytes(mi.rows[i].bytes, a, sizeof a),
+               mi.rows[i].temporary ? "  temporary" : "", mi.rows[i].encoded ? "  encoded" : "");
+    al_tensordict_memory_info_release(&mi);
+}
+
+/* -------- The catalog -------- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double uniform(uint64_t *s) { return (double)(rng_next(s) >> 11) * 0x1.0p-53; }
+
+typedef struct gcol {
+    const char *name, *unit;
+    al_dtype dtype;
+    size_t width;
+} gcol;
+
+/* Gaia DR3 gaia_source columns with their declared types and units. */
+static const gcol gaia_cols[] = {
+    {"source_id", "", AL_DTYPE_INT64, 0},
+    {"designation", "", AL_DTYPE_STRING, 28},
+    {"ref_epoch", "yr", AL_DTYPE_FLOAT64, 0},
+    {"ra", "deg", AL_DTYPE_FLOAT64, 0},
+    {"ra_error", "mas", AL_DTYPE_FLOAT32, 0},
+    {"dec", "deg", AL_DTYPE_FLOAT64, 0},
+    {"dec_error", "mas", AL_DTYPE_FLOAT32, 0},
+    {"parallax", "mas", AL_DTYPE_FLOAT64, 0},
+    {"pmra", "mas.yr**-1", AL_DTYPE_FLOAT64, 0},
+    {"pmdec", "mas.yr**-1", AL_DTYPE_FLOAT64, 0},
+    {"astrometric_params_solved", "", AL_DTYPE_INT16, 0},
+    {"phot_g_mean_mag", "mag", AL_DTYPE_FLOAT32, 0},
+    {"phot_bp_mean_mag", "mag", AL_DTYPE_FLOAT32, 0},
+    {"phot_rp_mean_mag", "mag", AL_DTYPE_FLOAT32, 0},
+    {"radial_velocity", "km.s**-1", AL_DTYPE_FLOAT32, 0},
+    {"phot_variable_flag", "", AL_DTYPE_STRING, 13},
+    {"duplicated_source", "", AL_DTYPE_BOOL, 0},
+};
+#define N_GAIA (sizeof gaia_cols / sizeof gaia_cols[0])
+
+static void fill_row(al_tensor **t, int64_t i, uint64_t *rng)
+{
+    int64_t id = (int64_t)((uint64_t)i * 137438953472ull + (rng_next(rng) & 0xFFFFFFFull));
+    double g = 8.0 + 13.0 * pow(uniform(rng), 0.35);
+    double plx = 0.05 + 4.0 * pow(uniform(rng), 4.0);
+    char des[40];
+    int dl = snprintf(des, sizeof des, "Gaia DR3 %lld", (long long)id);
+    int rc = al_tensor_set_int64(t[0], &i, id);
+    rc |= al_tensor_set_string(t[1], &i, des, (size_t)dl);
+    rc |= al_tensor_set_double(t[2], &i, 2016.0);
+    rc |= al_tensor_set_double(t[3], &i, 360.0 * uniform(rng));
+    rc |= al_tensor_set_double(t[4], &i, 0.01 + 0.3 * uniform(rng));
+    rc |= al_tensor_set_double(t[5], &i, asin(2.0 * uniform(rng) - 1.0) * 180.0 / M_PI);
+    rc |= al_tensor_set_double(t[6], &i, 0.01 + 0.3 * uniform(rng));
+    rc |= al_tensor_set_double(t[7], &i, plx);
+    rc |= al_tensor_set_double(t[8], &i, 30.0 * (uniform(rng) - 0.5));
+    rc |= al_tensor_set_double(t[9], &i, 30.0 * (uniform(rng) - 0.5));
+    rc |= al_tensor_set_int64(t[10], &i, g < 19.0 ? 31 : 95);
+    rc |= al_tensor_set_double(t[11], &i, g);
+    rc |= al_tensor_set_double(t[12], &i, g + 0.2 + 0.6 * uniform(rng));
+    rc |= al_tensor_set_double(t[13], &i, g - 0.5 - 0.5 * uniform(rng));
+    rc |= al_tensor_set_double(t[14], &i, g < 14.0 ? 60.0 * (uniform(rng) - 0.5) : NAN);
+    const char *flag = uniform(rng) < 0.02 ? "VARIABLE" : "NOT_AVAILABLE";
+    rc |= al_tensor_set_string(t[15], &i, flag, strlen(flag));
+    rc |= al_tensor_set_int64(t[16], &i, uniform(rng) < 0.01);
+    (void)rc; /* every value is in range for its column by construction */
+}
+
+/* Builds the catalog and writes it to path; 0, or -1 after reporting. */
+static int write_catalog(sout *o, const char *path)
+{
+    al_error err = {0};
+    al_tensordict *td = al_tensordict_new(SURVEY_ROWS, AL_CPU, &err);
+    al_tensor *t[N_GAIA] = {0};
+    int64_t shape[1] = {SURVEY_ROWS};
+    int rc = td ? AL_OK : err.code;
+    for (size_t c = 0; rc == AL_OK && c < N_GAIA; c++) {
+        const gcol *g = &gaia_cols[c];
+        t[c] = g->dtype == AL_DTYPE_STRING ? al_tensor_new_string(1, shape, g->width, AL_CPU, &err)
+                                           : al_tensor_new(g->dtype, 1, shape, AL_CPU, &err);
+        rc = t[c] ? AL_OK : err.code;
+    }
+    uint64_t rng = 0xA57201AB5EED2026ull;
+    for (int64_t i = 0; rc == AL_OK && i < SURVEY_ROWS; i++)
+        fill_row(t, i, &rng);
+    for (size_t c = 0; rc == AL_OK && c < N_GAIA; c++) {
+        rc = al_tensordict_set(td, gaia_cols[c].name, t[c], 0, &err);
+        if (rc == AL_OK && *gaia_cols[c].unit)
+            rc = al_survey_set_column(td, gaia_cols[c].name, gaia_cols[c].unit, NULL);
+    }
+    if (rc == AL_OK)
+        rc = al_survey_set_name(td, "Gaia DR3");
+    if (rc == AL_OK)
+        rc = al_survey_save_fits(td, path, NULL, &err);
+    for (size_t c = 0; c < N_GAIA; c++)
+        al_tensor_free(t[c]);
+    al_survey_free(td);
+    if (rc != AL_OK) {
+        cli_fail("demo", "cannot write the Gaia-like catalog: %s", err.message);
+        return -1;
+    }
+    struct stat sb;
+    put_count(o, "rows", SURVEY_ROWS);
+    put_count(o, "columns", N_GAIA);
+    put_bytes(o, "file_bytes", stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0);
+    note(o, "written to %s", path);
+    return 0;
+}
+
+static void on_progress(void *user, uint64_t done, uint64_t total)
+{
+    cli_progress *p = user;
+    p->total = total;
+    cli_progress_update(p, done);
+}
+
+/* Adds derived columns flagged temporary: distance and absolute magnitude. */
+static int add_temporaries(al_tensordict *td, const char *prefix)
+{
+    al_error err;
+    const al_tensor *plx = al_tensordict_borrow(td, "parallax");
+    const al_tensor *g = al_tensordict_borrow(td, "phot_g_mean_mag");
+    if (!plx || !g)
+        return AL_ENOTFOUND;
+    int64_t n = al_tensordict_batch_size(td);
+    al_tensor *dist = al_tensor_new(AL_DTYPE_FLOAT64, 1, &n, AL_CPU, &err);
+    al_tensor *absg = al_tensor_new(AL_DTYPE_FLOAT64, 1, &n, AL_CPU, &err);
+    int rc = dist && absg ? AL_OK : AL_ENOMEM;
+    for (int64_t i = 0; rc == AL_OK && i < n; i++) {
+        double p = 0, m = 0;
+        rc = al_tensor_get_double(plx, &i, &p) | al_tensor_get_double(g, &i, &m);
+        double d = p > 0 ? 1000.0 / p : NAN;
+        ((double *)al_tensor_data(dist))[i] = d;
+        ((double *)al_tensor_data(absg))[i] = m - 5.0 * log10(d / 10.0);
+    }
+    char k1[64], k2[64];
+    snprintf(k1, sizeof k1, "%sdistance_pc", prefix);
+    snprintf(k2, sizeof k2, "%sabs_g_mag", prefix);
+    if (rc == AL_OK)
+        rc = al_tensordict_set(td, k1, dist, AL_ENTRY_TEMPORARY, &err);
+    if (rc == AL_OK)
+        rc = al_tensordict_set(td, k2, absg, AL_ENTRY_TEMPORARY, &err);
+    al_tensor_free(dist);
+    al_tensor_free(absg);
+    return rc;
+}
+
+static uint64_t td_bytes(const al_tensordict *td)
+{
+    al_tensordict_meminfo mi;
+    if (al_tensordict_memory_info(td, &mi) != AL_OK)
+        return 0;
+    uint64_t b = mi.total_bytes;
+    al_tensordict_memory_info_release(&mi);
+    return b;
+}
+
+/* Load, memory_info, optimize, temporaries, diagnosis, forced cleanup. */
+static int gaia_steps(sout *o, const char *path)
+{
+    step(o, "survey_load", "al_survey_load in scope \"survey\"");
+    cli_progress p;
+    cli_progress_begin(&p, "astrolab demo: loading FITS", SURVEY_ROWS);
+    al_survey_options opts;
+    al_survey_options_init(&opts);
+    opts.progress = on_progress;
+    opts.progress_user = &p;
+    al_error err = {0};
+    al_tensordict *td = al_survey_load(path, &opts, &err);
+    cli_progress_end(&p);
+    if (!td) {
+        cli_fail("demo", "%s", err.message);
+        return -1;
+    }
+    const al_survey_meta *m = al_survey_info(td);
+    note(o, "survey recognised: %s; %zu columns with units and roles", m->survey, m->n_columns);
+    put_check(o, "survey_is_gaia_dr3", strcmp(m->survey, "Gaia DR3") == 0);
+    put_memory_info(o, td);
+    put_stats(o);
+
+    step(o, "survey_optimize", "al_tensordict_optimize_memory (lossless)");
+    al_optimize_report rep;
+    if (al_tensordict_optimize_memory(td, NULL, &rep) == AL_OK) {
+        put_bytes(o, "bytes_before", rep.bytes_before);
+        put_bytes(o, "bytes_after", rep.bytes_after);
+        for (size_t i = 0; !o->json && i < rep.n_entries; i++)
+            if (rep.entries[i].action)
+                note(o, "%-26s %s -> %s", rep.entries[i].name,
+                     al_dtype_name(rep.entries[i].dtype_before),
+                     al_dtype_name(rep.entries[i].dtype_after));
+        put_check(o, "saved_memory", rep.bytes_after < rep.bytes_before);
+        al_optimize_report_release(&rep);
+    } else
+        put_check(o, "optimize_ran", false);
+    put_stats(o);
+
+    step(o, "survey_temporaries", "derived columns flagged temporary, then cleared");
+    int rc = add_temporaries(td, "");
+    uint64_t with = td_bytes(td);
+    put_bytes(o, "bytes_with_temporaries", with);
+    int dropped = rc == AL_OK ? al_tensordict_clear_temp_tensors(td) : -1;
+    put_count(o, "dropped", dropped < 0 ? 0 : (uint64_t)dropped);
+    put_bytes(o, "bytes_after_clear", td_bytes(td));
+    put_check(o, "temporaries_dropped", dropped == 2);
+    put_stats(o);
+
+    step(o, "survey_diagnosis", "diagnosis and a forced cleanup");
+    al_diagnosis *d = al_diagnose_memory_leaks();
+    if (d) {
+        if (o->json)
+            cli_json_add_raw(o->step, "diagnosis", al_diagnosis_json(d));
+        else {
+            char *text = al_diagnosis_text(d);
+            if (text)
+                fputs(text, stdout);
+            free(text);
+        }
+        al_diagnosis_free(d);
+    }
+    rc = add_temporaries(td, "scratch_"); /* what the forced cleanup gives back */
+    uint64_t before = td_bytes(td);
+    al_cleanup_result cr = al_force_comprehensive_cleanup();
+    put_count(o, "callbacks_run", cr.callbacks_run);
+    put_bytes(o, "bytes_released", cr.bytes_released);
+    put_bytes(o, "catalog_bytes_before", before);
+    put_bytes(o, "catalog_bytes_after", td_bytes(td));
+    put_check(o, "cleanup_dropped_temporaries",
+              rc == AL_OK && !al_tensordict_contains(td, "scratch_distance_pc"));
+    put_stats(o);
+    al_survey_free(td);
+    return 0;
+}
+
+/* The real Tycho-2 V_T magnitudes, when the Debian package is installed. */
+static void tycho2_step(sout *o)
+{
+    step(o, "survey_tycho2", "real Tycho-2 magnitudes from astrometry.net's index");
+    struct stat sb;
+    if (stat(TYCHO2, &sb) != 0) {
+        note(o, "%s not installed (apt install astrometry-data-tycho2-10-19-littleendian)", TYCHO2);
+        if (o->json)
+            cJSON_AddBoolToObject(o->step, "available", false);
+        return;
+    }
+    al_survey_options opts;
+    al_survey_options_init(&opts);
+    opts.hdu = TYCHO2_MAG_HDU;
+    al_error err = {0};
+    al_tensordict *td = al_survey_load(TYCHO2, &opts, &err);
+    if (!td) {
+        cli_fail("demo", "%s", err.message);
+        o->failed = true;
+        return;
+    }
+    const al_tensor *vt = al_tensordict_borrow(td, "MAG_VT");
+    int64_t n = al_tensordict_batch_size(td);
+    double lo = INFINITY, hi = -INFINITY, sum = 0;
+    for (int64_t i = 0; vt && i < n; i++) {
+        double v = ((const float *)al_tensor_data(vt))[i];
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+        sum += v;
+    }
+    if (o->json) {
+        cJSON_AddBoolToObject(o->step, "available", true);
+        cJSON_AddStringToObject(o->step, "file", TYCHO2);
+        cJSON_AddNumberToObject(o->step, "stars", (double)n);
+        cJSON_AddNumberToObject(o->step, "vt_min", lo);
+        cJSON_AddNumberToObject(o->step, "vt_max", hi);
+        cJSON_AddNumberToObject(o->step, "vt_mean", n ? sum / (double)n : 0);
+    } else {
+        note(o, "%s HDU %d: %lld stars, V_T %.2f..%.2f mag (mean %.2f); survey %s", TYCHO2,
+             TYCHO2_MAG_HDU, (long long)n, lo, hi, n ? sum / (double)n : 0.0,
+             al_survey_info(td)->survey);
+    }
+    put_check(o, "tycho2_stars_loaded", n > 0 && vt != NULL);
+    put_memory_info(o, td);
+    al_survey_free(td);
+    put_stats(o);
+}
+
+int demo_survey_stages(bool json, cJSON *stages, bool *failed)
+{
+    sout o = {json, stages, NULL, false};
+    char dir[] = "/tmp/astrolab-demo-XXXXXX";
+    if (!mkdtemp(dir)) {
+        cli_fail("demo", "cannot make a temporary directory: %m");
+        return -1;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "%s/gaia_like.fits", dir);
+    int rc = -1;
+    al_scope *s = al_scope_begin("survey");
+    if (s) {
+        step(&o, "survey_generate", "a Gaia DR3-like catalog written as FITS");
+        rc = write_catalog(&o, path);
+        if (rc == 0)
+            rc = gaia_steps(&o, path);
+        if (rc == 0)
+            tycho2_step(&o);
+        al_scope_report r;
+        (void)al_scope_end(s, &r);
+        step(&o, "survey_scope", "the scope \"survey\" ends");
+        put_bytes(&o, "bytes_allocated", r.bytes_allocated);
+        put_bytes(&o, "peak_bytes", r.peak_bytes);
+        put_count(&o, "reclaimed_blocks", r.reclaimed_blocks);
+        put_stats(&o);
+    } else
+        cli_fail("demo", "out of memory beginning scope \"survey\"");
+    unlink(path);
+    rmdir(dir);
+    *failed |= o.failed;
+    return rc;
+}
