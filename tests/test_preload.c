@@ -11,7 +11,7 @@
 #include "test.h"
 
 #define BUILD ASTROLAB_BUILD_DIR
-#define PROGRAMS ASTROLAB_TEST_DATA "/../programs"
+#define PROGRAMS ASTROLAB_TESTS_DIR "/programs"
 
 /* Line of the first line of `file` holding `marker`. */
 static int marker_line(const char *file, const char *marker)
