@@ -120,8 +120,9 @@ TEST(test_bad_layouts_and_view_ranges_are_refused_with_a_message)
     CHECK(al_tensor_new(AL_DTYPE_INT32, 9, shape, AL_CPU, &err) == NULL);
     CHECK(al_tensor_new(AL_DTYPE_STRING, 1, shape, AL_CPU, &err) == NULL);
     CHECK(al_tensor_new_string(1, shape, 0, AL_CPU, &err) == NULL);
-    CHECK(al_tensor_new(AL_DTYPE_INT32, 1, shape, (al_device){AL_DEVICE_CUDA, 0}, &err) == NULL);
-    CHECK_EQ_INT(err.code, AL_EUNSUPPORTED);
+    CHECK(al_tensor_new(AL_DTYPE_INT32, 1, shape, (al_device){AL_DEVICE_CUDA, -1}, &err) == NULL);
+    CHECK_EQ_INT(err.code, AL_EINVAL);
+    CHECK(strstr(err.message, "cuda:-1") != NULL);
     int64_t big[2] = {INT64_MAX / 2, 4};
     CHECK(al_tensor_new(AL_DTYPE_INT32, 2, big, AL_CPU, &err) == NULL);
     CHECK_EQ_INT(err.code, AL_EOVERFLOW);
@@ -407,9 +408,10 @@ TEST(test_dlpack_refuses_what_it_cannot_represent)
         CHECK(strstr(err.message, bad[i].words) != NULL);
     }
     producer_init(&p, (DLDataType){kDLFloat, 32, 1});
-    p.m.dl_tensor.device = (DLDevice){kDLCUDA, 0};
+    p.m.dl_tensor.device = (DLDevice){kDLOpenCL, 0};
     CHECK(al_tensor_from_dlpack(&p.m, &err) == NULL);
     CHECK_EQ_INT(err.code, AL_EUNSUPPORTED);
+    CHECK(strstr(err.message, "kDLOpenCL") != NULL);
     producer_init(&p, (DLDataType){kDLFloat, 32, 1});
     p.m.dl_tensor.ndim = 9;
     CHECK(al_tensor_from_dlpack(&p.m, &err) == NULL);

@@ -20,6 +20,20 @@
  * counts BYTES (as DLPack's byte_offset). Fixed-width strings hold `width` bytes per element,
  * padded with NUL bytes and not necessarily NUL-terminated (NumPy's "S<width>").
  *
+ * Devices. A tensor lives on the CPU or on a CUDA device (<astrolab/cuda.h>): device storage
+ * comes from the caching allocator (al_cuda_malloc) and goes back to it (al_cuda_free) when the
+ * last handle or export goes, with the same reference counting as host storage. On CUDA
+ * tensors these work as on the CPU: creation (zero-filled), views (view, narrow, slice_rows,
+ * select: metadata only), layout accessors, al_tensor_copy (stays on its device: a device to
+ * device copy), al_tensor_to (between any two devices), al_tensor_equal (through host copies),
+ * DLPack (kDLCUDA), and every tensordict call except optimize. al_tensor_data gives the device
+ * address, which the host must not dereference. Host-only, refused with AL_EUNSUPPORTED and a
+ * WARNING on "astrolab.tensors" naming the call and the device: element get/set/fill,
+ * al_tensor_to_dtype and al_tensordict_optimize_memory. Copies between devices are synchronous;
+ * non-contiguous views are made contiguous on the way (on the host, for a device view). Device
+ * memory that AstroLab's allocator does not own (a DLPack import from another library, a
+ * wrapped pointer) can be viewed and exported again, but not copied: AL_EUNSUPPORTED.
+ *
  * Threads. A tensor or tensordict may be read from several threads at once; changing one needs
  * the caller's locking. Storage reference counts are atomic, so handles sharing storage may be
  * created and freed on different threads, and a DLPack consumer may run its deleter anywhere.
@@ -64,7 +78,7 @@ AL_API AL_NODISCARD int al_dtype_parse(const char *name, al_dtype *out);
 
 typedef enum al_device_type {
     AL_DEVICE_CPU = 0,  /* host memory */
-    AL_DEVICE_CUDA = 1, /* a CUDA device; tensors cannot live there yet (AL_EUNSUPPORTED) */
+    AL_DEVICE_CUDA = 1, /* a CUDA device of <astrolab/cuda.h>'s selected backend */
 } al_device_type;
 
 typedef struct al_device {
@@ -88,8 +102,10 @@ typedef struct al_storage al_storage;
 typedef void (*al_tensor_deleter)(void *data, void *ctx);
 
 /* A new zero-filled, contiguous tensor of `dtype` (not AL_DTYPE_STRING) and shape[0..ndim-1]
- * (ndim 0 is a scalar). Free with al_tensor_free. NULL on failure, with err filled: AL_EINVAL
- * (bad dtype, ndim, negative dimension), AL_EOVERFLOW, AL_EUNSUPPORTED (non-CPU), AL_ENOMEM. */
+ * (ndim 0 is a scalar) on `device`. Free with al_tensor_free. NULL on failure, with err filled:
+ * AL_EINVAL (bad dtype, ndim, negative dimension, no such device), AL_EOVERFLOW, AL_ENOMEM, and
+ * for CUDA AL_ECUDA_UNAVAILABLE, AL_ECUDA_OOM (the allocator's message: requested, allocated,
+ * reserved, free and total bytes), AL_ECUDA. */
 AL_API AL_NODISCARD al_tensor *al_tensor_new(al_dtype dtype, int ndim, const int64_t *shape,
                                              al_device device, al_error *err);
 /* As al_tensor_new for fixed-width strings of `width` (>= 1) bytes, all empty. */
@@ -103,7 +119,9 @@ AL_API AL_NODISCARD al_tensor *al_tensor_from_buffer(al_dtype dtype, size_t widt
 /* Takes ownership of external memory: a tensor over `data` without copying. `strides` (in
  * elements; may be NULL for C order) must keep every element inside the memory the caller
  * owns. deleter(data, ctx) runs exactly once when the last handle goes; `deleter` may be NULL
- * for memory that outlives every handle. On failure nothing is taken and deleter is not run. */
+ * for memory that outlives every handle. On a CUDA device `data` is a device address; it can
+ * be copied only when it is a block of al_cuda_malloc covering every element. On failure
+ * nothing is taken and deleter is not run. */
 AL_API AL_NODISCARD al_tensor *al_tensor_wrap(al_dtype dtype, size_t width, int ndim,
                                               const int64_t *shape, const int64_t *strides,
                                               void *data, al_device device,
@@ -149,15 +167,28 @@ AL_API AL_NODISCARD al_tensor *al_tensor_slice_rows(const al_tensor *t, int64_t 
 AL_API AL_NODISCARD al_tensor *al_tensor_select(const al_tensor *t, int dim, int64_t index,
                                                 al_error *err);
 
-/* A new contiguous tensor with its own storage holding a copy of t's elements. NULL on failure. */
+/* A new contiguous tensor with its own storage holding a copy of t's elements, on t's device
+ * (device to device for CUDA). NULL on failure (err filled, as al_tensor_to). */
 AL_API AL_NODISCARD al_tensor *al_tensor_copy(const al_tensor *t, al_error *err);
+/* A new contiguous tensor on `device` holding a copy of t's elements, byte for byte: CPU to
+ * CUDA, CUDA to CPU, CUDA to another (or the same) CUDA device. Unlike PyTorch's .to it always
+ * copies, also to t's own device (al_tensor_view shares instead). A non-contiguous t is made
+ * contiguous on the way: gathered on the host, a device view after fetching the bytes it spans
+ * (temporary host memory: its span plus its bytes). Large copies are staged through pinned
+ * memory by <astrolab/cuda.h>. Free with al_tensor_free. NULL on failure with err filled and
+ * nothing allocated: AL_EINVAL (NULL, bad device), AL_ECUDA_UNAVAILABLE, AL_ECUDA_OOM, AL_ENOMEM,
+ * AL_ECUDA (a failed copy), AL_EUNSUPPORTED (device memory not from AstroLab's allocator). */
+AL_API AL_NODISCARD al_tensor *al_tensor_to(const al_tensor *t, al_device device, al_error *err);
 /* Converts into a new contiguous tensor of `dtype`. Numeric to numeric only; every value must
- * be representable exactly, else AL_EOVERFLOW names the first index that is not. */
+ * be representable exactly, else AL_EOVERFLOW names the first index that is not. CPU tensors
+ * only: AL_EUNSUPPORTED names the device of a CUDA tensor. */
 AL_API AL_NODISCARD al_tensor *al_tensor_to_dtype(const al_tensor *t, al_dtype dtype,
                                                   al_error *err);
 
 /* Element access. `index` holds ndim indices (NULL for a scalar). All return AL_OK, AL_EINVAL
- * (index out of range, NULL) or AL_ETYPE / AL_EOVERFLOW as each says. */
+ * (index out of range, NULL) or AL_ETYPE / AL_EOVERFLOW as each says. CPU tensors only: a CUDA
+ * tensor gives AL_EUNSUPPORTED, with a WARNING on "astrolab.tensors" naming its device (this
+ * goes for the fills below too). */
 /* Any numeric or bool element as a double (uint64/int64 beyond 2^53 round). AL_ETYPE: string. */
 AL_API AL_NODISCARD int al_tensor_get_double(const al_tensor *t, const int64_t *index, double *out);
 /* Integers and bools exactly; floats only when integral and in range (else AL_EOVERFLOW);
@@ -187,22 +218,30 @@ typedef enum al_equal_mode {
 } al_equal_mode;
 
 /* 1 when a and b have the same dtype (and width), shape and elements under `mode`; 0 when not;
- * AL_EINVAL for NULL. Layout (strides, offset, storage) does not matter. */
+ * AL_EINVAL for NULL. Layout (strides, offset, storage) and device do not matter. A CUDA
+ * operand is copied to host memory first (its bytes, plus the span of a strided view, for the
+ * length of the call): AL_ENOMEM, AL_ECUDA or AL_EUNSUPPORTED (memory the allocator does not
+ * own) when that fails. */
 AL_API int al_tensor_equal(const al_tensor *a, const al_tensor *b, al_equal_mode mode);
 
 /* -------- DLPack: zero-copy exchange with NumPy, PyTorch, CuPy (<dlpack/dlpack.h>, 0.6).
- * Booleans travel as DLPack 0.8's kDLBool (code 6, 8 bits); strings cannot travel. -------- */
+ * Booleans travel as DLPack 0.8's kDLBool (code 6, 8 bits); strings cannot travel. Devices:
+ * kDLCPU, and kDLCUDA with the device ordinal as device_id (data is the device pointer).
+ * kDLCUDAHost, kDLCUDAManaged, ROCm and the rest are refused. -------- */
 struct DLManagedTensor;
 
-/* Exports t without copying. The result keeps t's storage alive until the consumer calls its
- * deleter (exactly once, from any thread); t may be freed before that. NULL with err filled:
- * AL_ETYPE for string tensors, AL_EUNSUPPORTED for non-CPU ones, AL_ENOMEM. */
+/* Exports t without copying, as kDLCPU or kDLCUDA. The result keeps t's storage (host or
+ * device memory) alive until the consumer calls its deleter (exactly once, from any thread); t
+ * may be freed before that. NULL with err filled: AL_ETYPE for string tensors, AL_ENOMEM. */
 AL_API AL_NODISCARD struct DLManagedTensor *al_tensor_to_dlpack(const al_tensor *t, al_error *err);
 /* Takes ownership of `m` on success: the tensor (and its views) use m's memory without copying,
- * and m->deleter(m) runs exactly once, when the last handle goes. On failure (NULL, err filled)
- * the caller keeps m: AL_ETYPE for data types without an al_dtype (bfloat16, float16, complex,
- * lanes != 1), AL_EUNSUPPORTED for non-CPU devices, AL_EINVAL for ndim over 8 or negative
- * strides or dimensions, AL_ENOMEM. */
+ * and m->deleter(m) runs exactly once, when the last handle goes. A kDLCUDA tensor lands on
+ * device {AL_DEVICE_CUDA, device_id}; it can be copied (al_tensor_to) only when its memory is a
+ * block of AstroLab's allocator (an AstroLab export, or a producer using al_cuda_malloc). On
+ * failure (NULL, err filled) the caller keeps m: AL_ETYPE for data types without an al_dtype
+ * (bfloat16, float16, complex, lanes != 1), AL_EUNSUPPORTED for devices other than kDLCPU and
+ * kDLCUDA (named), AL_EINVAL for ndim over 8, negative strides or dimensions, or a CUDA device
+ * id that does not exist, AL_ECUDA_UNAVAILABLE for kDLCUDA without CUDA, AL_ENOMEM. */
 AL_API AL_NODISCARD al_tensor *al_tensor_from_dlpack(struct DLManagedTensor *m, al_error *err);
 
 /* -------- TensorDict: ordered named entries sharing a batch size. --------
@@ -210,7 +249,10 @@ AL_API AL_NODISCARD al_tensor *al_tensor_from_dlpack(struct DLManagedTensor *m, 
  * non-empty and holds no '.'. Every tensor entry has at least one dimension and its first
  * dimension equals the batch size. Nested tensordicts are owned by their parent (share its
  * batch size and device) and are never freed by the caller. Tensors given to the tensordict
- * are borrowed: it keeps its own view of their storage. Every root tensordict registers itself
+ * are borrowed: it keeps its own view of their storage. A tensordict's device is fixed at
+ * creation: every tensor entry must be on it (a tensor of another device is refused, never
+ * copied silently, as PyTorch's TensorDict does: move it with al_tensor_to, or a whole
+ * tensordict with al_tensordict_to). Every root tensordict registers itself
  * weakly with al_register_for_cleanup (type "al_tensordict"): al_force_comprehensive_cleanup
  * then drops its temporary entries, nested ones included. A failed call changes nothing. */
 typedef struct al_tensordict al_tensordict;
@@ -222,7 +264,8 @@ typedef struct al_tensordict al_tensordict;
 #define AL_ENTRY_TEMPORARY 1u /* dropped by clear_temp_tensors and by forced cleanup */
 
 /* A new empty tensordict of `batch_size` rows (>= 0, or AL_BATCH_UNSET) on `device`. Free with
- * al_tensordict_free. NULL on failure (err filled: AL_EINVAL, AL_EUNSUPPORTED, AL_ENOMEM). */
+ * al_tensordict_free. NULL on failure (err filled: AL_EINVAL (also a CUDA device that does not
+ * exist), AL_ECUDA_UNAVAILABLE, AL_ENOMEM). */
 AL_API AL_NODISCARD al_tensordict *al_tensordict_new(int64_t batch_size, al_device device,
                                                      al_error *err);
 /* Frees a root tensordict, its entries and its registration; NULL does nothing. A nested
@@ -239,7 +282,8 @@ AL_API int al_tensordict_contains(const al_tensordict *td, const char *key);
 /* Sets entry `key` to a view of t with `flags` (AL_ENTRY_*), replacing an entry of that name in
  * place or appending one; missing parents in the path are created. AL_ESHAPE when t's first
  * dimension differs from the batch size (the message names the entry, expected and got),
- * AL_EINVAL for a bad key or a 0-d tensor, AL_EUNSUPPORTED for another device, AL_ENOMEM. */
+ * AL_EINVAL for a bad key or a 0-d tensor, AL_EUNSUPPORTED for a tensor on another device than
+ * the tensordict's (the message names the entry and both devices), AL_ENOMEM. */
 AL_API AL_NODISCARD int al_tensordict_set(al_tensordict *td, const char *key, const al_tensor *t,
                                           unsigned flags, al_error *err);
 /* The nested tensordict `key`, created (with missing parents) when absent. Borrowed: valid
@@ -299,7 +343,19 @@ AL_API int al_tensordict_foreach(const al_tensordict *td, al_tensordict_visit_fn
 AL_API AL_NODISCARD al_tensordict *al_tensordict_slice(const al_tensordict *td, int64_t start,
                                                        int64_t stop, al_error *err);
 
+/* A new root tensordict on `device` (free it with al_tensordict_free) holding a copy of every
+ * entry of td, nested tensordicts included, with the same names, order, flags and batch size:
+ * each tensor copied as by al_tensor_to (always a copy, even to td's own device), encoded
+ * string entries keeping their encoding. td may be nested: the copy is a root. Atomic: on
+ * failure nothing is left allocated, host or device, and NULL is returned with err naming the
+ * entry: codes as al_tensor_to. */
+AL_API AL_NODISCARD al_tensordict *al_tensordict_to(const al_tensordict *td, al_device device,
+                                                    al_error *err);
+
 /* -------- The seed's memory methods. -------- */
+
+/* Devices memory_info counts one by one; as AL_CUDA_MAX_DEVICES of <astrolab/cuda.h>. */
+#define AL_TENSOR_MAX_CUDA_DEVICES 16
 
 /* One row of memory_info: one per tensor entry, depth-first in order. */
 typedef struct al_tensordict_meminfo_row {
@@ -324,6 +380,9 @@ typedef struct al_tensordict_meminfo {
     uint64_t shared_bytes; /* bytes of storage used by more than one entry, counted once */
     size_t n_rows;         /* rows in `rows` (== n_tensors) */
     al_tensordict_meminfo_row *rows; /* release with al_tensordict_memory_info_release */
+    /* of cuda_bytes, per device ordinal (devices beyond the array are counted in cuda_bytes
+     * only) */
+    uint64_t cuda_device_bytes[AL_TENSOR_MAX_CUDA_DEVICES];
 } al_tensordict_meminfo;
 
 /* Fills *info from the entries' metadata (no element is read; O(entries)). Release the rows
@@ -333,15 +392,17 @@ AL_API AL_NODISCARD int al_tensordict_memory_info(const al_tensordict *td,
 /* Frees the rows of *info and zeroes it; NULL does nothing. */
 AL_API void al_tensordict_memory_info_release(al_tensordict_meminfo *info);
 /* memory_info as JSON: {"total_bytes", "total_mb", "n_tensors", "shared_bytes", "devices":
- * {"cpu": bytes, ...}, "entries": [{"name", "dtype", "shape", "bytes", "view_bytes", "device",
+ * {"cpu": bytes, and when there are any "cuda": bytes, "cuda:0": bytes, ... per device},
+ * "entries": [{"name", "dtype", "shape", "bytes", "view_bytes", "device",
  * "shared", "temporary", "encoding"}]}. free() it; NULL on failure. */
 AL_API AL_NODISCARD char *al_tensordict_memory_info_json(const al_tensordict *td);
 
 /* Releases all tensor storage the tensordict holds now: every entry (tensors and nested
  * tensordicts) is removed, and the batch size returns to its value at creation. The tensordict
  * stays valid and registered, ready for reuse. Storage also used by outside handles lives on
- * until they go. Returns the number of entries removed (>= 0), or AL_EINVAL. Cannot fail
- * otherwise. */
+ * until they go. Device storage goes back to the CUDA cache (al_cuda_free: the allocator's
+ * allocated bytes drop; its reserved bytes stay until al_cuda_empty_cache). Returns the number of
+ * entries removed (>= 0), or AL_EINVAL. Cannot fail otherwise. */
 AL_API int al_tensordict_cleanup(al_tensordict *td);
 /* Drops every entry flagged AL_ENTRY_TEMPORARY, nested ones included. Returns the number
  * dropped (>= 0) or AL_EINVAL. Allocates nothing, so it cannot fail otherwise. */
@@ -404,10 +465,11 @@ typedef struct al_optimize_report {
 
 /* Rewrites the entries to use less memory as `opts` (NULL: lossless defaults) allows. Values
  * read back through al_tensordict_get equal the originals (bitwise for floats, strings byte for
- * byte) unless lossy_float is set; stored types may narrow. Dictionary-encoded entries and
- * tensors of other devices are left alone. `report` may be NULL. AL_OK; on failure (AL_EINVAL,
- * AL_ENOMEM) the tensordict is unchanged and report untouched. Peak memory: the original plus
- * the new storage of every changed entry, until the call returns. */
+ * byte) unless lossy_float is set; stored types may narrow. Dictionary-encoded entries are
+ * left alone. CPU tensordicts only: one on a CUDA device gives AL_EUNSUPPORTED (a WARNING on
+ * "astrolab.tensors" names the device). `report` may be NULL. AL_OK; on failure (AL_EINVAL,
+ * AL_ENOMEM, AL_EUNSUPPORTED) the tensordict is unchanged and report untouched. Peak memory: the
+ * original plus the new storage of every changed entry, until the call returns. */
 AL_API AL_NODISCARD int al_tensordict_optimize_memory(al_tensordict *td,
                                                       const al_optimize_options *opts,
                                                       al_optimize_report *report);

@@ -1,7 +1,8 @@
 /* DLPack exchange (<dlpack/dlpack.h>, Debian's libdlpack-dev 0.6): export a tensor as a
- * DLManagedTensor and import one, both without copying. An export holds one storage reference
- * until the consumer runs the deleter; an import wraps the producer's memory in storage whose
- * release runs the producer's deleter exactly once. Handles and views are in tensor.c. */
+ * DLManagedTensor and import one, both without copying, on the CPU (kDLCPU) and on CUDA devices
+ * (kDLCUDA, the device pointer itself). An export holds one storage reference until the
+ * consumer runs the deleter; an import wraps the producer's memory in storage whose release
+ * runs the producer's deleter exactly once. Handles and views are in tensor.c. */
 #include <dlpack/dlpack.h>
 #include <string.h>
 
@@ -60,12 +61,6 @@ DLManagedTensor *al_tensor_to_dlpack(const al_tensor *t, al_error *err)
                      al_dtype_name(t->dtype), t->itemsize);
         return NULL;
     }
-    if (t->storage->device.type != AL_DEVICE_CPU) {
-        char name[32];
-        al_error_set(err, AL_EUNSUPPORTED, "DLPack export from %s is not supported yet",
-                     al_device_name(t->storage->device, name, sizeof name));
-        return NULL;
-    }
     export_ctx *ctx = AL_NEW(export_ctx);
     if (!ctx) {
         al_error_set(err, AL_ENOMEM, "out of memory for a DLPack export");
@@ -77,7 +72,9 @@ DLManagedTensor *al_tensor_to_dlpack(const al_tensor *t, al_error *err)
     ali_storage_retain(t->storage);
     DLTensor *dl = &ctx->managed.dl_tensor;
     dl->data = t->storage->data;
-    dl->device = (DLDevice){kDLCPU, 0};
+    al_device dev = t->storage->device;
+    dl->device =
+        dev.type == AL_DEVICE_CUDA ? (DLDevice){kDLCUDA, dev.index} : (DLDevice){kDLCPU, 0};
     dl->ndim = t->ndim;
     dl->dtype = dt;
     dl->shape = ctx->shape;
@@ -85,8 +82,9 @@ DLManagedTensor *al_tensor_to_dlpack(const al_tensor *t, al_error *err)
     dl->byte_offset = t->offset;
     ctx->managed.manager_ctx = ctx;
     ctx->managed.deleter = export_deleter;
-    al_log(AL_LOG_DEBUG, ALI_TLOG, "DLPack export of a %d-d %s tensor at %p", t->ndim,
-           al_dtype_name(t->dtype), dl->data);
+    al_log(AL_LOG_DEBUG, ALI_TLOG, "DLPack export of a %d-d %s tensor at %p (device type %d:%d)",
+           t->ndim, al_dtype_name(t->dtype), dl->data, (int)dl->device.device_type,
+           dl->device.device_id);
     return &ctx->managed;
 }
 
@@ -126,6 +124,52 @@ static int from_dl_dtype(DLDataType dt, al_dtype *out, al_error *err)
                         (unsigned)dt.code);
 }
 
+/* The al_device of a DLPack device: kDLCPU, or kDLCUDA with an existing device id. */
+static int import_device(DLDevice d, al_device *out, al_error *err)
+{
+    /* Types after kDLCUDAManaged came with DLPack 0.7 and 0.8; the 0.6 header lacks them. */
+    static const struct {
+        int type;
+        const char *name;
+    } names[] = {
+        {kDLCPU, "kDLCPU"},
+        {kDLCUDA, "kDLCUDA"},
+        {kDLCUDAHost, "kDLCUDAHost"},
+        {kDLOpenCL, "kDLOpenCL"},
+        {kDLVulkan, "kDLVulkan"},
+        {kDLMetal, "kDLMetal"},
+        {kDLVPI, "kDLVPI"},
+        {kDLROCM, "kDLROCM"},
+        {kDLROCMHost, "kDLROCMHost"},
+        {kDLExtDev, "kDLExtDev"},
+        {kDLCUDAManaged, "kDLCUDAManaged"},
+        {14, "kDLOneAPI"},
+        {15, "kDLWebGPU"},
+        {16, "kDLHexagon"},
+    };
+    if (d.device_type == kDLCPU) {
+        *out = AL_CPU;
+        return AL_OK;
+    }
+    if (d.device_type == kDLCUDA) {
+        al_error local;
+        al_device dev = {AL_DEVICE_CUDA, d.device_id};
+        int rc = ali_device_check(dev, &local);
+        if (rc != AL_OK)
+            return al_error_set(err, rc, "DLPack kDLCUDA tensor: %s", local.message);
+        *out = dev;
+        return AL_OK;
+    }
+    const char *name = "unknown";
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].type == (int)d.device_type)
+            name = names[i].name;
+    return al_error_set(err, AL_EUNSUPPORTED,
+                        "DLPack device %s (type %d, id %d) is not supported: only kDLCPU and "
+                        "kDLCUDA",
+                        name, (int)d.device_type, d.device_id);
+}
+
 static void import_deleter(void *data, void *ctx)
 {
     (void)data;
@@ -144,13 +188,9 @@ al_tensor *al_tensor_from_dlpack(DLManagedTensor *m, al_error *err)
     al_dtype dtype = AL_DTYPE_BOOL;
     if (from_dl_dtype(dl->dtype, &dtype, err) != AL_OK)
         return NULL;
-    if (dl->device.device_type != kDLCPU) {
-        al_error_set(err, AL_EUNSUPPORTED,
-                     "DLPack device type %d (id %d) is not supported: "
-                     "only kDLCPU for now",
-                     (int)dl->device.device_type, dl->device.device_id);
+    al_device device;
+    if (import_device(dl->device, &device, err) != AL_OK)
         return NULL;
-    }
     if (dl->ndim < 0 || dl->ndim > AL_TENSOR_MAX_DIMS || (dl->ndim > 0 && !dl->shape)) {
         al_error_set(err, AL_EINVAL, "DLPack ndim %d is outside 0..%d", dl->ndim,
                      AL_TENSOR_MAX_DIMS);
@@ -179,7 +219,7 @@ al_tensor *al_tensor_from_dlpack(DLManagedTensor *m, al_error *err)
             extent += (uint64_t)(dl->shape[i] - 1) * (uint64_t)st[i] * item;
     }
     al_storage *storage =
-        ali_storage_wrap(dl->data, dl->byte_offset + extent, AL_CPU, import_deleter, m, err);
+        ali_storage_wrap(dl->data, dl->byte_offset + extent, device, import_deleter, m, err);
     if (!storage)
         return NULL;
     al_tensor *t = ali_tensor_on(storage, dtype, item, dl->ndim, dl->shape, dl->byte_offset, err);
@@ -189,7 +229,8 @@ al_tensor *al_tensor_from_dlpack(DLManagedTensor *m, al_error *err)
     }
     if (dl->ndim)
         memcpy(t->strides, st, (size_t)dl->ndim * sizeof *st);
-    al_log(AL_LOG_DEBUG, ALI_TLOG, "DLPack import of a %d-d %s tensor at %p", dl->ndim,
-           al_dtype_name(dtype), dl->data);
+    al_log(AL_LOG_DEBUG, ALI_TLOG, "DLPack import of a %d-d %s tensor at %p (device type %d:%d)",
+           dl->ndim, al_dtype_name(dtype), dl->data, (int)dl->device.device_type,
+           dl->device.device_id);
     return t;
 }

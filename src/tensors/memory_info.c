@@ -1,5 +1,6 @@
 /* al_tensordict_memory_info and its JSON form: what a tensordict's entries keep alive, from
- * metadata only (no element is read), storage shared between entries counted once. Also the
+ * metadata only (no element is read), storage shared between entries counted once, each
+ * storage counted on its own device. Also the
  * two helpers it shares with optimize*.c: the depth-first entry list and a pointer set. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -177,10 +178,13 @@ static int memory_info(const al_tensordict *td, al_tensordict_meminfo *info)
         const al_storage *s = set.slots[i];
         if (!s)
             continue;
-        if (s->device.type == AL_DEVICE_CPU)
+        if (s->device.type == AL_DEVICE_CPU) {
             out.cpu_bytes += s->nbytes;
-        else
+        } else {
             out.cuda_bytes += s->nbytes;
+            if (s->device.index >= 0 && s->device.index < AL_TENSOR_MAX_CUDA_DEVICES)
+                out.cuda_device_bytes[s->device.index] += s->nbytes;
+        }
         if (refs[i] > 1)
             out.shared_bytes += s->nbytes;
     }
@@ -247,6 +251,15 @@ char *al_tensordict_memory_info_json(const al_tensordict *td)
         (info.cuda_bytes && !cJSON_AddNumberToObject(devices, "cuda", (double)info.cuda_bytes)) ||
         !(entries = cJSON_AddArrayToObject(root, "entries")))
         goto done;
+    for (int d = 0; d < AL_TENSOR_MAX_CUDA_DEVICES; d++) {
+        char name[32];
+        if (info.cuda_device_bytes[d] &&
+            !cJSON_AddNumberToObject(devices,
+                                     al_device_name((al_device){AL_DEVICE_CUDA, d}, name,
+                                                    sizeof name),
+                                     (double)info.cuda_device_bytes[d]))
+            goto done;
+    }
     for (size_t i = 0; i < info.n_rows; i++) {
         cJSON *r = row_json(&info.rows[i]);
         if (!r || !cJSON_AddItemToArray(entries, r)) {

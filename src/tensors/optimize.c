@@ -390,6 +390,16 @@ int al_tensordict_optimize_memory(al_tensordict *td, const al_optimize_options *
         al_optimize_options_init(&j.o);
     if (!(j.o.compact_ratio >= 1.0) || (j.o.lossy_float && !(j.o.tolerance >= 0)))
         return AL_EINVAL;
+    if (td->device.type != AL_DEVICE_CPU) {
+        /* Every pass reads elements on the host; copying a device tensordict there and back
+         * would cost more than it could save. */
+        char name[32];
+        al_log(AL_LOG_WARNING, ALI_TLOG,
+               "al_tensordict_optimize_memory: tensordict %p is on %s; optimize runs on CPU "
+               "tensordicts only (move it with al_tensordict_to first)",
+               (void *)td, al_device_name(td->device, name, sizeof name));
+        return AL_EUNSUPPORTED;
+    }
     uint64_t t0 = now_ns();
     al_tensordict *root = td;
     while (root->parent)

@@ -1,6 +1,7 @@
 /* Tensor handles: creation, external wrapping, layout accessors, views (narrow, select, row
- * slices) and the run walker that every element loop is built on. Element access, copies and
- * comparison are in tensor_ops.c; storage in storage.c; DLPack in dlpack.c. */
+ * slices) and the run walker that every element loop is built on. Views only touch metadata,
+ * so they work on every device. Element access, copies and comparison are in tensor_ops.c;
+ * copies between devices in device.c; storage in storage.c; DLPack in dlpack.c. */
 #include <string.h>
 
 #include "tensors_int.h"
@@ -93,6 +94,11 @@ al_tensor *ali_tensor_empty_like(const al_tensor *like, al_dtype dtype, size_t i
                         err);
 }
 
+al_tensor *ali_tensor_empty_on(const al_tensor *like, al_device device, al_error *err)
+{
+    return tensor_alloc(like->dtype, like->itemsize, like->ndim, like->shape, device, false, err);
+}
+
 al_tensor *al_tensor_new(al_dtype dtype, int ndim, const int64_t *shape, al_device device,
                          al_error *err)
 {
@@ -138,10 +144,8 @@ al_tensor *al_tensor_wrap(al_dtype dtype, size_t width, int ndim, const int64_t 
         al_error_set(err, AL_EINVAL, "data is NULL");
         return NULL;
     }
-    if (device.type != AL_DEVICE_CPU) {
-        al_error_set(err, AL_EUNSUPPORTED, "wrapping non-CPU memory is not supported yet");
+    if (ali_device_check(device, err) != AL_OK)
         return NULL;
-    }
     int64_t st[AL_TENSOR_MAX_DIMS];
     if (strides)
         memcpy(st, strides, (size_t)ndim * sizeof *st);

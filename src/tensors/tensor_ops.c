@@ -1,19 +1,20 @@
 /* Element-level tensor operations: get/set as double, int64 or string, fill, contiguous copy,
  * dtype conversion and equality. All loops go through ali_walk (tensor.c), so every view layout
- * is handled the same way. */
+ * is handled the same way. The loops read storage bytes on the host: element access, fill and
+ * dtype conversion refuse CUDA tensors; copy and equality move device bytes through device.c. */
 #include <math.h>
 #include <string.h>
 
 #include "tensors_int.h"
 
-static int check_index(const al_tensor *t, const int64_t *index)
+static int check_index(const al_tensor *t, const int64_t *index, const char *op)
 {
     if (!t || (t->ndim > 0 && !index))
         return AL_EINVAL;
     for (int i = 0; i < t->ndim; i++)
         if (index[i] < 0 || index[i] >= t->shape[i])
             return AL_EINVAL;
-    return AL_OK;
+    return ali_require_cpu(t, op);
 }
 
 /* -------- Scalar stores with range checks -------- */
@@ -72,8 +73,9 @@ static int store_double(void *p, al_dtype d, double v)
 
 int al_tensor_get_double(const al_tensor *t, const int64_t *index, double *out)
 {
-    if (check_index(t, index) != AL_OK || !out)
-        return AL_EINVAL;
+    int rc = check_index(t, index, "al_tensor_get_double");
+    if (rc != AL_OK || !out)
+        return rc ? rc : AL_EINVAL;
     if (t->dtype == AL_DTYPE_STRING)
         return AL_ETYPE;
     *out = ali_load_f64(ali_tensor_ptr(t, index), t->dtype);
@@ -82,8 +84,9 @@ int al_tensor_get_double(const al_tensor *t, const int64_t *index, double *out)
 
 int al_tensor_get_int64(const al_tensor *t, const int64_t *index, int64_t *out)
 {
-    if (check_index(t, index) != AL_OK || !out)
-        return AL_EINVAL;
+    int rc = check_index(t, index, "al_tensor_get_int64");
+    if (rc != AL_OK || !out)
+        return rc ? rc : AL_EINVAL;
     const char *p = ali_tensor_ptr(t, index);
     switch (t->dtype) {
     case AL_DTYPE_STRING:
@@ -110,8 +113,9 @@ int al_tensor_get_int64(const al_tensor *t, const int64_t *index, int64_t *out)
 int al_tensor_get_string(const al_tensor *t, const int64_t *index, char *buf, size_t len,
                          size_t *out_len)
 {
-    if (check_index(t, index) != AL_OK || !buf)
-        return AL_EINVAL;
+    int rc = check_index(t, index, "al_tensor_get_string");
+    if (rc != AL_OK || !buf)
+        return rc ? rc : AL_EINVAL;
     if (t->dtype != AL_DTYPE_STRING)
         return AL_ETYPE;
     if (len < t->itemsize + 1)
@@ -127,8 +131,9 @@ int al_tensor_get_string(const al_tensor *t, const int64_t *index, char *buf, si
 
 int al_tensor_set_double(al_tensor *t, const int64_t *index, double v)
 {
-    if (check_index(t, index) != AL_OK)
-        return AL_EINVAL;
+    int rc = check_index(t, index, "al_tensor_set_double");
+    if (rc != AL_OK)
+        return rc;
     if (t->dtype == AL_DTYPE_STRING)
         return AL_ETYPE;
     return store_double(ali_tensor_ptr(t, index), t->dtype, v);
@@ -143,8 +148,9 @@ static int store_i64_any(void *p, al_dtype d, int64_t v)
 
 int al_tensor_set_int64(al_tensor *t, const int64_t *index, int64_t v)
 {
-    if (check_index(t, index) != AL_OK)
-        return AL_EINVAL;
+    int rc = check_index(t, index, "al_tensor_set_int64");
+    if (rc != AL_OK)
+        return rc;
     if (t->dtype == AL_DTYPE_STRING)
         return AL_ETYPE;
     return store_i64_any(ali_tensor_ptr(t, index), t->dtype, v);
@@ -152,8 +158,9 @@ int al_tensor_set_int64(al_tensor *t, const int64_t *index, int64_t v)
 
 int al_tensor_set_string(al_tensor *t, const int64_t *index, const char *s, size_t len)
 {
-    if (check_index(t, index) != AL_OK || (!s && len))
-        return AL_EINVAL;
+    int rc = check_index(t, index, "al_tensor_set_string");
+    if (rc != AL_OK || (!s && len))
+        return rc ? rc : AL_EINVAL;
     if (t->dtype != AL_DTYPE_STRING)
         return AL_ETYPE;
     if (len > t->itemsize)
@@ -198,6 +205,8 @@ int al_tensor_fill_double(al_tensor *t, double v)
 {
     if (!t)
         return AL_EINVAL;
+    if (t->storage->device.type != AL_DEVICE_CPU)
+        return ali_require_cpu(t, "al_tensor_fill_double");
     if (t->dtype == AL_DTYPE_STRING)
         return AL_ETYPE;
     char elem[8];
@@ -209,6 +218,8 @@ int al_tensor_fill_int64(al_tensor *t, int64_t v)
 {
     if (!t)
         return AL_EINVAL;
+    if (t->storage->device.type != AL_DEVICE_CPU)
+        return ali_require_cpu(t, "al_tensor_fill_int64");
     if (t->dtype == AL_DTYPE_STRING)
         return AL_ETYPE;
     char elem[8];
@@ -220,6 +231,8 @@ int al_tensor_fill_string(al_tensor *t, const char *s, size_t len)
 {
     if (!t || (!s && len))
         return AL_EINVAL;
+    if (t->storage->device.type != AL_DEVICE_CPU)
+        return ali_require_cpu(t, "al_tensor_fill_string");
     if (t->dtype != AL_DTYPE_STRING)
         return AL_ETYPE;
     if (len > t->itemsize)
@@ -267,6 +280,8 @@ al_tensor *al_tensor_copy(const al_tensor *t, al_error *err)
         al_error_set(err, AL_EINVAL, "tensor is NULL");
         return NULL;
     }
+    if (t->storage->device.type != AL_DEVICE_CPU)
+        return al_tensor_to(t, t->storage->device, err); /* device to device */
     al_tensor *c = ali_tensor_empty_like(t, t->dtype, t->itemsize, err);
     if (c)
         ali_tensor_gather(t, c->storage->data);
@@ -436,6 +451,14 @@ al_tensor *al_tensor_to_dtype(const al_tensor *t, al_dtype dtype, al_error *err)
                      al_dtype_name(dtype));
         return NULL;
     }
+    if (t->storage->device.type != AL_DEVICE_CPU) {
+        char name[32];
+        al_error_set(err, AL_EUNSUPPORTED,
+                     "al_tensor_to_dtype: the tensor is on %s; conversion runs on the CPU only "
+                     "(move it with al_tensor_to first)",
+                     al_device_name(t->storage->device, name, sizeof name));
+        return NULL;
+    }
     fits_ctx f = {t->dtype, dtype, 0};
     if (ali_walk(t, NULL, fits_run, &f)) {
         al_error_set(err, AL_EOVERFLOW, "element %lld of the %s tensor is not exactly a %s",
@@ -494,5 +517,18 @@ int al_tensor_equal(const al_tensor *a, const al_tensor *b, al_equal_mode mode)
         if (a->shape[i] != b->shape[i])
             return 0;
     equal_ctx c = {a->dtype, a->itemsize, mode};
-    return ali_walk(a, b, equal_run, &c) == 0;
+    if (a->storage->device.type == AL_DEVICE_CPU && b->storage->device.type == AL_DEVICE_CPU)
+        return ali_walk(a, b, equal_run, &c) == 0;
+    /* A device operand is compared from a host copy of its elements. */
+    al_tensor ha, hb;
+    al_storage sa, sb;
+    int rc = ali_host_shadow(a, &ha, &sa, NULL);
+    if (rc == AL_OK && (rc = ali_host_shadow(b, &hb, &sb, NULL)) != AL_OK)
+        ali_host_shadow_free(&sa);
+    if (rc != AL_OK)
+        return rc;
+    rc = ali_walk(&ha, &hb, equal_run, &c) == 0;
+    ali_host_shadow_free(&sa);
+    ali_host_shadow_free(&sb);
+    return rc;
 }

@@ -187,10 +187,8 @@ al_tensordict *al_tensordict_new(int64_t batch_size, al_device device, al_error 
         al_error_set(err, AL_EINVAL, "batch size %lld is negative", (long long)batch_size);
         return NULL;
     }
-    if (device.type != AL_DEVICE_CPU) {
-        al_error_set(err, AL_EUNSUPPORTED, "tensordicts on CUDA are not supported yet");
+    if (ali_device_check(device, err) != AL_OK)
         return NULL;
-    }
     al_tensordict *td = td_alloc(NULL, batch_size, device);
     if (!td) {
         al_error_set(err, AL_ENOMEM, "out of memory for a tensordict");
@@ -239,10 +237,13 @@ static int check_tensor(al_tensordict *root, const al_tensordict *td, const char
     if (t->ndim < 1)
         return al_error_set(err, AL_EINVAL, "entry '%s': a 0-d tensor has no batch dimension", key);
     al_device d = t->storage->device;
-    if (d.type != td->device.type || d.index != td->device.index) {
+    if (!ali_device_eq(d, td->device)) {
+        /* As PyTorch's TensorDict: no silent copy between devices; the caller moves it. */
         char a[32], b[32];
-        return al_error_set(err, AL_EUNSUPPORTED, "entry '%s': tensor on %s, tensordict on %s", key,
-                            al_device_name(d, a, sizeof a),
+        return al_error_set(err, AL_EUNSUPPORTED,
+                            "entry '%s': tensor on %s, tensordict on %s (copy it with "
+                            "al_tensor_to first)",
+                            key, al_device_name(d, a, sizeof a),
                             al_device_name(td->device, b, sizeof b));
     }
     if (root->batch != AL_BATCH_UNSET && t->shape[0] != root->batch)
@@ -348,13 +349,29 @@ static int decode_run(char *pa, char *pb, int64_t n, int64_t sa, int64_t sb, voi
     return 0;
 }
 
+static al_tensor *decode_host(const al_tensor *codes, const al_tensor *dict, al_error *err)
+{
+    al_tensor *out = ali_tensor_empty_like(codes, AL_DTYPE_STRING, dict->itemsize, err);
+    if (out) {
+        decode_ctx c = {out->storage->data, dict, codes->dtype};
+        ali_walk(codes, NULL, decode_run, &c);
+    }
+    return out;
+}
+
 al_tensor *ali_entry_decode(const ali_entry *e, al_error *err)
 {
-    al_tensor *out = ali_tensor_empty_like(e->t, AL_DTYPE_STRING, e->dict->itemsize, err);
-    if (out) {
-        decode_ctx c = {out->storage->data, e->dict, e->t->dtype};
-        ali_walk(e->t, NULL, decode_run, &c);
-    }
+    al_device dev = e->t->storage->device;
+    if (dev.type == AL_DEVICE_CPU)
+        return decode_host(e->t, e->dict, err);
+    /* On a device: decode on the host and upload the result. */
+    al_tensor *codes = al_tensor_to(e->t, AL_CPU, err), *dict = NULL, *host = NULL, *out = NULL;
+    if (codes && (dict = al_tensor_to(e->dict, AL_CPU, err)) &&
+        (host = decode_host(codes, dict, err)))
+        out = al_tensor_to(host, dev, err);
+    al_tensor_free(codes);
+    al_tensor_free(dict);
+    al_tensor_free(host);
     return out;
 }
 
@@ -581,4 +598,24 @@ al_tensordict *al_tensordict_slice(const al_tensordict *td, int64_t start, int64
         return NULL;
     }
     return out;
+}
+
+/* -------- Shared with tensordict_to.c -------- */
+
+al_tensordict *ali_td_alloc(al_tensordict *parent, int64_t batch, al_device device)
+{
+    return td_alloc(parent, batch, device);
+}
+
+void ali_td_destroy(al_tensordict *td) { td_destroy(td); }
+
+al_tensordict *ali_td_root(const al_tensordict *td) { return root_of(td); }
+
+int ali_td_append(al_tensordict *td, const char *name, al_tensor *t, al_tensor *dict,
+                  al_tensordict *sub, unsigned flags)
+{
+    if (append(td, name, strlen(name), t, sub, flags) != AL_OK)
+        return AL_ENOMEM;
+    td->entries[td->n - 1].dict = dict;
+    return AL_OK;
 }

@@ -21,12 +21,24 @@ struct al_storage {
     al_device device;
     al_tensor_deleter deleter; /* NULL with owned: data is a tracked "tensor" block */
     void *deleter_ctx;
-    bool owned; /* data came from the tracked allocator */
+    bool owned; /* data came from the tracked allocator (CPU) or al_cuda_malloc (CUDA) */
+    /* CUDA storage inside the caching allocator's memory, so that al_cuda_memcpy_* reach it;
+     * false for device memory a DLPack producer or al_tensor_wrap caller owns elsewhere. */
+    bool copyable;
 };
+
+/* Checks that `device` can hold tensors now: AL_OK, AL_EINVAL (bad type or index, naming the
+ * device), AL_ECUDA_UNAVAILABLE (with the reason). */
+int ali_device_check(al_device device, al_error *err);
+static inline bool ali_device_eq(al_device a, al_device b)
+{
+    return a.type == b.type && (a.type == AL_DEVICE_CPU || a.index == b.index);
+}
 
 /* New owned storage of nbytes (zeroed when `zero`), tag "tensor". NULL with err filled. */
 al_storage *ali_storage_new(size_t nbytes, bool zero, al_device device, al_error *err);
-/* Storage over external memory; on failure nothing is taken. */
+/* Storage over external memory; on failure nothing is taken. CUDA memory is marked copyable
+ * when it lies inside one live block of the caching allocator. */
 al_storage *ali_storage_wrap(void *data, size_t nbytes, al_device device, al_tensor_deleter deleter,
                              void *ctx, al_error *err);
 void ali_storage_retain(al_storage *s);
@@ -52,6 +64,8 @@ al_tensor *ali_tensor_on(al_storage *storage, al_dtype dtype, size_t itemsize, i
 /* New contiguous uninitialised tensor of the same shape as `like` with dtype/itemsize. */
 al_tensor *ali_tensor_empty_like(const al_tensor *like, al_dtype dtype, size_t itemsize,
                                  al_error *err);
+/* New contiguous uninitialised tensor of like's dtype and shape on `device`. */
+al_tensor *ali_tensor_empty_on(const al_tensor *like, al_device device, al_error *err);
 /* Byte address of the element at `index` (checked by the caller). */
 char *ali_tensor_ptr(const al_tensor *t, const int64_t *index);
 
@@ -66,6 +80,20 @@ void ali_tensor_gather(const al_tensor *t, void *dst);
 /* Converts t's numeric elements into a contiguous array of `dtype` at dst, without range
  * checks: the caller proved every value fits. */
 void ali_tensor_convert_into(const al_tensor *t, al_dtype dtype, void *dst);
+
+/* -------- Devices (device.c). -------- */
+/* AL_EUNSUPPORTED when t is not on the CPU, with a WARNING on astrolab.tensors naming `op` and
+ * the device: element loops read storage bytes on the host. */
+int ali_require_cpu(const al_tensor *t, const char *op);
+/* Copies t's elements in C order into host memory dst (al_tensor_nbytes(t) bytes), from any
+ * device. AL_OK, AL_EUNSUPPORTED (device memory the allocator does not own), AL_ENOMEM, or
+ * the copy's code (err filled). */
+int ali_tensor_read_host(const al_tensor *t, void *dst, al_error *err);
+/* A host view of t for element loops that must not allocate handles: t itself (shadow storage
+ * unused) on the CPU, else a contiguous host copy in *ss's tracked buffer. Release with
+ * ali_host_shadow_free(ss) in both cases. AL_OK or an error as ali_tensor_read_host's. */
+int ali_host_shadow(const al_tensor *t, al_tensor *out, al_storage *ss, al_error *err);
+void ali_host_shadow_free(al_storage *ss);
 
 /* -------- Scalar helpers (dtype.c). -------- */
 bool ali_dtype_is_int(al_dtype d); /* signed or unsigned integers (not bool) */
@@ -106,7 +134,14 @@ al_tensordict *ali_td_enter(const al_tensordict *td);
 void ali_td_leave(al_tensordict *root);
 /* The registered release function of a root tensordict: drops its temporaries (cleanup.c). */
 int ali_tensordict_release(void *obj);
-/* A decoded string tensor of an encoded entry (tensordict.c). */
+/* Tensordict construction shared with tensordict_to.c (tensordict.c). */
+al_tensordict *ali_td_alloc(al_tensordict *parent, int64_t batch, al_device device);
+void ali_td_destroy(al_tensordict *td);
+/* Appends an entry holding t (and dict) or sub, all taken on success; AL_OK or AL_ENOMEM. */
+int ali_td_append(al_tensordict *td, const char *name, al_tensor *t, al_tensor *dict,
+                  al_tensordict *sub, unsigned flags);
+al_tensordict *ali_td_root(const al_tensordict *td);
+/* A decoded string tensor of an encoded entry, on the entry's device (tensordict.c). */
 al_tensor *ali_entry_decode(const ali_entry *e, al_error *err);
 /* Frees an entry's contents (not the slot). */
 void ali_entry_clear(ali_entry *e);
