@@ -22,49 +22,49 @@ static test_case test_cases[TEST_MAX];
 static int test_count;
 static int test_failed_checks;
 
-#define TEST(name)                                                                              \
-    static void name(void);                                                                    \
-    __attribute__((constructor)) static void register_##name(void)                             \
-    {                                                                                          \
-        if (test_count < TEST_MAX)                                                             \
-            test_cases[test_count++] = (test_case){#name, name};                              \
-    }                                                                                          \
+#define TEST(name)                                                                                 \
+    static void name(void);                                                                        \
+    __attribute__((constructor)) static void register_##name(void)                                 \
+    {                                                                                              \
+        if (test_count < TEST_MAX)                                                                 \
+            test_cases[test_count++] = (test_case){#name, name};                                   \
+    }                                                                                              \
     static void name(void)
 
-#define CHECK(cond)                                                                             \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "  %s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);         \
-            test_failed_checks++;                                                              \
-        }                                                                                      \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "  %s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);             \
+            test_failed_checks++;                                                                  \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ_INT(a, b)                                                                      \
-    do {                                                                                       \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                                  \
-        if (va_ != vb_) {                                                                      \
-            fprintf(stderr, "  %s:%d: CHECK failed: %s == %s (%lld != %lld)\n", __FILE__,      \
-                    __LINE__, #a, #b, va_, vb_);                                               \
-            test_failed_checks++;                                                              \
-        }                                                                                      \
+#define CHECK_EQ_INT(a, b)                                                                         \
+    do {                                                                                           \
+        long long va_ = (long long)(a), vb_ = (long long)(b);                                      \
+        if (va_ != vb_) {                                                                          \
+            fprintf(stderr, "  %s:%d: CHECK failed: %s == %s (%lld != %lld)\n", __FILE__,          \
+                    __LINE__, #a, #b, va_, vb_);                                                   \
+            test_failed_checks++;                                                                  \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ_STR(a, b)                                                                      \
-    do {                                                                                       \
-        const char *sa_ = (a), *sb_ = (b);                                                     \
-        if (!sa_ || !sb_ || strcmp(sa_, sb_) != 0) {                                           \
-            fprintf(stderr, "  %s:%d: CHECK failed: %s == %s (\"%s\" != \"%s\")\n", __FILE__,  \
-                    __LINE__, #a, #b, sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");             \
-            test_failed_checks++;                                                              \
-        }                                                                                      \
+#define CHECK_EQ_STR(a, b)                                                                         \
+    do {                                                                                           \
+        const char *sa_ = (a), *sb_ = (b);                                                         \
+        if (!sa_ || !sb_ || strcmp(sa_, sb_) != 0) {                                               \
+            fprintf(stderr, "  %s:%d: CHECK failed: %s == %s (\"%s\" != \"%s\")\n", __FILE__,      \
+                    __LINE__, #a, #b, sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");                 \
+            test_failed_checks++;                                                                  \
+        }                                                                                          \
     } while (0)
 
 /* Drops an allocation's result on purpose (a scope reclaims it); silences warn_unused_result,
  * which a (void) cast does not. */
-#define DISCARD(x)                                                                              \
-    do {                                                                                       \
-        void *discarded_ = (x);                                                                \
-        (void)discarded_;                                                                      \
+#define DISCARD(x)                                                                                 \
+    do {                                                                                           \
+        void *discarded_ = (x);                                                                    \
+        (void)discarded_;                                                                          \
     } while (0)
 
 #ifdef ASTROLAB_MEMORY_INT_H
@@ -118,7 +118,7 @@ static inline int test_main(int argc, char **argv)
     return failed ? 1 : 0;
 }
 
-#define TEST_MAIN()                                                                             \
+#define TEST_MAIN()                                                                                \
     int main(int argc, char **argv) { return test_main(argc, argv); }
 
 #endif

@@ -384,11 +384,20 @@ TEST(test_stats_json_has_every_field)
     CHECK(json != NULL);
     cJSON *o = cJSON_Parse(json);
     CHECK(o != NULL);
-    const char *keys[] = {"current_bytes",        "peak_bytes",          "live_blocks",
-                          "total_allocations",    "total_frees",         "rss_bytes",
-                          "peak_rss_bytes",       "cuda_allocated_bytes", "cuda_reserved_bytes",
-                          "cuda_peak_allocated_bytes", "errors",         "current_mb",
-                          "peak_mb",              "cuda_memory_allocated"};
+    const char *keys[] = {"current_bytes",
+                          "peak_bytes",
+                          "live_blocks",
+                          "total_allocations",
+                          "total_frees",
+                          "rss_bytes",
+                          "peak_rss_bytes",
+                          "cuda_allocated_bytes",
+                          "cuda_reserved_bytes",
+                          "cuda_peak_allocated_bytes",
+                          "errors",
+                          "current_mb",
+                          "peak_mb",
+                          "cuda_memory_allocated"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         cJSON *v = cJSON_GetObjectItemCaseSensitive(o, keys[i]);
         if (!cJSON_IsNumber(v))

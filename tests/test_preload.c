@@ -1,7 +1,7 @@
 /* Tests of whole-program mode: `astrolab run` over unmodified programs (src/preload/,
  * tools/cmd_run.c). Leak sites are found by marker comments in the programs' sources. */
-#include <cjson/cJSON.h>
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -90,13 +90,9 @@ static const cJSON *leak_at(const cJSON *doc, const char *file, int line)
     return NULL;
 }
 
-static int preload_built(void)
-{
-    return access(BUILD "/libastrolab_preload.so", R_OK) == 0;
-}
+static int preload_built(void) { return access(BUILD "/libastrolab_preload.so", R_OK) == 0; }
 
-static void check_leak(const cJSON *doc, const char *file, const char *marker, int count,
-                       int bytes)
+static void check_leak(const cJSON *doc, const char *file, const char *marker, int count, int bytes)
 {
     int line = marker_line(file, marker);
     const cJSON *l = leak_at(doc, file, line);
@@ -229,16 +225,18 @@ TEST(test_run_ui_serves_the_dashboard_from_inside_the_program)
     int status = -1;
     for (int i = 0; i < 100 && status != 200; i++) {
         usleep(20000);
-        status = http(port, "GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-                      body, sizeof body);
+        status =
+            http(port, "GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                 body, sizeof body);
     }
     CHECK_EQ_INT(status, 200);
     cJSON *stats = cJSON_Parse(body);
     CHECK(stats && cJSON_GetObjectItem(stats, "total_allocations")->valuedouble > 0);
     cJSON_Delete(stats);
     /* Actions need the token printed by the CLI. */
-    CHECK_EQ_INT(http(port, "POST /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
-                            "0\r\nConnection: close\r\n\r\n",
+    CHECK_EQ_INT(http(port,
+                      "POST /api/snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
+                      "0\r\nConnection: close\r\n\r\n",
                       body, sizeof body),
                  403);
     const char *text = slurp(err);

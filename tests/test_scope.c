@@ -324,10 +324,7 @@ TEST(test_out_of_order_end_is_reported_and_ends_inner_first)
 TEST(test_debug_log_shows_begin_end_and_reclaimed_sites)
 {
     log_begin(AL_LOG_DEBUG);
-    AL_MEMORY_MANAGEMENT("logged")
-    {
-        DISCARD(al_malloc_tagged(123, "leaky thing"));
-    }
+    AL_MEMORY_MANAGEMENT("logged") { DISCARD(al_malloc_tagged(123, "leaky thing")); }
     log_end();
     CHECK(strstr(logbuf, "scope logged: begin") != NULL);
     CHECK(strstr(logbuf, "scope logged: end") != NULL);

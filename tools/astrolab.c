@@ -30,7 +30,8 @@ static const cli_command commands[] = {
      "  --json    one JSON object: host, os, cpus, ram_total_bytes, ram_available_bytes,\n"
      "            rss_bytes, peak_rss_bytes, versions, cuda",
      cmd_status},
-    {"demo", "[--json] [--ui [HOST:]PORT]", "run a catalog workload through the memory manager and report it",
+    {"demo", "[--json] [--ui [HOST:]PORT]",
+     "run a catalog workload through the memory manager and report it",
      "Builds a synthetic Gaia-like star catalog in named scopes, selects from it, cross-matches\n"
      "it with a deliberate leak that its scope reclaims, builds a registered cache that a\n"
      "forced cleanup releases, and ends with the diagnosis of its own run. Each stage prints\n"

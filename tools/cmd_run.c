@@ -179,8 +179,8 @@ static void print_summary(const cJSON *doc, const char *program)
             cli_format_bytes((uint64_t)num(st, "peak_bytes"), c, sizeof c),
             cli_format_bytes((uint64_t)num(st, "current_bytes"), d, sizeof d),
             cli_format_count((uint64_t)num(st, "live_blocks"), e, sizeof e));
-    fprintf(stderr, "peak RSS %s\n", cli_format_bytes((uint64_t)num(st, "peak_rss_bytes"), a,
-                                                      sizeof a));
+    fprintf(stderr, "peak RSS %s\n",
+            cli_format_bytes((uint64_t)num(st, "peak_rss_bytes"), a, sizeof a));
     const cJSON *leaks = cJSON_GetObjectItemCaseSensitive(doc, "leaks");
     int n = cJSON_GetArraySize(leaks);
     if (n == 0)
@@ -209,7 +209,9 @@ static void print_summary(const cJSON *doc, const char *program)
     }
     const cJSON *rt = cJSON_GetObjectItemCaseSensitive(doc, "runtime");
     if (num(rt, "live_blocks") > 0)
-        fprintf(stderr, "(not counted as leaks: %s in %s blocks kept by the C runtime or made by library constructors before main)\n",
+        fprintf(stderr,
+                "(not counted as leaks: %s in %s blocks kept by the C runtime or made by library "
+                "constructors before main)\n",
                 cli_format_bytes((uint64_t)num(rt, "live_bytes"), a, sizeof a),
                 cli_format_count((uint64_t)num(rt, "live_blocks"), b, sizeof b));
     const cJSON *r;
@@ -227,8 +229,9 @@ int cmd_run(int argc, char **argv)
         return rc;
     char preload[PATH_MAX];
     if (find_preload(preload, sizeof preload) != 0)
-        return cli_fail(CMD, "the preload library was not found (looked beside this program "
-                             "and at %s; set ASTROLAB_PRELOAD_LIB)",
+        return cli_fail(CMD,
+                        "the preload library was not found (looked beside this program "
+                        "and at %s; set ASTROLAB_PRELOAD_LIB)",
                         ASTROLAB_PRELOAD_INSTALLED);
     char report[PATH_MAX];
     bool temporary = o.report == NULL;
@@ -277,8 +280,9 @@ int cmd_run(int argc, char **argv)
                 "report was written\n",
                 o.argv[0], WTERMSIG(status), strsignal(WTERMSIG(status)));
     } else if (!(WIFEXITED(status) && WEXITSTATUS(status) >= 126)) {
-        fprintf(stderr, "astrolab run: %s wrote no report (it may have called _exit or exec'd "
-                        "a static program)\n",
+        fprintf(stderr,
+                "astrolab run: %s wrote no report (it may have called _exit or exec'd "
+                "a static program)\n",
                 o.argv[0]);
     }
     if (temporary)

@@ -8,20 +8,11 @@
 
 void *volatile sink; /* stores escape through here: no malloc is optimised away */
 
-__attribute__((noinline)) static void leak_one(void)
-{
-    sink = malloc(64); /* LEAK-1 */
-}
+__attribute__((noinline)) static void leak_one(void) { sink = malloc(64); /* LEAK-1 */ }
 
-__attribute__((noinline)) static void leak_two(void)
-{
-    sink = calloc(1, 128); /* LEAK-2 */
-}
+__attribute__((noinline)) static void leak_two(void) { sink = calloc(1, 128); /* LEAK-2 */ }
 
-__attribute__((noinline)) static void leak_three(void)
-{
-    sink = malloc(256); /* LEAK-3 */
-}
+__attribute__((noinline)) static void leak_three(void) { sink = malloc(256); /* LEAK-3 */ }
 
 int main(int argc, char **argv)
 {

@@ -14,35 +14,35 @@ extern "C" {
 
 /* -------- Codes: one band per module, one line and one comment per code. -------- */
 enum {
-    AL_OK = 0,        /* success */
-    AL_ENOMEM = -1,   /* allocation failed, or a hard or scope limit refused it */
-    AL_EINVAL = -2,   /* bad argument: NULL handle, index or value out of range */
-    AL_ESTATE = -3,   /* call not valid in the current state (scope ended out of order...) */
-    AL_EIO = -4,      /* operating-system I/O failure; errno text in the message */
-    AL_ENOTFOUND = -5, /* the named object, key or file does not exist */
+    AL_OK = 0,            /* success */
+    AL_ENOMEM = -1,       /* allocation failed, or a hard or scope limit refused it */
+    AL_EINVAL = -2,       /* bad argument: NULL handle, index or value out of range */
+    AL_ESTATE = -3,       /* call not valid in the current state (scope ended out of order...) */
+    AL_EIO = -4,          /* operating-system I/O failure; errno text in the message */
+    AL_ENOTFOUND = -5,    /* the named object, key or file does not exist */
     AL_EUNSUPPORTED = -6, /* feature not available in this build or on this machine */
-    AL_EOVERFLOW = -7, /* a size computation (n * size, shape product) overflowed */
+    AL_EOVERFLOW = -7,    /* a size computation (n * size, shape product) overflowed */
 
-    AL_EMEMORY = -100,      /* -100..-199: memory manager */
-    AL_EBADPTR = -101,      /* pointer not given out by the manager */
-    AL_EDOUBLEFREE = -102,  /* block freed twice */
-    AL_ECORRUPT = -103,     /* guard bytes around a block were overwritten */
-    AL_ELIMIT = -104,       /* hard limit or scope budget would be exceeded */
-    AL_ESCOPE = -105,       /* scope misuse: wrong thread, out of order, already ended */
+    AL_EMEMORY = -100,     /* -100..-199: memory manager */
+    AL_EBADPTR = -101,     /* pointer not given out by the manager */
+    AL_EDOUBLEFREE = -102, /* block freed twice */
+    AL_ECORRUPT = -103,    /* guard bytes around a block were overwritten */
+    AL_ELIMIT = -104,      /* hard limit or scope budget would be exceeded */
+    AL_ESCOPE = -105,      /* scope misuse: wrong thread, out of order, already ended */
 
-    AL_ECUDA = -200,        /* -200..-299: CUDA driver or caching allocator */
+    AL_ECUDA = -200,             /* -200..-299: CUDA driver or caching allocator */
     AL_ECUDA_UNAVAILABLE = -201, /* no driver library or no device */
-    AL_ECUDA_OOM = -202,    /* device allocation failed after cache release and retries */
+    AL_ECUDA_OOM = -202,         /* device allocation failed after cache release and retries */
 
-    AL_ESURVEY = -300,      /* -300..-399: FITS/CSV input; details in al_error.message */
-    AL_EFORMAT = -301,      /* malformed file content */
-    AL_ETYPE = -302,        /* unsupported or mismatched data type */
+    AL_ESURVEY = -300, /* -300..-399: FITS/CSV input; details in al_error.message */
+    AL_EFORMAT = -301, /* malformed file content */
+    AL_ETYPE = -302,   /* unsupported or mismatched data type */
 
-    AL_ETENSOR = -400,      /* -400..-499: tensors and tensordicts */
-    AL_ESHAPE = -401,       /* shape or batch size mismatch */
+    AL_ETENSOR = -400, /* -400..-499: tensors and tensordicts */
+    AL_ESHAPE = -401,  /* shape or batch size mismatch */
 
-    AL_EUI = -500,          /* -500..-599: dashboard and HTTP server */
-    AL_EJSON = -600,        /* -600..-699: JSON production or parsing */
+    AL_EUI = -500,   /* -500..-599: dashboard and HTTP server */
+    AL_EJSON = -600, /* -600..-699: JSON production or parsing */
 };
 
 /* Length of al_error.message, terminating NUL included. */

@@ -37,10 +37,10 @@ typedef struct al_site {
     void *volatile rt;    /* private: the manager's record for this site */
 } al_site;
 
-#define AL_SITE_TAGGED_(tag_)                                                                    \
-    (__extension__({                                                                             \
-        static al_site al_site_ = {__FILE__, __func__, __LINE__, tag_, 0};                      \
-        &al_site_;                                                                               \
+#define AL_SITE_TAGGED_(tag_)                                                                      \
+    (__extension__({                                                                               \
+        static al_site al_site_ = {__FILE__, __func__, __LINE__, tag_, 0};                         \
+        &al_site_;                                                                                 \
     }))
 /* The call site of the macro's expansion, as an `al_site *`. */
 #define AL_HERE AL_SITE_TAGGED_(NULL)
@@ -76,17 +76,17 @@ typedef struct al_site {
 /* The workers behind the macros: `site` must point to a record with static storage. */
 AL_API AL_NODISCARD AL_MALLOC AL_ALLOC_SIZE(1) void *al_malloc_at(size_t n, al_site *site);
 AL_API AL_NODISCARD AL_MALLOC AL_ALLOC_SIZE2(1, 2) void *al_calloc_at(size_t n, size_t size,
-                                                                       al_site *site);
+                                                                      al_site *site);
 AL_API AL_NODISCARD AL_ALLOC_SIZE(2) void *al_realloc_at(void *p, size_t n, al_site *site);
 AL_API void al_free_at(void *p, al_site *site);
 AL_API AL_NODISCARD AL_MALLOC char *al_strdup_at(const char *s, al_site *site);
 AL_API AL_NODISCARD AL_MALLOC char *al_strndup_at(const char *s, size_t n, al_site *site);
 AL_API AL_NODISCARD AL_MALLOC AL_ALLOC_SIZE(1) void *al_malloc_tagged_at(size_t n, const char *tag,
-                                                                          al_site *site);
+                                                                         al_site *site);
 /* `tag` may be NULL (the site's tag, or "untagged"). `align` must be a power of two. */
 AL_API AL_NODISCARD AL_MALLOC AL_ALLOC_SIZE(1) void *al_malloc_aligned_at(size_t n, size_t align,
-                                                                           const char *tag,
-                                                                           al_site *site);
+                                                                          const char *tag,
+                                                                          al_site *site);
 
 /* The same operations as plain functions, for callers that need a function pointer; their
  * blocks are attributed to the site "(function pointer)". */
@@ -104,13 +104,13 @@ AL_API size_t al_block_size(const void *p);
 /* What the manager knows of one live block. Strings are borrowed and live as long as the
  * process (sites and tags are never freed). */
 typedef struct al_block_info {
-    size_t size;             /* bytes requested */
-    const char *tag;         /* tag, never NULL */
-    const char *file;        /* allocating call site */
-    int line;                /* allocating call site */
-    const char *function;    /* allocating call site */
-    const char *scope;       /* name of the owning scope, or NULL when the process owns it */
-    unsigned thread;         /* small id of the allocating thread (al_thread_id()) */
+    size_t size;          /* bytes requested */
+    const char *tag;      /* tag, never NULL */
+    const char *file;     /* allocating call site */
+    int line;             /* allocating call site */
+    const char *function; /* allocating call site */
+    const char *scope;    /* name of the owning scope, or NULL when the process owns it */
+    unsigned thread;      /* small id of the allocating thread (al_thread_id()) */
 } al_block_info;
 
 /* Fills *out for live block p. Returns AL_OK, or AL_EBADPTR for a pointer not owned. */
@@ -289,10 +289,10 @@ AL_API void al_memory_set_soft_interval(uint64_t ns);
 /* -------- Fault injection: for tests of error paths, in the manner of sqlite3_memdebug_fail.
  * Counting is process-wide; with a tag or a scope, only matching allocations count. -------- */
 typedef struct al_fail_spec {
-    uint64_t after;         /* the after-th next matching allocation fails (1: the next); 0 disarms */
-    int repeat;             /* 0: fail once; 1: every matching allocation from then on fails */
-    const char *tag;        /* NULL, or only allocations with this tag count (copied) */
-    const al_scope *scope;  /* NULL, or only allocations owned by this scope count */
+    uint64_t after;  /* the after-th next matching allocation fails (1: the next); 0 disarms */
+    int repeat;      /* 0: fail once; 1: every matching allocation from then on fails */
+    const char *tag; /* NULL, or only allocations with this tag count (copied) */
+    const al_scope *scope; /* NULL, or only allocations owned by this scope count */
 } al_fail_spec;
 
 /* Arms fault injection: the n-th next tracked allocation fails (once, or with repeat every one

@@ -14,8 +14,8 @@
 
 #include "astrolab/log.h"
 #include "cuda/cuda_int.h"
-#include "memory/memory_int.h"
 #include "memory/diagnosis_int.h"
+#include "memory/memory_int.h"
 #include "memory/registry_int.h"
 
 /* The device tried first by al_cuda_free: most programs use one device. */

@@ -397,8 +397,8 @@ void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *sit
         ali_fault_should_fail(rt->tag, owner))
         return fail(n, site, "injected failure (al_memory_fail_after)");
     int64_t delta = (int64_t)n - (int64_t)b->size;
-    if (AL_UNLIKELY(atomic_load_explicit(&ali_limits_active, memory_order_relaxed)) &&
-        delta > 0 && !ali_limits_admit((uint64_t)delta, site))
+    if (AL_UNLIKELY(atomic_load_explicit(&ali_limits_active, memory_order_relaxed)) && delta > 0 &&
+        !ali_limits_admit((uint64_t)delta, site))
         return NULL;
     if (owner && delta > 0 && !ali_scope_charge(owner, (uint64_t)delta, site))
         return NULL;

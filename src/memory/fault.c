@@ -14,7 +14,7 @@ static struct {
     pthread_mutex_t lock; /* guards every field below */
     uint64_t countdown;   /* matching allocations left before the first failure */
     int repeat;
-    char *tag;            /* internal copy, or NULL */
+    char *tag; /* internal copy, or NULL */
     const al_scope *scope;
     bool env_read;
 } fault = {.lock = PTHREAD_MUTEX_INITIALIZER};

@@ -20,16 +20,16 @@ typedef struct ali_chunk ali_chunk;
 typedef struct ali_site ali_site;
 
 typedef struct ali_block {
-    uint32_t slot;               /* index of this block in chunk->slots */
-    uint32_t tid;                /* allocating thread's small id */
-    ali_chunk *chunk;            /* owner scope's slot chunk; NULL: owned by the process */
-    const al_site *free_site;    /* set when freed: for double-free reports */
-    ali_site *site;              /* allocating site (with its tag) */
-    uint64_t size;               /* bytes requested */
-    uint16_t flags;              /* ALI_BLOCK_* */
-    uint8_t align_log2;          /* alignment asked for (0: default) */
+    uint32_t slot;            /* index of this block in chunk->slots */
+    uint32_t tid;             /* allocating thread's small id */
+    ali_chunk *chunk;         /* owner scope's slot chunk; NULL: owned by the process */
+    const al_site *free_site; /* set when freed: for double-free reports */
+    ali_site *site;           /* allocating site (with its tag) */
+    uint64_t size;            /* bytes requested */
+    uint16_t flags;           /* ALI_BLOCK_* */
+    uint8_t align_log2;       /* alignment asked for (0: default) */
     uint8_t reserved;
-    uint32_t magic;              /* ALI_MAGIC_LIVE or ALI_MAGIC_FREED */
+    uint32_t magic; /* ALI_MAGIC_LIVE or ALI_MAGIC_FREED */
 } ali_block;
 
 _Static_assert(sizeof(ali_block) == 48, "block header must keep 16-byte alignment");
@@ -42,8 +42,8 @@ _Static_assert(sizeof(ali_block) == 48, "block header must keep 16-byte alignmen
 #define ALI_GUARD_MAX (256u * 1024u) /* larger blocks carry no guard (see alloc.c) */
 
 enum {
-    ALI_BLOCK_IN_HEAP = 1u << 0,  /* lives in its owner scope's private heap */
-    ALI_BLOCK_WATCHED = 1u << 1,  /* registered or weakly referenced: tell the registry on free */
+    ALI_BLOCK_IN_HEAP = 1u << 0, /* lives in its owner scope's private heap */
+    ALI_BLOCK_WATCHED = 1u << 1, /* registered or weakly referenced: tell the registry on free */
 };
 
 static inline ali_block *ali_block_of(const void *p) { return (ali_block *)p - 1; }
@@ -51,19 +51,19 @@ static inline void *ali_block_user(ali_block *b) { return b + 1; }
 
 /* -------- Sites: one runtime record per (call site, tag), never freed. -------- */
 struct ali_site {
-    const al_site *loc;      /* static call-site record (file, function, line) */
-    const char *tag_ptr;     /* the tag pointer this record was resolved for (cache key) */
-    const char *tag;         /* interned copy of the tag, never NULL */
-    uint32_t id;             /* dense index, 0.. */
-    uintptr_t pc;            /* return address for sites made by the preload library, else 0 */
+    const al_site *loc;  /* static call-site record (file, function, line) */
+    const char *tag_ptr; /* the tag pointer this record was resolved for (cache key) */
+    const char *tag;     /* interned copy of the tag, never NULL */
+    uint32_t id;         /* dense index, 0.. */
+    uintptr_t pc;        /* return address for sites made by the preload library, else 0 */
 };
 
 /* Per-site counters, kept per thread and summed by readers. */
 typedef struct ali_site_counters {
     _Atomic int64_t live_bytes;
     _Atomic int64_t live_count;
-    _Atomic uint64_t allocs;       /* blocks ever allocated at the site */
-    _Atomic uint64_t reclaimed;    /* blocks that scopes had to reclaim */
+    _Atomic uint64_t allocs;    /* blocks ever allocated at the site */
+    _Atomic uint64_t reclaimed; /* blocks that scopes had to reclaim */
     _Atomic uint64_t reclaimed_bytes;
 } ali_site_counters;
 
@@ -108,15 +108,15 @@ void ali_site_reclaimed(ali_site *site, uint64_t blocks, uint64_t bytes);
 /* -------- Per-thread statistics shards. -------- */
 typedef struct ali_shard ali_shard;
 struct ali_shard {
-    _Atomic int64_t current;          /* net bytes allocated by this thread */
-    _Atomic int64_t live;             /* net blocks */
+    _Atomic int64_t current; /* net bytes allocated by this thread */
+    _Atomic int64_t live;    /* net blocks */
     _Atomic uint64_t allocations;
     _Atomic uint64_t frees;
-    int64_t pending;                  /* owner only: bytes not yet published to the global */
-    int64_t pending_max;              /* owner only: highest pending since the last publish */
+    int64_t pending;                   /* owner only: bytes not yet published to the global */
+    int64_t pending_max;               /* owner only: highest pending since the last publish */
     ali_site_counters *_Atomic *pages; /* directory of per-site counter pages */
-    ali_shard *next;                  /* all shards ever made; never freed */
-    atomic_bool in_use;               /* a live thread owns it */
+    ali_shard *next;                   /* all shards ever made; never freed */
+    atomic_bool in_use;                /* a live thread owns it */
     unsigned tid;
 };
 
@@ -142,9 +142,9 @@ ali_shard *ali_shard_first(void);
 /* Publishes the calling thread's pending byte balance and updates the peak. */
 void ali_stats_publish(ali_shard *sh);
 /* Called on every byte change of the calling thread. */
-#define ALI_BUMP(field, delta)                                                                 \
-    atomic_store_explicit(&(field),                                                            \
-                          atomic_load_explicit(&(field), memory_order_relaxed) + (delta),      \
+#define ALI_BUMP(field, delta)                                                                     \
+    atomic_store_explicit(&(field),                                                                \
+                          atomic_load_explicit(&(field), memory_order_relaxed) + (delta),          \
                           memory_order_relaxed)
 static inline void ali_stats_change(ali_shard *sh, int64_t bytes, int64_t blocks)
 {
@@ -182,8 +182,8 @@ void ali_stats_error(void);
 /* -------- Scopes (scope.c). -------- */
 #define ALI_CHUNK_SLOTS 4096
 struct ali_chunk {
-    al_scope *scope;                    /* owner */
-    uint32_t base;                      /* index of slots[0] in the scope */
+    al_scope *scope; /* owner */
+    uint32_t base;   /* index of slots[0] in the scope */
     ali_chunk *next;
     _Atomic(uintptr_t) slots[ALI_CHUNK_SLOTS]; /* block header, 0 (freed remotely) or a free
                                                   link (odd) */

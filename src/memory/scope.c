@@ -29,18 +29,18 @@ typedef struct deferred {
 
 struct al_scope {
     char name[AL_SCOPE_NAME_MAX];
-    al_scope *parent;       /* enclosing scope on the same thread */
-    unsigned tid;           /* owner thread */
-    void *heap;             /* backing heap, or NULL */
+    al_scope *parent; /* enclosing scope on the same thread */
+    unsigned tid;     /* owner thread */
+    void *heap;       /* backing heap, or NULL */
     al_scope_options opts;
     /* Slot table: owner thread only, except for the remote exchange of a block's own slot. */
-    ali_chunk **dir;        /* chunks by index */
+    ali_chunk **dir; /* chunks by index */
     size_t nchunks, dir_cap;
-    uint32_t nslots;        /* slots handed out so far */
-    uintptr_t free_head;    /* 1 + index of the first free slot; 0: none */
+    uint32_t nslots;               /* slots handed out so far */
+    uintptr_t free_head;           /* 1 + index of the first free slot; 0: none */
     _Atomic uint64_t remote_frees; /* holes made by other threads since the last sweep */
     /* Counters: owner-only fields are written by the owner thread alone. */
-    int64_t owner_balance;  /* bytes charged minus bytes freed by the owner */
+    int64_t owner_balance; /* bytes charged minus bytes freed by the owner */
     _Atomic uint64_t remote_freed_bytes;
     uint64_t owner_freed_bytes;
     uint64_t bytes_allocated, blocks_allocated, peak, kept_blocks, kept_in_heap;
@@ -54,9 +54,9 @@ struct al_scope {
     pthread_mutex_t remote_lock; /* guards remote, nremote, remote_cap */
     tally *remote;
     size_t nremote, remote_cap;
-    _Atomic uint64_t outside;    /* owned blocks not in this scope's heap (kept from children) */
-    _Atomic uint64_t watched;    /* blocks ever registered or weakly referenced */
-    atomic_bool tally_lost;      /* a tally update failed (out of memory): walk at the end */
+    _Atomic uint64_t outside; /* owned blocks not in this scope's heap (kept from children) */
+    _Atomic uint64_t watched; /* blocks ever registered or weakly referenced */
+    atomic_bool tally_lost;   /* a tally update failed (out of memory): walk at the end */
 };
 
 ALI_TLS al_scope *ali_tls_scope;
@@ -394,8 +394,8 @@ static void tally_flush(al_scope *s, tally *t, bool report_only)
         else
             snprintf(where, sizeof where, "address %#lx", (unsigned long)t->site->pc);
         al_log(AL_LOG_DEBUG, ALI_LOGGER, "scope %s: %s %llu block(s), %llu bytes (tag %s) from %s",
-               s->name, report_only ? "would reclaim" : "reclaimed",
-               (unsigned long long)t->blocks, (unsigned long long)t->bytes, t->site->tag, where);
+               s->name, report_only ? "would reclaim" : "reclaimed", (unsigned long long)t->blocks,
+               (unsigned long long)t->bytes, t->site->tag, where);
     }
     t->blocks = t->bytes = 0;
 }
@@ -511,8 +511,8 @@ static void end_innermost(al_scope *s, al_scope_report *out)
     reclaim(s, &r);
     snprintf(r.name, sizeof r.name, "%s", s->name);
     r.bytes_allocated = s->bytes_allocated;
-    r.bytes_freed = s->owner_freed_bytes +
-                    atomic_load_explicit(&s->remote_freed_bytes, memory_order_relaxed);
+    r.bytes_freed =
+        s->owner_freed_bytes + atomic_load_explicit(&s->remote_freed_bytes, memory_order_relaxed);
     r.peak_bytes = s->peak;
     r.blocks_allocated = s->blocks_allocated;
     r.kept_blocks = s->kept_blocks;
@@ -550,8 +550,7 @@ int al_scope_end(al_scope *s, al_scope_report *out)
         inner = inner->parent;
     if (!inner) {
         al_log(AL_LOG_ERROR, ALI_LOGGER,
-               "al_scope_end(%s): the scope is not open on this thread (already ended?)",
-               s->name);
+               "al_scope_end(%s): the scope is not open on this thread (already ended?)", s->name);
         ali_stats_error();
         return AL_ESCOPE;
     }

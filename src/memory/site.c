@@ -17,9 +17,9 @@
 #define DIR_PAGES ALI_DIR_PAGES
 
 static struct {
-    pthread_mutex_t lock;          /* guards creation of sites and tags (the slow path) */
+    pthread_mutex_t lock;              /* guards creation of sites and tags (the slow path) */
     ali_site *_Atomic *dir[DIR_PAGES]; /* id -> record, two levels; entries published once */
-    _Atomic uint32_t count;        /* sites created */
+    _Atomic uint32_t count;            /* sites created */
     /* Hash of (loc, tag) and (pc, tag) -> site, under lock. */
     ali_site **table;
     size_t table_cap;
@@ -166,8 +166,7 @@ ali_site *ali_site_by_id(uint32_t id)
 {
     if (id >= ali_site_count())
         return NULL;
-    return atomic_load_explicit(&sites.dir[id / PAGE_SITES][id % PAGE_SITES],
-                                memory_order_acquire);
+    return atomic_load_explicit(&sites.dir[id / PAGE_SITES][id % PAGE_SITES], memory_order_acquire);
 }
 
 /* -------- Shards -------- */

@@ -7,8 +7,8 @@
  * balance, so current_bytes is exact whenever threads are quiet. */
 #include <cjson/cJSON.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -76,8 +76,7 @@ int al_process_rss(uint64_t *rss_bytes, uint64_t *peak_rss_bytes)
     int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         ssize_t got;
-        while (len < sizeof text - 1 &&
-               (got = read(fd, text + len, sizeof text - 1 - len)) > 0)
+        while (len < sizeof text - 1 && (got = read(fd, text + len, sizeof text - 1 - len)) > 0)
             len += (size_t)got;
         close(fd);
     }
@@ -111,8 +110,8 @@ int al_get_memory_stats(al_memory_stats *out)
     }
     /* The caller's own unpublished high-water mark is known exactly. */
     if (self)
-        unpublished_max = atomic_load_explicit(&g.published, memory_order_relaxed) +
-                          self->pending_max;
+        unpublished_max =
+            atomic_load_explicit(&g.published, memory_order_relaxed) + self->pending_max;
     int64_t peak = atomic_load_explicit(&g.peak, memory_order_relaxed);
     if (unpublished_max > peak)
         peak = unpublished_max;

@@ -34,8 +34,8 @@ static Dwfl *session(void)
     if (dwfl || dwfl_failed)
         return dwfl;
     dwfl = dwfl_begin(&callbacks);
-    if (dwfl && (dwfl_linux_proc_report(dwfl, getpid()) != 0 ||
-                 dwfl_report_end(dwfl, NULL, NULL) != 0)) {
+    if (dwfl &&
+        (dwfl_linux_proc_report(dwfl, getpid()) != 0 || dwfl_report_end(dwfl, NULL, NULL) != 0)) {
         dwfl_end(dwfl);
         dwfl = NULL;
     }

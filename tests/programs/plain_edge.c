@@ -30,8 +30,8 @@ int main(void)
     void *r = memalign(256, 10);
     void *v = valloc(10);
     void *pv = pvalloc(10);
-    if (!q || (uintptr_t)q % 4096 || !r || (uintptr_t)r % 256 || !v || (uintptr_t)v % 4096 ||
-        !pv || (uintptr_t)pv % 4096)
+    if (!q || (uintptr_t)q % 4096 || !r || (uintptr_t)r % 256 || !v || (uintptr_t)v % 4096 || !pv ||
+        (uintptr_t)pv % 4096)
         return 3;
     free(q);
     free(r);
