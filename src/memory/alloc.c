@@ -327,7 +327,9 @@ void *al_malloc_aligned_at(size_t n, size_t align, const char *tag, al_site *sit
     return ali_alloc(n, align <= 16 ? 0 : align, false, ali_site_get(site, tag), site);
 }
 
-void al_free_at(void *p, al_site *site)
+void al_free_at(void *p, al_site *site) { ali_free(p, site); }
+
+void ali_free(void *p, const al_site *site)
 {
     if (!p)
         return;

@@ -224,6 +224,8 @@ void *ali_alloc(size_t n, size_t align, bool zero, ali_site *site, const al_site
 void *ali_alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site *site,
                    const al_site *loc);
 void ali_free_block(ali_block *b, const al_site *loc, bool reclaim);
+/* al_free's worker: the inlined common case, else the full check; loc may be NULL. */
+void ali_free(void *p, const al_site *loc);
 /* Resizes live block b (n > 0) and moves it to site rt; NULL (b unchanged) on failure. */
 void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *loc);
 /* Accounts a block as freed (site, thread balance), marks it freed and, when backing_release,

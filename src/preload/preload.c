@@ -107,6 +107,15 @@ static enum kind kind_of(const void *p)
 
 static void release(void *p)
 {
+    /* The common case first: our tracked block, its header on p's own page (no fault). */
+    uintptr_t in_page = (uintptr_t)p & 4095;
+    if (AL_LIKELY((in_page & 15) == 0 && in_page >= sizeof(ali_block) &&
+                  ali_block_of(p)->magic == ALI_MAGIC_LIVE)) {
+        in_manager++;
+        ali_free(p, NULL);
+        in_manager--;
+        return;
+    }
     switch (kind_of(p)) {
     case FOREIGN:
         __libc_free(p);
@@ -119,9 +128,7 @@ static void release(void *p)
         break;
     }
     in_manager++;
-    ali_block *b = ali_block_check(p, NULL, "free");
-    if (b)
-        ali_free_block(b, NULL, false);
+    ali_free(p, NULL);
     in_manager--;
 }
 
