@@ -358,15 +358,15 @@ TEST(test_oom_empties_the_cache_first_then_runs_release_functions_then_fails)
     CHECK_EQ_INT(cap.errors, 1);
     char want[160];
     snprintf(want, sizeof want,
-             "CUDA out of memory on device 0 (%s): tried to allocate 20.0 MiB; 42.0 MiB "
-             "allocated, 42.0 MiB reserved, ",
+             "CUDA out of memory on device 0 (%s): tried to allocate 20 MiB; 42 MiB "
+             "allocated, 42 MiB reserved, ",
              al_cuda_backend_name());
     CHECK(strstr(cap.last, want) == cap.last);
     CHECK(strstr(cap.last, " free of ") && strstr(cap.last, " total"));
-    CHECK(strstr(cap.last, "allocator limit 48.0 MiB"));
+    CHECK(strstr(cap.last, "allocator limit 48 MiB"));
     CHECK_EQ_STR(err.message, cap.last);
     if (!on_driver())
-        CHECK(strstr(cap.last, "22.0 MiB free of 64.0 MiB total") != NULL);
+        CHECK(strstr(cap.last, "22 MiB free of 64 MiB total") != NULL);
 
     CHECK_EQ_INT(al_cuda_free(y), AL_OK);
     CHECK_EQ_INT(al_cuda_free(z), AL_OK);
@@ -392,7 +392,7 @@ TEST(test_fragmented_simulated_device_fails_although_enough_bytes_are_free)
     CHECK_EQ_INT(al_cuda_empty_cache(), 36 * MiB); /* gaps of 12, 12 and 16 MiB */
     CHECK(al_cuda_malloc(20 * MiB, 0) == NULL);    /* 40 MiB free, no gap of 20 */
     CHECK_EQ_INT(stats0().num_ooms, 1);
-    CHECK(strstr(cap.last, "40.0 MiB free of 64.0 MiB total") != NULL);
+    CHECK(strstr(cap.last, "40 MiB free of 64 MiB total") != NULL);
     void *fit = al_cuda_malloc(16 * MiB, 0); /* the last gap holds it */
     CHECK(fit != NULL);
     CHECK_EQ_INT(al_cuda_free(fit), AL_OK);
@@ -619,7 +619,7 @@ TEST(test_summary_and_json_show_every_device_and_pool)
     if (t) {
         CHECK(strstr(t, "device 0:") != NULL);
         CHECK(strstr(t, "small pool") && strstr(t, "large pool"));
-        CHECK(strstr(t, "| allocated") && strstr(t, "12.0 MiB"));
+        CHECK(strstr(t, "| allocated") && strstr(t, "12 MiB"));
         CHECK(strstr(t, "| OOMs") && strstr(t, "| alloc retries"));
         if (al_cuda_device_count() > 1)
             CHECK(strstr(t, "device 1:") != NULL);

@@ -67,7 +67,7 @@ int cli_parse_ui_address(const char *cmd, const char *arg, char *host, size_t ho
 
 /* -------- Formatting. -------- */
 
-/* "0 B", "512 B", "1.5 KiB", "12.3 MiB", "7.81 GiB" into buf; returns buf. */
+/* "512 bytes", "1.5 KiB", "12 MiB" (src/util/format.c) into buf; returns buf. */
 const char *cli_format_bytes(uint64_t bytes, char *buf, size_t len);
 /* "1,234,567" into buf; returns buf. */
 const char *cli_format_count(uint64_t n, char *buf, size_t len);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "util/format_int.h"
 
 static void vreport(const char *cmd, const char *kind, const char *fmt, va_list ap)
 {
@@ -54,35 +55,13 @@ int cli_parse_common(int argc, char **argv, cli_common_opts *out)
 
 const char *cli_format_bytes(uint64_t bytes, char *buf, size_t len)
 {
-    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    if (bytes < 1024) {
-        snprintf(buf, len, "%" PRIu64 " B", bytes);
-        return buf;
-    }
-    double v = (double)bytes / 1024.0;
-    size_t u = 0;
-    while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
-        v /= 1024.0;
-        u++;
-    }
-    /* Three significant figures: 1.50 KiB, 12.3 MiB, 512 GiB. */
-    snprintf(buf, len, v < 10.0 ? "%.2f %s" : v < 100.0 ? "%.1f %s" : "%.0f %s", v, units[u]);
+    ali_fmt_bytes(bytes, buf, len);
     return buf;
 }
 
 const char *cli_format_count(uint64_t n, char *buf, size_t len)
 {
-    char digits[32];
-    int nd = snprintf(digits, sizeof digits, "%" PRIu64, n);
-    char tmp[48];
-    size_t o = 0;
-    for (int i = 0; i < nd; i++) {
-        if (i > 0 && (nd - i) % 3 == 0)
-            tmp[o++] = ',';
-        tmp[o++] = digits[i];
-    }
-    tmp[o] = '\0';
-    snprintf(buf, len, "%s", tmp);
+    ali_fmt_count(n, buf, len);
     return buf;
 }
 

@@ -17,6 +17,7 @@
 #include "memory/diagnosis_int.h"
 #include "memory/memory_int.h"
 #include "memory/registry_int.h"
+#include "util/format_int.h"
 
 /* The device tried first by al_cuda_free: most programs use one device. */
 static _Thread_local int last_device;
@@ -143,19 +144,21 @@ static void report_oom(ali_cuda_device *d, uint64_t size, al_error *err)
 {
     uint64_t free_bytes = 0, total = 0;
     ali_cuda.backend->mem_get_info(ali_cuda.backend, d->index, &free_bytes, &total);
-    char req[32], alloc[32], res[32], fr[32], tot[32], lim[64] = "";
-    if (d->limit)
-        snprintf(lim, sizeof lim, "; allocator limit %s",
-                 ali_cuda_format_bytes(d->limit, res, sizeof res));
+    char req[32], alloc[32], res[32], fr[32], tot[32], limit[32], lim[64] = "";
+    ali_fmt_bytes(size, req, sizeof req);
+    ali_fmt_bytes(d->st.allocated_bytes, alloc, sizeof alloc);
+    ali_fmt_bytes(d->st.reserved_bytes, res, sizeof res);
+    ali_fmt_bytes(free_bytes, fr, sizeof fr);
+    ali_fmt_bytes(total, tot, sizeof tot);
+    if (d->limit) {
+        ali_fmt_bytes(d->limit, limit, sizeof limit);
+        snprintf(lim, sizeof lim, "; allocator limit %s", limit);
+    }
     char msg[AL_ERROR_MESSAGE_LEN];
     snprintf(msg, sizeof msg,
              "CUDA out of memory on device %d (%s): tried to allocate %s; %s allocated, %s "
              "reserved, %s free of %s total%s",
-             d->index, ali_cuda.backend->name, ali_cuda_format_bytes(size, req, sizeof req),
-             ali_cuda_format_bytes(d->st.allocated_bytes, alloc, sizeof alloc),
-             ali_cuda_format_bytes(d->st.reserved_bytes, res, sizeof res),
-             ali_cuda_format_bytes(free_bytes, fr, sizeof fr),
-             ali_cuda_format_bytes(total, tot, sizeof tot), lim);
+             d->index, ali_cuda.backend->name, req, alloc, res, fr, tot, lim);
     al_log(AL_LOG_ERROR, ALI_CUDA_LOGGER, "%s", msg);
     al_error_set(err, AL_ECUDA_OOM, "%s", msg);
 }

@@ -125,8 +125,6 @@ void ali_cuda_map_clear(ali_cuda_active_map *m);
 void ali_cuda_device_stats(ali_cuda_device *d, al_cuda_stats *out);
 /* Raises the peaks after a change. */
 void ali_cuda_stats_touch(ali_cuda_device *d);
-/* "300.0 MiB", "512 B"; returns buf. */
-char *ali_cuda_format_bytes(uint64_t bytes, char *buf, size_t len);
 /* The memory module's hooks (memory_int.h), installed by a constructor in caching.c. */
 uint64_t ali_cuda_release_all(void);
 void ali_cuda_reset_peaks_if_used(void);

@@ -8,21 +8,12 @@
 #include <string.h>
 
 #include "cuda/cuda_int.h"
+#include "util/format_int.h"
 
-char *ali_cuda_format_bytes(uint64_t bytes, char *buf, size_t len)
+/* ali_fmt_bytes, returning buf for use inside one printf. */
+static const char *cuda_bytes(uint64_t n, char *buf, size_t len)
 {
-    static const char *units[] = {"KiB", "MiB", "GiB", "TiB"};
-    if (bytes < 1024) {
-        snprintf(buf, len, "%llu B", (unsigned long long)bytes);
-        return buf;
-    }
-    double v = (double)bytes / 1024.0;
-    size_t u = 0;
-    while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
-        v /= 1024.0;
-        u++;
-    }
-    snprintf(buf, len, "%.1f %s", v, units[u]);
+    ali_fmt_bytes(n, buf, len);
     return buf;
 }
 
@@ -187,9 +178,8 @@ static void row_bytes(FILE *f, const char *label, uint64_t all, uint64_t small, 
                       const char *peak)
 {
     char a[24], s[24], l[24];
-    fprintf(f, "| %-20s | %12s | %12s | %12s | %12s |\n", label,
-            ali_cuda_format_bytes(all, a, sizeof a), ali_cuda_format_bytes(small, s, sizeof s),
-            ali_cuda_format_bytes(large, l, sizeof l), peak);
+    fprintf(f, "| %-20s | %12s | %12s | %12s | %12s |\n", label, cuda_bytes(all, a, sizeof a),
+            cuda_bytes(small, s, sizeof s), cuda_bytes(large, l, sizeof l), peak);
 }
 
 static void row_count(FILE *f, const char *label, uint64_t all, const char *small,
@@ -209,21 +199,20 @@ static void device_section(FILE *f, ali_cuda_device *d)
     if (ali_cuda.backend->props(ali_cuda.backend, d->index, &p) != AL_OK)
         snprintf(p.name, sizeof p.name, "(properties unavailable)");
     fprintf(f, "device %d: %s, %s total, %s free\n", d->index, p.name,
-            ali_cuda_format_bytes(p.total_bytes, tot, sizeof tot),
-            ali_cuda_format_bytes(p.free_bytes, fr, sizeof fr));
+            cuda_bytes(p.total_bytes, tot, sizeof tot), cuda_bytes(p.free_bytes, fr, sizeof fr));
     fprintf(f, "| %-20s | %12s | %12s | %12s | %12s |\n", "metric", "all", "small pool",
             "large pool", "peak");
     fprintf(f, "|----------------------|--------------|--------------|--------------|"
                "--------------|\n");
     row_bytes(f, "allocated", s.allocated_bytes, d->pool_allocated[0], d->pool_allocated[1],
-              ali_cuda_format_bytes(s.peak_allocated_bytes, peak, sizeof peak));
+              cuda_bytes(s.peak_allocated_bytes, peak, sizeof peak));
     row_bytes(f, "reserved", s.reserved_bytes, d->pool_reserved[0], d->pool_reserved[1],
-              ali_cuda_format_bytes(s.peak_reserved_bytes, peak, sizeof peak));
+              cuda_bytes(s.peak_reserved_bytes, peak, sizeof peak));
     row_bytes(f, "cached (free)", s.cached_bytes, d->pool_reserved[0] - d->pool_allocated[0],
               d->pool_reserved[1] - d->pool_allocated[1], "");
     char req[24];
     fprintf(f, "| %-20s | %12s | %12s | %12s | %12s |\n", "requested",
-            ali_cuda_format_bytes(s.requested_bytes, req, sizeof req), "", "", "");
+            cuda_bytes(s.requested_bytes, req, sizeof req), "", "", "");
     const uint64_t *per_pool[] = {d->pool_active, d->pool_cached, d->pool_segments};
     const char *labels[] = {"active blocks", "cached blocks", "segments"};
     const uint64_t totals[] = {s.active_blocks, s.cached_blocks, s.num_segments};
@@ -234,7 +223,7 @@ static void device_section(FILE *f, ali_cuda_device *d)
     }
     row_count(f, "inactive split", s.inactive_split_blocks, "", "");
     fprintf(f, "| %-20s | %12s | %12s | %12s | %12s |\n", "inactive split bytes",
-            ali_cuda_format_bytes(s.inactive_split_bytes, num[0], sizeof num[0]), "", "", "");
+            cuda_bytes(s.inactive_split_bytes, num[0], sizeof num[0]), "", "", "");
     row_count(f, "allocs", s.num_allocs, "", "");
     row_count(f, "frees", s.num_frees, "", "");
     row_count(f, "device allocs", s.num_device_allocs, "", "");
@@ -244,7 +233,7 @@ static void device_section(FILE *f, ali_cuda_device *d)
     if (d->limit) {
         char lim[24];
         fprintf(f, "| %-20s | %12s | %12s | %12s | %12s |\n", "limit",
-                ali_cuda_format_bytes(d->limit, lim, sizeof lim), "", "", "");
+                cuda_bytes(d->limit, lim, sizeof lim), "", "", "");
     }
 }
 

@@ -10,6 +10,7 @@
 
 #include "astrolab/diagnosis.h"
 #include "memory_int.h"
+#include "util/format_int.h"
 
 /* -------- Hooks filled by other modules (NULL until they do). -------- */
 
@@ -81,12 +82,6 @@ void ali_diag_site_locate(const ali_site *s, al_diagnosis_site *out);
 /* "catalog.c:42 in load_rows()" (file's base name), or "address 0x..." for unsymbolized
  * preload sites. */
 void ali_diag_site_where(const al_diagnosis_site *s, char *buf, size_t len);
-/* "1,500". */
-void ali_fmt_count(uint64_t n, char *buf, size_t len);
-/* "512 bytes", "1.5 KiB", "70 KiB", "612 MiB". */
-void ali_fmt_bytes(uint64_t n, char *buf, size_t len);
-/* As ali_fmt_bytes, with a sign: "+1.5 MiB", "-70 KiB", "0 bytes". */
-void ali_fmt_bytes_signed(int64_t n, char *buf, size_t len);
 
 /* Bookkeeping allocation of the diagnosis: the backing allocator, never tracked, failing under
  * al_memory_fail_after as a tracked allocation tagged "al_diagnosis" would, so that the error

@@ -9,6 +9,7 @@
 
 #include "panel_int.h"
 #include "ui_int.h"
+#include "util/format_int.h"
 
 static const char *panel_title(const char *name)
 {
@@ -22,19 +23,10 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* "5.00 MiB" */
+/* A byte figure of the panels' JSON (a double) in ali_fmt_bytes's words. */
 static void human_bytes(double v, char *buf, size_t len)
 {
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    int u = 0;
-    while (fabs(v) >= 1024.0 && u < 5) {
-        v /= 1024.0;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, len, "%.0f B", v);
-    else
-        snprintf(buf, len, "%.2f %s", v, units[u]);
+    ali_fmt_bytes(v > 0 ? (uint64_t)v : 0, buf, len);
 }
 
 /* A scalar's value as text: integers exactly, other numbers with 3 decimals, booleans as

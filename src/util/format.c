@@ -1,0 +1,51 @@
+/* Human-readable numbers shared by every report (diagnosis, CUDA summary, dashboard panels,
+ * the CLI): counts with thousands separators, byte sizes in binary units. Never allocates. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/format_int.h"
+
+void ali_fmt_count(uint64_t n, char *buf, size_t len)
+{
+    char digits[32];
+    int nd = snprintf(digits, sizeof digits, "%" PRIu64, n);
+    char out[48];
+    size_t k = 0;
+    for (int i = 0; i < nd; i++) {
+        if (i > 0 && (nd - i) % 3 == 0)
+            out[k++] = ',';
+        out[k++] = digits[i];
+    }
+    out[k] = '\0';
+    snprintf(buf, len, "%s", out);
+}
+
+void ali_fmt_bytes(uint64_t n, char *buf, size_t len)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (n < 1024) {
+        snprintf(buf, len, "%" PRIu64 " %s", n, n == 1 ? "byte" : "bytes");
+        return;
+    }
+    double v = (double)n / 1024.0;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024.0;
+        u++;
+    }
+    if (v < 9.95)
+        snprintf(buf, len, "%.1f %s", v, units[u]);
+    else
+        snprintf(buf, len, "%.0f %s", v, units[u]);
+}
+
+void ali_fmt_bytes_signed(int64_t n, char *buf, size_t len)
+{
+    if (!len)
+        return;
+    const char *sign = n > 0 ? "+" : n < 0 ? "-" : "";
+    size_t k = strlen(sign) < len ? strlen(sign) : len - 1;
+    memcpy(buf, sign, k);
+    ali_fmt_bytes(n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n, buf + k, len - k);
+}
