@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
+
 #ifdef BENCH_HAVE_ASTROLAB
 #include <astrolab/memory.h>
 #endif
@@ -39,6 +41,7 @@
 #endif
 #ifdef BENCH_HAVE_TALLOC
 #include <talloc.h>
+
 #endif
 
 #define NSLOTS 10000
@@ -52,49 +55,6 @@
 #define MAX_THREADS 8
 
 /* -------- Deterministic random stream: splitmix64 seeds xoshiro256**. -------- */
-
-typedef struct rng {
-    uint64_t s[4];
-} rng;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-static void rng_seed(rng *r, uint64_t seed)
-{
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&seed);
-}
-
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static inline uint64_t rng_next(rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-/* 63 in 64: 16..256 bytes; 1 in 64: 2^e + [0, 2^e) for e in 12..19, i.e. 4 KiB..1 MiB. */
-static inline size_t pick_size(rng *r)
-{
-    uint64_t x = rng_next(r);
-    if ((x & 63) != 0)
-        return 16 + (size_t)((x >> 8) % 241);
-    unsigned e = 12 + (unsigned)((x >> 8) & 7);
-    return ((size_t)1 << e) + (size_t)((x >> 16) & (((uint64_t)1 << e) - 1));
-}
 
 /* -------- The allocators under test: one table row each. -------- */
 
@@ -257,13 +217,6 @@ static void *run_worker(void *arg)
 fail:
     w->failed = 1;
     return NULL;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* Which shared object serves malloc in this process (glibc, jemalloc or mimalloc). */
@@ -471,21 +424,6 @@ static int run_child(config *c, unsigned threads, uint64_t ops, uint64_t *ns)
         return -1;
     }
     return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static uint64_t median(const uint64_t *v, int n, uint64_t *min)
-{
-    uint64_t s[MAX_REPEATS];
-    memcpy(s, v, (size_t)n * sizeof *v);
-    qsort(s, (size_t)n, sizeof *s, cmp_u64);
-    *min = s[0];
-    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
 static void print_table(config *cfg, int ncfg, unsigned threads, int repeats, uint64_t ops,

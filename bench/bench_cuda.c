@@ -25,6 +25,8 @@
 #include <astrolab/cuda.h>
 #include <astrolab/memory.h>
 
+#include "bench_common.h"
+
 #include "../src/cuda/backend.h"
 
 #define MiB (UINT64_C(1) << 20)
@@ -41,13 +43,13 @@ typedef struct trace {
     int slots;
 } trace;
 
-static uint64_t rng = SEED;
+static uint64_t trace_state = SEED;
 static uint64_t next_rand(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    trace_state ^= trace_state << 13;
+    trace_state ^= trace_state >> 7;
+    trace_state ^= trace_state << 17;
+    return trace_state;
 }
 
 static void push(trace *t, int id, uint64_t size)
@@ -92,19 +94,6 @@ static void make_trace(trace *t, int iterations)
         for (int s = a - 1; s >= base; s--)
             push(t, s, 0);
     }
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 typedef struct result {

@@ -20,6 +20,8 @@
 
 #include <astrolab/memory.h>
 
+#include "bench_common.h"
+
 #define SITES 100
 #define MAX_REPEATS 1000
 
@@ -49,27 +51,6 @@ static void *alloc_at(int site, size_t n)
         X10(0) X10(1) X10(2) X10(3) X10(4) X10(5) X10(6) X10(7) X10(8) X10(9)
     }
     return NULL;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
 }
 
 enum { OP_DIAGNOSE, OP_SNAPSHOT, OP_DIFF, OP_JSON, OP_TEXT, OP_STATS, OP_COUNT };

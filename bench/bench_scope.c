@@ -20,8 +20,11 @@
 #include <time.h>
 
 #include <astrolab/memory.h>
+
+#include "bench_common.h"
 #ifdef BENCH_HAVE_MIMALLOC
 #include <mimalloc.h>
+
 #endif
 
 /* glibc's own entry points, exported by libc.so.6 whatever else defines malloc. */
@@ -48,21 +51,6 @@ typedef struct timing {
     uint64_t alloc_ns[MAX_REPEATS];
     uint64_t release_ns[MAX_REPEATS];
 } timing;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
 
 /* A program writes its blocks: touch both ends, as the allocation benchmark does. */
 static inline void stamp(unsigned char *p, uint32_t n)
@@ -148,21 +136,6 @@ static int run_round(int method, const uint32_t *sizes, void **ptrs, uint32_t n,
     *alloc_ns = t1 - t0;
     *release_ns = t2 - t1;
     return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static uint64_t median(const uint64_t *v, int n, uint64_t *min)
-{
-    uint64_t s[MAX_REPEATS];
-    memcpy(s, v, (size_t)n * sizeof *v);
-    qsort(s, (size_t)n, sizeof *s, cmp_u64);
-    *min = s[0];
-    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
 int main(int argc, char **argv)

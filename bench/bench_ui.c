@@ -26,51 +26,11 @@
 #include <astrolab/memory.h>
 #include <astrolab/ui.h>
 
+#include "bench_common.h"
+
 #define SLOTS 10000
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* -------- The workload (as bench_alloc's, one thread). -------- */
-
-typedef struct rng {
-    uint64_t s[4];
-} rng;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static inline uint64_t rng_next(rng *r)
-{
-    uint64_t *s = r->s, result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-static inline size_t pick_size(rng *r)
-{
-    uint64_t x = rng_next(r);
-    if ((x & 63) != 0)
-        return 16 + (size_t)((x >> 8) % 241);
-    int shift = 12 + (int)((x >> 8) % 9); /* 4 KiB .. 1 MiB */
-    return ((size_t)1 << shift) + (size_t)((x >> 20) % ((size_t)1 << shift));
-}
 
 static void put(void *p, size_t n)
 {
@@ -204,12 +164,6 @@ static uint64_t run_on(uint64_t ops)
     on_wall_ns += ns;
     al_ui_stop();
     return ns;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv)
