@@ -139,6 +139,24 @@ TEST(test_new_is_tagged_with_type_name_and_site)
     CHECK_EQ_INT(al_block_get_info(NULL, &info), AL_EBADPTR);
 }
 
+TEST(test_tag_in_a_reused_buffer_is_read_by_content)
+{
+    char tag[32];
+    void *p[3];
+    for (int i = 0; i < 3; i++) {
+        snprintf(tag, sizeof tag, "layer%d", i);
+        p[i] = al_malloc_tagged(16, tag);
+    }
+    for (int i = 0; i < 3; i++) {
+        al_block_info info;
+        char want[32];
+        snprintf(want, sizeof want, "layer%d", i);
+        CHECK(al_block_get_info(p[i], &info) == AL_OK);
+        CHECK_EQ_STR(info.tag, want);
+        al_free(p[i]);
+    }
+}
+
 TEST(test_untagged_blocks_are_tagged_untagged)
 {
     void *p = al_malloc(10);

@@ -416,4 +416,90 @@ TEST(test_scope_budget_refuses_allocation_naming_scope_and_site)
     CHECK(al_scope_end(s, NULL) == AL_OK);
 }
 
+TEST(test_free_after_its_scope_ended_is_reported_not_fatal)
+{
+    void *v = NULL;
+    AL_MEMORY_MANAGEMENT("short-lived") { v = al_malloc(64); }
+    uint64_t errors = stats().errors;
+    CHECK(!al_owns(v));
+    log_begin(AL_LOG_ERROR);
+    al_free(v);
+    log_end();
+    CHECK_EQ_INT(stats().errors - errors, 1);
+    CHECK(strstr(logbuf, "already released it when the scope ended") != NULL ||
+          strstr(logbuf, "double free") != NULL);
+    void *p = al_malloc(8); /* the manager goes on */
+    CHECK(p != NULL);
+    al_free(p);
+}
+
+TEST(test_ending_a_scope_twice_is_reported)
+{
+    al_scope *s = al_scope_begin("twice");
+    CHECK(al_scope_end(s, NULL) == AL_OK);
+    log_begin(AL_LOG_ERROR);
+    CHECK_EQ_INT(al_scope_end(s, NULL), AL_ESCOPE);
+    log_end();
+    CHECK(strstr(logbuf, "already ended") != NULL);
+}
+
+TEST(test_outer_scope_ended_inside_inner_block_is_handled)
+{
+    uint64_t live0 = stats().live_blocks;
+    al_scope *outer = al_scope_begin("outer by hand");
+    log_begin(AL_LOG_ERROR);
+    AL_MEMORY_MANAGEMENT("inner block")
+    {
+        DISCARD(al_malloc(10));
+        CHECK_EQ_INT(al_scope_end(outer, NULL), AL_ESCOPE); /* ends the inner one first */
+    } /* the block's own end then finds its scope already ended */
+    log_end();
+    CHECK(strstr(logbuf, "still open; ending it first") != NULL);
+    CHECK(strstr(logbuf, "already ended") != NULL);
+    CHECK(al_scope_current() == NULL);
+    CHECK_EQ_INT(stats().live_blocks, live0);
+}
+
+static void *free_remotely(void *arg)
+{
+    void **blocks = arg;
+    for (int i = 0; i < 20000; i++)
+        al_free(blocks[i]);
+    return NULL;
+}
+
+TEST(test_frees_from_another_thread_keep_the_tally_exact)
+{
+    static void *blocks[20000];
+    al_scope *s = al_scope_begin("producer");
+    for (int i = 0; i < 20000; i++)
+        blocks[i] = al_malloc(24);
+    pthread_t t;
+    pthread_create(&t, NULL, free_remotely, blocks);
+    pthread_join(t, NULL);
+    for (int i = 0; i < 3000; i++) /* allocations drain the queued remote frees */
+        DISCARD(al_malloc(16));
+    al_scope_report r;
+    CHECK(al_scope_end(s, &r) == AL_OK);
+    CHECK_EQ_INT(r.reclaimed_blocks, 3000);
+    CHECK_EQ_INT(r.reclaimed_bytes, 3000 * 16);
+}
+
+TEST(test_overflowing_request_leaves_no_charge_on_the_scope)
+{
+    al_scope_options opts = {.budget_bytes = 1000};
+    al_scope *s = al_scope_begin_ex("budget", &opts);
+    log_begin(AL_LOG_ERROR);
+    volatile size_t huge = SIZE_MAX;
+    void *p = al_malloc(huge);
+    log_end();
+    CHECK(p == NULL);
+    void *q = al_malloc(1000); /* the whole budget is still there */
+    CHECK(q != NULL);
+    al_scope_report r;
+    CHECK(al_scope_end(s, &r) == AL_OK);
+    CHECK_EQ_INT(r.bytes_allocated, 1000);
+    CHECK_EQ_INT(r.peak_bytes, 1000);
+}
+
 TEST_MAIN()

@@ -7,6 +7,8 @@
  * site.c, the global balance in stats.c. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,15 +157,15 @@ alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site *site, con
     if (AL_UNLIKELY(atomic_load_explicit(&ali_limits_active, memory_order_relaxed)) &&
         !ali_limits_admit(n, loc))
         return NULL; /* limits.c reported it */
-    if (AL_UNLIKELY(scope && !ali_scope_charge(scope, n, loc)))
-        return NULL; /* scope.c reported it */
-
     unsigned align_log2 = 0;
     if (align > 16)
         align_log2 = (unsigned)__builtin_ctzl(align);
     size_t front = front_space(align_log2), total;
-    if (AL_UNLIKELY(__builtin_add_overflow(n, front + ALI_GUARD_SIZE, &total)))
+    if (AL_UNLIKELY(__builtin_add_overflow(n, front + ALI_GUARD_SIZE, &total) ||
+                    total > PTRDIFF_MAX))
         return fail(n, loc, "size overflows");
+    if (AL_UNLIKELY(scope && !ali_scope_charge(scope, n, loc)))
+        return NULL; /* scope.c reported it */
     void *heap = scope ? ali_scope_heap(scope) : NULL;
     char *raw = zero ? backing_zalloc(heap, total, align_log2 ? align : 0)
                      : backing_malloc(heap, total, align_log2 ? align : 0);
@@ -182,7 +184,7 @@ alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site *site, con
     b->tid = sh ? sh->tid : 0;
     b->flags = heap ? ALI_BLOCK_IN_HEAP : 0;
     b->align_log2 = (uint8_t)align_log2;
-    b->reserved = 0;
+    b->chunk_gen = 0;
     b->magic = ALI_MAGIC_LIVE;
     guard_write(b);
     if (scope && AL_UNLIKELY(!ali_scope_adopt(scope, b))) {
@@ -238,6 +240,13 @@ ali_block *ali_block_check(const void *p, const al_site *loc, const char *op)
     ali_block *b = ali_block_of(p);
     uint32_t magic = peek_magic(p);
     if (AL_LIKELY(magic == ALI_MAGIC_LIVE)) {
+        if (AL_UNLIKELY(b->chunk && !ali_scope_owns(b))) {
+            ali_site_describe(loc, where, sizeof where);
+            ali_memory_error("%s of %p at %s: the block's scope already released it when the "
+                             "scope ended (use after the end of its scope)",
+                             op, p, where);
+            return NULL;
+        }
         if (AL_LIKELY(guard_intact(b)))
             return b;
         char alloc_at[160];
@@ -282,7 +291,7 @@ void ali_block_release_raw(ali_block *b) { backing_free(raw_of(b)); }
 void ali_free_block(ali_block *b, const al_site *loc, bool reclaim)
 {
     (void)reclaim;
-    if (AL_UNLIKELY(b->flags & ALI_BLOCK_WATCHED))
+    if (AL_UNLIKELY(ali_block_flags(b) & ALI_BLOCK_WATCHED))
         ali_registry_on_free(b + 1);
     if (b->chunk)
         ali_scope_release(b);
@@ -341,7 +350,7 @@ void ali_free(void *p, const al_site *site)
     uintptr_t in_page = (uintptr_t)p & 4095;
     if (AL_LIKELY((in_page & 15) == 0 && in_page >= sizeof(ali_block) &&
                   peek_magic(p) == ALI_MAGIC_LIVE && guard_intact(b) && !b->chunk &&
-                  !(b->flags & ALI_BLOCK_WATCHED))) {
+                  !(ali_block_flags(b) & ALI_BLOCK_WATCHED))) {
         ali_shard *sh = ali_shard_self();
         if (AL_LIKELY(sh != NULL))
             ali_account(sh, b->site, -(int64_t)b->size, -1);
@@ -387,13 +396,19 @@ void *al_realloc_at(void *p, size_t n, al_site *site)
 
 void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *site)
 {
-    void *p = b + 1;
     al_scope *owner = b->chunk ? b->chunk->scope : NULL;
     /* A block keeps its owner, except that a scope's block reallocated by another thread moves
      * to that thread's current scope: a scope's slots and heap belong to its own thread. */
     if (owner && !ali_scope_on_owner_thread(owner))
         return realloc_by_copy(b, n, ali_scope_current(), rt, site);
     if (!ALI_BACKING_HAS_HEAPS && b->align_log2) /* no aligned realloc in the C library */
+        return realloc_by_copy(b, n, owner, rt, site);
+    /* A registered or weakly referenced block resizes in place only when it fits its backing
+     * block; else it moves by copy, whose free drops the registrations before the memory goes
+     * (a backing realloc would free the old block first, under a running release function). */
+    bool watched = __atomic_load_n(&b->flags, __ATOMIC_RELAXED) & ALI_BLOCK_WATCHED;
+    if (AL_UNLIKELY(watched) &&
+        n + front_space(b->align_log2) + ALI_GUARD_SIZE > backing_usable(raw_of(b)))
         return realloc_by_copy(b, n, owner, rt, site);
     if (AL_UNLIKELY(atomic_load_explicit(&ali_fault_armed, memory_order_relaxed)) &&
         ali_fault_should_fail(rt->tag, owner))
@@ -411,9 +426,9 @@ void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *sit
         return fail(n, site, "size overflows");
     }
     ali_block saved = *b;
-    void *heap = (b->flags & ALI_BLOCK_IN_HEAP) ? ali_scope_heap(owner) : NULL;
+    void *heap = (ali_block_flags(b) & ALI_BLOCK_IN_HEAP) ? ali_scope_heap(owner) : NULL;
     size_t align = b->align_log2 ? (size_t)1 << b->align_log2 : 0;
-    char *raw = backing_realloc(heap, raw_of(b), total, align);
+    char *raw = watched ? raw_of(b) : backing_realloc(heap, raw_of(b), total, align);
     if (!raw) {
         if (owner && delta > 0)
             ali_scope_uncharge(owner, (uint64_t)delta);
@@ -432,10 +447,6 @@ void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *sit
         ali_scope_uncharge(owner, (uint64_t)-delta);
     if (nb != b && nb->chunk)
         ali_scope_moved(nb);
-    if (nb != b && (nb->flags & ALI_BLOCK_WATCHED)) {
-        ali_registry_on_free(p); /* registrations name the old address */
-        nb->flags &= (uint16_t)~ALI_BLOCK_WATCHED;
-    }
     ali_shard *sh = ali_shard_self();
     if (sh)
         ali_stats_change(sh, delta, 0);
@@ -461,7 +472,10 @@ int al_owns(const void *p)
 {
     if (!p || ((uintptr_t)p & 15) != 0 || !backing_owns(p))
         return 0;
-    return peek_magic(p) == ALI_MAGIC_LIVE;
+    if (peek_magic(p) != ALI_MAGIC_LIVE)
+        return 0;
+    const ali_block *b = ali_block_of(p);
+    return !b->chunk || ali_scope_owns(b);
 }
 
 size_t al_block_size(const void *p) { return al_owns(p) ? ali_block_of(p)->size : 0; }

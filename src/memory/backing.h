@@ -35,6 +35,7 @@ static inline void *backing_realloc(void *heap, void *p, size_t n, size_t align)
     return align ? mi_realloc_aligned_at(p, n, align, 48) : mi_realloc(p, n);
 }
 static inline void backing_free(void *p) { mi_free(p); }
+static inline size_t backing_usable(void *p) { return mi_usable_size(p); }
 static inline void *backing_heap_new(void) { return mi_heap_new(); }
 static inline void backing_heap_destroy(void *heap) { mi_heap_destroy(heap); }
 static inline void backing_heap_delete(void *heap) { mi_heap_delete(heap); }
@@ -74,6 +75,7 @@ static inline void *backing_realloc(void *heap, void *p, size_t n, size_t align)
     return realloc(p, n);
 }
 static inline void backing_free(void *p) { free(p); }
+static inline size_t backing_usable(void *p) { return malloc_usable_size(p); }
 static inline void *backing_heap_new(void) { return NULL; }
 static inline void backing_heap_destroy(void *heap) { (void)heap; }
 static inline void backing_heap_delete(void *heap) { (void)heap; }

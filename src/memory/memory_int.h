@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "astrolab/memory.h"
 
@@ -28,8 +29,8 @@ typedef struct ali_block {
     uint64_t size;            /* bytes requested */
     uint16_t flags;           /* ALI_BLOCK_* */
     uint8_t align_log2;       /* alignment asked for (0: default) */
-    uint8_t reserved;
-    uint32_t magic; /* ALI_MAGIC_LIVE or ALI_MAGIC_FREED */
+    uint8_t chunk_gen;        /* chunk->gen when the block entered it (see ali_chunk) */
+    uint32_t magic;           /* ALI_MAGIC_LIVE or ALI_MAGIC_FREED */
 } ali_block;
 
 _Static_assert(sizeof(ali_block) == 48, "block header must keep 16-byte alignment");
@@ -47,6 +48,21 @@ enum {
 };
 
 static inline ali_block *ali_block_of(const void *p) { return (ali_block *)p - 1; }
+
+/* Block flags change on any thread (the registry marks a block watched while its owner may
+ * clear its heap bit), so they are read and changed atomically. */
+static inline uint16_t ali_block_flags(const ali_block *b)
+{
+    return __atomic_load_n(&b->flags, __ATOMIC_RELAXED);
+}
+static inline void ali_block_flags_set(ali_block *b, uint16_t f)
+{
+    __atomic_fetch_or(&b->flags, f, __ATOMIC_RELAXED);
+}
+static inline void ali_block_flags_clear(ali_block *b, uint16_t f)
+{
+    __atomic_fetch_and(&b->flags, (uint16_t)~f, __ATOMIC_RELAXED);
+}
 static inline void *ali_block_user(ali_block *b) { return b + 1; }
 
 /* -------- Sites: one runtime record per (call site, tag), never freed. -------- */
@@ -85,7 +101,8 @@ ali_site *ali_site_resolve(al_site *loc, const char *tag);
 static inline ali_site *ali_site_get(al_site *loc, const char *tag)
 {
     ali_site *rt = (ali_site *)__atomic_load_n(&loc->rt, __ATOMIC_ACQUIRE);
-    if (__builtin_expect(rt != NULL && rt->tag_ptr == tag, 1))
+    /* A tag is compared by content too: a caller may pass one buffer with different text. */
+    if (__builtin_expect(rt != NULL && rt->tag_ptr == tag && (!tag || !strcmp(rt->tag, tag)), 1))
         return rt;
     return ali_site_resolve(loc, tag);
 }
@@ -181,10 +198,14 @@ void ali_stats_error(void);
 
 /* -------- Scopes (scope.c). -------- */
 #define ALI_CHUNK_SLOTS 4096
+/* Chunks are never given back: an ended scope's chunks go to a pool with their generation
+ * bumped, so a stale block header (a block its scope already reclaimed) still points at valid
+ * memory, and its chunk_gen and slot no longer match: the free is reported, not followed. */
 struct ali_chunk {
-    al_scope *scope; /* owner */
-    uint32_t base;   /* index of slots[0] in the scope */
-    ali_chunk *next;
+    al_scope *scope;                           /* owner; NULL while pooled */
+    uint32_t base;                             /* index of slots[0] in the scope */
+    _Atomic uint8_t gen;                       /* bumped each time the chunk is pooled */
+    ali_chunk *next;                           /* pool link */
     _Atomic(uintptr_t) slots[ALI_CHUNK_SLOTS]; /* block header, 0 (freed remotely) or a free
                                                   link (odd) */
 };
@@ -200,6 +221,9 @@ bool ali_scope_charge(al_scope *s, uint64_t bytes, const al_site *loc);
 void ali_scope_uncharge(al_scope *s, uint64_t bytes);
 /* Enters a new block into the scope's slots; returns false when out of memory. */
 bool ali_scope_adopt(al_scope *s, ali_block *b);
+/* True when b's header still belongs to its owner scope's slot table (the scope has not
+ * reclaimed it). b->chunk must be non-NULL. */
+bool ali_scope_owns(const ali_block *b);
 /* Removes a block from its owner's slots on free (any thread). */
 void ali_scope_release(ali_block *b);
 /* Updates the owner's per-site tally after an in-place or heap realloc (owner thread). */

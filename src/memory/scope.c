@@ -8,6 +8,7 @@
  * mimalloc backing each scope has its own heap, so the leftovers go in one heap destroy.
  * Site counters are in site.c; the registry hook in registry.c. */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -54,9 +55,13 @@ struct al_scope {
     pthread_mutex_t remote_lock; /* guards remote, nremote, remote_cap */
     tally *remote;
     size_t nremote, remote_cap;
-    _Atomic uint64_t outside; /* owned blocks not in this scope's heap (kept from children) */
-    _Atomic uint64_t watched; /* blocks ever registered or weakly referenced */
-    atomic_bool tally_lost;   /* a tally update failed (out of memory): walk at the end */
+    _Atomic uint64_t outside;      /* owned blocks not in this scope's heap (kept from children) */
+    _Atomic uint64_t watched;      /* blocks ever registered or weakly referenced */
+    atomic_bool tally_lost;        /* a tally update failed (out of memory): walk at the end */
+    _Atomic size_t remote_pending; /* entries in `remote`, read without the lock */
+    /* Last, so that a pooled scope is reset by clearing what comes before `open`. */
+    _Atomic int open;    /* 1 from begin to end; scope structs are pooled, never freed */
+    al_scope *pool_next; /* link while pooled */
 };
 
 ALI_TLS al_scope *ali_tls_scope;
@@ -99,6 +104,27 @@ static int64_t live_bytes(al_scope *s)
 {
     return s->owner_balance -
            (int64_t)atomic_load_explicit(&s->remote_freed_bytes, memory_order_relaxed);
+}
+
+/* Ended scopes are pooled, not freed, so that ending one twice (or one that an out-of-order
+ * end already ended) reads valid memory and is reported, not followed. */
+static struct {
+    pthread_mutex_t lock; /* guards head */
+    al_scope *head;
+} scope_pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static al_scope *scope_alloc(void)
+{
+    pthread_mutex_lock(&scope_pool.lock);
+    al_scope *s = scope_pool.head;
+    if (s)
+        scope_pool.head = s->pool_next;
+    pthread_mutex_unlock(&scope_pool.lock);
+    if (!s)
+        return ali_internal_calloc(1, sizeof *s);
+    memset((char *)s, 0, offsetof(al_scope, open));
+    s->pool_next = NULL;
+    return s;
 }
 
 /* Adds to the owner's per-site tally (owner thread only). Open addressing keyed by site. */
@@ -150,6 +176,20 @@ static void tally_remote(al_scope *s, ali_site *site, int64_t bytes)
         s->remote_cap = cap;
     }
     s->remote[s->nremote++] = (tally){site, -1, -bytes};
+    atomic_store_explicit(&s->remote_pending, s->nremote, memory_order_relaxed);
+    pthread_mutex_unlock(&s->remote_lock);
+}
+
+/* Applies the queued frees of other threads to the tally (owner thread). Called at the end and
+ * whenever the queue grows past a bound, so a long scope fed by another thread's frees keeps
+ * bounded bookkeeping. */
+static void drain_remote(al_scope *s)
+{
+    pthread_mutex_lock(&s->remote_lock);
+    for (size_t i = 0; i < s->nremote; i++)
+        tally_add(s, s->remote[i].site, s->remote[i].blocks, s->remote[i].bytes);
+    s->nremote = 0;
+    atomic_store_explicit(&s->remote_pending, 0, memory_order_relaxed);
     pthread_mutex_unlock(&s->remote_lock);
 }
 
@@ -162,14 +202,14 @@ void ali_scope_resized(al_scope *s, ali_site *old_site, uint64_t old_size, ali_s
 
 void ali_block_watch(ali_block *b)
 {
-    b->flags |= ALI_BLOCK_WATCHED;
+    ali_block_flags_set(b, ALI_BLOCK_WATCHED);
     if (b->chunk)
         atomic_fetch_add(&b->chunk->scope->watched, 1);
 }
 
 al_scope *al_scope_begin_ex(const char *name, const al_scope_options *opts)
 {
-    al_scope *s = ali_internal_calloc(1, sizeof *s);
+    al_scope *s = scope_alloc();
     if (!s) {
         al_log(AL_LOG_ERROR, ALI_LOGGER, "scope %s: out of memory for the scope", name);
         return NULL;
@@ -184,6 +224,7 @@ al_scope *al_scope_begin_ex(const char *name, const al_scope_options *opts)
     s->parent = ali_tls_scope;
     s->t0 = ali_now_ns();
     pthread_mutex_init(&s->remote_lock, NULL);
+    atomic_store(&s->open, 1);
     ali_tls_scope = s;
     al_log(AL_LOG_DEBUG, ALI_LOGGER, "scope %s: begin (parent %s, budget %llu bytes%s)", s->name,
            s->parent ? s->parent->name : "none", (unsigned long long)s->opts.budget_bytes,
@@ -236,6 +277,39 @@ static void sweep_holes(al_scope *s)
     atomic_store_explicit(&s->remote_frees, 0, memory_order_relaxed);
 }
 
+/* The pool of chunks of ended scopes (see ali_chunk). */
+static struct {
+    pthread_mutex_t lock; /* guards head */
+    ali_chunk *head;
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static ali_chunk *chunk_get(void)
+{
+    pthread_mutex_lock(&pool.lock);
+    ali_chunk *c = pool.head;
+    if (c)
+        pool.head = c->next;
+    pthread_mutex_unlock(&pool.lock);
+    return c ? c : ali_internal_calloc(1, sizeof *c);
+}
+
+static void chunk_put(ali_chunk *c)
+{
+    atomic_fetch_add(&c->gen, 1);
+    c->scope = NULL;
+    pthread_mutex_lock(&pool.lock);
+    c->next = pool.head;
+    pool.head = c;
+    pthread_mutex_unlock(&pool.lock);
+}
+
+bool ali_scope_owns(const ali_block *b)
+{
+    const ali_chunk *c = b->chunk;
+    return b->chunk_gen == atomic_load_explicit(&c->gen, memory_order_relaxed) &&
+           atomic_load_explicit(&c->slots[b->slot], memory_order_relaxed) == (uintptr_t)b;
+}
+
 static bool grow(al_scope *s)
 {
     if (s->nchunks == s->dir_cap) {
@@ -246,7 +320,7 @@ static bool grow(al_scope *s)
         s->dir = d;
         s->dir_cap = cap;
     }
-    ali_chunk *c = ali_internal_calloc(1, sizeof *c);
+    ali_chunk *c = chunk_get();
     if (!c)
         return false;
     c->scope = s;
@@ -257,6 +331,8 @@ static bool grow(al_scope *s)
 
 bool ali_scope_adopt(al_scope *s, ali_block *b)
 {
+    if (AL_UNLIKELY(atomic_load_explicit(&s->remote_pending, memory_order_relaxed) >= 1024))
+        drain_remote(s);
     uint32_t index;
     if (s->free_head) {
         index = (uint32_t)(s->free_head - 1);
@@ -276,11 +352,12 @@ bool ali_scope_adopt(al_scope *s, ali_block *b)
     atomic_store_explicit(&c->slots[index % ALI_CHUNK_SLOTS], (uintptr_t)b, memory_order_relaxed);
     b->chunk = c;
     b->slot = index % ALI_CHUNK_SLOTS;
+    b->chunk_gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
     s->blocks_allocated++;
     tally_add(s, b->site, 1, (int64_t)b->size);
-    if (!(b->flags & ALI_BLOCK_IN_HEAP) || !s->heap)
+    if (!(ali_block_flags(b) & ALI_BLOCK_IN_HEAP) || !s->heap)
         atomic_fetch_add_explicit(&s->outside, 1, memory_order_relaxed);
-    if (b->flags & ALI_BLOCK_WATCHED)
+    if (ali_block_flags(b) & ALI_BLOCK_WATCHED)
         atomic_fetch_add(&s->watched, 1);
     return true;
 }
@@ -304,7 +381,7 @@ static void slot_clear(ali_block *b, bool owner_side)
 void ali_scope_release(ali_block *b)
 {
     al_scope *s = b->chunk->scope;
-    if (!(b->flags & ALI_BLOCK_IN_HEAP) || !s->heap)
+    if (!(ali_block_flags(b) & ALI_BLOCK_IN_HEAP) || !s->heap)
         atomic_fetch_sub_explicit(&s->outside, 1, memory_order_relaxed);
     if (s->tid == self_tid()) {
         s->owner_balance -= (int64_t)b->size;
@@ -337,15 +414,15 @@ void *al_scope_keep(void *p)
                s->name);
         return p;
     }
-    if (!(b->flags & ALI_BLOCK_IN_HEAP) || !s->heap)
+    if (!(ali_block_flags(b) & ALI_BLOCK_IN_HEAP) || !s->heap)
         atomic_fetch_sub_explicit(&s->outside, 1, memory_order_relaxed);
     tally_add(s, b->site, -1, -(int64_t)b->size);
     slot_clear(b, true);
     s->owner_balance -= (int64_t)b->size;
     s->kept_blocks++;
-    if (b->flags & ALI_BLOCK_IN_HEAP) {
+    if (ali_block_flags(b) & ALI_BLOCK_IN_HEAP) {
         s->kept_in_heap++;
-        b->flags &= (uint16_t)~ALI_BLOCK_IN_HEAP; /* survives the heap via mi_heap_delete */
+        ali_block_flags_clear(b, ALI_BLOCK_IN_HEAP); /* survives the heap via mi_heap_delete */
     }
     al_scope *parent = s->parent;
     if (parent) {
@@ -409,11 +486,7 @@ static bool reclaim_by_tally(al_scope *s, al_scope_report *r)
     if (!s->heap || s->opts.policy == AL_SCOPE_REPORT_ONLY || s->kept_in_heap ||
         atomic_load(&s->outside) || atomic_load(&s->watched) || atomic_load(&s->tally_lost))
         return false;
-    pthread_mutex_lock(&s->remote_lock);
-    for (size_t i = 0; i < s->nremote; i++)
-        tally_add(s, s->remote[i].site, s->remote[i].blocks, s->remote[i].bytes);
-    s->nremote = 0;
-    pthread_mutex_unlock(&s->remote_lock);
+    drain_remote(s);
     if (atomic_load(&s->tally_lost))
         return false;
     ali_shard *sh = ali_shard_self();
@@ -459,18 +532,18 @@ static void reclaim(al_scope *s, al_scope_report *r)
         r->reclaimed_bytes += b->size;
         b->chunk = NULL;
         if (report_only) {
-            b->flags &= (uint16_t)~ALI_BLOCK_IN_HEAP; /* the heap is deleted: blocks migrate */
+            ali_block_flags_clear(b, ALI_BLOCK_IN_HEAP); /* the heap is deleted: blocks migrate */
             if (s->parent && ali_scope_adopt(s->parent, b))
                 s->parent->owner_balance += (int64_t)b->size;
             continue;
         }
-        if (AL_UNLIKELY(b->flags & ALI_BLOCK_WATCHED))
+        if (AL_UNLIKELY(ali_block_flags(b) & ALI_BLOCK_WATCHED))
             ali_registry_on_free(b + 1);
         ali_site_account(b->site, -(int64_t)b->size, -1);
         bytes += (int64_t)b->size;
         blocks++;
         b->magic = ALI_MAGIC_FREED;
-        if (!(destroy_heap && (b->flags & ALI_BLOCK_IN_HEAP)))
+        if (!(destroy_heap && (ali_block_flags(b) & ALI_BLOCK_IN_HEAP)))
             ali_block_release_raw(b);
     }
     tally_flush(s, &t, report_only);
@@ -488,13 +561,17 @@ static void reclaim(al_scope *s, al_scope_report *r)
 static void scope_free(al_scope *s)
 {
     for (size_t i = 0; i < s->nchunks; i++)
-        ali_internal_free(s->dir[i]);
+        chunk_put(s->dir[i]);
     ali_internal_free(s->dir);
     ali_internal_free(s->defers);
     ali_internal_free(s->tally);
     ali_internal_free(s->remote);
     pthread_mutex_destroy(&s->remote_lock);
-    ali_internal_free(s);
+    atomic_store(&s->open, 0);
+    pthread_mutex_lock(&scope_pool.lock);
+    s->pool_next = scope_pool.head;
+    scope_pool.head = s;
+    pthread_mutex_unlock(&scope_pool.lock);
 }
 
 /* Ends the innermost scope s of the calling thread. */
@@ -536,6 +613,12 @@ int al_scope_end(al_scope *s, al_scope_report *out)
 {
     if (!s)
         return AL_EINVAL;
+    if (!atomic_load(&s->open)) {
+        al_log(AL_LOG_ERROR, ALI_LOGGER, "al_scope_end(%p): the scope has already ended",
+               (void *)s);
+        ali_stats_error();
+        return AL_ESCOPE;
+    }
     if (s->tid != self_tid()) {
         al_log(AL_LOG_ERROR, ALI_LOGGER,
                "al_scope_end(%s): called from thread %u, but the scope belongs to thread %u; "

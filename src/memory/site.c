@@ -103,8 +103,10 @@ static bool publish_id(ali_site *s)
     return true;
 }
 
-/* Finds or creates the record for (loc, pc, tag); caller holds the lock. */
-static ali_site *lookup_locked(const al_site *loc, uintptr_t pc, const char *tag)
+/* Finds or creates the record for (loc, pc, tag); caller holds the lock. A new record keeps
+ * tag_ptr, the caller's pointer, as the key of the lock-free cache check. */
+static ali_site *lookup_locked(const al_site *loc, uintptr_t pc, const char *tag,
+                               const char *tag_ptr)
 {
     if ((sites.count + 1) * 2 > sites.table_cap && !table_grow())
         return NULL;
@@ -123,6 +125,7 @@ static ali_site *lookup_locked(const al_site *loc, uintptr_t pc, const char *tag
     s->loc = loc;
     s->pc = pc;
     s->tag = interned;
+    s->tag_ptr = tag_ptr;
     if (!publish_id(s)) {
         ali_internal_free(s);
         return NULL;
@@ -136,23 +139,21 @@ ali_site *ali_site_resolve(al_site *loc, const char *tag)
     ali_site *rt = __atomic_load_n((ali_site **)&loc->rt, __ATOMIC_ACQUIRE);
     const char *name = tag ? tag : loc->tag ? loc->tag : "untagged";
     pthread_mutex_lock(&sites.lock);
-    ali_site *s = lookup_locked(loc, 0, name);
+    ali_site *s = lookup_locked(loc, 0, name, tag);
     pthread_mutex_unlock(&sites.lock);
     if (!s)
         return NULL;
-    /* The record for the tag pointer seen first is cached; a site that passes many different
-     * tag pointers takes this locked path each time. */
-    if (!rt) {
-        s->tag_ptr = tag;
+    /* The record first resolved is cached; a site that passes many different tags takes this
+     * locked path for the others. */
+    if (!rt)
         __atomic_store_n((ali_site **)&loc->rt, s, __ATOMIC_RELEASE);
-    }
     return s;
 }
 
 ali_site *ali_site_for_pc(uintptr_t pc, const char *tag)
 {
     pthread_mutex_lock(&sites.lock);
-    ali_site *s = lookup_locked(NULL, pc, tag ? tag : "untagged");
+    ali_site *s = lookup_locked(NULL, pc, tag ? tag : "untagged", tag);
     pthread_mutex_unlock(&sites.lock);
     return s;
 }
