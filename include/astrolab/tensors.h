@@ -484,4 +484,7 @@ AL_API AL_NODISCARD char *al_optimize_report_json(const al_optimize_report *repo
 #ifdef __cplusplus
 }
 #endif
+/* SPEC §3 places al_survey_load with the tensors: its header comes with this one. */
+#include "astrolab/survey.h"
+
 #endif /* ASTROLAB_TENSORS_H */

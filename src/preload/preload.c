@@ -46,8 +46,7 @@ static ali_site *site_of(uintptr_t pc, const char *tag)
     if (AL_LIKELY(e->pc == pc && e->site && e->site->tag_ptr == tag))
         return e->site;
     ali_site *s = ali_site_for_pc(pc, tag);
-    if (s) {
-        s->tag_ptr = tag; /* tags here are the static strings below */
+    if (s) { /* tags here are the static strings below: the record keeps the pointer */
         e->pc = pc;
         e->site = s;
     }
@@ -236,6 +235,10 @@ EXPORT void *valloc(size_t n) { return aligned((size_t)sysconf(_SC_PAGESIZE), n,
 EXPORT void *pvalloc(size_t n)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    if (n > SIZE_MAX - page) {
+        errno = ENOMEM;
+        return NULL;
+    }
     size_t rounded = (n + page - 1) & ~(page - 1);
     return aligned(page, rounded ? rounded : page, CALLER);
 }

@@ -101,38 +101,44 @@ static struct {
 } names[NAMES];
 static size_t nnames;
 
+/* The entry for pc, or NULL; lock held. */
+static const typeof(names[0]) *find_name(uintptr_t pc)
+{
+    for (size_t i = 0; i < nnames; i++)
+        if (names[i].pc == pc)
+            return &names[i];
+    return NULL;
+}
+
 static int symbolize_forever(uintptr_t pc, const char **function, const char **file, int *line)
 {
-    int rc = -1;
     ali_preload_enter(); /* libdw's allocations are raw, not the program's */
     pthread_mutex_lock(&lock);
-    size_t i = 0;
-    while (i < nnames && names[i].pc != pc)
-        i++;
+    const typeof(names[0]) *e = find_name(pc);
     pthread_mutex_unlock(&lock);
-    if (i == nnames) {
+    if (!e) {
         ali_symbol sym;
         ali_symbolize(pc, &sym);
         char *fn = ali_internal_strdup(sym.function);
         char *fl = ali_internal_strdup(sym.file[0] ? sym.file : sym.object);
         pthread_mutex_lock(&lock);
-        if (fn && fl && nnames < NAMES) {
+        e = find_name(pc); /* another thread may have named it meanwhile */
+        if (!e && fn && fl && nnames < NAMES) {
             names[nnames] = (typeof(names[0])){pc, fn, fl, sym.line};
-            i = nnames++;
+            e = &names[nnames++];
             fn = fl = NULL;
         }
         pthread_mutex_unlock(&lock);
         ali_internal_free(fn);
         ali_internal_free(fl);
     }
-    if (i < nnames) {
-        *function = names[i].function;
-        *file = names[i].file;
-        *line = names[i].line;
-        rc = 0;
+    if (e) {
+        *function = e->function;
+        *file = e->file;
+        *line = e->line;
     }
     ali_preload_leave();
-    return rc;
+    return e ? 0 : -1;
 }
 
 __attribute__((constructor)) static void install_symbolizer(void)
