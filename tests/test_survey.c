@@ -750,6 +750,50 @@ TEST(test_csv_infers_types_and_marks_missing_values)
     al_survey_free(td);
 }
 
+/* The single pass converts at the type seen so far and re-types a column when a value does not
+ * fit: late floats, a late string and a "-0", across several 4 MiB read blocks. */
+TEST(test_csv_columns_retype_when_a_late_value_does_not_fit)
+{
+    enum { ROWS = 300000 };
+    const char *path = tmp_path("retype.csv");
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fputs("a,b,c,d\n", f);
+    for (int i = 0; i < ROWS; i++) {
+        if (i == 250000)
+            fprintf(f, "0.5,%d,%d,-0\n", i, i);
+        else if (i == ROWS - 1)
+            fprintf(f, "%d,x%d,%d,%d\n", i, i, i, i);
+        else
+            fprintf(f, "%d,%d,%d,%d\n", i, i, i, i);
+    }
+    fclose(f);
+    al_error err = {0};
+    al_tensordict *td = al_survey_load(path, NULL, &err);
+    if (!td)
+        fprintf(stderr, "  %s\n", err.message);
+    CHECK(td != NULL);
+    if (!td)
+        return;
+    CHECK_EQ_INT(al_tensordict_batch_size(td), ROWS);
+    CHECK_EQ_INT(dtype_of(td, "a"), AL_DTYPE_FLOAT64);
+    CHECK(get_d(td, "a", 0) == 0.0 && get_d(td, "a", 249999) == 249999.0);
+    CHECK(get_d(td, "a", 250000) == 0.5 && get_d(td, "a", ROWS - 1) == ROWS - 1);
+    CHECK_EQ_INT(dtype_of(td, "b"), AL_DTYPE_STRING);
+    CHECK_EQ_STR(get_s(td, "b", 7), "7");
+    CHECK_EQ_STR(get_s(td, "b", 123456), "123456");
+    CHECK_EQ_STR(get_s(td, "b", ROWS - 1), "x299999");
+    CHECK_EQ_INT(dtype_of(td, "c"), AL_DTYPE_INT64);
+    CHECK_EQ_INT(get_i(td, "c", ROWS - 1), ROWS - 1);
+    /* "-0" in an integer column stays an integer 0. */
+    CHECK_EQ_INT(dtype_of(td, "d"), AL_DTYPE_INT64);
+    CHECK_EQ_INT(get_i(td, "d", 250000), 0);
+    CHECK_EQ_INT(get_i(td, "d", 250001), 250001);
+    al_survey_free(td);
+}
+
 TEST(test_csv_gaia_export_with_comments_and_quoted_newlines)
 {
     const char *path =

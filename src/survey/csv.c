@@ -1,11 +1,14 @@
-/* Loading CSV catalogs: a header row of column names, then one record per row (tokenizer in
- * csv_tok.c). Two passes over the file, so memory holds only the final columns and one read
- * block: the first checks every record's field count and infers each column's type (bool,
- * int64, float64 or string, the narrowest that holds every value) and string width; the
- * second converts straight into the columns. Empty fields and "null" (Gaia archive exports)
- * are missing: NaN in float columns, else 0 / false / "" with the "_null.<name>" mask. A
- * column with no value at all is float64 of NaN. */
-#include <ctype.h>
+/* Loading CSV catalogs: a header row of column names, then one record per row, in one pass
+ * over the file, read in blocks, so memory holds the final columns and one read block. A
+ * first quick scan counts the lines (an upper bound on the rows) to size the columns; then
+ * each record is tokenized and converted in the same step, straight from the read buffer into
+ * the columns, at the type each column's values so far need (csv_col.c widens a column when a
+ * value does not fit). Records without quotes take the fast path here: numbers are parsed as
+ * the delimiters are found; the rest (quotes, comments, blank lines, blanks around numbers,
+ * nan, null, wrong field counts) go through the general tokenizer (csv_tok.c) and csv_col.c.
+ * Empty fields and "null" (Gaia archive exports) are missing: NaN in float columns, else
+ * 0 / false / "" with the "_null.<name>" mask. A column with no value at all is float64 of
+ * NaN. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,94 +17,12 @@
 
 #include "survey/csv_int.h"
 
-typedef enum csv_type { T_NONE = 0, T_BOOL, T_INT, T_FLOAT, T_STRING, T_NULL } csv_type;
-
-static const char *const type_names[] = {"float64", "bool", "int64", "float64", "string"};
-
-typedef struct csv_col {
-    int field;     /* index in the record */
-    csv_type type; /* inferred */
-    size_t width;  /* longest value, bytes */
-} csv_col;
-
-static bool is_null(const char *s, size_t n)
-{
-    return n == 0 || (n == 4 && strncasecmp(s, "null", 4) == 0);
-}
-
-/* Trims blanks around a field for numbers and bools. */
-static const char *trim(const char *s, size_t *n)
-{
-    while (*n && (*s == ' ' || *s == '\t'))
-        s++, (*n)--;
-    while (*n && (s[*n - 1] == ' ' || s[*n - 1] == '\t'))
-        (*n)--;
-    return s;
-}
-
-static int parse_bool(const char *s, size_t n)
-{
-    if (n == 4 && strncasecmp(s, "true", 4) == 0)
-        return 1;
-    if (n == 5 && strncasecmp(s, "false", 5) == 0)
-        return 0;
-    return -1;
-}
-
-/* Exact int64 parsing; false on anything else (overflow included). */
-static bool parse_int(const char *s, size_t n, int64_t *out)
-{
-    size_t i = 0;
-    bool neg = false;
-    if (i < n && (s[i] == '+' || s[i] == '-'))
-        neg = s[i++] == '-';
-    if (i == n || n - i > 19)
-        return false;
-    uint64_t v = 0;
-    for (; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
-    if (v > (uint64_t)INT64_MAX + neg)
-        return false;
-    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
-    return true;
-}
-
-static csv_type classify(const char *s, size_t n)
-{
-    if (is_null(s, n))
-        return T_NULL;
-    size_t tn = n;
-    const char *t = trim(s, &tn);
-    int64_t i;
-    if (parse_int(t, tn, &i))
-        return T_INT;
-    if (parse_bool(t, tn) >= 0)
-        return T_BOOL;
-    if (ali_csv_is_float(t, tn))
-        return T_FLOAT;
-    return T_STRING;
-}
-
-static csv_type merge(csv_type a, csv_type b)
-{
-    if (b == T_NULL || a == b)
-        return a;
-    if (a == T_NONE)
-        return b;
-    if ((a == T_INT && b == T_FLOAT) || (a == T_FLOAT && b == T_INT))
-        return T_FLOAT;
-    return T_STRING;
-}
-
-static int map_columns(ali_csv *r, const al_survey_options *o, ali_stable *t, csv_col **cols_out,
-                       const char *const *names, size_t nf, al_error *err);
+static int map_columns(ali_csv *r, const al_survey_options *o, ali_stable *t,
+                       ali_csv_col **cols_out, const char *const *names, size_t nf, al_error *err);
 
 /* Reads the header, maps the wanted columns, and sets up t->cols' names. */
-static int read_header(ali_csv *r, const al_survey_options *o, ali_stable *t, csv_col **cols_out,
-                       size_t *n_fields, al_error *err)
+static int read_header(ali_csv *r, const al_survey_options *o, ali_stable *t,
+                       ali_csv_col **cols_out, size_t *n_fields, al_error *err)
 {
     int rc = ali_csv_next(r, err);
     if (rc <= 0)
@@ -119,11 +40,11 @@ static int read_header(ali_csv *r, const al_survey_options *o, ali_stable *t, cs
     return rc;
 }
 
-static int map_columns(ali_csv *r, const al_survey_options *o, ali_stable *t, csv_col **cols_out,
-                       const char *const *names, size_t nf, al_error *err)
+static int map_columns(ali_csv *r, const al_survey_options *o, ali_stable *t,
+                       ali_csv_col **cols_out, const char *const *names, size_t nf, al_error *err)
 {
     size_t n = o->columns ? ali_survey_count_names(o->columns) : nf;
-    csv_col *cols = AL_NEW_ARRAY(csv_col, n ? n : 1);
+    ali_csv_col *cols = AL_NEW_ARRAY(ali_csv_col, n ? n : 1);
     t->cols = AL_NEW_ARRAY(ali_scol, n ? n : 1);
     if (!cols || !t->cols)
         return al_error_set(err, AL_ENOMEM, "%s: out of memory for %zu columns", r->path, n);
@@ -153,149 +74,202 @@ static int wrong_count(const ali_csv *r, int64_t row, size_t want, al_error *err
                         r->path, (long long)row, (long long)r->rec_line, want, r->nf);
 }
 
-/* Pass 1: field counts, types, widths, rows. */
-static int infer(ali_csv *r, const al_survey_options *o, csv_col *cols, size_t n, size_t nf,
-                 int64_t *rows, al_error *err)
+enum { ROW_DONE, ROW_MORE, ROW_SLOW, ROW_ERROR };
+
+/* Bytes that may end a field: ',', '\n', '"' and the NUL after the buffer's data. */
+static const uint8_t stops[256] = {[','] = 1, ['\n'] = 1, ['"'] = 1, [0] = 1};
+
+/* The end of the field at p: its delimiter, a '"' or the end of the data. */
+static inline const char *field_end(const char *p, const char *end)
 {
-    int64_t row = 0;
-    int rc;
-    while ((rc = ali_csv_next(r, err)) > 0) {
-        row++;
-        if (r->nf != nf)
-            return wrong_count(r, row, nf, err);
-        bool classify_row = !o->csv_infer_rows || (uint64_t)row <= o->csv_infer_rows;
-        for (size_t j = 0; j < n; j++) {
-            csv_col *c = &cols[j];
-            size_t len = r->lens[c->field];
-            if (len > c->width)
-                c->width = len;
-            if (classify_row && c->type != T_STRING)
-                c->type = merge(c->type, classify(r->fields[c->field], len));
+    for (;;) {
+        while (!stops[(uint8_t)*p])
+            p++;
+        if (*p || p >= end)
+            return p;
+        p++; /* a NUL inside the data */
+    }
+}
+
+/* After the value that ends at e, field f's delimiter: the next field's start, or NULL when
+ * the field goes on (or the record has another field count); *more when the data ran out. */
+static inline const char *delimiter(const char *e, bool last, const char *end, bool eof, bool *more)
+{
+    if (!last)
+        return *e == ',' ? e + 1 : (*more = e == end && !eof, NULL);
+    if (*e == '\n')
+        return e + 1;
+    if (*e == '\r' && e[1] == '\n')
+        return e + 2;
+    if (e == end || (*e == '\r' && e + 1 == end)) {
+        *more = !eof;
+        return eof ? end : NULL;
+    }
+    return NULL;
+}
+
+/* One record without quotes from r's buffer, row `row` at slot i (or -1). */
+static int fast_row(ali_csv_load *x, ali_csv *r, int64_t i, int *rc, al_error *err)
+{
+    const char *b = r->buf, *p = b + r->pos, *end = b + r->len;
+    bool eof = r->eof, more = false;
+    size_t nf = x->nf;
+    for (size_t f = 0; f < nf; f++) {
+        ali_csv_col *c = x->fcol[f];
+        bool last = f + 1 == nf;
+        const char *fs = p, *e, *next;
+        if (c) {
+            switch (c->type) {
+            case ALI_T_INT: {
+                int64_t v;
+                e = ali_csv_scan_int(p, &v, &c->neg_zero);
+                if (e && (next = delimiter(e, last, end, eof, &more))) {
+                    if (i < 0)
+                        ;
+                    else if (e > p)
+                        ((int64_t *)c->sc->data)[i] = v;
+                    else if ((((int64_t *)c->sc->data)[i] = 0,
+                              *rc = ali_csv_set_null(x, c, i, err)) != AL_OK)
+                        return ROW_ERROR;
+                    p = next;
+                    continue;
+                }
+                break;
+            }
+            case ALI_T_FLOAT: {
+                double v = NAN;
+                e = ali_csv_scan_float(p, &v);
+                if (e && (next = delimiter(e, last, end, eof, &more))) {
+                    if (i >= 0)
+                        ((double *)c->sc->data)[i] = v;
+                    p = next;
+                    continue;
+                }
+                break;
+            }
+            case ALI_T_BOOL: {
+                int v = -1;
+                e = p;
+                if (memcmp(p, "false", 5) == 0)
+                    v = 0, e = p + 5;
+                else if (memcmp(p, "true", 4) == 0)
+                    v = 1, e = p + 4;
+                if ((next = delimiter(e, last, end, eof, &more))) {
+                    if (i < 0)
+                        ;
+                    else if (v >= 0)
+                        ((uint8_t *)c->sc->data)[i] = (uint8_t)v;
+                    else if ((((uint8_t *)c->sc->data)[i] = 0,
+                              *rc = ali_csv_set_null(x, c, i, err)) != AL_OK)
+                        return ROW_ERROR;
+                    p = next;
+                    continue;
+                }
+                break;
+            }
+            default:
+                break;
+            }
         }
+        if (more)
+            return ROW_MORE;
+        /* The general path: the field's extent, then csv_col.c for a wanted one. */
+        e = field_end(fs, end);
+        if (*e == '"')
+            return ROW_SLOW;
+        if (e >= end && !eof)
+            return ROW_MORE;
+        if (!(next = delimiter(e, last, end, eof, &more))) {
+            if (more)
+                return ROW_MORE;
+            return ROW_SLOW; /* another field count: the general tokenizer reports it */
+        }
+        size_t n = (size_t)(e - fs);
+        if (last && n && fs[n - 1] == '\r')
+            n--;
+        if (c) {
+            uint64_t off = (uint64_t)(r->base + (fs - b));
+            if (c->type == ALI_T_STRING) {
+                if (n > c->width)
+                    c->width = n;
+                if (i >= 0)
+                    ((uint64_t *)c->sc->data)[i] = ali_csv_is_null(fs, n) ? ALI_CSV_NULL : off;
+            } else if ((*rc = ali_csv_value(x, c, i, fs, n, off, err)) != AL_OK)
+                return ROW_ERROR;
+        }
+        p = next;
     }
-    *rows = row;
-    return rc;
+    r->pos = (size_t)(p - b);
+    return ROW_DONE;
 }
 
-static int bad_value(const ali_csv *r, int64_t row, const char *col, const char *type,
-                     const char *v, al_error *err)
+/* The record ali_csv_next has just split, through the general path. */
+static int slow_row(ali_csv_load *x, ali_csv *r, int64_t i, al_error *err)
 {
-    return al_error_set(err, AL_EFORMAT,
-                        "%s: row %lld (line %lld), column '%s': '%.40s' is not a "
-                        "valid %s (the type inferred from the rows before)",
-                        r->path, (long long)row, (long long)r->rec_line, col, v, type);
-}
-
-static int set_null(ali_scol *c, int64_t rows, int64_t i, const char *path, al_error *err)
-{
-    if (!c->nulls) {
-        if (!(c->nulls = ali_survey_col_alloc((uint64_t)rows, path, c->key, err)))
-            return AL_ENOMEM;
-        memset(c->nulls, 0, (size_t)rows);
+    if (r->nf != x->nf)
+        return wrong_count(r, x->row, x->nf, err);
+    for (size_t j = 0; j < x->n; j++) {
+        ali_csv_col *c = &x->cols[j];
+        const char *s = r->fields[c->field];
+        uint64_t off =
+            r->rec_quoted ? ALI_CSV_REC | (uint64_t)r->rec_off : (uint64_t)(r->base + (s - r->buf));
+        int rc = ali_csv_value(x, c, i, s, r->lens[c->field], off, err);
+        if (rc != AL_OK)
+            return rc;
     }
-    c->nulls[i] = 1;
     return AL_OK;
 }
 
-/* Converts field `s` of row i into column c. */
-static int convert(const ali_csv *r, const csv_col *cc, ali_scol *c, int64_t i, int64_t rows,
-                   al_error *err)
+/* Every record into the columns. */
+static int read_rows(ali_csv_load *x, ali_csv *r, al_error *err)
 {
-    const char *s = r->fields[cc->field];
-    size_t n = r->lens[cc->field];
-    if (is_null(s, n)) {
-        if (cc->type == T_FLOAT || cc->type == T_NONE) {
-            ((double *)c->data)[i] = NAN;
-            return AL_OK;
-        }
-        if (cc->type == T_STRING)
-            memset((char *)c->data + (size_t)i * c->width, 0, c->width);
-        return set_null(c, rows, i, r->path, err);
-    }
-    size_t tn = n;
-    const char *t = trim(s, &tn);
-    switch (cc->type) {
-    case T_NONE:
-    case T_NULL:
-    case T_FLOAT:
-        if (!ali_csv_parse_float(t, tn, &((double *)c->data)[i]))
-            return bad_value(r, i + 1, c->key, "float64", s, err);
-        break;
-    case T_INT:
-        if (!parse_int(t, tn, &((int64_t *)c->data)[i]))
-            return bad_value(r, i + 1, c->key, "int64", s, err);
-        break;
-    case T_BOOL: {
-        int b = parse_bool(t, tn);
-        if (b < 0)
-            return bad_value(r, i + 1, c->key, "bool", s, err);
-        ((uint8_t *)c->data)[i] = (uint8_t)b;
-        break;
-    }
-    case T_STRING: {
-        char *d = (char *)c->data + (size_t)i * c->width;
-        memcpy(d, s, n);
-        memset(d + n, 0, c->width - n);
-        break;
-    }
-    }
-    return AL_OK;
-}
-
-/* Pass 2: every row into the columns, rows start..stop-1 of the file's. */
-static int fill(ali_csv *r, const al_survey_options *o, const csv_col *cols, ali_stable *t,
-                int64_t start, al_error *err)
-{
-    int rc = ali_csv_next(r, err); /* the header */
-    int64_t file_row = 0, i = 0;
-    while (rc >= 0 && i < t->rows && (rc = ali_csv_next(r, err)) > 0) {
-        if (file_row++ < start)
+    const al_survey_options *o = x->o;
+    int64_t stored = 0;
+    for (;;) {
+        if (r->pos >= r->len) {
+            if (r->eof)
+                break;
+            int rc = ali_csv_fill(r, err);
+            if (rc != AL_OK)
+                return rc;
             continue;
-        for (size_t j = 0; j < t->n_cols && rc > 0; j++) {
-            int crc = convert(r, &cols[j], &t->cols[j], i, t->rows, err);
-            if (crc != AL_OK)
-                rc = crc;
         }
-        i++;
-        if (rc > 0 && o->progress && (i % 65536 == 0 || i == t->rows))
-            o->progress(o->progress_user, (uint64_t)i, (uint64_t)t->rows);
-    }
-    if (rc < 0)
-        return rc;
-    if (i != t->rows)
-        return al_error_set(err, AL_EIO, "%s: the file changed while it was read", r->path);
-    return AL_OK;
-}
-
-static int setup_columns(const csv_col *cols, ali_stable *t, const char *path, al_error *err)
-{
-    for (size_t j = 0; j < t->n_cols; j++) {
-        ali_scol *c = &t->cols[j];
-        c->repeat = 1;
-        c->ndim = 1;
-        switch (cols[j].type) {
-        case T_BOOL:
-            c->dtype = AL_DTYPE_BOOL;
-            break;
-        case T_INT:
-            c->dtype = AL_DTYPE_INT64;
-            break;
-        case T_STRING:
-            c->dtype = AL_DTYPE_STRING;
-            break;
-        default:
-            c->dtype = AL_DTYPE_FLOAT64;
+        x->row++;
+        if (!x->frozen && o->csv_infer_rows && (uint64_t)x->row > o->csv_infer_rows) {
+            x->frozen = true;
+            ali_csv_untyped_to_float(x);
         }
-        c->width = c->dtype == AL_DTYPE_STRING ? (cols[j].width ? cols[j].width : 1)
-                                               : al_dtype_size(c->dtype);
-        char fmt[32];
-        snprintf(fmt, sizeof fmt, "csv:%s", type_names[cols[j].type == T_NULL ? 0 : cols[j].type]);
-        c->format = al_strdup(fmt);
-        if (!c->format)
-            return al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
-        c->data = ali_survey_col_alloc((uint64_t)t->rows * c->width, path, c->key, err);
-        if (!c->data)
-            return AL_ENOMEM;
+        int64_t i = ali_csv_slot(x, x->row);
+        if (i >= x->cap)
+            return al_error_set(err, AL_EIO, "%s: the file changed while it was read", x->path);
+        char c0 = r->buf[r->pos];
+        int rc = AL_OK, st = ROW_SLOW;
+        x->line = r->rec_line = r->line;
+        if (c0 != '#' && c0 != '\n' && c0 != '\r')
+            st = fast_row(x, r, i, &rc, err);
+        if (st == ROW_ERROR)
+            return rc;
+        if (st == ROW_MORE && !r->eof) {
+            x->row--;
+            if ((rc = ali_csv_fill(r, err)) != AL_OK)
+                return rc;
+            continue;
+        }
+        if (st == ROW_DONE)
+            r->line++;
+        else {
+            if ((rc = ali_csv_next(r, err)) < 0)
+                return rc;
+            if (rc == 0) { /* only blank or comment lines were left */
+                x->row--;
+                break;
+            }
+            x->line = r->rec_line;
+            if ((rc = slow_row(x, r, i, err)) != AL_OK)
+                return rc;
+        }
+        if (i >= 0 && o->progress && ++stored % 65536 == 0)
+            o->progress(o->progress_user, (uint64_t)stored, (uint64_t)x->cap);
     }
     return AL_OK;
 }
@@ -308,27 +282,47 @@ int ali_csv_read(const char *path, const al_survey_options *o, ali_stable *t, al
     int rc = ali_csv_open(&r, path, err);
     if (rc != AL_OK)
         return rc;
-    csv_col *cols = NULL;
-    size_t nf = 0;
-    int64_t rows = 0;
-    rc = read_header(&r, o, t, &cols, &nf, err);
+    ali_csv_load x = {.path = path, .o = o, .t = t, .start = o->row_start};
+    x.stop = o->row_stop < 0 ? INT64_MAX : o->row_stop;
+    int64_t lines = 0;
+    rc = read_header(&r, o, t, &x.cols, &x.nf, err);
     if (rc == AL_OK)
-        rc = infer(&r, o, cols, t->n_cols, nf, &rows, err);
+        rc = ali_csv_count_lines(&r, r.base + (int64_t)r.pos, &lines, err);
     if (rc == AL_OK) {
-        int64_t start = o->row_start,
-                stop = o->row_stop < 0 || o->row_stop > rows ? rows : o->row_stop;
-        if (start > rows)
+        x.n = t->n_cols;
+        x.cap = (x.stop < lines ? x.stop : lines) - x.start;
+        if (x.cap < 0)
+            x.cap = 0;
+        x.fcol = AL_NEW_ARRAY(ali_csv_col *, x.nf);
+        if (!x.fcol)
+            rc = al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
+        for (size_t j = 0; j < x.n && rc == AL_OK; j++) {
+            ali_csv_col *c = &x.cols[j];
+            c->sc = &t->cols[j];
+            x.fcol[c->field] = c;
+            if (!(c->sc->data = ali_survey_col_alloc((uint64_t)x.cap * 8, path, c->sc->key, err)))
+                rc = AL_ENOMEM;
+        }
+    }
+    if (rc == AL_OK)
+        rc = read_rows(&x, &r, err);
+    if (rc == AL_OK) {
+        int64_t rows = x.row;
+        if (x.start > rows)
             rc = al_error_set(err, AL_EINVAL, "%s: row %lld is past the %lld rows", path,
-                              (long long)start, (long long)rows);
-        t->rows = stop - start;
+                              (long long)x.start, (long long)rows);
+        if (x.stop > rows)
+            x.stop = rows;
+        t->rows = x.stop > x.start ? x.stop - x.start : 0;
         t->file_rows = rows;
-        if (rc == AL_OK)
-            rc = setup_columns(cols, t, path, err);
-        if (rc == AL_OK)
-            rc = ali_csv_rewind(&r, err);
-        if (rc == AL_OK)
-            rc = fill(&r, o, cols, t, start, err);
+        x.row = rows + 1;
     }
     ali_csv_close(&r);
+    if (rc == AL_OK)
+        rc = ali_csv_finish(&x, err);
+    if (rc == AL_OK && o->progress)
+        o->progress(o->progress_user, (uint64_t)t->rows, (uint64_t)t->rows);
+    AL_FREE(x.fcol);
+    AL_FREE(x.cols);
     return rc;
 }

@@ -4,6 +4,7 @@
  * between records. A record is first found whole (quote-aware), then split and unescaped in
  * place, each field NUL-terminated, so numbers parse straight from the buffer. Type inference
  * and conversion are in csv.c. */
+#include <emmintrin.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -22,12 +23,13 @@ int ali_csv_open(ali_csv *r, const char *path, al_error *err)
         return al_error_set(err, errno == ENOENT ? AL_ENOTFOUND : AL_EIO, "%s: cannot open: %m",
                             path);
     r->cap = CSV_BLOCK;
-    r->buf = al_malloc(r->cap + 1);
+    r->buf = al_malloc(r->cap + ALI_CSV_PAD);
     if (!r->buf) {
         close(r->fd);
         r->fd = -1;
         return al_error_set(err, AL_ENOMEM, "%s: out of memory for the read buffer", path);
     }
+    memset(r->buf, 0, ALI_CSV_PAD);
     r->line = 1;
     return AL_OK;
 }
@@ -47,22 +49,23 @@ int ali_csv_rewind(ali_csv *r, al_error *err)
     if (lseek(r->fd, 0, SEEK_SET) < 0)
         return al_error_set(err, AL_EIO, "%s: cannot seek: %m", r->path);
     r->len = r->pos = 0;
+    r->base = 0;
     r->eof = false;
     r->line = 1;
     r->started = false;
     return AL_OK;
 }
 
-/* Moves the unread bytes to the front and reads more, growing the buffer when it is full. */
-static int refill(ali_csv *r, al_error *err)
+int ali_csv_fill(ali_csv *r, al_error *err)
 {
     if (r->pos > 0) {
         memmove(r->buf, r->buf + r->pos, r->len - r->pos);
         r->len -= r->pos;
+        r->base += (int64_t)r->pos;
         r->pos = 0;
     }
     if (r->len == r->cap) {
-        char *nb = al_realloc(r->buf, r->cap * 2 + 1);
+        char *nb = al_realloc(r->buf, r->cap * 2 + ALI_CSV_PAD);
         if (!nb)
             return al_error_set(err, AL_ENOMEM,
                                 "%s: line %lld: out of memory for a record of "
@@ -80,17 +83,74 @@ static int refill(ali_csv *r, al_error *err)
     if (got == 0)
         r->eof = true;
     r->len += (size_t)got;
+    memset(r->buf + r->len, 0, ALI_CSV_PAD);
+    return AL_OK;
+}
+
+/* Bits set where a 64-byte chunk holds c. */
+static inline uint64_t mask64(const char *p, char c)
+{
+    __m128i k = _mm_set1_epi8(c);
+    uint64_t m = 0;
+    for (int i = 0; i < 4; i++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + 16 * i));
+        m |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, k)) << (16 * i);
+    }
+    return m;
+}
+
+int ali_csv_count_lines(ali_csv *r, int64_t from, int64_t *lines, al_error *err)
+{
+    if (lseek(r->fd, from, SEEK_SET) < 0)
+        return al_error_set(err, AL_EIO, "%s: cannot seek: %m", r->path);
+    int64_t n = 0;
+    uint64_t inside = 0; /* all ones while inside quotes at a chunk's end */
+    char last = '\n';
+    for (;;) {
+        ssize_t got;
+        do
+            got = read(r->fd, r->buf, r->cap);
+        while (got < 0 && errno == EINTR);
+        if (got < 0)
+            return al_error_set(err, AL_EIO, "%s: read failed: %m", r->path);
+        if (got == 0)
+            break;
+        memset(r->buf + got, 0, ALI_CSV_PAD);
+        for (ssize_t i = 0; i < got; i += 64) {
+            uint64_t nl = mask64(r->buf + i, '\n'), q = mask64(r->buf + i, '"');
+            if (got - i < 64) {
+                uint64_t keep = (1ull << (got - i)) - 1;
+                nl &= keep, q &= keep;
+            }
+            if (q) { /* prefix xor: bit k set when an odd number of quotes are at or before k */
+                q ^= q << 1, q ^= q << 2, q ^= q << 4, q ^= q << 8, q ^= q << 16, q ^= q << 32;
+                q ^= inside;
+                inside = (uint64_t)((int64_t)q >> 63);
+                nl &= ~q;
+            } else
+                nl &= ~inside;
+            n += __builtin_popcountll(nl);
+        }
+        last = r->buf[got - 1];
+    }
+    *lines = n + (last != '\n' || inside); /* an unclosed quote: the tokenizer reports it */
+    if (lseek(r->fd, from, SEEK_SET) < 0)
+        return al_error_set(err, AL_EIO, "%s: cannot seek: %m", r->path);
+    r->len = r->pos = 0;
+    r->base = from;
+    r->eof = false;
     return AL_OK;
 }
 
 /* Finds the end of the record at r->pos: sets *end (index of its '\n', or r->len at the end of
  * the file) and *lines (newlines inside it). 1: found; 0: need more input. */
-static int find_end(const ali_csv *r, size_t *end, int64_t *lines)
+static int find_end(const ali_csv *r, size_t *end, int64_t *lines, bool *any_quote)
 {
     const char *b = r->buf;
     size_t i = r->pos;
     int64_t nl = 0;
     bool quoted = false;
+    *any_quote = false;
     for (;;) {
         if (!quoted) {
             const char *n = memchr(b + i, '\n', r->len - i);
@@ -105,6 +165,7 @@ static int find_end(const ali_csv *r, size_t *end, int64_t *lines)
             }
             i = (size_t)(q - b) + 1;
             quoted = true;
+            *any_quote = true;
         } else {
             const char *q = memchr(b + i, '"', r->len - i);
             size_t stop = q ? (size_t)(q - b) : r->len;
@@ -196,7 +257,7 @@ int ali_csv_next(ali_csv *r, al_error *err)
         size_t end;
         int64_t lines;
         if (r->pos >= r->len && !r->eof) {
-            int rc = refill(r, err);
+            int rc = ali_csv_fill(r, err);
             if (rc != AL_OK)
                 return rc;
         }
@@ -207,18 +268,21 @@ int ali_csv_next(ali_csv *r, al_error *err)
             if (r->len - r->pos >= 3 && memcmp(r->buf + r->pos, "\xEF\xBB\xBF", 3) == 0)
                 r->pos += 3;
         }
-        if (!find_end(r, &end, &lines)) {
+        bool quoted;
+        if (!find_end(r, &end, &lines, &quoted)) {
             if (r->eof)
                 return al_error_set(err, AL_EFORMAT,
                                     "%s: line %lld: a quoted field is not "
                                     "closed before the end of the file",
                                     r->path, (long long)r->line);
-            int rc = refill(r, err);
+            int rc = ali_csv_fill(r, err);
             if (rc != AL_OK)
                 return rc;
             continue;
         }
         size_t start = r->pos;
+        r->rec_off = r->base + (int64_t)start;
+        r->rec_quoted = quoted;
         r->pos = end < r->len ? end + 1 : end;
         r->rec_line = r->line;
         r->line += lines + (end < r->len);
