@@ -34,6 +34,18 @@ static int marker_line(const char *file, const char *marker)
 
 /* Runs `astrolab run --report REPORT -- PROGRAM`; stderr goes to errfile. Returns the raw
  * wait status. */
+static int run_program(const char *program, const char *report, const char *errfile);
+
+/* As run_program with one environment variable set for the run. */
+static int run_program_env(const char *program, const char *report, const char *errfile,
+                           const char *name, const char *value)
+{
+    setenv(name, value, 1);
+    int status = run_program(program, report, errfile);
+    unsetenv(name);
+    return status;
+}
+
 static int run_program(const char *program, const char *report, const char *errfile)
 {
     char exe[512], prog[512];
@@ -159,6 +171,48 @@ TEST(test_run_finds_leak_inside_shared_library)
     if (doc)
         check_leak(doc, "plainlib_leak.c", "/* LEAK-E */", 4, 128);
     cJSON_Delete(doc);
+}
+
+TEST(test_stack_depth_tells_callers_of_a_wrapper_apart)
+{
+    const char *report = "/tmp/astrolab-test-stack.json", *err = "/tmp/astrolab-test-stack.err";
+    int wrapper = marker_line("plain_wrapper.c", "/* WRAPPER */");
+    int caller_a = marker_line("plain_wrapper.c", "/* CALLER-A */");
+    int caller_b = marker_line("plain_wrapper.c", "/* CALLER-B */");
+    /* Default depth: one site, the wrapper's line. */
+    int status = run_program("plain_wrapper", report, err);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cJSON *doc = load_json(report);
+    CHECK(doc != NULL);
+    if (doc)
+        check_leak(doc, "plain_wrapper.c", "/* WRAPPER */", 5, 380);
+    cJSON_Delete(doc);
+    /* Depth 2: one entry per caller, each with its two frames. */
+    status = run_program_env("plain_wrapper", report, err, "ASTROLAB_STACK_DEPTH", "2");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    doc = load_json(report);
+    CHECK(doc != NULL);
+    int found_a = 0, found_b = 0;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, cJSON_GetObjectItem(doc, "leaks"))
+    {
+        const cJSON *stack = cJSON_GetObjectItem(l, "stack");
+        if (cJSON_GetArraySize(stack) != 2)
+            continue;
+        CHECK_EQ_INT(cJSON_GetObjectItem(l, "line")->valueint, wrapper);
+        int outer = cJSON_GetObjectItem(cJSON_GetArrayItem(stack, 1), "line")->valueint;
+        int count = cJSON_GetObjectItem(l, "count")->valueint;
+        if (outer == caller_a && count == 3 && cJSON_GetObjectItem(l, "bytes")->valueint == 300)
+            found_a = 1;
+        if (outer == caller_b && count == 2 && cJSON_GetObjectItem(l, "bytes")->valueint == 80)
+            found_b = 1;
+    }
+    CHECK(found_a && found_b);
+    cJSON_Delete(doc);
+    /* A bad value is reported and the default kept. */
+    status = run_program_env("plain_wrapper", report, err, "ASTROLAB_STACK_DEPTH", "99");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(strstr(slurp(err), "ASTROLAB_STACK_DEPTH=99") != NULL);
 }
 
 TEST(test_run_reports_a_crash_clearly)

@@ -206,6 +206,17 @@ static void print_summary(const cJSON *doc, const char *program)
                 cli_format_bytes((uint64_t)num(l, "bytes"), a, sizeof a),
                 cli_format_count((uint64_t)num(l, "count"), b, sizeof b), str(l, "function"),
                 where);
+        const cJSON *frame;
+        int depth = 0;
+        cJSON_ArrayForEach(frame, cJSON_GetObjectItemCaseSensitive(l, "stack"))
+        {
+            if (depth++ == 0)
+                continue; /* the first frame is the line above */
+            const char *ff = str(frame, "file");
+            const char *fs = strrchr(ff, '/');
+            fprintf(stderr, "  %32s called from %s (%s:%d)\n", "", str(frame, "function"),
+                    fs ? fs + 1 : ff, (int)num(frame, "line"));
+        }
     }
     const cJSON *rt = cJSON_GetObjectItemCaseSensitive(doc, "runtime");
     if (num(rt, "live_blocks") > 0)

@@ -15,6 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libunwind.h>
+
+#include "astrolab/log.h"
 #include "memory/backing.h"
 #include "memory/memory_int.h"
 #include "preload_int.h"
@@ -40,9 +43,14 @@ typedef struct pc_entry {
 } pc_entry;
 static ALI_TLS pc_entry pc_cache[PC_CACHE];
 
+static pc_entry *cache_entry(uintptr_t pc, const char *tag)
+{
+    return &pc_cache[(pc ^ (pc >> 9) ^ (uintptr_t)tag) & (PC_CACHE - 1)];
+}
+
 static ali_site *site_of(uintptr_t pc, const char *tag)
 {
-    pc_entry *e = &pc_cache[(pc ^ (pc >> 9) ^ (uintptr_t)tag) & (PC_CACHE - 1)];
+    pc_entry *e = cache_entry(pc, tag);
     if (AL_LIKELY(e->pc == pc && e->site && e->site->tag_ptr == tag))
         return e->site;
     ali_site *s = ali_site_for_pc(pc, tag);
@@ -58,6 +66,87 @@ static ali_site *site_of(uintptr_t pc, const char *tag)
  * and the report counts them apart from the program's leaks. */
 static bool ready;
 static const char TAG_INIT[] = "before-main";
+/* -------- Deeper call stacks: ASTROLAB_STACK_DEPTH=N (1..16; 1, the default, is the caller's
+ * return address alone, at no unwinding cost). With N > 1 each allocation unwinds with
+ * libunwind (a few hundred ns), and the site is the N innermost frames from the caller on, so
+ * allocations through a wrapper (xmalloc, operator new) are told apart by who called it. */
+static int stack_depth = 1;
+
+static struct {
+    pthread_mutex_t lock; /* guards every field below */
+    struct stack_rec {
+        uintptr_t key;
+        int n;
+        uintptr_t pc[ALI_STACK_MAX];
+    } * items;
+    size_t n, cap;
+} stacks = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+int ali_preload_stack(uintptr_t key, uintptr_t out[ALI_STACK_MAX])
+{
+    if (!(key & ALI_STACK_BIT))
+        return 0;
+    int n = 0;
+    pthread_mutex_lock(&stacks.lock);
+    for (size_t i = 0; i < stacks.n; i++)
+        if (stacks.items[i].key == key) {
+            n = stacks.items[i].n;
+            memcpy(out, stacks.items[i].pc, (size_t)n * sizeof *out);
+            break;
+        }
+    pthread_mutex_unlock(&stacks.lock);
+    return n;
+}
+
+static void remember_stack(uintptr_t key, void *const *frames, int n)
+{
+    pthread_mutex_lock(&stacks.lock);
+    for (size_t i = 0; i < stacks.n; i++)
+        if (stacks.items[i].key == key) {
+            pthread_mutex_unlock(&stacks.lock);
+            return;
+        }
+    if (stacks.n == stacks.cap) {
+        size_t cap = stacks.cap ? stacks.cap * 2 : 256;
+        struct stack_rec *r = ali_internal_realloc(stacks.items, cap * sizeof *r);
+        if (!r) {
+            pthread_mutex_unlock(&stacks.lock);
+            return; /* the site still counts; its report shows the first frame only */
+        }
+        stacks.items = r;
+        stacks.cap = cap;
+    }
+    struct stack_rec *r = &stacks.items[stacks.n++];
+    r->key = key;
+    r->n = n;
+    for (int i = 0; i < n; i++)
+        r->pc[i] = (uintptr_t)frames[i];
+    pthread_mutex_unlock(&stacks.lock);
+}
+
+/* The site of the N innermost frames from the caller's return address `pc` on. */
+static ali_site *stack_site_of(uintptr_t pc, const char *tag)
+{
+    void *buf[ALI_STACK_MAX + 8];
+    int n = unw_backtrace(buf, ALI_STACK_MAX + 8), k = 0;
+    while (k < n && (uintptr_t)buf[k] != pc)
+        k++;
+    if (k == n) /* the caller's frame was not found: fall back to the return address */
+        return site_of(pc, tag);
+    int depth = n - k < stack_depth ? n - k : stack_depth;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < depth; i++)
+        h = (h ^ (uintptr_t)buf[k + i]) * 0x100000001b3ull;
+    uintptr_t key = ((uintptr_t)h >> 1) | ALI_STACK_BIT;
+    pc_entry *e = cache_entry(key, tag);
+    if (e->pc == key && e->site && e->site->tag_ptr == tag)
+        return e->site; /* seen on this thread: its frames are remembered */
+    ali_site *s = site_of(key, tag);
+    if (s)
+        remember_stack(key, buf + k, depth);
+    return s;
+}
+
 static const char TAG_MALLOC[] = "malloc", TAG_CALLOC[] = "calloc", TAG_REALLOC[] = "realloc",
                   TAG_ALIGNED[] = "aligned", TAG_STRDUP[] = "strdup";
 
@@ -86,7 +175,8 @@ static void *alloc(size_t n, size_t align, bool zero, uintptr_t pc, const char *
         return p;
     }
     in_manager++;
-    ali_site *site = site_of(pc, AL_LIKELY(ready) ? tag : TAG_INIT);
+    const char *t = AL_LIKELY(ready) ? tag : TAG_INIT;
+    ali_site *site = stack_depth > 1 && ready ? stack_site_of(pc, t) : site_of(pc, t);
     void *p = site ? ali_alloc(n, align > 16 ? align : 0, zero, site, NULL) : NULL;
     in_manager--;
     if (!p)
@@ -272,6 +362,16 @@ static void after_fork(void) { ali_site_unlock(); }
 __attribute__((constructor)) static void preload_init(void)
 {
     pthread_atfork(before_fork, after_fork, after_fork);
+    const char *depth = getenv("ASTROLAB_STACK_DEPTH");
+    if (depth && *depth) {
+        char *end;
+        long d = strtol(depth, &end, 10);
+        if (*end || d < 1 || d > ALI_STACK_MAX)
+            al_log(AL_LOG_WARNING, "astrolab.memory",
+                   "ASTROLAB_STACK_DEPTH=%s: expected 1..%d frames; using 1", depth, ALI_STACK_MAX);
+        else
+            stack_depth = (int)d;
+    }
     ali_preload_report_init();
     ready = true;
 }

@@ -8,6 +8,15 @@
 void ali_preload_enter(void);
 void ali_preload_leave(void);
 
+/* -------- Call stacks (ASTROLAB_STACK_DEPTH > 1). --------
+ * A site made from a stack has a synthetic pc: a hash of its frames with ALI_STACK_BIT set,
+ * never a code address; ali_preload_stack gives its frames back. */
+#define ALI_STACK_BIT ((uintptr_t)1 << 63)
+#define ALI_STACK_MAX 16
+/* Copies the frames of synthetic pc `key` (innermost first) into out; returns their number, or
+ * 0 when key is not a stack. */
+int ali_preload_stack(uintptr_t key, uintptr_t out[ALI_STACK_MAX]);
+
 /* Reads ASTROLAB_RUN_REPORT / ASTROLAB_RUN_PID and registers the exit report. */
 void ali_preload_report_init(void);
 

@@ -19,6 +19,8 @@ typedef struct leak {
     ali_symbol sym;
     const char *tag;
     uint64_t count, bytes;
+    uintptr_t stack_key; /* a stack site's synthetic pc (ASTROLAB_STACK_DEPTH > 1), else 0 */
+    char where[1024];    /* "file:line;file:line..." of the stack: the grouping key */
 } leak;
 
 /* Blocks the C runtime keeps until exit (thread control blocks, stdio buffers) and blocks that
@@ -33,9 +35,28 @@ static bool is_runtime(const ali_symbol *sym)
 
 static char report_path[4096];
 
+/* "file:line;" for each frame of a stack site, into where. */
+static void stack_where(uintptr_t key, char *where, size_t len)
+{
+    uintptr_t pc[ALI_STACK_MAX];
+    int n = ali_preload_stack(key, pc);
+    size_t used = 0;
+    where[0] = '\0';
+    for (int i = 0; i < n && used < len; i++) {
+        ali_symbol sym;
+        ali_symbolize(pc[i], &sym);
+        int w = snprintf(where + used, len - used, "%s:%d;", sym.file[0] ? sym.file : sym.function,
+                         sym.line);
+        used += w > 0 ? (size_t)w : 0;
+    }
+}
+
 static void describe(const ali_site *s, ali_symbol *sym)
 {
-    if (s->loc) {
+    uintptr_t frame0[ALI_STACK_MAX];
+    if (!s->loc && ali_preload_stack(s->pc, frame0) > 0) {
+        ali_symbolize(frame0[0], sym);
+    } else if (s->loc) {
         memset(sym, 0, sizeof *sym);
         snprintf(sym->function, sizeof sym->function, "%s", s->loc->function);
         snprintf(sym->file, sizeof sym->file, "%s", s->loc->file);
@@ -79,12 +100,19 @@ static leak *collect(size_t *n)
             runtime_bytes += (uint64_t)t.live_bytes;
             continue;
         }
+        char where[1024] = "";
+        bool stack = !s->loc && (s->pc & ALI_STACK_BIT);
+        if (stack)
+            stack_where(s->pc, where, sizeof where);
         size_t j = 0;
-        while (j < used && !same_line(&out[j], &sym))
+        while (j < used && !(stack ? out[j].stack_key && strcmp(out[j].where, where) == 0
+                                   : !out[j].stack_key && same_line(&out[j], &sym)))
             j++;
         if (j == used) {
             out[used].sym = sym;
             out[used].tag = s->tag;
+            out[used].stack_key = stack ? s->pc : 0;
+            snprintf(out[used].where, sizeof out[used].where, "%s", where);
             used++;
         }
         out[j].count += (uint64_t)t.live_count;
@@ -94,6 +122,24 @@ static leak *collect(size_t *n)
         qsort(out, used, sizeof *out, by_bytes_desc);
     *n = used;
     return out;
+}
+
+/* The frames of a stack site: [{"function", "file", "line"}...], innermost first. */
+static cJSON *stack_json(uintptr_t key)
+{
+    uintptr_t pc[ALI_STACK_MAX];
+    int n = ali_preload_stack(key, pc);
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; arr && i < n; i++) {
+        ali_symbol sym;
+        ali_symbolize(pc[i], &sym);
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddStringToObject(f, "function", sym.function);
+        cJSON_AddStringToObject(f, "file", sym.file);
+        cJSON_AddNumberToObject(f, "line", sym.line);
+        cJSON_AddItemToArray(arr, f);
+    }
+    return arr;
 }
 
 static cJSON *leaks_json(void)
@@ -108,6 +154,8 @@ static cJSON *leaks_json(void)
         cJSON_AddNumberToObject(o, "line", l[i].sym.line);
         cJSON_AddNumberToObject(o, "count", (double)l[i].count);
         cJSON_AddNumberToObject(o, "bytes", (double)l[i].bytes);
+        if (l[i].stack_key)
+            cJSON_AddItemToObject(o, "stack", stack_json(l[i].stack_key));
         cJSON_AddStringToObject(o, "tag", l[i].tag);
         cJSON_AddStringToObject(o, "object", l[i].sym.object);
         cJSON_AddItemToArray(arr, o);

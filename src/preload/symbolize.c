@@ -118,7 +118,8 @@ static int symbolize_forever(uintptr_t pc, const char **function, const char **f
     pthread_mutex_unlock(&lock);
     if (!e) {
         ali_symbol sym;
-        ali_symbolize(pc, &sym);
+        uintptr_t frames[ALI_STACK_MAX];
+        ali_symbolize(ali_preload_stack(pc, frames) > 0 ? frames[0] : pc, &sym);
         char *fn = ali_internal_strdup(sym.function);
         char *fl = ali_internal_strdup(sym.file[0] ? sym.file : sym.object);
         pthread_mutex_lock(&lock);
