@@ -718,4 +718,40 @@ TEST(test_unregister_waits_for_a_running_release_function)
     CHECK_EQ_INT(foreign.s.value, 1);
 }
 
+TEST(test_registry_json_lists_each_registration)
+{
+    size_t before = al_registry_count();
+    double *obj = al_malloc(48);
+    al_handle h = al_register_for_cleanup_priority(obj, count_release, "sky cache", 7);
+    CHECK(h != 0);
+    char *text = al_registry_json(1000);
+    cJSON *doc = text ? cJSON_Parse(text) : NULL;
+    CHECK(doc != NULL);
+    CHECK_EQ_INT(cJSON_GetObjectItem(doc, "registrations")->valueint, before + 1);
+    int found = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, "objects"))
+    {
+        if ((al_handle)cJSON_GetObjectItem(e, "handle")->valuedouble != h)
+            continue;
+        found = 1;
+        CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(e, "type")), "sky cache");
+        CHECK_EQ_INT(cJSON_GetObjectItem(e, "priority")->valueint, 7);
+        CHECK_EQ_INT(cJSON_GetObjectItem(e, "bytes")->valueint, 48);
+        CHECK(cJSON_IsFalse(cJSON_GetObjectItem(e, "running")));
+    }
+    CHECK(found);
+    cJSON_Delete(doc);
+    free(text);
+    /* At most `max` objects are listed; the count stays whole. */
+    text = al_registry_json(0);
+    doc = text ? cJSON_Parse(text) : NULL;
+    CHECK(doc && cJSON_GetArraySize(cJSON_GetObjectItem(doc, "objects")) == 0);
+    CHECK(doc && cJSON_GetObjectItem(doc, "registrations")->valueint == (int)before + 1);
+    cJSON_Delete(doc);
+    free(text);
+    al_free(obj); /* drops the registration */
+    CHECK_EQ_INT(al_registry_count(), before);
+}
+
 TEST_MAIN()

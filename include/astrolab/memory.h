@@ -246,6 +246,10 @@ AL_API al_handle al_register_for_cleanup_priority(void *obj, al_release_fn relea
 AL_API int al_unregister(al_handle h);
 /* Number of live registrations. */
 AL_API size_t al_registry_count(void);
+/* The registrations as JSON: {"registrations": N, "objects": [{"handle", "type", "address",
+ * "priority", "bytes" (the object's tracked size, 0 if untracked), "running"}...]}, at most
+ * `max` objects listed. free() it; NULL when out of memory. */
+AL_API AL_NODISCARD char *al_registry_json(size_t max);
 
 typedef struct al_weak al_weak;
 /* A weak reference to tracked block `obj`. NULL when obj is not a live tracked block or when

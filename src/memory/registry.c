@@ -18,6 +18,7 @@
  * al_weak objects handed to callers, which are tracked blocks tagged "al_weak" owned by the
  * process (see al_weak_ref). Fault injection reaches the bookkeeping as allocations tagged
  * "al_registry", so callers' error paths for a failed registration can be tested. */
+#include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -298,6 +299,62 @@ int al_unregister(al_handle h)
         return AL_ENOTFOUND;
     entry_free(e);
     return AL_OK;
+}
+
+/* One registration, copied out under the lock for al_registry_json. */
+typedef struct reg_view {
+    al_handle handle;
+    uintptr_t obj;
+    int priority;
+    bool running;
+    uint64_t bytes;
+    char type[TYPE_NAME_MAX];
+} reg_view;
+
+char *al_registry_json(size_t max)
+{
+    /* Copy under the lock, build the JSON after it: cJSON allocates, and under the preload
+     * library allocating may run a limit's cleanup, which takes this lock. */
+    pthread_mutex_lock(&reg.lock);
+    size_t total = reg.by_handle.count, n = total < max ? total : max, k = 0;
+    reg_view *v = n ? ali_internal_calloc(n, sizeof *v) : NULL;
+    for (size_t b = 0; v && reg.by_handle.bits && b < ((size_t)1 << reg.by_handle.bits); b++)
+        for (node *nd = reg.by_handle.buckets[b]; nd && k < n; nd = nd->next) {
+            reg_entry *e = (reg_entry *)nd;
+            v[k] = (reg_view){.handle = nd->key,
+                              .obj = (uintptr_t)e->obj,
+                              .priority = e->priority,
+                              .running = e->runner != 0,
+                              /* the object cannot be freed past ali_registry_on_free while
+                                 the lock is held, so its header is safe to read */
+                              .bytes = al_block_size(e->obj)};
+            snprintf(v[k].type, sizeof v[k].type, "%s", e->type ? e->type : "");
+            k++;
+        }
+    pthread_mutex_unlock(&reg.lock);
+    if (n && !v)
+        return NULL;
+    cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+    bool ok = o && arr && cJSON_AddNumberToObject(o, "registrations", (double)total);
+    for (size_t i = 0; ok && i < k; i++) {
+        cJSON *e = cJSON_CreateObject();
+        char addr[32];
+        snprintf(addr, sizeof addr, "%#lx", (unsigned long)v[i].obj);
+        ok = e && cJSON_AddItemToArray(arr, e) &&
+             cJSON_AddNumberToObject(e, "handle", (double)v[i].handle) &&
+             cJSON_AddStringToObject(e, "type", v[i].type) &&
+             cJSON_AddStringToObject(e, "address", addr) &&
+             cJSON_AddNumberToObject(e, "priority", v[i].priority) &&
+             cJSON_AddNumberToObject(e, "bytes", (double)v[i].bytes) &&
+             cJSON_AddBoolToObject(e, "running", v[i].running);
+    }
+    ali_internal_free(v);
+    ok = ok && cJSON_AddItemToObject(o, "objects", arr);
+    if (!ok)
+        cJSON_Delete(arr);
+    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    return text;
 }
 
 size_t al_registry_count(void)

@@ -141,8 +141,7 @@ cJSON *ali_ui_memory_model(size_t timeline_max)
     ok = ok && add_parsed(o, "stats", al_memory_stats_json());
     ok = ok && add_timeline(o, timeline_max);
     ok = ok && add_diagnosis(o);
-    cJSON *reg = ok ? cJSON_AddObjectToObject(o, "registry") : NULL;
-    ok = ok && reg && cJSON_AddNumberToObject(reg, "registrations", (double)al_registry_count());
+    ok = ok && add_parsed(o, "registry", al_registry_json(200)); /* registrations, objects */
     ok = ok && add_log_levels(o);
     cJSON *acts = ok ? ali_ui_actions_json() : NULL;
     if (!acts || !cJSON_AddItemToObject(o, "actions", acts)) {

@@ -89,7 +89,21 @@
       li.textContent = '[' + r.severity + '] ' + r.code + ': ' + r.message; recs.appendChild(li);
     }
     if (!m.recommendations.length) { const li = document.createElement('li'); li.textContent = 'none: nothing to act on'; recs.appendChild(li); }
-    text($('registry-body'), fmtCount(m.registry.registrations) + ' registered for cleanup');
+    const reg = $('registry-body');
+    reg.replaceChildren();
+    const head = document.createElement('p');
+    head.textContent = fmtCount(m.registry.registrations) + ' registered for cleanup';
+    reg.appendChild(head);
+    if (m.registry.objects && m.registry.objects.length) {
+      const table = document.createElement('table'), tb = document.createElement('tbody');
+      for (const r of m.registry.objects) {
+        const tr = document.createElement('tr');
+        cell(tr, r.type); cell(tr, r.address); cell(tr, fmtBytes(r.bytes), 'num');
+        cell(tr, 'priority ' + r.priority + (r.running ? ', releasing' : ''));
+        tb.appendChild(tr);
+      }
+      table.appendChild(tb); reg.appendChild(table);
+    }
     const sel = $('log-name');
     if (!sel.options.length) for (const name of Object.keys(m.log_levels)) sel.add(new Option(name + ' (' + m.log_levels[name] + ')', name));
     else for (const o of sel.options) o.text = o.value + ' (' + m.log_levels[o.value] + ')';
