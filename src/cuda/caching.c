@@ -362,9 +362,7 @@ static int refuse_free(uint64_t ptr)
                "or freed and its segment given back); ignored",
                p);
     }
-    const char *abort_env = getenv("ASTROLAB_ABORT_ON_ERROR");
-    if (abort_env && strcmp(abort_env, "1") == 0)
-        abort();
+    ali_abort_if_asked();
     return rc;
 }
 

@@ -74,7 +74,19 @@ static inline bool guard_intact(const ali_block *b)
 
 /* -------- Errors -------- */
 
-static int abort_on_error = -1;
+static _Atomic int abort_on_error = -1; /* -1: ASTROLAB_ABORT_ON_ERROR not read yet */
+
+void ali_abort_if_asked(void)
+{
+    int a = atomic_load_explicit(&abort_on_error, memory_order_relaxed);
+    if (a < 0) {
+        const char *e = getenv("ASTROLAB_ABORT_ON_ERROR");
+        a = e && strcmp(e, "1") == 0;
+        atomic_store_explicit(&abort_on_error, a, memory_order_relaxed);
+    }
+    if (a)
+        abort();
+}
 
 void ali_memory_error(const char *fmt, ...)
 {
@@ -83,12 +95,7 @@ void ali_memory_error(const char *fmt, ...)
     al_logv(AL_LOG_ERROR, ALI_LOGGER, fmt, ap);
     va_end(ap);
     ali_stats_error();
-    if (abort_on_error < 0) {
-        const char *e = getenv("ASTROLAB_ABORT_ON_ERROR");
-        abort_on_error = e && strcmp(e, "1") == 0;
-    }
-    if (abort_on_error)
-        abort();
+    ali_abort_if_asked();
 }
 
 void ali_site_describe(const al_site *loc, char *buf, size_t len)

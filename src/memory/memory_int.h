@@ -289,6 +289,9 @@ void *ali_internal_realloc(void *p, size_t n);
 char *ali_internal_strdup(const char *s);
 void ali_internal_free(void *p);
 
+/* Aborts the process when ASTROLAB_ABORT_ON_ERROR=1 (read once); else returns. Every module
+ * calls it after reporting a misuse error. */
+void ali_abort_if_asked(void);
 /* Reports an error on astrolab.memory (ERROR), counts it, and aborts the process only when
  * ASTROLAB_ABORT_ON_ERROR=1. */
 void ali_memory_error(const char *fmt, ...) AL_PRINTF(1, 2);
