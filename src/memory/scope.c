@@ -17,52 +17,7 @@
 #include "backing.h"
 #include "memory_int.h"
 
-/* Blocks and bytes per site. */
-typedef struct tally {
-    ali_site *site;
-    int64_t blocks, bytes;
-} tally;
-
-typedef struct deferred {
-    void (*fn)(void *);
-    void *arg;
-} deferred;
-
-struct al_scope {
-    char name[AL_SCOPE_NAME_MAX];
-    al_scope *parent; /* enclosing scope on the same thread */
-    unsigned tid;     /* owner thread */
-    void *heap;       /* backing heap, or NULL */
-    al_scope_options opts;
-    /* Slot table: owner thread only, except for the remote exchange of a block's own slot. */
-    ali_chunk **dir; /* chunks by index */
-    size_t nchunks, dir_cap;
-    uint32_t nslots;               /* slots handed out so far */
-    uintptr_t free_head;           /* 1 + index of the first free slot; 0: none */
-    _Atomic uint64_t remote_frees; /* holes made by other threads since the last sweep */
-    /* Counters: owner-only fields are written by the owner thread alone. */
-    int64_t owner_balance; /* bytes charged minus bytes freed by the owner */
-    _Atomic uint64_t remote_freed_bytes;
-    uint64_t owner_freed_bytes;
-    uint64_t bytes_allocated, blocks_allocated, peak, kept_blocks, kept_in_heap;
-    deferred *defers;
-    size_t ndefers, defers_cap;
-    uint64_t t0;
-    /* Live blocks per site, so the end can account O(sites) and destroy the heap without
-     * visiting the blocks. Owner thread only; other threads' frees queue in `remote`. */
-    tally *tally;
-    size_t tally_cap, tally_used;
-    pthread_mutex_t remote_lock; /* guards remote, nremote, remote_cap */
-    tally *remote;
-    size_t nremote, remote_cap;
-    _Atomic uint64_t outside;      /* owned blocks not in this scope's heap (kept from children) */
-    _Atomic uint64_t watched;      /* blocks ever registered or weakly referenced */
-    atomic_bool tally_lost;        /* a tally update failed (out of memory): walk at the end */
-    _Atomic size_t remote_pending; /* entries in `remote`, read without the lock */
-    /* Last, so that a pooled scope is reset by clearing what comes before `open`. */
-    _Atomic int open;    /* 1 from begin to end; scope structs are pooled, never freed */
-    al_scope *pool_next; /* link while pooled */
-};
+#include "scope_int.h"
 
 ALI_TLS al_scope *ali_tls_scope;
 static ALI_TLS bool tls_exit_hooked;
@@ -125,79 +80,6 @@ static al_scope *scope_alloc(void)
     memset((char *)s, 0, offsetof(al_scope, open));
     s->pool_next = NULL;
     return s;
-}
-
-/* Adds to the owner's per-site tally (owner thread only). Open addressing keyed by site. */
-static void tally_add(al_scope *s, ali_site *site, int64_t blocks, int64_t bytes)
-{
-    if (AL_UNLIKELY((s->tally_used + 1) * 2 > s->tally_cap)) {
-        size_t cap = s->tally_cap ? s->tally_cap * 2 : 16;
-        tally *t = ali_internal_calloc(cap, sizeof *t);
-        if (!t) {
-            atomic_store(&s->tally_lost, true);
-            return;
-        }
-        for (size_t i = 0; i < s->tally_cap; i++) {
-            if (!s->tally[i].site)
-                continue;
-            size_t j = ((uintptr_t)s->tally[i].site >> 4) & (cap - 1);
-            while (t[j].site)
-                j = (j + 1) & (cap - 1);
-            t[j] = s->tally[i];
-        }
-        ali_internal_free(s->tally);
-        s->tally = t;
-        s->tally_cap = cap;
-    }
-    size_t j = ((uintptr_t)site >> 4) & (s->tally_cap - 1);
-    while (s->tally[j].site && s->tally[j].site != site)
-        j = (j + 1) & (s->tally_cap - 1);
-    if (!s->tally[j].site) {
-        s->tally[j].site = site;
-        s->tally_used++;
-    }
-    s->tally[j].blocks += blocks;
-    s->tally[j].bytes += bytes;
-}
-
-/* A free from another thread: queued for the owner, applied at the end. */
-static void tally_remote(al_scope *s, ali_site *site, int64_t bytes)
-{
-    pthread_mutex_lock(&s->remote_lock);
-    if (s->nremote == s->remote_cap) {
-        size_t cap = s->remote_cap ? s->remote_cap * 2 : 64;
-        tally *r = ali_internal_realloc(s->remote, cap * sizeof *r);
-        if (!r) {
-            atomic_store(&s->tally_lost, true);
-            pthread_mutex_unlock(&s->remote_lock);
-            return;
-        }
-        s->remote = r;
-        s->remote_cap = cap;
-    }
-    s->remote[s->nremote++] = (tally){site, -1, -bytes};
-    atomic_store_explicit(&s->remote_pending, s->nremote, memory_order_relaxed);
-    pthread_mutex_unlock(&s->remote_lock);
-}
-
-/* Applies the queued frees of other threads to the tally (owner thread). Called at the end and
- * whenever the queue grows past a bound, so a long scope fed by another thread's frees keeps
- * bounded bookkeeping. */
-static void drain_remote(al_scope *s)
-{
-    pthread_mutex_lock(&s->remote_lock);
-    for (size_t i = 0; i < s->nremote; i++)
-        tally_add(s, s->remote[i].site, s->remote[i].blocks, s->remote[i].bytes);
-    s->nremote = 0;
-    atomic_store_explicit(&s->remote_pending, 0, memory_order_relaxed);
-    pthread_mutex_unlock(&s->remote_lock);
-}
-
-void ali_scope_resized(al_scope *s, ali_site *old_site, uint64_t old_size, ali_site *new_site,
-                       uint64_t new_size)
-{
-    tally_add(s, old_site, -1, -(int64_t)old_size);
-    tally_add(s, new_site, 1, (int64_t)new_size);
 }
 
 void ali_block_watch(ali_block *b)
@@ -332,7 +214,7 @@ static bool grow(al_scope *s)
 bool ali_scope_adopt(al_scope *s, ali_block *b)
 {
     if (AL_UNLIKELY(atomic_load_explicit(&s->remote_pending, memory_order_relaxed) >= 1024))
-        drain_remote(s);
+        ali_scope_drain_remote(s);
     uint32_t index;
     if (s->free_head) {
         index = (uint32_t)(s->free_head - 1);
@@ -354,7 +236,7 @@ bool ali_scope_adopt(al_scope *s, ali_block *b)
     b->slot = index % ALI_CHUNK_SLOTS;
     b->chunk_gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
     s->blocks_allocated++;
-    tally_add(s, b->site, 1, (int64_t)b->size);
+    ali_scope_tally_add(s, b->site, 1, (int64_t)b->size);
     if (!(ali_block_flags(b) & ALI_BLOCK_IN_HEAP) || !s->heap)
         atomic_fetch_add_explicit(&s->outside, 1, memory_order_relaxed);
     if (ali_block_flags(b) & ALI_BLOCK_WATCHED)
@@ -386,11 +268,11 @@ void ali_scope_release(ali_block *b)
     if (s->tid == self_tid()) {
         s->owner_balance -= (int64_t)b->size;
         s->owner_freed_bytes += b->size;
-        tally_add(s, b->site, -1, -(int64_t)b->size);
+        ali_scope_tally_add(s, b->site, -1, -(int64_t)b->size);
         slot_clear(b, true);
     } else {
         atomic_fetch_add_explicit(&s->remote_freed_bytes, b->size, memory_order_relaxed);
-        tally_remote(s, b->site, (int64_t)b->size);
+        ali_scope_tally_remote(s, b->site, (int64_t)b->size);
         slot_clear(b, false);
     }
 }
@@ -416,7 +298,7 @@ void *al_scope_keep(void *p)
     }
     if (!(ali_block_flags(b) & ALI_BLOCK_IN_HEAP) || !s->heap)
         atomic_fetch_sub_explicit(&s->outside, 1, memory_order_relaxed);
-    tally_add(s, b->site, -1, -(int64_t)b->size);
+    ali_scope_tally_add(s, b->site, -1, -(int64_t)b->size);
     slot_clear(b, true);
     s->owner_balance -= (int64_t)b->size;
     s->kept_blocks++;
@@ -486,7 +368,7 @@ static bool reclaim_by_tally(al_scope *s, al_scope_report *r)
     if (!s->heap || s->opts.policy == AL_SCOPE_REPORT_ONLY || s->kept_in_heap ||
         atomic_load(&s->outside) || atomic_load(&s->watched) || atomic_load(&s->tally_lost))
         return false;
-    drain_remote(s);
+    ali_scope_drain_remote(s);
     if (atomic_load(&s->tally_lost))
         return false;
     ali_shard *sh = ali_shard_self();
