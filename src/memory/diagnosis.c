@@ -225,7 +225,9 @@ al_diagnosis *ali_diagnosis_build(const al_snapshot *now, const al_snapshot *bas
     return d;
 }
 
-al_diagnosis *al_diagnose_memory_leaks(void)
+/* A diagnosis of now, its growth measured from base (NULL: the previous sample, which this
+ * one then becomes when `advance`). */
+static al_diagnosis *diagnose_now(const al_snapshot *base, bool advance)
 {
     uint64_t t0 = ali_now_ns();
     al_diagnosis_thresholds th;
@@ -233,26 +235,18 @@ al_diagnosis *al_diagnose_memory_leaks(void)
     al_snapshot *now = ali_snapshot_take(&th);
     if (!now)
         return NULL;
-    al_diagnosis *d = ali_diagnosis_build(now, NULL, true, &th);
+    al_diagnosis *d = ali_diagnosis_build(now, base, advance, &th);
     al_snapshot_free(now);
     if (d)
         d->duration_ns = ali_now_ns() - t0;
     return d;
 }
 
+al_diagnosis *al_diagnose_memory_leaks(void) { return diagnose_now(NULL, true); }
+
 al_diagnosis *al_diagnose_memory_leaks_since(const al_snapshot *base)
 {
-    uint64_t t0 = ali_now_ns();
-    al_diagnosis_thresholds th;
-    ali_diagnosis_thresholds(&th);
-    al_snapshot *now = ali_snapshot_take(&th);
-    if (!now)
-        return NULL;
-    al_diagnosis *d = ali_diagnosis_build(now, base, false, &th);
-    al_snapshot_free(now);
-    if (d)
-        d->duration_ns = ali_now_ns() - t0;
-    return d;
+    return diagnose_now(base, false);
 }
 
 al_diagnosis *al_snapshot_diff(const al_snapshot *a, const al_snapshot *b)

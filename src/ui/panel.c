@@ -132,6 +132,21 @@ static bool add_log_levels(cJSON *o)
     return ok;
 }
 
+/* Adds the panel's actions under `key` and hands the model out, or frees it on any failure. */
+static cJSON *finish_with_actions(cJSON *o, bool ok, const char *key)
+{
+    cJSON *acts = ok ? ali_ui_actions_json() : NULL;
+    if (!acts || !cJSON_AddItemToObject(o, key, acts)) {
+        cJSON_Delete(acts);
+        ok = false;
+    }
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
 cJSON *ali_ui_memory_model(size_t timeline_max)
 {
     cJSON *o = cJSON_CreateObject();
@@ -143,16 +158,7 @@ cJSON *ali_ui_memory_model(size_t timeline_max)
     ok = ok && add_diagnosis(o);
     ok = ok && add_parsed(o, "registry", al_registry_json(200)); /* registrations, objects */
     ok = ok && add_log_levels(o);
-    cJSON *acts = ok ? ali_ui_actions_json() : NULL;
-    if (!acts || !cJSON_AddItemToObject(o, "actions", acts)) {
-        cJSON_Delete(acts);
-        ok = false;
-    }
-    if (!ok) {
-        cJSON_Delete(o);
-        return NULL;
-    }
-    return o;
+    return finish_with_actions(o, ok, "actions");
 }
 
 cJSON *ali_ui_system_model(void)
@@ -174,16 +180,7 @@ cJSON *ali_ui_system_model(void)
         cJSON_free(key);
     }
     cJSON_Delete(info);
-    cJSON *acts = ok ? ali_ui_actions_json() : NULL;
-    if (!acts || !cJSON_AddItemToObject(o, "controls", acts)) {
-        cJSON_Delete(acts);
-        ok = false;
-    }
-    if (!ok) {
-        cJSON_Delete(o);
-        return NULL;
-    }
-    return o;
+    return finish_with_actions(o, ok, "controls");
 }
 
 /* -------- The public panel handle. -------- */
