@@ -65,6 +65,9 @@ int cli_fail(const char *cmd, const char *fmt, ...) AL_PRINTF(2, 3);
 int cli_parse_ui_address(const char *cmd, const char *arg, char *host, size_t hostlen,
                          const char **host_out, uint16_t *port);
 
+/* Prints "  TEXT" and a newline on stdout, unless quiet (a --json run). */
+void cli_note(bool quiet, const char *fmt, ...) AL_PRINTF(2, 3);
+
 /* -------- Formatting. -------- */
 
 /* "512 bytes", "1.5 KiB", "12 MiB" (src/util/format.c) into buf; returns buf. */

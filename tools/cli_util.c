@@ -132,3 +132,15 @@ int cli_parse_ui_address(const char *cmd, const char *arg, char *host, size_t ho
     *port = (uint16_t)v;
     return CLI_EXIT_OK;
 }
+
+void cli_note(bool quiet, const char *fmt, ...)
+{
+    if (quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("  ", stdout);
+    vprintf(fmt, ap);
+    fputc('\n', stdout);
+    va_end(ap);
+}

@@ -57,19 +57,6 @@ static void out_section(out *o, const char *key, const char *title)
     }
 }
 
-static void out_note(out *o, const char *fmt, ...) AL_PRINTF(2, 3);
-static void out_note(out *o, const char *fmt, ...)
-{
-    if (o->json)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("  ", stdout);
-    vprintf(fmt, ap);
-    fputc('\n', stdout);
-    va_end(ap);
-}
-
 static void out_line(const char *indent, const char *label, const char *value)
 {
     printf("%s%-22s %s\n", indent, label, value);
@@ -246,9 +233,10 @@ static int stage_load(out *o, demo_rng *rng, struct catalog **cat_out)
     uint64_t aliases = 0;
     for (size_t c = 0; c < cat->n_chunks; c++)
         aliases += cat->chunks[c].n_aliases;
-    out_note(o, "%s: each chunk's big-endian row buffer lives in a nested", cat->name);
-    out_note(o, "AL_MEMORY_MANAGEMENT(\"decode_chunk\") scope; the catalog's blocks are kept");
-    out_note(o, "with al_scope_keep and now belong to the process.");
+    cli_note(o->json, "%s: each chunk's big-endian row buffer lives in a nested", cat->name);
+    cli_note(o->json,
+             "AL_MEMORY_MANAGEMENT(\"decode_chunk\") scope; the catalog's blocks are kept");
+    cli_note(o->json, "with al_scope_keep and now belong to the process.");
     out_count(o, "rows", "rows", cat->n_rows);
     out_count(o, "chunks", "chunks", cat->n_chunks);
     out_count(o, "aliases", "aliases (al_strdup)", aliases);
@@ -279,8 +267,9 @@ static int stage_select(out *o, const struct catalog *cat, struct selection **se
         cli_fail(CMD, "out of memory while selecting nearby stars");
         return -1;
     }
-    out_note(o, "temporaries are freed explicitly; the magnitude histogram's scratch by a");
-    out_note(o, "function deferred with al_scope_defer; the result is kept with al_scope_keep.");
+    cli_note(o->json, "temporaries are freed explicitly; the magnitude histogram's scratch by a");
+    cli_note(o->json,
+             "function deferred with al_scope_defer; the result is kept with al_scope_keep.");
     out_count(o, "selected", "stars selected", sel->n);
     out_number(o, "min_parallax_mas", "parallax above", sel->min_parallax, "mas");
     out_number(o, "median_distance_pc", "median distance", sel->median_distance_pc, "pc");
@@ -307,8 +296,9 @@ static int stage_crossmatch(out *o, const struct catalog *cat)
         cli_fail(CMD, "out of memory during the cross-match");
         return -1;
     }
-    out_note(o, "demo_crossmatch_run() \"forgets\" to free each chunk's match list; the scope");
-    out_note(o, "releases them at its end: see reclaimed blocks and bytes below.");
+    cli_note(o->json,
+             "demo_crossmatch_run() \"forgets\" to free each chunk's match list; the scope");
+    cli_note(o->json, "releases them at its end: see reclaimed blocks and bytes below.");
     out_number(o, "radius_arcsec", "match radius", cm.radius_arcsec, "arcsec");
     out_count(o, "pairs", "pairs found", cm.pairs);
     out_count(o, "leaked_blocks", "blocks leaked", cm.leaked_blocks);
@@ -340,9 +330,10 @@ static int stage_cache(out *o, const struct catalog *cat)
         return -1;
     }
     uint64_t cache_bytes = demo_sky_cache_bytes(cache);
-    out_note(o, "a %dx%d sky-density map, registered with al_register_for_cleanup; its release",
+    cli_note(o->json,
+             "a %dx%d sky-density map, registered with al_register_for_cleanup; its release",
              cache->width, cache->height);
-    out_note(o, "function frees the cells and leaves the object valid to rebuild later.");
+    cli_note(o->json, "function frees the cells and leaves the object valid to rebuild later.");
     out_bytes(o, "cache_bytes", "cache cells", cache_bytes);
     out_count(o, "registrations", "registrations", al_registry_count());
     out_stats(o, NULL);

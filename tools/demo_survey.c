@@ -35,19 +35,6 @@ static void step(sout *o, const char *key, const char *title)
         printf("\n== survey: %s: %s ==\n", key, title);
 }
 
-static void note(sout *o, const char *fmt, ...) AL_PRINTF(2, 3);
-static void note(sout *o, const char *fmt, ...)
-{
-    if (o->json)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("  ", stdout);
-    vprintf(fmt, ap);
-    fputc('\n', stdout);
-    va_end(ap);
-}
-
 static void put_bytes(sout *o, const char *key, uint64_t v)
 {
     char b[32];
@@ -216,7 +203,7 @@ static int write_catalog(sout *o, const char *path)
     put_count(o, "rows", SURVEY_ROWS);
     put_count(o, "columns", N_GAIA);
     put_bytes(o, "file_bytes", stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0);
-    note(o, "written to %s", path);
+    cli_note(o->json, "written to %s", path);
     return 0;
 }
 
@@ -286,7 +273,8 @@ static int gaia_steps(sout *o, const char *path)
         return -1;
     }
     const al_survey_meta *m = al_survey_info(td);
-    note(o, "survey recognised: %s; %zu columns with units and roles", m->survey, m->n_columns);
+    cli_note(o->json, "survey recognised: %s; %zu columns with units and roles", m->survey,
+             m->n_columns);
     put_check(o, "survey_is_gaia_dr3", strcmp(m->survey, "Gaia DR3") == 0);
     put_memory_info(o, td);
     put_stats(o);
@@ -298,9 +286,9 @@ static int gaia_steps(sout *o, const char *path)
         put_bytes(o, "bytes_after", rep.bytes_after);
         for (size_t i = 0; !o->json && i < rep.n_entries; i++)
             if (rep.entries[i].action)
-                note(o, "%-26s %s -> %s", rep.entries[i].name,
-                     al_dtype_name(rep.entries[i].dtype_before),
-                     al_dtype_name(rep.entries[i].dtype_after));
+                cli_note(o->json, "%-26s %s -> %s", rep.entries[i].name,
+                         al_dtype_name(rep.entries[i].dtype_before),
+                         al_dtype_name(rep.entries[i].dtype_after));
         put_check(o, "saved_memory", rep.bytes_after < rep.bytes_before);
         al_optimize_report_release(&rep);
     } else
@@ -350,7 +338,9 @@ static void tycho2_step(sout *o)
     step(o, "survey_tycho2", "real Tycho-2 magnitudes from astrometry.net's index");
     struct stat sb;
     if (stat(TYCHO2, &sb) != 0) {
-        note(o, "%s not installed (apt install astrometry-data-tycho2-10-19-littleendian)", TYCHO2);
+        cli_note(o->json,
+                 "%s not installed (apt install astrometry-data-tycho2-10-19-littleendian)",
+                 TYCHO2);
         if (o->json)
             cJSON_AddBoolToObject(o->step, "available", false);
         return;
@@ -382,9 +372,9 @@ static void tycho2_step(sout *o)
         cJSON_AddNumberToObject(o->step, "vt_max", hi);
         cJSON_AddNumberToObject(o->step, "vt_mean", n ? sum / (double)n : 0);
     } else {
-        note(o, "%s HDU %d: %lld stars, V_T %.2f..%.2f mag (mean %.2f); survey %s", TYCHO2,
-             TYCHO2_MAG_HDU, (long long)n, lo, hi, n ? sum / (double)n : 0.0,
-             al_survey_info(td)->survey);
+        cli_note(o->json, "%s HDU %d: %lld stars, V_T %.2f..%.2f mag (mean %.2f); survey %s",
+                 TYCHO2, TYCHO2_MAG_HDU, (long long)n, lo, hi, n ? sum / (double)n : 0.0,
+                 al_survey_info(td)->survey);
     }
     put_check(o, "tycho2_stars_loaded", n > 0 && vt != NULL);
     put_memory_info(o, td);

@@ -7,6 +7,7 @@
 #include "backing.h"
 #include "memory_int.h"
 #include "registry_int.h"
+#include "util/json_int.h"
 
 uint64_t ali_cleanup_give_back(void)
 {
@@ -65,19 +66,13 @@ char *al_cleanup_result_json(const al_cleanup_result *r)
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
-    const struct {
-        const char *key;
-        uint64_t value;
-    } fields[] = {
+    const ali_json_u64 fields[] = {
         {"callbacks_run", r->callbacks_run},       {"callbacks_failed", r->callbacks_failed},
         {"bytes_released", r->bytes_released},     {"cuda_bytes_released", r->cuda_bytes_released},
         {"rss_before_bytes", r->rss_before_bytes}, {"rss_after_bytes", r->rss_after_bytes},
         {"duration_ns", r->duration_ns},
     };
     bool ok = cJSON_AddBoolToObject(o, "success", r->success != 0) != NULL;
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        ok &= cJSON_AddNumberToObject(o, fields[i].key, (double)fields[i].value) != NULL;
-    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    return text;
+    ok &= ali_json_add_u64s(o, fields, sizeof fields / sizeof fields[0]);
+    return ali_json_finish(o, ok);
 }

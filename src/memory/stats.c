@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "memory_int.h"
+#include "util/json_int.h"
 
 static struct {
     _Atomic int64_t published; /* sum of every shard's published balance */
@@ -149,10 +150,7 @@ char *al_memory_stats_json(void)
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
-    const struct {
-        const char *key;
-        uint64_t value;
-    } ints[] = {
+    const ali_json_u64 ints[] = {
         {"current_bytes", s.current_bytes},
         {"peak_bytes", s.peak_bytes},
         {"live_blocks", s.live_blocks},
@@ -165,13 +163,9 @@ char *al_memory_stats_json(void)
         {"cuda_peak_allocated_bytes", s.cuda_peak_allocated_bytes},
         {"errors", s.errors},
     };
-    bool ok = true;
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
-        ok &= cJSON_AddNumberToObject(o, ints[i].key, (double)ints[i].value) != NULL;
+    bool ok = ali_json_add_u64s(o, ints, sizeof ints / sizeof ints[0]);
     ok &= cJSON_AddNumberToObject(o, "current_mb", s.current_mb) != NULL;
     ok &= cJSON_AddNumberToObject(o, "peak_mb", s.peak_mb) != NULL;
     ok &= cJSON_AddNumberToObject(o, "cuda_memory_allocated", s.cuda_memory_allocated) != NULL;
-    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    return text;
+    return ali_json_finish(o, ok);
 }
