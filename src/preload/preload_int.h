@@ -2,6 +2,7 @@
 #ifndef ASTROLAB_PRELOAD_INT_H
 #define ASTROLAB_PRELOAD_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Marks the calling thread as inside the manager: its allocations become raw (untracked). */
@@ -31,5 +32,7 @@ typedef struct ali_symbol {
 /* Names `pc` (a return address: the call is the instruction before it). Cached; thread-safe.
  * Returns 0 when at least the object was found. */
 int ali_symbolize(uintptr_t pc, ali_symbol *out);
+/* True when return address `pc` lies in the C runtime (ld.so or libc), by dladdr alone. */
+bool ali_symbol_in_runtime(uintptr_t pc);
 
 #endif

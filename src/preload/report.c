@@ -28,9 +28,14 @@ typedef struct leak {
  * default suppressions do. */
 static uint64_t runtime_blocks, runtime_bytes;
 
-static bool is_runtime(const ali_symbol *sym)
+/* A site of the runtime: made before main, or called from ld.so or libc. */
+static bool is_runtime(const ali_site *s)
 {
-    return strncmp(sym->object, "ld-linux", 8) == 0 || strncmp(sym->object, "libc.so", 7) == 0;
+    if (strcmp(s->tag, "before-main") == 0)
+        return true;
+    uintptr_t frames[ALI_STACK_MAX];
+    return !s->loc &&
+           ali_symbol_in_runtime(ali_preload_stack(s->pc, frames) > 0 ? frames[0] : s->pc);
 }
 
 static char report_path[4096];
@@ -93,13 +98,13 @@ static leak *collect(size_t *n)
         ali_site_totals_get(id, &t);
         if (!s || t.live_count <= 0)
             continue;
-        ali_symbol sym;
-        describe(s, &sym);
-        if (is_runtime(&sym) || strcmp(s->tag, "before-main") == 0) {
+        if (is_runtime(s)) {
             runtime_blocks += (uint64_t)t.live_count;
             runtime_bytes += (uint64_t)t.live_bytes;
             continue;
         }
+        ali_symbol sym;
+        describe(s, &sym);
         char where[1024] = "";
         bool stack = !s->loc && (s->pc & ALI_STACK_BIT);
         if (stack)
