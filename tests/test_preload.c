@@ -215,6 +215,31 @@ TEST(test_stack_depth_tells_callers_of_a_wrapper_apart)
     CHECK(strstr(slurp(err), "ASTROLAB_STACK_DEPTH=99") != NULL);
 }
 
+TEST(test_run_reports_double_free_and_overflow_naming_the_site)
+{
+    if (!preload_built())
+        return;
+    char err[] = "/tmp/astrolab-misuse-err.txt", report[] = "/tmp/astrolab-misuse.json";
+    int status = run_program("plain_misuse", report, err);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char *text = slurp(err), want[128];
+    snprintf(want, sizeof want, "plain_misuse.c:%d in main() and already freed",
+             marker_line("plain_misuse.c", "TWICE"));
+    CHECK(strstr(text, "double free of 0x") != NULL);
+    CHECK(strstr(text, want) != NULL);
+    CHECK(strstr(text, "guard bytes") == NULL); /* guards are off by default */
+    status = run_program_env("plain_misuse", report, err, "ASTROLAB_CHECK_GUARDS", "1");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    text = slurp(err);
+    snprintf(want, sizeof want, "plain_misuse.c:%d in main() were overwritten",
+             marker_line("plain_misuse.c", "OVERFLOW"));
+    CHECK(strstr(text, "guard bytes after the 10-byte block allocated at") != NULL);
+    CHECK(strstr(text, want) != NULL);
+    CHECK(strstr(text, "double free of 0x") != NULL);
+    unlink(err);
+    unlink(report);
+}
+
 TEST(test_run_reports_a_crash_clearly)
 {
     const char *report = "/tmp/astrolab-test-crash.json", *err = "/tmp/astrolab-test-crash.err";

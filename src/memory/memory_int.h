@@ -179,10 +179,10 @@ static inline void ali_stats_change(ali_shard *sh, int64_t bytes, int64_t blocks
                          0))
         ali_stats_publish(sh);
 }
-/* Accounts a block of `bytes` (negative: freed) at `site` and in the thread's totals. */
-static inline void ali_account(ali_shard *sh, ali_site *site, int64_t bytes, int64_t count)
+/* Accounts a block of `bytes` (negative: freed) at site `id` and in the thread's totals. */
+static inline void ali_account_id(ali_shard *sh, uint32_t id, int64_t bytes, int64_t count)
 {
-    ali_site_counters *c = ali_counters_of(sh, site->id, true);
+    ali_site_counters *c = ali_counters_of(sh, id, true);
     if (__builtin_expect(c != NULL, 1)) {
         ALI_BUMP(c->live_bytes, bytes);
         ALI_BUMP(c->live_count, count);
@@ -190,6 +190,10 @@ static inline void ali_account(ali_shard *sh, ali_site *site, int64_t bytes, int
             ALI_BUMP(c->allocs, (uint64_t)count);
     }
     ali_stats_change(sh, bytes, count);
+}
+static inline void ali_account(ali_shard *sh, ali_site *site, int64_t bytes, int64_t count)
+{
+    ali_account_id(sh, site->id, bytes, count);
 }
 /* Sum of current bytes over all threads (exact when quiet). */
 int64_t ali_stats_current(void);

@@ -2,7 +2,9 @@
  * family through the memory manager, as `astrolab run -- PROGRAM` sets it up with LD_PRELOAD.
  *
  * Call sites come from the caller's return address, cached per thread so the hot path takes no
- * lock. Allocations made while the manager itself is busy (re-entry from the C library during
+ * lock. The program's blocks carry a lean 16-byte header (below); allocations inside a scope or
+ * while fault injection or limits are armed take the manager's full path. Allocations made while
+ * the manager itself is busy (re-entry from the C library during
  * a report, dlsym, libdw) become "raw" blocks: same header, magic ALI_MAGIC_RAW, untracked.
  * Pointers the manager never gave out (memory from before the preload took over, or from
  * glibc's own __libc_malloc) go back to glibc. Symbolization and the exit report are in
@@ -11,11 +13,13 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <libunwind.h>
+#include <mimalloc.h>
 
 #include "astrolab/log.h"
 #include "memory/backing.h"
@@ -150,6 +154,148 @@ static ali_site *stack_site_of(uintptr_t pc, const char *tag)
 static const char TAG_MALLOC[] = "malloc", TAG_CALLOC[] = "calloc", TAG_REALLOC[] = "realloc",
                   TAG_ALIGNED[] = "aligned", TAG_STRDUP[] = "strdup";
 
+/* -------- Lean blocks: the program's own mallocs --------
+ * A program's block needs what the report shows (size and site) and what a double free needs (a
+ * magic that outlives the free), not the scope and registry fields of the manager's 48-byte
+ * header. 16 bytes sit on the user pointer's own cache line, where the full header spans two
+ * lines at three of four offsets; measured on bench/preload.sh, the lean header took the run
+ * from 2.3x to (see docs/PERFORMANCE.md) the plain time. Both headers end in their magic at
+ * p - 4, so one load tells them apart. mimalloc reuses a freed block's first word for its free
+ * list: `size` is lost once freed, `site` and `magic` are not. */
+typedef struct lean_block {
+    uint64_t size;  /* bytes requested */
+    uint32_t site;  /* site id */
+    uint32_t magic; /* LEAN_LIVE or LEAN_GUARDED; LEAN_FREED once freed */
+} lean_block;
+_Static_assert(sizeof(lean_block) == 16, "lean header keeps 16-byte alignment");
+#define LEAN_LIVE 0xA57B1EA4u
+#define LEAN_GUARDED 0xA57B1EA6u /* live, with guard bytes after the user bytes */
+#define LEAN_FREED 0xDEADF1EAu
+
+static inline lean_block *lean_of(const void *p) { return (lean_block *)p - 1; }
+
+/* Guard bytes after lean blocks: only with ASTROLAB_CHECK_GUARDS=1 (read in preload_init; the
+ * magic says which blocks have them, so blocks from before that keep working). Writing and
+ * checking them touches the block's last cache line on every malloc and free, a line a program
+ * that fills only the start of its blocks never touches: measured in docs/PERFORMANCE.md.
+ * Overflows are valgrind's and AddressSanitizer's job; ours here is accounting and leaks, as
+ * heaptrack's is. */
+static uint32_t lean_live = LEAN_LIVE;
+
+static inline size_t lean_guard_size(uint32_t magic)
+{
+    return magic == LEAN_GUARDED ? ALI_GUARD_SIZE : 0;
+}
+
+static inline bool lean_guard_intact(const lean_block *h)
+{
+    if (h->magic != LEAN_GUARDED || h->size > ALI_GUARD_MAX)
+        return true;
+    uint64_t g;
+    memcpy(&g, (const char *)(h + 1) + h->size, sizeof g);
+    return g == 0x0101010101010101ull * ALI_GUARD_BYTE;
+}
+
+static inline void lean_guard_write(lean_block *h)
+{
+    if (h->magic == LEAN_GUARDED && h->size <= ALI_GUARD_MAX)
+        memset((char *)(h + 1) + h->size, ALI_GUARD_BYTE, ALI_GUARD_SIZE);
+}
+
+/* "file:line in function()" (or the object) of site `id`, for error messages; allocates. */
+static void describe_site(uint32_t id, char *buf, size_t len)
+{
+    ali_site *s = ali_site_by_id(id);
+    ali_symbol sym;
+    if (!s || (s->pc & ALI_STACK_BIT) || ali_symbolize(s->pc, &sym) != 0)
+        snprintf(buf, len, "address %#lx", s ? (unsigned long)s->pc : 0ul);
+    else if (sym.line)
+        snprintf(buf, len, "%s:%d in %s()", sym.file, sym.line, sym.function);
+    else
+        snprintf(buf, len, "%s in %s", sym.function[0] ? sym.function : "?", sym.object);
+}
+
+static void *lean_alloc(size_t n, size_t align, bool zero, ali_site *site)
+{
+    size_t total;
+    uint32_t live = lean_live;
+    if (AL_UNLIKELY(__builtin_add_overflow(n, sizeof(lean_block) + lean_guard_size(live), &total) ||
+                    total > PTRDIFF_MAX))
+        return NULL;
+    lean_block *h;
+    if (AL_LIKELY(!align))
+        h = zero ? mi_zalloc(total) : mi_malloc(total);
+    else
+        h = zero ? mi_zalloc_aligned_at(total, align, sizeof *h)
+                 : mi_malloc_aligned_at(total, align, sizeof *h);
+    if (AL_UNLIKELY(!h))
+        return NULL;
+    h->size = n;
+    h->site = site->id;
+    h->magic = live;
+    lean_guard_write(h);
+    ali_shard *sh = ali_shard_self();
+    if (AL_LIKELY(sh != NULL))
+        ali_account(sh, site, (int64_t)n, 1);
+    return h + 1;
+}
+
+/* False (reported) when the guard after p's block was overwritten: the block is then kept. */
+static bool lean_check(void *p, const char *op)
+{
+    lean_block *h = lean_of(p);
+    if (AL_LIKELY(lean_guard_intact(h)))
+        return true;
+    char at[512];
+    describe_site(h->site, at, sizeof at);
+    ali_memory_error("%s of %p: guard bytes after the %llu-byte block allocated at %s were "
+                     "overwritten (heap buffer overflow); the block is kept",
+                     op, p, (unsigned long long)h->size, at);
+    return false;
+}
+
+static void lean_free(void *p)
+{
+    if (AL_UNLIKELY(!lean_check(p, "free")))
+        return;
+    lean_block *h = lean_of(p);
+    h->magic = LEAN_FREED;
+    ali_shard *sh = ali_shard_self();
+    if (AL_LIKELY(sh != NULL))
+        ali_account_id(sh, h->site, -(int64_t)h->size, -1);
+    mi_free(h);
+}
+
+/* Resizes lean block p (n > 0) and moves it to `site`; NULL (p unchanged) on failure. */
+static void *lean_resize(void *p, size_t n, ali_site *site)
+{
+    if (!lean_check(p, "realloc"))
+        return NULL;
+    lean_block *h = lean_of(p);
+    uint32_t live = h->magic;
+    size_t total;
+    if (__builtin_add_overflow(n, sizeof(lean_block) + lean_guard_size(live), &total) ||
+        total > PTRDIFF_MAX)
+        return NULL;
+    uint64_t old = h->size;
+    uint32_t old_site = h->site;
+    h = mi_realloc(h, total); /* realloc keeps only the default alignment, as glibc's does */
+    if (!h)
+        return NULL;
+    h->size = n;
+    h->site = site->id;
+    h->magic = live;
+    lean_guard_write(h);
+    ali_site *from = ali_site_by_id(old_site);
+    if (from)
+        ali_site_account(from, -(int64_t)old, -1);
+    ali_site_account(site, (int64_t)n, 1);
+    ali_shard *sh = ali_shard_self();
+    if (sh)
+        ali_stats_change(sh, (int64_t)n - (int64_t)old, 0);
+    return h + 1;
+}
+
 /* -------- Raw (untracked) blocks, for re-entry -------- */
 static void *raw_alloc(size_t n, size_t align)
 {
@@ -177,38 +323,74 @@ static void *alloc(size_t n, size_t align, bool zero, uintptr_t pc, const char *
     in_manager++;
     const char *t = AL_LIKELY(ready) ? tag : TAG_INIT;
     ali_site *site = stack_depth > 1 && ready ? stack_site_of(pc, t) : site_of(pc, t);
-    void *p = site ? ali_alloc(n, align > 16 ? align : 0, zero, site, NULL) : NULL;
+    void *p = NULL;
+    if (AL_UNLIKELY(!site))
+        p = NULL;
+    else if (AL_LIKELY(!ali_scope_current() &&
+                       !atomic_load_explicit(&ali_fault_armed, memory_order_relaxed) &&
+                       !atomic_load_explicit(&ali_limits_active, memory_order_relaxed)))
+        p = lean_alloc(n, align > 16 ? align : 0, zero, site);
+    else
+        p = ali_alloc(n, align > 16 ? align : 0, zero, site, NULL);
     in_manager--;
     if (!p)
         errno = ENOMEM;
     return p;
 }
 
-/* What a pointer is: ours and tracked, ours and raw, or glibc's. */
-enum kind { FOREIGN, TRACKED, RAW };
+/* What a pointer is: ours (lean, full-header tracked, raw), a lean block already freed, or
+ * glibc's. */
+enum kind { FOREIGN, LEAN, LEAN_FREE, TRACKED, RAW };
 static enum kind kind_of(const void *p)
 {
     if (((uintptr_t)p & 15) != 0 || !backing_owns(p))
         return FOREIGN;
-    uint32_t magic = ali_block_of(p)->magic;
-    return magic == ALI_MAGIC_RAW ? RAW : TRACKED;
+    switch (((const uint32_t *)p)[-1]) {
+    case LEAN_LIVE:
+    case LEAN_GUARDED:
+        return LEAN;
+    case LEAN_FREED:
+        return LEAN_FREE;
+    case ALI_MAGIC_RAW:
+        return RAW;
+    default:
+        return TRACKED; /* ali_free validates it and reports what it is not */
+    }
 }
 
 static void release(void *p)
 {
-    /* The common case first: our tracked block, its header on p's own page (no fault). */
+    /* The common case first: our block, its magic on p's own page (the read cannot fault). */
     uintptr_t in_page = (uintptr_t)p & 4095;
-    if (AL_LIKELY((in_page & 15) == 0 && in_page >= sizeof(ali_block) &&
-                  ali_block_of(p)->magic == ALI_MAGIC_LIVE)) {
-        in_manager++;
-        ali_free(p, NULL);
-        in_manager--;
-        return;
+    if (AL_LIKELY((in_page & 15) == 0 && in_page >= sizeof(lean_block))) {
+        uint32_t magic = ((const uint32_t *)p)[-1];
+        if (AL_LIKELY(magic == LEAN_LIVE || magic == LEAN_GUARDED)) {
+            lean_free(p);
+            return;
+        }
+        if (magic == ALI_MAGIC_LIVE && in_page >= sizeof(ali_block)) {
+            in_manager++;
+            ali_free(p, NULL);
+            in_manager--;
+            return;
+        }
     }
     switch (kind_of(p)) {
     case FOREIGN:
         __libc_free(p);
         return;
+    case LEAN:
+        lean_free(p);
+        return;
+    case LEAN_FREE: {
+        in_manager++;
+        char at[512];
+        describe_site(lean_of(p)->site, at, sizeof at);
+        ali_memory_error("double free of %p: the block was allocated at %s and already freed", p,
+                         at);
+        in_manager--;
+        return;
+    }
     case RAW:
         ali_block_of(p)->magic = ALI_MAGIC_FREED;
         backing_free(ali_block_of(p));
@@ -224,7 +406,10 @@ static void release(void *p)
 static size_t usable(void *p)
 {
     static size_t (*libc_usable)(void *);
-    if (kind_of(p) != FOREIGN)
+    enum kind k = kind_of(p);
+    if (k == LEAN)
+        return lean_of(p)->size;
+    if (k != FOREIGN)
         return ali_block_of(p)->size;
     if (!libc_usable) {
         in_manager++;
@@ -243,6 +428,15 @@ static void *resize(void *p, size_t n, uintptr_t pc)
         return NULL;
     }
     enum kind k = kind_of(p);
+    if (k == LEAN && !in_manager) {
+        in_manager++;
+        ali_site *site = site_of(pc, TAG_REALLOC);
+        void *q = site ? lean_resize(p, n, site) : NULL;
+        in_manager--;
+        if (!q)
+            errno = ENOMEM;
+        return q;
+    }
     if (k == TRACKED && !in_manager) {
         in_manager++;
         ali_site *site = site_of(pc, TAG_REALLOC);
@@ -362,6 +556,9 @@ static void after_fork(void) { ali_site_unlock(); }
 __attribute__((constructor)) static void preload_init(void)
 {
     pthread_atfork(before_fork, after_fork, after_fork);
+    const char *guards = getenv("ASTROLAB_CHECK_GUARDS");
+    if (guards && strcmp(guards, "1") == 0)
+        lean_live = LEAN_GUARDED;
     const char *depth = getenv("ASTROLAB_STACK_DEPTH");
     if (depth && *depth) {
         char *end;
