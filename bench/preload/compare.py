@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Runs bench/preload/leak_workload under astrolab run, valgrind, heaptrack, LeakSanitizer and
 AddressSanitizer, side by side, and prints a markdown table: median wall time, ratio to the
-plain run, and the leak sites (file:line count bytes) each tool found. See bench/preload.sh."""
+plain run, and the leak sites (file:line count bytes) each tool found. Then the same for a real
+program from Debian's packages (perl building a 300,000-entry hash), with the bytes each tool
+reports live at exit. Repeats are interleaved (one run of every tool per round), so the shared
+machine's noise falls on all of them alike. See bench/preload.sh."""
 import json, os, re, statistics, subprocess, sys, tempfile, time
 
 build, src, millions, repeats = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -80,41 +83,80 @@ def fmt(sites, want):
     return f"{len(found)}/{len(want)}: " + ", ".join(found)
 
 
+def bytes_astrolab(report):
+    doc = json.load(open(report))
+    return f"{sum(l['bytes'] for l in doc['leaks']) / 2**20:.1f} MiB live at exit"
+
+
+def bytes_valgrind(text):
+    kinds = dict((k, int(v.replace(",", ""))) for k, v in
+                 re.findall(r"(definitely lost|indirectly lost|possibly lost|still reachable): "
+                            r"([\d,]+) bytes", text))
+    return f"{sum(kinds.values()) / 2**20:.1f} MiB lost or reachable at exit"
+
+
+def bytes_heaptrack(data):
+    p = subprocess.run(["heaptrack_print", "-f", data], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, text=True)
+    m = re.search(r"total memory leaked: ([\d.]+)(\w+)", p.stdout)
+    return f"{m.group(1)} {m.group(2)} leaked" if m else "?"
+
+
+def heaptrack_file():
+    return next(os.path.join(tmp, f) for f in os.listdir(tmp) if f.startswith("ht"))
+
+
+def bench(configs, rounds, title):
+    """Runs every config once per round (valgrind only in the first third of the rounds) and
+    prints the markdown table; the first config is the plain run the ratios divide by."""
+    times = {name: [] for name, *_ in configs}
+    found = {name: "-" for name, *_ in configs}
+    for r in range(rounds):
+        for name, cmd, env, parse in configs:
+            if "valgrind" in name and r >= max(1, rounds // 3):
+                continue
+            for f in os.listdir(tmp):
+                if f.startswith("ht"):
+                    os.remove(os.path.join(tmp, f))
+            t, err = timed(cmd, env)
+            times[name].append(t)
+            if parse and r == 0:
+                found[name] = parse(err)
+    base = statistics.median(times[configs[0][0]])
+    print(f"\n{title}\n")
+    print("| tool | median wall s | x plain | runs | leaks found |")
+    print("|---|---:|---:|---:|---|")
+    for name, *_ in configs:
+        med = statistics.median(times[name])
+        print(f"| {name} | {med:.3f} | {med / base:.2f} | {len(times[name])} | {found[name]} |")
+        print(f"{name}: {med:.3f} s", file=sys.stderr)
+
+
 want = planted()
-configs = [
+report = f"{tmp}/r.json"
+run = [astrolab, "run", "--report", report, "--"]
+bench([
     ("plain", [bins["plain"], millions], None, None),
-    ("astrolab run", [astrolab, "run", "--report", f"{tmp}/r.json", "--", bins["plain"], millions],
-     None, lambda err: sites_astrolab(f"{tmp}/r.json")),
-    ("astrolab run, ASTROLAB_CHECK_GUARDS=0",
-     [astrolab, "run", "--report", f"{tmp}/r.json", "--", bins["plain"], millions],
-     {"ASTROLAB_CHECK_GUARDS": "0"}, lambda err: sites_astrolab(f"{tmp}/r.json")),
-    ("-fsanitize=leak", [bins["lsan"], millions], {"LSAN_OPTIONS": "exitcode=0"}, sites_sanitizer),
+    ("astrolab run", run + [bins["plain"], millions], None,
+     lambda err: fmt(sites_astrolab(report), want)),
+    ("astrolab run, ASTROLAB_CHECK_GUARDS=1", run + [bins["plain"], millions],
+     {"ASTROLAB_CHECK_GUARDS": "1"}, lambda err: fmt(sites_astrolab(report), want)),
+    ("-fsanitize=leak", [bins["lsan"], millions], {"LSAN_OPTIONS": "exitcode=0"},
+     lambda err: fmt(sites_sanitizer(err), want)),
     ("-fsanitize=address", [bins["asan"], millions], {"ASAN_OPTIONS": "detect_leaks=1:exitcode=0"},
-     sites_sanitizer),
+     lambda err: fmt(sites_sanitizer(err), want)),
     ("heaptrack (bytes rounded by heaptrack_print)",
      ["heaptrack", "-o", f"{tmp}/ht", bins["plain"], millions], None,
-     lambda err: sites_heaptrack(next(os.path.join(tmp, f) for f in os.listdir(tmp)
-                                      if f.startswith("ht")))),
+     lambda err: fmt(sites_heaptrack(heaptrack_file()), want)),
     ("valgrind --leak-check=full", ["valgrind", "--leak-check=full", bins["plain"], millions],
-     None, sites_valgrind),
-]
-rows, base = [], None
-for name, cmd, env, parse in configs:
-    times, found = [], "-"
-    for r in range(repeats if "valgrind" not in name else max(1, repeats // 3)):
-        for f in os.listdir(tmp):
-            if f.startswith("ht"):
-                os.remove(os.path.join(tmp, f))
-        t, err = timed(cmd, env)
-        times.append(t)
-        if parse and r == 0:
-            found = fmt(parse(err), want)
-    med = statistics.median(times)
-    base = base or med
-    rows.append((name, med, med / base, len(times), found))
-    print(f"{name}: {med:.3f} s", file=sys.stderr)
+     None, lambda err: fmt(sites_valgrind(err), want)),
+], repeats, f"leak_workload, {millions} million allocations (planted sites: file:line count x bytes)")
 
-print(f"| tool | median wall s | x plain | runs | planted leak sites found (file:line count x bytes) |")
-print("|---|---:|---:|---:|---|")
-for name, med, ratio, n, found in rows:
-    print(f"| {name} | {med:.3f} | {ratio:.2f} | {n} | {found} |")
+perl = ["perl", "-e", "my %h; $h{$_} = [$_] for 1..300000;"]
+bench([
+    ("plain", perl, None, None),
+    ("astrolab run", run + perl, None, lambda err: bytes_astrolab(report)),
+    ("heaptrack", ["heaptrack", "-o", f"{tmp}/ht"] + perl, None,
+     lambda err: bytes_heaptrack(heaptrack_file())),
+    ("valgrind --leak-check=full", ["valgrind", "--leak-check=full"] + perl, None, bytes_valgrind),
+], repeats, "perl building a 300,000-entry hash (a real program from Debian's packages)")

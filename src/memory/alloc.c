@@ -287,7 +287,7 @@ void ali_block_release(ali_block *b, bool backing_release)
 {
     ali_shard *sh = ali_shard_self();
     if (AL_LIKELY(sh != NULL))
-        ali_account(sh, b->site, -(int64_t)b->size, -1);
+        ali_account_free(sh, b->site->id, b->size);
     b->magic = ALI_MAGIC_FREED;
     if (backing_release)
         backing_free(raw_of(b));
@@ -360,7 +360,7 @@ void ali_free(void *p, const al_site *site)
                   !(ali_block_flags(b) & ALI_BLOCK_WATCHED))) {
         ali_shard *sh = ali_shard_self();
         if (AL_LIKELY(sh != NULL))
-            ali_account(sh, b->site, -(int64_t)b->size, -1);
+            ali_account_free(sh, b->site->id, b->size);
         b->free_site = site;
         b->magic = ALI_MAGIC_FREED;
         backing_free(raw_of(b));

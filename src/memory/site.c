@@ -200,6 +200,7 @@ ali_shard *ali_shard_attach(void)
             ali_internal_free(sh);
             return NULL;
         }
+        sh->free_guess = UINT32_MAX; /* no site has this id: the first free looks up */
         atomic_store(&sh->in_use, true);
         sh->next = atomic_load(&shard_list);
         while (!atomic_compare_exchange_weak(&shard_list, &sh->next, sh))
@@ -240,10 +241,7 @@ void ali_site_account(ali_site *site, int64_t bytes, int64_t count)
     ali_site_counters *c = sh ? ali_counters_of(sh, site->id, true) : NULL;
     if (AL_UNLIKELY(!c))
         return; /* out of memory for the counter page: the block is still tracked globally */
-    ALI_BUMP(c->live_bytes, bytes);
-    ALI_BUMP(c->live_count, count);
-    if (count > 0)
-        ALI_BUMP(c->allocs, (uint64_t)count);
+    ali_site_bump(c, bytes, count);
 }
 
 void ali_site_reclaimed(ali_site *site, uint64_t blocks, uint64_t bytes)
@@ -263,9 +261,13 @@ void ali_site_totals_get(uint32_t id, ali_site_totals *out)
         ali_site_counters *c = ali_counters_of(sh, id, false);
         if (!c)
             continue;
-        out->live_bytes += atomic_load_explicit(&c->live_bytes, memory_order_relaxed);
-        out->live_count += atomic_load_explicit(&c->live_count, memory_order_relaxed);
-        out->allocs += atomic_load_explicit(&c->allocs, memory_order_relaxed);
+        uint64_t allocs = atomic_load_explicit(&c->allocs, memory_order_relaxed);
+        uint64_t alloc_bytes = atomic_load_explicit(&c->alloc_bytes, memory_order_relaxed);
+        out->live_count +=
+            (int64_t)(allocs - atomic_load_explicit(&c->frees, memory_order_relaxed));
+        out->live_bytes +=
+            (int64_t)(alloc_bytes - atomic_load_explicit(&c->freed_bytes, memory_order_relaxed));
+        out->allocs += allocs;
         out->reclaimed += atomic_load_explicit(&c->reclaimed, memory_order_relaxed);
         out->reclaimed_bytes += atomic_load_explicit(&c->reclaimed_bytes, memory_order_relaxed);
     }

@@ -55,7 +55,8 @@ int64_t ali_stats_current(void)
 {
     int64_t sum = 0;
     for (ali_shard *sh = ali_shard_first(); sh; sh = sh->next)
-        sum += atomic_load_explicit(&sh->current, memory_order_relaxed);
+        sum += (int64_t)(atomic_load_explicit(&sh->alloc_bytes, memory_order_relaxed) -
+                         atomic_load_explicit(&sh->freed_bytes, memory_order_relaxed));
     return sum;
 }
 
@@ -104,10 +105,13 @@ int al_get_memory_stats(al_memory_stats *out)
     int64_t current = 0, live = 0, unpublished_max = 0;
     ali_shard *self = ali_shard_self();
     for (ali_shard *sh = ali_shard_first(); sh; sh = sh->next) {
-        current += atomic_load_explicit(&sh->current, memory_order_relaxed);
-        live += atomic_load_explicit(&sh->live, memory_order_relaxed);
-        s.total_allocations += atomic_load_explicit(&sh->allocations, memory_order_relaxed);
-        s.total_frees += atomic_load_explicit(&sh->frees, memory_order_relaxed);
+        uint64_t allocations = atomic_load_explicit(&sh->allocations, memory_order_relaxed);
+        uint64_t frees = atomic_load_explicit(&sh->frees, memory_order_relaxed);
+        current += (int64_t)(atomic_load_explicit(&sh->alloc_bytes, memory_order_relaxed) -
+                             atomic_load_explicit(&sh->freed_bytes, memory_order_relaxed));
+        live += (int64_t)(allocations - frees);
+        s.total_allocations += allocations;
+        s.total_frees += frees;
     }
     /* The caller's own unpublished high-water mark is known exactly. */
     if (self)
