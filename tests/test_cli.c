@@ -308,6 +308,7 @@ TEST(test_demo_prints_every_section_and_passes_its_self_checks)
                               "reclaimed blocks",
                               "al_force_comprehensive_cleanup():",
                               "memory statistics:",
+                              "== whole program: run_perl:",
                               "every self-check passed"};
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
         if (!contains(r.out, sections[i])) {
@@ -384,6 +385,20 @@ TEST(test_demo_json_has_every_stage_and_shows_the_leak_reclaimed)
     const cJSON *diag = cJSON_GetObjectItemCaseSensitive(stage(doc, "diagnosis"), "report");
     CHECK(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(diag, "top_consumers")));
     CHECK(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(diag, "recommendations")));
+
+    /* Whole-program mode on perl, unless this build has no preload library (sanitizers). */
+    const cJSON *run = stage(doc, "run_perl");
+    CHECK(cJSON_IsObject(run));
+    if (!cJSON_GetObjectItemCaseSensitive(run, "skipped")) {
+        CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(run, "exit_status_passed_through")));
+        CHECK(num(run, "allocations") >= 100000);
+        const char *top =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "live_at_exit_1"));
+        CHECK(top && strstr(top, "from Perl_safesysmalloc() in perl"));
+        const char *rec =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "first_recommendation"));
+        CHECK(rec && strstr(rec, "allocated at Perl_safesysmalloc() in perl"));
+    }
 
     const cJSON *td = stage(doc, "teardown");
     CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(td, "back_to_baseline")));

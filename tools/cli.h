@@ -59,6 +59,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) AL_PRINTF(2, 3);
 
 /* Prints "astrolab CMD: error: MESSAGE" on stderr and returns CLI_EXIT_FAILURE. */
 int cli_fail(const char *cmd, const char *fmt, ...) AL_PRINTF(2, 3);
+/* Path of the preload library of `astrolab run`: $ASTROLAB_PRELOAD_LIB, beside this executable
+ * (the build tree), or the installed path. Returns 0, or -1 when none is readable. */
+int cli_find_preload(char *out, size_t len);
 
 /* Parses --ui's "PORT", "HOST:PORT" or "[V6]:PORT" into host (NULL: the default, loopback;
  * else a copy in `host`) and port. Returns CLI_EXIT_OK or CLI_EXIT_USAGE (reported for cmd). */

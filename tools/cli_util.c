@@ -1,10 +1,12 @@
 /* Helpers shared by the astrolab subcommands: option errors, human-readable figures and JSON
  * output. The progress line is in progress.c; the command table in astrolab.c. */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "util/format_int.h"
@@ -143,4 +145,29 @@ void cli_note(bool quiet, const char *fmt, ...)
     vprintf(fmt, ap);
     fputc('\n', stdout);
     va_end(ap);
+}
+
+/* The preload library: $ASTROLAB_PRELOAD_LIB, beside this executable (build tree), or the
+ * installed path. */
+int cli_find_preload(char *out, size_t len)
+{
+    const char *env = getenv("ASTROLAB_PRELOAD_LIB");
+    if (env && *env) {
+        snprintf(out, len, "%s", env);
+        return access(out, R_OK) == 0 ? 0 : -1;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(out, len, "%.*s/libastrolab_preload.so", (int)(len - 32), exe);
+            if (access(out, R_OK) == 0)
+                return 0;
+        }
+    }
+    snprintf(out, len, "%s", ASTROLAB_PRELOAD_INSTALLED);
+    return access(out, R_OK) == 0 ? 0 : -1;
 }

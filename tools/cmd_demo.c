@@ -2,7 +2,8 @@
  * the memory manager, stage by stage in named scopes, and reports after each stage the statistics
  * and the scope's report: a catalog built and kept, a selection kept with al_scope_keep and a
  * deferred cleanup, a cross-match whose deliberate leak its scope reclaims, a registered cache
- * released by a forced cleanup, and the diagnosis of the run. Text by default; --json gives one
+ * released by a forced cleanup, and the diagnosis of the run; then the survey stages
+ * (demo_survey.c) and `astrolab run` on perl (demo_run.c). Text by default; --json gives one
  * document with every stage. Self-checks failing make the exit status 1. With --ui, the live
  * dashboard (<astrolab/ui.h>) is served from the start; its URL with the token goes to stderr,
  * and after the run the process keeps the dashboard up until SIGINT or SIGTERM. */
@@ -17,6 +18,7 @@
 #include "astrolab/ui.h"
 #include "cli.h"
 #include "demo.h"
+#include "demo_run.h"
 #include "demo_survey.h"
 
 #define CMD "demo"
@@ -428,7 +430,9 @@ static int run_stages(out *o)
         demo_catalog_free(cat);
         return -1;
     }
-    return stage_teardown(o, cat, sel, &base);
+    int rc = stage_teardown(o, cat, sel, &base);
+    demo_run_stage(o->json, o->stages, &o->failed);
+    return rc;
 }
 
 static int cmd_demo_run(int argc, char **argv);

@@ -64,31 +64,6 @@ static int parse(int argc, char **argv, run_opts *o)
     return CLI_EXIT_OK;
 }
 
-/* The preload library: $ASTROLAB_PRELOAD_LIB, beside this executable (build tree), or the
- * installed path. */
-static int find_preload(char *out, size_t len)
-{
-    const char *env = getenv("ASTROLAB_PRELOAD_LIB");
-    if (env && *env) {
-        snprintf(out, len, "%s", env);
-        return access(out, R_OK) == 0 ? 0 : -1;
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            snprintf(out, len, "%.*s/libastrolab_preload.so", (int)(len - 32), exe);
-            if (access(out, R_OK) == 0)
-                return 0;
-        }
-    }
-    snprintf(out, len, "%s", ASTROLAB_PRELOAD_INSTALLED);
-    return access(out, R_OK) == 0 ? 0 : -1;
-}
-
 /* 32 hex digits from the kernel's random source, for the dashboard's token. */
 static int make_token(char out[33])
 {
@@ -239,7 +214,7 @@ int cmd_run(int argc, char **argv)
     if (rc != CLI_EXIT_OK)
         return rc;
     char preload[PATH_MAX];
-    if (find_preload(preload, sizeof preload) != 0)
+    if (cli_find_preload(preload, sizeof preload) != 0)
         return cli_fail(CMD,
                         "the preload library was not found (looked beside this program "
                         "and at %s; set ASTROLAB_PRELOAD_LIB)",

@@ -14,72 +14,14 @@
 
 #include "astrolab/astrolab.h"
 #include "cli.h"
+#include "demo_out.h"
 #include "demo_survey.h"
 
 #define SURVEY_ROWS 200000
 #define TYCHO2 "/usr/share/astrometry/index-tycho2-10.littleendian.fits"
 #define TYCHO2_MAG_HDU 13
 
-typedef struct sout {
-    bool json;
-    cJSON *stages; /* where each step's object goes (json) */
-    cJSON *step;   /* the current step's object */
-    bool failed;   /* a self-check failed or a step could not run */
-} sout;
-
-static void step(sout *o, const char *key, const char *title)
-{
-    if (o->json)
-        o->step = cJSON_AddObjectToObject(o->stages, key);
-    else
-        printf("\n== survey: %s: %s ==\n", key, title);
-}
-
-static void put_bytes(sout *o, const char *key, uint64_t v)
-{
-    char b[32];
-    if (o->json)
-        cJSON_AddNumberToObject(o->step, key, (double)v);
-    else
-        printf("  %-26s %s\n", key, cli_format_bytes(v, b, sizeof b));
-}
-
-static void put_count(sout *o, const char *key, uint64_t v)
-{
-    char b[32];
-    if (o->json)
-        cJSON_AddNumberToObject(o->step, key, (double)v);
-    else
-        printf("  %-26s %s\n", key, cli_format_count(v, b, sizeof b));
-}
-
-static void put_check(sout *o, const char *key, bool ok)
-{
-    o->failed |= !ok;
-    if (o->json)
-        cJSON_AddBoolToObject(o->step, key, ok);
-    else
-        printf("  %-26s %s\n", key, ok ? "yes" : "NO (self-check failed)");
-}
-
-static void put_stats(sout *o)
-{
-    al_memory_stats s;
-    if (al_get_memory_stats(&s) != AL_OK)
-        return;
-    if (o->json) {
-        cli_json_add_raw(o->step, "stats", al_memory_stats_json());
-        return;
-    }
-    char a[32], b[32], c[32];
-    printf("  memory: tracked %s in %s blocks (peak %s), rss %s\n",
-           cli_format_bytes(s.current_bytes, a, sizeof a),
-           cli_format_count(s.live_blocks, b, sizeof b),
-           cli_format_bytes(s.peak_bytes, c, sizeof c),
-           cli_format_bytes(s.rss_bytes, (char[32]){0}, 32));
-}
-
-static void put_memory_info(sout *o, const al_tensordict *td)
+static void put_memory_info(demo_out *o, const al_tensordict *td)
 {
     if (o->json) {
         cli_json_add_raw(o->step, "memory_info", al_tensordict_memory_info_json(td));
@@ -167,7 +109,7 @@ static void fill_row(al_tensor **t, int64_t i, uint64_t *rng)
 }
 
 /* Builds the catalog and writes it to path; 0, or -1 after reporting. */
-static int write_catalog(sout *o, const char *path)
+static int write_catalog(demo_out *o, const char *path)
 {
     al_error err = {0};
     al_tensordict *td = al_tensordict_new(SURVEY_ROWS, AL_CPU, &err);
@@ -200,9 +142,9 @@ static int write_catalog(sout *o, const char *path)
         return -1;
     }
     struct stat sb;
-    put_count(o, "rows", SURVEY_ROWS);
-    put_count(o, "columns", N_GAIA);
-    put_bytes(o, "file_bytes", stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0);
+    demo_put_count(o, "rows", SURVEY_ROWS);
+    demo_put_count(o, "columns", N_GAIA);
+    demo_put_bytes(o, "file_bytes", stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0);
     cli_note(o->json, "written to %s", path);
     return 0;
 }
@@ -256,9 +198,9 @@ static uint64_t td_bytes(const al_tensordict *td)
 }
 
 /* Load, memory_info, optimize, temporaries, diagnosis, forced cleanup. */
-static int gaia_steps(sout *o, const char *path)
+static int gaia_steps(demo_out *o, const char *path)
 {
-    step(o, "survey_load", "al_survey_load in scope \"survey\"");
+    demo_step(o, "survey", "survey_load", "al_survey_load in scope \"survey\"");
     cli_progress p;
     cli_progress_begin(&p, "astrolab demo: loading FITS", SURVEY_ROWS);
     al_survey_options opts;
@@ -275,37 +217,37 @@ static int gaia_steps(sout *o, const char *path)
     const al_survey_meta *m = al_survey_info(td);
     cli_note(o->json, "survey recognised: %s; %zu columns with units and roles", m->survey,
              m->n_columns);
-    put_check(o, "survey_is_gaia_dr3", strcmp(m->survey, "Gaia DR3") == 0);
+    demo_put_check(o, "survey_is_gaia_dr3", strcmp(m->survey, "Gaia DR3") == 0);
     put_memory_info(o, td);
-    put_stats(o);
+    demo_put_stats(o);
 
-    step(o, "survey_optimize", "al_tensordict_optimize_memory (lossless)");
+    demo_step(o, "survey", "survey_optimize", "al_tensordict_optimize_memory (lossless)");
     al_optimize_report rep;
     if (al_tensordict_optimize_memory(td, NULL, &rep) == AL_OK) {
-        put_bytes(o, "bytes_before", rep.bytes_before);
-        put_bytes(o, "bytes_after", rep.bytes_after);
+        demo_put_bytes(o, "bytes_before", rep.bytes_before);
+        demo_put_bytes(o, "bytes_after", rep.bytes_after);
         for (size_t i = 0; !o->json && i < rep.n_entries; i++)
             if (rep.entries[i].action)
                 cli_note(o->json, "%-26s %s -> %s", rep.entries[i].name,
                          al_dtype_name(rep.entries[i].dtype_before),
                          al_dtype_name(rep.entries[i].dtype_after));
-        put_check(o, "saved_memory", rep.bytes_after < rep.bytes_before);
+        demo_put_check(o, "saved_memory", rep.bytes_after < rep.bytes_before);
         al_optimize_report_release(&rep);
     } else
-        put_check(o, "optimize_ran", false);
-    put_stats(o);
+        demo_put_check(o, "optimize_ran", false);
+    demo_put_stats(o);
 
-    step(o, "survey_temporaries", "derived columns flagged temporary, then cleared");
+    demo_step(o, "survey", "survey_temporaries", "derived columns flagged temporary, then cleared");
     int rc = add_temporaries(td, "");
     uint64_t with = td_bytes(td);
-    put_bytes(o, "bytes_with_temporaries", with);
+    demo_put_bytes(o, "bytes_with_temporaries", with);
     int dropped = rc == AL_OK ? al_tensordict_clear_temp_tensors(td) : -1;
-    put_count(o, "dropped", dropped < 0 ? 0 : (uint64_t)dropped);
-    put_bytes(o, "bytes_after_clear", td_bytes(td));
-    put_check(o, "temporaries_dropped", dropped == 2);
-    put_stats(o);
+    demo_put_count(o, "dropped", dropped < 0 ? 0 : (uint64_t)dropped);
+    demo_put_bytes(o, "bytes_after_clear", td_bytes(td));
+    demo_put_check(o, "temporaries_dropped", dropped == 2);
+    demo_put_stats(o);
 
-    step(o, "survey_diagnosis", "diagnosis and a forced cleanup");
+    demo_step(o, "survey", "survey_diagnosis", "diagnosis and a forced cleanup");
     al_diagnosis *d = al_diagnose_memory_leaks();
     if (d) {
         if (o->json)
@@ -321,21 +263,21 @@ static int gaia_steps(sout *o, const char *path)
     rc = add_temporaries(td, "scratch_"); /* what the forced cleanup gives back */
     uint64_t before = td_bytes(td);
     al_cleanup_result cr = al_force_comprehensive_cleanup();
-    put_count(o, "callbacks_run", cr.callbacks_run);
-    put_bytes(o, "bytes_released", cr.bytes_released);
-    put_bytes(o, "catalog_bytes_before", before);
-    put_bytes(o, "catalog_bytes_after", td_bytes(td));
-    put_check(o, "cleanup_dropped_temporaries",
-              rc == AL_OK && !al_tensordict_contains(td, "scratch_distance_pc"));
-    put_stats(o);
+    demo_put_count(o, "callbacks_run", cr.callbacks_run);
+    demo_put_bytes(o, "bytes_released", cr.bytes_released);
+    demo_put_bytes(o, "catalog_bytes_before", before);
+    demo_put_bytes(o, "catalog_bytes_after", td_bytes(td));
+    demo_put_check(o, "cleanup_dropped_temporaries",
+                   rc == AL_OK && !al_tensordict_contains(td, "scratch_distance_pc"));
+    demo_put_stats(o);
     al_survey_free(td);
     return 0;
 }
 
 /* The real Tycho-2 V_T magnitudes, when the Debian package is installed. */
-static void tycho2_step(sout *o)
+static void tycho2_step(demo_out *o)
 {
-    step(o, "survey_tycho2", "real Tycho-2 magnitudes from astrometry.net's index");
+    demo_step(o, "survey", "survey_tycho2", "real Tycho-2 magnitudes from astrometry.net's index");
     struct stat sb;
     if (stat(TYCHO2, &sb) != 0) {
         cli_note(o->json,
@@ -376,15 +318,15 @@ static void tycho2_step(sout *o)
                  TYCHO2, TYCHO2_MAG_HDU, (long long)n, lo, hi, n ? sum / (double)n : 0.0,
                  al_survey_info(td)->survey);
     }
-    put_check(o, "tycho2_stars_loaded", n > 0 && vt != NULL);
+    demo_put_check(o, "tycho2_stars_loaded", n > 0 && vt != NULL);
     put_memory_info(o, td);
     al_survey_free(td);
-    put_stats(o);
+    demo_put_stats(o);
 }
 
 int demo_survey_stages(bool json, cJSON *stages, bool *failed)
 {
-    sout o = {json, stages, NULL, false};
+    demo_out o = {json, stages, NULL, false};
     char dir[] = "/tmp/astrolab-demo-XXXXXX";
     if (!mkdtemp(dir)) {
         cli_fail("demo", "cannot make a temporary directory: %m");
@@ -395,7 +337,7 @@ int demo_survey_stages(bool json, cJSON *stages, bool *failed)
     int rc = -1;
     al_scope *s = al_scope_begin("survey");
     if (s) {
-        step(&o, "survey_generate", "a Gaia DR3-like catalog written as FITS");
+        demo_step(&o, "survey", "survey_generate", "a Gaia DR3-like catalog written as FITS");
         rc = write_catalog(&o, path);
         if (rc == 0)
             rc = gaia_steps(&o, path);
@@ -403,11 +345,11 @@ int demo_survey_stages(bool json, cJSON *stages, bool *failed)
             tycho2_step(&o);
         al_scope_report r;
         (void)al_scope_end(s, &r);
-        step(&o, "survey_scope", "the scope \"survey\" ends");
-        put_bytes(&o, "bytes_allocated", r.bytes_allocated);
-        put_bytes(&o, "peak_bytes", r.peak_bytes);
-        put_count(&o, "reclaimed_blocks", r.reclaimed_blocks);
-        put_stats(&o);
+        demo_step(&o, "survey", "survey_scope", "the scope \"survey\" ends");
+        demo_put_bytes(&o, "bytes_allocated", r.bytes_allocated);
+        demo_put_bytes(&o, "peak_bytes", r.peak_bytes);
+        demo_put_count(&o, "reclaimed_blocks", r.reclaimed_blocks);
+        demo_put_stats(&o);
     } else
         cli_fail("demo", "out of memory beginning scope \"survey\"");
     unlink(path);

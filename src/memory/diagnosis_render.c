@@ -17,8 +17,11 @@ void ali_diag_site_where(const al_diagnosis_site *s, char *buf, size_t len)
     }
     const char *file = s->file ? s->file : "?";
     const char *slash = strrchr(file, '/');
-    snprintf(buf, len, "%s:%d in %s()", slash ? slash + 1 : file, s->line,
-             s->function ? s->function : "?");
+    if (s->line > 0)
+        snprintf(buf, len, "%s:%d in %s()", slash ? slash + 1 : file, s->line,
+                 s->function ? s->function : "?");
+    else /* no line information: file is the object (a program without debug information) */
+        snprintf(buf, len, "%s() in %s", s->function ? s->function : "?", slash ? slash + 1 : file);
 }
 
 const char *al_severity_name(al_severity s)
