@@ -14,22 +14,25 @@ void demo_step(demo_out *o, const char *part, const char *key, const char *title
         printf("\n== %s: %s: %s ==\n", part, key, title);
 }
 
-void demo_put_bytes(demo_out *o, const char *key, uint64_t v)
+/* A figure as the formatter (cli_format_bytes or cli_format_count) writes it, or a number. */
+static void put_formatted(demo_out *o, const char *key, uint64_t v,
+                          const char *(*format)(uint64_t, char *, size_t))
 {
     char b[32];
     if (o->json)
         cJSON_AddNumberToObject(o->step, key, (double)v);
     else
-        printf("  %-26s %s\n", key, cli_format_bytes(v, b, sizeof b));
+        printf("  %-26s %s\n", key, format(v, b, sizeof b));
+}
+
+void demo_put_bytes(demo_out *o, const char *key, uint64_t v)
+{
+    put_formatted(o, key, v, cli_format_bytes);
 }
 
 void demo_put_count(demo_out *o, const char *key, uint64_t v)
 {
-    char b[32];
-    if (o->json)
-        cJSON_AddNumberToObject(o->step, key, (double)v);
-    else
-        printf("  %-26s %s\n", key, cli_format_count(v, b, sizeof b));
+    put_formatted(o, key, v, cli_format_count);
 }
 
 void demo_put_number(demo_out *o, const char *key, double v, const char *unit)

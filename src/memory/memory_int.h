@@ -74,16 +74,35 @@ struct ali_site {
     uintptr_t pc;        /* return address for sites made by the preload library, else 0 */
 };
 
-/* Per-site counters, kept per thread and summed by readers. Allocation and free bump separate
- * fields (live = allocated - freed): a free's update waits for the block's header, a cache miss,
- * and sharing fields with the next allocation's update made every allocation wait for it
- * (measured: 11 ns of 30 per malloc/free pair on bench/preload.sh). */
-typedef struct ali_site_counters {
-    _Atomic uint64_t allocs;      /* blocks ever allocated at the site (realloc: moved in) */
-    _Atomic uint64_t alloc_bytes; /* their bytes */
+/* Blocks and bytes that came and went, as the per-site counters and the per-thread statistics
+ * keep them. Allocation and free bump separate fields (live = allocated - freed): a free's update
+ * waits for the block's header, a cache miss, and sharing fields with the next allocation's
+ * update made every allocation wait for it (measured: 11 ns of 30 per malloc/free pair on
+ * bench/preload.sh). Written by the owning thread only; read by any. */
+typedef struct ali_flow {
+    _Atomic uint64_t allocs;      /* blocks allocated (realloc: moved in) */
+    _Atomic uint64_t alloc_bytes; /* their bytes (realloc: with growth in place) */
     _Atomic uint64_t frees;       /* blocks freed (realloc: moved out) */
-    _Atomic uint64_t freed_bytes; /* their bytes */
-    _Atomic uint64_t reclaimed;   /* blocks that scopes had to reclaim */
+    _Atomic uint64_t freed_bytes; /* their bytes (realloc: with shrinkage in place) */
+} ali_flow;
+
+/* Net blocks and bytes of a flow (negative in one thread's view when it freed blocks that other
+ * threads allocated). */
+static inline int64_t ali_flow_live(const ali_flow *f)
+{
+    return (int64_t)(atomic_load_explicit(&f->allocs, memory_order_relaxed) -
+                     atomic_load_explicit(&f->frees, memory_order_relaxed));
+}
+static inline int64_t ali_flow_bytes(const ali_flow *f)
+{
+    return (int64_t)(atomic_load_explicit(&f->alloc_bytes, memory_order_relaxed) -
+                     atomic_load_explicit(&f->freed_bytes, memory_order_relaxed));
+}
+
+/* Per-site counters, kept per thread and summed by readers. */
+typedef struct ali_site_counters {
+    ali_flow flow;
+    _Atomic uint64_t reclaimed; /* blocks that scopes had to reclaim */
     _Atomic uint64_t reclaimed_bytes;
 } ali_site_counters;
 
@@ -129,12 +148,7 @@ void ali_site_reclaimed(ali_site *site, uint64_t blocks, uint64_t bytes);
 /* -------- Per-thread statistics shards. -------- */
 typedef struct ali_shard ali_shard;
 struct ali_shard {
-    /* Allocation and free bump separate fields, as the site counters do (current = allocated -
-     * freed bytes, live = allocations - frees). */
-    _Atomic uint64_t allocations;
-    _Atomic uint64_t alloc_bytes; /* bytes allocated by this thread, with realloc growth */
-    _Atomic uint64_t frees;
-    _Atomic uint64_t freed_bytes;      /* bytes freed by this thread, with realloc shrinkage */
+    ali_flow flow;                     /* what this thread allocated and freed */
     int64_t pending;                   /* owner only: bytes not yet published to the global */
     int64_t pending_max;               /* owner only: highest pending since the last publish */
     ali_site_counters *_Atomic *pages; /* directory of per-site counter pages */
@@ -171,15 +185,21 @@ void ali_stats_publish(ali_shard *sh);
     atomic_store_explicit(&(field),                                                                \
                           atomic_load_explicit(&(field), memory_order_relaxed) + (delta),          \
                           memory_order_relaxed)
+/* Adds a change of `bytes` and `count` blocks (negative: freed) to a flow; count 0 is a resize
+ * in place by `bytes`. */
+static inline void ali_flow_bump(ali_flow *f, int64_t bytes, int64_t count)
+{
+    if (count > 0 || (count == 0 && bytes > 0)) {
+        ALI_BUMP(f->allocs, (uint64_t)count);
+        ALI_BUMP(f->alloc_bytes, (uint64_t)bytes);
+    } else {
+        ALI_BUMP(f->frees, (uint64_t)-count);
+        ALI_BUMP(f->freed_bytes, (uint64_t)-bytes);
+    }
+}
 static inline void ali_stats_change(ali_shard *sh, int64_t bytes, int64_t blocks)
 {
-    if (blocks > 0 || (blocks == 0 && bytes > 0)) {
-        ALI_BUMP(sh->allocations, (uint64_t)blocks);
-        ALI_BUMP(sh->alloc_bytes, (uint64_t)bytes);
-    } else {
-        ALI_BUMP(sh->frees, (uint64_t)-blocks);
-        ALI_BUMP(sh->freed_bytes, (uint64_t)-bytes);
-    }
+    ali_flow_bump(&sh->flow, bytes, blocks);
     sh->pending += bytes;
     if (sh->pending > sh->pending_max)
         sh->pending_max = sh->pending;
@@ -188,23 +208,12 @@ static inline void ali_stats_change(ali_shard *sh, int64_t bytes, int64_t blocks
                          0))
         ali_stats_publish(sh);
 }
-/* Adds a change of `bytes` and `count` blocks (negative: freed) to site counters c. */
-static inline void ali_site_bump(ali_site_counters *c, int64_t bytes, int64_t count)
-{
-    if (count > 0 || (count == 0 && bytes > 0)) {
-        ALI_BUMP(c->allocs, (uint64_t)count);
-        ALI_BUMP(c->alloc_bytes, (uint64_t)bytes);
-    } else {
-        ALI_BUMP(c->frees, (uint64_t)-count);
-        ALI_BUMP(c->freed_bytes, (uint64_t)-bytes);
-    }
-}
 /* Accounts a block of `bytes` (negative: freed) at site `id` and in the thread's totals. */
 static inline void ali_account_id(ali_shard *sh, uint32_t id, int64_t bytes, int64_t count)
 {
     ali_site_counters *c = ali_counters_of(sh, id, true);
     if (__builtin_expect(c != NULL, 1))
-        ali_site_bump(c, bytes, count);
+        ali_flow_bump(&c->flow, bytes, count);
     ali_stats_change(sh, bytes, count);
 }
 static inline void ali_account(ali_shard *sh, ali_site *site, int64_t bytes, int64_t count)
@@ -225,10 +234,8 @@ static inline void ali_account_free(ali_shard *sh, uint32_t id, uint64_t bytes)
             sh->free_guess_c = c;
         }
     }
-    if (__builtin_expect(c != NULL, 1)) {
-        ALI_BUMP(c->frees, 1);
-        ALI_BUMP(c->freed_bytes, bytes);
-    }
+    if (__builtin_expect(c != NULL, 1))
+        ali_flow_bump(&c->flow, -(int64_t)bytes, -1);
     ali_stats_change(sh, -(int64_t)bytes, -1);
 }
 /* Sum of current bytes over all threads (exact when quiet). */

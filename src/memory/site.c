@@ -241,7 +241,7 @@ void ali_site_account(ali_site *site, int64_t bytes, int64_t count)
     ali_site_counters *c = sh ? ali_counters_of(sh, site->id, true) : NULL;
     if (AL_UNLIKELY(!c))
         return; /* out of memory for the counter page: the block is still tracked globally */
-    ali_site_bump(c, bytes, count);
+    ali_flow_bump(&c->flow, bytes, count);
 }
 
 void ali_site_reclaimed(ali_site *site, uint64_t blocks, uint64_t bytes)
@@ -261,13 +261,9 @@ void ali_site_totals_get(uint32_t id, ali_site_totals *out)
         ali_site_counters *c = ali_counters_of(sh, id, false);
         if (!c)
             continue;
-        uint64_t allocs = atomic_load_explicit(&c->allocs, memory_order_relaxed);
-        uint64_t alloc_bytes = atomic_load_explicit(&c->alloc_bytes, memory_order_relaxed);
-        out->live_count +=
-            (int64_t)(allocs - atomic_load_explicit(&c->frees, memory_order_relaxed));
-        out->live_bytes +=
-            (int64_t)(alloc_bytes - atomic_load_explicit(&c->freed_bytes, memory_order_relaxed));
-        out->allocs += allocs;
+        out->live_count += ali_flow_live(&c->flow);
+        out->live_bytes += ali_flow_bytes(&c->flow);
+        out->allocs += atomic_load_explicit(&c->flow.allocs, memory_order_relaxed);
         out->reclaimed += atomic_load_explicit(&c->reclaimed, memory_order_relaxed);
         out->reclaimed_bytes += atomic_load_explicit(&c->reclaimed_bytes, memory_order_relaxed);
     }

@@ -55,8 +55,7 @@ int64_t ali_stats_current(void)
 {
     int64_t sum = 0;
     for (ali_shard *sh = ali_shard_first(); sh; sh = sh->next)
-        sum += (int64_t)(atomic_load_explicit(&sh->alloc_bytes, memory_order_relaxed) -
-                         atomic_load_explicit(&sh->freed_bytes, memory_order_relaxed));
+        sum += ali_flow_bytes(&sh->flow);
     return sum;
 }
 
@@ -105,13 +104,10 @@ int al_get_memory_stats(al_memory_stats *out)
     int64_t current = 0, live = 0, unpublished_max = 0;
     ali_shard *self = ali_shard_self();
     for (ali_shard *sh = ali_shard_first(); sh; sh = sh->next) {
-        uint64_t allocations = atomic_load_explicit(&sh->allocations, memory_order_relaxed);
-        uint64_t frees = atomic_load_explicit(&sh->frees, memory_order_relaxed);
-        current += (int64_t)(atomic_load_explicit(&sh->alloc_bytes, memory_order_relaxed) -
-                             atomic_load_explicit(&sh->freed_bytes, memory_order_relaxed));
-        live += (int64_t)(allocations - frees);
-        s.total_allocations += allocations;
-        s.total_frees += frees;
+        current += ali_flow_bytes(&sh->flow);
+        live += ali_flow_live(&sh->flow);
+        s.total_allocations += atomic_load_explicit(&sh->flow.allocs, memory_order_relaxed);
+        s.total_frees += atomic_load_explicit(&sh->flow.frees, memory_order_relaxed);
     }
     /* The caller's own unpublished high-water mark is known exactly. */
     if (self)
