@@ -77,6 +77,35 @@ __attribute__((noinline, unused)) static uint32_t test_site_id(void *p)
 }
 #endif
 
+/* A path `name` in this test program's own temporary directory, made on first use and removed
+ * (with its files) at exit. The result is a static buffer of a rotation of four. */
+static char test_tmpdir[64];
+
+static inline void test_tmpdir_remove(void)
+{
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", test_tmpdir);
+}
+
+static inline const char *test_tmp_path(const char *name)
+{
+    static char bufs[4][256];
+    static int next;
+    if (!test_tmpdir[0]) {
+        snprintf(test_tmpdir, sizeof test_tmpdir, "/tmp/astrolab-test-XXXXXX");
+        if (!mkdtemp(test_tmpdir)) {
+            perror("mkdtemp");
+            exit(1);
+        }
+        atexit(test_tmpdir_remove);
+    }
+    char *b = bufs[next++ % 4];
+    snprintf(b, 256, "%s/%s", test_tmpdir, name);
+    return b;
+}
+
 /* Live tracked blocks right now. */
 static inline uint64_t test_live_blocks(void)
 {

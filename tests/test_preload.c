@@ -119,7 +119,7 @@ static void check_leak(const cJSON *doc, const char *file, const char *marker, i
 
 TEST(test_run_finds_planted_leaks_and_passes_exit_status)
 {
-    const char *report = "/tmp/astrolab-test-leaky.json", *err = "/tmp/astrolab-test-leaky.err";
+    const char *report = test_tmp_path("leaky.json"), *err = test_tmp_path("leaky.err");
     int status = run_program("plain_leaky", report, err);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
     cJSON *doc = load_json(report);
@@ -150,7 +150,7 @@ TEST(test_run_finds_planted_leaks_and_passes_exit_status)
 
 TEST(test_run_handles_foreign_memory_alignment_and_fork)
 {
-    const char *report = "/tmp/astrolab-test-edge.json", *err = "/tmp/astrolab-test-edge.err";
+    const char *report = test_tmp_path("edge.json"), *err = test_tmp_path("edge.err");
     int status = run_program("plain_edge", report, err);
     CHECK(WIFEXITED(status));
     CHECK_EQ_INT(WEXITSTATUS(status), 0);
@@ -163,7 +163,7 @@ TEST(test_run_handles_foreign_memory_alignment_and_fork)
 
 TEST(test_run_finds_leak_inside_shared_library)
 {
-    const char *report = "/tmp/astrolab-test-shlib.json", *err = "/tmp/astrolab-test-shlib.err";
+    const char *report = test_tmp_path("shlib.json"), *err = test_tmp_path("shlib.err");
     int status = run_program("plain_shlib", report, err);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     cJSON *doc = load_json(report);
@@ -175,7 +175,7 @@ TEST(test_run_finds_leak_inside_shared_library)
 
 TEST(test_stack_depth_tells_callers_of_a_wrapper_apart)
 {
-    const char *report = "/tmp/astrolab-test-stack.json", *err = "/tmp/astrolab-test-stack.err";
+    const char *report = test_tmp_path("stack.json"), *err = test_tmp_path("stack.err");
     int wrapper = marker_line("plain_wrapper.c", "/* WRAPPER */");
     int caller_a = marker_line("plain_wrapper.c", "/* CALLER-A */");
     int caller_b = marker_line("plain_wrapper.c", "/* CALLER-B */");
@@ -219,7 +219,7 @@ TEST(test_run_reports_double_free_and_overflow_naming_the_site)
 {
     if (!preload_built())
         return;
-    char err[] = "/tmp/astrolab-misuse-err.txt", report[] = "/tmp/astrolab-misuse.json";
+    const char *err = test_tmp_path("misuse.err"), *report = test_tmp_path("misuse.json");
     int status = run_program("plain_misuse", report, err);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     char *text = slurp(err), want[128];
@@ -242,7 +242,7 @@ TEST(test_run_reports_double_free_and_overflow_naming_the_site)
 
 TEST(test_run_reports_a_crash_clearly)
 {
-    const char *report = "/tmp/astrolab-test-crash.json", *err = "/tmp/astrolab-test-crash.err";
+    const char *report = test_tmp_path("crash.json"), *err = test_tmp_path("crash.err");
     int status = run_program("plain_crash", report, err);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 128 + 11);
     CHECK(strstr(slurp(err), "killed by signal 11") != NULL);
@@ -250,7 +250,7 @@ TEST(test_run_reports_a_crash_clearly)
 
 TEST(test_run_rejects_bad_arguments)
 {
-    const char *report = "/tmp/astrolab-test-missing.json", *err = "/tmp/astrolab-test-miss.err";
+    const char *report = test_tmp_path("missing.json"), *err = test_tmp_path("miss.err");
     int status = run_program("no_such_program", report, err);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 127);
     CHECK(strstr(slurp(err), "cannot run") != NULL);
@@ -287,7 +287,7 @@ static int http(int port, const char *request, char *body, size_t len)
 
 TEST(test_run_ui_serves_the_dashboard_from_inside_the_program)
 {
-    const char *err = "/tmp/astrolab-test-ui.err";
+    const char *err = test_tmp_path("ui.err");
     int port = 20000 + getpid() % 20000;
     char exe[512], prog[512], portarg[16];
     snprintf(exe, sizeof exe, "%s/astrolab", BUILD);

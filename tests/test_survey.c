@@ -19,33 +19,7 @@
 
 #define TYCHO "/usr/share/astrometry/index-tycho2-10.littleendian.fits"
 
-static char tmpdir[64];
-
-static void remove_tmpdir(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
-}
-
-/* A path in the test's temporary directory (static buffer rotation: four live at once). */
-static const char *tmp_path(const char *name)
-{
-    static char bufs[4][256];
-    static int next;
-    if (!tmpdir[0]) {
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/astrolab-survey-XXXXXX");
-        if (!mkdtemp(tmpdir)) {
-            perror("mkdtemp");
-            exit(1);
-        }
-        atexit(remove_tmpdir);
-    }
-    char *b = bufs[next++ % 4];
-    snprintf(b, 256, "%s/%s", tmpdir, name);
-    return b;
-}
+#define tmp_path test_tmp_path
 
 static const char *write_text(const char *name, const char *text)
 {

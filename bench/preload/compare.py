@@ -5,7 +5,7 @@ plain run, and the leak sites (file:line count bytes) each tool found. Then the 
 program from Debian's packages (perl building a 300,000-entry hash), with the bytes each tool
 reports live at exit. Repeats are interleaved (one run of every tool per round), so the shared
 machine's noise falls on all of them alike. See bench/preload.sh."""
-import json, os, re, statistics, subprocess, sys, tempfile, time
+import json, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
 build, src, millions, repeats = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 bins = {k: os.path.join(build, "bench", "preload", v) for k, v in
@@ -160,3 +160,4 @@ bench([
      lambda err: bytes_heaptrack(heaptrack_file())),
     ("valgrind --leak-check=full", ["valgrind", "--leak-check=full"] + perl, None, bytes_valgrind),
 ], repeats, "perl building a 300,000-entry hash (a real program from Debian's packages)")
+shutil.rmtree(tmp, ignore_errors=True)
