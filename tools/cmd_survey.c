@@ -172,12 +172,26 @@ static int run_info(const survey_args *a)
 
 /* -------- head -------- */
 
-/* Element (row, k) of t as text into buf; JSON-ready when json (null for NaN and missing). */
+/* Elements in one row of t: 1 for a column of scalars, the cell's for vectors and TDIM cells. */
+static int64_t cell_count(const al_tensor *t)
+{
+    int64_t n = 1;
+    for (int d = 1; d < al_tensor_ndim(t); d++)
+        n *= al_tensor_shape(t)[d];
+    return n;
+}
+
+/* Element k (C order) of row `row`'s cell of t as text into buf; JSON-ready when json (null for
+ * NaN and missing). The mask has t's shape. */
 static void format_value(const al_tensor *t, const al_tensor *mask, int64_t row, int64_t k,
                          bool json, char *buf, size_t len)
 {
-    int64_t idx[2] = {row, k};
-    int64_t mi = al_tensor_ndim(t) == 2 ? row * al_tensor_shape(t)[1] + k : row;
+    int64_t idx[AL_TENSOR_MAX_DIMS] = {row};
+    int64_t mi = row * cell_count(t) + k;
+    for (int d = al_tensor_ndim(t) - 1; d >= 1; d--) {
+        idx[d] = k % al_tensor_shape(t)[d];
+        k /= al_tensor_shape(t)[d];
+    }
     if (mask && ((const uint8_t *)al_tensor_data(mask))[mi]) {
         snprintf(buf, len, json ? "null" : "null");
         return;
@@ -208,7 +222,9 @@ static void format_value(const al_tensor *t, const al_tensor *mask, int64_t row,
         snprintf(buf, len, "%s", v ? "true" : "false");
     } else if (d == AL_DTYPE_UINT64) {
         const int64_t *st = al_tensor_strides(t);
-        int64_t off = row * st[0] + (al_tensor_ndim(t) == 2 ? k * st[1] : 0);
+        int64_t off = 0;
+        for (int d = 0; d < al_tensor_ndim(t); d++)
+            off += idx[d] * st[d];
         snprintf(buf, len, "%" PRIu64, ((const uint64_t *)al_tensor_data(t))[off]);
     } else if (d == AL_DTYPE_FLOAT32 || d == AL_DTYPE_FLOAT64) {
         double v = 0;
@@ -244,6 +260,35 @@ typedef struct head_col {
     const al_tensor *mask; /* borrowed "_null.<name>", or NULL */
 } head_col;
 
+/* Row `row`'s cell of c from dimension dim on: the value itself at the innermost level, else a
+ * list (nested for TDIM cells). *k counts the elements taken so far. */
+static cJSON *json_cell(const head_col *c, int64_t row, int dim, int64_t *k)
+{
+    if (dim == al_tensor_ndim(c->t))
+        return json_value(c->t, c->mask, row, (*k)++);
+    cJSON *a = cJSON_CreateArray();
+    for (int64_t i = 0; i < al_tensor_shape(c->t)[dim]; i++)
+        cJSON_AddItemToArray(a, json_cell(c, row, dim + 1, k));
+    return a;
+}
+
+/* As json_cell, printed: "[[1, 2], [3, 4]]". */
+static void print_cell(const head_col *c, int64_t row, int dim, int64_t *k)
+{
+    if (dim == al_tensor_ndim(c->t)) {
+        char buf[1100];
+        format_value(c->t, c->mask, row, (*k)++, false, buf, sizeof buf);
+        printf("%s", buf);
+        return;
+    }
+    printf("[");
+    for (int64_t i = 0; i < al_tensor_shape(c->t)[dim]; i++) {
+        printf("%s", i ? ", " : "");
+        print_cell(c, row, dim + 1, k);
+    }
+    printf("]");
+}
+
 static int run_head(const survey_args *a)
 {
     al_tensordict *td = load(a, a->rows);
@@ -277,14 +322,8 @@ static int run_head(const survey_args *a)
             cJSON *row = cJSON_CreateArray();
             cJSON_AddItemToArray(jrows, row);
             for (size_t j = 0; j < n; j++) {
-                const al_tensor *t = cols[j].t;
-                if (al_tensor_ndim(t) == 2) {
-                    cJSON *v = cJSON_CreateArray();
-                    for (int64_t k = 0; k < al_tensor_shape(t)[1]; k++)
-                        cJSON_AddItemToArray(v, json_value(t, cols[j].mask, r, k));
-                    cJSON_AddItemToArray(row, v);
-                } else
-                    cJSON_AddItemToArray(row, json_value(t, cols[j].mask, r, 0));
+                int64_t k = 0;
+                cJSON_AddItemToArray(row, json_cell(&cols[j], r, 1, &k));
             }
         }
         rc = cli_print_json("survey", doc);
@@ -294,15 +333,9 @@ static int run_head(const survey_args *a)
         printf("\n");
         for (int64_t r = 0; r < rows; r++) {
             for (size_t j = 0; j < n; j++) {
-                const al_tensor *t = cols[j].t;
-                char buf[1100];
-                int64_t width = al_tensor_ndim(t) == 2 ? al_tensor_shape(t)[1] : 1;
-                printf("%s%s", j ? "\t" : "", width > 1 ? "[" : "");
-                for (int64_t k = 0; k < width; k++) {
-                    format_value(t, cols[j].mask, r, k, false, buf, sizeof buf);
-                    printf("%s%s", k ? ", " : "", buf);
-                }
-                printf("%s", width > 1 ? "]" : "");
+                int64_t k = 0;
+                printf("%s", j ? "\t" : "");
+                print_cell(&cols[j], r, 1, &k);
             }
             printf("\n");
         }

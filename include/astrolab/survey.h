@@ -11,8 +11,10 @@
  *
  * Entries. Each table column becomes one tensor entry of the same name ('.' in a name becomes
  * '_', since dots nest entries): scalar columns 1-D [rows], vector columns (repeat > 1) 2-D
- * [rows, repeat], strings AL_DTYPE_STRING of the column's width. Missing values: floats hold
- * NaN; other types hold 0 (false, "") and a bool mask entry "_null.<name>" (1 = missing) is
+ * [rows, repeat], cells with a FITS TDIMn shape [rows, ...] in C order (TDIM "(4,3)" gives
+ * [rows, 3, 4]), strings AL_DTYPE_STRING of the column's width (with TDIM, its first axis:
+ * "(10,3)" is three 10-byte strings per row). Missing values: floats hold NaN; other types hold
+ * 0 (false, "") and a bool mask entry "_null.<name>" of the column's shape (1 = missing) is
  * added, only for columns that have a missing value (FITS TNULL, logical 0, empty CSV field).
  *
  * Metadata. The tensordict has no place for strings, so the survey name, units and roles live
@@ -125,9 +127,10 @@ typedef struct al_survey_save_options {
 
 /* Writes every tensor entry of td (nested ones by their dotted path) as a column of one FITS
  * BINTABLE after an empty primary HDU: the tensors' types (unsigned through TZERO), string
- * widths, vector columns, units (TUNITn), roles (TROLEn), TNULLn and the survey name (SURVEY).
- * Loading the file gives back every value exactly. `opts` may be NULL. AL_OK, or AL_ETYPE (a
- * tensor of more than 2 dimensions), AL_EIO (naming the file), AL_EINVAL, AL_ENOMEM. */
+ * widths, vector columns, cell shapes (TDIMn, for more than one axis per row, and for arrays of
+ * strings), units (TUNITn), roles (TROLEn), TNULLn and the survey name (SURVEY). Loading the
+ * file gives back every value and shape exactly. `opts` may be NULL. AL_OK, or AL_ETYPE (a dtype
+ * FITS cannot hold), AL_EIO (naming the file), AL_EINVAL, AL_ENOMEM. */
 AL_API AL_NODISCARD int al_survey_save_fits(const al_tensordict *td, const char *path,
                                             const al_survey_save_options *opts, al_error *err);
 

@@ -311,19 +311,20 @@ static int scatter(const col_plan *p, const uint8_t *blk, int64_t rowlen, int64_
         for (int64_t r = 0; r < nb; r++)
             memcpy(dst + (size_t)(r * rep) * w, src + r * rowlen, (size_t)rep * w);
         break;
-    case KIND_STRING:
-        for (int64_t r = 0; r < nb; r++) {
-            uint8_t *d = dst + (size_t)r * w;
-            size_t n = (size_t)p->repeat;
-            const uint8_t *s = src + r * rowlen;
-            const uint8_t *nul = memchr(s, 0, n);
-            if (nul)
-                n = (size_t)(nul - s);
-            while (n && s[n - 1] == ' ')
-                n--;
-            memcpy(d, s, n);
-            memset(d + n, 0, w - n);
-        }
+    case KIND_STRING: /* rep strings of w bytes per row (rep > 1 with TDIM) */
+        for (int64_t r = 0; r < nb; r++)
+            for (int64_t k = 0; k < rep; k++) {
+                uint8_t *d = dst + (size_t)(r * rep + k) * w;
+                const uint8_t *s = src + r * rowlen + (size_t)k * w;
+                size_t n = w;
+                const uint8_t *nul = memchr(s, 0, n);
+                if (nul)
+                    n = (size_t)(nul - s);
+                while (n && s[n - 1] == ' ')
+                    n--;
+                memcpy(d, s, n);
+                memset(d + n, 0, w - n);
+            }
         break;
     case KIND_LOGICAL:
         for (int64_t r = 0; r < nb; r++)
@@ -437,6 +438,8 @@ static int plan_named(fitsfile *f, const char *path, int hdu, const al_survey_op
             read_str_key(f, rkey, &t->roles[j]))
             return al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
         int rc = plan_type(p, path, hdu, tc[i].ttype, o->raw_strings, err);
+        if (rc == AL_OK)
+            rc = ali_fits_tdim(f, i + 1, p->letter, p->repeat, o->raw_strings, c, path, hdu, err);
         if (rc != AL_OK)
             return rc;
         c->data = ali_survey_col_alloc((uint64_t)rows * (uint64_t)c->repeat * c->width, path,

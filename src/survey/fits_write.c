@@ -12,14 +12,16 @@
 #define BLOCK_BYTES (8u << 20)
 
 typedef struct out_col {
-    char *name;        /* full path (al_strdup) */
-    al_tensor *t;      /* contiguous handle */
-    char letter;       /* TFORM letter */
-    int size;          /* bytes per element in the file */
-    int64_t repeat;    /* elements (string: width) per row */
-    int64_t offset;    /* in the row */
-    uint64_t flip;     /* sign bit for unsigned types (and xor 0x80 for int8) */
-    const char *tzero; /* TZERO value text, or NULL */
+    char *name;                         /* full path (al_strdup) */
+    al_tensor *t;                       /* contiguous handle */
+    char letter;                        /* TFORM letter */
+    int size;                           /* bytes per element in the file */
+    int64_t repeat;                     /* elements (string: bytes) per row */
+    int tdim_n;                         /* axes of TDIM (0: none) */
+    long long tdim[AL_TENSOR_MAX_DIMS]; /* TDIM's axes, FITS order (first fastest) */
+    int64_t offset;                     /* in the row */
+    uint64_t flip;                      /* sign bit for unsigned types (and xor 0x80 for int8) */
+    const char *tzero;                  /* TZERO value text, or NULL */
 } out_col;
 
 typedef struct collect {
@@ -76,11 +78,6 @@ static int visit(const char *path, const al_tensordict_entry *e, void *user)
     out_col *c = &cl->cols[cl->n];
     memset(c, 0, sizeof *c);
     int nd = al_tensor_ndim(e->tensor);
-    if (nd > 2)
-        return al_error_set(cl->err, AL_ETYPE,
-                            "entry '%s' has %d dimensions; FITS columns hold "
-                            "1 (scalars) or 2 (vectors)",
-                            path, nd);
     if (!(c->name = al_strdup(path)))
         return al_error_set(cl->err, AL_ENOMEM, "out of memory");
     cl->n++;
@@ -96,9 +93,21 @@ static int visit(const char *path, const al_tensordict_entry *e, void *user)
     if (type_of(c, al_tensor_dtype(t)) != AL_OK)
         return al_error_set(cl->err, AL_ETYPE, "entry '%s': no FITS type for %s", path,
                             al_dtype_name(al_tensor_dtype(t)));
-    c->repeat = nd == 2 ? al_tensor_shape(t)[1] : 1;
-    if (c->letter == 'A')
-        c->repeat = (int64_t)al_tensor_itemsize(t) * (nd == 2 ? al_tensor_shape(t)[1] : 1);
+    /* A row's cell: its elements, and TDIM when one axis (two for strings) does not say it. */
+    const int64_t *shape = al_tensor_shape(t);
+    c->repeat = 1;
+    for (int d = nd - 1; d >= 1; d--) {
+        c->repeat *= shape[d];
+        c->tdim[c->tdim_n++] = shape[d];
+    }
+    if (c->letter == 'A') {
+        memmove(c->tdim + 1, c->tdim, (size_t)c->tdim_n * sizeof c->tdim[0]);
+        c->tdim[0] = (long long)al_tensor_itemsize(t);
+        c->tdim_n++;
+        c->repeat *= (int64_t)al_tensor_itemsize(t);
+    }
+    if (c->tdim_n < 2)
+        c->tdim_n = 0; /* TFORM's repeat says it all */
     return AL_OK;
 }
 
@@ -143,12 +152,14 @@ static void gather(const out_col *c, uint8_t *buf, int64_t rowlen, int64_t r0, i
     }
 }
 
-/* Header keywords after fits_create_tbl: TZERO/TSCAL, TNULL, TROLE, SURVEY. */
+/* Header keywords after fits_create_tbl: TDIM, TZERO/TSCAL, TNULL, TROLE, SURVEY. */
 static int write_keys(fitsfile *f, const collect *cl, const al_survey_meta *m, int *st)
 {
     char card[FLEN_CARD], key[FLEN_KEYWORD];
     for (size_t i = 0; i < cl->n; i++) {
         const out_col *c = &cl->cols[i];
+        if (c->tdim_n)
+            fits_write_tdimll(f, (int)i + 1, c->tdim_n, (LONGLONG *)c->tdim, st); /* read only */
         if (c->tzero) {
             snprintf(card, sizeof card, "TZERO%-3zu= %20s / offset for an unsigned type", i + 1,
                      c->tzero);

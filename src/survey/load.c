@@ -162,12 +162,14 @@ static int commit(al_tensordict *td, const char *path, ali_stable *t, const al_s
 {
     for (size_t i = 0; i < t->n_cols; i++) {
         ali_scol *c = &t->cols[i];
-        int64_t shape[2] = {t->rows, c->repeat};
+        int64_t shape[AL_TENSOR_MAX_DIMS] = {t->rows, c->repeat};
+        for (int d = 1; c->ndim > 2 && d < c->ndim; d++)
+            shape[d] = c->cell[d - 1];
         int rc = add_entry(td, c->key, c->dtype, c->width, c->ndim, shape, &c->data, err);
         if (rc == AL_OK && c->nulls) {
             char key[300];
             snprintf(key, sizeof key, "_null.%s", c->key);
-            rc = add_entry(td, key, AL_DTYPE_BOOL, 1, 1, shape, (void **)&c->nulls, err);
+            rc = add_entry(td, key, AL_DTYPE_BOOL, 1, c->ndim, shape, (void **)&c->nulls, err);
         }
         if (rc != AL_OK) {
             char msg[AL_ERROR_MESSAGE_LEN];

@@ -23,9 +23,10 @@ typedef struct ali_scol {
     al_dtype dtype; /* element type */
     size_t width;   /* bytes per element (the string width for strings) */
     int64_t repeat; /* elements per row; 1: a 1-D tensor, else [rows, repeat] */
-    int ndim;       /* 1 or 2 */
+    int ndim;       /* 1, 2, or more with TDIMn: then [rows, cell...] */
+    int64_t cell[AL_TENSOR_MAX_DIMS - 1]; /* ndim > 2: a row's shape, C order (fits_tdim.c) */
     void *data;     /* rows * repeat * width bytes, tagged "tensor"; NULL once handed over */
-    uint8_t *nulls; /* rows bytes, 1 = missing; NULL when nothing is missing */
+    uint8_t *nulls; /* one byte per element (rows * repeat), 1 = missing; NULL when none is */
     char *unit;     /* al_strdup, or NULL */
     char *format;   /* TFORM or "csv:<type>" (al_strdup), or NULL */
     bool has_tnull; /* TNULLn declared */
@@ -64,6 +65,11 @@ int ali_csv_read(const char *path, const al_survey_options *opts, ali_stable *t,
 /* The ASCII-table part of ali_fits_read (fits_ascii.c), on an open file at the table HDU. */
 int ali_fits_read_ascii(fitsfile *f, const char *path, int hdu, const al_survey_options *o,
                         ali_stable *t, al_error *err);
+/* Applies TDIM<colnum>, when present, to column c of TFORM letter and repeat (fits_tdim.c):
+ * its cell shape, and for a string column the string width. AL_OK, or AL_EFORMAT (err filled)
+ * when the keyword is malformed or does not match TFORM. */
+int ali_fits_tdim(fitsfile *f, int colnum, char letter, int64_t repeat, bool raw, ali_scol *c,
+                  const char *path, int hdu, al_error *err);
 /* Refuses header values that crash CFITSIO 4.2.0 (fits_guard.c). AL_OK or AL_EFORMAT. */
 int ali_fits_guard(const char *path, al_error *err);
 /* CFITSIO's text for `status` and its message stack, into buf; returns buf. */
