@@ -1067,6 +1067,26 @@ TEST(test_fits_header_values_that_crash_cfitsio_are_refused)
     al_survey_free(td);
 }
 
+TEST(test_fits_sizing_keywords_must_be_integers)
+{
+    /* Found by fuzzing: a garbled NAXIS2 made CFITSIO ask for gigabytes. */
+    const char *const garbled[] = {"NAXIS2  =                \xff\xff\xff\xff", NULL};
+    al_error err;
+    CHECK(al_survey_load(write_raw_fits("garbled.fits", garbled), NULL, &err) == NULL);
+    CHECK_EQ_INT(err.code, AL_EFORMAT);
+    CHECK_ERR_HAS(err, "HDU 1: keyword NAXIS2 must have an integer value; it has '\?\?\?\?'");
+    const char *const many[] = {"TFIELDS =                 5000", NULL};
+    CHECK(al_survey_load(write_raw_fits("many.fits", many), NULL, &err) == NULL);
+    CHECK_ERR_HAS(err, "HDU 1: TFIELDS = 5000: a table has 0 to 999 columns");
+    const char *const text[] = {"PCOUNT  = 'zero'", NULL};
+    CHECK(al_survey_load(write_raw_fits("text.fits", text), NULL, &err) == NULL);
+    CHECK_ERR_HAS(err, "keyword PCOUNT must have an integer value; it has ''zero''");
+    const char *const signed_ok[] = {"GCOUNT  =                   +1 / one group", NULL};
+    al_tensordict *td = al_survey_load(write_raw_fits("signed.fits", signed_ok), NULL, &err);
+    CHECK(td != NULL);
+    al_survey_free(td);
+}
+
 TEST(test_csv_float_fast_path_agrees_with_strtod_bit_for_bit)
 {
     uint64_t s = 12345;

@@ -4,7 +4,10 @@
  * into a 70-byte field and a TNULLn string into a 20-byte field without checking the length,
  * so an unquoted TTYPE of 70 characters, or a TNULL string of 20 or more, aborts the process
  * (glibc's fortified strcpy). Legal headers never hold such values (a FITS string value is at
- * most 68 characters; TNULL is an integer). Remove when CFITSIO checks the lengths itself. */
+ * most 68 characters; TNULL is an integer). Remove when CFITSIO checks the lengths itself. The
+ * keywords that size the data (BITPIX, NAXISn, PCOUNT, GCOUNT, TFIELDS) must be integers, and
+ * TFIELDS at most 999: a garbled one made CFITSIO ask for gigabytes. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +47,26 @@ static size_t value_len(const char *card)
     return last;
 }
 
+/* True when the card's value is an integer: blanks, an optional sign, digits, blanks, then the
+ * end of the card or a '/' comment. The keywords that size the data must be one: CFITSIO reads
+ * a garbled NAXIS2 as a huge count and then asks for gigabytes (found by fuzzing). */
+static bool is_integer(const char *card)
+{
+    const char *p = card + 9, *end = card + CARD;
+    while (p < end && *p == ' ')
+        p++;
+    if (p < end && (*p == '+' || *p == '-'))
+        p++;
+    const char *digits = p;
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    if (p == digits || p - digits > 18)
+        return false;
+    while (p < end && *p == ' ')
+        p++;
+    return p == end || *p == '/';
+}
+
 static long long int_value(const char *card)
 {
     char buf[CARD - 8];
@@ -76,6 +99,28 @@ static int check_card(const char *card, hdr *h, const char *path, int hdu, al_er
                             "%s: HDU %d: keyword %s has a value of %zu "
                             "characters (at most %zu are valid)",
                             path, hdu, key, value_len(card), limit);
+    bool sizing = strcmp(key, "BITPIX") == 0 || strncmp(key, "NAXIS", 5) == 0 ||
+                  strcmp(key, "PCOUNT") == 0 || strcmp(key, "GCOUNT") == 0 ||
+                  strcmp(key, "TFIELDS") == 0;
+    if (sizing && !is_integer(card)) {
+        char shown[21]; /* the value's start, printable */
+        const char *v = card + 9;
+        while (v < card + CARD - 1 && *v == ' ')
+            v++;
+        size_t n = 0;
+        for (; n < sizeof shown - 1 && v + n < card + CARD; n++)
+            shown[n] = v[n] >= ' ' && v[n] <= '~' ? v[n] : '?';
+        while (n && shown[n - 1] == ' ')
+            n--;
+        shown[n] = '\0';
+        return al_error_set(err, AL_EFORMAT,
+                            "%s: HDU %d: keyword %s must have an integer value; it has '%s'", path,
+                            hdu, key, shown);
+    }
+    if (strcmp(key, "TFIELDS") == 0 && (int_value(card) < 0 || int_value(card) > 999))
+        return al_error_set(err, AL_EFORMAT,
+                            "%s: HDU %d: TFIELDS = %lld: a table has 0 to 999 columns", path, hdu,
+                            int_value(card));
     if (strcmp(key, "BITPIX") == 0)
         h->bitpix = int_value(card);
     else if (strcmp(key, "NAXIS") == 0)
