@@ -2,6 +2,7 @@
  * tools/cmd_run.c). Leak sites are found by marker comments in the programs' sources. */
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -329,9 +330,36 @@ TEST(test_run_ui_serves_the_dashboard_from_inside_the_program)
                  tok + 7);
         CHECK_EQ_INT(http(port, req, body, sizeof body), 200);
     }
+    for (int i = 0; i < 20; i++) /* dashboard work the program's figures must not show */
+        http(port, "GET /api/diagnosis HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+             body, sizeof body);
     int st = 0;
     waitpid(pid, &st, 0);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* The same program without the dashboard: the counts differ by the first connection's few
+     * blocks (made before the server calls back), not by the dashboard's thousands. */
+    const char *report = test_tmp_path("ui-base.json"), *base_err = test_tmp_path("ui-base.err");
+    run_program("plain_slow", report, base_err);
+    cJSON *doc = load_json(report);
+    double base = doc ? cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "stats"), "total_allocations")
+                            ->valuedouble
+                      : -1;
+    cJSON_Delete(doc);
+    text = slurp(err);
+    const char *at = strstr(text, "allocations ");
+    double with_ui = -1;
+    if (at) {
+        char digits[32];
+        size_t n = 0;
+        for (at += 12; n + 1 < sizeof digits && (isdigit((unsigned char)*at) || *at == ','); at++)
+            if (*at != ',')
+                digits[n++] = *at;
+        digits[n] = '\0';
+        with_ui = atof(digits);
+    }
+    if (!(base > 20000 && with_ui >= base && with_ui - base < 100))
+        fprintf(stderr, "  allocations without the dashboard %.0f, with it %.0f\n", base, with_ui);
+    CHECK(base > 20000 && with_ui >= base && with_ui - base < 100);
 }
 
 int main(int argc, char **argv)

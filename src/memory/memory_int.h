@@ -322,6 +322,11 @@ bool ali_limits_admit(uint64_t bytes, const al_site *loc);
 void ali_registry_on_free(void *p);
 
 /* -------- Hooks filled by other modules. -------- */
+/* Marks the calling thread's malloc-family calls as the manager's own (untracked), for the
+ * dashboard's threads: set by the preload library, so that `astrolab run --ui` does not count
+ * the dashboard in the program's figures; NULL in the library, where plain malloc is never
+ * tracked. Idempotent. */
+extern void (*ali_own_thread_hook)(void);
 /* Empties the CUDA cache; returns device bytes released. NULL until the CUDA module sets it. */
 extern uint64_t (*ali_cuda_release_hook)(void);
 /* Fills the cuda_* fields of stats. NULL until the CUDA module sets it. */

@@ -24,6 +24,7 @@ static struct {
 } g;
 
 uint64_t (*ali_cuda_release_hook)(void);
+void (*ali_own_thread_hook)(void);
 void (*ali_cuda_stats_hook)(al_memory_stats *out);
 void (*ali_cuda_reset_peak_hook)(void);
 

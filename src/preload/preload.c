@@ -575,6 +575,18 @@ EXPORT char *strndup(const char *s, size_t max)
     return d;
 }
 
+/* -------- The dashboard's threads (astrolab run --ui): their mallocs are the manager's own,
+ * raw like the report's, so the program's figures are the program's. -------- */
+static ALI_TLS bool own_thread;
+
+static void mark_own_thread(void)
+{
+    if (!own_thread) {
+        own_thread = true;
+        in_manager++; /* never undone: the thread is the dashboard's until it ends */
+    }
+}
+
 /* -------- fork: no lock may be held across it -------- */
 static void before_fork(void) { ali_site_lock(); }
 static void after_fork(void) { ali_site_unlock(); }
@@ -595,6 +607,7 @@ __attribute__((constructor)) static void preload_init(void)
         else
             stack_depth = (int)d;
     }
+    ali_own_thread_hook = mark_own_thread;
     ali_preload_report_init();
     ready = true;
 }

@@ -218,7 +218,10 @@ static void start_dashboard(void)
     o.port = (uint16_t)atoi(port);
     o.token = getenv("ASTROLAB_RUN_UI_TOKEN");
     al_error err;
-    if (al_ui_serve(&o, &err) != AL_OK)
+    ali_preload_enter(); /* the server's own setup is not the program's either */
+    int rc = al_ui_serve(&o, &err);
+    ali_preload_leave();
+    if (rc != AL_OK)
         al_log(AL_LOG_ERROR, "astrolab.ui", "astrolab run --ui: the dashboard did not start: %s",
                err.message);
 }

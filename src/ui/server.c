@@ -22,6 +22,7 @@
 
 #include "astrolab/astrolab.h"
 #include "astrolab/ui.h"
+#include "memory/memory_int.h"
 #include "ui_int.h"
 
 #define TOKEN_MAX 64
@@ -244,6 +245,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return send_reply(c, &r);
 }
 
+void ali_ui_own_thread(void)
+{
+    if (ali_own_thread_hook)
+        ali_own_thread_hook();
+}
+
+/* Runs on the server's thread as each connection opens: from the first, the thread's mallocs
+ * are the dashboard's own, not the host program's (under `astrolab run --ui`). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        ali_ui_own_thread();
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -321,9 +340,10 @@ static int start_daemon(const char *host, uint16_t port, al_error *err)
         MHD_start_daemon(flags, port, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
                          mhd_log, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
-                         on_completed, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_END);
+                         on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned)30, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+                         MHD_OPTION_END);
     if (!d)
         return al_error_set(err, AL_EUI, "cannot serve on %s port %u: %s", host, port,
                             errno ? strerror(errno) : "the HTTP server did not start");

@@ -65,6 +65,7 @@ static void record(void)
 static void *sampler_main(void *arg)
 {
     (void)arg;
+    ali_ui_own_thread();
     struct timespec due;
     clock_gettime(CLOCK_MONOTONIC, &due);
     pthread_mutex_lock(&tl.lock);

@@ -153,4 +153,8 @@ void ali_ui_reply_error(ali_ui_reply *out, unsigned status, const char *message)
 /* Forgets the snapshot kept by POST /api/snapshot (al_ui_stop calls it). */
 void ali_ui_routes_reset(void);
 
+/* Marks the calling thread as one of the dashboard's (server.c): under `astrolab run --ui` its
+ * malloc-family calls are not counted as the program's. */
+void ali_ui_own_thread(void);
+
 #endif
