@@ -145,8 +145,49 @@ TEST(test_run_finds_planted_leaks_and_passes_exit_status)
     }
     cJSON_Delete(doc);
     const char *text = slurp(err);
-    CHECK(strstr(text, "leaks (blocks live at exit)") != NULL);
+    CHECK(strstr(text, "leaks (blocks live at exit; lost: no pointer reaches them)") != NULL);
     CHECK(strstr(text, "leak_c (plain_leaky.c:") != NULL);
+}
+
+/* The site at `marker` has `count` blocks live at exit, of which `lost` nothing reaches. */
+static void check_reach(const cJSON *doc, const char *marker, int count, int lost)
+{
+    int line = marker_line("plain_reach.c", marker);
+    const cJSON *l = leak_at(doc, "plain_reach.c", line);
+    if (!l)
+        fprintf(stderr, "  no entry for plain_reach.c:%d (%s)\n", line, marker);
+    CHECK(l != NULL);
+    if (!l)
+        return;
+    CHECK_EQ_INT(cJSON_GetObjectItem(l, "count")->valueint, count);
+    const cJSON *lc = cJSON_GetObjectItem(l, "lost_count");
+    CHECK(lc != NULL);
+    if (lc && lc->valueint != lost)
+        fprintf(stderr, "  %s: %d lost, expected %d\n", marker, lc->valueint, lost);
+    CHECK(lc && lc->valueint == lost);
+}
+
+TEST(test_run_tells_lost_blocks_from_reachable_ones)
+{
+    if (!preload_built())
+        return;
+    const char *report = test_tmp_path("reach.json"), *err = test_tmp_path("reach.err");
+    int status = run_program("plain_reach", report, err);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cJSON *doc = load_json(report);
+    CHECK(doc != NULL);
+    if (!doc)
+        return;
+    check_reach(doc, "LOST", 5, 5);
+    check_reach(doc, "KEPT", 3, 0);
+    check_reach(doc, "NESTED", 1, 0);
+    check_reach(doc, "CHAIN", 4, 0);
+    check_reach(doc, "INTERIOR", 1, 0);
+    check_reach(doc, "CYCLE", 2, 2);
+    const cJSON *lost = leak_at(doc, "plain_reach.c", marker_line("plain_reach.c", "CYCLE"));
+    CHECK(lost && cJSON_GetObjectItem(lost, "lost_bytes")->valueint == 64);
+    cJSON_Delete(doc);
+    CHECK(strstr(slurp(err), "2 lost") != NULL);
 }
 
 TEST(test_run_handles_foreign_memory_alignment_and_fork)

@@ -161,7 +161,8 @@ static void print_summary(const cJSON *doc, const char *program)
     if (n == 0)
         fprintf(stderr, "no leaks: every block was freed\n");
     else
-        fprintf(stderr, "leaks (blocks live at exit), largest first:\n");
+        fprintf(stderr, "leaks (blocks live at exit; lost: no pointer reaches them), largest "
+                        "first:\n");
     int shown = 0;
     const cJSON *l;
     cJSON_ArrayForEach(l, leaks)
@@ -177,9 +178,13 @@ static void print_summary(const cJSON *doc, const char *program)
             snprintf(where, sizeof where, "%s:%d", slash ? slash + 1 : file, (int)num(l, "line"));
         else
             snprintf(where, sizeof where, "%s", str(l, "object"));
-        fprintf(stderr, "  %10s in %8s blocks  %s (%s)\n",
+        char lost[64] = "";
+        if (cJSON_GetObjectItemCaseSensitive(l, "lost_count"))
+            snprintf(lost, sizeof lost, ", %s lost",
+                     cli_format_count((uint64_t)num(l, "lost_count"), c, sizeof c));
+        fprintf(stderr, "  %10s in %8s blocks%-14s  %s (%s)\n",
                 cli_format_bytes((uint64_t)num(l, "bytes"), a, sizeof a),
-                cli_format_count((uint64_t)num(l, "count"), b, sizeof b), str(l, "function"),
+                cli_format_count((uint64_t)num(l, "count"), b, sizeof b), lost, str(l, "function"),
                 where);
         const cJSON *frame;
         int depth = 0;

@@ -95,12 +95,13 @@ static void show_report(demo_out *o, const cJSON *doc)
     {
         if (shown++ == 3)
             break;
-        char key[32], text[512], b[32], c[32];
+        char key[32], text[512], b[32], c[32], d[32];
         snprintf(key, sizeof key, "live_at_exit_%d", shown);
-        snprintf(text, sizeof text, "%s in %s blocks from %s() in %s",
+        snprintf(text, sizeof text, "%s in %s blocks (%s lost) from %s() in %s",
                  cli_format_bytes((uint64_t)number(l, "bytes"), b, sizeof b),
-                 cli_format_count((uint64_t)number(l, "count"), c, sizeof c), string(l, "function"),
-                 string(l, "object"));
+                 cli_format_count((uint64_t)number(l, "count"), c, sizeof c),
+                 cli_format_count((uint64_t)number(l, "lost_count"), d, sizeof d),
+                 string(l, "function"), string(l, "object"));
         demo_put_text(o, key, text);
     }
     const cJSON *recs = cJSON_GetObjectItemCaseSensitive(doc, "recommendations");

@@ -31,9 +31,11 @@ def timed(cmd, env=None):
 
 
 def sites_astrolab(report):
+    """The lost blocks per site (unreachable at exit, as valgrind's definitely and indirectly
+    lost); the report also has every block live at exit (count, bytes)."""
     doc = json.load(open(report))
-    return {(os.path.basename(l["file"]), l["line"]): (l["count"], l["bytes"])
-            for l in doc["leaks"] if l["file"]}
+    return {(os.path.basename(l["file"]), l["line"]): (l["lost_count"], l["lost_bytes"])
+            for l in doc["leaks"] if l["file"] and l.get("lost_count")}
 
 
 def sites_valgrind(text):
@@ -85,14 +87,20 @@ def fmt(sites, want):
 
 def bytes_astrolab(report):
     doc = json.load(open(report))
-    return f"{sum(l['bytes'] for l in doc['leaks']) / 2**20:.1f} MiB live at exit"
+    lost = sum(l.get("lost_bytes", 0) for l in doc["leaks"])
+    blocks = sum(l.get("lost_count", 0) for l in doc["leaks"])
+    live = sum(l["bytes"] for l in doc["leaks"])
+    return f"{live / 2**20:.1f} MiB live at exit; lost {lost:,} B in {blocks} blocks"
 
 
 def bytes_valgrind(text):
-    kinds = dict((k, int(v.replace(",", ""))) for k, v in
-                 re.findall(r"(definitely lost|indirectly lost|possibly lost|still reachable): "
-                            r"([\d,]+) bytes", text))
-    return f"{sum(kinds.values()) / 2**20:.1f} MiB lost or reachable at exit"
+    kinds = {k: (int(b.replace(",", "")), int(n.replace(",", ""))) for k, b, n in
+             re.findall(r"(definitely lost|indirectly lost|possibly lost|still reachable): "
+                        r"([\d,]+) bytes in ([\d,]+) blocks", text)}
+    total = sum(b for b, n in kinds.values())
+    lost = [kinds.get(k, (0, 0)) for k in ("definitely lost", "indirectly lost")]
+    return (f"{total / 2**20:.1f} MiB at exit; definitely + indirectly lost "
+            f"{lost[0][0] + lost[1][0]:,} B in {lost[0][1] + lost[1][1]} blocks")
 
 
 def bytes_heaptrack(data):

@@ -165,17 +165,7 @@ static const char TAG_MALLOC[] = "malloc", TAG_CALLOC[] = "calloc", TAG_REALLOC[
  * million allocations, docs/PERFORMANCE.md). Both headers end in their magic at p - 4, so one
  * load tells them apart. mimalloc reuses a freed block's first word for its free
  * list: `size` is lost once freed, `site` and `magic` are not. */
-typedef struct lean_block {
-    uint64_t size;  /* bytes requested */
-    uint32_t site;  /* site id */
-    uint32_t magic; /* LEAN_LIVE or LEAN_GUARDED; LEAN_FREED once freed */
-} lean_block;
-_Static_assert(sizeof(lean_block) == 16, "lean header keeps 16-byte alignment");
-#define LEAN_LIVE 0xA57B1EA4u
-#define LEAN_GUARDED 0xA57B1EA6u /* live, with guard bytes after the user bytes */
-#define LEAN_FREED 0xDEADF1EAu
-
-static inline lean_block *lean_of(const void *p) { return (lean_block *)p - 1; }
+/* lean_block is in preload_int.h: the exit scan (reach.c) reads it too. */
 
 /* Guard bytes after lean blocks: only with ASTROLAB_CHECK_GUARDS=1 (read in preload_init; the
  * magic says which blocks have them, so blocks from before that keep working). Writing and

@@ -5,6 +5,32 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The header of the program's blocks (preload.c explains the design). */
+typedef struct lean_block {
+    uint64_t size;  /* bytes requested */
+    uint32_t site;  /* site id */
+    uint32_t magic; /* LEAN_LIVE or LEAN_GUARDED; LEAN_FREED once freed */
+} lean_block;
+_Static_assert(sizeof(lean_block) == 16, "lean header keeps 16-byte alignment");
+#define LEAN_LIVE 0xA57B1EA4u
+#define LEAN_GUARDED 0xA57B1EA6u /* live, with guard bytes after the user bytes */
+#define LEAN_FREED 0xDEADF1EAu
+
+static inline lean_block *lean_of(const void *p) { return (lean_block *)p - 1; }
+
+/* Blocks and bytes of one site that the exit scan reached (reach.c). */
+typedef struct ali_reach_site {
+    uint64_t count, bytes;
+} ali_reach_site;
+
+/* Which live blocks the program can still reach, per site id (an array of n_sites, freed with
+ * ali_internal_free), or NULL when the scan could not run (out of memory, no /proc/self/maps).
+ * Roots are every writable private mapping outside the heap (globals, thread stacks, the
+ * calling thread's stack above its stack pointer, glibc's own heap); a block is reached through
+ * a pointer to its start, from a root or from a reached block. Run at exit, inside the manager
+ * (its allocations raw), with the program's other threads stopped or idle. */
+ali_reach_site *ali_preload_reachable(uint32_t n_sites);
+
 /* Marks the calling thread as inside the manager: its allocations become raw (untracked). */
 void ali_preload_enter(void);
 void ali_preload_leave(void);

@@ -18,7 +18,8 @@
 typedef struct leak {
     ali_symbol sym;
     const char *tag;
-    uint64_t count, bytes;
+    uint64_t count, bytes;           /* live at exit */
+    uint64_t lost_count, lost_bytes; /* of those, unreachable (reach.c) */
     uintptr_t stack_key; /* a stack site's synthetic pc (ASTROLAB_STACK_DEPTH > 1), else 0 */
     char where[1024];    /* "file:line;file:line..." of the stack: the grouping key */
 } leak;
@@ -27,6 +28,7 @@ typedef struct leak {
  * shared libraries' constructors made before main: counted apart from leaks, as valgrind's
  * default suppressions do. */
 static uint64_t runtime_blocks, runtime_bytes;
+static bool reach_known; /* the exit scan ran: leaks carry lost_count and lost_bytes */
 
 /* A site of the runtime: made before main, or called from ld.so or libc. */
 static bool is_runtime(const ali_site *s)
@@ -90,6 +92,8 @@ static int by_bytes_desc(const void *a, const void *b)
 static leak *collect(size_t *n)
 {
     uint32_t nsites = ali_site_count();
+    ali_reach_site *reached = ali_preload_reachable(nsites); /* NULL: no lost figures */
+    reach_known = reached != NULL;
     leak *out = calloc(nsites ? nsites : 1, sizeof *out);
     size_t used = 0;
     for (uint32_t id = 0; out && id < nsites; id++) {
@@ -122,9 +126,15 @@ static leak *collect(size_t *n)
         }
         out[j].count += (uint64_t)t.live_count;
         out[j].bytes += (uint64_t)t.live_bytes;
+        if (reached) { /* a block freed since the counters were read is not negative here */
+            uint64_t rc = reached[id].count, rb = reached[id].bytes;
+            out[j].lost_count += (uint64_t)t.live_count > rc ? (uint64_t)t.live_count - rc : 0;
+            out[j].lost_bytes += (uint64_t)t.live_bytes > rb ? (uint64_t)t.live_bytes - rb : 0;
+        }
     }
     if (out)
         qsort(out, used, sizeof *out, by_bytes_desc);
+    ali_internal_free(reached);
     *n = used;
     return out;
 }
@@ -159,6 +169,10 @@ static cJSON *leaks_json(void)
         cJSON_AddNumberToObject(o, "line", l[i].sym.line);
         cJSON_AddNumberToObject(o, "count", (double)l[i].count);
         cJSON_AddNumberToObject(o, "bytes", (double)l[i].bytes);
+        if (reach_known) {
+            cJSON_AddNumberToObject(o, "lost_count", (double)l[i].lost_count);
+            cJSON_AddNumberToObject(o, "lost_bytes", (double)l[i].lost_bytes);
+        }
         if (l[i].stack_key)
             cJSON_AddItemToObject(o, "stack", stack_json(l[i].stack_key));
         cJSON_AddStringToObject(o, "tag", l[i].tag);

@@ -1,0 +1,376 @@
+/* Reachability at exit, for the report's "lost" figures. A block live at exit is either still
+ * reachable (a global, a stack or another reachable block points into it: memory the program
+ * kept on purpose until the end) or lost (nothing points to it any more: a leak in valgrind's
+ * and LeakSanitizer's sense). The per-site counters say how many blocks each site has live; this
+ * scan says how many of them are reachable, and the difference is lost, so no block list is
+ * ever kept.
+ *
+ * The scan is conservative, as theirs are: any aligned word holding an address inside a live
+ * block counts as a pointer to it (interior pointers too, as LeakSanitizer counts them; valgrind
+ * calls blocks reached only that way "possibly lost"). Roots are the writable private mappings
+ * that are not the heap (/proc/self/maps): globals of every loaded object, thread stacks,
+ * glibc's own heap; for the calling thread's stack only the part above its stack pointer.
+ * Interior addresses are resolved through the exiting thread's heap (mi_heap_visit_blocks);
+ * blocks that other threads' heaps hold are reached through pointers to their start only. A word
+ * is only followed when the header it implies lies in readable memory (mimalloc decommits pages
+ * with PROT_NONE) and carries a live block's magic, site and size. The scan's own memory comes
+ * from a private heap, destroyed at the end. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mimalloc.h>
+
+#include "memory/memory_int.h"
+#include "preload_int.h"
+
+typedef struct span {
+    uintptr_t lo, hi; /* [lo, hi) */
+} span;
+
+typedef struct range {
+    uintptr_t lo, hi; /* as span's: find_span searches both */
+    bool root;        /* writable, private, not the heap's: scanned for pointers */
+    bool stack;       /* the main thread's [stack] */
+} range;
+
+/* A block of the exiting thread's heap, as mimalloc knows it, and what the scan found of it. */
+typedef struct blk {
+    uintptr_t lo, hi;
+    uint8_t state; /* SEEN_NOT_YET, then SEEN_LIVE (counted) or SEEN_OTHER (not a live block) */
+} blk;
+enum { SEEN_NOT_YET, SEEN_LIVE, SEEN_OTHER };
+
+#define NEAR 65536
+
+typedef struct scan {
+    mi_heap_t *heap; /* the scan's own memory */
+    blk *blocks;     /* the exiting thread's heap blocks (mimalloc's extent), ascending */
+    size_t n_blocks, blocks_cap;
+    uintptr_t blocks_lo, blocks_hi; /* their span: most words outside it are not pointers */
+    uint32_t *near; /* NEAR entries, per 4 KiB of address (hashed): a block found there, + 1 */
+    range *maps;    /* readable mappings, ascending */
+    size_t n_maps;
+    uintptr_t *set; /* open addressing: reached blocks of other heaps (0: empty) */
+    size_t set_cap, set_n;
+    span *work; /* reached blocks' user bytes, not scanned yet */
+    size_t work_n, work_cap;
+    ali_reach_site *sites;
+    uint32_t n_sites;
+    bool failed; /* out of memory: the result would undercount reachable blocks */
+} scan;
+
+/* -------- /proc/self/maps -------- */
+
+static void *grow(scan *s, void *p, size_t n)
+{
+    void *q = mi_heap_realloc(s->heap, p, n);
+    s->failed |= q == NULL;
+    return q;
+}
+
+static char *read_maps(scan *s)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *text = grow(s, NULL, cap);
+    for (ssize_t got = 1; text && got > 0;) {
+        if (n + 4096 > cap) {
+            text = grow(s, text, cap * 2);
+            cap *= 2;
+            if (!text)
+                break;
+        }
+        got = read(fd, text + n, cap - n - 1);
+        n += got > 0 ? (size_t)got : 0;
+    }
+    close(fd);
+    if (text)
+        text[n] = '\0';
+    return text;
+}
+
+/* One line: "lo-hi perms offset dev inode [path]". False when it is not readable. */
+static bool parse_line(const char *line, range *out)
+{
+    unsigned long lo, hi;
+    char perms[8];
+    int path_at = 0;
+    if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &path_at) < 3)
+        return false;
+    if (perms[0] != 'r')
+        return false;
+    const char *path = line + path_at;
+    bool special = strncmp(path, "[vvar", 5) == 0 || strncmp(path, "[vsyscall", 9) == 0 ||
+                   strncmp(path, "[vdso", 5) == 0;
+    *out = (range){lo, hi, perms[1] == 'w' && perms[3] == 'p' && !special,
+                   strncmp(path, "[stack]", 7) == 0};
+    return true;
+}
+
+static bool load_maps(scan *s)
+{
+    char *text = read_maps(s);
+    if (!text)
+        return false;
+    size_t lines = 1;
+    for (const char *p = text; *p; p++)
+        lines += *p == '\n';
+    s->maps = grow(s, NULL, lines * sizeof *s->maps);
+    for (char *line = text; s->maps && line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        if (parse_line(line, &s->maps[s->n_maps]))
+            s->n_maps++;
+        line = nl ? nl + 1 : NULL;
+    }
+    return s->maps != NULL;
+}
+
+/* In an ascending array of n elements of `stride` bytes that each begin with a [lo, hi) span
+ * (range, blk), the index of the one holding a, or n. */
+static size_t find_span(const void *base, size_t n, size_t stride, uintptr_t a)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (((const span *)((const char *)base + mid * stride))->hi <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && ((const span *)((const char *)base + lo * stride))->lo <= a ? lo : n;
+}
+
+/* True when [a, a + len) lies in one readable mapping. */
+static bool readable(const scan *s, uintptr_t a, uint64_t len)
+{
+    size_t i = find_span(s->maps, s->n_maps, sizeof *s->maps, a);
+    return i < s->n_maps && len <= s->maps[i].hi - a;
+}
+
+/* -------- The reached set and the work list -------- */
+
+static size_t slot_of(uintptr_t v, size_t cap)
+{
+    return (size_t)((v >> 4) * 0x9E3779B97F4A7C15ull) & (cap - 1);
+}
+
+/* Adds v; false when it was there already (or out of memory, which marks the scan failed). */
+static bool set_add(scan *s, uintptr_t v)
+{
+    if (2 * (s->set_n + 1) > s->set_cap) {
+        size_t cap = s->set_cap ? s->set_cap * 2 : 4096;
+        uintptr_t *bigger = mi_heap_zalloc(s->heap, cap * sizeof *bigger);
+        if (!bigger) {
+            s->failed = true;
+            return false;
+        }
+        for (size_t i = 0; i < s->set_cap; i++)
+            if (s->set[i]) {
+                size_t j = slot_of(s->set[i], cap);
+                while (bigger[j])
+                    j = (j + 1) & (cap - 1);
+                bigger[j] = s->set[i];
+            }
+        mi_free(s->set);
+        s->set = bigger;
+        s->set_cap = cap;
+    }
+    size_t j = slot_of(v, s->set_cap);
+    while (s->set[j]) {
+        if (s->set[j] == v)
+            return false;
+        j = (j + 1) & (s->set_cap - 1);
+    }
+    s->set[j] = v;
+    s->set_n++;
+    return true;
+}
+
+static void push(scan *s, uintptr_t lo, uintptr_t hi)
+{
+    if (s->work_n == s->work_cap) {
+        size_t cap = s->work_cap ? s->work_cap * 2 : 1024;
+        span *bigger = grow(s, s->work, cap * sizeof *bigger);
+        if (!bigger)
+            return;
+        s->work = bigger;
+        s->work_cap = cap;
+    }
+    s->work[s->work_n++] = (span){lo, hi};
+}
+
+/* -------- Marking -------- */
+
+/* -------- Blocks -------- */
+
+static bool collect_block(const mi_heap_t *heap, const mi_heap_area_t *area, void *block,
+                          size_t block_size, void *arg)
+{
+    (void)heap;
+    (void)area;
+    scan *s = arg;
+    if (!block)
+        return true; /* the area itself */
+    if (s->n_blocks == s->blocks_cap) {
+        size_t cap = s->blocks_cap ? s->blocks_cap * 2 : 4096;
+        blk *bigger = grow(s, s->blocks, cap * sizeof *bigger);
+        if (!bigger)
+            return false;
+        s->blocks = bigger;
+        s->blocks_cap = cap;
+    }
+    s->blocks[s->n_blocks++] = (blk){(uintptr_t)block, (uintptr_t)block + block_size, 0};
+    return true;
+}
+
+static int by_start(const void *a, const void *b)
+{
+    uintptr_t x = ((const blk *)a)->lo, y = ((const blk *)b)->lo;
+    return x < y ? -1 : x > y;
+}
+
+/* The mimalloc block of the exiting thread's heap that holds v, or NULL. */
+static blk *find_block(scan *s, uintptr_t v)
+{
+    if (v < s->blocks_lo || v >= s->blocks_hi)
+        return NULL;
+    /* Pointers into one block come in runs (an arena's objects, an array's elements): a
+     * direct-mapped memory of recent answers saves most of the searches. */
+    uint32_t *near = &s->near[(v >> 12) & (NEAR - 1)];
+    if (*near) {
+        blk *b = &s->blocks[*near - 1];
+        if (b->lo <= v && v < b->hi)
+            return b;
+    }
+    size_t i = find_span(s->blocks, s->n_blocks, sizeof *s->blocks, v);
+    if (i == s->n_blocks)
+        return NULL;
+    *near = (uint32_t)i + 1;
+    return &s->blocks[i];
+}
+
+/* The live block whose user bytes start at `user`: its site and size; false when there is
+ * none (a free block, the manager's own memory, a word that only looks like an address). */
+static bool live_at(const scan *s, uintptr_t user, uint32_t *site, uint64_t *size)
+{
+    if ((user & 15) != 0 || user < 4096 ||
+        !readable(s, user - sizeof(lean_block), sizeof(lean_block)))
+        return false;
+    uint32_t magic = ((const uint32_t *)user)[-1];
+    if (magic == LEAN_LIVE || magic == LEAN_GUARDED) {
+        const lean_block *h = lean_of((const void *)user);
+        *site = h->site;
+        *size = h->size;
+    } else if (magic == ALI_MAGIC_LIVE &&
+               readable(s, user - sizeof(ali_block), sizeof(ali_block))) {
+        const ali_block *b = ali_block_of((const void *)user);
+        if (!b->site || !readable(s, (uintptr_t)b->site, sizeof *b->site))
+            return false;
+        *site = b->site->id;
+        *size = b->size;
+    } else {
+        return false;
+    }
+    return *site < s->n_sites && readable(s, user, *size);
+}
+
+static void mark(scan *s, uintptr_t user, uint32_t site, uint64_t size)
+{
+    s->sites[site].count++;
+    s->sites[site].bytes += size;
+    push(s, user, user + size);
+}
+
+/* v, when it points into a live block not reached yet: counts the block and queues its bytes. */
+static void consider(scan *s, uintptr_t v)
+{
+    uint32_t site;
+    uint64_t size;
+    blk *b = find_block(s, v);
+    if (b) { /* this thread's heap: the header is at the block's start, lean or full */
+        if (b->state != SEEN_NOT_YET)
+            return;
+        b->state = SEEN_LIVE;
+        if (live_at(s, b->lo + sizeof(lean_block), &site, &size))
+            mark(s, b->lo + sizeof(lean_block), site, size);
+        else if (live_at(s, b->lo + sizeof(ali_block), &site, &size))
+            mark(s, b->lo + sizeof(ali_block), site, size);
+        else
+            b->state = SEEN_OTHER; /* free, the manager's, or aligned (header further in) */
+        if (b->state == SEEN_LIVE)
+            return;
+    }
+    /* Another heap's block, or an aligned one: reached through its start only. */
+    if (v < 4096 || (v & 15) != 0 || !mi_is_in_heap_region((void *)v) ||
+        !live_at(s, v, &site, &size) || !set_add(s, v))
+        return;
+    mark(s, v, site, size);
+}
+
+/* Every aligned word of [lo, hi) as a possible pointer. */
+static void scan_words(scan *s, uintptr_t lo, uintptr_t hi)
+{
+    lo = (lo + 7) & ~(uintptr_t)7;
+    for (uintptr_t p = lo; p + 8 <= hi; p += 8)
+        consider(s, *(const uintptr_t *)p);
+}
+
+/* A root mapping, without the heap's own memory (checked per 64 KiB: mimalloc's segments are
+ * aligned far coarser). */
+static void scan_root(scan *s, uintptr_t lo, uintptr_t hi)
+{
+    const uintptr_t chunk = 64 * 1024;
+    for (uintptr_t c = lo; c < hi;) {
+        uintptr_t end = (c & ~(chunk - 1)) + chunk;
+        end = end < hi ? end : hi;
+        if (!mi_is_in_heap_region((void *)c))
+            scan_words(s, c, end);
+        c = end;
+    }
+}
+
+__attribute__((noinline)) ali_reach_site *ali_preload_reachable(uint32_t n_sites)
+{
+    scan s = {0};
+    s.n_sites = n_sites;
+    s.sites = ali_internal_calloc(n_sites ? n_sites : 1, sizeof *s.sites);
+    s.heap = mi_heap_new();
+    s.near = s.heap ? mi_heap_zalloc(s.heap, NEAR * sizeof *s.near) : NULL;
+    if (s.sites && s.near && load_maps(&s) &&
+        mi_heap_visit_blocks(mi_heap_get_default(), true, collect_block, &s) && !s.failed) {
+        qsort(s.blocks, s.n_blocks, sizeof *s.blocks, by_start);
+        if (s.n_blocks) {
+            s.blocks_lo = s.blocks[0].lo;
+            s.blocks_hi = s.blocks[s.n_blocks - 1].hi;
+        }
+        uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+        for (size_t i = 0; i < s.n_maps; i++) {
+            range m = s.maps[i];
+            if (!m.root)
+                continue;
+            if (m.stack && sp >= m.lo && sp < m.hi)
+                m.lo = sp; /* below it: this thread's dead frames */
+            scan_root(&s, m.lo, m.hi);
+        }
+        while (s.work_n && !s.failed) {
+            span w = s.work[--s.work_n];
+            scan_words(&s, w.lo, w.hi);
+        }
+    } else {
+        s.failed = true;
+    }
+    if (s.heap)
+        mi_heap_destroy(s.heap);
+    if (s.failed) {
+        ali_internal_free(s.sites);
+        return NULL;
+    }
+    return s.sites;
+}

@@ -1,0 +1,72 @@
+/* A program whose blocks live at exit are of every kind the exit scan (src/preload/reach.c)
+ * tells apart: lost (nothing points to them), kept by globals, kept through a chain of blocks,
+ * kept only by an interior pointer, kept by another kept block, and a lost cycle. The marked
+ * lines are the sites test_preload checks. */
+#include <stdlib.h>
+#include <string.h>
+
+struct node {
+    struct node *next;
+    char pad[24];
+};
+
+void *volatile sink;
+void *kept[3]; /* globals with external linkage: roots the compiler keeps */
+struct node *head;
+char *inner;
+
+__attribute__((noinline)) static void lose(void)
+{
+    for (int i = 0; i < 5; i++)
+        sink = malloc(40); /* LOST */
+}
+
+__attribute__((noinline)) static void keep(void)
+{
+    for (int i = 0; i < 3; i++)
+        kept[i] = malloc(48);       /* KEPT */
+    *(void **)kept[0] = malloc(16); /* NESTED */
+}
+
+__attribute__((noinline)) static void chain(void)
+{
+    for (int i = 0; i < 4; i++) {
+        struct node *n = malloc(sizeof *n); /* CHAIN */
+        n->next = head;
+        head = n;
+    }
+}
+
+__attribute__((noinline)) static void interior(void)
+{
+    char *p = malloc(100); /* INTERIOR */
+    inner = p + 50;
+}
+
+__attribute__((noinline)) static void cycle(void)
+{
+    struct node *a = malloc(sizeof *a), *b = malloc(sizeof *b); /* CYCLE */
+    a->next = b;
+    b->next = a;
+    sink = a; /* escapes, so the compiler keeps both; main clears it */
+}
+
+/* Overwrites the dead stack frames below main's, where copies of the lost pointers may linger
+ * and would make them look reachable. */
+__attribute__((noinline)) static void scrub_stack(void)
+{
+    volatile char area[16384];
+    memset((char *)area, 0, sizeof area);
+}
+
+int main(void)
+{
+    lose();
+    keep();
+    chain();
+    interior();
+    cycle();
+    sink = NULL;
+    scrub_stack();
+    return 0;
+}
