@@ -1074,16 +1074,22 @@ TEST(test_fits_sizing_keywords_must_be_integers)
     al_error err;
     CHECK(al_survey_load(write_raw_fits("garbled.fits", garbled), NULL, &err) == NULL);
     CHECK_EQ_INT(err.code, AL_EFORMAT);
-    CHECK_ERR_HAS(err, "HDU 1: keyword NAXIS2 must have an integer value; it has '\?\?\?\?'");
+    CHECK_ERR_HAS(err, "HDU 1: keyword NAXIS2 must have an integer value, not \?\?\?\?");
     const char *const many[] = {"TFIELDS =                 5000", NULL};
     CHECK(al_survey_load(write_raw_fits("many.fits", many), NULL, &err) == NULL);
     CHECK_ERR_HAS(err, "HDU 1: TFIELDS = 5000: a table has 0 to 999 columns");
     const char *const text[] = {"PCOUNT  = 'zero'", NULL};
     CHECK(al_survey_load(write_raw_fits("text.fits", text), NULL, &err) == NULL);
-    CHECK_ERR_HAS(err, "keyword PCOUNT must have an integer value; it has ''zero''");
-    const char *const signed_ok[] = {"GCOUNT  =                   +1 / one group", NULL};
-    al_tensordict *td = al_survey_load(write_raw_fits("signed.fits", signed_ok), NULL, &err);
+    CHECK_ERR_HAS(err, "keyword PCOUNT must have an integer value, not 'zero'");
+    /* Legal: a sign, leading zeros past 18 digits, a comment right after the value, and
+     * keywords that only begin with NAXIS. */
+    const char *const legal[] = {"GCOUNT  =                   +1 / one group",
+                                 "NAXIS2  = 00000000000000000001/", "NAXISLBL= 'rows'",
+                                 "NAXIS_T = 'a string'", NULL};
+    al_tensordict *td = al_survey_load(write_raw_fits("legal.fits", legal), NULL, &err);
     CHECK(td != NULL);
+    if (!td)
+        fprintf(stderr, "  %s\n", err.message);
     al_survey_free(td);
 }
 

@@ -193,15 +193,75 @@ static void check_refused(const char *tdim, const char *expect)
 
 TEST(test_tdim_malformed_or_mismatched_is_refused)
 {
-    check_refused("(4,4)", "column 1: TDIM1 = '(4,4)' holds 16 elements but TFORM declares 12");
-    check_refused("(4,x)", "TDIM1 = '(4,x)' is not a list of 1 to 7 positive axis lengths");
+    check_refused("(4,4)", "column 'img': TDIM1 = '(4,4)' does not hold the 12 elements TFORM "
+                           "declares");
+    check_refused("(4,x)", "TDIM1 = '(4,x)' is not a list of 1 to 7 axis lengths");
     check_refused("4,3", "is not a list");
     check_refused("(4,3", "is not a list");
-    check_refused("(12,0)", "is not a list");
+    check_refused("(12,0)", "does not hold the 12 elements");
     check_refused("(-12)", "is not a list");
     check_refused("(1,1,1,1,1,1,1,12)", "is not a list of 1 to 7");
     check_refused("(99999999999,1)", "is not a list");
     check_refused("(12) junk", "is not a list");
+    /* Axes whose product overflows 64 bits (and wraps to a small number) are refused. */
+    check_refused("(65536,65536,65536,65536,12)", "does not hold the 12 elements");
+}
+
+/* Shapes at the edges: an empty cell axis, [rows, 1], bits with a shape. */
+TEST(test_tdim_edge_shapes_round_trip)
+{
+    al_error err = {0};
+    al_tensordict *td = al_tensordict_new(3, AL_CPU, &err);
+    const int64_t shapes[][3] = {{3, 0, 4}, {3, 4, 0}, {3, 1, 0}};
+    const char *names[] = {"empty_mid", "empty_last", "column"};
+    for (int i = 0; td && i < 3; i++) {
+        int nd = i == 2 ? 2 : 3;
+        al_tensor *t = al_tensor_new(AL_DTYPE_FLOAT32, nd, shapes[i], AL_CPU, &err);
+        CHECK(t != NULL);
+        if (i == 2 && t)
+            for (int r = 0; r < 3; r++)
+                ((float *)al_tensor_data(t))[r] = (float)r + 0.5f;
+        CHECK(t && al_tensordict_set(td, names[i], t, 0, &err) == AL_OK);
+        al_tensor_free(t);
+    }
+    const char *path = test_tmp_path("edges.fits");
+    unlink(path);
+    CHECK(td && al_survey_save_fits(td, path, NULL, &err) == AL_OK);
+    al_tensordict_free(td);
+    td = al_survey_load(path, NULL, &err);
+    CHECK(td != NULL);
+    if (!td) {
+        fprintf(stderr, "  %s\n", err.message);
+        return;
+    }
+    check_shape(td, "empty_mid", 3, (int64_t[]){3, 0, 4});
+    check_shape(td, "empty_last", 3, (int64_t[]){3, 4, 0});
+    check_shape(td, "column", 2, (int64_t[]){3, 1});
+    const float *v = al_tensor_data(al_tensordict_borrow(td, "column"));
+    CHECK(v && v[2] == 2.5f);
+    al_survey_free(td);
+
+    /* 16 bits per row shaped (8,2): [rows, 2, 8] bools, most significant bit first. */
+    path = test_tmp_path("bits.fits");
+    unlink(path);
+    char *ttype[] = {"bits"}, *tform[] = {"16X"};
+    fitsfile *f = NULL;
+    int st = 0;
+    fits_create_diskfile(&f, (char *)path, &st);
+    fits_create_tbl(f, BINARY_TBL, 1, 1, ttype, tform, NULL, "BITS", &st);
+    fits_write_key_str(f, "TDIM1", "(8,2)", NULL, &st);
+    unsigned char bytes[2] = {0x80, 0x01};
+    fits_write_col(f, TBYTE, 1, 1, 1, 2, bytes, &st); /* the bits' bytes, as CFITSIO packs them */
+    fits_close_file(f, &st);
+    CHECK_EQ_INT(st, 0);
+    td = al_survey_load(path, NULL, &err);
+    CHECK(td != NULL);
+    if (td) {
+        check_shape(td, "bits", 3, (int64_t[]){1, 2, 8});
+        const unsigned char *b = al_tensor_data(al_tensordict_borrow(td, "bits"));
+        CHECK(b && b[0] == 1 && b[1] == 0 && b[14] == 0 && b[15] == 1);
+    }
+    al_survey_free(td);
 }
 
 TEST_MAIN()

@@ -12,8 +12,10 @@
  * Entries. Each table column becomes one tensor entry of the same name ('.' in a name becomes
  * '_', since dots nest entries): scalar columns 1-D [rows], vector columns (repeat > 1) 2-D
  * [rows, repeat], cells with a FITS TDIMn shape [rows, ...] in C order (TDIM "(4,3)" gives
- * [rows, 3, 4]), strings AL_DTYPE_STRING of the column's width (with TDIM, its first axis:
- * "(10,3)" is three 10-byte strings per row). Missing values: floats hold NaN; other types hold
+ * [rows, 3, 4]; its axes must hold exactly TFORM's repeat, as CFITSIO requires, where the
+ * standard allows fewer), strings AL_DTYPE_STRING of the column's width (with TDIM, its first
+ * axis: "(10,3)" is three 10-byte strings per row; with raw_strings, each row's bytes stay one
+ * string). Missing values: floats hold NaN; other types hold
  * 0 (false, "") and a bool mask entry "_null.<name>" of the column's shape (1 = missing) is
  * added, only for columns that have a missing value (FITS TNULL, logical 0, empty CSV field).
  *

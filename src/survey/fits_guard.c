@@ -57,6 +57,8 @@ static bool is_integer(const char *card)
         p++;
     if (p < end && (*p == '+' || *p == '-'))
         p++;
+    while (p + 1 < end && *p == '0' && p[1] >= '0' && p[1] <= '9')
+        p++; /* leading zeros do not count against the 18 digits */
     const char *digits = p;
     while (p < end && *p >= '0' && *p <= '9')
         p++;
@@ -99,7 +101,9 @@ static int check_card(const char *card, hdr *h, const char *path, int hdu, al_er
                             "%s: HDU %d: keyword %s has a value of %zu "
                             "characters (at most %zu are valid)",
                             path, hdu, key, value_len(card), limit);
-    bool sizing = strcmp(key, "BITPIX") == 0 || strncmp(key, "NAXIS", 5) == 0 ||
+    bool naxis_n = strncmp(key, "NAXIS", 5) == 0 && key[5] >= '1' && key[5] <= '9' &&
+                   strspn(key + 5, "0123456789") == strlen(key + 5); /* not NAXISLBL */
+    bool sizing = strcmp(key, "BITPIX") == 0 || strcmp(key, "NAXIS") == 0 || naxis_n ||
                   strcmp(key, "PCOUNT") == 0 || strcmp(key, "GCOUNT") == 0 ||
                   strcmp(key, "TFIELDS") == 0;
     if (sizing && !is_integer(card)) {
@@ -114,8 +118,8 @@ static int check_card(const char *card, hdr *h, const char *path, int hdu, al_er
             n--;
         shown[n] = '\0';
         return al_error_set(err, AL_EFORMAT,
-                            "%s: HDU %d: keyword %s must have an integer value; it has '%s'", path,
-                            hdu, key, shown);
+                            "%s: HDU %d: keyword %s must have an integer value, not %s", path, hdu,
+                            key, shown);
     }
     if (strcmp(key, "TFIELDS") == 0 && (int_value(card) < 0 || int_value(card) > 999))
         return al_error_set(err, AL_EFORMAT,
@@ -129,7 +133,7 @@ static int check_card(const char *card, hdr *h, const char *path, int hdu, al_er
         h->pcount = int_value(card);
     else if (strcmp(key, "GCOUNT") == 0)
         h->gcount = int_value(card);
-    else if (strncmp(key, "NAXIS", 5) == 0) {
+    else if (naxis_n) {
         long i = strtol(key + 5, NULL, 10);
         if (i >= 1 && i <= 999)
             h->axes[i - 1] = int_value(card);

@@ -439,7 +439,8 @@ static int plan_named(fitsfile *f, const char *path, int hdu, const al_survey_op
             return al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
         int rc = plan_type(p, path, hdu, tc[i].ttype, o->raw_strings, err);
         if (rc == AL_OK)
-            rc = ali_fits_tdim(f, i + 1, p->letter, p->repeat, o->raw_strings, c, path, hdu, err);
+            rc = ali_fits_tdim(f, i + 1, tc[i].ttype, p->letter, p->repeat, o->raw_strings, c, path,
+                               hdu, err);
         if (rc != AL_OK)
             return rc;
         c->data = ali_survey_col_alloc((uint64_t)rows * (uint64_t)c->repeat * c->width, path,

@@ -1,8 +1,10 @@
 /* TDIMn: the shape of a binary-table cell ("(4,3)": 12 elements, the first axis varying
  * fastest), read into the column's shape in C order ([rows, 3, 4]) and written back from a
  * tensor's. A string column's first axis is the string width: "(10,3)" on TFORM 30A is three
- * 10-character strings per row. The keyword is parsed here rather than by CFITSIO: its header
- * parser is one more place for a hostile file to reach (fits_guard.c has the history). */
+ * 10-character strings per row. A numeric TDIM of one axis gives [rows, n] even when n is 1
+ * (that is how a [rows, 1] tensor is saved). The keyword is parsed here rather than by CFITSIO:
+ * its header parser is one more place for a hostile file to reach (fits_guard.c has the
+ * history). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +13,7 @@
 #include "survey/survey_int.h"
 
 /* "(a,b,...)" into axes (FITS order); the number of axes, or -1 when malformed or more than
- * `max`. Blanks are allowed around numbers; every axis is at least 1. */
+ * `max`. Blanks are allowed around numbers; an axis may be 0 (an empty cell). */
 static int parse(const char *text, int64_t *axes, int max)
 {
     const char *s = text;
@@ -27,7 +29,7 @@ static int parse(const char *text, int64_t *axes, int max)
             return -1;
         char *end;
         long long v = strtoll(s, &end, 10);
-        if (v < 1 || v > INT32_MAX)
+        if (v < 0 || v > INT32_MAX)
             return -1;
         axes[n++] = v;
         s = end;
@@ -43,8 +45,8 @@ static int parse(const char *text, int64_t *axes, int max)
     return *s ? -1 : n;
 }
 
-int ali_fits_tdim(fitsfile *f, int colnum, char letter, int64_t repeat, bool raw, ali_scol *c,
-                  const char *path, int hdu, al_error *err)
+int ali_fits_tdim(fitsfile *f, int colnum, const char *name, char letter, int64_t repeat, bool raw,
+                  ali_scol *c, const char *path, int hdu, al_error *err)
 {
     char key[FLEN_KEYWORD], text[FLEN_VALUE];
     int st = 0;
@@ -59,27 +61,32 @@ int ali_fits_tdim(fitsfile *f, int colnum, char letter, int64_t repeat, bool raw
     int n = parse(text, axes, max);
     if (n < 0)
         return al_error_set(err, AL_EFORMAT,
-                            "%s: HDU %d: column %d: %s = '%s' is not a list of 1 to %d positive "
-                            "axis lengths such as '(4,3)'",
-                            path, hdu, colnum, key, text, max);
+                            "%s: HDU %d: column '%s': %s = '%s' is not a list of 1 to %d axis "
+                            "lengths such as '(4,3)'",
+                            path, hdu, name, key, text, max);
+    /* The standard allows fewer elements than TFORM's repeat (the rest undefined); CFITSIO
+     * refuses that, and so do we: the product must be the repeat. */
     int64_t total = 1;
+    bool overflow = false;
     for (int i = 0; i < n; i++)
-        total *= axes[i]; /* at most 8 axes below 2^31: no overflow */
-    if (total != repeat)
+        overflow |= __builtin_mul_overflow(total, axes[i], &total);
+    if (overflow || total != repeat)
         return al_error_set(err, AL_EFORMAT,
-                            "%s: HDU %d: column %d: %s = '%s' holds %lld elements but TFORM "
-                            "declares %lld",
-                            path, hdu, colnum, key, text, (long long)total, (long long)repeat);
-    if (letter == 'X' || (raw && string))
-        return AL_OK; /* bits and raw strings stay as their bytes */
+                            "%s: HDU %d: column '%s': %s = '%s' does not hold the %lld elements "
+                            "TFORM declares",
+                            path, hdu, name, key, text, (long long)repeat);
+    if (raw && string)
+        return AL_OK; /* raw strings stay one byte string per row */
     int first = 0;
     if (string) { /* the first axis is the width of each string */
+        if (axes[0] == 0)
+            return AL_OK; /* strings of no bytes: one empty string per row */
         c->width = (size_t)axes[0];
         c->repeat = repeat / axes[0];
         first = 1;
     }
-    if (n - first == 0 || (n - first == 1 && !string))
-        return AL_OK; /* one string, or a vector: the shape TFORM alone gives */
+    if (n - first == 0)
+        return AL_OK; /* one string: the shape TFORM alone gives */
     c->ndim = 1 + (n - first);
     for (int i = first; i < n; i++)
         c->cell[n - 1 - i] = axes[i];

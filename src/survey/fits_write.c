@@ -106,8 +106,9 @@ static int visit(const char *path, const al_tensordict_entry *e, void *user)
         c->tdim_n++;
         c->repeat *= (int64_t)al_tensor_itemsize(t);
     }
-    if (c->tdim_n < 2)
-        c->tdim_n = 0; /* TFORM's repeat says it all */
+    bool one_axis = c->tdim_n == 1 && c->letter != 'A';
+    if (c->tdim_n < 2 && !(one_axis && c->repeat == 1))
+        c->tdim_n = 0; /* TFORM's repeat says it all, except for [rows, 1]: TDIM '(1)' */
     return AL_OK;
 }
 

@@ -68,8 +68,8 @@ int ali_fits_read_ascii(fitsfile *f, const char *path, int hdu, const al_survey_
 /* Applies TDIM<colnum>, when present, to column c of TFORM letter and repeat (fits_tdim.c):
  * its cell shape, and for a string column the string width. AL_OK, or AL_EFORMAT (err filled)
  * when the keyword is malformed or does not match TFORM. */
-int ali_fits_tdim(fitsfile *f, int colnum, char letter, int64_t repeat, bool raw, ali_scol *c,
-                  const char *path, int hdu, al_error *err);
+int ali_fits_tdim(fitsfile *f, int colnum, const char *name, char letter, int64_t repeat, bool raw,
+                  ali_scol *c, const char *path, int hdu, al_error *err);
 /* Refuses header values that crash CFITSIO 4.2.0 (fits_guard.c). AL_OK or AL_EFORMAT. */
 int ali_fits_guard(const char *path, al_error *err);
 /* CFITSIO's text for `status` and its message stack, into buf; returns buf. */
