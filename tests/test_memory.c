@@ -282,6 +282,29 @@ TEST(test_double_free_names_both_sites)
     CHECK(ncaptured == 1 && strstr(captured[0], "test_double_free_names_both_sites") != NULL);
 }
 
+/* A realloc that moves the block frees the old one: a later free of the old pointer is the
+ * double free it is, naming the realloc as the first free. */
+TEST(test_free_of_the_pointer_realloc_moved_is_a_double_free)
+{
+    char *p = al_malloc(16);
+    char *volatile old = p;
+    int realloc_line = __LINE__ + 1;
+    char *q = al_realloc(p, 1 << 20);
+    CHECK(q != NULL);
+    if (q == old) { /* did not move: nothing to check */
+        al_free(q);
+        return;
+    }
+    capture_begin();
+    al_free(old);
+    capture_end();
+    char first[64];
+    snprintf(first, sizeof first, "already freed at test_memory.c:%d", realloc_line);
+    CHECK(ncaptured == 1 && strstr(captured[0], "double free") != NULL);
+    CHECK(ncaptured == 1 && strstr(captured[0], first) != NULL);
+    al_free(q);
+}
+
 TEST(test_overwritten_guard_is_detected)
 {
     char *p = al_malloc(10);

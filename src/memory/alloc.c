@@ -435,8 +435,15 @@ void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *sit
     ali_block saved = *b;
     void *heap = (ali_block_flags(b) & ALI_BLOCK_IN_HEAP) ? ali_scope_heap(owner) : NULL;
     size_t align = b->align_log2 ? (size_t)1 << b->align_log2 : 0;
+    /* Freed first: when the block moves, the backing store frees the old one, and a later free
+     * of the old pointer must be reported as the double free it is (the copy is `saved`). */
+    if (!watched) {
+        b->free_site = site;
+        b->magic = ALI_MAGIC_FREED;
+    }
     char *raw = watched ? raw_of(b) : backing_realloc(heap, raw_of(b), total, align);
     if (!raw) {
+        b->magic = ALI_MAGIC_LIVE;
         if (owner && delta > 0)
             ali_scope_uncharge(owner, (uint64_t)delta);
         return fail(n, site, "out of memory");

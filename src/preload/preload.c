@@ -232,17 +232,29 @@ static inline void *lean_alloc(ali_shard *sh, size_t n, size_t align, bool zero,
     return h + 1;
 }
 
-/* False (reported) when the guard after p's block was overwritten: the block is then kept. */
+/* False (reported) when the block's header or the guard after it was overwritten (an overflow
+ * from the block before, or out of this one): the block is then kept. A site id that does not
+ * exist would index the counters out of bounds. */
 static bool lean_check(void *p, const char *op)
 {
     lean_block *h = lean_of(p);
-    if (AL_LIKELY(lean_guard_intact(h)))
+    ali_shard *sh = ali_tls_shard;
+    bool header_ok = (sh && h->site == sh->free_guess) || h->site < ali_site_count();
+    if (AL_LIKELY(header_ok && lean_guard_intact(h)))
         return true;
+    in_manager++; /* the symbolizer's allocations are not the program's */
     char at[512];
-    describe_site(h->site, at, sizeof at);
-    ali_memory_error("%s of %p: guard bytes after the %llu-byte block allocated at %s were "
-                     "overwritten (heap buffer overflow); the block is kept",
-                     op, p, (unsigned long long)h->size, at);
+    if (!header_ok)
+        ali_memory_error("%s of %p: the block's header was overwritten (a heap buffer overflow "
+                         "from the block before it?); the block is kept",
+                         op, p);
+    else {
+        describe_site(h->site, at, sizeof at);
+        ali_memory_error("%s of %p: guard bytes after the %llu-byte block allocated at %s were "
+                         "overwritten (heap buffer overflow); the block is kept",
+                         op, p, (unsigned long long)h->size, at);
+    }
+    in_manager--;
     return false;
 }
 
@@ -271,9 +283,15 @@ static void *lean_resize(void *p, size_t n, ali_site *site)
         return NULL;
     uint64_t old = h->size;
     uint32_t old_site = h->site;
-    h = mi_realloc(h, total); /* realloc keeps only the default alignment, as glibc's does */
-    if (!h)
+    /* Freed first: when the block moves, mimalloc frees the old one, and a later free of the old
+     * pointer must be reported as the double free it is. The copy keeps the magic; set below. */
+    h->magic = LEAN_FREED;
+    lean_block *moved = mi_realloc(h, total); /* only the default alignment, as glibc's */
+    if (!moved) {
+        h->magic = live;
         return NULL;
+    }
+    h = moved;
     h->size = n;
     h->site = site->id;
     h->magic = live;
@@ -374,6 +392,18 @@ static enum kind kind_of(const void *p)
     }
 }
 
+/* A free or realloc of a lean block already freed. */
+static void report_freed(void *p, const char *op)
+{
+    in_manager++;
+    char at[512] = "an unknown site";
+    if (lean_of(p)->site < ali_site_count())
+        describe_site(lean_of(p)->site, at, sizeof at);
+    ali_memory_error("%s of %p: the block was allocated at %s and already freed (%s)", op, p, at,
+                     strcmp(op, "free") == 0 ? "double free" : "use after free");
+    in_manager--;
+}
+
 static inline void release(void *p)
 {
     /* The common case first: our block, its magic on p's own page (the read cannot fault). */
@@ -398,15 +428,9 @@ static inline void release(void *p)
     case LEAN:
         lean_free(p);
         return;
-    case LEAN_FREE: {
-        in_manager++;
-        char at[512];
-        describe_site(lean_of(p)->site, at, sizeof at);
-        ali_memory_error("double free of %p: the block was allocated at %s and already freed", p,
-                         at);
-        in_manager--;
+    case LEAN_FREE:
+        report_freed(p, "free");
         return;
-    }
     case RAW:
         ali_block_of(p)->magic = ALI_MAGIC_FREED;
         backing_free(ali_block_of(p));
@@ -444,6 +468,10 @@ static void *resize(void *p, size_t n, uintptr_t pc)
         return NULL;
     }
     enum kind k = kind_of(p);
+    if (k == LEAN_FREE) {
+        report_freed(p, "realloc");
+        return NULL;
+    }
     if (k == LEAN && !in_manager) {
         in_manager++;
         ali_site *site = site_of(pc, TAG_REALLOC);
@@ -502,10 +530,16 @@ EXPORT void *reallocarray(void *p, size_t n, size_t size)
     return resize(p, total, CALLER);
 }
 
+/* As glibc's memalign: an alignment that is not a power of two is rounded up to one (0 and
+ * the small ones give malloc's 16); one too large to round fails with EINVAL. */
 static void *aligned(size_t align, size_t n, uintptr_t pc)
 {
-    if (align == 0 || (align & (align - 1)) != 0)
+    if (align > ((size_t)1 << 62)) {
+        errno = EINVAL;
         return NULL;
+    }
+    while (align & (align - 1))
+        align += align & -align; /* up to the next power of two */
     return alloc(n, align, false, pc, TAG_ALIGNED);
 }
 
@@ -520,13 +554,7 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
     return 0;
 }
 
-EXPORT void *aligned_alloc(size_t align, size_t n)
-{
-    void *p = aligned(align, n, CALLER);
-    if (!p)
-        errno = align && !(align & (align - 1)) ? ENOMEM : EINVAL;
-    return p;
-}
+EXPORT void *aligned_alloc(size_t align, size_t n) { return aligned(align, n, CALLER); }
 
 EXPORT void *memalign(size_t align, size_t n) { return aligned(align, n, CALLER); }
 
@@ -578,8 +606,21 @@ static void mark_own_thread(void)
 }
 
 /* -------- fork: no lock may be held across it -------- */
-static void before_fork(void) { ali_site_lock(); }
-static void after_fork(void) { ali_site_unlock(); }
+/* The other prepare handlers may run after ours, with these locks held: the forking thread's
+ * allocations meanwhile are raw, so none waits for a lock it holds. */
+static void before_fork(void)
+{
+    in_manager++;
+    pthread_mutex_lock(&stacks.lock);
+    ali_site_lock();
+}
+
+static void after_fork(void)
+{
+    ali_site_unlock();
+    pthread_mutex_unlock(&stacks.lock);
+    in_manager--;
+}
 
 __attribute__((constructor)) static void preload_init(void)
 {

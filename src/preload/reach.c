@@ -15,10 +15,13 @@
  * is only followed when the header it implies lies in readable memory (mimalloc decommits pages
  * with PROT_NONE) and carries a live block's magic, site and size. The scan's own memory comes
  * from a private heap, destroyed at the end. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <mimalloc.h>
@@ -36,6 +39,12 @@ typedef struct range {
     bool stack;       /* the main thread's [stack] */
 } range;
 
+/* A reached block's user bytes, to scan. */
+typedef struct work {
+    uintptr_t lo, hi;
+    bool own; /* in the exiting thread's heap: read in place */
+} work;
+
 /* A block of the exiting thread's heap, as mimalloc knows it, and what the scan found of it. */
 typedef struct blk {
     uintptr_t lo, hi;
@@ -44,18 +53,23 @@ typedef struct blk {
 enum { SEEN_NOT_YET, SEEN_LIVE, SEEN_OTHER };
 
 #define NEAR 65536
+#define PAGE 4096
+#define BATCH 16    /* pages per process_vm_readv */
+#define WINDOW 4096 /* pages per mincore */
 
 typedef struct scan {
     mi_heap_t *heap; /* the scan's own memory */
     blk *blocks;     /* the exiting thread's heap blocks (mimalloc's extent), ascending */
     size_t n_blocks, blocks_cap;
     uintptr_t blocks_lo, blocks_hi; /* their span: most words outside it are not pointers */
+    uintptr_t *buf;                 /* BATCH pages: what read_pages copies out */
+    unsigned char *resident;        /* WINDOW bytes: mincore's answer */
     uint32_t *near; /* NEAR entries, per 4 KiB of address (hashed): a block found there, + 1 */
     range *maps;    /* readable mappings, ascending */
     size_t n_maps;
     uintptr_t *set; /* open addressing: reached blocks of other heaps (0: empty) */
     size_t set_cap, set_n;
-    span *work; /* reached blocks' user bytes, not scanned yet */
+    work *work; /* reached blocks' user bytes, not scanned yet */
     size_t work_n, work_cap;
     ali_reach_site *sites;
     uint32_t n_sites;
@@ -193,17 +207,17 @@ static bool set_add(scan *s, uintptr_t v)
     return true;
 }
 
-static void push(scan *s, uintptr_t lo, uintptr_t hi)
+static void push(scan *s, uintptr_t lo, uintptr_t hi, bool own)
 {
     if (s->work_n == s->work_cap) {
         size_t cap = s->work_cap ? s->work_cap * 2 : 1024;
-        span *bigger = grow(s, s->work, cap * sizeof *bigger);
+        work *bigger = grow(s, s->work, cap * sizeof *bigger);
         if (!bigger)
             return;
         s->work = bigger;
         s->work_cap = cap;
     }
-    s->work[s->work_n++] = (span){lo, hi};
+    s->work[s->work_n++] = (work){lo, hi, own};
 }
 
 /* -------- Marking -------- */
@@ -281,11 +295,13 @@ static bool live_at(const scan *s, uintptr_t user, uint32_t *site, uint64_t *siz
     return *site < s->n_sites && readable(s, user, *size);
 }
 
-static void mark(scan *s, uintptr_t user, uint32_t site, uint64_t size)
+/* own: the block is in the exiting thread's heap, whose pages only this thread decommits, so
+ * its bytes are read in place; another heap's block is copied out as roots are. */
+static void mark(scan *s, uintptr_t user, uint32_t site, uint64_t size, bool own)
 {
     s->sites[site].count++;
     s->sites[site].bytes += size;
-    push(s, user, user + size);
+    push(s, user, user + size, own);
 }
 
 /* v, when it points into a live block not reached yet: counts the block and queues its bytes. */
@@ -295,31 +311,84 @@ static void consider(scan *s, uintptr_t v)
     uint64_t size;
     blk *b = find_block(s, v);
     if (b) { /* this thread's heap: the header is at the block's start, lean or full */
-        if (b->state != SEEN_NOT_YET)
-            return;
-        b->state = SEEN_LIVE;
-        if (live_at(s, b->lo + sizeof(lean_block), &site, &size))
-            mark(s, b->lo + sizeof(lean_block), site, size);
-        else if (live_at(s, b->lo + sizeof(ali_block), &site, &size))
-            mark(s, b->lo + sizeof(ali_block), site, size);
-        else
-            b->state = SEEN_OTHER; /* free, the manager's, or aligned (header further in) */
         if (b->state == SEEN_LIVE)
             return;
+        if (b->state == SEEN_NOT_YET) {
+            b->state = SEEN_LIVE;
+            if (live_at(s, b->lo + sizeof(lean_block), &site, &size))
+                mark(s, b->lo + sizeof(lean_block), site, size, true);
+            else if (live_at(s, b->lo + sizeof(ali_block), &site, &size))
+                mark(s, b->lo + sizeof(ali_block), site, size, true);
+            else
+                b->state = SEEN_OTHER; /* free, the manager's, or aligned (header further in) */
+            if (b->state == SEEN_LIVE)
+                return;
+        }
     }
     /* Another heap's block, or an aligned one: reached through its start only. */
     if (v < 4096 || (v & 15) != 0 || !mi_is_in_heap_region((void *)v) ||
         !live_at(s, v, &site, &size) || !set_add(s, v))
         return;
-    mark(s, v, site, size);
+    mark(s, v, site, size, b != NULL);
 }
 
-/* Every aligned word of [lo, hi) as a possible pointer. */
-static void scan_words(scan *s, uintptr_t lo, uintptr_t hi)
+/* The words of a block of the exiting thread's heap, in place. */
+static void scan_own(scan *s, uintptr_t lo, uintptr_t hi)
 {
     lo = (lo + 7) & ~(uintptr_t)7;
     for (uintptr_t p = lo; p + 8 <= hi; p += 8)
         consider(s, *(const uintptr_t *)p);
+}
+
+/* Every aligned word of [lo, hi) as a possible pointer. The words are copied out with
+ * process_vm_readv, never read in place: the program's other threads may still unmap memory
+ * during the scan, and a file mapping past the file's end raises SIGBUS; a page that cannot be
+ * read is skipped. Pages never touched (mincore) hold no pointers and are not read at all: a
+ * sparse 16 GiB reservation cost seconds of page faults. */
+
+/* The n resident pages from `page` on, copied out BATCH at a time; words outside [lo, hi) are
+ * ignored. */
+static void read_pages(scan *s, uintptr_t page, size_t n, uintptr_t lo, uintptr_t hi)
+{
+    pid_t self = getpid();
+    while (n > 0 && !s->failed) {
+        size_t k = n < BATCH ? n : BATCH;
+        struct iovec local = {s->buf, k * PAGE}, remote[BATCH];
+        for (size_t i = 0; i < k; i++)
+            remote[i] = (struct iovec){(void *)(page + i * PAGE), PAGE};
+        ssize_t got = process_vm_readv(self, &local, 1, remote, (unsigned long)k, 0);
+        if (got < 0 && errno != EFAULT) { /* not allowed here (seccomp, ptrace rules) */
+            s->failed = true;
+            return;
+        }
+        size_t ok = got > 0 ? (size_t)got / PAGE : 0; /* whole pages: a fault ends the read */
+        uintptr_t end = page + ok * PAGE;
+        uintptr_t from = page > lo ? page : lo, to = end < hi ? end : hi;
+        for (uintptr_t p = from; p + 8 <= to; p += 8)
+            consider(s, s->buf[(p - page) / sizeof(uintptr_t)]);
+        size_t step = ok < k ? ok + 1 : k; /* over the page that faulted */
+        page += step * PAGE;
+        n -= step;
+    }
+}
+
+static void scan_words(scan *s, uintptr_t lo, uintptr_t hi)
+{
+    lo = (lo + 7) & ~(uintptr_t)7;
+    for (uintptr_t w = lo & ~(uintptr_t)(PAGE - 1); w < hi && !s->failed; w += WINDOW * PAGE) {
+        size_t np = (hi - w + PAGE - 1) / PAGE;
+        np = np < WINDOW ? np : WINDOW;
+        if (mincore((void *)w, np * PAGE, s->resident) != 0)
+            memset(s->resident, 1, np); /* cannot tell: read them all */
+        for (size_t i = 0; i < np;) {
+            size_t run = 0;
+            while (i + run < np && (s->resident[i + run] & 1))
+                run++;
+            if (run)
+                read_pages(s, w + i * PAGE, run, lo, hi);
+            i += run ? run : 1;
+        }
+    }
 }
 
 /* A root mapping, without the heap's own memory (checked per 64 KiB: mimalloc's segments are
@@ -343,7 +412,9 @@ __attribute__((noinline)) ali_reach_site *ali_preload_reachable(uint32_t n_sites
     s.sites = ali_internal_calloc(n_sites ? n_sites : 1, sizeof *s.sites);
     s.heap = mi_heap_new();
     s.near = s.heap ? mi_heap_zalloc(s.heap, NEAR * sizeof *s.near) : NULL;
-    if (s.sites && s.near && load_maps(&s) &&
+    s.buf = s.heap ? mi_heap_malloc(s.heap, BATCH * PAGE) : NULL;
+    s.resident = s.heap ? mi_heap_malloc(s.heap, WINDOW) : NULL;
+    if (s.sites && s.near && s.buf && s.resident && load_maps(&s) &&
         mi_heap_visit_blocks(mi_heap_get_default(), true, collect_block, &s) && !s.failed) {
         qsort(s.blocks, s.n_blocks, sizeof *s.blocks, by_start);
         if (s.n_blocks) {
@@ -360,8 +431,11 @@ __attribute__((noinline)) ali_reach_site *ali_preload_reachable(uint32_t n_sites
             scan_root(&s, m.lo, m.hi);
         }
         while (s.work_n && !s.failed) {
-            span w = s.work[--s.work_n];
-            scan_words(&s, w.lo, w.hi);
+            work w = s.work[--s.work_n];
+            if (w.own)
+                scan_own(&s, w.lo, w.hi);
+            else
+                scan_words(&s, w.lo, w.hi);
         }
     } else {
         s.failed = true;

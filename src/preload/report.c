@@ -195,8 +195,13 @@ static cJSON *recommendations_json(void)
     return rec ? rec : cJSON_CreateArray();
 }
 
+static pid_t report_pid; /* the process that writes the report: a forked child inherits the
+                            exit handler, and must not */
+
 static void write_report(void)
 {
+    if (getpid() != report_pid)
+        return;
     ali_preload_enter();
     char *stats = al_memory_stats_json();
     cJSON *doc = cJSON_CreateObject();
@@ -247,6 +252,7 @@ void ali_preload_report_init(void)
     if (!path || !*path || !pid || atol(pid) != (long)getpid())
         return;
     snprintf(report_path, sizeof report_path, "%s", path);
+    report_pid = getpid();
     atexit(write_report);
     start_dashboard();
 }

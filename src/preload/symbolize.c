@@ -161,7 +161,12 @@ static int symbolize_forever(uintptr_t pc, const char **function, const char **f
     return e ? 0 : -1;
 }
 
+/* No fork may leave the lock held in the child (it names sites in error reports). */
+static void fork_prepare(void) { pthread_mutex_lock(&lock); }
+static void fork_done(void) { pthread_mutex_unlock(&lock); }
+
 __attribute__((constructor)) static void install_symbolizer(void)
 {
     ali_site_symbolize_hook = symbolize_forever;
+    pthread_atfork(fork_prepare, fork_done, fork_done);
 }

@@ -1,6 +1,7 @@
 /* A program that exercises the malloc family's edges under the preload library: memory from
  * glibc's own allocator freed with free(), aligned allocations, malloc_usable_size,
  * reallocarray, and fork. Exits 0 when every check holds, else the number of the failed one. */
+#include <errno.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,6 +38,12 @@ int main(void)
     free(r);
     free(v);
     free(pv);
+    /* 3 too: glibc's memalign rounds an alignment up to a power of two; posix_memalign refuses. */
+    void *odd = memalign(24, 10), *none = memalign(0, 10);
+    if (!odd || (uintptr_t)odd % 32 || !none || posix_memalign(&p, 24, 10) != EINVAL)
+        return 3;
+    free(odd);
+    free(none);
     /* 4: usable size and reallocarray. */
     char *u = malloc(100);
     if (malloc_usable_size(u) < 100)

@@ -10,7 +10,13 @@ int main(void)
 {
     sink = malloc(24); /* TWICE */
     free(sink);
-    free(sink);                       /* the double free */
+    free(sink);                        /* the double free */
+    void *volatile stale = malloc(16); /* MOVED */
+    void *moved = realloc(stale, 100000);
+    sink = moved;
+    if (moved != stale)
+        free(stale); /* the block realloc moved away: a double free, reported */
+    free(moved);
     sink = malloc(10);                /* OVERFLOW */
     ((char *volatile)sink)[10] = 'x'; /* one past the end */
     free(sink);

@@ -1,6 +1,7 @@
 /* A program whose blocks live at exit are of every kind the exit scan (src/preload/reach.c)
  * tells apart: lost (nothing points to them), kept by globals, kept through a chain of blocks,
- * kept only by an interior pointer, kept by another kept block, and a lost cycle. The marked
+ * kept only by an interior pointer, kept by another kept block, an aligned block reached through
+ * a pointer into it and one to its start, and a lost cycle. The marked
  * lines are the sites test_preload checks. */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@ void *volatile sink;
 void *kept[3]; /* globals with external linkage: roots the compiler keeps */
 struct node *head;
 char *inner;
+void *far[2];
 
 __attribute__((noinline)) static void lose(void)
 {
@@ -43,6 +45,15 @@ __attribute__((noinline)) static void interior(void)
     inner = p + 50;
 }
 
+__attribute__((noinline)) static void aligned(void)
+{
+    char *p = NULL;
+    if (posix_memalign((void **)&p, 64, 200) == 0) { /* ALIGNED */
+        far[0] = p + 8;                              /* scanned first: a pointer into it */
+        far[1] = p;                                  /* then one to its start */
+    }
+}
+
 __attribute__((noinline)) static void cycle(void)
 {
     struct node *a = malloc(sizeof *a), *b = malloc(sizeof *b); /* CYCLE */
@@ -65,6 +76,7 @@ int main(void)
     keep();
     chain();
     interior();
+    aligned();
     cycle();
     sink = NULL;
     scrub_stack();
