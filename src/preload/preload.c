@@ -260,13 +260,19 @@ static bool lean_check(void *p, const char *op)
 
 static inline void lean_free(void *p)
 {
-    if (AL_UNLIKELY(!lean_check(p, "free")))
-        return;
     lean_block *h = lean_of(p);
+    ali_shard *sh = ali_tls_shard;
+    uint32_t site = h->site;
+    uint64_t size = h->size;
+    /* The common case checks nothing more: the site is the one the thread's last free had. */
+    if (AL_UNLIKELY(!sh || site != sh->free_guess || h->magic != LEAN_LIVE) &&
+        !lean_check(p, "free"))
+        return;
     h->magic = LEAN_FREED;
-    ali_shard *sh = ali_shard_self();
+    if (AL_UNLIKELY(!sh))
+        sh = ali_shard_self();
     if (AL_LIKELY(sh != NULL))
-        ali_account_free(sh, h->site, h->size);
+        ali_account_free(sh, site, size);
     mi_free(h);
 }
 
