@@ -208,6 +208,17 @@ static void describe_site(uint32_t id, char *buf, size_t len)
         snprintf(buf, len, "%s in %s", sym.function[0] ? sym.function : "?", sym.object);
 }
 
+/* The largest size any lean block has had: a free whose header claims more was overwritten
+ * (checked in full, against mimalloc's size, only then). */
+static _Atomic uint64_t lean_max_size;
+
+static void raise_max_size(uint64_t n)
+{
+    uint64_t seen = atomic_load_explicit(&lean_max_size, memory_order_relaxed);
+    while (n > seen && !atomic_compare_exchange_weak(&lean_max_size, &seen, n))
+        ;
+}
+
 static inline void *lean_alloc(ali_shard *sh, size_t n, size_t align, bool zero, ali_site *site)
 {
     size_t total;
@@ -227,6 +238,8 @@ static inline void *lean_alloc(ali_shard *sh, size_t n, size_t align, bool zero,
     h->site = site->id;
     h->magic = live;
     lean_guard_write(h);
+    if (AL_UNLIKELY(n > atomic_load_explicit(&lean_max_size, memory_order_relaxed)))
+        raise_max_size(n);
     if (AL_LIKELY(sh != NULL))
         ali_account(sh, site, (int64_t)n, 1);
     return h + 1;
@@ -239,7 +252,8 @@ static bool lean_check(void *p, const char *op)
 {
     lean_block *h = lean_of(p);
     ali_shard *sh = ali_tls_shard;
-    bool header_ok = (sh && h->site == sh->free_guess) || h->site < ali_site_count();
+    bool header_ok = ((sh && h->site == sh->free_guess) || h->site < ali_site_count()) &&
+                     h->size <= mi_usable_size(h) - sizeof *h;
     if (AL_LIKELY(header_ok && lean_guard_intact(h)))
         return true;
     in_manager++; /* the symbolizer's allocations are not the program's */
@@ -264,8 +278,10 @@ static inline void lean_free(void *p)
     ali_shard *sh = ali_tls_shard;
     uint32_t site = h->site;
     uint64_t size = h->size;
-    /* The common case checks nothing more: the site is the one the thread's last free had. */
-    if (AL_UNLIKELY(!sh || site != sh->free_guess || h->magic != LEAN_LIVE) &&
+    /* The common case checks little more: the site is the one the thread's last free had, and
+     * the size is one a block has had (an overflow into the header writes neither sensibly). */
+    if (AL_UNLIKELY(!sh || site != sh->free_guess || h->magic != LEAN_LIVE ||
+                    size > atomic_load_explicit(&lean_max_size, memory_order_relaxed)) &&
         !lean_check(p, "free"))
         return;
     h->magic = LEAN_FREED;
@@ -298,6 +314,8 @@ static void *lean_resize(void *p, size_t n, ali_site *site)
         return NULL;
     }
     h = moved;
+    if (n > atomic_load_explicit(&lean_max_size, memory_order_relaxed))
+        raise_max_size(n);
     h->size = n;
     h->site = site->id;
     h->magic = live;

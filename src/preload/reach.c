@@ -42,7 +42,7 @@ typedef struct range {
 /* A reached block's user bytes, to scan. */
 typedef struct work {
     uintptr_t lo, hi;
-    bool own; /* in the exiting thread's heap: read in place */
+    bool own; /* in the exiting thread's heap and one mapping: read in place */
 } work;
 
 /* A block of the exiting thread's heap, as mimalloc knows it, and what the scan found of it. */
@@ -272,7 +272,7 @@ static blk *find_block(scan *s, uintptr_t v)
 
 /* The live block whose user bytes start at `user`: its site and size; false when there is
  * none (a free block, the manager's own memory, a word that only looks like an address). */
-static bool live_at(const scan *s, uintptr_t user, uint32_t *site, uint64_t *size)
+static bool header_at(const scan *s, uintptr_t user, uint32_t *site, uint64_t *size)
 {
     if ((user & 15) != 0 || user < 4096 ||
         !readable(s, user - sizeof(lean_block), sizeof(lean_block)))
@@ -292,11 +292,31 @@ static bool live_at(const scan *s, uintptr_t user, uint32_t *site, uint64_t *siz
     } else {
         return false;
     }
-    return *site < s->n_sites && readable(s, user, *size);
+    return *site < s->n_sites;
 }
 
-/* own: the block is in the exiting thread's heap, whose pages only this thread decommits, so
- * its bytes are read in place; another heap's block is copied out as roots are. */
+/* The live block inside b, this thread's mimalloc block [lo, hi): its header sits at the start
+ * (lean or full) or, for an aligned block, where the user bytes meet their alignment. */
+static bool live_in(const scan *s, const blk *b, uintptr_t *user, uint32_t *site, uint64_t *size)
+{
+    const uintptr_t fronts[2] = {b->lo + sizeof(lean_block), b->lo + sizeof(ali_block)};
+    for (int i = 0; i < 2; i++)
+        if (header_at(s, fronts[i], site, size) && *size <= b->hi - fronts[i]) {
+            *user = fronts[i];
+            return true;
+        }
+    for (uintptr_t a = 32; a <= b->hi - b->lo; a <<= 1) {
+        uintptr_t u = (b->lo + sizeof(lean_block) + a - 1) & ~(a - 1);
+        if (u < b->hi && header_at(s, u, site, size) && *size <= b->hi - u) {
+            *user = u;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* own: the block is in the exiting thread's heap, whose pages only this thread decommits, and
+ * in one mapping, so its bytes are read in place; other blocks are copied out as roots are. */
 static void mark(scan *s, uintptr_t user, uint32_t site, uint64_t size, bool own)
 {
     s->sites[site].count++;
@@ -309,27 +329,25 @@ static void consider(scan *s, uintptr_t v)
 {
     uint32_t site;
     uint64_t size;
+    uintptr_t user;
     blk *b = find_block(s, v);
-    if (b) { /* this thread's heap: the header is at the block's start, lean or full */
-        if (b->state == SEEN_LIVE)
+    if (b) { /* this thread's heap: any pointer into the block reaches it */
+        if (b->state != SEEN_NOT_YET)
             return;
-        if (b->state == SEEN_NOT_YET) {
+        b->state = SEEN_OTHER; /* free, or the manager's own */
+        if (live_in(s, b, &user, &site, &size)) {
             b->state = SEEN_LIVE;
-            if (live_at(s, b->lo + sizeof(lean_block), &site, &size))
-                mark(s, b->lo + sizeof(lean_block), site, size, true);
-            else if (live_at(s, b->lo + sizeof(ali_block), &site, &size))
-                mark(s, b->lo + sizeof(ali_block), site, size, true);
-            else
-                b->state = SEEN_OTHER; /* free, the manager's, or aligned (header further in) */
-            if (b->state == SEEN_LIVE)
-                return;
+            /* In place when it lies in one mapping; madvise or mprotect on part of a block
+             * splits it, and then its bytes are copied out like a root's. */
+            mark(s, user, site, size, readable(s, user, size));
         }
-    }
-    /* Another heap's block, or an aligned one: reached through its start only. */
-    if (v < 4096 || (v & 15) != 0 || !mi_is_in_heap_region((void *)v) ||
-        !live_at(s, v, &site, &size) || !set_add(s, v))
         return;
-    mark(s, v, site, size, b != NULL);
+    }
+    /* Another heap's block: reached through its start only. */
+    if (v < 4096 || (v & 15) != 0 || !mi_is_in_heap_region((void *)v) ||
+        !header_at(s, v, &site, &size) || !readable(s, v, size) || !set_add(s, v))
+        return;
+    mark(s, v, site, size, false);
 }
 
 /* The words of a block of the exiting thread's heap, in place. */

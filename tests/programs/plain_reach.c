@@ -1,10 +1,14 @@
 /* A program whose blocks live at exit are of every kind the exit scan (src/preload/reach.c)
  * tells apart: lost (nothing points to them), kept by globals, kept through a chain of blocks,
  * kept only by an interior pointer, kept by another kept block, an aligned block reached through
- * a pointer into it and one to its start, and a lost cycle. The marked
+ * a pointer into it and one to its start, an aligned block kept only by a pointer into it, a big
+ * block whose mapping is split in two and a block kept only from its far end, and a lost cycle.
+ * The marked
  * lines are the sites test_preload checks. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct node {
     struct node *next;
@@ -15,7 +19,8 @@ void *volatile sink;
 void *kept[3]; /* globals with external linkage: roots the compiler keeps */
 struct node *head;
 char *inner;
-void *far[2];
+void *far[3];
+char *big;
 
 __attribute__((noinline)) static void lose(void)
 {
@@ -54,6 +59,24 @@ __attribute__((noinline)) static void aligned(void)
     }
 }
 
+__attribute__((noinline)) static void aligned_inside(void)
+{
+    char *p = aligned_alloc(64, 500); /* ALIGNED_INSIDE */
+    far[2] = p + 100;                 /* the only pointer: into the middle */
+}
+
+/* A big block whose mapping madvise splits in two: still one block, kept by a global. */
+__attribute__((noinline)) static void split(void)
+{
+    size_t n = 16u << 20;
+    char *p = malloc(n); /* SPLIT */
+    char *mid = (char *)(((uintptr_t)p + (4u << 20)) & ~(uintptr_t)4095);
+    madvise(mid, 1u << 20, MADV_NOHUGEPAGE);
+    memset(p, 0, n);
+    *(void **)(p + n - 64) = malloc(24); /* BEHIND_SPLIT: kept through the far end of SPLIT */
+    big = p;
+}
+
 __attribute__((noinline)) static void cycle(void)
 {
     struct node *a = malloc(sizeof *a), *b = malloc(sizeof *b); /* CYCLE */
@@ -77,6 +100,8 @@ int main(void)
     chain();
     interior();
     aligned();
+    aligned_inside();
+    split();
     cycle();
     sink = NULL;
     scrub_stack();
