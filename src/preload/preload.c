@@ -253,7 +253,8 @@ static bool lean_check(void *p, const char *op)
     lean_block *h = lean_of(p);
     ali_shard *sh = ali_tls_shard;
     bool header_ok = ((sh && h->site == sh->free_guess) || h->site < ali_site_count()) &&
-                     h->size <= mi_usable_size(h) - sizeof *h;
+                     (h->size <= atomic_load_explicit(&lean_max_size, memory_order_relaxed) ||
+                      h->size <= mi_usable_size(h) - sizeof *h);
     if (AL_LIKELY(header_ok && lean_guard_intact(h)))
         return true;
     in_manager++; /* the symbolizer's allocations are not the program's */
@@ -280,7 +281,7 @@ static inline void lean_free(void *p)
     uint64_t size = h->size;
     /* The common case checks little more: the site is the one the thread's last free had, and
      * the size is one a block has had (an overflow into the header writes neither sensibly). */
-    if (AL_UNLIKELY(!sh || site != sh->free_guess || h->magic != LEAN_LIVE ||
+    if (AL_UNLIKELY(!sh || site != sh->free_guess || !lean_guard_intact(h) ||
                     size > atomic_load_explicit(&lean_max_size, memory_order_relaxed)) &&
         !lean_check(p, "free"))
         return;

@@ -14,7 +14,13 @@
  * blocks that other threads' heaps hold are reached through pointers to their start only. A word
  * is only followed when the header it implies lies in readable memory (mimalloc decommits pages
  * with PROT_NONE) and carries a live block's magic, site and size. The scan's own memory comes
- * from a private heap, destroyed at the end. */
+ * from a private heap, destroyed at the end.
+ *
+ * Known limits, each a false "lost", never a crash: mimalloc's region map does not know blocks
+ * over 1 GiB (nor parts of those over 32 MiB past a 2 GiB boundary), so such blocks count as
+ * roots and other threads' ones are never reached; swapped-out pages look untouched to mincore
+ * and are skipped; shared mappings are not roots; where process_vm_readv is forbidden the scan
+ * gives up and the report has no lost figures. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
