@@ -211,6 +211,27 @@ TEST(test_run_survives_hostile_memory_at_exit)
     }
 }
 
+/* Where the exit scan cannot read memory, the report still comes, without lost figures, and
+ * says why. */
+TEST(test_run_without_the_exit_scan_says_so)
+{
+    if (!preload_built())
+        return;
+    const char *report = test_tmp_path("noscan.json"), *err = test_tmp_path("noscan.err");
+    int status = run_program("plain_noscan", report, err);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cJSON *doc = load_json(report);
+    CHECK(doc != NULL);
+    const cJSON *live =
+        doc ? leak_at(doc, "plain_noscan.c", marker_line("plain_noscan.c", "LIVE")) : NULL;
+    CHECK(live && cJSON_GetObjectItem(live, "count")->valueint == 5);
+    CHECK(live && cJSON_GetObjectItem(live, "lost_count") == NULL);
+    CHECK(doc &&
+          cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "runtime"), "reach_scanned")));
+    cJSON_Delete(doc);
+    CHECK(strstr(slurp(err), "lost blocks are not told from reachable ones") != NULL);
+}
+
 TEST(test_run_handles_foreign_memory_alignment_and_fork)
 {
     const char *report = test_tmp_path("edge.json"), *err = test_tmp_path("edge.err");

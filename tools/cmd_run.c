@@ -205,6 +205,9 @@ static void print_summary(const cJSON *doc, const char *program)
                 "constructors before main)\n",
                 cli_format_bytes((uint64_t)num(rt, "live_bytes"), a, sizeof a),
                 cli_format_count((uint64_t)num(rt, "live_blocks"), b, sizeof b));
+    if (n > 0 && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(rt, "reach_scanned")))
+        fprintf(stderr, "(lost blocks are not told from reachable ones: the exit scan could not "
+                        "read the program's memory, e.g. process_vm_readv is not allowed here)\n");
     const cJSON *r;
     cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(doc, "recommendations"))
         fprintf(stderr, "%s [%s] %s\n", str(r, "severity"), str(r, "code"), str(r, "message"));

@@ -211,6 +211,7 @@ static void write_report(void)
     cJSON_AddItemToObject(doc, "recommendations", recommendations_json());
     cJSON *runtime = cJSON_AddObjectToObject(doc, "runtime");
     cJSON_AddNumberToObject(runtime, "live_blocks", (double)runtime_blocks);
+    cJSON_AddBoolToObject(runtime, "reach_scanned", reach_known); /* false: no lost figures */
     cJSON_AddNumberToObject(runtime, "live_bytes", (double)runtime_bytes);
     char *text = cJSON_Print(doc);
     cJSON_Delete(doc);
