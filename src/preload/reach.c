@@ -17,10 +17,10 @@
  * from a private heap, destroyed at the end.
  *
  * Known limits, each a false "lost", never a crash: mimalloc's region map does not know blocks
- * over 1 GiB (nor parts of those over 32 MiB past a 2 GiB boundary), so such blocks count as
- * roots and other threads' ones are never reached; swapped-out pages look untouched to mincore
- * and are skipped; shared mappings are not roots; where process_vm_readv is forbidden the scan
- * gives up and the report has no lost figures. */
+ * over 1 GiB (nor parts of those over 32 MiB past a 2 GiB boundary), so other threads' such
+ * blocks are never reached (this thread's are known from its heap walk); swapped-out pages look
+ * untouched to mincore and are skipped; shared mappings are not roots; where process_vm_readv is
+ * forbidden the scan gives up and the report has no lost figures. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -415,14 +415,37 @@ static void scan_words(scan *s, uintptr_t lo, uintptr_t hi)
     }
 }
 
-/* A root mapping, without the heap's own memory (checked per 64 KiB: mimalloc's segments are
- * aligned far coarser). */
+/* Index of the first block of this thread's heap that starts at or after a (n_blocks: none). */
+static size_t next_block(const scan *s, uintptr_t a)
+{
+    size_t lo = 0, hi = s->n_blocks;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->blocks[mid].lo < a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* A root mapping, without the heap's own memory: this thread's blocks, by the table (mimalloc's
+ * region map does not know blocks over 1 GiB), and other heaps' segments, by the map (checked
+ * per 64 KiB: mimalloc's segments are aligned far coarser). */
 static void scan_root(scan *s, uintptr_t lo, uintptr_t hi)
 {
     const uintptr_t chunk = 64 * 1024;
     for (uintptr_t c = lo; c < hi;) {
+        const blk *b = find_block(s, c);
+        if (b) {
+            c = b->hi < hi ? b->hi : hi;
+            continue;
+        }
         uintptr_t end = (c & ~(chunk - 1)) + chunk;
         end = end < hi ? end : hi;
+        size_t next = next_block(s, c);
+        if (next < s->n_blocks && s->blocks[next].lo < end)
+            end = s->blocks[next].lo;
         if (!mi_is_in_heap_region((void *)c))
             scan_words(s, c, end);
         c = end;
