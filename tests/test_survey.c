@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "survey/csv_int.h"
+#include "survey_fault.h"
 #include "test.h"
 
 #define TYCHO "/usr/share/astrometry/index-tycho2-10.littleendian.fits"
@@ -624,40 +625,6 @@ TEST(test_bad_fits_input_names_file_hdu_and_column)
     const char *junk = write_text("junk.fits", "SIMPLE  = nonsense\n");
     CHECK(al_survey_load(junk, NULL, &err) == NULL);
     CHECK_ERR_HAS(err, junk);
-}
-
-/* Loads under fault injection at allocation 1, 2, 3... until it succeeds; every failure must
- * leave no tracked block behind. */
-static void fault_loop(const char *path, const al_survey_options *o)
-{
-    uint64_t before = test_live_blocks();
-    int failures = 0;
-    for (uint64_t n = 1; n < 5000; n++) {
-        al_error err = {0};
-        al_memory_fail_after(n, 0);
-        al_tensordict *td = al_survey_load(path, o, &err);
-        al_memory_fail_after(0, 0);
-        if (td) {
-            CHECK(n > 3);
-            al_survey_free(td);
-            break;
-        }
-        failures++;
-        if (err.code != AL_ENOMEM)
-            fprintf(stderr, "  fail_after(%llu): code %d (%s)\n", (unsigned long long)n, err.code,
-                    err.message);
-        CHECK_EQ_INT(err.code, AL_ENOMEM);
-        uint64_t live = test_live_blocks();
-        if (live != before) {
-            fprintf(stderr, "  fail_after(%llu): %llu live blocks, had %llu (%s)\n",
-                    (unsigned long long)n, (unsigned long long)live, (unsigned long long)before,
-                    err.message);
-            CHECK_EQ_INT(live, before);
-            break;
-        }
-    }
-    CHECK(failures > 3);
-    CHECK_EQ_INT(test_live_blocks(), before);
 }
 
 TEST(test_fault_injection_at_every_allocation_of_a_load_leaks_nothing)

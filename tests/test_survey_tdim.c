@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "survey_fault.h"
 #include "test.h"
 
 /* A 2-row table: img 12E as (4,3), names 30A as (10,3), flags 6L as (3,2) with one missing
@@ -177,6 +178,13 @@ TEST(test_tdim_cells_in_survey_head)
         fprintf(stderr, "  survey head --json gave %s\n", compact);
     CHECK(strstr(compact, row1) != NULL);
     CHECK(strstr(compact, flags2) != NULL);
+}
+
+/* Out of memory at every allocation of loading TDIM cells, strings and masks: AL_ENOMEM, and
+ * nothing left behind. */
+TEST(test_tdim_load_under_fault_injection_leaks_nothing)
+{
+    fault_loop(write_table("fault.fits", "(4,3)"), NULL);
 }
 
 static void check_refused(const char *tdim, const char *expect)
