@@ -450,8 +450,7 @@ void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *sit
     }
     ali_block *nb = (ali_block *)(raw + front) - 1;
     *nb = saved; /* the backing store may have overwritten the header's first word */
-    ali_site_account(saved.site, -(int64_t)saved.size, -1);
-    ali_site_account(rt, (int64_t)n, 1);
+    ali_account_resize(saved.site, saved.size, rt, n);
     if (owner)
         ali_scope_resized(owner, saved.site, saved.size, rt, n);
     nb->site = rt;
@@ -461,9 +460,6 @@ void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *sit
         ali_scope_uncharge(owner, (uint64_t)-delta);
     if (nb != b && nb->chunk)
         ali_scope_moved(nb);
-    ali_shard *sh = ali_shard_self();
-    if (sh)
-        ali_stats_change(sh, delta, 0);
     return nb + 1;
 }
 

@@ -142,6 +142,9 @@ ali_site *ali_site_by_id(uint32_t id);
 void ali_site_totals_get(uint32_t id, ali_site_totals *out);
 /* Adds deltas to the calling thread's counters of `site`. */
 void ali_site_account(ali_site *site, int64_t bytes, int64_t count);
+/* Accounts a realloc: a block of old_size leaves site `from` (NULL: none known) and one of
+ * new_size arrives at `to`; the thread's balance changes by the difference. */
+void ali_account_resize(ali_site *from, uint64_t old_size, ali_site *to, uint64_t new_size);
 /* Counts blocks that a scope had to reclaim at `site` (a leak signal for the diagnosis). */
 void ali_site_reclaimed(ali_site *site, uint64_t blocks, uint64_t bytes);
 

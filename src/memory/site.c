@@ -235,6 +235,16 @@ ali_site_counters *ali_counters_page(ali_shard *sh, uint32_t id, bool create)
     return &page[id % PAGE_SITES];
 }
 
+void ali_account_resize(ali_site *from, uint64_t old_size, ali_site *to, uint64_t new_size)
+{
+    if (from)
+        ali_site_account(from, -(int64_t)old_size, -1);
+    ali_site_account(to, (int64_t)new_size, 1);
+    ali_shard *sh = ali_shard_self();
+    if (sh)
+        ali_stats_change(sh, (int64_t)new_size - (int64_t)old_size, 0);
+}
+
 void ali_site_account(ali_site *site, int64_t bytes, int64_t count)
 {
     ali_shard *sh = ali_shard_self();

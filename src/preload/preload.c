@@ -23,6 +23,7 @@
 
 #include "astrolab/log.h"
 #include "memory/backing.h"
+#include "memory/diagnosis_int.h"
 #include "memory/memory_int.h"
 #include "preload_int.h"
 
@@ -199,13 +200,10 @@ static inline void lean_guard_write(lean_block *h)
 static void describe_site(uint32_t id, char *buf, size_t len)
 {
     ali_site *s = ali_site_by_id(id);
-    ali_symbol sym;
-    if (!s || (s->pc & ALI_STACK_BIT) || ali_symbolize(s->pc, &sym) != 0)
-        snprintf(buf, len, "address %#lx", s ? (unsigned long)s->pc : 0ul);
-    else if (sym.line)
-        snprintf(buf, len, "%s:%d in %s()", sym.file, sym.line, sym.function);
-    else
-        snprintf(buf, len, "%s in %s", sym.function[0] ? sym.function : "?", sym.object);
+    al_diagnosis_site where = {0};
+    if (s)
+        ali_diag_site_locate(s, &where); /* the diagnosis's names, cached for the process */
+    ali_diag_site_where(&where, buf, len);
 }
 
 /* The largest size any lean block has had: a free whose header claims more was overwritten
@@ -321,13 +319,7 @@ static void *lean_resize(void *p, size_t n, ali_site *site)
     h->site = site->id;
     h->magic = live;
     lean_guard_write(h);
-    ali_site *from = ali_site_by_id(old_site);
-    if (from)
-        ali_site_account(from, -(int64_t)old, -1);
-    ali_site_account(site, (int64_t)n, 1);
-    ali_shard *sh = ali_shard_self();
-    if (sh)
-        ali_stats_change(sh, (int64_t)n - (int64_t)old, 0);
+    ali_account_resize(ali_site_by_id(old_site), old, site, n);
     return h + 1;
 }
 

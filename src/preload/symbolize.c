@@ -61,12 +61,18 @@ static void lookup_dynamic(uintptr_t call, ali_symbol *out)
     }
 }
 
+/* ld.so or libc, by the object's base name. */
+static bool runtime_object(const char *object)
+{
+    return strncmp(object, "ld-linux", 8) == 0 || strncmp(object, "libc.so", 7) == 0;
+}
+
 bool ali_symbol_in_runtime(uintptr_t pc)
 {
     ali_symbol sym;
     memset(&sym, 0, sizeof sym);
     lookup_dynamic(pc - 1, &sym);
-    return strncmp(sym.object, "ld-linux", 8) == 0 || strncmp(sym.object, "libc.so", 7) == 0;
+    return runtime_object(sym.object);
 }
 
 static void lookup(uintptr_t pc, ali_symbol *out)
@@ -76,7 +82,7 @@ static void lookup(uintptr_t pc, ali_symbol *out)
     lookup_dynamic(call, out);
     /* The runtime's own lines are named by dynamic symbol only: with libc6-dbg installed,
      * reading libc's debug information took 50 ms of every report. */
-    if (strncmp(out->object, "ld-linux", 8) == 0 || strncmp(out->object, "libc.so", 7) == 0)
+    if (runtime_object(out->object))
         return;
     Dwfl *d = session();
     Dwfl_Module *m = d ? dwfl_addrmodule(d, call) : NULL;
