@@ -2,36 +2,8 @@
  * budgets, with release functions that free real memory. */
 #include <stdio.h>
 
+#include "log_capture.h"
 #include "test.h"
-
-/* -------- Log capture -------- */
-
-static char log_text[8192];
-static int log_warnings, log_errors;
-
-static void capture(void *user, al_log_level level, const char *logger, const char *message)
-{
-    (void)user;
-    if (level == AL_LOG_WARNING)
-        log_warnings++;
-    if (level >= AL_LOG_ERROR)
-        log_errors++;
-    size_t used = strlen(log_text);
-    snprintf(log_text + used, sizeof log_text - used, "%s %s: %s\n", al_log_level_name(level),
-             logger, message);
-}
-
-static al_log_sink old_sink;
-static void *old_user;
-
-static void capture_begin(void)
-{
-    log_text[0] = '\0';
-    log_warnings = log_errors = 0;
-    old_sink = al_log_set_sink(capture, NULL, &old_user);
-}
-
-static void capture_end(void) { al_log_set_sink(old_sink, old_user, NULL); }
 
 static uint64_t current(void)
 {
