@@ -2,8 +2,7 @@
  * tells apart: lost (nothing points to them), kept by globals, kept through a chain of blocks,
  * kept only by an interior pointer, kept by another kept block, an aligned block reached through
  * a pointer into it and one to its start, an aligned block kept only by a pointer into it, a big
- * block whose mapping is split in two and a block kept only from its far end, a lost block over
- * 1 GiB and the block only it pointed to, and a lost cycle.
+ * block whose mapping is split in two and a block kept only from its far end, and a lost cycle.
  * The marked
  * lines are the sites test_preload checks. */
 #include <stdint.h>
@@ -78,16 +77,6 @@ __attribute__((noinline)) static void split(void)
     big = p;
 }
 
-/* A lost block over 1 GiB (which mimalloc's region map does not know) holding the only pointer
- * to a small block: both lost. Only its first page is touched. */
-__attribute__((noinline)) static void huge(void)
-{
-    void **h = malloc((size_t)3 << 29); /* OVER_1GIB */
-    if (h)
-        h[0] = malloc(16); /* BEHIND_1GIB */
-    sink = h;
-}
-
 __attribute__((noinline)) static void cycle(void)
 {
     struct node *a = malloc(sizeof *a), *b = malloc(sizeof *b); /* CYCLE */
@@ -113,7 +102,6 @@ int main(void)
     aligned();
     aligned_inside();
     split();
-    huge();
     cycle();
     sink = NULL;
     scrub_stack();
