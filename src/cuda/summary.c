@@ -9,6 +9,7 @@
 
 #include "cuda/cuda_int.h"
 #include "util/format_int.h"
+#include "util/json_int.h"
 
 /* ali_fmt_bytes, returning buf for use inside one printf. */
 static const char *cuda_bytes(uint64_t n, char *buf, size_t len)
@@ -167,7 +168,7 @@ char *al_cuda_memory_stats_json(int device)
         memcpy(&v, (const char *)&s + fields[i].offset, sizeof v);
         ok = cJSON_AddNumberToObject(o, fields[i].name, (double)v) != NULL;
     }
-    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+    char *text = ok ? ali_json_print(o, false) : NULL;
     cJSON_Delete(o);
     return text;
 }

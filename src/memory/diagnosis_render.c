@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "diagnosis_int.h"
+#include "util/json_int.h"
 
 void ali_diag_site_where(const al_diagnosis_site *s, char *buf, size_t len)
 {
@@ -157,7 +158,7 @@ char *al_diagnosis_json(const al_diagnosis *d)
         return NULL;
     char *text = NULL;
     if (json_sites(root, d) && json_accounting(root, d) && json_recommendations(root, d))
-        text = cJSON_PrintUnformatted(root);
+        text = ali_json_print(root, false);
     cJSON_Delete(root);
     return text;
 }

@@ -27,6 +27,7 @@
 #include "astrolab/log.h"
 #include "memory_int.h"
 #include "registry_int.h"
+#include "util/json_int.h"
 
 #define REG_FAULT_TAG "al_registry"
 #define TYPE_NAME_MAX 64 /* type name shown in a failure message, truncated */
@@ -352,7 +353,7 @@ char *al_registry_json(size_t max)
     ok = ok && cJSON_AddItemToObject(o, "objects", arr);
     if (!ok)
         cJSON_Delete(arr);
-    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+    char *text = ok ? ali_json_print(o, false) : NULL;
     cJSON_Delete(o);
     return text;
 }

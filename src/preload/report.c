@@ -14,6 +14,7 @@
 #include "astrolab/ui.h"
 #include "memory/memory_int.h"
 #include "preload_int.h"
+#include "util/json_int.h"
 
 typedef struct leak {
     ali_symbol sym;
@@ -213,7 +214,7 @@ static void write_report(void)
     cJSON_AddNumberToObject(runtime, "live_blocks", (double)runtime_blocks);
     cJSON_AddBoolToObject(runtime, "reach_scanned", reach_known); /* false: no lost figures */
     cJSON_AddNumberToObject(runtime, "live_bytes", (double)runtime_bytes);
-    char *text = cJSON_Print(doc);
+    char *text = ali_json_print(doc, true);
     cJSON_Delete(doc);
     FILE *f = text ? fopen(report_path, "we") : NULL;
     if (f) {

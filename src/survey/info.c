@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "survey/survey_int.h"
+#include "util/json_int.h"
 
 typedef struct info_ctx {
     const al_tensordict *td;
@@ -95,7 +96,7 @@ char *al_survey_info_json(const al_tensordict *td)
     ok = ok && mj && cJSON_AddItemToObject(doc, "memory_info", mj);
     if (!ok && mj && !cJSON_IsInvalid(mj) && doc && !cJSON_GetObjectItem(doc, "memory_info"))
         cJSON_Delete(mj);
-    char *out = ok ? cJSON_PrintUnformatted(doc) : NULL;
+    char *out = ok ? ali_json_print(doc, false) : NULL;
     cJSON_Delete(doc);
     return out;
 }

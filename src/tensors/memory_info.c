@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tensors_int.h"
+#include "util/json_int.h"
 
 /* -------- Pointer set: fixed capacity, at most half full, so lookups stay short. -------- */
 
@@ -267,7 +268,7 @@ char *al_tensordict_memory_info_json(const al_tensordict *td)
             goto done;
         }
     }
-    text = cJSON_PrintUnformatted(root);
+    text = ali_json_print(root, false);
 done:
     cJSON_Delete(root);
     al_tensordict_memory_info_release(&info);

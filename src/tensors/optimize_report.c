@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tensors_int.h"
+#include "util/json_int.h"
 
 void al_optimize_options_init(al_optimize_options *opts)
 {
@@ -82,7 +83,7 @@ char *al_optimize_report_json(const al_optimize_report *r)
             goto done;
         }
     }
-    text = cJSON_PrintUnformatted(root);
+    text = ali_json_print(root, false);
 done:
     cJSON_Delete(root);
     return text;

@@ -11,6 +11,7 @@
 #include "astrolab/ui.h"
 #include "panel_int.h"
 #include "ui_int.h"
+#include "util/json_int.h"
 
 /* The actions both panels offer: name, HTTP method and path, what it does. */
 static const struct {
@@ -225,7 +226,7 @@ char *al_ui_panel_render(const al_ui_panel *p, al_ui_format format)
         return NULL;
     switch (format) {
     case AL_UI_JSON:
-        return cJSON_Print(p->model);
+        return ali_json_print(p->model, true);
     case AL_UI_TEXT:
         return ali_ui_panel_text(p);
     case AL_UI_HTML:

@@ -14,6 +14,7 @@
 #include "astrolab/ui.h"
 #include "panel_int.h"
 #include "ui_int.h"
+#include "util/json_int.h"
 
 #define JSON_TYPE "application/json"
 #define TEXT_TYPE "text/plain; charset=utf-8"
@@ -44,7 +45,7 @@ void ali_ui_reply_error(ali_ui_reply *out, unsigned status, const char *message)
     cJSON *e = o ? cJSON_AddObjectToObject(o, "error") : NULL;
     bool ok = e && cJSON_AddNumberToObject(e, "status", status) &&
               cJSON_AddStringToObject(e, "message", message);
-    char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
+    char *s = ok ? ali_json_print(o, false) : NULL;
     cJSON_Delete(o);
     if (!s) {
         reply_oom(out);
@@ -66,7 +67,7 @@ static void reply_text(ali_ui_reply *out, const char *type, char *text)
 /* Takes ownership of o (NULL: out of memory). */
 static void reply_json(ali_ui_reply *out, cJSON *o)
 {
-    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    char *s = o ? ali_json_print(o, false) : NULL;
     cJSON_Delete(o);
     reply_text(out, JSON_TYPE, s);
 }

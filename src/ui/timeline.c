@@ -12,6 +12,7 @@
 #include "astrolab/astrolab.h"
 #include "astrolab/ui.h"
 #include "ui_int.h"
+#include "util/json_int.h"
 
 static struct {
     pthread_mutex_t lock; /* guards every field below */
@@ -210,7 +211,7 @@ cJSON *ali_timeline_json(uint64_t since, size_t max)
 char *al_ui_timeline_json(uint64_t since)
 {
     cJSON *o = ali_timeline_json(since, 0);
-    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    char *s = o ? ali_json_print(o, false) : NULL;
     cJSON_Delete(o);
     return s;
 }

@@ -7,6 +7,7 @@
 #include "astrolab/cuda.h"
 #include "astrolab/ui.h"
 #include "ui_int.h"
+#include "util/json_int.h"
 
 int al_get_widget_status(al_widget_status *out)
 {
@@ -33,7 +34,7 @@ char *al_widget_status_json(void)
     ok = ok && cJSON_AddBoolToObject(o, "cuda_available", ws.cuda_available) != NULL;
     ok = ok && cJSON_AddBoolToObject(o, "serving", ws.serving) != NULL;
     ok = ok && cJSON_AddNumberToObject(o, "port", ws.port) != NULL;
-    char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
+    char *s = ok ? ali_json_print(o, false) : NULL;
     cJSON_Delete(o);
     return s;
 }

@@ -1,7 +1,11 @@
 /* Human-readable numbers shared by every report (diagnosis, CUDA summary, dashboard panels,
- * the CLI): counts with thousands separators, byte sizes in binary units. Never allocates. */
+ * the CLI): counts with thousands separators, byte sizes in binary units, and floating-point
+ * values in the shortest text that reads back to the same value. Never allocates. */
 #include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/format_int.h"
@@ -49,3 +53,24 @@ void ali_fmt_bytes_signed(int64_t n, char *buf, size_t len)
     memcpy(buf, sign, k);
     ali_fmt_bytes(n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n, buf + k, len - k);
 }
+
+/* %.Ng for N from lo to hi, until the text reads back to v; hi (17 for a double, 9 for a float)
+ * always does. `single`: v is a float32 widened, read back with strtof. */
+static void fmt_shortest(double v, bool single, int lo, int hi, char *buf, size_t len)
+{
+    if (isnan(v) || isinf(v)) {
+        snprintf(buf, len, "%s", isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
+        return;
+    }
+    char tmp[40];
+    for (int digits = lo; digits <= hi; digits++) {
+        snprintf(tmp, sizeof tmp, "%.*g", digits, v);
+        if (digits == hi || (single ? (double)strtof(tmp, NULL) == v : strtod(tmp, NULL) == v))
+            break;
+    }
+    snprintf(buf, len, "%s", tmp);
+}
+
+void ali_fmt_double(double v, char *buf, size_t len) { fmt_shortest(v, false, 15, 17, buf, len); }
+
+void ali_fmt_float(float v, char *buf, size_t len) { fmt_shortest(v, true, 6, 9, buf, len); }
