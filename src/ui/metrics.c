@@ -6,6 +6,7 @@
  * allocator. Per-tag figures are summed from the per-site counters directly: unlike a
  * diagnosis, a scrape takes no sample, so scraping never changes what diagnoses report. */
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +19,18 @@
 #include "astrolab/ui.h"
 #include "memory/memory_int.h"
 #include "ui_int.h"
+#include "util/format_int.h"
 
+/* v in the shortest text that reads back to it ("55.218067", not %.17g's
+ * "55.218066999999998"), with the format's spellings of NaN and the infinities. */
 static void metric(ali_strbuf *b, const char *name, const char *type, const char *help, double v)
 {
-    ali_strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+    char text[ALI_FMT_REAL_LEN];
+    if (isnan(v) || isinf(v))
+        snprintf(text, sizeof text, "%s", isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+    else
+        ali_fmt_double(v, text, sizeof text);
+    ali_strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", name, help, name, type, name, text);
 }
 
 /* A label value with \, " and newline escaped as the format requires. */
