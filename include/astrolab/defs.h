@@ -7,6 +7,8 @@
 #define AL_VERSION_PATCH 0
 #define AL_VERSION_STRING "0.1.0"
 
+#include <stddef.h> /* size_t */
+
 /* -------- Compiler attributes: let the compiler check callers. -------- */
 #if defined(__GNUC__) || defined(__clang__)
 #define AL_API __attribute__((visibility("default")))
@@ -34,6 +36,10 @@ extern "C" {
 
 /* Returns the library's version string, "MAJOR.MINOR.PATCH"; static, never NULL. */
 AL_API const char *al_version(void);
+/* The libraries libastrolab runs with, at their run-time versions, as "name version" joined by
+ * ", " into buf ("cjson 1.7.15, cfitsio 4.2.0, libmicrohttpd 0.9.75, glibc 2.36"), truncated to
+ * fit len bytes. Returns buf; NULL for a NULL buf or len 0. Thread-safe; never allocates. */
+AL_API const char *al_library_versions(char *buf, size_t len);
 
 #ifdef __cplusplus
 }

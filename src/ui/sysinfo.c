@@ -5,6 +5,7 @@
  * come from <astrolab/cuda.h> (src/cuda/); the panels that show all this live in src/ui/. */
 #include <errno.h>
 #include <gnu/libc-version.h>
+#include <microhttpd.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -84,13 +85,26 @@ static void add_version(ali_sysinfo *si, const char *name, const char *version)
     snprintf(e->version, sizeof e->version, "%s", version);
 }
 
-/* The libraries linked into libastrolab, one line each; later modules add theirs here
- * (CFITSIO, the HTTP server...), each reporting the version it runs with, not the one it was
- * built against. */
+/* CFITSIO's version call, weak: this file is also in the preload library, which must not load
+ * CFITSIO into every program it runs (CMakeLists.txt); there it is NULL unless the program
+ * loaded CFITSIO itself. */
+extern float ffvers(float *version) __attribute__((weak));
+
+/* The libraries linked into libastrolab, one line each; later modules add theirs here, each
+ * reporting the version it runs with, not the one it was built against. */
 static void collect_versions(ali_sysinfo *si)
 {
     add_version(si, "astrolab", al_version());
     add_version(si, "cjson", cJSON_Version());
+    if (ffvers) {
+        /* MAJOR + MINOR / 100 + MICRO / 10000 as a float: 4.02 is 4.2.0. */
+        float f = 0;
+        long v = (long)((double)ffvers(&f) * 10000.0 + 0.5);
+        char fits[32];
+        snprintf(fits, sizeof fits, "%ld.%ld.%ld", v / 10000, v / 100 % 100, v % 100);
+        add_version(si, "cfitsio", fits);
+    }
+    add_version(si, "libmicrohttpd", MHD_get_version());
 #if defined(ASTROLAB_BACKING_MIMALLOC)
     /* mi_version() is major * 100 + minor * 10 + patch (209 is 2.0.9). */
     char mi[32];
@@ -99,6 +113,21 @@ static void collect_versions(ali_sysinfo *si)
     add_version(si, "mimalloc", mi);
 #endif
     add_version(si, "glibc", gnu_get_libc_version());
+}
+
+const char *al_library_versions(char *buf, size_t len)
+{
+    if (!buf || !len)
+        return NULL;
+    ali_sysinfo si; /* only n_versions and versions[] are used */
+    si.n_versions = 0;
+    collect_versions(&si);
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 1; i < si.n_versions && n < len; i++) /* [0] is astrolab itself */
+        n += (size_t)snprintf(buf + n, len - n, "%s%s %s", i > 1 ? ", " : "", si.versions[i].name,
+                              si.versions[i].version);
+    return buf;
 }
 
 /* Devices of the selected CUDA backend; a device whose query fails is left out. */
