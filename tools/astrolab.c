@@ -6,7 +6,6 @@
 
 #include "astrolab/astrolab.h"
 #include "cli.h"
-#include "ui/ui_int.h"
 
 #define SURVEY_HELP                                                                                \
     "Loads a catalog (a FITS binary or ASCII table, or CSV) into a tensordict and:\n"              \
@@ -21,6 +20,8 @@
     "  --raw         FITS strings byte for byte (NULs and trailing blanks kept); optimize\n"       \
     "                always reads them so, to write every byte back\n"                             \
     "  --json        one JSON document on stdout"
+
+static int help_command(int argc, char **argv);
 
 /* Every command listed here works; a new one is one line here plus its tools/cmd_<name>.c. */
 static const cli_command commands[] = {
@@ -55,6 +56,10 @@ static const cli_command commands[] = {
      cmd_run},
     {"survey", "info|head|optimize FILE [--hdu N|NAME] [--json]",
      "show, print or optimize a FITS or CSV star catalog", SURVEY_HELP, cmd_survey},
+    {"help", "[COMMAND]", "show this help, or a command's",
+     "Without COMMAND, lists the commands; with one, prints its usage and options, as\n"
+     "'astrolab COMMAND --help' does.",
+     help_command},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -71,14 +76,19 @@ void cli_print_command_help(const cli_command *cmd)
     printf("usage: astrolab %s %s\n\n%s\n\n%s\n", cmd->name, cmd->usage, cmd->summary, cmd->help);
 }
 
+/* The command table is two columns, names and summaries; the usage lines, too long for a
+ * column (run's is 60 characters), are in each command's own --help. */
 static void print_usage(FILE *f)
 {
     fprintf(f, "usage: astrolab [--help] [--version] COMMAND [ARGS...]\n\n"
                "AstroLab: one memory manager for astronomy and other data-heavy C programs.\n\n"
                "Commands:\n");
+    int width = 0;
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(f, "  %-8s %-10s %s\n", commands[i].name, commands[i].usage, commands[i].summary);
-    fprintf(f, "  %-8s %-10s %s\n", "help", "[COMMAND]", "show this help, or a command's");
+        if ((int)strlen(commands[i].name) > width)
+            width = (int)strlen(commands[i].name);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-*s  %s\n", width, commands[i].name, commands[i].summary);
     fprintf(f, "\nOptions:\n"
                "  -h, --help     show this help and exit\n"
                "  -V, --version  show the version and the linked libraries' versions and exit\n"
@@ -88,16 +98,12 @@ static void print_usage(FILE *f)
 
 static int print_version(void)
 {
-    printf("astrolab %s\n", al_version());
-    ali_sysinfo si;
-    if (ali_sysinfo_get(&si) == AL_OK) {
-        for (int i = 0; i < si.n_versions; i++)
-            printf("%s%s %s", i ? ", " : "", si.versions[i].name, si.versions[i].version);
-        printf("\nbacking allocator: %s\n", si.backing);
-    }
+    char libs[512];
+    printf("astrolab %s\nlibraries: %s\n", al_version(), al_library_versions(libs, sizeof libs));
     return CLI_EXIT_OK;
 }
 
+/* `astrolab help [COMMAND]`; argv[0] is "help". */
 static int help_command(int argc, char **argv)
 {
     if (argc < 2) {
@@ -106,9 +112,12 @@ static int help_command(int argc, char **argv)
     }
     if (argc > 2)
         return cli_usage_error("help", "too many arguments: '%s'", argv[2]);
-    const cli_command *cmd = cli_find_command(argv[1]);
+    const char *name = argv[1];
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0)
+        name = "help";
+    const cli_command *cmd = cli_find_command(name);
     if (!cmd)
-        return cli_usage_error(NULL, "unknown command '%s'", argv[1]);
+        return cli_usage_error(NULL, "unknown command '%s'", name);
     cli_print_command_help(cmd);
     return CLI_EXIT_OK;
 }
@@ -124,8 +133,6 @@ int main(int argc, char **argv)
         return help_command(1, argv + 1);
     if (strcmp(first, "-V") == 0 || strcmp(first, "--version") == 0)
         return print_version();
-    if (strcmp(first, "help") == 0)
-        return help_command(argc - 1, argv + 1);
     if (first[0] == '-')
         return cli_usage_error(NULL, "unknown option '%s'", first);
     const cli_command *cmd = cli_find_command(first);
