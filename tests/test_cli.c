@@ -2,12 +2,15 @@
  * in a child process and checks its exit status, its stdout and stderr, and its JSON parsed
  * back with cJSON; also the system information (src/ui/sysinfo.c) that `status` prints. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdarg.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
 #include "ui/ui_int.h"
+#include "util/format_int.h"
+#include "util/json_int.h"
 
 #define ASTROLAB_BIN ASTROLAB_BUILD_DIR "/astrolab"
 
@@ -31,7 +34,8 @@ static char *slurp(FILE *f)
     return buf;
 }
 
-/* Runs astrolab with the NULL-terminated arguments; `env` ("NAME=value") may be NULL. */
+/* Runs astrolab with the NULL-terminated arguments (at most 14); `env` ("NAME=value") may be
+ * NULL. */
 static cli_result run_cli_env(const char *env, const char *arg, ...)
 {
     const char *argv[16] = {ASTROLAB_BIN};
@@ -464,6 +468,371 @@ TEST(test_demo_fails_cleanly_when_allocations_fail)
         cli_result_free(&r);
     }
     CHECK(failures >= 6);
+}
+
+/* -------- survey head: nothing lost, nothing wrong. -------- */
+
+/* Writes n bytes to test-directory file `name`; returns its path (a test_tmp_path buffer). */
+static const char *write_file(const char *name, const char *bytes, size_t n)
+{
+    const char *path = test_tmp_path(name);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        CHECK(fwrite(bytes, 1, n, f) == n);
+        fclose(f);
+    }
+    return path;
+}
+
+/* A check of its own, not ali_utf8_len's: whether s is valid UTF-8 (RFC 3629). */
+static int is_utf8(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    while (s && *s) {
+        int len = *s < 0x80             ? 1
+                  : (*s & 0xE0) == 0xC0 ? 2
+                  : (*s & 0xF0) == 0xE0 ? 3
+                  : (*s & 0xF8) == 0xF0 ? 4
+                                        : 0;
+        if (len == 0 || (len == 2 && *s < 0xC2))
+            return 0;
+        uint32_t cp = len == 1 ? *s : *s & (0x7F >> len);
+        for (int i = 1; i < len; i++) {
+            if ((s[i] & 0xC0) != 0x80)
+                return 0;
+            cp = cp << 6 | (s[i] & 0x3F);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        s += len;
+    }
+    return s != NULL;
+}
+
+/* Whether python3's json module takes text, when python3 is there (1 when it is not). */
+static int python_json_accepts(const char *text)
+{
+    if (system("python3 -c '' 2>/dev/null") != 0)
+        return 1;
+    const char *path = write_file("py.json", text, strlen(text));
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "python3 -c 'import json,sys; json.load(open(sys.argv[1], encoding=\"utf-8\"))' %s",
+             path);
+    return system(cmd) == 0;
+}
+
+TEST(test_survey_head_shows_a_5_kb_value_whole)
+{
+    static char csv[6000];
+    char big[5001];
+    memset(big, 'x', 5000);
+    big[4999] = 'y'; /* the end, to see it is not cut */
+    big[5000] = '\0';
+    int n = snprintf(csv, sizeof csv, "id,name\n1,%s\n2,short\n", big);
+    const char *path = write_file("big.csv", csv, (size_t)n);
+    cli_result t = run_cli("survey", "head", path);
+    CHECK_EQ_INT(t.status, 0);
+    CHECK(contains(t.out, big));
+    CHECK(contains(t.out, "\tshort\n"));
+    cli_result_free(&t);
+
+    cli_result j = run_cli("survey", "head", path, "--json");
+    CHECK_EQ_INT(j.status, 0);
+    cJSON *doc = cJSON_Parse(j.out);
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(doc, "rows");
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetArrayItem(rows, 0), 1)), big);
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetArrayItem(rows, 1), 1)), "short");
+    cJSON_Delete(doc);
+    cli_result_free(&j);
+}
+
+/* A FITS table (HDU 1) with float32 and float64 columns and a string column of bytes that are
+ * not UTF-8 (Latin-1 "café", 0xFF 0xFE), as Tycho-2's binary strings have. */
+static const char *write_fits_fixture(void)
+{
+    al_error err;
+    al_tensordict *td = al_tensordict_new(2, AL_CPU, &err);
+    int64_t shape[1] = {2};
+    const float f32[2] = {-1.45f, 48.371128f};
+    const double f64[2] = {48.371127880, 55.218067};
+    const char names[2][8] = {"caf\xe9", "\xff\xfeok"};
+    al_tensor *a = al_tensor_from_buffer(AL_DTYPE_FLOAT32, 0, 1, shape, f32, &err);
+    al_tensor *b = al_tensor_from_buffer(AL_DTYPE_FLOAT64, 0, 1, shape, f64, &err);
+    al_tensor *c = al_tensor_from_buffer(AL_DTYPE_STRING, 8, 1, shape, names, &err);
+    CHECK(td && a && b && c);
+    CHECK_EQ_INT(al_tensordict_set(td, "f32", a, 0, &err), AL_OK);
+    CHECK_EQ_INT(al_tensordict_set(td, "f64", b, 0, &err), AL_OK);
+    CHECK_EQ_INT(al_tensordict_set(td, "name", c, 0, &err), AL_OK);
+    const char *path = test_tmp_path("fixture.fits");
+    CHECK_EQ_INT(al_survey_save_fits(td, path, NULL, &err), AL_OK);
+    al_tensor_free(a);
+    al_tensor_free(b);
+    al_tensor_free(c);
+    al_tensordict_free(td);
+    return path;
+}
+
+TEST(test_survey_json_is_valid_utf8_with_other_bytes_as_latin1)
+{
+    static const char latin1[] = "id,caf\xe9\n1,\xc5ngstr\xf6m\n2,ok\n";
+    char csv[256], fits[256]; /* test_tmp_path's buffers are reused */
+    snprintf(csv, sizeof csv, "%s", write_file("latin1.csv", latin1, sizeof latin1 - 1));
+    snprintf(fits, sizeof fits, "%s", write_fits_fixture());
+    const char *runs[][6] = {{"survey", "head", csv, "--json"},
+                             {"survey", "info", csv, "--json"},
+                             {"survey", "head", fits, "--hdu", "1", "--json"},
+                             {"survey", "info", fits, "--hdu", "1", "--json"}};
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        const char **r = runs[i];
+        cli_result c = run_cli(r[0], r[1], r[2], r[3], r[4], r[5]);
+        CHECK_EQ_INT(c.status, 0);
+        if (!is_utf8(c.out) || !python_json_accepts(c.out))
+            fprintf(stderr, "  astrolab %s %s %s: not UTF-8 JSON:\n%s\n", r[0], r[1], r[3], c.out);
+        CHECK(is_utf8(c.out));
+        CHECK(python_json_accepts(c.out));
+        /* The library's "caf\\u00e9" may reach stdout parsed and printed again as UTF-8. */
+        CHECK(strcmp(r[1], "info") == 0 || contains(c.out, "caf\\u00e9"));
+        cli_result_free(&c);
+    }
+    cli_result h = run_cli("survey", "head", csv, "--json");
+    cJSON *doc = cJSON_Parse(h.out);
+    const cJSON *row = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "rows"), 0);
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetArrayItem(row, 1)), "\xc3\x85ngstr\xc3\xb6m");
+    cJSON_Delete(doc);
+    cli_result_free(&h);
+    /* The table shows each byte that is not UTF-8 as \xNN, and valid UTF-8 as it is. */
+    cli_result t = run_cli("survey", "head", fits, "--hdu", "1");
+    CHECK_EQ_INT(t.status, 0);
+    CHECK(contains(t.out, "caf\\xe9") && contains(t.out, "\\xff\\xfeok"));
+    cli_result_free(&t);
+}
+
+TEST(test_survey_head_prints_the_shortest_exact_numbers_of_each_type)
+{
+    const char *fits = write_fits_fixture();
+    cli_result t = run_cli("survey", "head", fits, "--columns", "f32,f64");
+    CHECK_EQ_INT(t.status, 0);
+    CHECK_EQ_STR(t.out, "f32\tf64\n-1.45\t48.37112788\n48.371128\t55.218067\n");
+    cli_result_free(&t);
+    cli_result j = run_cli("survey", "head", fits, "--columns", "f32,f64", "--json");
+    CHECK_EQ_INT(j.status, 0);
+    CHECK(contains(j.out, "[-1.45, 48.37112788]"));
+    CHECK(contains(j.out, "[48.371128, 55.218067]"));
+    cli_result_free(&j);
+}
+
+/* Runs astrolab ARGS under ASTROLAB_FAIL_AFTER=n for n = 1, 2, ... until 20 runs in a row
+ * succeed: each run must print exactly the undisturbed output and exit 0, or exit 1 with an
+ * error and nothing on stdout. Then the same with ",repeat" at a few points. */
+static void sweep_failures(const char *a1, const char *a2, const char *a3, const char *a4)
+{
+    cli_result full = run_cli(a1, a2, a3, a4);
+    CHECK_EQ_INT(full.status, 0);
+    int ok_in_a_row = 0, failed = 0;
+    for (int n = 1; n <= 2000 && ok_in_a_row < 20; n++) {
+        for (int repeat = 0; repeat < 2; repeat++) {
+            char env[64];
+            snprintf(env, sizeof env, "ASTROLAB_FAIL_AFTER=%d%s", n, repeat ? ",repeat" : "");
+            cli_result r = run_cli_env(env, a1, a2, a3, a4, (const char *)NULL);
+            int good = r.status == 0 ? strcmp(r.out, full.out) == 0
+                                     : r.status == 1 && r.out[0] == '\0' &&
+                                           contains(r.err, "astrolab survey: error: ");
+            if (!good)
+                fprintf(stderr, "  %s %s %s: exit %d, stdout:\n%s\nstderr:\n%s\n", env, a2,
+                        a4 ? a4 : "", r.status, r.out, r.err);
+            CHECK(good);
+            if (!repeat) {
+                ok_in_a_row = r.status == 0 ? ok_in_a_row + 1 : 0;
+                failed += r.status != 0;
+            }
+            cli_result_free(&r);
+        }
+    }
+    CHECK(failed > 0);
+    CHECK_EQ_INT(ok_in_a_row, 20);
+    cli_result_free(&full);
+}
+
+TEST(test_survey_head_under_allocation_failure_prints_all_or_nothing)
+{
+    static const char csv[] = "source_id,ra,name,flag\n1,44.5,a,1\n2,,bb,0\n3,45.5,,1\n";
+    char p[256];
+    snprintf(p, sizeof p, "%s", write_file("fail.csv", csv, sizeof csv - 1));
+    sweep_failures("survey", "head", p, "--json");
+    sweep_failures("survey", "head", p, NULL);
+}
+
+TEST(test_numbers_on_the_command_line_are_parsed_strictly)
+{
+    static const char csv[] = "id\n1\n2\n";
+    char path[256];
+    snprintf(path, sizeof path, "%s", write_file("n.csv", csv, sizeof csv - 1));
+    char fits[256];
+    snprintf(fits, sizeof fits, "%s", write_fits_fixture());
+    const char *bad_n[] = {"", "1x", "-1", " 1", "+1", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad_n / sizeof bad_n[0]; i++) {
+        cli_result r = run_cli("survey", "head", path, "-n", bad_n[i]);
+        CHECK_EQ_INT(r.status, 2);
+        CHECK(contains(r.err, "-n needs a whole number"));
+        CHECK_EQ_STR(r.out, "");
+        cli_result_free(&r);
+    }
+    const char *bad_hdu[] = {"", "-1", "2147483648", "4294967298", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad_hdu / sizeof bad_hdu[0]; i++) {
+        cli_result r = run_cli("survey", "head", fits, "--hdu", bad_hdu[i]);
+        CHECK_EQ_INT(r.status, 2);
+        CHECK(contains(r.err, "--hdu needs"));
+        CHECK_EQ_STR(r.out, "");
+        cli_result_free(&r);
+    }
+    cli_result two = run_cli("survey", "head", fits, "--hdu", "2"); /* primary and table only */
+    CHECK_EQ_INT(two.status, 1);
+    CHECK_EQ_STR(two.out, "");
+    cli_result_free(&two);
+    cli_result zero = run_cli("survey", "head", path, "-n", "0");
+    CHECK_EQ_INT(zero.status, 0);
+    CHECK_EQ_STR(zero.out, "id\n");
+    cli_result_free(&zero);
+    const char *hdus[] = {"5", "0", "CATALOG"};
+    for (size_t i = 0; i < 3; i++) {
+        cli_result r = run_cli("survey", "info", path, "--hdu", hdus[i]);
+        CHECK_EQ_INT(r.status, 1);
+        CHECK(contains(r.err, "CSV, which has no HDUs"));
+        CHECK_EQ_STR(r.out, "");
+        cli_result_free(&r);
+    }
+    const char *bad_port[] = {"", "65536", "1x", "-1", "host:", "4294967376"};
+    for (size_t i = 0; i < sizeof bad_port / sizeof bad_port[0]; i++) {
+        cli_result d = run_cli("demo", "--ui", bad_port[i]);
+        CHECK_EQ_INT(d.status, 2);
+        CHECK(contains(d.err, "PORT"));
+        CHECK_EQ_STR(d.out, "");
+        cli_result_free(&d);
+        cli_result r = run_cli("run", "--ui", bad_port[i], "--", "true");
+        CHECK_EQ_INT(r.status, 2);
+        CHECK(contains(r.err, "PORT"));
+        cli_result_free(&r);
+    }
+}
+
+TEST(test_version_names_each_library_once)
+{
+    cli_result r = run_cli("--version");
+    CHECK_EQ_INT(r.status, 0);
+    const char *libs[] = {"cjson ", "cfitsio ", "libmicrohttpd ", "glibc "};
+    for (size_t i = 0; i < sizeof libs / sizeof libs[0]; i++) {
+        const char *at = r.out ? strstr(r.out, libs[i]) : NULL;
+        CHECK(at != NULL);
+        CHECK(at && !strstr(at + 1, libs[i]));
+    }
+    const char *first = r.out ? strstr(r.out, al_version()) : NULL;
+    CHECK(first && !strstr(first + 1, al_version()));
+    char buf[512];
+    CHECK(al_library_versions(buf, sizeof buf) == buf && contains(r.out, buf));
+    CHECK(al_library_versions(NULL, 8) == NULL && al_library_versions(buf, 0) == NULL);
+    CHECK(al_library_versions(buf, 8) == buf && strlen(buf) == 7);
+    cli_result_free(&r);
+}
+
+TEST(test_help_help_works_and_the_command_table_keeps_its_columns)
+{
+    cli_result h = run_cli("help", "help");
+    CHECK_EQ_INT(h.status, 0);
+    CHECK(contains(h.out, "usage: astrolab help [COMMAND]"));
+    cli_result_free(&h);
+    cli_result a = run_cli("help", "--help"), b = run_cli("--help");
+    CHECK_EQ_INT(a.status, 0);
+    CHECK(contains(a.out, "usage: astrolab help [COMMAND]"));
+    /* Every command's summary starts in one column, and no line passes 100 columns. */
+    const char *table = b.out ? strstr(b.out, "Commands:\n") : NULL;
+    CHECK(table != NULL);
+    int column = -1, rows = 0;
+    for (const char *line = table ? table + 10 : ""; *line == ' '; line = strchr(line, '\n') + 1) {
+        const char *end = strchr(line, '\n');
+        CHECK(end && end - line <= 100);
+        const char *name_end = line + 2 + strcspn(line + 2, " ");
+        int at = (int)(name_end + strspn(name_end, " ") - line);
+        CHECK(column < 0 || at == column);
+        column = at;
+        rows++;
+    }
+    CHECK_EQ_INT(rows, 5);
+    cli_result_free(&a);
+    cli_result_free(&b);
+}
+
+/* The shared helpers under the output above: shortest exact numbers, UTF-8 JSON. */
+TEST(test_number_and_json_helpers_write_exact_valid_text)
+{
+    char buf[ALI_FMT_REAL_LEN];
+    ali_fmt_double(48.371127880, buf, sizeof buf);
+    CHECK_EQ_STR(buf, "48.37112788");
+    ali_fmt_double(55.218067, buf, sizeof buf);
+    CHECK_EQ_STR(buf, "55.218067");
+    ali_fmt_double(0.1 + 0.2, buf, sizeof buf);
+    CHECK_EQ_STR(buf, "0.30000000000000004");
+    ali_fmt_double(1.234567890123456, buf, sizeof buf); /* needs 16 digits, not 17 */
+    CHECK_EQ_STR(buf, "1.234567890123456");
+    ali_fmt_float(-1.45f, buf, sizeof buf);
+    CHECK_EQ_STR(buf, "-1.45");
+    ali_fmt_float(16777217.0f, buf, sizeof buf);
+    CHECK_EQ_STR(buf, "16777216");
+    ali_fmt_float(0.1f + 0.2f, buf, sizeof buf);
+    CHECK(strtof(buf, NULL) == 0.1f + 0.2f);
+    ali_fmt_double(NAN, buf, sizeof buf);
+    CHECK_EQ_STR(buf, "nan");
+
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "sum", 0.1 + 0.2); /* cJSON alone prints 0.3 */
+    cJSON_AddNumberToObject(o, "big", 1e15 + 1);
+    cJSON_AddNumberToObject(o, "nan", NAN);
+    cJSON_AddStringToObject(o, "s", "caf\xe9 \xc3\xa9 \xed\xa0\x80");
+    char *text = ali_json_print(o, false);
+    CHECK_EQ_STR(text, "{\"sum\":0.30000000000000004,\"big\":1000000000000001,\"nan\":null,"
+                       "\"s\":\"caf\\u00e9 \xc3\xa9 \\u00ed\\u00a0\\u0080\"}");
+    CHECK(cJSON_IsNumber(cJSON_GetObjectItem(o, "sum"))); /* o is left as it was */
+    free(text);
+    cJSON_Delete(o);
+    char *q = ali_json_quote("a\0\"\\\x01\xe9", 6);
+    CHECK_EQ_STR(q, "\"a\\u0000\\\"\\\\\\u0001\\u00e9\"");
+    free(q);
+    CHECK_EQ_INT(ali_utf8_len("\xf4\x90\x80\x80", 4), 0); /* above U+10FFFF */
+    CHECK_EQ_INT(ali_utf8_len("\xf0\x9f\x98\x80", 4), 4);
+    CHECK_EQ_INT(ali_utf8_len("\xc0\x80", 2), 0); /* overlong */
+    CHECK_EQ_INT(ali_utf8_len("\xe2\x82", 2), 0); /* cut short */
+}
+
+/* /metrics: every value in its shortest exact form (no "55.218066999999998"). */
+TEST(test_metrics_values_are_the_shortest_that_read_back)
+{
+    char *text = al_ui_metrics_text();
+    CHECK(text != NULL);
+    int values = 0;
+    for (char *line = text; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (*line == '#')
+            continue;
+        const char *sp = strrchr(line, ' ');
+        size_t n = strcspn(sp ? sp + 1 : "", "\n");
+        if (!sp || n == 0 || n >= 40)
+            continue;
+        char value[40], shortest[ALI_FMT_REAL_LEN];
+        memcpy(value, sp + 1, n);
+        value[n] = '\0';
+        double v = strtod(value, NULL);
+        if (!isfinite(v))
+            continue;
+        ali_fmt_double(v, shortest, sizeof shortest);
+        if (strlen(value) > strlen(shortest))
+            fprintf(stderr, "  metrics: %.*s\n", (int)strcspn(line, "\n"), line);
+        CHECK(strlen(value) <= strlen(shortest));
+        values++;
+    }
+    CHECK(values > 10);
+    free(text);
 }
 
 TEST_MAIN()

@@ -53,6 +53,13 @@ typedef struct cli_common_opts {
  * CLI_EXIT_USAGE. */
 int cli_parse_common(int argc, char **argv, cli_common_opts *out);
 
+/* Parses `text`, the value of option `opt` (for messages: "-n", "--hdu", "--ui port"), as a
+ * decimal integer in min..max: digits only, with a leading '-' only when min < 0; no blanks,
+ * '+', empty text or overflow. Every number on the command line goes through here. Returns
+ * CLI_EXIT_OK with *out set, or CLI_EXIT_USAGE (reported for cmd, naming opt, text, range). */
+int cli_parse_int(const char *cmd, const char *opt, const char *text, int64_t min, int64_t max,
+                  int64_t *out);
+
 /* Prints "astrolab CMD: MESSAGE" and "Try 'astrolab CMD --help'." on stderr and returns
  * CLI_EXIT_USAGE. `cmd` may be NULL for the top level. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) AL_PRINTF(2, 3);
@@ -68,6 +75,10 @@ int cli_find_preload(char *out, size_t len);
 int cli_parse_ui_address(const char *cmd, const char *arg, char *host, size_t hostlen,
                          const char **host_out, uint16_t *port);
 
+/* Writes the n bytes at text to stdout and flushes it. Returns CLI_EXIT_OK, or
+ * CLI_EXIT_FAILURE (reported for cmd) when stdout cannot take them (a full disk, a closed pipe). */
+int cli_write_stdout(const char *cmd, const char *text, size_t n);
+
 /* Prints "  TEXT" and a newline on stdout, unless quiet (a --json run). */
 void cli_note(bool quiet, const char *fmt, ...) AL_PRINTF(2, 3);
 
@@ -80,8 +91,10 @@ const char *cli_format_count(uint64_t n, char *buf, size_t len);
 /* "850 ns", "12.4 us", "3.21 ms", "1.52 s" into buf; returns buf. */
 const char *cli_format_duration(uint64_t ns, char *buf, size_t len);
 
-/* Prints `doc` formatted, with a final newline, on stdout and deletes it. Returns CLI_EXIT_OK,
- * or CLI_EXIT_FAILURE (reported) when doc is NULL or printing runs out of memory. */
+/* Prints `doc` formatted, with a final newline, on stdout and deletes it: valid UTF-8 and exact
+ * numbers (ali_json_print). Nothing is written unless all of it is ready. Returns CLI_EXIT_OK,
+ * or CLI_EXIT_FAILURE (reported) when doc is NULL, printing runs out of memory or stdout
+ * cannot be written. */
 int cli_print_json(const char *cmd, cJSON *doc);
 
 /* Adds `text` (a JSON document produced by the library; freed here with free()) to `parent`

@@ -1,5 +1,6 @@
 /* Helpers shared by the astrolab subcommands: option errors, human-readable figures and JSON
  * output. The progress line is in progress.c; the command table in astrolab.c. */
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 
 #include "cli.h"
 #include "util/format_int.h"
+#include "util/json_int.h"
 
 static void vreport(const char *cmd, const char *kind, const char *fmt, va_list ap)
 {
@@ -35,6 +37,37 @@ int cli_fail(const char *cmd, const char *fmt, ...)
     vreport(cmd, "error: ", fmt, ap);
     va_end(ap);
     return CLI_EXIT_FAILURE;
+}
+
+int cli_parse_int(const char *cmd, const char *opt, const char *text, int64_t min, int64_t max,
+                  int64_t *out)
+{
+    const char *p = text;
+    bool neg = min < 0 && *p == '-';
+    p += neg;
+    /* Accumulated as a negative number, whose range holds INT64_MIN. */
+    int64_t v = 0;
+    bool ok = *p != '\0';
+    for (; ok && *p; p++) {
+        int d = *p - '0';
+        if (d < 0 || d > 9 || v < (INT64_MIN + d) / 10)
+            ok = false;
+        else
+            v = v * 10 - d;
+    }
+    if (ok && !neg && v == INT64_MIN)
+        ok = false;
+    if (ok && !neg)
+        v = -v;
+    if ((!ok || v < min || v > max) && max == INT64_MAX)
+        return cli_usage_error(cmd, "%s needs a whole number of at least %" PRId64 ", not '%s'",
+                               opt, min, text);
+    if (!ok || v < min || v > max)
+        return cli_usage_error(cmd,
+                               "%s needs a whole number from %" PRId64 " to %" PRId64 ", not '%s'",
+                               opt, min, max, text);
+    *out = v;
+    return CLI_EXIT_OK;
 }
 
 int cli_parse_common(int argc, char **argv, cli_common_opts *out)
@@ -80,18 +113,26 @@ const char *cli_format_duration(uint64_t ns, char *buf, size_t len)
     return buf;
 }
 
+int cli_write_stdout(const char *cmd, const char *text, size_t n)
+{
+    if (fwrite(text, 1, n, stdout) != n || fflush(stdout) != 0)
+        return cli_fail(cmd, "cannot write the output: %s", strerror(errno));
+    return CLI_EXIT_OK;
+}
+
 int cli_print_json(const char *cmd, cJSON *doc)
 {
     if (!doc)
         return cli_fail(cmd, "out of memory while building the JSON report");
-    char *text = cJSON_Print(doc);
+    char *text = ali_json_print(doc, true);
     cJSON_Delete(doc);
     if (!text)
         return cli_fail(cmd, "out of memory while printing the JSON report");
-    fputs(text, stdout);
-    fputc('\n', stdout);
+    size_t n = strlen(text);
+    text[n] = '\n'; /* in place of the NUL: no copy to add the newline */
+    int rc = cli_write_stdout(cmd, text, n + 1);
     free(text);
-    return CLI_EXIT_OK;
+    return rc;
 }
 
 bool cli_json_add_raw(cJSON *parent, const char *key, char *text)
@@ -127,12 +168,11 @@ int cli_parse_ui_address(const char *cmd, const char *arg, char *host, size_t ho
         host[n] = '\0';
         *host_out = host;
     }
-    char *end;
-    unsigned long v = strtoul(p, &end, 10);
-    if (!*p || *end || v > 65535)
-        return cli_usage_error(cmd, "--ui: bad port '%s' (want [HOST:]PORT, PORT 0..65535)", p);
-    *port = (uint16_t)v;
-    return CLI_EXIT_OK;
+    int64_t v;
+    int rc = cli_parse_int(cmd, "--ui's PORT", p, 0, 65535, &v);
+    if (rc == CLI_EXIT_OK)
+        *port = (uint16_t)v;
+    return rc;
 }
 
 void cli_note(bool quiet, const char *fmt, ...)

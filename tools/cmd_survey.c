@@ -1,9 +1,9 @@
 /* `astrolab survey info|head|optimize FILE ...`: a FITS or CSV catalog loaded with
  * al_survey_load (src/survey/), shown as its columns and memory, as its first rows, or
  * optimized (and written back with -o). Loads show a progress bar on a terminal. */
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,26 +11,70 @@
 
 #include "astrolab/astrolab.h"
 #include "cli.h"
-
-#define MAX_COLUMNS 256
+#include "util/format_int.h"
+#include "util/json_int.h"
 
 typedef struct survey_args {
     const char *sub; /* "info", "head", "optimize" */
     const char *file;
-    const char *hdu;   /* --hdu value, or NULL */
-    const char *out;   /* -o value, or NULL */
-    long rows;         /* -n */
-    char *columns_buf; /* --columns, split in place */
-    const char *columns[MAX_COLUMNS + 1];
+    const char *hdu_name; /* --hdu NAME, or NULL */
+    int hdu;              /* --hdu N; AL_SURVEY_HDU_FIRST when not given */
+    const char *out;      /* -o value, or NULL */
+    int64_t rows;         /* -n */
+    const char **columns; /* --columns, split in place, NULL-terminated (malloc); NULL: all */
     bool json, help;
     bool raw; /* --raw, and always for optimize: FITS strings byte for byte */
 } survey_args;
+
+/* --hdu N|NAME: digits (an optional sign before them) are a number, which must fit; anything
+ * else is an EXTNAME, so that "2MASS" stays a name. */
+static int parse_hdu(const char *text, survey_args *a)
+{
+    const char *d = text + (*text == '-' || *text == '+');
+    if (!*text)
+        return cli_usage_error("survey", "--hdu needs a number or an EXTNAME, not ''");
+    if (*d && strspn(d, "0123456789") == strlen(d)) {
+        int64_t n;
+        int rc = cli_parse_int("survey", "--hdu", text, 0, INT_MAX, &n);
+        a->hdu = (int)n;
+        return rc;
+    }
+    a->hdu_name = text;
+    return CLI_EXIT_OK;
+}
+
+/* --columns a,b,c: split in place into a->columns; every name non-empty. */
+static int parse_columns(char *list, survey_args *a)
+{
+    size_t n = 1;
+    for (const char *p = list; *p; p++)
+        n += *p == ',';
+    free(a->columns);
+    a->columns = calloc(n + 1, sizeof *a->columns);
+    if (!a->columns)
+        return cli_fail("survey", "out of memory");
+    size_t k = 0;
+    for (char *p = list;; p++) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        if (!*p)
+            return cli_usage_error("survey", "--columns needs names, none empty: --columns ra,dec");
+        a->columns[k++] = p;
+        if (!comma)
+            break;
+        p = comma;
+    }
+    return CLI_EXIT_OK;
+}
 
 static int parse_args(int argc, char **argv, survey_args *a)
 {
     const char *cmd = "survey";
     a->rows = 10;
-    for (int i = 2; i < argc; i++) {
+    a->hdu = AL_SURVEY_HDU_FIRST;
+    int rc = CLI_EXIT_OK;
+    for (int i = 2; i < argc && rc == CLI_EXIT_OK; i++) {
         const char *s = argv[i];
         bool has_value = i + 1 < argc;
         if (strcmp(s, "--json") == 0)
@@ -40,25 +84,14 @@ static int parse_args(int argc, char **argv, survey_args *a)
         else if (strcmp(s, "--raw") == 0)
             a->raw = true;
         else if (strcmp(s, "--hdu") == 0 && has_value)
-            a->hdu = argv[++i];
+            rc = parse_hdu(argv[++i], a);
         else if (strcmp(s, "-o") == 0 && has_value && strcmp(a->sub, "optimize") == 0)
             a->out = argv[++i];
-        else if (strcmp(s, "-n") == 0 && has_value && strcmp(a->sub, "head") == 0) {
-            char *end;
-            errno = 0;
-            a->rows = strtol(argv[++i], &end, 10);
-            if (errno || *end || a->rows < 0)
-                return cli_usage_error(cmd, "-n needs a number of rows, not '%s'", argv[i]);
-        } else if (strcmp(s, "--columns") == 0 && has_value && strcmp(a->sub, "head") == 0) {
-            a->columns_buf = argv[++i];
-            size_t n = 0;
-            for (char *tok = strtok(a->columns_buf, ","); tok; tok = strtok(NULL, ","))
-                if (n < MAX_COLUMNS)
-                    a->columns[n++] = tok;
-            a->columns[n] = NULL;
-            if (n == 0)
-                return cli_usage_error(cmd, "--columns needs names: --columns ra,dec");
-        } else if (s[0] == '-' && s[1])
+        else if (strcmp(s, "-n") == 0 && has_value && strcmp(a->sub, "head") == 0)
+            rc = cli_parse_int(cmd, "-n", argv[++i], 0, INT64_MAX, &a->rows);
+        else if (strcmp(s, "--columns") == 0 && has_value && strcmp(a->sub, "head") == 0)
+            rc = parse_columns(argv[++i], a);
+        else if (s[0] == '-' && s[1])
             return cli_usage_error(cmd, "%s option '%s'%s",
                                    has_value || s[1] != '-' ? "unknown" : "incomplete", s,
                                    has_value ? "" : " (a value may be missing)");
@@ -67,9 +100,9 @@ static int parse_args(int argc, char **argv, survey_args *a)
         else
             return cli_usage_error(cmd, "unexpected argument '%s'", s);
     }
-    if (!a->help && !a->file)
+    if (rc == CLI_EXIT_OK && !a->help && !a->file)
         return cli_usage_error(cmd, "%s needs a FILE", a->sub);
-    return CLI_EXIT_OK;
+    return rc;
 }
 
 static void on_progress(void *user, uint64_t done, uint64_t total)
@@ -80,22 +113,32 @@ static void on_progress(void *user, uint64_t done, uint64_t total)
     cli_progress_update(p, done);
 }
 
+/* Whether path is FITS by <astrolab/survey.h>'s rule (it starts with "SIMPLE  ="); a file
+ * that cannot be opened counts as FITS, for the load to report. */
+static bool looks_like_fits(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return true;
+    char head[9];
+    size_t got = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return got == sizeof head && memcmp(head, "SIMPLE  =", 9) == 0;
+}
+
 static al_tensordict *load(const survey_args *a, int64_t row_stop)
 {
+    if ((a->hdu != AL_SURVEY_HDU_FIRST || a->hdu_name) && !looks_like_fits(a->file)) {
+        cli_fail("survey", "%s is CSV, which has no HDUs: --hdu is for FITS files", a->file);
+        return NULL;
+    }
     al_survey_options o;
     al_survey_options_init(&o);
-    if (a->hdu) {
-        char *end;
-        long n = strtol(a->hdu, &end, 10);
-        if (*a->hdu && !*end && n >= 0)
-            o.hdu = (int)n;
-        else
-            o.hdu_name = a->hdu;
-    }
+    o.hdu = a->hdu;
+    o.hdu_name = a->hdu_name;
     o.row_stop = row_stop;
     o.raw_strings = a->raw;
-    if (a->columns[0])
-        o.columns = a->columns;
+    o.columns = a->columns;
     cli_progress p;
     cli_progress_begin(&p, "loading", 0);
     o.progress = on_progress;
@@ -103,8 +146,15 @@ static al_tensordict *load(const survey_args *a, int64_t row_stop)
     al_error err = {0};
     al_tensordict *td = al_survey_load(a->file, &o, &err);
     cli_progress_end(&p);
-    if (!td)
+    if (!td) {
         cli_fail("survey", "%s", err.message);
+    } else if (o.hdu != AL_SURVEY_HDU_FIRST || o.hdu_name) {
+        if (al_survey_info(td)->hdu < 0) { /* CSV after all: the library ignored --hdu */
+            cli_fail("survey", "%s is CSV, which has no HDUs: --hdu is for FITS files", a->file);
+            al_survey_free(td);
+            td = NULL;
+        }
+    }
     return td;
 }
 
@@ -181,112 +231,255 @@ static int64_t cell_count(const al_tensor *t)
     return n;
 }
 
-/* Element k (C order) of row `row`'s cell of t as text into buf; JSON-ready when json (null for
- * NaN and missing). The mask has t's shape. */
-static void format_value(const al_tensor *t, const al_tensor *mask, int64_t row, int64_t k,
-                         bool json, char *buf, size_t len)
+typedef struct head_col {
+    const char *name;      /* borrowed from the tensordict */
+    al_tensor *t;          /* decoded handle */
+    const al_tensor *mask; /* borrowed "_null.<name>", or NULL */
+    char *str;             /* string columns: an element, the column's width + 1 bytes */
+} head_col;
+
+typedef enum head_kind { HEAD_NULL, HEAD_STRING, HEAD_NUMBER } head_kind;
+
+/* Reads element k (C order) of row `row`'s cell of c: a string into c->str (*len bytes, which
+ * may include NULs under --raw), else a number, bool or non-finite value as text into num
+ * (JSON-ready when json: NaN and infinities are then null). The mask has t's shape. Returns
+ * the kind, or -1 when the element cannot be read. */
+static int read_value(const head_col *c, int64_t row, int64_t k, bool json, char num[64],
+                      size_t *len)
 {
+    const al_tensor *t = c->t;
     int64_t idx[AL_TENSOR_MAX_DIMS] = {row};
     int64_t mi = row * cell_count(t) + k;
     for (int d = al_tensor_ndim(t) - 1; d >= 1; d--) {
         idx[d] = k % al_tensor_shape(t)[d];
         k /= al_tensor_shape(t)[d];
     }
-    if (mask && ((const uint8_t *)al_tensor_data(mask))[mi]) {
-        snprintf(buf, len, json ? "null" : "null");
-        return;
-    }
+    if (c->mask && ((const uint8_t *)al_tensor_data(c->mask))[mi])
+        return HEAD_NULL;
     al_dtype d = al_tensor_dtype(t);
-    if (d == AL_DTYPE_STRING) {
-        char s[1024];
-        size_t n = 0;
-        if (al_tensor_get_string(t, idx, s, sizeof s, &n) != AL_OK)
-            n = 0;
-        size_t o = 0;
-        for (size_t i = 0; i < n && o + 8 < len; i++) {
-            unsigned char ch = (unsigned char)s[i];
-            if (json)
-                buf[o++] = (char)ch;
-            else if (isprint(ch))
-                buf[o++] = (char)ch;
-            else
-                o += (size_t)snprintf(buf + o, len - o, "\\x%02x", ch);
-        }
-        buf[o] = '\0';
-        return;
-    }
-    if (d == AL_DTYPE_BOOL) {
-        double v = 0;
-        if (al_tensor_get_double(t, idx, &v) != AL_OK)
-            v = 0;
-        snprintf(buf, len, "%s", v ? "true" : "false");
-    } else if (d == AL_DTYPE_UINT64) {
+    if (d == AL_DTYPE_STRING)
+        return al_tensor_get_string(t, idx, c->str, al_tensor_itemsize(t) + 1, len) == AL_OK
+                   ? HEAD_STRING
+                   : -1;
+    if (d == AL_DTYPE_UINT64) {
         const int64_t *st = al_tensor_strides(t);
         int64_t off = 0;
-        for (int d = 0; d < al_tensor_ndim(t); d++)
-            off += idx[d] * st[d];
-        snprintf(buf, len, "%" PRIu64, ((const uint64_t *)al_tensor_data(t))[off]);
-    } else if (d == AL_DTYPE_FLOAT32 || d == AL_DTYPE_FLOAT64) {
-        double v = 0;
-        if (al_tensor_get_double(t, idx, &v) != AL_OK)
-            v = NAN;
-        if (isnan(v) || isinf(v))
-            snprintf(buf, len, "%s", json ? "null" : isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf");
-        else
-            snprintf(buf, len, d == AL_DTYPE_FLOAT32 ? "%.9g" : "%.17g", v);
-    } else {
-        int64_t v = 0;
-        if (al_tensor_get_int64(t, idx, &v) != AL_OK)
-            v = 0;
-        snprintf(buf, len, "%" PRId64, v);
+        for (int i = 0; i < al_tensor_ndim(t); i++)
+            off += idx[i] * st[i];
+        snprintf(num, 64, "%" PRIu64, ((const uint64_t *)al_tensor_data(t))[off]);
+        return HEAD_NUMBER;
     }
+    if (d == AL_DTYPE_BOOL || d == AL_DTYPE_FLOAT32 || d == AL_DTYPE_FLOAT64) {
+        double v;
+        if (al_tensor_get_double(t, idx, &v) != AL_OK)
+            return -1;
+        if (d == AL_DTYPE_BOOL)
+            snprintf(num, 64, "%s", v ? "true" : "false");
+        else if (isnan(v) || isinf(v))
+            snprintf(num, 64, "%s", json ? "null" : isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf");
+        else if (d == AL_DTYPE_FLOAT32)
+            ali_fmt_float((float)v, num, 64);
+        else
+            ali_fmt_double(v, num, 64);
+        return json && !isfinite(v) && d != AL_DTYPE_BOOL ? HEAD_NULL : HEAD_NUMBER;
+    }
+    int64_t v;
+    if (al_tensor_get_int64(t, idx, &v) != AL_OK)
+        return -1;
+    snprintf(num, 64, "%" PRId64, v);
+    return HEAD_NUMBER;
 }
 
-/* The cJSON value of element (row, k): strings as strings, numbers raw (int64 exactly). */
-static cJSON *json_value(const al_tensor *t, const al_tensor *mask, int64_t row, int64_t k)
+/* The cJSON value of element (row, k): strings as JSON strings (every byte kept, the invalid
+ * UTF-8 ones as \u00XX), numbers raw in their shortest exact text. NULL when out of memory or
+ * the element cannot be read. */
+static cJSON *json_value(const head_col *c, int64_t row, int64_t k)
 {
-    char buf[1100];
-    format_value(t, mask, row, k, true, buf, sizeof buf);
-    if (strcmp(buf, "null") == 0 && (mask || al_tensor_dtype(t) != AL_DTYPE_STRING))
+    char num[64];
+    size_t len = 0;
+    int kind = read_value(c, row, k, true, num, &len);
+    if (kind == HEAD_NULL)
         return cJSON_CreateNull();
-    if (al_tensor_dtype(t) == AL_DTYPE_STRING)
-        return cJSON_CreateString(buf);
-    return cJSON_CreateRaw(buf);
+    if (kind == HEAD_NUMBER)
+        return cJSON_CreateRaw(num);
+    char *quoted = kind == HEAD_STRING ? ali_json_quote(c->str, len) : NULL;
+    cJSON *v = quoted ? cJSON_CreateRaw(quoted) : NULL;
+    free(quoted);
+    return v;
 }
-
-typedef struct head_col {
-    const char *name;
-    al_tensor *t;          /* decoded handle */
-    const al_tensor *mask; /* borrowed "_null.<name>", or NULL */
-} head_col;
 
 /* Row `row`'s cell of c from dimension dim on: the value itself at the innermost level, else a
- * list (nested for TDIM cells). *k counts the elements taken so far. */
+ * list (nested for TDIM cells). *k counts the elements taken so far. NULL on failure. */
 static cJSON *json_cell(const head_col *c, int64_t row, int dim, int64_t *k)
 {
     if (dim == al_tensor_ndim(c->t))
-        return json_value(c->t, c->mask, row, (*k)++);
+        return json_value(c, row, (*k)++);
     cJSON *a = cJSON_CreateArray();
-    for (int64_t i = 0; i < al_tensor_shape(c->t)[dim]; i++)
-        cJSON_AddItemToArray(a, json_cell(c, row, dim + 1, k));
+    for (int64_t i = 0; a && i < al_tensor_shape(c->t)[dim]; i++) {
+        cJSON *v = json_cell(c, row, dim + 1, k);
+        if (!v || !cJSON_AddItemToArray(a, v)) {
+            cJSON_Delete(v);
+            cJSON_Delete(a);
+            a = NULL;
+        }
+    }
     return a;
 }
 
-/* As json_cell, printed: "[[1, 2], [3, 4]]". */
-static void print_cell(const head_col *c, int64_t row, int dim, int64_t *k)
+/* {"columns": [...], "rows": [[...], ...]}, or NULL on failure. */
+static cJSON *head_json(const head_col *cols, size_t n, int64_t rows)
+{
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *names = cJSON_AddArrayToObject(doc, "columns");
+    cJSON *jrows = cJSON_AddArrayToObject(doc, "rows");
+    bool ok = names && jrows;
+    for (size_t j = 0; ok && j < n; j++) {
+        cJSON *s = cJSON_CreateString(cols[j].name);
+        ok = s && cJSON_AddItemToArray(names, s);
+        if (!ok)
+            cJSON_Delete(s);
+    }
+    for (int64_t r = 0; ok && r < rows; r++) {
+        cJSON *row = cJSON_CreateArray();
+        ok = row && cJSON_AddItemToArray(jrows, row);
+        if (!ok)
+            cJSON_Delete(row);
+        for (size_t j = 0; ok && j < n; j++) {
+            int64_t k = 0;
+            cJSON *cell = json_cell(&cols[j], r, 1, &k);
+            ok = cell && cJSON_AddItemToArray(row, cell);
+            if (!ok)
+                cJSON_Delete(cell);
+        }
+    }
+    if (!ok) {
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+/* A string for a terminal: valid UTF-8 as it is, backslashes doubled, control characters and
+ * bytes that are not UTF-8 as \xNN, so that every byte shows and none is ambiguous. */
+static void put_string(FILE *f, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char ch = (unsigned char)s[i];
+        size_t k = ali_utf8_len(s + i, n - i);
+        if (ch == '\\')
+            fputs("\\\\", f);
+        else if (k == 0 || ch < 0x20 || ch == 0x7f)
+            fprintf(f, "\\x%02x", ch);
+        else
+            fwrite(s + i, 1, k, f);
+        i += k ? k : 1;
+    }
+}
+
+/* As json_cell, printed: "[[1, 2], [3, 4]]". False when an element cannot be read. */
+static bool print_cell(FILE *f, const head_col *c, int64_t row, int dim, int64_t *k)
 {
     if (dim == al_tensor_ndim(c->t)) {
-        char buf[1100];
-        format_value(c->t, c->mask, row, (*k)++, false, buf, sizeof buf);
-        printf("%s", buf);
-        return;
+        char num[64];
+        size_t len = 0;
+        int kind = read_value(c, row, (*k)++, false, num, &len);
+        if (kind == HEAD_STRING)
+            put_string(f, c->str, len);
+        else
+            fputs(kind == HEAD_NULL ? "null" : num, f);
+        return kind >= 0;
     }
-    printf("[");
-    for (int64_t i = 0; i < al_tensor_shape(c->t)[dim]; i++) {
-        printf("%s", i ? ", " : "");
-        print_cell(c, row, dim + 1, k);
+    bool ok = true;
+    fputc('[', f);
+    for (int64_t i = 0; ok && i < al_tensor_shape(c->t)[dim]; i++) {
+        fputs(i ? ", " : "", f);
+        ok = print_cell(f, c, row, dim + 1, k);
     }
-    printf("]");
+    fputc(']', f);
+    return ok;
+}
+
+/* The table, tab-separated, into a memory buffer: nothing reaches stdout unless all of it
+ * was made. Returns CLI_EXIT_OK or CLI_EXIT_FAILURE (reported). */
+static int head_text(const head_col *cols, size_t n, int64_t rows)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    if (!f)
+        return cli_fail("survey", "out of memory");
+    bool ok = true;
+    for (size_t j = 0; j < n; j++)
+        fprintf(f, "%s%s", j ? "\t" : "", cols[j].name);
+    fputc('\n', f);
+    for (int64_t r = 0; ok && r < rows; r++) {
+        for (size_t j = 0; ok && j < n; j++) {
+            int64_t k = 0;
+            fputs(j ? "\t" : "", f);
+            ok = print_cell(f, &cols[j], r, 1, &k);
+        }
+        fputc('\n', f);
+    }
+    ok &= !ferror(f);
+    ok &= fclose(f) == 0;
+    int rc = ok ? cli_write_stdout("survey", text, size)
+                : cli_fail("survey", "cannot format the rows (out of memory?)");
+    free(text);
+    return rc;
+}
+
+/* Every column of td with a handle of its own (a decoded copy for dictionary-encoded ones).
+ * Returns CLI_EXIT_OK with *out (n entries; free with free_columns), or CLI_EXIT_FAILURE
+ * (reported): a column that cannot be read fails the command rather than go missing. */
+static int head_columns(const al_tensordict *td, head_col **out, size_t *n_out)
+{
+    size_t n = 0, cap = al_tensordict_len(td);
+    head_col *cols = calloc(cap ? cap : 1, sizeof *cols);
+    if (!cols)
+        return cli_fail("survey", "out of memory");
+    int rc = CLI_EXIT_OK;
+    for (size_t i = 0; rc == CLI_EXIT_OK && i < cap; i++) {
+        al_tensordict_entry e;
+        if (al_tensordict_entry_at(td, i, &e) != AL_OK) {
+            rc = cli_fail("survey", "cannot read column %zu of %zu", i + 1, cap);
+            break;
+        }
+        if (!e.tensor)
+            continue; /* the "_null" masks */
+        head_col *c = &cols[n];
+        c->name = e.name;
+        al_error err = {0};
+        c->t = al_tensordict_get(td, e.name, &err);
+        if (!c->t) {
+            rc = cli_fail("survey", "cannot read column '%s': %s", e.name,
+                          err.message[0] ? err.message : al_strerror(err.code));
+            break;
+        }
+        n++;
+        size_t klen = strlen(e.name) + sizeof "_null.";
+        char *key = malloc(klen);
+        if (key) {
+            snprintf(key, klen, "_null.%s", e.name);
+            c->mask = al_tensordict_borrow(td, key);
+        }
+        if (al_tensor_dtype(c->t) == AL_DTYPE_STRING)
+            c->str = malloc(al_tensor_itemsize(c->t) + 1);
+        if (!key || (al_tensor_dtype(c->t) == AL_DTYPE_STRING && !c->str))
+            rc = cli_fail("survey", "out of memory");
+        free(key);
+    }
+    *out = cols;
+    *n_out = n;
+    return rc;
+}
+
+static void free_columns(head_col *cols, size_t n)
+{
+    for (size_t j = 0; cols && j < n; j++) {
+        al_tensor_free(cols[j].t);
+        free(cols[j].str);
+    }
+    free(cols);
 }
 
 static int run_head(const survey_args *a)
@@ -294,55 +487,18 @@ static int run_head(const survey_args *a)
     al_tensordict *td = load(a, a->rows);
     if (!td)
         return CLI_EXIT_FAILURE;
-    size_t n = 0, cap = al_tensordict_len(td);
-    head_col *cols = calloc(cap ? cap : 1, sizeof *cols);
-    for (size_t i = 0; cols && i < cap; i++) {
-        al_tensordict_entry e;
-        if (al_tensordict_entry_at(td, i, &e) != AL_OK || !e.tensor)
-            continue; /* the "_null" masks */
-        char key[320];
-        snprintf(key, sizeof key, "_null.%s", e.name);
-        cols[n].name = e.name;
-        cols[n].mask = al_tensordict_borrow(td, key);
-        cols[n].t = al_tensordict_get(td, e.name, NULL);
-        if (cols[n].t)
-            n++;
-    }
+    head_col *cols = NULL;
+    size_t n = 0;
+    int rc = head_columns(td, &cols, &n);
     int64_t rows = al_tensordict_batch_size(td);
-    int rc = CLI_EXIT_OK;
-    if (!cols) {
-        rc = cli_fail("survey", "out of memory");
-    } else if (a->json) {
-        cJSON *doc = cJSON_CreateObject();
-        cJSON *names = cJSON_AddArrayToObject(doc, "columns");
-        cJSON *jrows = cJSON_AddArrayToObject(doc, "rows");
-        for (size_t j = 0; j < n; j++)
-            cJSON_AddItemToArray(names, cJSON_CreateString(cols[j].name));
-        for (int64_t r = 0; r < rows; r++) {
-            cJSON *row = cJSON_CreateArray();
-            cJSON_AddItemToArray(jrows, row);
-            for (size_t j = 0; j < n; j++) {
-                int64_t k = 0;
-                cJSON_AddItemToArray(row, json_cell(&cols[j], r, 1, &k));
-            }
-        }
-        rc = cli_print_json("survey", doc);
-    } else {
-        for (size_t j = 0; j < n; j++)
-            printf("%s%s", j ? "\t" : "", cols[j].name);
-        printf("\n");
-        for (int64_t r = 0; r < rows; r++) {
-            for (size_t j = 0; j < n; j++) {
-                int64_t k = 0;
-                printf("%s", j ? "\t" : "");
-                print_cell(&cols[j], r, 1, &k);
-            }
-            printf("\n");
-        }
+    if (rc == CLI_EXIT_OK && a->json) {
+        cJSON *doc = head_json(cols, n, rows);
+        rc = doc ? cli_print_json("survey", doc)
+                 : cli_fail("survey", "cannot build the JSON rows (out of memory?)");
+    } else if (rc == CLI_EXIT_OK) {
+        rc = head_text(cols, n, rows);
     }
-    for (size_t j = 0; j < n; j++)
-        al_tensor_free(cols[j].t);
-    free(cols);
+    free_columns(cols, n);
     al_survey_free(td);
     return rc;
 }
@@ -435,14 +591,15 @@ int cmd_survey(int argc, char **argv)
         return cli_usage_error("survey", "unknown subcommand '%s' (info, head, optimize)", a.sub);
     int rc = parse_args(argc, argv, &a);
     if (rc != CLI_EXIT_OK)
-        return rc;
-    if (a.help) {
+        ;
+    else if (a.help)
         cli_print_command_help(cli_find_command("survey"));
-        return CLI_EXIT_OK;
-    }
-    if (strcmp(a.sub, "info") == 0)
-        return run_info(&a);
-    if (strcmp(a.sub, "head") == 0)
-        return run_head(&a);
-    return run_optimize(&a);
+    else if (strcmp(a.sub, "info") == 0)
+        rc = run_info(&a);
+    else if (strcmp(a.sub, "head") == 0)
+        rc = run_head(&a);
+    else
+        rc = run_optimize(&a);
+    free(a.columns);
+    return rc;
 }
