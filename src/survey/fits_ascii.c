@@ -3,18 +3,53 @@
  * (Iw) become int64, reals (Fw.d, Ew.d, Dw.d) float64, text (Aw) strings of width w; TNULLn
  * gives NaN or the null mask. Binary tables are in fits_read.c. */
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "survey/survey_int.h"
 
-static int read_column(fitsfile *f, int colnum, ali_scol *c, char letter, int64_t start,
-                       int64_t rows, int64_t block, const char *path, int hdu, al_error *err)
+/* An Iw field: blanks, an optional sign, digits, blanks (all blank: 0, as CFITSIO reads it).
+ * False when it is not an integer or does not fit int64. */
+static bool parse_int(const char *s, int64_t *out)
 {
+    while (*s == ' ')
+        s++;
+    if (!*s) {
+        *out = 0;
+        return true;
+    }
+    bool neg = *s == '-';
+    if (*s == '+' || *s == '-')
+        s++;
+    uint64_t v = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    const char *digits = s;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (limit - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    bool any = s > digits;
+    while (*s == ' ')
+        s++;
+    if (!any || *s)
+        return false;
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return true;
+}
+
+static int read_column(fitsfile *f, int colnum, ali_scol *c, char letter, size_t twidth,
+                       int64_t start, int64_t rows, int64_t block, const char *path, int hdu,
+                       al_error *err)
+{
+    size_t tw = (letter == 'A' ? c->width : twidth) + 1; /* a field's text and its NUL */
     char *flags = al_malloc((size_t)block);
-    char **ptrs = letter == 'A' ? AL_NEW_ARRAY(char *, (size_t)block) : NULL;
-    char *text = letter == 'A' ? al_malloc((size_t)block * (c->width + 1)) : NULL;
-    if (!flags || (letter == 'A' && (!ptrs || !text)))
+    bool as_text = letter == 'A' || letter == 'I';
+    char **ptrs = as_text ? AL_NEW_ARRAY(char *, (size_t)block) : NULL;
+    char *text = as_text ? al_malloc((size_t)block * tw) : NULL;
+    if (!flags || (as_text && (!ptrs || !text)))
         return al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
     int rc = AL_OK;
     for (int64_t r = 0; r < rows && rc == AL_OK; r += block) {
@@ -22,14 +57,23 @@ static int read_column(fitsfile *f, int colnum, ali_scol *c, char letter, int64_
         int st = 0, anynul = 0;
         if (letter == 'A') {
             for (int64_t i = 0; i < nb; i++)
-                ptrs[i] = text + i * (int64_t)(c->width + 1);
+                ptrs[i] = text + i * (int64_t)tw;
             fits_read_col(f, TSTRING, colnum, start + r + 1, 1, nb, "", ptrs, &anynul, &st);
             for (int64_t i = 0; !st && i < nb; i++)
                 strncpy((char *)c->data + (r + i) * (int64_t)c->width, ptrs[i], c->width);
         } else if (letter == 'I' && c->dtype == AL_DTYPE_INT64) {
-            fits_read_colnull(f, TLONGLONG, colnum, start + r + 1, 1, nb, (long long *)c->data + r,
-                              flags, &anynul, &st);
-            for (int64_t i = 0; !st && anynul && i < nb; i++) {
+            /* As text, parsed here: CFITSIO converts Iw fields through a double, so integers
+             * past 2^53 lose digits and 9223372036854775807 wraps to INT64_MIN. */
+            for (int64_t i = 0; i < nb; i++)
+                ptrs[i] = text + i * (int64_t)tw;
+            fits_read_colnull_str(f, colnum, start + r + 1, 1, nb, ptrs, flags, &anynul, &st);
+            for (int64_t i = 0; !st && i < nb && rc == AL_OK; i++)
+                if (!flags[i] && !parse_int(ptrs[i], (int64_t *)c->data + r + i))
+                    rc = al_error_set(err, AL_EFORMAT,
+                                      "%s: HDU %d: column '%s', row %lld: '%s' is not an integer "
+                                      "of 64 bits",
+                                      path, hdu, c->key, (long long)(start + r + i), ptrs[i]);
+            for (int64_t i = 0; !st && anynul && rc == AL_OK && i < nb; i++) {
                 if (!flags[i])
                     continue;
                 if (!c->nulls) {
@@ -135,7 +179,8 @@ static int read_named(fitsfile *f, const char *path, int hdu, const al_survey_op
             return al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
         if (c->dtype == AL_DTYPE_STRING)
             memset(c->data, 0, (size_t)t->rows * c->width);
-        int rc = read_column(f, i + 1, c, letter, start, t->rows, block, path, hdu, err);
+        size_t tw = tc[i].twidth > 0 ? (size_t)tc[i].twidth : 1;
+        int rc = read_column(f, i + 1, c, letter, tw, start, t->rows, block, path, hdu, err);
         if (rc != AL_OK)
             return rc;
         if (o->progress)
