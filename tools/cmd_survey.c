@@ -195,12 +195,15 @@ static int run_info(const survey_args *a)
     cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItem(doc, "columns"))
     {
-        char shape[48] = "";
+        char shape[AL_TENSOR_MAX_DIMS * 24] = ""; /* "x" and up to 20 digits per dimension */
         size_t n = 0;
         cJSON *d;
-        cJSON_ArrayForEach(d, cJSON_GetObjectItem(c, "shape")) n +=
-            (size_t)snprintf(shape + n, sizeof shape - n, "%s%.0f", n ? "x" : "",
-                             cJSON_GetNumberValue(d));
+        cJSON_ArrayForEach(d, cJSON_GetObjectItem(c, "shape"))
+        {
+            if (n < sizeof shape) /* snprintf returns what it would have written */
+                n += (size_t)snprintf(shape + n, sizeof shape - n, "%s%.0f", n ? "x" : "",
+                                      cJSON_GetNumberValue(d));
+        }
         const char *dt = cJSON_GetStringValue(cJSON_GetObjectItem(c, "dtype"));
         char dtype[24];
         if (strcmp(dt, "string") == 0)

@@ -66,7 +66,8 @@ void demo_put_stats(demo_out *o)
     if (al_get_memory_stats(&s) != AL_OK)
         return;
     if (o->json) {
-        cli_json_add_raw(o->step, "stats", al_memory_stats_json());
+        if (!cli_json_add_raw(o->step, "stats", al_memory_stats_json()))
+            o->failed = true; /* a missing key is a step that could not run, not a pass */
         return;
     }
     char a[32], b[32], c[32], d[32];

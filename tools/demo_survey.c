@@ -24,12 +24,15 @@
 static void put_memory_info(demo_out *o, const al_tensordict *td)
 {
     if (o->json) {
-        cli_json_add_raw(o->step, "memory_info", al_tensordict_memory_info_json(td));
+        if (!cli_json_add_raw(o->step, "memory_info", al_tensordict_memory_info_json(td)))
+            o->failed = true; /* a missing key is a step that could not run, not a pass */
         return;
     }
     al_tensordict_meminfo mi;
-    if (al_tensordict_memory_info(td, &mi) != AL_OK)
+    if (al_tensordict_memory_info(td, &mi) != AL_OK) {
+        o->failed = true;
         return;
+    }
     char a[32];
     printf("  memory_info: %s in %llu tensors\n", cli_format_bytes(mi.total_bytes, a, sizeof a),
            (unsigned long long)mi.n_tensors);
@@ -250,15 +253,20 @@ static int gaia_steps(demo_out *o, const char *path)
     demo_step(o, "survey", "survey_diagnosis", "diagnosis and a forced cleanup");
     al_diagnosis *d = al_diagnose_memory_leaks();
     if (d) {
-        if (o->json)
-            cli_json_add_raw(o->step, "diagnosis", al_diagnosis_json(d));
-        else {
+        if (o->json) {
+            if (!cli_json_add_raw(o->step, "diagnosis", al_diagnosis_json(d)))
+                o->failed = true;
+        } else {
             char *text = al_diagnosis_text(d);
             if (text)
                 fputs(text, stdout);
+            else
+                o->failed = true;
             free(text);
         }
         al_diagnosis_free(d);
+    } else {
+        o->failed = true;
     }
     rc = add_temporaries(td, "scratch_"); /* what the forced cleanup gives back */
     uint64_t before = td_bytes(td);
