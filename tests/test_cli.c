@@ -835,4 +835,37 @@ TEST(test_metrics_values_are_the_shortest_that_read_back)
     free(text);
 }
 
+/* `run` keeps the caller's whole LD_PRELOAD after its own (it was cut at 8 KiB), and refuses a
+ * --report path it would have to cut (and so unlink another file). */
+TEST(test_run_keeps_long_ld_preload_and_refuses_a_report_path_it_would_cut)
+{
+    static char env[16000], want[16000];
+    char lib[128];
+    int n = snprintf(env, sizeof env, "LD_PRELOAD=");
+    for (int i = 0; i < 600; i++) /* absent libraries: ld.so warns and goes on */
+        n += snprintf(env + n, sizeof env - (size_t)n, "%s/no/such/lib%04d.so", i ? ":" : "", i);
+    snprintf(lib, sizeof lib, "/no/such/lib%04d.so", 599);
+    cli_result r =
+        run_cli_env(env, "run", "--", "sh", "-c", "printf %s \"$LD_PRELOAD\"", (const char *)NULL);
+    if (r.status == 1 && contains(r.err, "preload library was not found")) {
+        fprintf(stderr, "  (no preload library in this build: LD_PRELOAD part skipped)\n");
+    } else {
+        CHECK_EQ_INT(r.status, 0);
+        snprintf(want, sizeof want, ":%s", env + strlen("LD_PRELOAD="));
+        CHECK(contains(r.out, want)); /* every entry, after ours */
+        CHECK(contains(r.out, lib));
+        CHECK(contains(r.out, "libastrolab_preload.so:"));
+    }
+    cli_result_free(&r);
+
+    static char path[5000];
+    memset(path, 'a', sizeof path - 1);
+    path[0] = '/';
+    path[sizeof path - 1] = '\0';
+    cli_result p = run_cli("run", "--report", path, "--", "true");
+    CHECK_EQ_INT(p.status, 2);
+    CHECK(contains(p.err, "--report: the path is longer than"));
+    cli_result_free(&p);
+}
+
 TEST_MAIN()

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,15 +76,22 @@ static int make_token(char out[33])
     return 0;
 }
 
-static void child(const run_opts *o, const char *preload, const char *report, const char *token)
+/* LD_PRELOAD for the program: ours first, then the caller's whole list (any length). NULL
+ * when out of memory; free() it. */
+static char *preload_list(const char *preload)
 {
-    char pid[32], ld[PATH_MAX * 2];
-    snprintf(pid, sizeof pid, "%ld", (long)getpid());
     const char *old = getenv("LD_PRELOAD");
-    if (old && *old)
-        snprintf(ld, sizeof ld, "%s:%s", preload, old);
-    else
-        snprintf(ld, sizeof ld, "%s", preload);
+    size_t n = strlen(preload) + (old ? strlen(old) + 1 : 0) + 1;
+    char *ld = malloc(n);
+    if (ld)
+        snprintf(ld, n, "%s%s%s", preload, old && *old ? ":" : "", old && *old ? old : "");
+    return ld;
+}
+
+static void child(const run_opts *o, const char *ld, const char *report, const char *token)
+{
+    char pid[32];
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
     setenv("LD_PRELOAD", ld, 1);
     setenv("ASTROLAB_RUN_REPORT", report, 1);
     setenv("ASTROLAB_RUN_PID", pid, 1);
@@ -229,6 +237,10 @@ int cmd_run(int argc, char **argv)
                         ASTROLAB_PRELOAD_INSTALLED);
     char report[PATH_MAX];
     bool temporary = o.report == NULL;
+    /* A cut path would name another file. */
+    if (o.report && strlen(o.report) >= sizeof report)
+        return cli_usage_error(CMD, "--report: the path is longer than %zu bytes",
+                               sizeof report - 1);
     if (temporary) {
         snprintf(report, sizeof report, "%s/astrolab-run-XXXXXX.json",
                  getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -239,7 +251,12 @@ int cmd_run(int argc, char **argv)
     } else {
         snprintf(report, sizeof report, "%s", o.report);
     }
-    unlink(report); /* present afterwards only if the program wrote it */
+    /* An old --report FILE stays until the program's report replaces it (renamed into place,
+     * so a new inode): a run that writes none leaves it, and is told apart by that inode. */
+    struct stat old_report;
+    bool had_old = !temporary && stat(report, &old_report) == 0;
+    if (temporary)
+        unlink(report); /* present afterwards only if the program wrote it */
     char token[33] = "";
     if (o.ui_port) {
         if (make_token(token) != 0)
@@ -250,12 +267,16 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "astrolab run: dashboard at http://%s%s%s:%u/?token=%s while %s runs\n",
                 v6 ? "[" : "", h, v6 ? "]" : "", o.ui_port, token, o.argv[0]);
     }
+    char *ld = preload_list(preload);
+    if (!ld)
+        return cli_fail(CMD, "out of memory");
     fflush(NULL);
     pid_t pid = fork();
+    if (pid == 0)
+        child(&o, ld, report, token);
+    free(ld);
     if (pid < 0)
         return cli_fail(CMD, "fork failed: %s", strerror(errno));
-    if (pid == 0)
-        child(&o, preload, report, token);
     struct sigaction ignore = {.sa_handler = SIG_IGN}, old_int, old_quit;
     sigaction(SIGINT, &ignore, &old_int); /* the program gets ^C; we stay to report */
     sigaction(SIGQUIT, &ignore, &old_quit);
@@ -264,7 +285,10 @@ int cmd_run(int argc, char **argv)
         ;
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGQUIT, &old_quit, NULL);
-    cJSON *doc = read_report(report);
+    struct stat now;
+    bool written = stat(report, &now) == 0 &&
+                   (!had_old || now.st_ino != old_report.st_ino || now.st_dev != old_report.st_dev);
+    cJSON *doc = written ? read_report(report) : NULL;
     if (doc) {
         print_summary(doc, o.argv[0]);
         cJSON_Delete(doc);
