@@ -11,7 +11,8 @@
 #   make clean         remove build/, build-asan/, build-tsan/, build-bench*/
 #
 # Variables: BUILD_TYPE (RelWithDebInfo), JOBS (number of CPUs), CMAKE_FLAGS (extra -D options),
-# PREFIX (/usr/local). ASTROLAB_SKIP_DEPS=1 skips the Debian package check.
+# PREFIX (/usr/local), WERROR (ON for test, test-gpu, asan and tsan; OFF for the others).
+# ASTROLAB_SKIP_DEPS=1 skips the Debian package check.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -22,6 +23,11 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 CTEST_FLAGS ?=
+# Warnings are errors for developers (the test targets, and CI through them), never in the build
+# a user asks for with make, make demo or make install: their compiler may be newer than ours.
+# Each target passes it, so build/ follows the last target run (switching rebuilds build/).
+WERROR ?= OFF
+test test-gpu asan tsan: WERROR = ON
 
 BUILD := build
 BUILD_ASAN := build-asan
@@ -51,7 +57,8 @@ deps-bench:
 # ---- The normal build ----
 # cmake is rerun every time: it is quick with a cache, and picks up new source files and options.
 configure:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DASTROLAB_WERROR=$(WERROR) \
+	    $(CMAKE_FLAGS)
 
 build: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
@@ -74,7 +81,7 @@ test-gpu: deps-test configure
 # ---- Sanitizer builds (benchmarks off: they measure nothing under a sanitizer) ----
 asan: deps-test
 	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DASTROLAB_SANITIZE=address \
-	    -DASTROLAB_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	    -DASTROLAB_BUILD_BENCH=OFF -DASTROLAB_WERROR=$(WERROR) $(CMAKE_FLAGS)
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 	cd $(BUILD_ASAN) && $(CTEST)
 
@@ -83,7 +90,7 @@ asan: deps-test
 TSAN_WRAP = $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 tsan: deps-test
 	cmake -S . -B $(BUILD_TSAN) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DASTROLAB_SANITIZE=thread \
-	    -DASTROLAB_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	    -DASTROLAB_BUILD_BENCH=OFF -DASTROLAB_WERROR=$(WERROR) $(CMAKE_FLAGS)
 	cmake --build $(BUILD_TSAN) -j $(JOBS)
 	cd $(BUILD_TSAN) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	    $(TSAN_WRAP) $(CTEST) -L threads --no-tests=error
@@ -97,7 +104,7 @@ bench: deps-bench
 	    sh bench/run.sh $(BENCH_ARGS); \
 	else \
 	    cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DASTROLAB_BUILD_BENCH=ON \
-	        $(CMAKE_FLAGS); \
+	        -DASTROLAB_WERROR=$(WERROR) $(CMAKE_FLAGS); \
 	    cmake --build $(BUILD) -j $(JOBS); \
 	    found=0; \
 	    for b in $(BUILD)/bench/bench_*; do \
