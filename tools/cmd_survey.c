@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "astrolab/astrolab.h"
 #include "cli.h"
@@ -522,12 +523,22 @@ static void action_name(unsigned bits, char *buf, size_t len)
     if (!n)
         snprintf(buf, len, "none");
 }
+/* -o x.csv would get FITS under a CSV name (and over the user's CSV when it is the input). */
+static bool writes_csv_name(const char *out)
+{
+    size_t n = strlen(out);
+    return n >= 4 && strcasecmp(out + n - 4, ".csv") == 0;
+}
+
 static int run_optimize(const survey_args *in)
 {
     /* Raw strings: a file written back must keep every byte (binary data in A columns). */
     survey_args raw = *in;
     raw.raw = true;
     const survey_args *a = &raw;
+    if (a->out && writes_csv_name(a->out))
+        return cli_fail("survey", "%s: optimize writes FITS, not CSV: give -o a .fits name",
+                        a->out);
     al_tensordict *td = load(a, -1);
     if (!td)
         return CLI_EXIT_FAILURE;
@@ -540,9 +551,14 @@ static int run_optimize(const survey_args *in)
     int exit_rc = CLI_EXIT_OK;
     al_error err = {0};
     if (a->out) {
+        /* The rest of a FITS file (other HDUs, header keywords) is kept: the optimized file is
+         * the same file with narrower columns. */
+        const al_survey_meta *m = al_survey_info(td);
+        al_survey_save_options so = {.overwrite = 1};
+        so.keep_source = m && m->format && strcmp(m->format, "fits") == 0;
         cli_progress p;
         cli_progress_begin(&p, "writing", 0);
-        rc = al_survey_save_fits(td, a->out, NULL, &err);
+        rc = al_survey_save_fits(td, a->out, &so, &err);
         cli_progress_end(&p);
         if (rc != AL_OK)
             exit_rc = cli_fail("survey", "%s", err.message);

@@ -125,14 +125,24 @@ AL_API void al_survey_free(al_tensordict *td);
 typedef struct al_survey_save_options {
     const char *extname; /* EXTNAME of the table; NULL: "CATALOG" */
     int overwrite;       /* 1 (default when opts is NULL): replace an existing file */
+    int keep_source;     /* 1: the file td was loaded from, with its table replaced (below) */
 } al_survey_save_options;
 
 /* Writes every tensor entry of td (nested ones by their dotted path) as a column of one FITS
  * BINTABLE after an empty primary HDU: the tensors' types (unsigned through TZERO), string
  * widths, vector columns, cell shapes (TDIMn, for more than one axis per row, and for arrays of
  * strings), units (TUNITn), roles (TROLEn), TNULLn and the survey name (SURVEY). Loading the
- * file gives back every value and shape exactly. `opts` may be NULL. AL_OK, or AL_ETYPE (a dtype
- * FITS cannot hold), AL_EIO (naming the file), AL_EINVAL, AL_ENOMEM. */
+ * file gives back every value and shape exactly. `opts` may be NULL.
+ * With keep_source, td must have been loaded from a FITS table (al_survey_info's path and hdu):
+ * the output is that file with the table replaced: every other HDU byte for byte, the primary
+ * header, and every keyword of the table's header that the new table does not define (WCS,
+ * provenance, COMMENT, HISTORY; per-column keywords such as TDISPn follow their column by name).
+ * The file is written beside `path` and renamed over it once complete and flushed to disk: a
+ * failure, a crash or a full disk leaves an existing `path` (even the source itself) unchanged.
+ * A `path` that exists and is not a regular file (device, FIFO, directory, symbolic link) is
+ * refused, as are compressed names (.gz, .fz, .bz2). AL_OK, or AL_ETYPE (a dtype FITS cannot
+ * hold), AL_EIO (naming the file and the system's reason), AL_EUNSUPPORTED, AL_ENOTFOUND (the
+ * source is gone), AL_EINVAL, AL_ENOMEM. */
 AL_API AL_NODISCARD int al_survey_save_fits(const al_tensordict *td, const char *path,
                                             const al_survey_save_options *opts, al_error *err);
 

@@ -20,6 +20,7 @@
 
 #include "astrolab/log.h"
 #include "diagnosis_int.h"
+#include "util/outfile_int.h"
 
 #define DEST_MAX 4096
 
@@ -273,13 +274,14 @@ int al_leak_report(const char *dest)
 {
     bool text = !dest || strcmp(dest, "1") == 0;
     out o = {.fd = 2};
+    ali_outfile file; /* a file report replaces the old one whole, or leaves it */
+    al_error err;
     if (!text) {
-        o.fd = open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (o.fd < 0) {
-            al_log(AL_LOG_WARNING, ALI_LOGGER, "leak report: cannot write %s: %s", dest,
-                   strerror(errno));
+        if (ali_outfile_begin(&file, dest, true, &err) != AL_OK) {
+            al_log(AL_LOG_WARNING, ALI_LOGGER, "leak report: %s", err.message);
             return AL_EIO;
         }
+        o.fd = file.fd;
     }
     live *sites;
     uint64_t bytes, count;
@@ -290,11 +292,18 @@ int al_leak_report(const char *dest)
         report_json(&o, sites, n, bytes, count);
     out_flush(&o);
     ali_internal_free(sites);
-    if (!text && close(o.fd) != 0)
-        o.failed = true;
-    if (o.failed) {
-        al_log(AL_LOG_WARNING, ALI_LOGGER, "leak report: writing %s failed: %s",
-               text ? "stderr" : dest, strerror(errno));
+    if (text && o.failed) {
+        al_log(AL_LOG_WARNING, ALI_LOGGER, "leak report: writing stderr failed: %s",
+               strerror(errno));
+        return AL_EIO;
+    }
+    if (!text && o.failed) {
+        snprintf(err.message, sizeof err.message, "%s: cannot write: %s", dest,
+                 ali_outfile_reason(errno));
+        ali_outfile_abort(&file);
+    }
+    if (!text && (o.failed || ali_outfile_commit(&file, &err) != AL_OK)) {
+        al_log(AL_LOG_WARNING, ALI_LOGGER, "leak report: %s", err.message);
         return AL_EIO;
     }
     return AL_OK;

@@ -15,6 +15,7 @@
 #include "memory/memory_int.h"
 #include "preload_int.h"
 #include "util/json_int.h"
+#include "util/outfile_int.h"
 
 typedef struct leak {
     ali_symbol sym;
@@ -216,12 +217,19 @@ static void write_report(void)
     cJSON_AddNumberToObject(runtime, "live_bytes", (double)runtime_bytes);
     char *text = ali_json_print(doc, true);
     cJSON_Delete(doc);
-    FILE *f = text ? fopen(report_path, "we") : NULL;
-    if (f) {
-        fputs(text, f);
-        fputc('\n', f);
-        fclose(f);
+    /* Written beside the destination and renamed over it: an old report survives a failure. */
+    ali_outfile out;
+    al_error err;
+    int rc = text ? ali_outfile_begin(&out, report_path, true, &err) : AL_ENOMEM;
+    if (rc == AL_OK) {
+        rc = ali_outfile_write(&out, text, strlen(text), &err);
+        if (rc == AL_OK)
+            rc = ali_outfile_write(&out, "\n", 1, &err);
+        rc = rc == AL_OK ? ali_outfile_commit(&out, &err) : (ali_outfile_abort(&out), rc);
     }
+    if (rc != AL_OK)
+        al_log(AL_LOG_ERROR, "astrolab.memory", "astrolab run: the report was not written: %s",
+               text ? err.message : "out of memory");
     free(text);
     ali_preload_leave();
 }

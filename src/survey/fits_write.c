@@ -2,12 +2,15 @@
  * with fits_write_tblbytes from a row buffer that each column is gathered into (native to
  * big-endian, unsigned types through TZERO's sign flip), the mirror of fits_read.c. The
  * header carries what loading needs to give every value back exactly, and the metadata. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "survey/survey_int.h"
+#include "util/outfile_int.h"
 
 #define BLOCK_BYTES (8u << 20)
 
@@ -153,8 +156,11 @@ static void gather(const out_col *c, uint8_t *buf, int64_t rowlen, int64_t r0, i
     }
 }
 
-/* Header keywords after fits_create_tbl: TDIM, TZERO/TSCAL, TNULL, TROLE, SURVEY. */
-static int write_keys(fitsfile *f, const collect *cl, const al_survey_meta *m, int *st)
+/* Header keywords after fits_create_tbl: TDIM, TZERO/TSCAL, TNULL, TROLE, SURVEY. Over a kept
+ * source (src), a role the column's name gives and a survey name the source did not record
+ * are left out, so that the file gains no keyword that loading it would not need. */
+static int write_keys(fitsfile *f, const collect *cl, const al_survey_meta *m,
+                      const ali_fits_source *src, int *st)
 {
     char card[FLEN_CARD], key[FLEN_KEYWORD];
     for (size_t i = 0; i < cl->n; i++) {
@@ -176,21 +182,68 @@ static int write_keys(fitsfile *f, const collect *cl, const al_survey_meta *m, i
                 snprintf(key, sizeof key, "TNULL%zu", i + 1);
                 fits_write_key_lng(f, key, mc->tnull, "value of a missing element", st);
             }
-            if (mc->role && *mc->role) {
+            const char *implied = src ? al_survey_role_of(mc->name, NULL) : NULL;
+            if (mc->role && *mc->role && !(implied && strcmp(implied, mc->role) == 0)) {
                 snprintf(key, sizeof key, "TROLE%zu", i + 1);
                 fits_write_key_str(f, key, mc->role, "AstroLab column role", st);
             }
         }
     }
-    if (m && m->survey && *m->survey)
+    if (m && m->survey && *m->survey && (!src || src->survey))
         fits_write_key_str(f, "SURVEY", m->survey, "survey of the catalog", st);
     return *st;
 }
 
-static int write_file(const al_tensordict *td, const char *path, const char *extname, collect *cl,
-                      al_error *err)
+/* CFITSIO keeps no errno: the first failing call's is kept, to say "No space left on device". */
+#define FITS_TRY(call)                                                                             \
+    do {                                                                                           \
+        if (!st) {                                                                                 \
+            errno = 0;                                                                             \
+            call;                                                                                  \
+            if (st && !sys_errno)                                                                  \
+                sys_errno = errno;                                                                 \
+        }                                                                                          \
+    } while (0)
+
+/* The table into the open temporary file: the source's HDUs before it (keep_source), the
+ * table, its rows, then the source's HDUs after it. Returns CFITSIO's status. */
+static int write_hdus(fitsfile *f, const collect *cl, const al_survey_meta *m, char **ttype,
+                      char **tform, char **tunit, const char *extname, ali_fits_source *src,
+                      uint8_t *buf, int64_t rowlen, int64_t block, int *sys_errno_out)
+{
+    int64_t rows = al_tensordict_batch_size(cl->td);
+    rows = rows < 0 ? 0 : rows;
+    int st = 0, sys_errno = 0;
+    if (src)
+        FITS_TRY(ali_fits_source_copy_hdus(src, f, 0, src->hdu, &st));
+    FITS_TRY(fits_create_tbl(f, BINARY_TBL, rows, (int)cl->n, ttype, tform, tunit, (char *)extname,
+                             &st));
+    FITS_TRY(write_keys(f, cl, m, src, &st));
+    if (src)
+        FITS_TRY(ali_fits_source_copy_keys(src, f, (const char *const *)ttype, (int)cl->n, &st));
+    for (int64_t r = 0; !st && r < rows && rowlen > 0; r += block) {
+        int64_t nb = rows - r < block ? rows - r : block;
+        for (size_t i = 0; i < cl->n; i++)
+            gather(&cl->cols[i], buf, rowlen, r, nb);
+        FITS_TRY(fits_write_tblbytes(f, r + 1, 1, nb * rowlen, buf, &st));
+    }
+    if (src && src->checksum)
+        FITS_TRY(fits_write_chksum(f, &st));
+    if (src)
+        FITS_TRY(ali_fits_source_copy_hdus(src, f, src->hdu + 1, src->n_hdus, &st));
+    if (st) /* CFITSIO closes (and frees) the file even when st is set */
+        fits_close_file(f, &st);
+    else
+        FITS_TRY(fits_close_file(f, &st));
+    *sys_errno_out = sys_errno;
+    return st;
+}
+
+static int write_file(const al_tensordict *td, ali_outfile *o, const char *extname, collect *cl,
+                      ali_fits_source *src, al_error *err)
 {
     const al_survey_meta *m = al_survey_info(td);
+    const char *path = o->path;
     int64_t rows = al_tensordict_batch_size(td);
     if (rows < 0)
         rows = 0;
@@ -220,23 +273,23 @@ static int write_file(const al_tensordict *td, const char *path, const char *ext
     if (rc == AL_OK && !buf)
         rc = al_error_set(err, AL_ENOMEM, "%s: out of memory for a write block", path);
     fitsfile *f = NULL;
-    int st = 0;
-    if (rc == AL_OK && fits_create_diskfile(&f, (char *)path, &st) == 0) {
-        fits_create_tbl(f, BINARY_TBL, rows, (int)cl->n, ttype, tform, tunit, extname, &st);
-        write_keys(f, cl, m, &st);
-        for (int64_t r = 0; !st && r < rows && rowlen > 0; r += block) {
-            int64_t nb = rows - r < block ? rows - r : block;
-            for (size_t i = 0; i < cl->n; i++)
-                gather(&cl->cols[i], buf, rowlen, r, nb);
-            fits_write_tblbytes(f, r + 1, 1, nb * rowlen, buf, &st);
-        }
-        fits_close_file(f, &st);
+    int st = 0, sys_errno = 0;
+    if (rc == AL_OK) {
+        errno = 0;
+        if (fits_create_diskfile(&f, o->tmp, &st) == 0)
+            st = write_hdus(f, cl, m, ttype, tform, tunit, extname, src, buf, rowlen, block,
+                            &sys_errno);
+        else
+            sys_errno = errno;
     }
-    if (rc == AL_OK && st) {
+    if (rc == AL_OK && st == MEMORY_ALLOCATION) {
+        rc = al_error_set(err, AL_ENOMEM, "%s: out of memory while writing", path);
+    } else if (rc == AL_OK && st) {
         char text[160];
-        rc = al_error_set(err, AL_EIO, "%s: cannot write: %s", path,
-                          ali_fits_errtext(st, text, sizeof text));
-        unlink(path);
+        ali_fits_errtext(st, text, sizeof text);
+        rc = sys_errno ? al_error_set(err, AL_EIO, "%s: cannot write: %s (%s)", path,
+                                      ali_outfile_reason(sys_errno), text)
+                       : al_error_set(err, AL_EIO, "%s: cannot write: %s", path, text);
     }
     al_free(buf);
     al_free(ttype);
@@ -246,26 +299,57 @@ static int write_file(const al_tensordict *td, const char *path, const char *ext
     return rc;
 }
 
+/* A name CFITSIO would compress on writing, which this writer does not do. */
+static bool compressed_name(const char *path)
+{
+    static const char *const ext[] = {".gz", ".fz", ".bz2", ".Z", ".zip"};
+    size_t n = strlen(path);
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        size_t e = strlen(ext[i]);
+        if (n > e && strcasecmp(path + n - e, ext[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
 int al_survey_save_fits(const al_tensordict *td, const char *path,
                         const al_survey_save_options *opts, al_error *err)
 {
     if (!td || !path || !*path)
         return al_error_set(err, AL_EINVAL, "al_survey_save_fits: NULL tensordict or path");
+    if (compressed_name(path))
+        return al_error_set(err, AL_EUNSUPPORTED,
+                            "%s: compressed output is not written; save to a .fits name and "
+                            "compress it (gzip, fpack)",
+                            path);
     int overwrite = opts ? opts->overwrite : 1;
     const char *extname = opts && opts->extname ? opts->extname : "CATALOG";
     struct stat sb;
-    if (stat(path, &sb) == 0) {
-        if (!overwrite)
-            return al_error_set(err, AL_EIO, "%s: exists (overwrite not asked for)", path);
-        if (unlink(path) != 0)
-            return al_error_set(err, AL_EIO, "%s: cannot replace: %m", path);
+    if (!overwrite && lstat(path, &sb) == 0)
+        return al_error_set(err, AL_EIO, "%s: exists (overwrite not asked for)", path);
+    ali_fits_source src, *keep = NULL;
+    const al_survey_meta *m = al_survey_info(td);
+    if (opts && opts->keep_source) {
+        int rc = ali_fits_source_open(m, &src, err);
+        if (rc != AL_OK)
+            return rc;
+        keep = &src;
+        if (!opts->extname)
+            extname = m->extname && *m->extname ? m->extname : NULL;
     }
     collect cl = {td, NULL, 0, 0, err};
     int rc = al_tensordict_foreach(td, visit, &cl);
     if (rc != AL_OK && (!err || err->code == AL_OK))
         al_error_set(err, rc, "%s: cannot list the entries", path);
+    ali_outfile o;
     if (rc == AL_OK)
-        rc = write_file(td, path, extname, &cl, err);
+        rc = ali_outfile_begin(&o, path, false, err);
+    if (rc == AL_OK) {
+        rc = write_file(td, &o, extname, &cl, keep, err);
+        rc = rc == AL_OK ? ali_outfile_commit(&o, err) : (ali_outfile_abort(&o), rc);
+    }
+    if (keep)
+        ali_fits_source_close(keep);
     for (size_t i = 0; i < cl.n; i++) {
         al_free(cl.cols[i].name);
         al_tensor_free(cl.cols[i].t);

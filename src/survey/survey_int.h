@@ -92,4 +92,24 @@ const char *ali_survey_guess(const char *const *names, size_t n);
 int ali_survey_meta_attach(const al_tensordict *td, const char *path, const ali_stable *t,
                            const al_survey_options *opts);
 
+/* fits_keep.c: the file a table was loaded from, open at that table's HDU, for a save that
+ * keeps the rest of it (al_survey_save_options.keep_source). */
+typedef struct ali_fits_source {
+    fitsfile *f;
+    int hdu;     /* the table's HDU (0 = primary) */
+    int n_hdus;  /* HDUs in the file */
+    int tfields;   /* the table's columns */
+    bool checksum; /* the table's header has CHECKSUM: the saved table gets a new one */
+    bool survey;   /* ... has SURVEY: the saved table's says the tensordict's survey */
+} ali_fits_source;
+/* Opens m->path at m->hdu. AL_OK; AL_EINVAL (not loaded from FITS), AL_ENOTFOUND, AL_EIO. */
+int ali_fits_source_open(const al_survey_meta *m, ali_fits_source *s, al_error *err);
+void ali_fits_source_close(ali_fits_source *s);
+/* Appends source HDUs from..to-1 (0 = primary) to out, unchanged. Returns *st (CFITSIO's). */
+int ali_fits_source_copy_hdus(ali_fits_source *s, fitsfile *out, int from, int to, int *st);
+/* Copies to out's current HDU every keyword of the source table that it does not define, its
+ * column keywords renumbered by name (names: out's columns, in order). Returns *st. */
+int ali_fits_source_copy_keys(ali_fits_source *s, fitsfile *out, const char *const *names,
+                              int n_out, int *st);
+
 #endif

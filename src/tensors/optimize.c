@@ -69,8 +69,13 @@ static void plan_strings(job *j, const al_tensor *t, plan *p, int *rc)
         return;
     }
     size_t max_len;
-    int64_t uniq = ali_scan_strings(t, &tab, &max_len);
+    bool binary;
+    int64_t uniq = ali_scan_strings(t, &tab, &max_len, &binary);
     ali_strtab_free(&tab);
+    /* Bytes with NULs inside (packed binary records, as astrometry.net's index files keep in
+     * 'A' columns) are not text: their width is part of their meaning. */
+    if (binary)
+        return;
     size_t w = max_len ? max_len : 1;
     uint64_t original = (uint64_t)numel * t->itemsize, narrowed = (uint64_t)numel * w;
     if (uniq > 0) {

@@ -221,6 +221,7 @@ typedef struct strings_ctx {
     ali_strtab *tab;
     size_t max_len;
     bool overflow;
+    bool binary;
 } strings_ctx;
 
 static int strings_run(char *pa, char *pb, int64_t n, int64_t sa, int64_t sb, void *user)
@@ -233,16 +234,19 @@ static int strings_run(char *pa, char *pb, int64_t n, int64_t sa, int64_t sb, vo
         size_t len = ali_str_len(p, w);
         if (len > c->max_len)
             c->max_len = len;
+        if (!c->binary && len > 0 && memchr(p, '\0', len - 1))
+            c->binary = true;
         if (!c->overflow && ali_strtab_code(c->tab, p) < 0)
             c->overflow = true;
     }
     return 0;
 }
 
-int64_t ali_scan_strings(const al_tensor *t, ali_strtab *tab, size_t *max_len)
+int64_t ali_scan_strings(const al_tensor *t, ali_strtab *tab, size_t *max_len, bool *binary)
 {
-    strings_ctx c = {tab, 0, false};
+    strings_ctx c = {tab, 0, false, false};
     ali_walk(t, NULL, strings_run, &c);
     *max_len = c.max_len;
+    *binary = c.binary;
     return c.overflow ? -1 : (int64_t)tab->count;
 }

@@ -191,7 +191,8 @@ int ali_strtab_init(ali_strtab *tab, size_t limit, size_t width);
 void ali_strtab_free(ali_strtab *tab);
 /* The code of the string at p (added when new); -1 when the table is at its limit. */
 int64_t ali_strtab_code(ali_strtab *tab, const char *p);
-/* Distinct strings in t (stopping past tab->limit: then -1) and the longest length. */
-int64_t ali_scan_strings(const al_tensor *t, ali_strtab *tab, size_t *max_len);
+/* Distinct strings in t (stopping past tab->limit: then -1) and the longest length; *binary
+ * is set when a value has a NUL before its last non-NUL byte (bytes, not text). */
+int64_t ali_scan_strings(const al_tensor *t, ali_strtab *tab, size_t *max_len, bool *binary);
 
 #endif
