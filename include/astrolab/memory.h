@@ -214,11 +214,12 @@ AL_API void ali_scope_autoend(al_scope **s);
 /* Runs the following block inside a scope named `name`, ending it on every way out of the
  * block: falling through, `return`, `goto` out, `break` and `continue`. The block is a
  * one-pass loop: `break` and `continue` inside it leave the block (not an enclosing loop).
- * If the scope cannot begin (out of memory) the block still runs, unscoped. */
+ * If the scope cannot begin (out of memory) the block still runs, unscoped. `unused`: clang's
+ * -Wunused-variable does not count the cleanup handler as a use of al_mm_scope_. */
 /* clang-format off */
 #define AL_MEMORY_MANAGEMENT(name) AL_MEMORY_MANAGEMENT_EX(name, NULL)
 #define AL_MEMORY_MANAGEMENT_EX(name, opts)                                                     \
-    for (al_scope *al_mm_scope_ __attribute__((cleanup(ali_scope_autoend))) =                  \
+    for (al_scope *al_mm_scope_ __attribute__((cleanup(ali_scope_autoend), unused)) =          \
                     al_scope_begin_ex((name), (opts)),                                          \
                 *al_mm_once_ = (al_scope *)1;                                                   \
          al_mm_once_; al_mm_once_ = NULL)

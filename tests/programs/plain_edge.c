@@ -38,9 +38,12 @@ int main(void)
     free(r);
     free(v);
     free(pv);
-    /* 3 too: glibc's memalign rounds an alignment up to a power of two; posix_memalign refuses. */
-    void *odd = memalign(24, 10), *none = memalign(0, 10);
-    if (!odd || (uintptr_t)odd % 32 || !none || posix_memalign(&p, 24, 10) != EINVAL)
+    /* 3 too: glibc's memalign rounds an alignment up to a power of two; posix_memalign refuses.
+     * The odd alignments are read from volatiles: clang rejects constant ones at compile time
+     * (-Wnon-power-of-two-alignment). */
+    volatile size_t align24 = 24, align0 = 0;
+    void *odd = memalign(align24, 10), *none = memalign(align0, 10);
+    if (!odd || (uintptr_t)odd % 32 || !none || posix_memalign(&p, align24, 10) != EINVAL)
         return 3;
     free(odd);
     free(none);
