@@ -411,12 +411,16 @@ TEST(test_plain_functions_work_as_pointers)
 {
     void *(*m)(size_t) = al_malloc;
     void (*f)(void *) = al_free;
+    uint64_t live = test_live_blocks();
     void *p = m(12);
     CHECK(al_owns(p));
+    CHECK_EQ_INT(test_live_blocks(), live + 1);
     al_block_info info;
     CHECK(al_block_get_info(p, &info) == AL_OK && strcmp(info.file, "(function pointer)") == 0);
     f(p);
-    CHECK(!al_owns(p) || 1);
+    /* Nothing was allocated since, so p's memory is not reused: al_owns must see it freed. */
+    CHECK_EQ_INT(test_live_blocks(), live);
+    CHECK(!al_owns(p));
 }
 
 TEST(test_stats_json_has_every_field)
