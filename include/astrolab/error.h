@@ -12,7 +12,9 @@
 extern "C" {
 #endif
 
-/* -------- Codes: one band per module, one line and one comment per code. -------- */
+/* -------- Codes: one band per module, one line and one comment per code. --------
+ * tests/test_error.c reads the "AL_NAME = value," lines below and checks that each value is
+ * unique and has its own al_strerror text (src/util/error.c). */
 enum {
     AL_OK = 0,            /* success */
     AL_ENOMEM = -1,       /* allocation failed, or a hard or scope limit refused it */
