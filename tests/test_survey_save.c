@@ -498,4 +498,95 @@ TEST(test_leak_report_file_is_replaced_whole)
     CHECK_EQ_INT(al_leak_report(fifo), AL_EIO); /* refused, not opened (which would block) */
 }
 
+/* -------- Real files -------- */
+
+/* Keyword names of HDU `hdu` of `path` without the structural ones, one per line. */
+static int keyword_names(const char *path, int hdu, char names[][FLEN_KEYWORD], int max)
+{
+    fitsfile *f = NULL;
+    int st = 0, type, nkeys = 0, n = 0;
+    fits_open_diskfile(&f, (char *)path, READONLY, &st);
+    fits_movabs_hdu(f, hdu, &type, &st);
+    fits_get_hdrspace(f, &nkeys, NULL, &st);
+    for (int i = 1; !st && i <= nkeys && n < max; i++) {
+        char card[FLEN_CARD], k[FLEN_KEYWORD];
+        int len;
+        fits_read_record(f, i, card, &st);
+        fits_get_keyname(card, k, &len, &st);
+        static const char *const skip[] = {"XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT",
+                                           "TFIELDS",  "TFORM",  "TTYPE", "TUNIT",  "TSCAL",
+                                           "TZERO",    "TNULL",  "TDIM",  "TBCOL",  "CHECKSUM",
+                                           "DATASUM",  "THEAP"};
+        bool structural = false;
+        for (size_t j = 0; j < sizeof skip / sizeof skip[0]; j++)
+            structural |= strncmp(k, skip[j], strlen(skip[j])) == 0;
+        if (!structural)
+            snprintf(names[n++], FLEN_KEYWORD, "%s", k);
+    }
+    fits_close_file(f, &st);
+    return st ? -1 : n;
+}
+
+/* Optimizes the first table of a copy of `src` in place, keeping the source; every other HDU
+ * must keep its bytes and the table every keyword that is not the table's structure. */
+static void check_real_file(const char *src)
+{
+    if (access(src, R_OK) != 0) {
+        fprintf(stderr, "  (%s is not installed: not checked)\n", src);
+        return;
+    }
+    const char *path = test_tmp_path("real.fits");
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s' && chmod u+w '%s'", src, path, path);
+    CHECK_EQ_INT(system(cmd), 0);
+    al_tensordict *td = load_optimized(path);
+    if (!td)
+        return;
+    int hdu = al_survey_info(td)->hdu + 1, n = num_hdus(path);
+    uint64_t sums[32] = {0};
+    for (int h = 1; h <= n && h < 32; h++)
+        sums[h] = h == hdu ? 0 : hdu_sum(path, h);
+    static char before[1000][FLEN_KEYWORD], after[1000][FLEN_KEYWORD];
+    int nb = keyword_names(path, hdu, before, 1000);
+    al_error err = {0};
+    CHECK_EQ_INT(al_survey_save_fits(td, path, &keep, &err), AL_OK);
+    al_survey_free(td);
+    CHECK_EQ_INT(num_hdus(path), n);
+    for (int h = 1; h <= n && h < 32; h++)
+        if (h != hdu && hdu_sum(path, h) != sums[h]) {
+            fprintf(stderr, "  %s: HDU %d changed\n", src, h - 1);
+            CHECK(false);
+        }
+    int na = keyword_names(path, hdu, after, 1000);
+    for (int i = 0; i < nb; i++) {
+        bool found = false;
+        for (int j = 0; j < na && !found; j++)
+            found = strcmp(before[i], after[j]) == 0;
+        if (!found) {
+            fprintf(stderr, "  %s: keyword %s lost\n", src, before[i]);
+            CHECK(false);
+        }
+    }
+    int st = 0, type, hok = 0, dok = 0;
+    fitsfile *f = NULL;
+    fits_open_diskfile(&f, (char *)path, READONLY, &st);
+    fits_movabs_hdu(f, hdu, &type, &st);
+    fits_verify_chksum(f, &dok, &hok, &st); /* 0: no checksum; 1: good; -1: wrong */
+    fits_close_file(f, &st);
+    CHECK(hok >= 0 && dok >= 0);
+}
+
+TEST(test_save_over_real_files_keeps_them)
+{
+    const char *astropy = "/usr/lib/python3/dist-packages/astropy/io/fits/tests/data/";
+    const char *files[] = {"chandra_time.fits", "checksum.fits", "tdim.fits", "btable.fits",
+                           "table.fits"};
+    char path[512];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s%s", astropy, files[i]);
+        check_real_file(path);
+    }
+    check_real_file("/usr/share/astrometry/index-tycho2-16.littleendian.fits");
+}
+
 int main(int argc, char **argv) { return test_main(argc, argv); }

@@ -2,26 +2,42 @@
  * (al_survey_save_options.keep_source): every other HDU byte for byte, the primary header, and
  * every keyword of the table's own header that the new table does not define (WCS, provenance,
  * comments, history, per-column display and WCS keywords moved to the column's new number).
- * fits_write.c writes the table itself; this file only copies. */
+ * The other HDUs are spliced in as the source's bytes (so their checksums and layout stay
+ * valid), or, from a compressed source, rewritten by CFITSIO. fits_write.c writes the table
+ * itself; this file only copies. */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "survey/survey_int.h"
+
+/* A gzip or bzip2 stream: its bytes are not the FITS file's, so HDUs are copied through CFITSIO. */
+static bool compressed(int fd)
+{
+    unsigned char magic[3] = {0};
+    return pread(fd, magic, 3, 0) == 3 &&
+           ((magic[0] == 0x1f && magic[1] == 0x8b) || memcmp(magic, "BZh", 3) == 0);
+}
 
 int ali_fits_source_open(const al_survey_meta *m, ali_fits_source *s, al_error *err)
 {
     memset(s, 0, sizeof *s);
+    s->fd = -1;
     int st = 0, type = 0;
     char text[160];
     if (!m || !m->format || strcmp(m->format, "fits") != 0 || !m->path || !*m->path || m->hdu < 1)
         return al_error_set(err, AL_EINVAL,
                             "keep_source: the tensordict was not loaded from a "
                             "FITS table");
+    LONGLONG head = 0, data = 0, end = 0;
     if (fits_open_diskfile(&s->f, (char *)m->path, READONLY, &st) ||
         fits_get_num_hdus(s->f, &s->n_hdus, &st) || s->n_hdus <= m->hdu ||
         fits_movabs_hdu(s->f, m->hdu + 1, &type, &st) ||
-        fits_read_key(s->f, TINT, "TFIELDS", &s->tfields, NULL, &st)) {
+        fits_read_key(s->f, TINT, "TFIELDS", &s->tfields, NULL, &st) ||
+        fits_get_hduaddrll(s->f, &head, &data, &end, &st)) {
         ali_fits_source_close(s);
         return al_error_set(err, st ? AL_EIO : AL_ENOTFOUND,
                             "%s: cannot read the file it was loaded from (to keep its other HDUs "
@@ -29,11 +45,18 @@ int ali_fits_source_open(const al_survey_meta *m, ali_fits_source *s, al_error *
                             m->path, st ? ali_fits_errtext(st, text, sizeof text) : "HDU missing");
     }
     s->hdu = m->hdu;
+    s->table_start = head;
+    s->table_end = end;
     char card[FLEN_CARD];
     s->checksum = fits_read_card(s->f, "CHECKSUM", card, &st) == 0;
     st = 0;
     s->survey = fits_read_card(s->f, "SURVEY", card, &st) == 0;
     fits_clear_errmsg();
+    s->fd = open(m->path, O_RDONLY | O_CLOEXEC);
+    if (s->fd >= 0 && compressed(s->fd)) {
+        close(s->fd);
+        s->fd = -1;
+    }
     return AL_OK;
 }
 
@@ -43,15 +66,93 @@ void ali_fits_source_close(ali_fits_source *s)
     if (s->f)
         fits_close_file(s->f, &st);
     s->f = NULL;
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
     fits_clear_errmsg();
 }
 
-int ali_fits_source_copy_hdus(ali_fits_source *s, fitsfile *out, int from, int to, int *st)
+/* Source bytes [from, to) (to < 0: its end) written to fd at the same offsets (at_end: after
+ * what fd holds); errno tells a failure. */
+static int copy_bytes(const ali_fits_source *s, int fd, int64_t from, int64_t to, bool at_end)
 {
+    char local[1 << 14];
+    off_t dest = at_end ? lseek(fd, 0, SEEK_END) : (off_t)from;
+    if (dest < 0)
+        return WRITE_ERROR;
+    for (int64_t at = from; to < 0 || at < to;) {
+        size_t want = sizeof local;
+        if (to >= 0 && (int64_t)want > to - at)
+            want = (size_t)(to - at);
+        ssize_t n = pread(s->fd, local, want, (off_t)at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return READ_ERROR;
+        if (n == 0)
+            return to < 0 ? 0 : (errno = EIO, READ_ERROR); /* the source shrank */
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = pwrite(fd, local + off, (size_t)(n - off), dest);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                return WRITE_ERROR;
+            off += w;
+            dest += w;
+        }
+        at += n;
+    }
+    return 0;
+}
+
+int ali_fits_source_begin(ali_fits_source *s, const char *tmp, fitsfile **out, int *st)
+{
+    if (*st)
+        return *st;
+    if (s->fd < 0) { /* compressed: HDUs rewritten by CFITSIO (same cards and data) */
+        int type;
+        if (fits_create_diskfile(out, (char *)tmp, st))
+            return *st;
+        for (int h = 0; !*st && h < s->hdu; h++)
+            if (!fits_movabs_hdu(s->f, h + 1, &type, st))
+                fits_copy_hdu(s->f, *out, 0, st);
+        return *st;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return *st = FILE_NOT_CREATED;
+    *st = copy_bytes(s, fd, 0, s->table_start, false);
+    if (close(fd) != 0 && !*st)
+        *st = WRITE_ERROR;
     int type;
-    for (int h = from; !*st && h < to && h < s->n_hdus; h++)
-        if (!fits_movabs_hdu(s->f, h + 1, &type, st))
-            fits_copy_hdu(s->f, out, 0, st);
+    if (!*st && !fits_open_diskfile(out, (char *)tmp, READWRITE, st))
+        fits_movabs_hdu(*out, s->hdu, &type, st); /* the last one: the table goes after it */
+    return *st;
+}
+
+int ali_fits_source_end(ali_fits_source *s, fitsfile *out, const char *tmp, bool closed, int *st)
+{
+    if (*st)
+        return *st;
+    if (s->fd < 0 && !closed) {
+        int type;
+        for (int h = s->hdu + 1; !*st && h < s->n_hdus; h++)
+            if (!fits_movabs_hdu(s->f, h + 1, &type, st))
+                fits_copy_hdu(s->f, out, 0, st);
+    }
+    if (s->fd >= 0 && closed) {
+        /* Closing a file opened for writing, CFITSIO rewrites the END card of every header it
+         * passed, dropping blank cards before it: the HDUs before the table are put back as
+         * their bytes were (same length: CFITSIO never resizes a header it did not change). */
+        int fd = open(tmp, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            return *st = FILE_NOT_OPENED;
+        *st = copy_bytes(s, fd, 0, s->table_start, false);
+        if (!*st)
+            *st = copy_bytes(s, fd, s->table_end, -1, true);
+        if (close(fd) != 0 && !*st)
+            *st = WRITE_ERROR;
+    }
     return *st;
 }
 

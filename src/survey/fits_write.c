@@ -205,17 +205,20 @@ static int write_keys(fitsfile *f, const collect *cl, const al_survey_meta *m,
         }                                                                                          \
     } while (0)
 
-/* The table into the open temporary file: the source's HDUs before it (keep_source), the
+/* The table into the temporary file `tmp`: the source's HDUs before it (keep_source), the
  * table, its rows, then the source's HDUs after it. Returns CFITSIO's status. */
-static int write_hdus(fitsfile *f, const collect *cl, const al_survey_meta *m, char **ttype,
+static int write_hdus(const char *tmp, const collect *cl, const al_survey_meta *m, char **ttype,
                       char **tform, char **tunit, const char *extname, ali_fits_source *src,
                       uint8_t *buf, int64_t rowlen, int64_t block, int *sys_errno_out)
 {
     int64_t rows = al_tensordict_batch_size(cl->td);
     rows = rows < 0 ? 0 : rows;
     int st = 0, sys_errno = 0;
+    fitsfile *f = NULL;
     if (src)
-        FITS_TRY(ali_fits_source_copy_hdus(src, f, 0, src->hdu, &st));
+        FITS_TRY(ali_fits_source_begin(src, tmp, &f, &st));
+    else
+        FITS_TRY(fits_create_diskfile(&f, (char *)tmp, &st));
     FITS_TRY(fits_create_tbl(f, BINARY_TBL, rows, (int)cl->n, ttype, tform, tunit, (char *)extname,
                              &st));
     FITS_TRY(write_keys(f, cl, m, src, &st));
@@ -230,11 +233,13 @@ static int write_hdus(fitsfile *f, const collect *cl, const al_survey_meta *m, c
     if (src && src->checksum)
         FITS_TRY(fits_write_chksum(f, &st));
     if (src)
-        FITS_TRY(ali_fits_source_copy_hdus(src, f, src->hdu + 1, src->n_hdus, &st));
-    if (st) /* CFITSIO closes (and frees) the file even when st is set */
+        FITS_TRY(ali_fits_source_end(src, f, tmp, false, &st));
+    if (f && st) /* CFITSIO closes (and frees) the file even when st is set */
         fits_close_file(f, &st);
-    else
+    else if (f)
         FITS_TRY(fits_close_file(f, &st));
+    if (src)
+        FITS_TRY(ali_fits_source_end(src, NULL, tmp, true, &st));
     *sys_errno_out = sys_errno;
     return st;
 }
@@ -272,16 +277,10 @@ static int write_file(const al_tensordict *td, ali_outfile *o, const char *extna
     uint8_t *buf = rc == AL_OK ? al_malloc((size_t)(block * rowlen) + 1) : NULL;
     if (rc == AL_OK && !buf)
         rc = al_error_set(err, AL_ENOMEM, "%s: out of memory for a write block", path);
-    fitsfile *f = NULL;
     int st = 0, sys_errno = 0;
-    if (rc == AL_OK) {
-        errno = 0;
-        if (fits_create_diskfile(&f, o->tmp, &st) == 0)
-            st = write_hdus(f, cl, m, ttype, tform, tunit, extname, src, buf, rowlen, block,
-                            &sys_errno);
-        else
-            sys_errno = errno;
-    }
+    if (rc == AL_OK)
+        st = write_hdus(o->tmp, cl, m, ttype, tform, tunit, extname, src, buf, rowlen, block,
+                        &sys_errno);
     if (rc == AL_OK && st == MEMORY_ALLOCATION) {
         rc = al_error_set(err, AL_ENOMEM, "%s: out of memory while writing", path);
     } else if (rc == AL_OK && st) {

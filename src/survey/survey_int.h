@@ -96,11 +96,14 @@ int ali_survey_meta_attach(const al_tensordict *td, const char *path, const ali_
  * keeps the rest of it (al_survey_save_options.keep_source). */
 typedef struct ali_fits_source {
     fitsfile *f;
-    int hdu;     /* the table's HDU (0 = primary) */
-    int n_hdus;  /* HDUs in the file */
-    int tfields;   /* the table's columns */
-    bool checksum; /* the table's header has CHECKSUM: the saved table gets a new one */
-    bool survey;   /* ... has SURVEY: the saved table's says the tensordict's survey */
+    int fd;              /* the file for byte copies; -1 when compressed (CFITSIO copies then) */
+    int hdu;             /* the table's HDU (0 = primary) */
+    int n_hdus;          /* HDUs in the file */
+    int tfields;         /* the table's columns */
+    int64_t table_start; /* the table HDU's first byte */
+    int64_t table_end;   /* one past its last (where the next HDU starts) */
+    bool checksum;       /* the table's header has CHECKSUM: the saved table gets a new one */
+    bool survey;         /* ... has SURVEY: the saved table's says the tensordict's survey */
 } ali_fits_source;
 /* Opens m->path at m->hdu. AL_OK; AL_EINVAL (not loaded from FITS), AL_ENOTFOUND, AL_EIO. */
 int ali_fits_source_open(const al_survey_meta *m, ali_fits_source *s, al_error *err);
