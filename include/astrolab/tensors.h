@@ -245,15 +245,23 @@ AL_API AL_NODISCARD struct DLManagedTensor *al_tensor_to_dlpack(const al_tensor 
 AL_API AL_NODISCARD al_tensor *al_tensor_from_dlpack(struct DLManagedTensor *m, al_error *err);
 
 /* -------- TensorDict: ordered named entries sharing a batch size. --------
- * Keys are paths: "a.b" is entry "b" of the nested tensordict "a". Each path component is
- * non-empty and holds no '.'. Every tensor entry has at least one dimension and its first
- * dimension equals the batch size. Nested tensordicts are owned by their parent (share its
- * batch size and device) and are never freed by the caller. Tensors given to the tensordict
- * are borrowed: it keeps its own view of their storage. A tensordict's device is fixed at
- * creation: every tensor entry must be on it (a tensor of another device is refused, never
- * copied silently, as PyTorch's TensorDict does: move it with al_tensor_to, or a whole
- * tensordict with al_tensordict_to). Every root tensordict registers itself
- * weakly with al_register_for_cleanup (type "al_tensordict"): al_force_comprehensive_cleanup
+ * Names and keys. An entry's name is any non-empty string, kept byte for byte ('.' included:
+ * FITS and CSV columns such as "ANTENNA NO." keep their names). A key addresses an entry by
+ * its path: "a.b" is entry "b" of the nested tensordict "a". Inside a key, '\' makes the next
+ * byte literal, so "ANTENNA NO\." is the entry named "ANTENNA NO." and "a\\b" the one named
+ * "a\b"; al_tensordict_key_escape writes a name as a key component. Every call that looks an
+ * entry up (get, borrow, contains, remove, rename, flags) reads its key as a path first and,
+ * when that names nothing, as the literal name of a direct entry: "ANTENNA NO." finds that
+ * column too. al_tensordict_set and add_dict read keys as paths only (they create what the
+ * path names). Each path component is non-empty; a '\' at the very end of a key stands for
+ * itself. Lookups by name are O(1) expected: large tensordicts keep a hash index. Every tensor
+ * entry has at least one dimension and its first dimension equals the batch size. Nested
+ * tensordicts are owned by their parent (share its batch size and device) and are never freed by
+ * the caller. Tensors given to the tensordict are borrowed: it keeps its own view of their storage.
+ * A tensordict's device is fixed at creation: every tensor entry must be on it (a tensor of another
+ * device is refused, never copied silently, as PyTorch's TensorDict does: move it with
+ * al_tensor_to, or a whole tensordict with al_tensordict_to). Every root tensordict registers
+ * itself weakly with al_register_for_cleanup (type "al_tensordict"): al_force_comprehensive_cleanup
  * then drops its temporary entries, nested ones included. A failed call changes nothing. */
 typedef struct al_tensordict al_tensordict;
 
@@ -321,7 +329,7 @@ AL_API AL_NODISCARD int al_tensordict_set_flags(al_tensordict *td, const char *k
 
 /* One direct entry, as iteration sees it. Pointers are borrowed until the entry changes. */
 typedef struct al_tensordict_entry {
-    const char *name;            /* the entry's own name (no dots) */
+    const char *name;            /* the entry's own name, as given (not escaped) */
     const al_tensor *tensor;     /* stored tensor (codes when encoded), or NULL for a tensordict */
     al_tensordict *dict;         /* nested tensordict, or NULL for a tensor */
     const al_tensor *dictionary; /* dictionary of an encoded string entry, else NULL */
@@ -331,12 +339,24 @@ typedef struct al_tensordict_entry {
 /* Fills *out with direct entry i (0 <= i < len), in insertion order. AL_OK or AL_EINVAL. */
 AL_API AL_NODISCARD int al_tensordict_entry_at(const al_tensordict *td, size_t i,
                                                al_tensordict_entry *out);
-/* Calls fn for every tensor entry in order, nested ones depth-first, with its full dotted path
- * (valid during the call). A non-zero return from fn stops the walk and is returned. The
- * tensordict must not change during the walk. AL_ENOMEM when a path cannot be built. */
+/* Calls fn for every tensor entry in order, nested ones depth-first, with its key: the full
+ * dotted path, each name escaped as al_tensordict_key_escape does (valid during the call; pass
+ * it to al_tensordict_key_name for the text to show). A non-zero return from fn stops the walk and
+ * is returned. The tensordict must not change during the walk. AL_ENOMEM when a path cannot be
+ * built. */
 typedef int (*al_tensordict_visit_fn)(const char *path, const al_tensordict_entry *entry,
                                       void *user);
 AL_API int al_tensordict_foreach(const al_tensordict *td, al_tensordict_visit_fn fn, void *user);
+
+/* Writes `name` as one key component into buf (len bytes, NUL-terminated, truncated; buf may
+ * be NULL when len is 0): a '\' before each '.' and '\'. Returns the length of the whole
+ * component, as snprintf does: buf was too small when the result is >= len. */
+AL_API size_t al_tensordict_key_escape(const char *name, char *buf, size_t len);
+/* The text a key stands for, for display and for files (FITS TTYPEn, JSON "name"): its
+ * components' names joined by '.', escapes removed ("ANTENNA NO\." gives "ANTENNA NO."; for a
+ * direct entry it is the entry's name). Written into buf as al_tensordict_key_escape does, with
+ * the same return. */
+AL_API size_t al_tensordict_key_name(const char *key, char *buf, size_t len);
 
 /* A new root tensordict (free it with al_tensordict_free) of rows start..stop-1: every tensor
  * is a view sharing storage, flags and nesting are kept. NULL on failure (err filled). */

@@ -16,6 +16,7 @@ int al_tensordict_cleanup(al_tensordict *td)
     for (size_t i = 0; i < td->n; i++)
         ali_entry_clear(&td->entries[i]);
     td->n = 0;
+    ali_td_reindex(td);
     if (!td->parent)
         td->batch = td->batch_initial;
     if (have && al_get_memory_stats(&after) == AL_OK)
@@ -40,6 +41,8 @@ static int clear_temp(al_tensordict *td)
         td->entries[kept++] = *e;
     }
     td->n = kept;
+    if (dropped)
+        ali_td_reindex(td);
     return dropped;
 }
 

@@ -1,8 +1,12 @@
 /* The TensorDict: ordered named entries (tensors or nested tensordicts) sharing a batch size,
- * addressed by dotted paths; set, get, remove, rename, iteration and row slicing. Every call
- * that changes it allocates first and commits last, so a failure leaves it as it was. Cleanup,
+ * addressed by dotted paths ('\' escaping a '.' or '\' inside a name); set, get, remove,
+ * rename, iteration and row slicing. Entry names are kept as given, byte for byte; a
+ * tensordict of ALI_TD_INDEX_MIN entries or more finds them through a hash index (nindex.c), so
+ * that a catalog of 200,000 columns loads in linear time. Every call that changes it allocates
+ * first and commits last, so a failure leaves it as it was. Cleanup,
  * temporaries and the registry are in cleanup.c; memory_info in memory_info.c; optimize_memory
  * in optimize*.c. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "tensors_int.h"
@@ -24,10 +28,57 @@ al_tensordict *ali_td_enter(const al_tensordict *td)
 
 void ali_td_leave(al_tensordict *root) { root->busy--; }
 
-static ptrdiff_t find(const al_tensordict *td, const char *name, size_t len)
+/* -------- Keys: components split at '.', a '\' making the next byte literal -------- */
+
+/* The end of the key component at p: the next unescaped '.', or the NUL. */
+static const char *comp_end(const char *p)
 {
+    while (*p && *p != '.') {
+        if (*p == '\\' && p[1])
+            p++;
+        p++;
+    }
+    return p;
+}
+
+/* True when entry name `name` is what p[0..len) stands for (a key component when escaped, else
+ * a name as it is). */
+static bool comp_is(const char *name, const char *p, size_t len, bool escaped)
+{
+    const char *e = p + len;
+    while (p < e) {
+        if (escaped && *p == '\\' && p + 1 < e)
+            p++;
+        if (*name++ != *p++)
+            return false;
+    }
+    return *name == '\0';
+}
+
+/* Removes the escapes of a key component, in place. */
+static void unescape(char *s)
+{
+    char *o = s;
+    for (const char *i = s; *i; i++) {
+        if (*i == '\\' && i[1])
+            i++;
+        *o++ = *i;
+    }
+    *o = '\0';
+}
+
+static ptrdiff_t find(const al_tensordict *td, const char *name, size_t len, bool escaped)
+{
+    if (td->index.cap) {
+        uint64_t h = ali_name_hash(name, len, escaped);
+        size_t cursor = 0, pos1;
+        while ((pos1 = ali_nindex_next(&td->index, h, &cursor)))
+            if (comp_is(td->entries[pos1 - 1].name, name, len, escaped))
+                return (ptrdiff_t)(pos1 - 1);
+        return -1;
+    }
     for (size_t i = 0; i < td->n; i++)
-        if (strncmp(td->entries[i].name, name, len) == 0 && td->entries[i].name[len] == '\0')
+        if (comp_is(td->entries[i].name, name, len, escaped))
             return (ptrdiff_t)i;
     return -1;
 }
@@ -36,10 +87,71 @@ static int check_key(const char *key, al_error *err)
 {
     if (!key || !*key)
         return al_error_set(err, AL_EINVAL, "key is NULL or empty");
-    for (const char *p = key; *p; p++)
-        if (*p == '.' && (p == key || p[1] == '\0' || p[1] == '.'))
+    for (const char *p = key;; p++) {
+        const char *e = comp_end(p);
+        if (e == p)
             return al_error_set(err, AL_EINVAL, "key '%s' has an empty path component", key);
+        if (!*e)
+            return AL_OK;
+        p = e;
+    }
+}
+
+void ali_td_reindex(al_tensordict *td)
+{
+    if (!td->index.cap)
+        return;
+    ali_nindex_clear(&td->index);
+    for (size_t i = 0; i < td->n; i++) {
+        const char *name = td->entries[i].name;
+        ali_nindex_put(&td->index, ali_name_hash(name, strlen(name), false), i);
+    }
+}
+
+/* Room in td's index for `want` entries, building it when td reaches ALI_TD_INDEX_MIN. */
+static int index_room(al_tensordict *td, size_t want)
+{
+    if (want < ALI_TD_INDEX_MIN)
+        return AL_OK;
+    bool fresh = td->index.cap == 0;
+    if (ali_nindex_reserve(&td->index, want) != AL_OK)
+        return AL_ENOMEM;
+    if (fresh)
+        ali_td_reindex(td);
     return AL_OK;
+}
+
+size_t al_tensordict_key_escape(const char *name, char *buf, size_t len)
+{
+    size_t n = 0;
+    for (const char *p = name ? name : ""; *p; p++) {
+        if (*p == '.' || *p == '\\') {
+            if (n + 1 < len)
+                buf[n] = '\\';
+            n++;
+        }
+        if (n + 1 < len)
+            buf[n] = *p;
+        n++;
+    }
+    if (len)
+        buf[n < len ? n : len - 1] = '\0';
+    return n;
+}
+
+size_t al_tensordict_key_name(const char *key, char *buf, size_t len)
+{
+    size_t n = 0;
+    for (const char *p = key ? key : ""; *p; p++) {
+        if (*p == '\\' && p[1])
+            p++;
+        if (n + 1 < len)
+            buf[n] = *p;
+        n++;
+    }
+    if (len)
+        buf[n < len ? n : len - 1] = '\0';
+    return n;
 }
 
 static al_tensordict *td_alloc(al_tensordict *parent, int64_t batch, al_device device)
@@ -57,6 +169,7 @@ static void td_destroy(al_tensordict *td)
 {
     for (size_t i = 0; i < td->n; i++)
         ali_entry_clear(&td->entries[i]);
+    ali_nindex_free(&td->index);
     al_free(td->entries);
     al_free(td);
 }
@@ -84,15 +197,20 @@ static int reserve(al_tensordict *td)
     return AL_OK;
 }
 
-/* Appends an entry named name[0..len-1] holding t or sub (taken on success). */
-static int append(al_tensordict *td, const char *name, size_t len, al_tensor *t, al_tensordict *sub,
-                  unsigned flags)
+/* Appends an entry named name[0..len-1] (a key component when escaped) holding t or sub
+ * (taken on success). */
+static int append(al_tensordict *td, const char *name, size_t len, bool escaped, al_tensor *t,
+                  al_tensordict *sub, unsigned flags)
 {
-    if (reserve(td) != AL_OK)
+    if (reserve(td) != AL_OK || index_room(td, td->n + 1) != AL_OK)
         return AL_ENOMEM;
     char *copy = al_strndup_at(name, len, AL_HERE);
     if (!copy)
         return AL_ENOMEM;
+    if (escaped)
+        unescape(copy);
+    if (td->index.cap)
+        ali_nindex_put(&td->index, ali_name_hash(copy, strlen(copy), false), td->n);
     td->entries[td->n++] = (ali_entry){copy, t, NULL, sub, flags};
     return AL_OK;
 }
@@ -104,8 +222,10 @@ typedef struct undo {
 
 static void undo_run(undo *u)
 {
-    if (u->where)
+    if (u->where) {
         ali_entry_clear(&u->where->entries[--u->where->n]);
+        ali_td_reindex(u->where);
+    }
 }
 
 /* The tensordict holding the last component of `key`, creating missing nested tensordicts
@@ -116,9 +236,9 @@ static al_tensordict *walk_parent(const al_tensordict *td, const char *key, bool
 {
     al_tensordict *cur = (al_tensordict *)td;
     const char *p = key;
-    for (const char *dot; (dot = strchr(p, '.')); p = dot + 1) {
+    for (const char *dot; *(dot = comp_end(p)); p = dot + 1) {
         size_t len = (size_t)(dot - p);
-        ptrdiff_t i = find(cur, p, len);
+        ptrdiff_t i = find(cur, p, len, true);
         if (i >= 0) {
             if (!cur->entries[i].sub) {
                 al_error_set(err, AL_EINVAL, "'%.*s' in key '%s' is a tensor, not a tensordict",
@@ -133,7 +253,7 @@ static al_tensordict *walk_parent(const al_tensordict *td, const char *key, bool
             return NULL;
         }
         al_tensordict *sub = td_alloc(cur, AL_BATCH_UNSET, cur->device);
-        if (!sub || append(cur, p, len, NULL, sub, 0) != AL_OK) {
+        if (!sub || append(cur, p, len, true, NULL, sub, 0) != AL_OK) {
             al_free(sub);
             undo_run(u);
             al_error_set(err, AL_ENOMEM, "out of memory creating '%.*s' for key '%s'", (int)len, p,
@@ -148,28 +268,35 @@ static al_tensordict *walk_parent(const al_tensordict *td, const char *key, bool
     return cur;
 }
 
-/* Finds entry `key`: its parent and index. AL_OK, AL_EINVAL (bad key, a tensor in the path)
- * or AL_ENOTFOUND, with err filled. */
+/* Finds entry `key`: its parent and index. The key is read as a path first; when that names
+ * nothing, as the name of a direct entry, taken literally. AL_OK, AL_EINVAL (bad key, a tensor
+ * in the path) or AL_ENOTFOUND, with err filled. */
 static int locate(const al_tensordict *td, const char *key, al_tensordict **parent, size_t *index,
                   al_error *err)
 {
     if (!td)
         return al_error_set(err, AL_EINVAL, "tensordict is NULL");
-    int rc = check_key(key, err);
-    if (rc)
-        return rc;
     al_error local;
-    const char *leaf;
-    undo u = {0};
-    al_tensordict *p = walk_parent(td, key, false, &leaf, &u, &local);
-    if (!p)
-        return al_error_set(err, local.code, "%s", local.message);
-    ptrdiff_t i = find(p, leaf, strlen(leaf));
-    if (i < 0)
-        return al_error_set(err, AL_ENOTFOUND, "no entry '%s'", key);
-    *parent = p;
-    *index = (size_t)i;
-    return AL_OK;
+    int rc = check_key(key, &local);
+    if (rc == AL_OK) {
+        const char *leaf;
+        undo u = {0};
+        al_tensordict *p = walk_parent(td, key, false, &leaf, &u, &local);
+        ptrdiff_t i = p ? find(p, leaf, strlen(leaf), true) : -1;
+        if (i >= 0) {
+            *parent = p;
+            *index = (size_t)i;
+            return AL_OK;
+        }
+        rc = p ? al_error_set(&local, AL_ENOTFOUND, "no entry '%s'", key) : local.code;
+    }
+    ptrdiff_t i = key && *key ? find(td, key, strlen(key), false) : -1;
+    if (i >= 0) {
+        *parent = (al_tensordict *)td;
+        *index = (size_t)i;
+        return AL_OK;
+    }
+    return al_error_set(err, rc, "%s", local.message);
 }
 
 static ali_entry *lookup(const al_tensordict *td, const char *key, al_error *err)
@@ -273,14 +400,14 @@ int al_tensordict_set(al_tensordict *td, const char *key, const al_tensor *t, un
     al_tensordict *parent = walk_parent(td, key, true, &leaf, &u, err);
     rc = parent ? AL_OK : err ? err->code : AL_ENOMEM;
     if (parent) {
-        ptrdiff_t i = find(parent, leaf, strlen(leaf));
+        ptrdiff_t i = find(parent, leaf, strlen(leaf), true);
         if (i >= 0) {
             ali_entry *e = &parent->entries[i];
             ali_entry old = *e;
             *e = (ali_entry){old.name, view, NULL, NULL, flags};
             old.name = NULL;
             ali_entry_clear(&old);
-        } else if (append(parent, leaf, strlen(leaf), view, NULL, flags) != AL_OK) {
+        } else if (append(parent, leaf, strlen(leaf), true, view, NULL, flags) != AL_OK) {
             undo_run(&u);
             rc = al_error_set(err, AL_ENOMEM, "out of memory adding entry '%s'", key);
         }
@@ -311,14 +438,14 @@ al_tensordict *al_tensordict_add_dict(al_tensordict *td, const char *key, unsign
     const char *leaf;
     al_tensordict *sub = NULL, *parent = walk_parent(td, key, true, &leaf, &u, err);
     if (parent) {
-        ptrdiff_t i = find(parent, leaf, strlen(leaf));
+        ptrdiff_t i = find(parent, leaf, strlen(leaf), true);
         if (i >= 0) {
             sub = parent->entries[i].sub;
             if (!sub)
                 al_error_set(err, AL_EINVAL, "entry '%s' is a tensor, not a tensordict", key);
         } else {
             sub = td_alloc(parent, AL_BATCH_UNSET, parent->device);
-            if (!sub || append(parent, leaf, strlen(leaf), NULL, sub, flags) != AL_OK) {
+            if (!sub || append(parent, leaf, strlen(leaf), true, NULL, sub, flags) != AL_OK) {
                 al_free(sub);
                 sub = NULL;
                 undo_run(&u);
@@ -426,6 +553,7 @@ int al_tensordict_remove(al_tensordict *td, const char *key, al_error *err)
     memmove(&parent->entries[i], &parent->entries[i + 1],
             (parent->n - i - 1) * sizeof parent->entries[0]);
     parent->n--;
+    ali_td_reindex(parent);
     al_log(AL_LOG_DEBUG, ALI_TLOG, "tensordict %p: removed '%s'", (void *)root_of(td), key);
     return AL_OK;
 }
@@ -441,20 +569,23 @@ int al_tensordict_rename(al_tensordict *td, const char *old_key, const char *new
     rc = check_key(new_key, err);
     if (rc)
         return rc;
-    const char *od = strrchr(old_key, '.'), *nd = strrchr(new_key, '.');
-    size_t op = od ? (size_t)(od - old_key) : 0, np = nd ? (size_t)(nd - new_key) : 0;
-    if (op != np || strncmp(old_key, new_key, op) != 0)
+    const char *leaf;
+    undo u = {0};
+    al_error local;
+    if (walk_parent(td, new_key, false, &leaf, &u, &local) != parent)
         return al_error_set(err, AL_EINVAL, "cannot rename '%s' to '%s': another parent", old_key,
                             new_key);
-    if (lookup(td, new_key, NULL))
+    if (find(parent, leaf, strlen(leaf), true) >= 0)
         return al_error_set(err, AL_EINVAL, "cannot rename '%s': '%s' exists", old_key, new_key);
     al_tensordict *root = ali_td_enter(td);
-    char *name = al_strdup(nd ? nd + 1 : new_key);
+    char *name = al_strdup(leaf);
     ali_td_leave(root);
     if (!name)
         return al_error_set(err, AL_ENOMEM, "out of memory renaming '%s'", old_key);
+    unescape(name);
     al_free(e->name);
     e->name = name;
+    ali_td_reindex(parent);
     return AL_OK;
 }
 
@@ -500,7 +631,8 @@ static int visit_td(const al_tensordict *td, size_t plen, visit *v)
 {
     for (size_t i = 0; i < td->n; i++) {
         const ali_entry *e = &td->entries[i];
-        size_t nlen = strlen(e->name), need = plen + (plen ? 1 : 0) + nlen + 1;
+        size_t nlen = al_tensordict_key_escape(e->name, NULL, 0);
+        size_t need = plen + (plen ? 1 : 0) + nlen + 1;
         if (need > v->cap) {
             char *p = al_realloc(v->path, need * 2);
             if (!p)
@@ -511,7 +643,7 @@ static int visit_td(const al_tensordict *td, size_t plen, visit *v)
         size_t at = plen;
         if (plen)
             v->path[at++] = '.';
-        memcpy(v->path + at, e->name, nlen + 1);
+        al_tensordict_key_escape(e->name, v->path + at, nlen + 1);
         int rc;
         if (e->sub) {
             rc = visit_td(e->sub, at + nlen, v);
@@ -551,7 +683,7 @@ al_tensordict *ali_td_root(const al_tensordict *td) { return root_of(td); }
 int ali_td_append(al_tensordict *td, const char *name, al_tensor *t, al_tensor *dict,
                   al_tensordict *sub, unsigned flags)
 {
-    if (append(td, name, strlen(name), t, sub, flags) != AL_OK)
+    if (append(td, name, strlen(name), false, t, sub, flags) != AL_OK)
         return AL_ENOMEM;
     td->entries[td->n - 1].dict = dict;
     return AL_OK;

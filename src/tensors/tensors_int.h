@@ -9,6 +9,7 @@
 #include "astrolab/log.h"
 #include "astrolab/memory.h"
 #include "astrolab/tensors.h"
+#include "tensors/nindex_int.h"
 
 #define ALI_TLOG "astrolab.tensors"
 #define ALI_TENSOR_ALIGN 64 /* storage alignment: a cache line, enough for AVX-512 loads */
@@ -120,6 +121,7 @@ typedef struct ali_entry {
 struct al_tensordict {
     ali_entry *entries; /* tracked array of cap */
     size_t n, cap;
+    ali_nindex index;      /* entries by name, from ALI_TD_INDEX_MIN entries on; else empty */
     int64_t batch;         /* AL_BATCH_UNSET until set */
     int64_t batch_initial; /* restored by cleanup */
     al_device device;
@@ -127,6 +129,11 @@ struct al_tensordict {
     al_handle handle;      /* cleanup registration of a root */
     _Atomic int busy;      /* >0 while a call holds entry pointers: the release fn waits */
 };
+
+/* Entries from which a tensordict keeps its name index: below it a scan is as fast. */
+#define ALI_TD_INDEX_MIN 16
+/* Rebuilds td's name index after entries were removed or renamed; never allocates. */
+void ali_td_reindex(al_tensordict *td);
 
 /* Marks td's root busy for the length of a call that holds entry pointers across allocations
  * (an allocation can cross the soft limit, whose cleanup would drop temporaries under us). */
