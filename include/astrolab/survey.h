@@ -9,15 +9,28 @@
  *     al_survey_save_fits(td, "copy.fits", NULL, &err);
  *     al_survey_free(td);
  *
- * Entries. Each table column becomes one tensor entry of the same name ('.' in a name becomes
- * '_', since dots nest entries): scalar columns 1-D [rows], vector columns (repeat > 1) 2-D
+ * Entries. Each table column becomes one direct tensor entry whose name is the column's own,
+ * byte for byte ("ANTENNA NO." stays "ANTENNA NO."; an empty name gives "col<N>"). Its key (see
+ * <astrolab/tensors.h>, "Names and keys") escapes '.' and '\': "ANTENNA NO\."; lookups also
+ * take the plain name of a direct entry, and al_survey_column.key gives the key. Two columns of
+ * one name are refused (AL_EFORMAT): the second would hide the first. Every output (info JSON,
+ * `survey head`, saved files) shows the names, not the keys. Scalar columns 1-D [rows], vector
+ * columns (repeat > 1) 2-D
  * [rows, repeat], cells with a FITS TDIMn shape [rows, ...] in C order (TDIM "(4,3)" gives
  * [rows, 3, 4]; its axes must hold exactly TFORM's repeat, as CFITSIO requires, where the
  * standard allows fewer), strings AL_DTYPE_STRING of the column's width (with TDIM, its first
  * axis: "(10,3)" is three 10-byte strings per row; with raw_strings, each row's bytes stay one
- * string). Missing values: floats hold NaN; other types hold
- * 0 (false, "") and a bool mask entry "_null.<name>" of the column's shape (1 = missing) is
- * added, only for columns that have a missing value (FITS TNULL, logical 0, empty CSV field).
+ * string).
+ *
+ * Missing values, one definition for loading, al_survey_missing, `survey info` (its "nulls")
+ * and `survey head` (null): an element is missing when its column is floating-point and it is
+ * NaN, or when the column's mask says so. Floats hold NaN and have no mask; other types hold 0
+ * (false, "") and get a bool mask entry "_null.<key>" of the column's shape (1 = missing;
+ * al_survey_null_mask finds it), only when they have a missing value. What is missing in a
+ * file: FITS TNULLn values, logical 0 (undefined), NaN; in CSV a field that is empty or reads
+ * null, NA, N/A or NaN in any case (blanks around it ignored), quoted or not: a quoted "NA" is
+ * missing as an unquoted one is, as pandas reads it. Any other text is a value: in a column of
+ * numbers it makes the column a string column.
  *
  * Metadata. The tensordict has no place for strings, so the survey name, units and roles live
  * in a process-wide table keyed weakly by the tensordict: al_survey_info finds them while the
@@ -82,12 +95,13 @@ AL_API AL_NODISCARD al_tensordict *al_survey_load(const char *path, const al_sur
 
 /* -------- Metadata. -------- */
 typedef struct al_survey_column {
-    const char *name;   /* entry name */
+    const char *name;   /* the column's name as in the file, byte for byte (the key's text) */
     const char *unit;   /* TUNITn or set by al_survey_set_column; "" when none */
     const char *role;   /* "ra", "dec", "parallax", "pmra", "pmdec", "id", "mag_<band>"; or "" */
     const char *format; /* the column's TFORMn as stored, "csv:<type>", or "" */
     int has_tnull;      /* the FITS column declared TNULLn */
     int64_t tnull;      /* its value */
+    const char *key;    /* the entry's key in the tensordict (name with '.' and '\' escaped) */
 } al_survey_column;
 
 typedef struct al_survey_meta {
@@ -111,6 +125,17 @@ AL_API AL_NODISCARD int al_survey_set_name(al_tensordict *td, const char *survey
  * its metadata when absent. AL_OK, AL_EINVAL, AL_ENOMEM. */
 AL_API AL_NODISCARD int al_survey_set_column(al_tensordict *td, const char *name, const char *unit,
                                              const char *role);
+/* The metadata of column `key` (a key, or a direct entry's plain name) of td, found in O(1)
+ * expected time; borrowed as al_survey_info's result. NULL when td has no such column record. */
+AL_API const al_survey_column *al_survey_column_find(const al_tensordict *td, const char *key);
+/* The missing-value mask of column `key` (a key, or a direct entry's plain name): entry
+ * "_null.<key>", bool, of the column's shape; borrowed until td changes. NULL when the column has
+ * no mask (no missing value, or a float column, whose missing values are NaN). */
+AL_API const al_tensor *al_survey_null_mask(const al_tensordict *td, const char *key);
+/* Counts the missing elements of column `key` ("Missing values" above) into *count. AL_OK,
+ * AL_ENOTFOUND (no such tensor entry), AL_EINVAL (NULL argument), AL_EUNSUPPORTED (a CUDA
+ * tensor). */
+AL_API AL_NODISCARD int al_survey_missing(const al_tensordict *td, const char *key, int64_t *count);
 /* The role that the column names of Gaia DR3, SDSS, 2MASS and Tycho-2 give `name` (static), or
  * NULL; *survey (may be NULL) gets the survey whose name it is. */
 AL_API const char *al_survey_role_of(const char *name, const char **survey);

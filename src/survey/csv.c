@@ -6,9 +6,9 @@
  * value does not fit). Records without quotes take the fast path here: numbers are parsed as
  * the delimiters are found; the rest (quotes, comments, blank lines, blanks around numbers,
  * nan, null, wrong field counts) go through the general tokenizer (csv_tok.c) and csv_col.c.
- * Empty fields and "null" (Gaia archive exports) are missing: NaN in float columns, else
- * 0 / false / "" with the "_null.<name>" mask. A column with no value at all is float64 of
- * NaN. */
+ * Missing values (ali_csv_is_null: empty, null as Gaia archive exports write it, NA, N/A, NaN)
+ * are NaN in float columns, else 0 / false / "" with the "_null.<name>" mask. A column with no
+ * value at all is float64 of NaN. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,10 +60,6 @@ static int map_columns(ali_csv *r, const al_survey_options *o, ali_stable *t,
         t->n_cols = j + 1;
         if (!(t->cols[j].key = ali_survey_key(names[i], (size_t)i + 1)))
             return al_error_set(err, AL_ENOMEM, "%s: out of memory", r->path);
-        for (size_t k = 0; k < j; k++)
-            if (strcmp(t->cols[k].key, t->cols[j].key) == 0)
-                return al_error_set(err, AL_EFORMAT, "%s: column name '%s' appears twice", r->path,
-                                    t->cols[j].key);
     }
     return AL_OK;
 }

@@ -19,7 +19,22 @@ static const char *const type_names[] = {"float64", "bool", "int64", "float64", 
 
 bool ali_csv_is_null(const char *s, size_t n)
 {
-    return n == 0 || (n == 4 && strncasecmp(s, "null", 4) == 0);
+    while (n && (*s == ' ' || *s == '\t'))
+        s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    switch (n) {
+    case 0:
+        return true;
+    case 2:
+        return strncasecmp(s, "na", 2) == 0;
+    case 3:
+        return strncasecmp(s, "n/a", 3) == 0 || strncasecmp(s, "nan", 3) == 0;
+    case 4:
+        return strncasecmp(s, "null", 4) == 0;
+    default:
+        return false;
+    }
 }
 
 /* Trims blanks around a field for numbers and bools. */

@@ -110,7 +110,8 @@ void ali_csv_untyped_to_float(ali_csv_load *x);
 /* The end of a load of `rows` rows: strings read into their final buffers, bool columns to one
  * byte a row, dtypes and formats set. AL_OK or an error. */
 int ali_csv_finish(ali_csv_load *x, al_error *err);
-/* True for the missing-value spellings: empty and "null" (any case). */
+/* True for the missing-value spellings of <astrolab/survey.h> ("Missing values"): empty, null,
+ * NA, N/A and NaN, in any case, blanks around them ignored, quoted or not. */
 bool ali_csv_is_null(const char *s, size_t n);
 
 #endif

@@ -51,15 +51,37 @@ char *ali_survey_key(const char *name, size_t index)
         snprintf(buf, sizeof buf, "col%zu", index);
         return al_strdup(buf);
     }
-    char *k = al_strdup(name);
-    if (!k)
-        return NULL;
-    /* "_null.<name>" is kept: it is the mask entry of a saved tensordict. */
-    char *p = strncmp(k, "_null.", 6) == 0 && k[6] ? k + 6 : k;
-    for (; *p; p++)
-        if (*p == '.' || (unsigned char)*p < 0x20)
-            *p = '_';
+    /* "_null.<name>" is kept as a path: it is the mask entry of a saved tensordict. */
+    size_t skip = strncmp(name, "_null.", 6) == 0 && name[6] ? 6 : 0;
+    size_t n = al_tensordict_key_escape(name + skip, NULL, 0);
+    char *k = al_malloc(skip + n + 1);
+    if (k) {
+        memcpy(k, name, skip);
+        al_tensordict_key_escape(name + skip, k + skip, n + 1);
+    }
     return k;
+}
+
+int ali_survey_check_unique(const ali_stable *t, const char *path, al_error *err)
+{
+    ali_nindex x = {0};
+    if (ali_nindex_reserve(&x, t->n_cols) != AL_OK)
+        return al_error_set(err, AL_ENOMEM, "%s: out of memory for %zu column names", path,
+                            t->n_cols);
+    int rc = AL_OK;
+    for (size_t i = 0; i < t->n_cols && rc == AL_OK; i++) {
+        const char *k = t->cols[i].key;
+        uint64_t h = ali_name_hash(k, strlen(k), false);
+        size_t cursor = 0, pos1;
+        while ((pos1 = ali_nindex_next(&x, h, &cursor)) && rc == AL_OK)
+            if (strcmp(t->cols[pos1 - 1].key, k) == 0)
+                rc = al_error_set(err, AL_EFORMAT,
+                                  "%s: column name '%s' appears twice (columns %zu and %zu)", path,
+                                  k, pos1, i + 1);
+        ali_nindex_put(&x, h, i);
+    }
+    ali_nindex_free(&x);
+    return rc;
 }
 
 int ali_survey_find_name(const char *const *names, size_t n, const char *name)
@@ -167,9 +189,14 @@ static int commit(al_tensordict *td, const char *path, ali_stable *t, const al_s
             shape[d] = c->cell[d - 1];
         int rc = add_entry(td, c->key, c->dtype, c->width, c->ndim, shape, &c->data, err);
         if (rc == AL_OK && c->nulls) {
-            char key[300];
-            snprintf(key, sizeof key, "_null.%s", c->key);
-            rc = add_entry(td, key, AL_DTYPE_BOOL, 1, c->ndim, shape, (void **)&c->nulls, err);
+            size_t n = strlen(c->key) + 7;
+            char *key = al_malloc(n);
+            rc = key ? AL_OK : al_error_set(err, AL_ENOMEM, "out of memory");
+            if (key) {
+                snprintf(key, n, "_null.%s", c->key);
+                rc = add_entry(td, key, AL_DTYPE_BOOL, 1, c->ndim, shape, (void **)&c->nulls, err);
+            }
+            al_free(key);
         }
         if (rc != AL_OK) {
             char msg[AL_ERROR_MESSAGE_LEN];
@@ -214,6 +241,8 @@ al_tensordict *al_survey_load(const char *path, const al_survey_options *opts, a
     memset(&table, 0, sizeof table);
     int rc = fmt == AL_SURVEY_FORMAT_FITS ? ali_fits_read(path, opts, &table, err)
                                           : ali_csv_read(path, opts, &table, err);
+    if (rc == AL_OK)
+        rc = ali_survey_check_unique(&table, path, err);
     if (rc == AL_OK)
         table_keep(&table);
     (void)al_scope_end(scope, NULL); /* a failed reader's blocks go here */

@@ -16,6 +16,7 @@ typedef struct meta_rec {
     al_survey_meta meta; /* strings below are malloc'd; columns is a malloc'd array */
     al_survey_column *cols;
     size_t cap;
+    ali_nindex index; /* cols by key (untracked, as the records) */
     struct meta_rec *next;
 } meta_rec;
 
@@ -35,7 +36,9 @@ static void rec_free(meta_rec *r)
         free((char *)r->cols[i].unit);
         free((char *)r->cols[i].role);
         free((char *)r->cols[i].format);
+        free((char *)r->cols[i].key);
     }
+    ali_nindex_free(&r->index);
     free(r->cols);
     free(r);
 }
@@ -69,6 +72,7 @@ static meta_rec *rec_new(const al_tensordict *td)
     meta_rec *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
+    r->index.untracked = true;
     r->td = td;
     r->meta.survey = strdup("");
     r->meta.path = strdup("");
@@ -92,12 +96,41 @@ static void link_locked(meta_rec *r)
     table.head = r;
 }
 
-/* The column record `name` of r, appended when absent; NULL when out of memory. */
-static al_survey_column *rec_column(meta_rec *r, const char *name)
+/* The column record of key[0..) in r, or NULL. */
+static al_survey_column *rec_find(const meta_rec *r, const char *key)
 {
-    for (size_t i = 0; i < r->meta.n_columns; i++)
-        if (strcmp(r->cols[i].name, name) == 0)
-            return &r->cols[i];
+    uint64_t h = ali_name_hash(key, strlen(key), false);
+    size_t cursor = 0, pos1;
+    while ((pos1 = ali_nindex_next(&r->index, h, &cursor)))
+        if (strcmp(r->cols[pos1 - 1].key, key) == 0)
+            return &r->cols[pos1 - 1];
+    return NULL;
+}
+
+/* The column record of `key` (or, failing that, of the direct entry literally named so), or
+ * NULL. */
+static al_survey_column *rec_lookup(const meta_rec *r, const char *key)
+{
+    al_survey_column *c = rec_find(r, key);
+    size_t n = al_tensordict_key_escape(key, NULL, 0);
+    if (c || n == strlen(key))
+        return c;
+    char small[256], *esc = n < sizeof small ? small : malloc(n + 1);
+    if (esc) {
+        al_tensordict_key_escape(key, esc, n + 1);
+        c = rec_find(r, esc);
+    }
+    if (esc != small)
+        free(esc);
+    return c;
+}
+
+/* The column record of `key` in r, appended when absent; NULL when out of memory. */
+static al_survey_column *rec_column(meta_rec *r, const char *key)
+{
+    al_survey_column *found = rec_lookup(r, key);
+    if (found)
+        return found;
     if (r->meta.n_columns == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 8;
         al_survey_column *c = realloc(r->cols, cap * sizeof *c);
@@ -107,19 +140,28 @@ static al_survey_column *rec_column(meta_rec *r, const char *name)
         r->cap = cap;
         r->meta.columns = c;
     }
+    if (ali_nindex_reserve(&r->index, r->meta.n_columns + 1) != AL_OK)
+        return NULL;
     al_survey_column *c = &r->cols[r->meta.n_columns];
     memset(c, 0, sizeof *c);
-    c->name = strdup(name);
+    size_t n = al_tensordict_key_name(key, NULL, 0);
+    char *name = malloc(n + 1);
+    if (name)
+        al_tensordict_key_name(key, name, n + 1);
+    c->name = name;
+    c->key = strdup(key);
     c->unit = strdup("");
     c->role = strdup("");
     c->format = strdup("");
-    if (!c->name || !c->unit || !c->role || !c->format) {
+    if (!c->name || !c->key || !c->unit || !c->role || !c->format) {
         free((char *)c->name);
+        free((char *)c->key);
         free((char *)c->unit);
         free((char *)c->role);
         free((char *)c->format);
         return NULL;
     }
+    ali_nindex_put(&r->index, ali_name_hash(key, strlen(key), false), r->meta.n_columns);
     r->meta.n_columns++;
     return c;
 }
@@ -159,8 +201,8 @@ int ali_survey_meta_attach(const al_tensordict *td, const char *path, const ali_
         const ali_scol *sc = &t->cols[i];
         al_survey_column *c = rec_column(r, sc->key);
         const char *role = t->roles && t->roles[i] ? t->roles[i] : NULL;
-        if (!role)
-            role = al_survey_role_of(sc->key, NULL);
+        if (!role && c)
+            role = al_survey_role_of(c->name, NULL);
         ok = c && replace(&c->unit, sc->unit ? sc->unit : "") &&
              replace(&c->role, role ? role : "") &&
              replace(&c->format, sc->format ? sc->format : "");
@@ -177,6 +219,17 @@ int ali_survey_meta_attach(const al_tensordict *td, const char *path, const ali_
     link_locked(r);
     pthread_mutex_unlock(&table.lock);
     return AL_OK;
+}
+
+const al_survey_column *al_survey_column_find(const al_tensordict *td, const char *key)
+{
+    if (!td || !key)
+        return NULL;
+    pthread_mutex_lock(&table.lock);
+    meta_rec *r = find_locked(td, false);
+    const al_survey_column *c = r ? rec_lookup(r, key) : NULL;
+    pthread_mutex_unlock(&table.lock);
+    return c;
 }
 
 const al_survey_meta *al_survey_info(const al_tensordict *td)

@@ -13,6 +13,7 @@
 
 #include "astrolab/memory.h"
 #include "astrolab/survey.h"
+#include "tensors/nindex_int.h"
 
 /* Alignment of column buffers: a cache line, as tensor storage has. */
 #define ALI_SURVEY_ALIGN 64
@@ -50,9 +51,13 @@ typedef struct ali_stable {
 /* Allocates `bytes` (at least 1) for a column, tagged "tensor", aligned; NULL when out of
  * memory (err filled naming the column). */
 void *ali_survey_col_alloc(uint64_t bytes, const char *path, const char *col, al_error *err);
-/* The entry name for a column name: '.' and control characters become '_', empty gives
- * "col<index>". al_strdup'd; NULL when out of memory. */
+/* The entry key for a column name: the name as a key component (al_tensordict_key_escape), so
+ * that the entry's own name is the column's, byte for byte; "_null.<name>" (a saved mask) stays
+ * a path; an empty name gives "col<index>". Tracked; NULL when out of memory. */
 char *ali_survey_key(const char *name, size_t index);
+/* AL_OK, or AL_EFORMAT naming the first column key that appears twice (one entry each: a
+ * second column of a name would replace the first). O(columns) expected. */
+int ali_survey_check_unique(const ali_stable *t, const char *path, al_error *err);
 /* The index of `name` among the table's column names (exact, then case-insensitive), or -1. */
 int ali_survey_find_name(const char *const *names, size_t n, const char *name);
 /* Number of names in a NULL-terminated list (0 for NULL). */
