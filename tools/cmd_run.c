@@ -53,6 +53,10 @@ static int parse(int argc, char **argv, run_opts *o)
             if (i + 1 >= argc)
                 return cli_usage_error(CMD, "--report needs a file name");
             o->report = argv[++i];
+            /* A cut path would name another file, which cmd_run would unlink. */
+            if (strlen(o->report) >= PATH_MAX)
+                return cli_usage_error(CMD, "--report: the path is longer than %d bytes",
+                                       PATH_MAX - 1);
             continue;
         }
         if (argv[i][0] == '-')
@@ -237,10 +241,6 @@ int cmd_run(int argc, char **argv)
                         ASTROLAB_PRELOAD_INSTALLED);
     char report[PATH_MAX];
     bool temporary = o.report == NULL;
-    /* A cut path would name another file. */
-    if (o.report && strlen(o.report) >= sizeof report)
-        return cli_usage_error(CMD, "--report: the path is longer than %zu bytes",
-                               sizeof report - 1);
     if (temporary) {
         snprintf(report, sizeof report, "%s/astrolab-run-XXXXXX.json",
                  getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
