@@ -247,6 +247,19 @@ TEST(test_run_handles_foreign_memory_alignment_and_fork)
     cJSON_Delete(doc);
 }
 
+TEST(test_run_large_calloc_touches_only_the_pages_written)
+{
+    const char *report = test_tmp_path("calloc.json"), *err = test_tmp_path("calloc.err");
+    char plain[512];
+    snprintf(plain, sizeof plain, "%s/tests/plain_calloc >/dev/null", BUILD);
+    CHECK_EQ_INT(system(plain), 0); /* the program's own check holds without us */
+    int status = run_program("plain_calloc", report, err);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ_INT(WEXITSTATUS(status), 0); /* mimalloc's zalloc grew RSS by 512 MiB */
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "%s", slurp(err));
+}
+
 TEST(test_run_finds_leak_inside_shared_library)
 {
     const char *report = test_tmp_path("shlib.json"), *err = test_tmp_path("shlib.err");

@@ -12,6 +12,8 @@
 
 #if defined(ASTROLAB_BACKING_MIMALLOC)
 #include <mimalloc.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #define ALI_BACKING_NAME "mimalloc"
 #define ALI_BACKING_HAS_HEAPS 1
 static inline void *backing_malloc(void *heap, size_t n, size_t align)
@@ -20,12 +22,32 @@ static inline void *backing_malloc(void *heap, size_t n, size_t align)
         return align ? mi_heap_malloc_aligned_at(heap, n, align, 48) : mi_heap_malloc(heap, n);
     return align ? mi_malloc_aligned_at(n, align, 48) : mi_malloc(n);
 }
-/* Zeroed memory: mimalloc skips the memset for fresh OS pages. */
+/* Zeroes block p of n bytes. mimalloc 2.0.9's zalloc writes every page of a large block, even
+ * fresh ones the kernel gave zeroed: two calloc(256 MiB) with one byte written in each cost 525
+ * MiB of RSS where glibc's cost 1.6 MB. Above 1 MiB the whole pages inside the block are given
+ * back with MADV_DONTNEED instead, which makes them read as zeros on first touch (mimalloc's
+ * memory is private and anonymous); only the partial pages at the two ends are written. */
+#define ALI_ZERO_BY_MADVISE ((size_t)1 << 20)
+static inline void *backing_zero(void *p, size_t n)
+{
+    if (!p || n < ALI_ZERO_BY_MADVISE)
+        return p ? memset(p, 0, n) : NULL;
+    uintptr_t page = 4096, a = (uintptr_t)p, lo = (a + page - 1) & ~(page - 1),
+              hi = (a + n) & ~(page - 1);
+    if (hi <= lo || madvise((void *)lo, hi - lo, MADV_DONTNEED) != 0)
+        return memset(p, 0, n);
+    memset(p, 0, lo - a);
+    memset((void *)hi, 0, a + n - hi);
+    return p;
+}
 static inline void *backing_zalloc(void *heap, size_t n, size_t align)
 {
-    if (heap)
-        return align ? mi_heap_zalloc_aligned_at(heap, n, align, 48) : mi_heap_zalloc(heap, n);
-    return align ? mi_zalloc_aligned_at(n, align, 48) : mi_zalloc(n);
+    if (n < ALI_ZERO_BY_MADVISE) {
+        if (heap)
+            return align ? mi_heap_zalloc_aligned_at(heap, n, align, 48) : mi_heap_zalloc(heap, n);
+        return align ? mi_zalloc_aligned_at(n, align, 48) : mi_zalloc(n);
+    }
+    return backing_zero(backing_malloc(heap, n, align), n);
 }
 static inline void *backing_realloc(void *heap, void *p, size_t n, size_t align)
 {

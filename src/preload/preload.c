@@ -226,10 +226,9 @@ static inline void *lean_alloc(ali_shard *sh, size_t n, size_t align, bool zero,
         return NULL;
     lean_block *h;
     if (AL_LIKELY(!align))
-        h = zero ? mi_zalloc(total) : mi_malloc(total);
-    else
-        h = zero ? mi_zalloc_aligned_at(total, align, sizeof *h)
-                 : mi_malloc_aligned_at(total, align, sizeof *h);
+        h = zero ? backing_zalloc(NULL, total, 0) : mi_malloc(total); /* large: pages untouched */
+    else if (!(h = mi_malloc_aligned_at(total, align, sizeof *h)) || zero)
+        h = backing_zero(h, total);
     if (AL_UNLIKELY(!h))
         return NULL;
     h->size = n;
