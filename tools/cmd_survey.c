@@ -37,7 +37,8 @@ static int parse_hdu(const char *text, survey_args *a)
     if (*d && strspn(d, "0123456789") == strlen(d)) {
         int64_t n;
         int rc = cli_parse_int("survey", "--hdu", text, 0, INT_MAX, &n);
-        a->hdu = (int)n;
+        if (rc == CLI_EXIT_OK)
+            a->hdu = (int)n;
         return rc;
     }
     a->hdu_name = text;
