@@ -1454,4 +1454,52 @@ TEST(test_missing_values_have_one_definition_in_info_and_head)
                           "false],[2.5,4,\"y\",true]]") != NULL);
 }
 
+/* Writes n bytes of data to tmp file `name`. */
+static const char *write_bytes(const char *name, const void *data, size_t n)
+{
+    const char *p = tmp_path(name);
+    FILE *f = fopen(p, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        CHECK(fwrite(data, 1, n, f) == n);
+        fclose(f);
+    }
+    return p;
+}
+
+/* `head -c 600M /dev/zero > z.csv` loaded as a CSV with a column "col1" (after growing the read
+ * buffer to 1 GiB). Binary data is refused, from its first block. */
+TEST(test_binary_files_are_not_csv)
+{
+    static char zeros[8192];
+    al_error err;
+    al_tensordict *td = al_survey_load(write_bytes("zeros.csv", zeros, sizeof zeros), NULL, &err);
+    CHECK(td == NULL);
+    CHECK_EQ_INT(err.code, AL_EFORMAT);
+    CHECK_ERR_HAS(err, "not a CSV file: a NUL byte at offset 0");
+    al_survey_free(td);
+    /* A NUL in the header line; then one in a later row. */
+    static const char nul_head[] = "ra,de\0c\n1,2\n";
+    td = al_survey_load(write_bytes("nulhead.csv", nul_head, sizeof nul_head - 1), NULL, &err);
+    CHECK(td == NULL);
+    CHECK_ERR_HAS(err, "a NUL byte at offset 5");
+    static const char nul_row[] = "ra,dec\n1,2\n3,\0\n";
+    al_survey_options o;
+    al_survey_options_init(&o);
+    o.format = AL_SURVEY_FORMAT_CSV; /* forced: the check is the reader's, not only the sniff's */
+    td = al_survey_load(write_bytes("nulrow.csv", nul_row, sizeof nul_row - 1), &o, &err);
+    CHECK(td == NULL);
+    CHECK_ERR_HAS(err, "a NUL byte at offset 13");
+    /* A header that is not UTF-8 text. */
+    td = al_survey_load(write_text("latin1.csv", "ra,d\xe9\x63\n1,2\n"), NULL, &err);
+    CHECK(td == NULL);
+    CHECK_EQ_INT(err.code, AL_EFORMAT);
+    CHECK_ERR_HAS(err, "field 2 is not UTF-8 text");
+    /* UTF-8 names are fine. */
+    td = al_survey_load(write_text("utf8.csv", "ra,d\xc3\xa9\x63,\xe2\x84\xab\n1,2,3\n"), NULL,
+                        &err);
+    CHECK(td && al_tensordict_borrow(td, "d\xc3\xa9\x63") != NULL);
+    al_survey_free(td);
+}
+
 TEST_MAIN()

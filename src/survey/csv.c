@@ -20,6 +20,36 @@
 static int map_columns(ali_csv *r, const al_survey_options *o, ali_stable *t,
                        ali_csv_col **cols_out, const char *const *names, size_t nf, al_error *err);
 
+/* The offset of the first byte of s[0..n) that is not UTF-8 text (a control character other
+ * than tab, or a malformed, overlong or surrogate sequence), or n when there is none. */
+static size_t utf8_invalid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        if (c < 0x80) {
+            if (c < 0x20 && c != '\t')
+                return i;
+            i++;
+            continue;
+        }
+        size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+        if (!len || c > 0xF4 || i + len > n)
+            return i;
+        uint32_t cp = c & (0x7Fu >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xC0) != 0x80)
+                return i;
+            cp = cp << 6 | (p[i + k] & 0x3Fu);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return i;
+        i += len;
+    }
+    return n;
+}
+
 /* Reads the header, maps the wanted columns, and sets up t->cols' names. */
 static int read_header(ali_csv *r, const al_survey_options *o, ali_stable *t,
                        ali_csv_col **cols_out, size_t *n_fields, al_error *err)
@@ -29,6 +59,14 @@ static int read_header(ali_csv *r, const al_survey_options *o, ali_stable *t,
         return rc < 0 ? rc : al_error_set(err, AL_EFORMAT, "%s: no header row", r->path);
     size_t nf = r->nf;
     *n_fields = nf;
+    for (size_t i = 0; i < nf; i++) {
+        size_t bad = utf8_invalid(r->fields[i], r->lens[i]);
+        if (bad < r->lens[i])
+            return al_error_set(err, AL_EFORMAT,
+                                "%s: not a CSV file: the header's field %zu is not UTF-8 text "
+                                "(byte 0x%02x at its offset %zu)",
+                                r->path, i + 1, (unsigned char)r->fields[i][bad], bad);
+    }
     /* The names live in the read buffer until the next record: map them now. */
     const char **names = AL_NEW_ARRAY(const char *, nf);
     if (!names)

@@ -13,6 +13,9 @@
 #include "survey/csv_int.h"
 
 #define CSV_BLOCK (4u << 20)
+/* The longest record (header included) read whole. A longer line is no catalog's: it is binary
+ * data or a file without newlines, and growing the buffer for it would hold the whole file. */
+#define CSV_MAX_RECORD ((size_t)256 << 20)
 
 int ali_csv_open(ali_csv *r, const char *path, al_error *err)
 {
@@ -65,6 +68,11 @@ int ali_csv_fill(ali_csv *r, al_error *err)
         r->pos = 0;
     }
     if (r->len == r->cap) {
+        if (r->cap >= CSV_MAX_RECORD)
+            return al_error_set(err, AL_EFORMAT,
+                                "%s: line %lld: a record of over %zu MiB: not a CSV file (or "
+                                "one without line ends)",
+                                r->path, (long long)r->line, CSV_MAX_RECORD >> 20);
         char *nb = al_realloc(r->buf, r->cap * 2 + ALI_CSV_PAD);
         if (!nb)
             return al_error_set(err, AL_ENOMEM,
@@ -82,6 +90,12 @@ int ali_csv_fill(ali_csv *r, al_error *err)
         return al_error_set(err, AL_EIO, "%s: read failed: %m", r->path);
     if (got == 0)
         r->eof = true;
+    /* Text has no NUL bytes: a file that does is binary (an image, a compressed file). */
+    const char *nul = memchr(r->buf + r->len, '\0', (size_t)got);
+    if (nul)
+        return al_error_set(err, AL_EFORMAT,
+                            "%s: not a CSV file: a NUL byte at offset %lld (binary data)", r->path,
+                            (long long)(r->base + (nul - r->buf)));
     r->len += (size_t)got;
     memset(r->buf + r->len, 0, ALI_CSV_PAD);
     return AL_OK;
