@@ -2,6 +2,7 @@
  * debug information through elfutils' libdwfl, falling back to dladdr's dynamic symbols.
  * Runs at report time only, never on the allocation path; results are cached by address. */
 #include <dlfcn.h>
+#include <elfutils/libdw.h> /* dwarf_haspc, dwarf_getsrc_die: line_by_unit_scan */
 #include <elfutils/libdwfl.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -75,6 +76,30 @@ bool ali_symbol_in_runtime(uintptr_t pc)
     return runtime_object(sym.object);
 }
 
+/* The source line of `call` in m by visiting each compile unit. libdw 0.188 finds a unit by
+ * address only through .debug_aranges, which clang does not emit unless asked to
+ * (-gdwarf-aranges; gcc always does), so dwfl_module_getsrc knew no line of a clang-built
+ * program. Linear in the units, but reports look up each address once (the cache). Can go
+ * once the libdw we link finds units without aranges: test_preload in a clang build tells. */
+static bool line_by_unit_scan(Dwfl_Module *m, uintptr_t call, ali_symbol *out)
+{
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = NULL;
+    while ((cu = dwfl_module_nextcu(m, cu, &bias)) != NULL) {
+        if (dwarf_haspc(cu, call - bias) != 1)
+            continue;
+        Dwarf_Line *line = dwarf_getsrc_die(cu, call - bias);
+        int lineno = 0;
+        const char *file = line ? dwarf_linesrc(line, NULL, NULL) : NULL;
+        if (!file || dwarf_lineno(line, &lineno) != 0)
+            return false;
+        snprintf(out->file, sizeof out->file, "%s", file);
+        out->line = lineno;
+        return true;
+    }
+    return false;
+}
+
 static void lookup(uintptr_t pc, ali_symbol *out)
 {
     memset(out, 0, sizeof *out);
@@ -99,6 +124,8 @@ static void lookup(uintptr_t pc, ali_symbol *out)
             snprintf(out->file, sizeof out->file, "%s", file);
             out->line = lineno;
         }
+    } else {
+        line_by_unit_scan(m, call, out);
     }
 }
 
