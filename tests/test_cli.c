@@ -577,7 +577,8 @@ static const char *write_fits_fixture(void)
 
 TEST(test_survey_json_is_valid_utf8_with_other_bytes_as_latin1)
 {
-    static const char latin1[] = "id,caf\xe9\n1,\xc5ngstr\xf6m\n2,ok\n";
+    /* Latin-1 values (the loader takes only UTF-8 column names). */
+    static const char latin1[] = "id,name\n1,\xc5ngstr\xf6m\n2,caf\xe9\n";
     char csv[256], fits[256]; /* test_tmp_path's buffers are reused */
     snprintf(csv, sizeof csv, "%s", write_file("latin1.csv", latin1, sizeof latin1 - 1));
     snprintf(fits, sizeof fits, "%s", write_fits_fixture());
