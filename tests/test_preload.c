@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -258,6 +259,29 @@ TEST(test_run_large_calloc_touches_only_the_pages_written)
     CHECK_EQ_INT(WEXITSTATUS(status), 0); /* mimalloc's zalloc grew RSS by 512 MiB */
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         fprintf(stderr, "%s", slurp(err));
+}
+
+TEST(test_run_advice_speaks_to_the_program)
+{
+    /* A low object threshold flags the planted leaks' blocks: the advice must be for a program
+     * that knows nothing of AstroLab's API ("AL_NEW_ARRAY" was given before). */
+    const char *report = test_tmp_path("advice.json"), *err = test_tmp_path("advice.err");
+    int status = run_program_env("plain_leaky", report, err, "ASTROLAB_OBJECT_THRESHOLD", "5");
+    CHECK(WIFEXITED(status));
+    cJSON *doc = load_json(report);
+    CHECK(doc != NULL);
+    int n = 0;
+    const cJSON *rec;
+    cJSON_ArrayForEach(rec, cJSON_GetObjectItem(doc, "recommendations"))
+    {
+        const char *msg = cJSON_GetStringValue(cJSON_GetObjectItem(rec, "message"));
+        CHECK(msg && !strstr(msg, "al_") && !strstr(msg, "AL_"));
+        if (msg && (strstr(msg, "al_") || strstr(msg, "AL_")))
+            fprintf(stderr, "  advice: %s\n", msg);
+        n++;
+    }
+    CHECK(n > 0);
+    cJSON_Delete(doc);
 }
 
 TEST(test_run_finds_leak_inside_shared_library)

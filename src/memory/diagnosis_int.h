@@ -77,6 +77,9 @@ al_diagnosis *ali_diagnosis_build(const al_snapshot *now, const al_snapshot *bas
                                   const al_diagnosis_thresholds *th);
 /* Adds the recommendations for `now` to d. Returns false when out of memory. */
 bool ali_recommend(al_diagnosis *d, const al_snapshot *now);
+/* Whole-program mode (`astrolab run`): advice speaks to a program that knows nothing of the
+ * library's API (no al_* calls, no AL_* macros). Set once, before the first diagnosis. */
+void ali_recommend_for_whole_programs(void);
 /* Fills the location fields of out from a site record (symbolizing preload sites). */
 void ali_diag_site_locate(const ali_site *s, al_diagnosis_site *out);
 /* "catalog.c:42 in load_rows()" (file's base name), or "address 0x..." for unsymbolized

@@ -12,6 +12,11 @@
 /* At most this many recommendations of one code: the largest first, then a summary line. */
 #define PER_CODE_MAX 10
 
+/* Set by the preload library before main: the program under `astrolab run` links no AstroLab. */
+static bool whole_program;
+
+void ali_recommend_for_whole_programs(void) { whole_program = true; }
+
 typedef struct recs {
     al_diagnosis *d;
     size_t cap;
@@ -83,9 +88,9 @@ static void rule_memory(recs *r)
     add(r, used > 2 * limit ? AL_SEVERITY_CRITICAL : AL_SEVERITY_WARNING, AL_REC_HIGH_MEMORY_USAGE,
         t, NULL,
         "tracked memory is %s in %s blocks, above the memory threshold %s%s. Free what is no "
-        "longer needed, release caches with al_force_comprehensive_cleanup(), or raise "
-        "ASTROLAB_MEMORY_WARN_MB if this is the working set",
-        u, blocks, l, largest);
+        "longer needed, %sor raise ASTROLAB_MEMORY_WARN_MB if this is the working set",
+        u, blocks, l, largest,
+        whole_program ? "" : "release caches with al_force_comprehensive_cleanup(), ");
 }
 
 /* The site with the most live blocks of `tag`, and how many sites hold that tag. */
@@ -127,8 +132,10 @@ static void rule_objects(recs *r, const al_snapshot *now)
         }
         add(r, AL_SEVERITY_WARNING, AL_REC_HIGH_OBJECT_COUNT, &at, NULL,
             "%s: %s live objects (%s) allocated at %s%s; above the object threshold %s. Allocate "
-            "them as one array (AL_NEW_ARRAY) or free them when done",
-            t->tag, n, b, where, from, th);
+            "them %s or free them when done",
+            t->tag, n, b, where, from, th,
+            whole_program ? "together (one array, or a pool) rather than one at a time,"
+                          : "as one array (AL_NEW_ARRAY)");
         emitted++;
     }
 }
@@ -193,8 +200,10 @@ static void rule_leaks(recs *r, const al_snapshot *now)
         add(r, AL_SEVERITY_WARNING, AL_REC_SUSPECTED_LEAK, &at, NULL,
             "%s (%s) grew at each of the last %u samples, by %s in all, while the rest of the "
             "program held steady; it now holds %s in %s blocks. Check that every block "
-            "allocated there is freed, or run that work in an AL_MEMORY_MANAGEMENT scope",
-            where, at.tag, now->leak_samples, grew, holds, blocks);
+            "allocated there is freed%s",
+            where, at.tag, now->leak_samples, grew, holds, blocks,
+            whole_program ? " on every path"
+                          : ", or run that work in an AL_MEMORY_MANAGEMENT scope");
     }
 }
 
@@ -266,9 +275,14 @@ static void rule_fragmentation(recs *r)
     add(r, AL_SEVERITY_INFO, AL_REC_FRAGMENTATION, NULL, NULL,
         "process RSS is %s but tracked blocks hold %s: %s is resident outside them (freed memory "
         "the allocator keeps in partly used pages, or allocations not made through the "
-        "manager). Call al_force_comprehensive_cleanup() to return free memory to the OS; if it "
-        "stays, run the program under `astrolab run` to see untracked allocations",
-        rs, tr, out);
+        "manager). %s",
+        rs, tr, out,
+        whole_program ? "Reuse buffers rather than freeing and reallocating many of different "
+                        "sizes; memory from mmap, thread stacks and libraries' own pools is not "
+                        "counted here"
+                      : "Call al_force_comprehensive_cleanup() to return free memory to the OS; "
+                        "if it stays, run the program under `astrolab run` to see untracked "
+                        "allocations");
 }
 
 bool ali_recommend(al_diagnosis *d, const al_snapshot *now)

@@ -655,6 +655,7 @@ __attribute__((constructor)) static void preload_init(void)
             stack_depth = (int)d;
     }
     ali_own_thread_hook = mark_own_thread;
+    ali_recommend_for_whole_programs();
     ali_preload_report_init();
     ready = true;
 }
