@@ -47,8 +47,12 @@ static uint64_t file_sum(const char *path, off_t *size)
 static int leftovers(const char *path)
 {
     char cmd[1200];
-    snprintf(cmd, sizeof cmd, "ls -A \"$(dirname '%s')\" | grep -c '^\\..*\\.astrolab-' >/dev/null",
-             path);
+    int n = snprintf(cmd, sizeof cmd,
+                     "ls -A \"$(dirname '%s')\" | grep -c '^\\..*\\.astrolab-' >/dev/null", path);
+    if (n < 0 || (size_t)n >= sizeof cmd) { /* a cut command would look in another folder */
+        fprintf(stderr, "  leftovers: path too long: %s\n", path);
+        return 1;
+    }
     return system(cmd) == 0;
 }
 
