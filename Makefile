@@ -56,9 +56,10 @@ deps-bench:
 
 # ---- The normal build ----
 # cmake is rerun every time: it is quick with a cache, and picks up new source files and options.
+# The install prefix is configured too: `astrolab run` looks for its preload library there.
 configure:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DASTROLAB_WERROR=$(WERROR) \
-	    $(CMAKE_FLAGS)
+	    -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
 
 build: deps configure
 	cmake --build $(BUILD) -j $(JOBS)

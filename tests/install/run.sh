@@ -5,10 +5,16 @@
 #   tests/install/run.sh [BUILD_DIR] [WORK_DIR]     (defaults: build, a new temporary folder)
 #
 # 1. cmake --install BUILD_DIR --prefix WORK_DIR/prefix
-# 2. cc consumer.c $(pkg-config --cflags --libs astrolab)            (shared library)
-# 3. the same with the static library and pkg-config --static        (checks Libs.private)
-# 4. a CMake project: find_package(astrolab) + astrolab::astrolab
-# 5. the installed astrolab tool runs without LD_LIBRARY_PATH        (checks its RPATH)
+# 2. cc consumer.c $(pkg-config --cflags --libs astrolab)            (shared library), run with
+#    LD_LIBRARY_PATH, and again with the README's -Wl,-rpath, run without
+# 3. the README's static command (pkg-config --static, -l:libastrolab.a): checks Libs.private,
+#    and that the program does not load libastrolab.so
+# 4. a CMake project: find_package(astrolab) + astrolab::astrolab, run from its build tree
+#    without LD_LIBRARY_PATH (CMake's build RPATH, as the README says)
+# 5. the installed astrolab tool runs without LD_LIBRARY_PATH        (checks its RPATH), and
+#    `astrolab run` with ASTROLAB_PRELOAD_LIB, as the README says for a relocated install
+# The commands of steps 2, 3 and 5 are the README's ("Installing"): this checks that the README
+# still shows them, so change both together.
 # Run by CTest as test_install (label "install") and by .ci/run.
 set -euo pipefail
 
@@ -41,6 +47,16 @@ for f in "$prefix/include/astrolab/astrolab.h" "$libdir/libastrolab.so" "$libdir
     [[ -e "$f" ]] || { echo "install-test: not installed: $f" >&2; exit 1; }
 done
 
+readme="$here/../../README.md"
+for shown in '-Wl,-rpath,$(pkg-config --variable=libdir astrolab)' \
+    "\$(pkg-config --static --libs astrolab | sed 's/-lastrolab\\b/-l:libastrolab.a/')" \
+    'ASTROLAB_PRELOAD_LIB=OTHER/lib/astrolab/libastrolab_preload.so'; do
+    grep -qF -- "$shown" "$readme" || {
+        echo "install-test: README.md no longer shows: $shown" >&2
+        exit 1
+    }
+done
+
 PKG_CONFIG_PATH="$(dirname "$pc")"
 export PKG_CONFIG_PATH
 # Only the scratch prefix may satisfy -lastrolab and <astrolab/...>, never a system install.
@@ -50,23 +66,28 @@ step "pkg-config astrolab: $(pkg-config --cflags --libs astrolab)"
     exit 1
 }
 
-step "build with pkg-config (shared)"
+step "build with pkg-config (shared), run with LD_LIBRARY_PATH"
 # shellcheck disable=SC2046 # pkg-config output is a list of words
 "$cc" -Wall -Wextra -Werror -o "$work/bin/consumer-pc" "$here/consumer.c" \
     $(pkg-config --cflags --libs astrolab)
 LD_LIBRARY_PATH="$libdir" "$work/bin/consumer-pc"
 
-step "build with pkg-config --static (static library)"
-static_libs="$(pkg-config --static --libs astrolab)"
-static_libs="${static_libs/-lastrolab/$libdir/libastrolab.a}"
-# shellcheck disable=SC2046,SC2086
+step "build with pkg-config and -rpath (shared), run without LD_LIBRARY_PATH"
+# shellcheck disable=SC2046
+"$cc" -Wall -Wextra -Werror -o "$work/bin/consumer-rpath" "$here/consumer.c" \
+    $(pkg-config --cflags --libs astrolab) -Wl,-rpath,$(pkg-config --variable=libdir astrolab)
+env -u LD_LIBRARY_PATH "$work/bin/consumer-rpath"
+
+step "build with pkg-config --static and -l:libastrolab.a (static library)"
+# shellcheck disable=SC2046
 "$cc" -Wall -Wextra -Werror -o "$work/bin/consumer-static" "$here/consumer.c" \
-    $(pkg-config --cflags astrolab) $static_libs
-if ldd "$work/bin/consumer-static" | grep -q 'libastrolab\.so'; then
+    $(pkg-config --cflags astrolab) \
+    $(pkg-config --static --libs astrolab | sed 's/-lastrolab\b/-l:libastrolab.a/')
+if env -u LD_LIBRARY_PATH ldd "$work/bin/consumer-static" | grep -q 'libastrolab\.so'; then
     echo "install-test: consumer-static loads libastrolab.so" >&2
     exit 1
 fi
-"$work/bin/consumer-static"
+env -u LD_LIBRARY_PATH "$work/bin/consumer-static"
 
 step "build with find_package(astrolab)"
 cmake -S "$here/consumer" -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \
@@ -83,9 +104,14 @@ grep -q "astrolab_DIR:PATH=$libdir/cmake/astrolab" "$work/cmake-build/CMakeCache
     grep astrolab_DIR "$work/cmake-build/CMakeCache.txt" >&2
     exit 1
 }
-LD_LIBRARY_PATH="$libdir" "$work/cmake-build/consumer"
+env -u LD_LIBRARY_PATH "$work/cmake-build/consumer"
 
 step "installed astrolab --version (no LD_LIBRARY_PATH)"
 env -u LD_LIBRARY_PATH "$prefix/bin/astrolab" --version
+if [[ -e "$libdir/astrolab/libastrolab_preload.so" ]]; then
+    step "installed astrolab run, relocated: ASTROLAB_PRELOAD_LIB"
+    ASTROLAB_PRELOAD_LIB="$libdir/astrolab/libastrolab_preload.so" env -u LD_LIBRARY_PATH \
+        "$prefix/bin/astrolab" run -- true
+fi
 
 echo "install-test: every check passed"
