@@ -48,6 +48,7 @@ for f in "$prefix/include/astrolab/astrolab.h" "$libdir/libastrolab.so" "$libdir
 done
 
 readme="$here/../../README.md"
+# shellcheck disable=SC2016 # the README's text, $(...) included
 for shown in '-Wl,-rpath,$(pkg-config --variable=libdir astrolab)' \
     "\$(pkg-config --static --libs astrolab | sed 's/-lastrolab\\b/-l:libastrolab.a/')" \
     'ASTROLAB_PRELOAD_LIB=OTHER/lib/astrolab/libastrolab_preload.so'; do
