@@ -869,4 +869,27 @@ TEST(test_run_keeps_long_ld_preload_and_refuses_a_report_path_it_would_cut)
     cli_result_free(&p);
 }
 
+/* survey info's column table: a name longer than its old 24-column field (Gaia has them) keeps
+ * every later cell in its column. */
+TEST(test_survey_info_table_keeps_long_names_in_their_column)
+{
+    static const char csv[] = "source_id,phot_bp_mean_flux_over_error,ra\n1,2.5,3\n";
+    char path[256];
+    snprintf(path, sizeof path, "%s", write_file("long.csv", csv, sizeof csv - 1));
+    cli_result r = run_cli("survey", "info", path);
+    CHECK_EQ_INT(r.status, 0);
+    const char *head = r.out ? strstr(r.out, "\ncolumn ") : NULL;
+    CHECK(head != NULL);
+    long want = head ? (long)(strstr(head, "dtype") - head) : -1;
+    const char *names[] = {"\nsource_id ", "\nphot_bp_mean_flux_over_error ", "\nra "};
+    for (size_t i = 0; i < 3; i++) {
+        const char *line = r.out ? strstr(r.out, names[i]) : NULL;
+        CHECK(line != NULL);
+        const char *cell =
+            line ? line + strlen(names[i]) + strspn(line + strlen(names[i]), " ") : NULL;
+        CHECK(line && cell - line == want);
+    }
+    cli_result_free(&r);
+}
+
 TEST_MAIN()

@@ -161,6 +161,87 @@ static al_tensordict *load(const survey_args *a, int64_t row_stop)
 }
 
 /* -------- info -------- */
+
+#define INFO_CELLS 7
+
+/* One line of info's column table: name, dtype, shape, unit, role, nulls and format. */
+typedef struct info_row {
+    const char *cell[INFO_CELLS]; /* borrowed from the document, or the buffers below */
+    char dtype[24];
+    char shape[AL_TENSOR_MAX_DIMS * 24]; /* "x" and up to 20 digits per dimension */
+    char nulls[24];
+} info_row;
+
+static const char *str_or_empty(const cJSON *o, const char *key)
+{
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(o, key));
+    return s ? s : "";
+}
+
+static void info_cells(const cJSON *c, info_row *r)
+{
+    size_t n = 0;
+    r->shape[0] = '\0';
+    const cJSON *d;
+    cJSON_ArrayForEach(d, cJSON_GetObjectItem(c, "shape"))
+    {
+        if (n < sizeof r->shape) /* snprintf returns what it would have written */
+            n += (size_t)snprintf(r->shape + n, sizeof r->shape - n, "%s%.0f", n ? "x" : "",
+                                  cJSON_GetNumberValue(d));
+    }
+    const char *dt = str_or_empty(c, "dtype");
+    if (strcmp(dt, "string") == 0)
+        snprintf(r->dtype, sizeof r->dtype, "S%.0f",
+                 cJSON_GetNumberValue(cJSON_GetObjectItem(c, "width")));
+    else
+        snprintf(r->dtype, sizeof r->dtype, "%s", dt);
+    snprintf(r->nulls, sizeof r->nulls, "%.0f",
+             cJSON_GetNumberValue(cJSON_GetObjectItem(c, "nulls")));
+    const char *cells[INFO_CELLS] = {str_or_empty(c, "name"),
+                                     r->dtype,
+                                     r->shape,
+                                     str_or_empty(c, "unit"),
+                                     str_or_empty(c, "role"),
+                                     r->nulls,
+                                     str_or_empty(c, "format")};
+    memcpy(r->cell, cells, sizeof cells);
+}
+
+/* One line of the table, each cell but the last padded to its column's width. */
+static void put_cells(const char *const *cells, const int *width)
+{
+    for (int k = 0; k + 1 < INFO_CELLS; k++)
+        printf("%-*s  ", width[k], cells[k]);
+    printf("%s\n", cells[INFO_CELLS - 1]);
+}
+
+/* The columns as a table whose columns are as wide as their widest cell (Gaia's names run
+ * to 30 characters), so that long names do not push the rest of their line out of line. */
+static void print_column_table(const cJSON *columns)
+{
+    static const char *const head[INFO_CELLS] = {"column", "dtype", "shape", "unit",
+                                                 "role",   "nulls", "format"};
+    int width[INFO_CELLS];
+    for (int k = 0; k < INFO_CELLS; k++)
+        width[k] = (int)strlen(head[k]);
+    const cJSON *c;
+    info_row r;
+    cJSON_ArrayForEach(c, columns)
+    {
+        info_cells(c, &r);
+        for (int k = 0; k < INFO_CELLS; k++)
+            if ((int)strlen(r.cell[k]) > width[k])
+                width[k] = (int)strlen(r.cell[k]);
+    }
+    putchar('\n');
+    put_cells(head, width);
+    cJSON_ArrayForEach(c, columns)
+    {
+        info_cells(c, &r);
+        put_cells(r.cell, width);
+    }
+}
+
 static int run_info(const survey_args *a)
 {
     al_tensordict *td = load(a, -1);
@@ -192,34 +273,7 @@ static int run_info(const survey_args *a)
     double total = cJSON_GetNumberValue(cJSON_GetObjectItem(mi, "total_bytes"));
     printf("%-10s %s in %d tensors\n", "memory:", cli_format_bytes((uint64_t)total, b2, sizeof b2),
            (int)cJSON_GetNumberValue(cJSON_GetObjectItem(mi, "n_tensors")));
-    printf("\n%-24s %-8s %-14s %-10s %-10s %-8s %s\n", "column", "dtype", "shape", "unit", "role",
-           "nulls", "format");
-    cJSON *c;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItem(doc, "columns"))
-    {
-        char shape[AL_TENSOR_MAX_DIMS * 24] = ""; /* "x" and up to 20 digits per dimension */
-        size_t n = 0;
-        cJSON *d;
-        cJSON_ArrayForEach(d, cJSON_GetObjectItem(c, "shape"))
-        {
-            if (n < sizeof shape) /* snprintf returns what it would have written */
-                n += (size_t)snprintf(shape + n, sizeof shape - n, "%s%.0f", n ? "x" : "",
-                                      cJSON_GetNumberValue(d));
-        }
-        const char *dt = cJSON_GetStringValue(cJSON_GetObjectItem(c, "dtype"));
-        char dtype[24];
-        if (strcmp(dt, "string") == 0)
-            snprintf(dtype, sizeof dtype, "S%.0f",
-                     cJSON_GetNumberValue(cJSON_GetObjectItem(c, "width")));
-        else
-            snprintf(dtype, sizeof dtype, "%s", dt);
-        printf("%-24s %-8s %-14s %-10s %-10s %-8.0f %s\n",
-               cJSON_GetStringValue(cJSON_GetObjectItem(c, "name")), dtype, shape,
-               cJSON_GetStringValue(cJSON_GetObjectItem(c, "unit")),
-               cJSON_GetStringValue(cJSON_GetObjectItem(c, "role")),
-               cJSON_GetNumberValue(cJSON_GetObjectItem(c, "nulls")),
-               cJSON_GetStringValue(cJSON_GetObjectItem(c, "format")));
-    }
+    print_column_table(cJSON_GetObjectItem(doc, "columns"));
     cJSON_Delete(doc);
     al_survey_free(td);
     return rc;
