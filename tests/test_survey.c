@@ -1502,4 +1502,134 @@ TEST(test_binary_files_are_not_csv)
     al_survey_free(td);
 }
 
+/* -------- Compressed FITS: gzip, bzip2 (CFITSIO decompresses them), tile-compressed tables */
+
+/* `tool -c src > dst`; false (the test skips that case) when the tool is missing. */
+static bool compress_with(const char *tool, const char *src, const char *dst)
+{
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null && %s -c '%s' > '%s'", tool, tool, src,
+             dst);
+    int st = system(cmd);
+    if (st != 0)
+        fprintf(stderr, "  %s is missing: that case is skipped\n", tool);
+    return st == 0;
+}
+
+/* Loads `path` and checks it holds what write_all_types wrote. */
+static void check_all_types_file(const char *path)
+{
+    al_error err;
+    al_tensordict *td = al_survey_load(path, NULL, &err);
+    if (!td)
+        fprintf(stderr, "  %s: %s\n", path, err.message);
+    CHECK(td != NULL);
+    if (!td)
+        return;
+    const al_survey_meta *m = al_survey_info(td);
+    CHECK(m && strcmp(m->format, "fits") == 0);
+    CHECK_EQ_INT(al_tensordict_batch_size(td), NT);
+    CHECK_EQ_INT(get_i(td, "nulled", 1), -999);
+    CHECK_EQ_INT(get_i(td, "_null.nulled", 1), 1);
+    CHECK(get_d(td, "f32", 2) == 3.25);
+    al_survey_free(td);
+}
+
+TEST(test_gzip_and_bzip2_fits_load_by_content_whatever_the_name)
+{
+    const char *plain = write_all_types();
+    const char *gz = tmp_path("types.fits.gz"), *bz = tmp_path("types.fits.bz2");
+    const char *noext = tmp_path("types_gz.dat");
+    if (compress_with("gzip", plain, gz)) {
+        check_all_types_file(gz);
+        CHECK(compress_with("gzip", plain, noext));
+        check_all_types_file(noext); /* found by its magic bytes, 1f 8b */
+    }
+    /* Debian's CFITSIO 4.2.0 is built with bzip2 (its static libs name -lbz2). */
+    if (compress_with("bzip2", plain, bz))
+        check_all_types_file(bz);
+    /* A gzipped CSV is not read as one: a clear error, not garbage column names. */
+    const char *csv = write_text("plain.csv", "ra,dec\n1,2\n");
+    const char *csvgz = tmp_path("plain.csv.gz");
+    if (compress_with("gzip", csv, csvgz)) {
+        al_error err;
+        CHECK(al_survey_load(csvgz, NULL, &err) == NULL);
+        CHECK_EQ_INT(err.code, AL_EFORMAT);
+        CHECK_ERR_HAS(err, "compressed CSV is not read");
+    }
+    /* xz and zstd: CFITSIO cannot read them; said so. */
+    al_error err;
+    static const char xz[] = "\xfd"
+                             "7zXZ\0\0\4\xe6\xd6\xb4\x46";
+    CHECK(al_survey_load(write_bytes("types.fits.xz", xz, sizeof xz - 1), NULL, &err) == NULL);
+    CHECK_EQ_INT(err.code, AL_EUNSUPPORTED);
+    CHECK_ERR_HAS(err, "compressed with xz, which CFITSIO cannot read");
+}
+
+TEST(test_gzipped_headers_that_crash_cfitsio_are_refused_too)
+{
+    char ttype_bare[81];
+    snprintf(ttype_bare, sizeof ttype_bare, "TTYPE1  = %070d", 0);
+    const char *const crash[] = {ttype_bare, NULL};
+    const char *path = write_raw_fits("crash2.fits", crash), *gz = tmp_path("crash2.fits.gz");
+    if (!compress_with("gzip", path, gz))
+        return;
+    al_error err;
+    CHECK(al_survey_load(gz, NULL, &err) == NULL);
+    CHECK_EQ_INT(err.code, AL_EFORMAT);
+    CHECK_ERR_HAS(err, "HDU 1: keyword TTYPE1");
+}
+
+TEST(test_tile_compressed_table_loads_its_values)
+{
+    enum { ROWS = 20000 }; /* fits_compress_table leaves small tables uncompressed */
+    const char *plain = tmp_path("tiles.fits"), *fz = tmp_path("tiles.fits.fz");
+    unlink(plain);
+    unlink(fz);
+    fitsfile *f, *out;
+    int st = 0;
+    char *ttype[] = {"id", "x.y", "name"}, *tform[] = {"K", "D", "8A"}, *tunit[] = {"", "deg", ""};
+    static long long id[ROWS];
+    static double x[ROWS];
+    static char text[ROWS][9], *names[ROWS];
+    for (int i = 0; i < ROWS; i++) {
+        id[i] = (long long)i * 1000003 - 5;
+        x[i] = i * 0.25;
+        snprintf(text[i], sizeof text[i], "s%d", i % 97);
+        names[i] = text[i];
+    }
+    fits_create_diskfile(&f, (char *)plain, &st);
+    fits_create_img(f, BYTE_IMG, 0, NULL, &st);
+    fits_create_tbl(f, BINARY_TBL, ROWS, 3, ttype, tform, tunit, "TILES", &st);
+    fits_write_col(f, TLONGLONG, 1, 1, 1, ROWS, id, &st);
+    fits_write_col(f, TDOUBLE, 2, 1, 1, ROWS, x, &st);
+    fits_write_col(f, TSTRING, 3, 1, 1, ROWS, names, &st);
+    fits_create_diskfile(&out, (char *)fz, &st);
+    fits_copy_hdu(f, out, 0, &st); /* the primary: movabs below leaves f at the table */
+    fits_movabs_hdu(f, 2, NULL, &st);
+    fits_compress_table(f, out, &st);
+    int ztable = 0;
+    fits_read_key(out, TLOGICAL, "ZTABLE", &ztable, NULL, &st);
+    fits_close_file(out, &st);
+    fits_close_file(f, &st);
+    CHECK_EQ_INT(st, 0);
+    CHECK(ztable); /* really a compressed table */
+    al_error err;
+    al_tensordict *td = al_survey_load(fz, NULL, &err);
+    if (!td)
+        fprintf(stderr, "  %s\n", err.message);
+    CHECK(td != NULL);
+    if (!td)
+        return;
+    CHECK_EQ_INT(al_tensordict_batch_size(td), ROWS);
+    CHECK(get_i(td, "id", ROWS - 1) == (long long)(ROWS - 1) * 1000003 - 5);
+    CHECK(get_d(td, "x.y", 12345) == 12345 * 0.25);
+    CHECK_EQ_STR(get_s(td, "name", 98), "s1");
+    const al_survey_meta *m = al_survey_info(td);
+    CHECK(m && strcmp(m->extname, "TILES") == 0 && m->hdu == 1);
+    const al_survey_column *c = al_survey_column_find(td, "x.y");
+    CHECK(c && strcmp(c->unit, "deg") == 0);
+    al_survey_free(td);
+}
+
 TEST_MAIN()

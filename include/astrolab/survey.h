@@ -55,7 +55,7 @@ extern "C" {
 
 /* -------- Loading. -------- */
 typedef enum al_survey_format {
-    AL_SURVEY_FORMAT_AUTO = 0, /* FITS when the file starts with "SIMPLE  =", else CSV */
+    AL_SURVEY_FORMAT_AUTO = 0, /* by content, never by name: see al_survey_load */
     AL_SURVEY_FORMAT_FITS = 1,
     AL_SURVEY_FORMAT_CSV = 2,
 } al_survey_format;
@@ -85,11 +85,19 @@ typedef struct al_survey_options {
 AL_API void al_survey_options_init(al_survey_options *opts);
 
 /* Loads the table of `path` (FITS binary or ASCII table, or CSV) into a new root tensordict
- * whose batch size is the rows loaded, with its metadata (al_survey_info). `opts` may be NULL
- * (defaults). Free the result with al_survey_free (or al_tensordict_free). NULL on failure,
- * with err naming the file, HDU, row and column as they apply: AL_ENOTFOUND (no file, HDU or
- * column), AL_EFORMAT (truncated or malformed content), AL_ETYPE (unsupported column type),
- * AL_EIO, AL_EINVAL, AL_ENOMEM. */
+ * whose batch size is the rows loaded, with its metadata (al_survey_info). The format comes from
+ * the first bytes, whatever the file's name: FITS ("SIMPLE  ="); compressed FITS as surveys ship
+ * it, decompressed by CFITSIO in memory (no copy on disk): gzip (1f 8b, ".fits.gz"), bzip2
+ * ("BZh", ".fits.bz2"; Debian's CFITSIO is built with it), Unix compress and zip; xz and zstd are
+ * refused (AL_EUNSUPPORTED: CFITSIO cannot read them); anything else is CSV, which must be text
+ * (a NUL byte or a header that is not UTF-8 is AL_EFORMAT: binary data). A tile-compressed
+ * table (".fits.fz": fpack -table, fits_compress_table) is decompressed into memory when its HDU
+ * is loaded (all its rows, whatever the row range). A compressed CSV is refused (AL_EFORMAT).
+ * `opts` may be NULL (defaults). Free the result with al_survey_free (or al_tensordict_free).
+ * NULL on failure, with err naming the file, HDU, row and column as they apply: AL_ENOTFOUND (no
+ * file, HDU or column), AL_EFORMAT (truncated or malformed content, binary data as CSV, a column
+ * name twice), AL_ETYPE (unsupported column type), AL_EUNSUPPORTED (a compression CFITSIO cannot
+ * read), AL_EIO, AL_EINVAL, AL_ENOMEM. */
 AL_API AL_NODISCARD al_tensordict *al_survey_load(const char *path, const al_survey_options *opts,
                                                   al_error *err);
 

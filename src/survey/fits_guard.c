@@ -141,11 +141,41 @@ static int check_card(const char *card, hdr *h, const char *path, int hdu, al_er
     return AL_OK;
 }
 
-int ali_fits_guard(const char *path, al_error *err)
+/* Where the guard reads: a plain file with stdio, or a file CFITSIO has open (a compressed
+ * file it has decompressed into memory) through its byte-level reads, which parse nothing. */
+typedef struct src {
+    FILE *fp;
+    fitsfile *f;
+    LONGLONG pos;
+} src;
+
+/* CFITSIO's raw read at the current byte position, and ffmbyt's "report the end of the file"
+ * (REPORT_EOF): exported and defined, but only in its internal fitsio2.h. */
+int ffgbyt(fitsfile *fptr, LONGLONG nbytes, void *buffer, int *status);
+#define GUARD_REPORT_EOF 0
+
+static bool read_block(src *s, char *block)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return AL_OK;              /* CFITSIO reports it */
+    if (s->fp)
+        return fread(block, 1, BLOCK, s->fp) == BLOCK;
+    int st = 0;
+    ffmbyt(s->f, s->pos, GUARD_REPORT_EOF, &st);
+    ffgbyt(s->f, BLOCK, block, &st);
+    fits_clear_errmsg();
+    s->pos += BLOCK;
+    return st == 0;
+}
+
+static bool skip(src *s, long long bytes)
+{
+    if (s->fp)
+        return fseeko(s->fp, (off_t)bytes, SEEK_CUR) == 0;
+    s->pos += bytes;
+    return true;
+}
+
+static int guard(src *s, const char *path, al_error *err)
+{
     hdr *h = al_malloc(sizeof *h); /* 8 KB of axes: not on the stack */
     char block[BLOCK];
     int rc = h ? AL_OK : al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
@@ -153,7 +183,7 @@ int ali_fits_guard(const char *path, al_error *err)
         memset(h, 0, sizeof *h);
         h->gcount = 1;
         bool end = false;
-        while (!end && rc == AL_OK && fread(block, 1, BLOCK, f) == BLOCK)
+        while (!end && rc == AL_OK && read_block(s, block))
             for (int c = 0; c < BLOCK / CARD && !end && rc == AL_OK; c++) {
                 const char *card = block + c * CARD;
                 end = memcmp(card, "END     ", 8) == 0;
@@ -168,10 +198,25 @@ int ali_fits_guard(const char *path, al_error *err)
         if (n < 0 || h->pcount < 0 || h->gcount < 0 || h->gcount > (1LL << 20))
             break;
         long long size = bytes * h->gcount * (h->pcount + n);
-        if (size < 0 || fseeko(f, (off_t)((size + BLOCK - 1) / BLOCK * BLOCK), SEEK_CUR) != 0)
+        if (size < 0 || !skip(s, (size + BLOCK - 1) / BLOCK * BLOCK))
             break;
     }
     al_free(h);
-    fclose(f);
     return rc;
+}
+
+int ali_fits_guard(const char *path, al_error *err)
+{
+    src s = {fopen(path, "rb"), NULL, 0};
+    if (!s.fp)
+        return AL_OK; /* CFITSIO reports it */
+    int rc = guard(&s, path, err);
+    fclose(s.fp);
+    return rc;
+}
+
+int ali_fits_guard_open(fitsfile *f, const char *path, al_error *err)
+{
+    src s = {NULL, f, 0};
+    return guard(&s, path, err);
 }

@@ -8,7 +8,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "survey/survey_int.h"
 
@@ -476,15 +475,15 @@ static int read_binary(fitsfile *f, const char *path, int hdu, const al_survey_o
     fits_read_key(f, TLONG, "NAXIS1", &rowlen, NULL, &st);
     if (st)
         return fits_fail(err, AL_EFORMAT, path, hdu, st, "bad table header");
-    long long headstart, datastart, dataend;
-    struct stat sb;
-    if (fits_get_hduaddrll(f, &headstart, &datastart, &dataend, &st) == 0 && stat(path, &sb) == 0 &&
-        (long long)sb.st_size < datastart + nrows * rowlen)
+    /* The size CFITSIO sees: the file's, or that of its decompressed copy in memory (a .gz,
+     * a tile-compressed table), which the file's own size says nothing about. */
+    long long headstart, datastart, dataend, size = (long long)f->Fptr->logfilesize;
+    if (fits_get_hduaddrll(f, &headstart, &datastart, &dataend, &st) == 0 &&
+        size < datastart + nrows * rowlen)
         return al_error_set(err, AL_EFORMAT,
                             "%s: HDU %d: truncated: %lld rows of %ld bytes need %lld bytes from "
                             "offset %lld, the file has %lld",
-                            path, hdu, nrows, rowlen, nrows * rowlen, datastart,
-                            (long long)sb.st_size);
+                            path, hdu, nrows, rowlen, nrows * rowlen, datastart, size);
     int64_t start = o->row_start,
             stop = o->row_stop < 0 || o->row_stop > nrows ? nrows : o->row_stop;
     if (start > nrows)
@@ -534,30 +533,77 @@ static int read_binary(fitsfile *f, const char *path, int hdu, const al_survey_o
     return rc;
 }
 
+/* A tile-compressed table (ZTABLE = T: fpack -table, fits_compress_table) at f's current HDU,
+ * decompressed into a CFITSIO memory file (*mem, at that table); else *mem stays NULL. CFITSIO
+ * decompresses images when it reads them, but not tables. AL_OK or AL_EFORMAT / AL_ENOMEM. */
+static int uncompress_table(fitsfile *f, const char *path, int hdu, fitsfile **mem, al_error *err)
+{
+    int st = 0, ztable = 0;
+    if (fits_read_key(f, TLOGICAL, "ZTABLE", &ztable, NULL, &st) || !ztable) {
+        fits_clear_errmsg();
+        return AL_OK;
+    }
+    st = 0;
+    fits_create_file(mem, "mem://", &st);
+    fits_create_img(*mem, BYTE_IMG, 0, NULL, &st);
+    fits_uncompress_table(f, *mem, &st);
+    if (st)
+        return fits_fail(err, st == MEMORY_ALLOCATION ? AL_ENOMEM : AL_EFORMAT, path, hdu, st,
+                         "cannot decompress the tile-compressed table");
+    return AL_OK;
+}
+
 int ali_fits_read(const char *path, const al_survey_options *o, ali_stable *t, al_error *err)
 {
-    fitsfile *f = NULL;
+    fitsfile *f = NULL, *mem = NULL;
     int st = 0, hdu = 0, type = 0;
     t->format = "fits";
-    int grc = ali_fits_guard(path, err);
-    if (grc != AL_OK)
-        return grc;
+    ali_magic magic;
+    const char *zname;
+    int rc = ali_survey_magic(path, &magic, &zname, err);
+    if (rc != AL_OK)
+        return rc;
+    if (magic == ALI_MAGIC_UNSUPPORTED_COMPRESSED)
+        return al_error_set(err, AL_EUNSUPPORTED,
+                            "%s: compressed with %s, which CFITSIO cannot read: decompress it "
+                            "first",
+                            path, zname);
+    bool compressed = magic == ALI_MAGIC_CFITSIO_COMPRESSED;
+    /* A compressed file is guarded once CFITSIO has decompressed it (into memory, not onto
+     * disk): opening parses only the primary header, which the crashes need no guard for. */
+    if (!compressed && (rc = ali_fits_guard(path, err)) != AL_OK)
+        return rc;
     if (fits_open_diskfile(&f, path, READONLY, &st)) {
+        if (compressed)
+            return fits_fail(err, AL_EFORMAT, path, -1, st,
+                             magic == ALI_MAGIC_CFITSIO_COMPRESSED && *zname
+                                 ? "compressed, and not FITS once decompressed (a compressed "
+                                   "CSV is not read: decompress it first)"
+                                 : "cannot open as FITS");
         int code = st == FILE_NOT_OPENED ? AL_ENOTFOUND : AL_EFORMAT;
         return fits_fail(err, code, path, -1, st, "cannot open as FITS");
     }
-    int rc = choose_hdu(f, path, o, &hdu, err);
+    if (compressed)
+        rc = ali_fits_guard_open(f, path, err);
+    if (rc == AL_OK)
+        rc = choose_hdu(f, path, o, &hdu, err);
+    if (rc == AL_OK)
+        rc = uncompress_table(f, path, hdu, &mem, err);
     if (rc == AL_OK) {
         t->hdu = hdu;
         if (read_str_key(f, "EXTNAME", &t->extname) || read_str_key(f, "SURVEY", &t->survey) ||
             read_str_key(f, "TELESCOP", &t->origin) ||
             (!t->origin && read_str_key(f, "ORIGIN", &t->origin)))
             rc = al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
-        fits_get_hdu_type(f, &type, &st);
+        fitsfile *tf = mem ? mem : f;
+        fits_get_hdu_type(tf, &type, &st);
         if (rc == AL_OK)
-            rc = type == ASCII_TBL ? ali_fits_read_ascii(f, path, hdu, o, t, err)
-                                   : read_binary(f, path, hdu, o, t, err);
+            rc = type == ASCII_TBL ? ali_fits_read_ascii(tf, path, hdu, o, t, err)
+                                   : read_binary(tf, path, hdu, o, t, err);
     }
+    st = 0;
+    if (mem)
+        fits_close_file(mem, &st);
     st = 0;
     fits_close_file(f, &st);
     fits_clear_errmsg();

@@ -5,6 +5,7 @@
  * buffers and the table's records are kept (al_scope_keep) before the scope ends, and the
  * tensordict is built after it, so that it belongs to the caller's scope. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -103,18 +104,58 @@ size_t ali_survey_count_names(const char *const *names)
     return n;
 }
 
-static al_survey_format sniff(const char *path, al_error *err)
+int ali_survey_magic(const char *path, ali_magic *magic, const char **name, al_error *err)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) {
-        al_error_set(err, AL_ENOTFOUND, "%s: cannot open: %m", path);
-        return (al_survey_format)-1;
-    }
-    char head[10] = {0};
-    size_t got = fread(head, 1, 9, f);
+    if (!f)
+        return al_error_set(err, errno == ENOENT ? AL_ENOTFOUND : AL_EIO, "%s: cannot open: %m",
+                            path);
+    unsigned char h[10] = {0};
+    size_t got = fread(h, 1, sizeof h - 1, f);
     fclose(f);
-    return got == 9 && memcmp(head, "SIMPLE  =", 9) == 0 ? AL_SURVEY_FORMAT_FITS
-                                                         : AL_SURVEY_FORMAT_CSV;
+    static const struct {
+        const char *name;
+        size_t len;
+        const char *bytes;
+        ali_magic magic;
+    } kinds[] = {
+        {"", 9, "SIMPLE  =", ALI_MAGIC_FITS},
+        {"gzip", 2, "\x1f\x8b", ALI_MAGIC_CFITSIO_COMPRESSED},
+        {"bzip2", 3, "BZh", ALI_MAGIC_CFITSIO_COMPRESSED},
+        {"compress (.Z)", 2, "\x1f\x9d", ALI_MAGIC_CFITSIO_COMPRESSED},
+        {"zip", 4, "PK\x03\x04", ALI_MAGIC_CFITSIO_COMPRESSED},
+        {"xz", 6,
+         "\xfd"
+         "7zXZ\0",
+         ALI_MAGIC_UNSUPPORTED_COMPRESSED},
+        {"zstd", 4, "\x28\xb5\x2f\xfd", ALI_MAGIC_UNSUPPORTED_COMPRESSED},
+    };
+    *magic = ALI_MAGIC_OTHER;
+    *name = "";
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (got >= kinds[i].len && memcmp(h, kinds[i].bytes, kinds[i].len) == 0) {
+            *magic = kinds[i].magic;
+            *name = kinds[i].name;
+            break;
+        }
+    return AL_OK;
+}
+
+/* The format by content: FITS, compressed FITS (CFITSIO decompresses it), else CSV. */
+static int sniff(const char *path, al_survey_format *fmt, al_error *err)
+{
+    ali_magic m;
+    const char *name;
+    int rc = ali_survey_magic(path, &m, &name, err);
+    if (rc != AL_OK)
+        return rc;
+    if (m == ALI_MAGIC_UNSUPPORTED_COMPRESSED)
+        return al_error_set(err, AL_EUNSUPPORTED,
+                            "%s: compressed with %s, which CFITSIO cannot read: decompress it "
+                            "first",
+                            path, name);
+    *fmt = m == ALI_MAGIC_OTHER ? AL_SURVEY_FORMAT_CSV : AL_SURVEY_FORMAT_FITS;
+    return AL_OK;
 }
 
 /* Keeps every block of the table past the end of the load scope. */
@@ -226,7 +267,7 @@ al_tensordict *al_survey_load(const char *path, const al_survey_options *opts, a
         return NULL;
     }
     al_survey_format fmt = opts->format;
-    if (fmt == AL_SURVEY_FORMAT_AUTO && (int)(fmt = sniff(path, err)) < 0)
+    if (fmt == AL_SURVEY_FORMAT_AUTO && sniff(path, &fmt, err) != AL_OK)
         return NULL;
     al_tensordict *td = al_tensordict_new(AL_BATCH_UNSET, AL_CPU, err);
     if (!td)

@@ -77,6 +77,21 @@ int ali_fits_tdim(fitsfile *f, int colnum, const char *name, char letter, int64_
                   ali_scol *c, const char *path, int hdu, al_error *err);
 /* Refuses header values that crash CFITSIO 4.2.0 (fits_guard.c). AL_OK or AL_EFORMAT. */
 int ali_fits_guard(const char *path, al_error *err);
+/* The same for a file CFITSIO has open (a compressed one, decompressed in memory), read through
+ * CFITSIO's byte-level reads before any HDU but the primary is parsed. */
+int ali_fits_guard_open(fitsfile *f, const char *path, al_error *err);
+/* What the first bytes of a file say it is (load.c): FITS ("SIMPLE  ="), compressed with
+ * what CFITSIO decompresses itself (gzip, bzip2, compress, pkzip), compressed with what it
+ * cannot (xz, zstd), or anything else (CSV, or binary data the CSV reader refuses). */
+typedef enum ali_magic {
+    ALI_MAGIC_OTHER = 0,
+    ALI_MAGIC_FITS,
+    ALI_MAGIC_CFITSIO_COMPRESSED,
+    ALI_MAGIC_UNSUPPORTED_COMPRESSED,
+} ali_magic;
+/* Reads the first bytes of path: AL_OK with *magic and *name (static: "gzip", "bzip2", ...,
+ * or "" for uncompressed), or AL_ENOTFOUND / AL_EIO with err filled. */
+int ali_survey_magic(const char *path, ali_magic *magic, const char **name, al_error *err);
 /* CFITSIO's text for `status` and its message stack, into buf; returns buf. */
 const char *ali_fits_errtext(int status, char *buf, size_t len);
 
