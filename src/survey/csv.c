@@ -19,6 +19,9 @@
 
 static int map_columns(ali_csv *r, const al_survey_options *o, ali_stable *t,
                        ali_csv_col **cols_out, const char *const *names, size_t nf, al_error *err);
+static int map_column(ali_csv *r, const al_survey_options *o, ali_stable *t, ali_csv_col *cols,
+                      const char *const *names, size_t nf, const ali_name_lookup *lookup, size_t j,
+                      al_error *err);
 
 /* The offset of the first byte of s[0..n) that is not UTF-8 text (a control character other
  * than tab, or a malformed, overlong or surrogate sequence), or n when there is none. */
@@ -87,18 +90,31 @@ static int map_columns(ali_csv *r, const al_survey_options *o, ali_stable *t,
     if (!cols || !t->cols)
         return al_error_set(err, AL_ENOMEM, "%s: out of memory for %zu columns", r->path, n);
     *cols_out = cols;
-    for (size_t j = 0; j < n; j++) {
-        int i = o->columns ? ali_survey_find_name(names, nf, o->columns[j]) : (int)j;
-        if (i < 0)
-            return al_error_set(err, AL_ENOTFOUND,
-                                "%s: no column '%s' in the header (%zu "
-                                "columns: %s%s)",
-                                r->path, o->columns[j], nf, names[0], nf > 1 ? ", ..." : "");
-        cols[j].field = i;
-        t->n_cols = j + 1;
-        if (!(t->cols[j].key = ali_survey_key(names[i], (size_t)i + 1)))
-            return al_error_set(err, AL_ENOMEM, "%s: out of memory", r->path);
-    }
+    ali_name_lookup lookup;
+    if (o->columns && ali_name_lookup_init(&lookup, names, nf) != AL_OK)
+        return al_error_set(err, AL_ENOMEM, "%s: out of memory for %zu column names", r->path, nf);
+    int rc = AL_OK;
+    for (size_t j = 0; j < n && rc == AL_OK; j++)
+        rc = map_column(r, o, t, cols, names, nf, o->columns ? &lookup : NULL, j, err);
+    if (o->columns)
+        ali_name_lookup_free(&lookup);
+    return rc;
+}
+
+/* Column j of the load: its field in the header, and its key. */
+static int map_column(ali_csv *r, const al_survey_options *o, ali_stable *t, ali_csv_col *cols,
+                      const char *const *names, size_t nf, const ali_name_lookup *lookup, size_t j,
+                      al_error *err)
+{
+    int i = lookup ? ali_name_lookup_find(lookup, o->columns[j]) : (int)j;
+    if (i < 0)
+        return al_error_set(err, AL_ENOTFOUND,
+                            "%s: no column '%s' in the header (%zu columns: %s%s)", r->path,
+                            o->columns[j], nf, names[0], nf > 1 ? ", ..." : "");
+    cols[j].field = i;
+    t->n_cols = j + 1;
+    if (!(t->cols[j].key = ali_survey_key(names[i], (size_t)i + 1)))
+        return al_error_set(err, AL_ENOMEM, "%s: out of memory", r->path);
     return AL_OK;
 }
 

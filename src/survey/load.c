@@ -6,6 +6,7 @@
  * tensordict is built after it, so that it belongs to the caller's scope. */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -94,6 +95,56 @@ int ali_survey_find_name(const char *const *names, size_t n, const char *name)
         if (names[i] && strcasecmp(names[i], name) == 0)
             return (int)i;
     return -1;
+}
+
+/* FNV-1a of name with ASCII letters folded to lower case, for strcasecmp's equality. */
+static uint64_t folded_hash(const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ (uint64_t)tolower(*p)) * 0x100000001b3ull;
+    return h;
+}
+
+int ali_name_lookup_init(ali_name_lookup *x, const char *const *names, size_t n)
+{
+    memset(x, 0, sizeof *x);
+    x->names = names;
+    x->n = n;
+    if (ali_nindex_reserve(&x->exact, n) != AL_OK || ali_nindex_reserve(&x->folded, n) != AL_OK) {
+        ali_name_lookup_free(x);
+        return AL_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (names[i]) {
+            ali_nindex_put(&x->exact, ali_name_hash(names[i], strlen(names[i]), false), i);
+            ali_nindex_put(&x->folded, folded_hash(names[i]), i);
+        }
+    return AL_OK;
+}
+
+int ali_name_lookup_find(const ali_name_lookup *x, const char *name)
+{
+    /* The first column of that name, as ali_survey_find_name: probes are not in column order. */
+    size_t best = SIZE_MAX, cursor = 0, pos1;
+    uint64_t h = ali_name_hash(name, strlen(name), false);
+    while ((pos1 = ali_nindex_next(&x->exact, h, &cursor)))
+        if (pos1 - 1 < best && strcmp(x->names[pos1 - 1], name) == 0)
+            best = pos1 - 1;
+    if (best == SIZE_MAX) {
+        cursor = 0;
+        h = folded_hash(name);
+        while ((pos1 = ali_nindex_next(&x->folded, h, &cursor)))
+            if (pos1 - 1 < best && strcasecmp(x->names[pos1 - 1], name) == 0)
+                best = pos1 - 1;
+    }
+    return best == SIZE_MAX || best > INT_MAX ? -1 : (int)best;
+}
+
+void ali_name_lookup_free(ali_name_lookup *x)
+{
+    ali_nindex_free(&x->exact);
+    ali_nindex_free(&x->folded);
 }
 
 size_t ali_survey_count_names(const char *const *names)

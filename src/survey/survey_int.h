@@ -60,6 +60,17 @@ char *ali_survey_key(const char *name, size_t index);
 int ali_survey_check_unique(const ali_stable *t, const char *path, al_error *err);
 /* The index of `name` among the table's column names (exact, then case-insensitive), or -1. */
 int ali_survey_find_name(const char *const *names, size_t n, const char *name);
+/* ali_survey_find_name in O(1) expected time, for the unbounded column counts of CSV (a FITS
+ * table has at most 999): an index over names[0..n), which must outlive it. */
+typedef struct ali_name_lookup {
+    const char *const *names;
+    size_t n;
+    ali_nindex exact, folded; /* by name, and by name in lower case */
+} ali_name_lookup;
+/* AL_OK or AL_ENOMEM (nothing to free). */
+int ali_name_lookup_init(ali_name_lookup *x, const char *const *names, size_t n);
+int ali_name_lookup_find(const ali_name_lookup *x, const char *name);
+void ali_name_lookup_free(ali_name_lookup *x);
 /* Number of names in a NULL-terminated list (0 for NULL). */
 size_t ali_survey_count_names(const char *const *names);
 
