@@ -59,13 +59,16 @@ static inline bool cache_hit(const pc_entry *e, uintptr_t pc, const char *tag)
     return e->pc == pc && e->tag == tag;
 }
 
+static bool ready;
 static ali_site *site_of(uintptr_t pc, const char *tag)
 {
     pc_entry *e = cache_entry(pc, tag);
     if (AL_LIKELY(cache_hit(e, pc, tag)))
         return e->site;
     ali_site *s = ali_site_for_pc(pc, tag);
-    if (s)
+    /* A caller in libc is not cached once main runs: each such allocation takes the slow
+     * path, which files it at the program's frame behind it (runtime.c). */
+    if (s && !(ready && tag != ali_tag_libc && ali_preload_in_runtime(pc)))
         *e = (pc_entry){pc, tag, s};
     return s;
 }
@@ -73,7 +76,7 @@ static ali_site *site_of(uintptr_t pc, const char *tag)
 /* Until the preload's constructor runs, allocations come from the constructors of shared
  * libraries (the C runtime's, our own dependencies'): their sites are tagged "before-main"
  * and the report counts them apart from the program's leaks. */
-static bool ready;
+const char ali_tag_libc[] = "libc";
 static const char TAG_INIT[] = "before-main";
 /* -------- Deeper call stacks: ASTROLAB_STACK_DEPTH=N (1..16; 1, the default, is the caller's
  * return address alone, at no unwinding cost). With N > 1 each allocation unwinds with
@@ -352,6 +355,11 @@ static __attribute__((noinline)) void *alloc_slow(size_t n, size_t align, bool z
     in_manager++;
     const char *t = AL_LIKELY(ready) ? tag : TAG_INIT;
     ali_site *site = stack_depth > 1 && ready ? stack_site_of(pc, t) : site_of(pc, t);
+    if (site && ready && stack_depth == 1 && ali_preload_in_runtime(pc)) {
+        uintptr_t at = ali_preload_program_frame(pc); /* the program's call into libc */
+        ali_site *mine = at ? site_of(at, ali_tag_libc) : NULL;
+        site = mine ? mine : site;
+    }
     void *p = NULL;
     if (AL_UNLIKELY(!site))
         p = NULL;

@@ -61,4 +61,12 @@ int ali_symbolize(uintptr_t pc, ali_symbol *out);
 /* True when return address `pc` lies in the C runtime (ld.so or libc), by dladdr alone. */
 bool ali_symbol_in_runtime(uintptr_t pc);
 
+/* runtime.c: is return address pc in libc's or ld.so's code? (Ranges found once.) */
+bool ali_preload_in_runtime(uintptr_t pc);
+/* The first frame outside the runtime above return address pc on this thread's stack (the
+ * program's call into libc), or 0 when every frame is the runtime's. Unwinds: slow path only. */
+uintptr_t ali_preload_program_frame(uintptr_t pc);
+/* The tag of blocks the runtime allocated for the program (at the program's frame). */
+extern const char ali_tag_libc[];
+
 #endif

@@ -104,7 +104,12 @@ static leak *collect(size_t *n)
         ali_site_totals_get(id, &t);
         if (!s || t.live_count <= 0)
             continue;
-        if (is_runtime(s)) {
+        /* What libc allocated for the program and still holds a pointer to (an open FILE, a
+         * dlopen'd object) is the runtime's, as valgrind's "still reachable"; what nothing
+         * reaches is the program's leak at its own line. */
+        bool via_libc = strcmp(s->tag, ali_tag_libc) == 0;
+        bool all_reached = reached && (uint64_t)t.live_count <= reached[id].count;
+        if (is_runtime(s) || (via_libc && all_reached)) {
             runtime_blocks += (uint64_t)t.live_count;
             runtime_bytes += (uint64_t)t.live_bytes;
             continue;

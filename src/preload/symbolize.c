@@ -2,7 +2,8 @@
  * debug information through elfutils' libdwfl, falling back to dladdr's dynamic symbols.
  * Runs at report time only, never on the allocation path; results are cached by address. */
 #include <dlfcn.h>
-#include <elfutils/libdw.h> /* dwarf_haspc, dwarf_getsrc_die: line_by_unit_scan */
+#include <dwarf.h>          /* DW_TAG_inlined_subroutine, DW_AT_call_* */
+#include <elfutils/libdw.h> /* dwarf_haspc, dwarf_getsrc_die, dwarf_getscopes */
 #include <elfutils/libdwfl.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -100,6 +101,47 @@ static bool line_by_unit_scan(Dwfl_Module *m, uintptr_t call, ali_symbol *out)
     return false;
 }
 
+/* The compile unit of `call` in m: through .debug_aranges, else by visiting every unit. */
+static Dwarf_Die *unit_of(Dwfl_Module *m, uintptr_t call, Dwarf_Addr *bias)
+{
+    Dwarf_Die *cu = dwfl_module_addrdie(m, call, bias);
+    while (!cu && (cu = dwfl_module_nextcu(m, cu, bias)) != NULL)
+        if (dwarf_haspc(cu, call - *bias) == 1)
+            break;
+    return cu;
+}
+
+static bool system_header(const char *file) { return strncmp(file, "/usr/include/", 13) == 0; }
+
+/* A call inlined from a system header (glibc's getline wrapper in <bits/stdio.h>, a fortified
+ * memcpy) is named by the line that called the inline function: the program's, as valgrind's
+ * inlined frames show it, not the header's. */
+static void outside_system_headers(Dwfl_Module *m, uintptr_t call, ali_symbol *out)
+{
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = system_header(out->file) ? unit_of(m, call, &bias) : NULL;
+    Dwarf_Die *scopes = NULL;
+    Dwarf_Files *files = NULL;
+    size_t nfiles = 0;
+    int n = cu && dwarf_getsrcfiles(cu, &files, &nfiles) == 0
+                ? dwarf_getscopes(cu, call - bias, &scopes)
+                : 0;
+    for (int i = 0; i < n && system_header(out->file); i++) {
+        Dwarf_Attribute a;
+        Dwarf_Word line = 0, index = 0;
+        if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine ||
+            dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_line, &a), &line) != 0 ||
+            dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &a), &index) != 0)
+            continue;
+        const char *file = dwarf_filesrc(files, index, NULL, NULL);
+        if (file) {
+            snprintf(out->file, sizeof out->file, "%s", file);
+            out->line = (int)line;
+        }
+    }
+    free(scopes);
+}
+
 static void lookup(uintptr_t pc, ali_symbol *out)
 {
     memset(out, 0, sizeof *out);
@@ -127,6 +169,7 @@ static void lookup(uintptr_t pc, ali_symbol *out)
     } else {
         line_by_unit_scan(m, call, out);
     }
+    outside_system_headers(m, call, out);
 }
 
 int ali_symbolize(uintptr_t pc, ali_symbol *out)

@@ -1,0 +1,69 @@
+/* The C runtime's code (libc and ld.so) as address ranges, and the program's frame behind an
+ * allocation the runtime made for it. What a program leaks through libc (asprintf, realpath,
+ * getline...) is the program's leak at the program's line, as valgrind reports it; judging by
+ * the immediate caller filed it under "kept by the C runtime". preload.c asks here only when
+ * the caller of malloc is in the runtime; report.c decides what such a site's blocks are. */
+#include <libunwind.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "preload_int.h"
+
+#define RANGES_MAX 8
+
+static struct {
+    pthread_once_t once;
+    int n;
+    struct {
+        uintptr_t lo, hi;
+    } r[RANGES_MAX];
+} rt = {.once = PTHREAD_ONCE_INIT};
+
+/* libc.so.* and ld-linux*: by base name, as symbolize.c's runtime_object. */
+static bool runtime_name(const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    const char *base = slash ? slash + 1 : path ? path : "";
+    return strncmp(base, "ld-linux", 8) == 0 || strncmp(base, "libc.so", 7) == 0;
+}
+
+static int add_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size, (void)data;
+    if (!runtime_name(info->dlpi_name))
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum && rt.n < RANGES_MAX; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            rt.r[rt.n].lo = info->dlpi_addr + ph->p_vaddr;
+            rt.r[rt.n].hi = rt.r[rt.n].lo + ph->p_memsz;
+            rt.n++;
+        }
+    }
+    return 0;
+}
+
+static void find_runtime(void) { dl_iterate_phdr(add_object, NULL); }
+
+bool ali_preload_in_runtime(uintptr_t pc)
+{
+    pthread_once(&rt.once, find_runtime);
+    for (int i = 0; i < rt.n; i++)
+        if (pc - 1 >= rt.r[i].lo && pc - 1 < rt.r[i].hi) /* pc: a return address */
+            return true;
+    return false;
+}
+
+uintptr_t ali_preload_program_frame(uintptr_t pc)
+{
+    void *buf[48];
+    int n = unw_backtrace(buf, 48), k = 0;
+    while (k < n && (uintptr_t)buf[k] != pc)
+        k++;
+    for (int i = k + 1; i < n; i++)
+        if (!ali_preload_in_runtime((uintptr_t)buf[i]))
+            return (uintptr_t)buf[i];
+    return 0;
+}
