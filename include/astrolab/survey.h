@@ -129,8 +129,9 @@ AL_API const al_survey_meta *al_survey_info(const al_tensordict *td);
 /* Sets the survey name of `td` (copied), creating its metadata when absent. AL_OK, AL_EINVAL,
  * AL_ENOMEM. */
 AL_API AL_NODISCARD int al_survey_set_name(al_tensordict *td, const char *survey);
-/* Sets the unit and role (either may be NULL: unchanged; "" clears) of column `name`, creating
- * its metadata when absent. AL_OK, AL_EINVAL, AL_ENOMEM. */
+/* Sets the unit and role (either may be NULL: unchanged; "" clears) of column `name` (a key, or
+ * a direct entry's plain name), creating its metadata when absent. AL_OK, AL_EINVAL,
+ * AL_ENOMEM. */
 AL_API AL_NODISCARD int al_survey_set_column(al_tensordict *td, const char *name, const char *unit,
                                              const char *role);
 /* The metadata of column `key` (a key, or a direct entry's plain name) of td, found in O(1)

@@ -27,6 +27,9 @@ int main(int argc, char **argv)
                         "# Gaia export\nsource_id,ra,dec,flag,name\n"
                         "1,10.5,-3,true,\"a,b\"\n2,,null,false,\"x\"\"y\"\n,1e3,2,,\n");
     rc |= write_text(argv[2], "crlf.csv", "a,b\r\n1,\"two\r\nlines\"\r\n3,4\r\n");
+    /* Names with '.' and '\\' (kept byte for byte), every missing spelling, a UTF-8 name. */
+    rc |= write_text(argv[2], "names.csv",
+                     "ANTENNA NO.,a\\b,x.y,d\xc3\xa9\x63\n1,NA,\"null\",n/a\n2, NaN ,\"NA\",\n");
     static const al_dtype types[] = {AL_DTYPE_BOOL,    AL_DTYPE_INT8,   AL_DTYPE_UINT8,
                                      AL_DTYPE_INT16,   AL_DTYPE_UINT16, AL_DTYPE_INT32,
                                      AL_DTYPE_UINT32,  AL_DTYPE_INT64,  AL_DTYPE_UINT64,
