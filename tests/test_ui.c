@@ -1,20 +1,27 @@
 // ctest-labels: threads
 /* Tests of <astrolab/ui.h>: the panels' text, HTML and JSON renderings field by field, the
  * widget status, and the dashboard's HTTP server over plain loopback sockets: every endpoint,
- * the token, wrong methods, oversized and malformed requests, path traversal, concurrent
- * clients and a bounded wrk run. */
+ * the token (reads included), wrong methods, oversized and malformed requests, path traversal,
+ * concurrent clients, a bounded wrk run, and issue 14's attacks: hundreds of idle sockets, a
+ * slow request beside fast ones, binding beyond loopback, code addresses in replies, a
+ * Content-Length of -1 and two Host headers. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <microhttpd.h> /* MHD_VERSION: which of its bugs the tests can expect */
 
 #include "astrolab/cuda.h"
 #include "astrolab/ui.h"
+#include "memory/memory_int.h"
 #include "test.h"
 #include "ui/ui_int.h"
 
@@ -45,6 +52,7 @@ static http_reply http_raw(uint16_t port, const char *raw, size_t rawlen)
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     struct timeval tv = {.tv_sec = 10};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv); /* bounds connect() too */
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         close(fd);
         return r;
@@ -92,6 +100,18 @@ static http_reply http(uint16_t port, const char *method, const char *target, co
         return (http_reply){0};
     http_reply r = http_raw(port, req, strlen(req));
     free(req);
+    return r;
+}
+
+/* http() with the dashboard's token as a bearer header: every endpoint needs it. */
+static http_reply http_auth(uint16_t port, const char *method, const char *target,
+                            const char *extra)
+{
+    char *all = NULL;
+    if (asprintf(&all, "Authorization: Bearer " TOKEN "\r\n%s", extra ? extra : "") < 0)
+        return (http_reply){0};
+    http_reply r = http(port, method, target, all);
+    free(all);
     return r;
 }
 
@@ -364,7 +384,7 @@ TEST(test_every_read_endpoint_answers)
     const char *json_keys[] = {"current_bytes", "top_consumers", "host",
                                "available",     "samples",       "top_consumers"};
     for (int i = 0; i < 6; i++) {
-        http_reply r = http(port, "GET", json_paths[i], NULL);
+        http_reply r = http_auth(port, "GET", json_paths[i], NULL);
         CHECK_EQ_INT(r.status, 200);
         CHECK(has_header(&r, "Content-Type: application/json"));
         CHECK(has_header(&r, "Cache-Control: no-store"));
@@ -375,7 +395,7 @@ TEST(test_every_read_endpoint_answers)
         cJSON_Delete(j);
         reply_free(&r);
     }
-    http_reply r = http(port, "GET", "/api/widget", NULL);
+    http_reply r = http_auth(port, "GET", "/api/widget", NULL);
     cJSON *w = cJSON_Parse(r.body);
     CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(w, "serving")));
     CHECK_EQ_INT(num(w, "port"), port);
@@ -383,7 +403,7 @@ TEST(test_every_read_endpoint_answers)
     reply_free(&r);
 
     /* The timeline: samples in order; ?since=next gives only newer ones. */
-    r = http(port, "GET", "/api/timeline", NULL);
+    r = http_auth(port, "GET", "/api/timeline", NULL);
     cJSON *t = cJSON_Parse(r.body);
     const cJSON *samples = cJSON_GetObjectItemCaseSensitive(t, "samples");
     CHECK(cJSON_GetArraySize(samples) >= 2);
@@ -399,7 +419,7 @@ TEST(test_every_read_endpoint_answers)
     char target[64];
     snprintf(target, sizeof target, "/api/timeline?since=%.0f", prev);
     reply_free(&r);
-    r = http(port, "GET", target, NULL);
+    r = http_auth(port, "GET", target, NULL);
     cJSON *t2 = cJSON_Parse(r.body);
     cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(t2, "samples"))
         CHECK(num(s, "seq") > prev);
@@ -408,18 +428,18 @@ TEST(test_every_read_endpoint_answers)
     reply_free(&r);
 
     /* Panels as text and HTML. */
-    r = http(port, "GET", "/api/memory?format=text", NULL);
+    r = http_auth(port, "GET", "/api/memory?format=text", NULL);
     CHECK_EQ_INT(r.status, 200);
     CHECK(has_header(&r, "Content-Type: text/plain"));
     CHECK(strstr(r.body, "AstroLab memory management\n") == r.body);
     reply_free(&r);
-    r = http(port, "GET", "/api/system?format=html", NULL);
+    r = http_auth(port, "GET", "/api/system?format=html", NULL);
     CHECK_EQ_INT(r.status, 200);
     CHECK(strstr(r.body, "id=\"al-system_status\"") != NULL);
     reply_free(&r);
 
     /* Prometheus: every family with HELP and TYPE. */
-    r = http(port, "GET", "/metrics", NULL);
+    r = http_auth(port, "GET", "/metrics", NULL);
     CHECK_EQ_INT(r.status, 200);
     CHECK(has_header(&r, "Content-Type: text/plain; version=0.0.4"));
     const char *families[] = {"process_resident_memory_bytes", "process_virtual_memory_bytes",
@@ -451,7 +471,7 @@ TEST(test_every_read_endpoint_answers)
         CHECK(r.len > 100);
         reply_free(&r);
     }
-    r = http(port, "HEAD", "/api/stats", NULL);
+    r = http_auth(port, "HEAD", "/api/stats", NULL);
     CHECK_EQ_INT(r.status, 200);
     CHECK_EQ_INT(r.len, 0);
     reply_free(&r);
@@ -646,8 +666,9 @@ TEST(test_oversized_and_malformed_requests_get_4xx)
     r = http_raw(port, "GET /api/stats HTTP/1.1\r\nConnection: close\r\n\r\n", 46);
     CHECK(is_json_error(&r, 400));
     reply_free(&r);
-    r = http_raw(port, "GET /api/stats HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-                 63);
+    const char local[] = "GET /api/stats?token=" TOKEN " HTTP/1.1\r\nHost: localhost\r\n"
+                         "Connection: close\r\n\r\n";
+    r = http_raw(port, local, sizeof local - 1);
     CHECK_EQ_INT(r.status, 200);
     reply_free(&r);
     /* A URL and a header too long for the connection's memory (32 KiB). */
@@ -669,12 +690,12 @@ TEST(test_oversized_and_malformed_requests_get_4xx)
     const char *bad[] = {"/api/timeline?since=abc", "/api/timeline?since=-1",
                          "/api/timeline?max=99999999", "/api/memory?format=pdf"};
     for (int i = 0; i < 4; i++) {
-        r = http(port, "GET", bad[i], NULL);
+        r = http_auth(port, "GET", bad[i], NULL);
         CHECK(is_json_error(&r, 400));
         reply_free(&r);
     }
     /* The server still answers. */
-    r = http(port, "GET", "/api/stats", NULL);
+    r = http_auth(port, "GET", "/api/stats", NULL);
     CHECK_EQ_INT(r.status, 200);
     reply_free(&r);
     CHECK_EQ_INT(al_ui_stop(), AL_OK);
@@ -690,7 +711,7 @@ static void *client_main(void *p)
     client_arg *a = p;
     const char *paths[] = {"/api/stats", "/metrics", "/api/timeline?max=10", "/api/widget"};
     for (int i = 0; i < 20; i++) {
-        http_reply r = http(a->port, "GET", paths[i % 4], NULL);
+        http_reply r = http_auth(a->port, "GET", paths[i % 4], NULL);
         a->ok += r.status == 200 && r.len > 0;
         reply_free(&r);
     }
@@ -736,7 +757,8 @@ static uint64_t rss_now(void)
 static bool run_wrk(const char *url, int seconds, long *requests, bool *errors)
 {
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "wrk -t1 -c2 -d%ds %s 2>&1", seconds, url);
+    snprintf(cmd, sizeof cmd, "wrk -t1 -c2 -d%ds -H 'Authorization: Bearer " TOKEN "' %s 2>&1",
+             seconds, url);
     FILE *f = popen(cmd, "r");
     if (!f)
         return false;
@@ -781,6 +803,356 @@ TEST(test_wrk_load_has_no_errors_and_no_growth_of_the_servers_memory)
     /* Tens of thousands of requests, and RSS grows by less than 1 MiB (LeakSanitizer checks
      * the sanitizer builds instead). */
     CHECK(SANITIZED || rss2 < rss1 + 1024 * 1024);
+    CHECK_EQ_INT(al_ui_stop(), AL_OK);
+}
+
+/* -------- Issue 14: the dashboard under attack. -------- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+TEST(test_reads_need_the_token_unless_opened_explicitly)
+{
+    uint16_t port = serve();
+    const char *reads[] = {"/api/stats",  "/api/diagnosis", "/api/system", "/api/memory",
+                           "/api/widget", "/api/timeline",  "/metrics"};
+    for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
+        http_reply r = http(port, "GET", reads[i], NULL);
+        CHECK(is_json_error(&r, 403));
+        if (r.status != 403)
+            fprintf(stderr, "  %s without the token -> %d\n", reads[i], r.status);
+        reply_free(&r);
+        r = http(port, "GET", reads[i], "Authorization: Bearer wrong_token_0123456789\r\n");
+        CHECK(is_json_error(&r, 403));
+        reply_free(&r);
+        char target[128];
+        snprintf(target, sizeof target, "%s?token=" TOKEN, reads[i]);
+        r = http(port, "GET", target, NULL);
+        CHECK_EQ_INT(r.status, 200);
+        reply_free(&r);
+        r = http_auth(port, "GET", reads[i], NULL);
+        CHECK_EQ_INT(r.status, 200);
+        reply_free(&r);
+    }
+    http_reply r = http(port, "HEAD", "/metrics", NULL);
+    CHECK_EQ_INT(r.status, 403);
+    reply_free(&r);
+    /* The page holds no figures: it loads, then reads the token from its own URL. */
+    r = http(port, "GET", "/", NULL);
+    CHECK_EQ_INT(r.status, 200);
+    reply_free(&r);
+    CHECK_EQ_INT(al_ui_stop(), AL_OK);
+
+    /* Reads opened explicitly: GET answers without the token, actions still need it. */
+    al_ui_options o;
+    al_ui_options_init(&o);
+    CHECK_EQ_INT(o.open_reads, 0);
+    o.token = TOKEN;
+    o.open_reads = 1;
+    CHECK_EQ_INT(al_ui_serve(&o, NULL), AL_OK);
+    port = al_ui_port();
+    r = http(port, "GET", "/metrics", NULL);
+    CHECK_EQ_INT(r.status, 200);
+    reply_free(&r);
+    r = http(port, "POST", "/api/reset_peak", "Content-Length: 0\r\n");
+    CHECK(is_json_error(&r, 403));
+    reply_free(&r);
+    CHECK_EQ_INT(al_ui_stop(), AL_OK);
+}
+
+typedef struct log_capture {
+    pthread_mutex_t lock;
+    char text[4096];
+} log_capture;
+
+static void capture_sink(void *user, al_log_level level, const char *logger, const char *message)
+{
+    log_capture *c = user;
+    pthread_mutex_lock(&c->lock);
+    size_t n = strlen(c->text);
+    snprintf(c->text + n, sizeof c->text - n, "%s %s: %s\n", al_log_level_name(level), logger,
+             message);
+    pthread_mutex_unlock(&c->lock);
+}
+
+TEST(test_binding_beyond_loopback_warns_and_still_needs_the_token)
+{
+    static log_capture cap = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    void *old_user = NULL;
+    al_log_sink old = al_log_set_sink(capture_sink, &cap, &old_user);
+    al_ui_options o;
+    al_ui_options_init(&o);
+    o.token = TOKEN;
+    o.host = "0.0.0.0";
+    al_error err;
+    int rc = al_ui_serve(&o, &err);
+    al_log_set_sink(old, old_user, NULL);
+    CHECK_EQ_INT(rc, AL_OK);
+    CHECK(strstr(cap.text, "WARNING astrolab.ui: ") != NULL);
+    CHECK(strstr(cap.text, "beyond loopback") != NULL);
+    uint16_t port = al_ui_port();
+    /* Bound wide, Host is not checked, but nothing answers without the token. */
+    const char *paths[] = {"/api/stats", "/api/system", "/api/diagnosis", "/metrics"};
+    for (int i = 0; i < 4; i++) {
+        char req[256];
+        int n = snprintf(req, sizeof req,
+                         "GET %s HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+                         paths[i]);
+        http_reply r = http_raw(port, req, (size_t)n);
+        CHECK(is_json_error(&r, 403));
+        reply_free(&r);
+        n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: evil.example\r\nAuthorization: Bearer " TOKEN
+                     "\r\nConnection: close\r\n\r\n",
+                     paths[i]);
+        r = http_raw(port, req, (size_t)n);
+        CHECK_EQ_INT(r.status, 200);
+        reply_free(&r);
+    }
+    CHECK_EQ_INT(al_ui_stop(), AL_OK);
+    /* Loopback: no warning. */
+    cap.text[0] = '\0';
+    o.host = NULL;
+    old = al_log_set_sink(capture_sink, &cap, &old_user);
+    rc = al_ui_serve(&o, NULL);
+    al_log_set_sink(old, old_user, NULL);
+    CHECK_EQ_INT(rc, AL_OK);
+    CHECK(strstr(cap.text, "WARNING") == NULL);
+    CHECK_EQ_INT(al_ui_stop(), AL_OK);
+}
+
+/* A hexadecimal number of 5 digits or more not written as module+offset. */
+static bool has_raw_address(const char *s)
+{
+    for (const char *p = strstr(s, "0x"); p; p = strstr(p + 2, "0x"))
+        if (strspn(p + 2, "0123456789abcdefABCDEF") >= 5 && (p == s || p[-1] != '+'))
+            return true;
+    return false;
+}
+
+TEST(test_replies_name_code_as_module_and_offset_never_raw_addresses)
+{
+    /* Blocks filed at a code address with no symbol, as `astrolab run` files a program's. */
+    ali_site *site = ali_site_for_pc((uintptr_t)&has_raw_address + 16, "ui address test");
+    CHECK(site != NULL);
+    void *blobs[4];
+    for (int i = 0; i < 4; i++)
+        blobs[i] = ali_alloc(4096, 0, false, site, NULL);
+    uint16_t port = serve();
+    const char *paths[] = {"/api/diagnosis", "/api/memory", "/api/memory?format=text",
+                           "/api/memory?format=html"};
+    for (int i = 0; i < 4; i++) {
+        http_reply r = http_auth(port, "GET", paths[i], NULL);
+        CHECK_EQ_INT(r.status, 200);
+        CHECK(!has_raw_address(r.body));
+        if (has_raw_address(r.body))
+            fprintf(stderr, "  %s sends a raw address\n", paths[i]);
+        reply_free(&r);
+    }
+    /* The sites that carry an address give it as "module+0xOFFSET", ours in test_ui. */
+    http_reply r = http_auth(port, "GET", "/api/diagnosis", NULL);
+    cJSON *j = cJSON_Parse(r.body);
+    int with_address = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(j, "top_consumers"))
+    {
+        const char *a = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "address"));
+        if (!a)
+            continue;
+        with_address++;
+        const char *plus = strstr(a, "+0x");
+        CHECK(plus != NULL && plus > a);
+        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "tag")),
+                   "ui address test") == 0)
+            CHECK(strncmp(a, "test_ui+0x", 10) == 0);
+    }
+    CHECK(with_address > 0);
+    cJSON_Delete(j);
+    reply_free(&r);
+    r = http_auth(port, "POST", "/api/snapshot", NULL);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK(!has_raw_address(r.body));
+    reply_free(&r);
+    CHECK_EQ_INT(al_ui_stop(), AL_OK);
+    for (int i = 0; i < 4; i++)
+        al_free(blobs[i]);
+}
+
+/* A socket to port from source address 127.0.0.`src` (the whole of 127/8 is loopback), or -1.
+ * Connecting takes at most 2 s. */
+static int connect_from(uint16_t port, int src)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {.tv_sec = 2};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in me = {.sin_family = AF_INET};
+    me.sin_addr.s_addr = htonl(INADDR_LOOPBACK + (unsigned)src - 1);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&me, sizeof me) != 0 ||
+        connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Times one authorized GET of path; its status in *status. */
+static double timed_get(uint16_t port, const char *path, int *status)
+{
+    double t0 = now_s();
+    http_reply r = http_auth(port, "GET", path, NULL);
+    double dt = now_s() - t0;
+    *status = r.status;
+    reply_free(&r);
+    return dt;
+}
+
+TEST(test_500_idle_connections_leave_the_dashboard_answering)
+{
+    enum { N = 500, PER_SOURCE = 50, FLOOD = 100 };
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2 * (N + FLOOD) + 64) {
+        rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    uint16_t port = serve();
+    int fds[N + FLOOD], opened = 0;
+    /* 500 idle sockets from 10 addresses (127.0.0.2..11): half never send a byte, half send
+     * a request line and one header, slowloris-style, and stop there. */
+    for (int i = 0; i < N; i++) {
+        fds[i] = connect_from(port, 2 + i / PER_SOURCE);
+        opened += fds[i] >= 0;
+        if (fds[i] >= 0 && i % 2)
+            (void)send(fds[i], "GET /api/stats HTTP/1.1\r\nX-Slow: 1\r\n", 37, MSG_NOSIGNAL);
+    }
+    CHECK_EQ_INT(opened, N);
+    /* And 100 more from one address (127.0.0.12): past the per-address limit. */
+    for (int i = N; i < N + FLOOD; i++)
+        fds[i] = connect_from(port, 12);
+    usleep(200 * 1000);
+    int status;
+    double dt = timed_get(port, "/api/stats", &status);
+    printf("/api/stats beside %d idle connections: %d in %.3f s\n", opened + FLOOD, status, dt);
+    CHECK_EQ_INT(status, 200);
+    CHECK(dt < 1.0);
+    /* The server closed the flood's sockets past the per-address limit. */
+    int closed = 0;
+    double until = now_s() + 2;
+    for (int i = N; i < N + FLOOD && now_s() < until; i++) {
+        struct pollfd p = {.fd = fds[i], .events = POLLIN};
+        char ch;
+        if (fds[i] >= 0 && poll(&p, 1, 20) == 1 && recv(fds[i], &ch, 1, MSG_DONTWAIT) <= 0)
+            closed++;
+    }
+    CHECK(closed >= FLOOD - 64);
+    for (int i = 0; i < N + FLOOD; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    dt = timed_get(port, "/metrics", &status);
+    CHECK_EQ_INT(status, 200);
+    CHECK(dt < 1.0);
+    CHECK_EQ_INT(al_ui_stop(), AL_OK);
+}
+
+static int slow_release(void *obj)
+{
+    (void)obj;
+    usleep(2000 * 1000);
+    return 0;
+}
+
+static void *post_cleanup_main(void *p)
+{
+    uint16_t port = *(uint16_t *)p;
+    http_reply r = http_auth(port, "POST", "/api/cleanup", NULL);
+    reply_free(&r);
+    return NULL;
+}
+
+TEST(test_a_slow_request_does_not_hold_up_the_others)
+{
+    /* A release function that takes 2 s: the cleanup request runs it on a server thread. */
+    void *obj = al_malloc(64);
+    al_handle h = al_register_for_cleanup(obj, slow_release, "ui slow object");
+    uint16_t port = serve();
+    pthread_t t;
+    pthread_create(&t, NULL, post_cleanup_main, &port);
+    usleep(300 * 1000);
+    int status;
+    double dt = timed_get(port, "/metrics", &status);
+    printf("/metrics during a 2 s request: %d in %.3f s\n", status, dt);
+    CHECK_EQ_INT(status, 200);
+    CHECK(dt < 1.0);
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(al_ui_stop(), AL_OK);
+    (void)al_unregister(h);
+    al_free(obj);
+}
+
+/* Occurrences of an HTTP status line in the whole reply. */
+static int status_lines(const http_reply *r)
+{
+    int n = 0;
+    const char *parts[] = {r->head, r->body};
+    for (int i = 0; i < 2; i++)
+        for (const char *p = parts[i]; p && (p = strstr(p, "HTTP/1.")); p += 7)
+            n++;
+    return n;
+}
+
+TEST(test_bad_content_length_and_two_hosts_get_one_4xx_reply)
+{
+    uint16_t port = serve();
+    const struct {
+        const char *headers;
+        int status;
+    } cases[] = {
+        {"Content-Length: -1\r\n", 400},
+        {"Content-Length: 99999999999999999999999\r\n", 413},
+        {"Content-Length: 18446744073709551615\r\n", 413},
+        {"Content-Length: 1e3\r\n", 400},
+        {"Content-Length: 5\r\nContent-Length: 7\r\n", 400},
+        {"Host: evil.example\r\n", 400},
+        {"Host: 127.0.0.1\r\n", 400},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+#if MHD_VERSION < 0x00097700
+        /* libmicrohttpd 0.9.75 refuses a Content-Length that is not a number or past 2^64
+         * itself, before calling the dashboard, and sends its status line and headers twice
+         * (fixed in 0.9.77): the cases the dashboard cannot reach are skipped. */
+        if (i < 4) {
+            printf("skip: Content-Length case %zu: libmicrohttpd %s answers it itself\n", i,
+                   MHD_get_version());
+            continue;
+        }
+#endif
+        char req[512];
+        int n = snprintf(req, sizeof req,
+                         "POST /api/reset_peak?token=" TOKEN " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Connection: close\r\n%s\r\nhello",
+                         cases[i].headers);
+        http_reply r = http_raw(port, req, (size_t)n);
+        CHECK(is_json_error(&r, cases[i].status));
+        CHECK_EQ_INT(status_lines(&r), 1);
+        if (r.status != cases[i].status || status_lines(&r) != 1)
+            fprintf(stderr, "  %s-> %d, %d status lines:\n%s\n%s\n", cases[i].headers, r.status,
+                    status_lines(&r), r.head, r.body);
+        reply_free(&r);
+    }
+    /* Two Host headers on a read too. */
+    const char two[] = "GET /api/stats?token=" TOKEN " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       "Host: evil.example\r\nConnection: close\r\n\r\n";
+    http_reply r = http_raw(port, two, sizeof two - 1);
+    CHECK(is_json_error(&r, 400));
+    CHECK_EQ_INT(status_lines(&r), 1);
+    reply_free(&r);
     CHECK_EQ_INT(al_ui_stop(), AL_OK);
 }
 

@@ -25,16 +25,26 @@
  *     ...
  *     al_ui_stop();
  *
- * It binds 127.0.0.1 unless told otherwise. Reading endpoints are open to whoever can reach the
- * address; actions (cleanup, empty CUDA cache, snapshot, reset peak, log level) need the
- * random token of the URL, as `?token=` or `Authorization: Bearer TOKEN`, else 403.
+ * It binds 127.0.0.1 unless told otherwise, and logs a WARNING (logger astrolab.ui) when bound
+ * to any other address. Every endpoint, reads and /metrics included, needs the random token of
+ * the URL, as `?token=` or `Authorization: Bearer TOKEN` (a Prometheus scrape sends it as a
+ * bearer token), else 403; only the page and its files are served without it (they hold no
+ * figures; the page reads the token from its own URL). Setting open_reads lets GET and HEAD
+ * requests through without the token; actions always need it. Code addresses are never sent:
+ * a site with no symbol is shown as module+offset ("libfoo.so+0x1234"), so replies do not
+ * reveal where ASLR placed the program.
  *
  * Endpoints. GET: / (the page), /api/stats, /api/diagnosis, /api/system, /api/widget,
  * /api/timeline[?since=SEQ], /api/memory (the memory panel's JSON), /metrics (Prometheus text).
- * POST, with the token: /api/cleanup, /api/cuda/empty_cache, /api/snapshot, /api/reset_peak,
+ * POST: /api/cleanup, /api/cuda/empty_cache, /api/snapshot, /api/reset_peak,
  * /api/log_level?name=LOGGER&level=LEVEL. Errors are JSON {"error": {"status", "message"}}:
- * 400 bad argument, 403 no or wrong token, 404 unknown path, 405 wrong method (with Allow),
- * 413 body over 4 KiB. Nothing outside the assets compiled into the library is ever served.
+ * 400 bad argument (also: two Host or Content-Length headers, a Content-Length that is not a
+ * whole number), 403 no or wrong token, 404 unknown path, 405 wrong method (with Allow), 413
+ * body over 4 KiB. Nothing outside the assets compiled into the library is ever served.
+ *
+ * Load. A pool of 4 server threads serves up to 1024 connections, at most 64 from one client
+ * address, and closes a connection idle for 10 s, so idle or slow clients cannot lock others
+ * out and a slow endpoint does not stall the fast ones.
  *
  * Memory. Panels, the timeline, the server and its replies use the C library's allocator, not
  * the tracked one: tracked, a dashboard polling the figures would show up in them. A request to
@@ -102,6 +112,7 @@ typedef struct al_ui_options {
     uint32_t sample_interval_ms; /* timeline sampling period, 10..60000 (250: 4 per second) */
     uint32_t timeline_capacity;  /* samples kept, 16..1000000 (2400: 10 min at 4/s) */
     const char *token;           /* NULL: 32 random hex digits; else 16..64 of [A-Za-z0-9_-] */
+    int open_reads;              /* 1: GET/HEAD need no token (actions still do); default 0 */
 } al_ui_options;
 
 /* Fills *o with the defaults above. NULL does nothing. */

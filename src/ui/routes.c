@@ -1,9 +1,13 @@
-/* The dashboard's HTTP routes: a fixed table of (path, method, token needed, handler), the JSON
- * read endpoints, the actions, /metrics and the embedded page. It knows nothing of the HTTP
- * library: server.c parses requests into ali_ui_request, checks the token and the body size,
- * and sends the ali_ui_reply built here. Paths match exactly; anything else is 404, so no
- * request can name a file (there is no filesystem access here at all). */
+/* The dashboard's HTTP routes: a fixed table of (path, method, handler), the JSON read
+ * endpoints, the actions, /metrics and the embedded page. Every route needs the token (reads
+ * too, unless opened with al_ui_options.open_reads); the page and its files do not. It knows
+ * nothing of the HTTP library: server.c parses requests into ali_ui_request, checks the token and
+ * the body size, and sends the ali_ui_reply built here. Paths match exactly; anything else is 404,
+ * so no request can name a file (there is no filesystem access here at all). */
+#include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +114,61 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
         return false;
     *out = v;
     return true;
+}
+
+/* -------- Addresses. -------- */
+
+/* Writes where `pc` lies without revealing where ASLR put it: "libfoo.so+0x1234" for an
+ * address inside a loaded object (named by its file's base name), else "[address]". */
+static void where_in_module(uintptr_t pc, char *buf, size_t len)
+{
+    Dl_info info;
+    if (!dladdr((void *)pc, &info) || !info.dli_fname || !info.dli_fbase) {
+        snprintf(buf, len, "[address]");
+        return;
+    }
+    const char *slash = strrchr(info.dli_fname, '/');
+    const char *name = slash ? slash + 1 : info.dli_fname;
+    /* The name lands in JSON and HTML as is: keep it to characters neither escapes. */
+    size_t n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-");
+    if (n == 0 || name[n] != '\0')
+        name = *info.dli_fname ? "?" : "main";
+    snprintf(buf, len, "%s+%#" PRIxPTR, name, pc - (uintptr_t)info.dli_fbase);
+}
+
+/* Rewrites every hexadecimal number of 5 digits or more ("0x7f3a12c0") in the reply's body
+ * with where_in_module: the diagnosis names a site by its code address when it has no symbol
+ * (the "address" field, "address 0x..." in messages), in JSON, text and HTML alike. */
+static void scrub_addresses(ali_ui_reply *out)
+{
+    if (!out->body)
+        return;
+    ali_strbuf b = {0};
+    const char *s = out->body, *done = s;
+    for (const char *p = s; *p; p++) {
+        if (p[0] != '0' || (p[1] != 'x' && p[1] != 'X') || (p > s && isalnum((unsigned char)p[-1])))
+            continue;
+        size_t n = strspn(p + 2, "0123456789abcdefABCDEF");
+        if (n < 5 || n > 16 || isalnum((unsigned char)p[2 + n]))
+            continue;
+        char where[96];
+        where_in_module((uintptr_t)strtoull(p + 2, NULL, 16), where, sizeof where);
+        ali_strbuf_append(&b, done, (size_t)(p - done));
+        ali_strbuf_append(&b, where, strlen(where));
+        p += 1 + n;
+        done = p + 1;
+    }
+    if (done == s)
+        return;
+    ali_strbuf_append(&b, done, strlen(done));
+    char *t = ali_strbuf_take(&b);
+    if (!t) {
+        reply_oom(out);
+        return;
+    }
+    free(out->body);
+    out->body = t;
+    out->len = strlen(t);
 }
 
 /* -------- Read endpoints. -------- */
@@ -289,19 +348,20 @@ static const struct route {
     const char *path;
     bool post; /* POST (an action, needs the token); else GET and HEAD */
     void (*handler)(const ali_ui_request *rq, ali_ui_reply *out);
+    bool sites; /* the reply names allocation sites: scrub_addresses */
 } routes[] = {
-    {"/api/stats", false, get_stats},
-    {"/api/diagnosis", false, get_diagnosis},
-    {"/api/system", false, get_system},
-    {"/api/memory", false, get_memory},
-    {"/api/widget", false, get_widget},
-    {"/api/timeline", false, get_timeline},
-    {"/metrics", false, get_metrics},
-    {"/api/cleanup", true, post_cleanup},
-    {"/api/cuda/empty_cache", true, post_empty_cache},
-    {"/api/reset_peak", true, post_reset_peak},
-    {"/api/snapshot", true, post_snapshot},
-    {"/api/log_level", true, post_log_level},
+    {"/api/stats", false, get_stats, false},
+    {"/api/diagnosis", false, get_diagnosis, true},
+    {"/api/system", false, get_system, false},
+    {"/api/memory", false, get_memory, true},
+    {"/api/widget", false, get_widget, false},
+    {"/api/timeline", false, get_timeline, false},
+    {"/metrics", false, get_metrics, false},
+    {"/api/cleanup", true, post_cleanup, false},
+    {"/api/cuda/empty_cache", true, post_empty_cache, false},
+    {"/api/reset_peak", true, post_reset_peak, false},
+    {"/api/snapshot", true, post_snapshot, true},
+    {"/api/log_level", true, post_log_level, false},
 };
 
 void ali_ui_route(const ali_ui_request *rq, ali_ui_reply *out)
@@ -325,7 +385,15 @@ void ali_ui_route(const ali_ui_request *rq, ali_ui_reply *out)
                                "Authorization: Bearer TOKEN");
             return;
         }
+        if (!rq->token_ok && !rq->open_reads) {
+            ali_ui_reply_error(out, 403,
+                               "the dashboard's figures need its token: ?token=TOKEN or "
+                               "Authorization: Bearer TOKEN");
+            return;
+        }
         routes[i].handler(rq, out);
+        if (routes[i].sites)
+            scrub_addresses(out);
         return;
     }
     const ali_ui_asset *a = ali_ui_asset_find(rq->path);

@@ -1,11 +1,16 @@
 /* The dashboard's HTTP server: GNU libmicrohttpd (Debian's libmicrohttpd-dev), chosen over
- * civetweb because it is a small C library built for embedding in a host process, with one
- * internal polling thread, hard limits on connections and per-connection memory, and a
- * maintained Debian package (civetweb is also packaged, but brings its own file serving, CGI
- * and Lua that a dashboard must not expose). al_ui_serve binds (127.0.0.1 unless asked),
- * makes the token, starts the sampler (timeline.c) and the server thread; al_ui_stop ends both.
- * This file turns requests into ali_ui_request, checks the token and the body size, and sends
- * what routes.c answers. Everything here uses the C library's heap: untracked (<astrolab/ui.h>).
+ * civetweb because it is a small C library built for embedding in a host process, with hard
+ * limits on connections and per-connection memory, and a maintained Debian package (civetweb
+ * is also packaged, but brings its own file serving, CGI and Lua that a dashboard must not
+ * expose). al_ui_serve binds (127.0.0.1 unless asked), makes the token, starts the sampler
+ * (timeline.c) and the server's threads; al_ui_stop ends them. This file turns requests into
+ * ali_ui_request, checks the token, the Host header and the body size, and sends what
+ * routes.c answers. Everything here uses the C library's heap: untracked (<astrolab/ui.h>).
+ *
+ * Under attack (issue 14): one polling thread with 64 connections and a 30 s timeout was
+ * unreachable while 200 idle sockets stayed open, and one slow endpoint (/api/memory, ~3 ms)
+ * starved the fast ones. Now a pool of epoll threads serves up to CONN_LIMIT connections,
+ * PER_IP_LIMIT from any one address, and drops a connection idle for CONN_TIMEOUT_S.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +32,17 @@
 
 #define TOKEN_MAX 64
 
+/* Sized against issue 14's attacks: 500 idle sockets from several addresses leave the
+ * dashboard answering; a browser opens at most 6 per host, Prometheus 1. */
+#define CONN_LIMIT 1024u
+#define PER_IP_LIMIT 64u
+/* Inactivity timeout: the page polls every 0.5 s, so only idle or stalled clients reach it.
+ * libmicrohttpd 0.9.75 has no separate deadline for a request's headers. */
+#define CONN_TIMEOUT_S 10u
+/* Threads, each with its own epoll set: a slow reply (/api/memory) holds up only the
+ * connections of its own thread (measured in docs/PERFORMANCE.md, "Dashboard under load"). */
+#define POOL_THREADS 4u
+
 static struct {
     pthread_mutex_t lock;      /* guards every field below; serializes serve and stop */
     struct MHD_Daemon *daemon; /* the server, while serving */
@@ -34,6 +50,7 @@ static struct {
     size_t token_len;          /* strlen(token) */
     char host[64];             /* the bound address, as given ("::1", "127.0.0.1") */
     bool loopback;             /* the bound address is a loopback one: Host is checked */
+    bool open_reads;           /* al_ui_options.open_reads: GET needs no token */
     /* The bound port, 0 when not serving; read without the lock (al_ui_port), because the
      * server thread asks for it (/api/widget) while al_ui_stop holds the lock and waits. */
     _Atomic uint16_t port;
@@ -52,6 +69,7 @@ void al_ui_options_init(al_ui_options *o)
     memset(o, 0, sizeof *o);
     o->sample_interval_ms = 250;
     o->timeline_capacity = 2400;
+    o->open_reads = 0;
 }
 
 /* -------- Token. -------- */
@@ -204,6 +222,65 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
     return (size_t)(w - s);
 }
 
+/* Counts the request's headers named by cls (case-insensitively, as libmicrohttpd matches). */
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct {
+        const char *name;
+        unsigned n;
+    } *want = cls;
+    if (strcasecmp(key, want->name) == 0)
+        want->n++;
+    return MHD_YES;
+}
+
+static unsigned header_count(struct MHD_Connection *c, const char *name)
+{
+    struct {
+        const char *name;
+        unsigned n;
+    } want = {name, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &want);
+    return want.n;
+}
+
+/* The checks made on the first call, before any body is read: 0 when the request may go on,
+ * else the status of the reply sent (its message in *why). libmicrohttpd 0.9.75 sends the
+ * status line and headers twice for a Content-Length of -1 or past 2^64 once the body is
+ * read, and picks one of two Host headers, so both are refused here, while nothing has been
+ * sent. */
+static unsigned refuse_early(struct MHD_Connection *c, const char **why)
+{
+    if (header_count(c, MHD_HTTP_HEADER_HOST) > 1) {
+        *why = "more than one Host header";
+        return 400;
+    }
+    unsigned n_cl = header_count(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (n_cl > 1) {
+        *why = "more than one Content-Length header";
+        return 400;
+    }
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!cl)
+        return 0;
+    size_t digits = strspn(cl, "0123456789");
+    if (digits == 0 || cl[digits] != '\0') {
+        *why = "Content-Length must be a whole number of bytes";
+        return 400;
+    }
+    errno = 0;
+    unsigned long long v = strtoull(cl, NULL, 10);
+    if (errno == ERANGE || v > ALI_UI_BODY_MAX) {
+        *why = "request body too large (at most 4096 bytes)";
+        return 413;
+    }
+    return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -217,12 +294,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!st)
             return MHD_NO;
         *con_cls = st;
-        /* Refuse a declared oversized body before reading it. */
-        const char *cl =
-            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > ALI_UI_BODY_MAX)
-            return send_error(c, 413, "request body too large (at most 4096 bytes)");
-        return MHD_YES;
+        const char *why = NULL;
+        unsigned status = refuse_early(c, &why);
+        return status ? send_error(c, status, why) : MHD_YES;
     }
     if (*upload_data_size) {
         /* Bodies are counted, never kept: no route reads one. libmicrohttpd 0.9.75 refuses a
@@ -240,6 +314,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                           "bound to (127.0.0.1, localhost or [::1])");
     ali_ui_request rq = {.method = method, .path = url, .arg = query_arg, .conn = c};
     rq.token_ok = request_token_ok(c);
+    rq.open_reads = srv.open_reads;
     ali_ui_reply r;
     ali_ui_route(&rq, &r);
     return send_reply(c, &r);
@@ -332,6 +407,7 @@ static int start_daemon(const char *host, uint16_t port, al_error *err)
         return al_error_set(err, AL_EINVAL, "host \"%s\" is not an IPv4 or IPv6 address", host);
     srv.loopback = v6 ? IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr)
                       : (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+    /* MHD_USE_AUTO picks epoll on Linux: no FD_SETSIZE cap on the connections. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     if (v6)
         flags |= MHD_USE_IPv6;
@@ -341,9 +417,10 @@ static int start_daemon(const char *host, uint16_t port, al_error *err)
                          mhd_log, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
                          on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned)30, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
-                         MHD_OPTION_END);
+                         MHD_OPTION_THREAD_POOL_SIZE, POOL_THREADS, MHD_OPTION_CONNECTION_LIMIT,
+                         CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT, PER_IP_LIMIT,
+                         MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT_S,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_END);
     if (!d)
         return al_error_set(err, AL_EUI, "cannot serve on %s port %u: %s", host, port,
                             errno ? strerror(errno) : "the HTTP server did not start");
@@ -382,6 +459,7 @@ int al_ui_serve(const al_ui_options *opts, al_error *err)
             snprintf(srv.token + 2 * i, 3, "%02x", raw[i]);
     }
     srv.token_len = strlen(srv.token);
+    srv.open_reads = o.open_reads != 0;
     snprintf(srv.host, sizeof srv.host, "%s", host);
     rc = ali_timeline_start(o.sample_interval_ms, o.timeline_capacity);
     if (rc != AL_OK) {
@@ -398,6 +476,12 @@ int al_ui_serve(const al_ui_options *opts, al_error *err)
     }
     al_log(AL_LOG_INFO, "astrolab.ui", "dashboard serving on %s port %u", srv.host,
            (unsigned)atomic_load(&srv.port));
+    if (!srv.loopback)
+        al_log(AL_LOG_WARNING, "astrolab.ui",
+               "the dashboard is bound to %s, beyond loopback: whoever reaches port %u can try "
+               "the token%s",
+               srv.host, (unsigned)atomic_load(&srv.port),
+               srv.open_reads ? ", and reads the figures without it (open_reads)" : "");
     pthread_mutex_unlock(&srv.lock);
     return AL_OK;
 }

@@ -132,6 +132,7 @@ typedef struct ali_ui_request {
     const char *method; /* "GET", "HEAD", "POST", ... */
     const char *path;   /* URL path, query string excluded, percent-decoded */
     bool token_ok;      /* the request carried the right token */
+    bool open_reads;    /* GET and HEAD of the routes need no token (al_ui_options.open_reads) */
     /* Query argument `key` (decoded), or NULL when absent. */
     const char *(*arg)(const struct ali_ui_request *rq, const char *key);
     void *conn; /* the server's connection, for arg */

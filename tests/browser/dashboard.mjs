@@ -79,6 +79,8 @@ try {
   check(await bare.$eval('#btn-cleanup', (b) => b.disabled), 'without ?token= the actions are disabled');
   const refused = await bare.evaluate(async () => (await fetch('/api/cleanup', { method: 'POST' })).status);
   check(refused === 403, `a POST without the token is refused (${refused})`);
+  const unread = await bare.evaluate(async () => (await fetch('/api/stats')).status);
+  check(unread === 403, `a read without the token is refused too (${unread})`);
   await bare.close();
 
   await sleep(600); // let the chart draw the drop

@@ -16,8 +16,10 @@
   const fmtCount = (v) => (v === undefined ? '-' : Number(v).toLocaleString('en-US'));
   function text(el, s) { el.textContent = s; }
 
+  // Every endpoint, reads included, needs the token (unless the program opened reads).
+  const auth = token ? { Authorization: 'Bearer ' + token } : {};
   async function getJSON(path) {
-    const r = await fetch(path, { cache: 'no-store' });
+    const r = await fetch(path, { cache: 'no-store', headers: auth });
     if (!r.ok) throw new Error(path + ': HTTP ' + r.status);
     return r.json();
   }
@@ -129,7 +131,7 @@
     const out = $('action-result');
     out.textContent = 'POST ' + path + ' ...';
     try {
-      const r = await fetch(path, { method: 'POST', headers: { Authorization: 'Bearer ' + token } });
+      const r = await fetch(path, { method: 'POST', headers: auth });
       const body = await r.json();
       out.dataset.status = r.status;
       out.textContent = 'POST ' + path + ' -> ' + r.status + '\n' + JSON.stringify(body, null, 2);
