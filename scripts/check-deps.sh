@@ -36,17 +36,6 @@ while IFS= read -r line || [[ -n "$line" ]]; do
     [[ -n "${pkg:-}" ]] && listed[$pkg]=1
 done <"$list"
 
-# The package that installed file $1 (tried under /usr and without it: usrmerge), or nothing.
-owner_of() {
-    local f="$1" alt
-    case "$f" in
-    /usr/*) alt="${f#/usr}" ;;
-    *) alt="/usr$f" ;;
-    esac
-    { dpkg-query -S "$f" 2>/dev/null || dpkg-query -S "$alt" 2>/dev/null || true; } |
-        head -n1 | cut -d: -f1 | cut -d, -f1
-}
-
 modules=()
 while IFS= read -r cmakelists; do
     while IFS= read -r m; do
@@ -61,8 +50,10 @@ if [[ -n "$build" ]]; then
 fi
 [[ ${#modules[@]} -gt 0 ]] || { echo "check-deps: found no pkg-config modules" >&2; exit 1; }
 
-declare -A need=() # package -> what needs it
+files=()   # each file the links need ...
+reasons=() # ... and what needs it
 missing=0
+declare -A need=() # package -> what needs it
 note() { # package, what needs it: each reason once
     case ", ${need[$1]:-}, " in
     *", $2, "*) ;;
@@ -84,9 +75,8 @@ walk_pc() {
         return
     }
     if [[ "$m" != astrolab ]]; then
-        local p
-        p="$(owner_of "$dir/$m.pc")"
-        if [[ -n "$p" ]]; then note "$p" "$m.pc"; else echo "check-deps: $dir/$m.pc: no package" >&2; fi
+        files+=("$dir/$m.pc")
+        reasons+=("$m.pc")
     fi
     for r in $(pkg-config --print-requires --print-requires-private "$m" | awk '{print $1}'); do
         walk_pc "$r"
@@ -115,9 +105,39 @@ for m in "${modules[@]}"; do
             missing=1
             continue
         fi
-        p="$(owner_of "$file")"
-        if [[ -n "$p" ]]; then note "$p" "$flag ($m)"; else echo "check-deps: $file: no package" >&2; fi
+        files+=("$file")
+        reasons+=("$flag ($m)")
     done
+done
+
+# Their packages, from one dpkg-query (one call per file took a minute on a busy machine).
+# Each file is asked for under /usr and without it (usrmerge: either may be the one recorded).
+queries=()
+for f in "${files[@]}"; do
+    case "$f" in
+    /usr/*) queries+=("$f" "${f#/usr}") ;;
+    *) queries+=("$f" "/usr$f") ;;
+    esac
+done
+declare -A owner=()
+while IFS= read -r line; do
+    pkg="${line%%: *}"
+    pkg="${pkg%%,*}"
+    owner["${line#*: }"]="${pkg%%:*}"
+done < <(dpkg-query -S "${queries[@]}" 2>/dev/null || true)
+for i in "${!files[@]}"; do
+    f="${files[$i]}"
+    case "$f" in
+    /usr/*) alt="${f#/usr}" ;;
+    *) alt="/usr$f" ;;
+    esac
+    p="${owner[$f]:-${owner[$alt]:-}}"
+    if [[ -n "$p" ]]; then
+        note "$p" "${reasons[$i]}"
+    else
+        echo "check-deps: $f (for ${reasons[$i]}): no Debian package installed it" >&2
+        missing=1
+    fi
 done
 
 for p in $(printf '%s\n' "${!need[@]}" | sort); do
