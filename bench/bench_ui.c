@@ -144,6 +144,7 @@ static uint64_t run_on(uint64_t ops)
 {
     al_ui_options o;
     al_ui_options_init(&o);
+    o.open_reads = 1; /* the poller sends no token, as a page before issue 14 did */
     al_error err;
     if (al_ui_serve(&o, &err) != AL_OK) {
         fprintf(stderr, "bench_ui: %s\n", err.message);

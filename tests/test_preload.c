@@ -454,13 +454,20 @@ TEST(test_run_ui_serves_the_dashboard_from_inside_the_program)
         execl(exe, exe, "run", "--ui", portarg, "--", prog, (char *)NULL);
         _exit(99);
     }
-    char body[1 << 16];
+    char body[1 << 16], token[40] = "";
     int status = -1;
     for (int i = 0; i < 100 && status != 200; i++) {
         usleep(20000);
-        status =
-            http(port, "GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-                 body, sizeof body);
+        /* Every endpoint, reads included, needs the token the CLI prints with the URL. */
+        const char *t = strstr(slurp(err), "?token=");
+        if (!t)
+            continue;
+        snprintf(token, sizeof token, "%.32s", t + 7);
+        char get[256];
+        snprintf(get, sizeof get,
+                 "GET /api/stats?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                 token);
+        status = http(port, get, body, sizeof body);
     }
     CHECK_EQ_INT(status, 200);
     cJSON *stats = cJSON_Parse(body);
@@ -483,9 +490,12 @@ TEST(test_run_ui_serves_the_dashboard_from_inside_the_program)
                  tok + 7);
         CHECK_EQ_INT(http(port, req, body, sizeof body), 200);
     }
+    char diag[256];
+    snprintf(diag, sizeof diag,
+             "GET /api/diagnosis?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+             token);
     for (int i = 0; i < 20; i++) /* dashboard work the program's figures must not show */
-        http(port, "GET /api/diagnosis HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-             body, sizeof body);
+        http(port, diag, body, sizeof body);
     int st = 0;
     waitpid(pid, &st, 0);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
