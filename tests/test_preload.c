@@ -5,8 +5,10 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -408,6 +410,180 @@ TEST(test_run_rejects_bad_arguments)
     int status = run_program("no_such_program", report, err);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 127);
     CHECK(strstr(slurp(err), "cannot run") != NULL);
+}
+
+/* -------- The run command's own behaviour -------- */
+
+/* Starts `astrolab run ARGS...` (NULL-terminated, at most 12) in `cwd` (NULL: here) with
+ * stdout and stderr to errfile and one optional NAME=VALUE in its environment; returns the
+ * pid, or waits and returns the wait status when `wait_for` is true. */
+static int start_run(bool wait_for, const char *cwd, const char *env, const char *errfile,
+                     const char *const *args)
+{
+    const char *argv[16] = {BUILD "/astrolab", "run"};
+    int n = 2;
+    for (; args[n - 2] && n < 15; n++)
+        argv[n] = args[n - 2];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (cwd && chdir(cwd) != 0)
+            _exit(98);
+        if (env)
+            putenv((char *)env);
+        setpgid(0, 0); /* its own group: a signal to it is not the terminal's */
+        execv(argv[0], (char *const *)argv);
+        _exit(99);
+    }
+    if (!wait_for)
+        return pid;
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+static int run_args(const char *errfile, const char *const *args)
+{
+    return start_run(true, NULL, NULL, errfile, args);
+}
+
+TEST(test_run_forwards_termination_signals_to_the_program)
+{
+    const char *err = test_tmp_path("term.err"), *pidfile = test_tmp_path("term.pid");
+    char script[600];
+    snprintf(script, sizeof script, "echo $$ > %s; exec sleep 30", pidfile);
+    int sigs[] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT};
+    for (int i = 0; i < 4; i++) {
+        unlink(pidfile);
+        pid_t run = start_run(false, NULL, NULL, err,
+                              (const char *[]){"--", "/bin/sh", "-c", script, NULL});
+        long child = 0;
+        for (int t = 0; t < 500 && child == 0; t++) {
+            FILE *f = fopen(pidfile, "r");
+            if (!f || fscanf(f, "%ld", &child) != 1)
+                child = 0;
+            if (f)
+                fclose(f);
+            if (!child)
+                usleep(10000);
+        }
+        CHECK(child > 0);
+        usleep(100000); /* past the exec of sleep */
+        kill(run, sigs[i]);
+        int status = 0;
+        waitpid(run, &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 128 + sigs[i]);
+        bool gone = false;
+        for (int t = 0; t < 200 && !gone; t++) {
+            gone = child > 0 && kill((pid_t)child, 0) != 0;
+            if (!gone)
+                usleep(10000);
+        }
+        CHECK(gone); /* it used to run on, orphaned */
+        if (!gone && child > 0)
+            kill((pid_t)child, SIGKILL);
+    }
+}
+
+TEST(test_run_report_path_is_fixed_and_checked_before_the_program_runs)
+{
+    const char *err = test_tmp_path("rel.err");
+    char dir[512], marker[600], script[700], rel[600];
+    snprintf(dir, sizeof dir, "%s", test_tmp_path("reldir"));
+    CHECK_EQ_INT(mkdir(dir, 0700), 0);
+    /* A program that changes directory still writes the report where it was asked for. */
+    int status = start_run(true, dir, NULL, err,
+                           (const char *[]){"--report", "rel.json", "--", "/bin/sh", "-c",
+                                            "cd / && exec " BUILD "/tests/plain_leaky", NULL});
+    CHECK(WIFEXITED(status));
+    snprintf(rel, sizeof rel, "%s/rel.json", dir);
+    CHECK(access(rel, R_OK) == 0);
+    CHECK(access("/rel.json", F_OK) != 0);
+    /* A directory that cannot take it, or no name: refused before the program runs. */
+    snprintf(marker, sizeof marker, "%s/ran", dir);
+    snprintf(script, sizeof script, "touch %s", marker);
+    status = run_args(err, (const char *[]){"--report", "/nonexistent/dir/r.json", "--", "/bin/sh",
+                                            "-c", script, NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    CHECK(strstr(slurp(err), "/nonexistent/dir") != NULL);
+    status = run_args(err, (const char *[]){"--report", "", "--", "/bin/sh", "-c", script, NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    CHECK(access(marker, F_OK) != 0);
+}
+
+TEST(test_run_error_exitcode_fails_a_run_with_caught_errors)
+{
+    const char *err = test_tmp_path("errs.err");
+    const char *prog = BUILD "/tests/plain_misuse";
+    int status = run_args(err, (const char *[]){"--", prog, NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0); /* the program's status, by default */
+    CHECK(strstr(slurp(err), "errors caught: ") != NULL);
+    status = run_args(err, (const char *[]){"--error-exitcode", "3", "--", prog, NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+    status = run_args(err, (const char *[]){"--error-exitcode", "3", "--", "/bin/true", NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0); /* no errors: the program's */
+    status = run_args(err, (const char *[]){"--error-exitcode", "0", "--", prog, NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+}
+
+TEST(test_run_says_what_it_cannot_see)
+{
+    const char *err = test_tmp_path("see.err");
+    int status = run_args(err, (const char *[]){"--", "/sbin/ldconfig", "-p", NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(strstr(slurp(err), "is statically linked") != NULL);
+    const char *script = test_tmp_path("s.sh");
+    FILE *f = fopen(script, "w");
+    fputs("#!/bin/sh\nexit 0\n", f);
+    fclose(f);
+    chmod(script, 0755);
+    status = run_args(err, (const char *[]){"--", script, NULL});
+    CHECK(strstr(slurp(err), "is a script for /bin/sh") != NULL);
+    CHECK(strstr(slurp(err), "may have called _exit") == NULL);
+    /* Children started with fork+exec are named as not in the report. */
+    status = run_args(err, (const char *[]){"--", "/bin/sh", "-c",
+                                            "/bin/true; /bin/true; exec /bin/true", NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(strstr(slurp(err), "2 processes that /bin/sh started") != NULL);
+}
+
+TEST(test_run_fault_injection_reaches_the_program_only_when_asked)
+{
+    const char *err = test_tmp_path("fail.err");
+    const char *prog = BUILD "/tests/plain_leaky";
+    int status =
+        start_run(true, NULL, "ASTROLAB_FAIL_AFTER=1", err, (const char *[]){"--", prog, NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3); /* plain_leaky's own status */
+    status = run_args(err, (const char *[]){"--fail-after", "1", "--", prog, NULL});
+    CHECK(!WIFEXITED(status) || WEXITSTATUS(status) != 3); /* its first malloc failed */
+}
+
+TEST(test_run_ui_refuses_a_taken_port_before_running)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK_EQ_INT(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    CHECK_EQ_INT(listen(fd, 1), 0);
+    socklen_t len = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    char port[16], marker[600], script[700];
+    snprintf(port, sizeof port, "%u", ntohs(a.sin_port));
+    snprintf(marker, sizeof marker, "%s", test_tmp_path("ui-ran"));
+    snprintf(script, sizeof script, "touch %s", marker);
+    const char *err = test_tmp_path("uiport.err");
+    int status = run_args(err, (const char *[]){"--ui", port, "--", "/bin/sh", "-c", script, NULL});
+    close(fd);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    CHECK(access(marker, F_OK) != 0);
+    CHECK(strstr(slurp(err), "cannot serve the dashboard") != NULL);
+    CHECK(strstr(slurp(err), "dashboard at http") == NULL);
+    status = run_args(err, (const char *[]){"--ui", "192.0.2.1:8123", "--", "/bin/sh", "-c", script,
+                                            NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1); /* not this machine's address */
+    CHECK(access(marker, F_OK) != 0);
 }
 
 /* One HTTP request on loopback; returns the status code and copies the body. */

@@ -42,17 +42,23 @@ static const cli_command commands[] = {
      "            any free port) while it runs, print its URL with the action token on\n"
      "            stderr, and keep it up after the run until interrupted (Ctrl-C)",
      cmd_demo},
-    {"run", "[--report FILE.json] [--ui [HOST:]PORT] -- PROGRAM ARGS...",
+    {"run", "[--report FILE.json] [--ui [HOST:]PORT] [--error-exitcode N] -- PROGRAM ARGS...",
      "run an unmodified program with its malloc family tracked; report leaks at exit",
      "Runs PROGRAM with the preload library routing malloc, calloc, realloc, free,\n"
      "posix_memalign, aligned_alloc, memalign, valloc, pvalloc, malloc_usable_size, strdup and\n"
      "strndup through the memory manager. At exit prints the statistics, the peak, the blocks\n"
      "still live grouped by call site (function, file:line; largest first) and the\n"
      "recommendations, on stderr. The exit status is the program's (128+N when killed by\n"
-     "signal N).\n"
-     "  --report FILE.json  also keep the JSON report: stats, leaks, recommendations\n"
-     "  --ui [HOST:]PORT    serve the live dashboard from inside PROGRAM while it runs (its URL\n"
-     "                      with the token is printed first; HOST defaults to 127.0.0.1)",
+     "signal N). SIGTERM, SIGHUP, SIGINT and SIGQUIT sent to astrolab go on to PROGRAM.\n"
+     "ASTROLAB_FAIL_AFTER in the environment is not passed on (use --fail-after).\n"
+     "  --report FILE.json    also keep the JSON report: stats, leaks, recommendations (the\n"
+     "                        path is fixed before PROGRAM starts; an old FILE is replaced\n"
+     "                        only by a complete new report)\n"
+     "  --ui [HOST:]PORT      serve the live dashboard from inside PROGRAM while it runs (the\n"
+     "                        address is checked first; HOST defaults to 127.0.0.1)\n"
+     "  --error-exitcode N    exit N (1-255) when misuses were caught (double or invalid\n"
+     "                        frees, overwritten guards), as valgrind's option does\n"
+     "  --fail-after N        make PROGRAM's N-th allocation fail (fault injection)",
      cmd_run},
     {"survey", "info|head|optimize FILE [--hdu N|NAME] [--json]",
      "show, print or optimize a FITS or CSV star catalog", SURVEY_HELP, cmd_survey},

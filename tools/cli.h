@@ -33,6 +33,16 @@ typedef struct cli_command {
 int cmd_status(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+
+/* tools/run_program.c: the kind of program `run` was given, found along PATH as execvp does;
+ * for static programs and scripts, `note` (len bytes) says what that means for the report. */
+typedef enum run_program_kind {
+    RUN_PROGRAM_UNKNOWN, /* not found, unreadable, or neither ELF nor script */
+    RUN_PROGRAM_DYNAMIC, /* an ELF with a dynamic loader: tracked */
+    RUN_PROGRAM_STATIC,  /* an ELF without one: untracked */
+    RUN_PROGRAM_SCRIPT,  /* "#!": the interpreter runs */
+} run_program_kind;
+run_program_kind run_program_inspect(const char *name, char *note, size_t len);
 int cmd_survey(int argc, char **argv);
 
 /* The table entry for `name`, or NULL. */
@@ -67,7 +77,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) AL_PRINTF(2, 3);
 /* Prints "astrolab CMD: error: MESSAGE" on stderr and returns CLI_EXIT_FAILURE. */
 int cli_fail(const char *cmd, const char *fmt, ...) AL_PRINTF(2, 3);
 /* Path of the preload library of `astrolab run`: $ASTROLAB_PRELOAD_LIB, beside this executable
- * (the build tree), or the installed path. Returns 0, or -1 when none is readable. */
+ * (the build tree), the installed tree relative to this executable (a relocated install), or
+ * the configured installed path. Returns 0, or -1 when none is readable. */
 int cli_find_preload(char *out, size_t len);
 
 /* Parses --ui's "PORT", "HOST:PORT" or "[V6]:PORT" into host (NULL: the default, loopback;

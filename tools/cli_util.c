@@ -206,6 +206,9 @@ int cli_find_preload(char *out, size_t len)
             snprintf(out, len, "%.*s/libastrolab_preload.so", (int)(len - 32), exe);
             if (access(out, R_OK) == 0)
                 return 0;
+            snprintf(out, len, "%.*s/%s", (int)(len / 2), exe, ASTROLAB_PRELOAD_FROM_BIN);
+            if (access(out, R_OK) == 0)
+                return 0;
         }
     }
     snprintf(out, len, "%s", ASTROLAB_PRELOAD_INSTALLED);

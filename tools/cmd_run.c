@@ -4,11 +4,13 @@
  * recommendations that the library wrote at the program's exit. */
 #include <errno.h>
 #include <limits.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,10 +20,12 @@
 #define CMD "run"
 
 typedef struct run_opts {
-    const char *report;  /* --report FILE, or NULL: a temporary file */
-    char **argv;         /* the program and its arguments */
-    const char *ui_host; /* --ui: NULL for loopback, else ui_host_buf */
-    uint16_t ui_port;    /* --ui: 0 when no dashboard */
+    const char *report;     /* --report FILE, or NULL: a temporary file */
+    const char *fail_after; /* --fail-after N for the program, or NULL: none (see child()) */
+    int error_exitcode;     /* --error-exitcode N: exit N when errors were caught; 0: never */
+    char **argv;            /* the program and its arguments */
+    const char *ui_host;    /* --ui: NULL for loopback, else ui_host_buf */
+    uint16_t ui_port;       /* --ui: 0 when no dashboard */
     char ui_host_buf[256];
 } run_opts;
 
@@ -49,10 +53,27 @@ static int parse(int argc, char **argv, run_opts *o)
                 return cli_usage_error(CMD, "--ui needs a port other than 0");
             continue;
         }
+        if (strcmp(argv[i], "--error-exitcode") == 0 || strcmp(argv[i], "--fail-after") == 0) {
+            bool fail = argv[i][2] == 'f';
+            int64_t v;
+            if (i + 1 >= argc)
+                return cli_usage_error(CMD, "%s needs a number", argv[i]);
+            int rc = cli_parse_int(CMD, argv[i], argv[i + 1], 1, fail ? INT64_MAX : 255, &v);
+            if (rc != CLI_EXIT_OK)
+                return rc;
+            i++;
+            if (fail)
+                o->fail_after = argv[i];
+            else
+                o->error_exitcode = (int)v;
+            continue;
+        }
         if (strcmp(argv[i], "--report") == 0) {
             if (i + 1 >= argc)
                 return cli_usage_error(CMD, "--report needs a file name");
             o->report = argv[++i];
+            if (!*o->report)
+                return cli_usage_error(CMD, "--report needs a file name, not an empty one");
             /* A cut path would name another file, which cmd_run would unlink. */
             if (strlen(o->report) >= PATH_MAX)
                 return cli_usage_error(CMD, "--report: the path is longer than %d bytes",
@@ -92,13 +113,21 @@ static char *preload_list(const char *preload)
     return ld;
 }
 
-static void child(const run_opts *o, const char *ld, const char *report, const char *token)
+static void child(const run_opts *o, const char *ld, const char *report, const char *children,
+                  const char *token)
 {
     char pid[32];
     snprintf(pid, sizeof pid, "%ld", (long)getpid());
     setenv("LD_PRELOAD", ld, 1);
     setenv("ASTROLAB_RUN_REPORT", report, 1);
+    setenv("ASTROLAB_RUN_CHILDREN", children, 1);
     setenv("ASTROLAB_RUN_PID", pid, 1);
+    /* Fault injection reaches the program only when asked for with --fail-after: an
+     * ASTROLAB_FAIL_AFTER meant for astrolab itself (a test's) must not fail the program. */
+    if (o->fail_after)
+        setenv("ASTROLAB_FAIL_AFTER", o->fail_after, 1);
+    else
+        unsetenv("ASTROLAB_FAIL_AFTER");
     if (o->ui_port) {
         char port[8];
         snprintf(port, sizeof port, "%u", o->ui_port);
@@ -225,6 +254,139 @@ static void print_summary(const cJSON *doc, const char *program)
         fprintf(stderr, "%s [%s] %s\n", str(r, "severity"), str(r, "code"), str(r, "message"));
 }
 
+/* --report FILE as an absolute path, checked before the program starts: a program that calls
+ * chdir would otherwise write it elsewhere, and a directory that cannot take it would be found
+ * only after the run. */
+static int absolute_report(const char *given, char *out, size_t len)
+{
+    char dir[PATH_MAX], real[PATH_MAX];
+    const char *slash = strrchr(given, '/');
+    const char *base = slash ? slash + 1 : given;
+    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+        return cli_usage_error(CMD, "--report '%s' names a directory, not a file", given);
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - given) + (slash == given) : 1,
+             slash ? given : ".");
+    if (!realpath(dir, real))
+        return cli_fail(CMD, "--report %s: directory %s: %s", given, dir, strerror(errno));
+    if (access(real, W_OK | X_OK) != 0)
+        return cli_fail(CMD, "--report %s: cannot write in %s: %s", given, real, strerror(errno));
+    if ((size_t)snprintf(out, len, "%s/%s", strcmp(real, "/") ? real : "", base) >= len)
+        return cli_usage_error(CMD, "--report: the path is too long");
+    struct stat sb;
+    if (lstat(out, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return cli_fail(CMD, "--report %s: exists and is not a regular file", given);
+    return CLI_EXIT_OK;
+}
+
+/* Binds --ui's address for a moment, so that a port already taken or a host that is not this
+ * machine's fails before the program runs and before a URL is printed. The program binds it
+ * again right after (a port taken in between is reported by the program's dashboard). */
+static int probe_ui(const run_opts *o)
+{
+    char port[8];
+    snprintf(port, sizeof port, "%u", o->ui_port);
+    const char *host = o->ui_host ? o->ui_host : "127.0.0.1";
+    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM},
+                    *ai = NULL;
+    int gai = getaddrinfo(host, port, &hints, &ai);
+    if (gai != 0)
+        return cli_fail(CMD, "--ui %s:%s: %s", host, port, gai_strerror(gai));
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, err = 0;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+        err = errno;
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    if (err)
+        return cli_fail(CMD, "cannot serve the dashboard on %s port %s: %s", host, port,
+                        strerror(err));
+    return CLI_EXIT_OK;
+}
+
+/* Signals sent to astrolab (kill -TERM, a job manager's SIGHUP) go on to the program, which
+ * would otherwise run on, orphaned; those the terminal sends reach the program by itself (same
+ * process group: si_code SI_KERNEL), and are not sent twice. */
+static volatile sig_atomic_t program_pid;
+
+static void forward(int sig, siginfo_t *info, void *uctx)
+{
+    (void)uctx;
+    if (program_pid > 0 && (!info || info->si_code != SI_KERNEL))
+        kill(program_pid, sig);
+}
+
+static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+
+static void forward_signals(bool on, struct sigaction old[4])
+{
+    struct sigaction sa = {.sa_sigaction = forward, .sa_flags = SA_SIGINFO | SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < 4; i++)
+        sigaction(forwarded[i], on ? &sa : &old[i], on ? &old[i] : NULL);
+}
+
+/* Lines in the file that descendants of the program (fork+exec, system()) appended to. */
+static int count_children(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    int n = 0, c;
+    while (f && (c = getc(f)) != EOF)
+        n += c == '\n';
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* Where the program's report is read from: --report's absolute path, or a temporary file. */
+static int report_path(const run_opts *o, char *report, size_t len)
+{
+    if (o->report)
+        return absolute_report(o->report, report, len);
+    snprintf(report, len, "%s/astrolab-run-XXXXXX.json",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    int fd = mkstemps(report, 5);
+    if (fd < 0)
+        return cli_fail(CMD, "cannot create a temporary report file: %s", strerror(errno));
+    close(fd);
+    unlink(report); /* present afterwards only if the program wrote it */
+    return CLI_EXIT_OK;
+}
+
+/* Prints what the report (or its absence) says; returns the errors the manager caught. */
+static int summarize(const run_opts *o, const char *report, const struct stat *old, int status,
+                     run_program_kind kind)
+{
+    struct stat now;
+    bool written =
+        stat(report, &now) == 0 && (!old || now.st_ino != old->st_ino || now.st_dev != old->st_dev);
+    cJSON *doc = written ? read_report(report) : NULL;
+    int errors = 0;
+    if (doc) {
+        print_summary(doc, o->argv[0]);
+        errors = (int)num(cJSON_GetObjectItemCaseSensitive(doc, "stats"), "errors");
+        if (errors > 0)
+            fprintf(stderr,
+                    "errors caught: %d (double or invalid frees, overwritten guards: see the "
+                    "messages above)%s\n",
+                    errors,
+                    o->error_exitcode ? "" : "; --error-exitcode N makes them fail the run");
+        cJSON_Delete(doc);
+    } else if (WIFSIGNALED(status)) {
+        fprintf(stderr,
+                "astrolab run: %s was killed by signal %d (%s) before it could exit: no leak "
+                "report was written\n",
+                o->argv[0], WTERMSIG(status), strsignal(WTERMSIG(status)));
+    } else if (!(WIFEXITED(status) && WEXITSTATUS(status) >= 126) && kind != RUN_PROGRAM_STATIC &&
+               kind != RUN_PROGRAM_SCRIPT) {
+        fprintf(stderr,
+                "astrolab run: %s wrote no report: it left through _exit, or exec'd a program "
+                "that did not run with the preload library\n",
+                o->argv[0]);
+    }
+    return errors;
+}
+
 int cmd_run(int argc, char **argv)
 {
     run_opts o;
@@ -236,75 +398,80 @@ int cmd_run(int argc, char **argv)
     char preload[PATH_MAX];
     if (cli_find_preload(preload, sizeof preload) != 0)
         return cli_fail(CMD,
-                        "the preload library was not found (looked beside this program "
-                        "and at %s; set ASTROLAB_PRELOAD_LIB)",
+                        "the preload library was not found (looked beside this program, in the "
+                        "installed tree relative to it, and at %s; set ASTROLAB_PRELOAD_LIB)",
                         ASTROLAB_PRELOAD_INSTALLED);
-    char report[PATH_MAX];
+    char report[PATH_MAX], children[PATH_MAX + 16];
+    if ((rc = report_path(&o, report, sizeof report)) != CLI_EXIT_OK)
+        return rc;
     bool temporary = o.report == NULL;
-    if (temporary) {
-        snprintf(report, sizeof report, "%s/astrolab-run-XXXXXX.json",
-                 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-        int fd = mkstemps(report, 5);
-        if (fd < 0)
-            return cli_fail(CMD, "cannot create a temporary report file: %s", strerror(errno));
-        close(fd);
-    } else {
-        snprintf(report, sizeof report, "%s", o.report);
-    }
     /* An old --report FILE stays until the program's report replaces it (renamed into place,
      * so a new inode): a run that writes none leaves it, and is told apart by that inode. */
     struct stat old_report;
     bool had_old = !temporary && stat(report, &old_report) == 0;
-    if (temporary)
-        unlink(report); /* present afterwards only if the program wrote it */
+    snprintf(children, sizeof children, "%s/astrolab-run-XXXXXX.children",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    int cfd = mkstemps(children, 9);
+    if (cfd < 0)
+        return cli_fail(CMD, "cannot create a temporary file: %s", strerror(errno));
+    close(cfd);
+    char note[512];
+    run_program_kind kind = run_program_inspect(o.argv[0], note, sizeof note);
+    if (note[0])
+        fprintf(stderr, "astrolab run: note: %s\n", note);
     char token[33] = "";
     if (o.ui_port) {
-        if (make_token(token) != 0)
+        if ((rc = probe_ui(&o)) != CLI_EXIT_OK) {
+            unlink(children);
+            return rc;
+        }
+        if (make_token(token) != 0) {
+            unlink(children);
             return cli_fail(CMD, "cannot draw a random token for the dashboard: %s",
                             strerror(errno));
+        }
         const char *h = o.ui_host ? o.ui_host : "127.0.0.1";
         bool v6 = strchr(h, ':') != NULL;
         fprintf(stderr, "astrolab run: dashboard at http://%s%s%s:%u/?token=%s while %s runs\n",
                 v6 ? "[" : "", h, v6 ? "]" : "", o.ui_port, token, o.argv[0]);
     }
     char *ld = preload_list(preload);
-    if (!ld)
+    if (!ld) {
+        unlink(children);
         return cli_fail(CMD, "out of memory");
+    }
+    struct sigaction old[4];
+    forward_signals(true, old); /* before fork: a signal in between is not lost */
     fflush(NULL);
     pid_t pid = fork();
-    if (pid == 0)
-        child(&o, ld, report, token);
-    free(ld);
-    if (pid < 0)
-        return cli_fail(CMD, "fork failed: %s", strerror(errno));
-    struct sigaction ignore = {.sa_handler = SIG_IGN}, old_int, old_quit;
-    sigaction(SIGINT, &ignore, &old_int); /* the program gets ^C; we stay to report */
-    sigaction(SIGQUIT, &ignore, &old_quit);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGQUIT, &old_quit, NULL);
-    struct stat now;
-    bool written = stat(report, &now) == 0 &&
-                   (!had_old || now.st_ino != old_report.st_ino || now.st_dev != old_report.st_dev);
-    cJSON *doc = written ? read_report(report) : NULL;
-    if (doc) {
-        print_summary(doc, o.argv[0]);
-        cJSON_Delete(doc);
-    } else if (WIFSIGNALED(status)) {
-        fprintf(stderr,
-                "astrolab run: %s was killed by signal %d (%s) before it could exit: no leak "
-                "report was written\n",
-                o.argv[0], WTERMSIG(status), strsignal(WTERMSIG(status)));
-    } else if (!(WIFEXITED(status) && WEXITSTATUS(status) >= 126)) {
-        fprintf(stderr,
-                "astrolab run: %s wrote no report (it may have called _exit or exec'd "
-                "a static program)\n",
-                o.argv[0]);
+    if (pid == 0) {
+        forward_signals(false, old);
+        child(&o, ld, report, children, token);
     }
+    free(ld);
+    program_pid = pid;
+    int status = 0;
+    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    program_pid = 0;
+    forward_signals(false, old);
+    if (pid < 0) {
+        unlink(children);
+        return cli_fail(CMD, "fork failed: %s", strerror(errno));
+    }
+    int errors = summarize(&o, report, had_old ? &old_report : NULL, status, kind);
+    int n_children = count_children(children);
+    if (n_children > 0)
+        fprintf(stderr,
+                "astrolab run: %d process%s that %s started (fork+exec, system()) ran with the "
+                "preload library too; %s not in this report\n",
+                n_children, n_children == 1 ? "" : "es", o.argv[0],
+                n_children == 1 ? "it is" : "they are");
+    unlink(children);
     if (temporary)
         unlink(report);
+    if (errors > 0 && o.error_exitcode)
+        return o.error_exitcode;
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : CLI_EXIT_FAILURE;

@@ -5,6 +5,7 @@
  * (tools/cmd_run.c) prints it. Everything here runs inside ali_preload_enter, so the report's
  * own allocations are raw and do not count. */
 #include <cjson/cJSON.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,8 +265,22 @@ void ali_preload_report_init(void)
 {
     const char *path = getenv("ASTROLAB_RUN_REPORT");
     const char *pid = getenv("ASTROLAB_RUN_PID");
-    if (!path || !*path || !pid || atol(pid) != (long)getpid())
+    if (!path || !*path || !pid)
         return;
+    if (atol(pid) != (long)getpid()) {
+        /* A process the program started (exec after fork, system()): one line each, for
+         * `astrolab run` to say they are not in the report. O_APPEND keeps lines whole. */
+        const char *children = getenv("ASTROLAB_RUN_CHILDREN");
+        int fd = children && *children ? open(children, O_WRONLY | O_APPEND | O_CLOEXEC) : -1;
+        if (fd >= 0) {
+            char line[64];
+            int n = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+            if (write(fd, line, (size_t)n) != n)
+                al_log(AL_LOG_DEBUG, "astrolab.memory", "astrolab run: cannot note a child");
+            close(fd);
+        }
+        return;
+    }
     snprintf(report_path, sizeof report_path, "%s", path);
     report_pid = getpid();
     atexit(write_report);
