@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -889,6 +890,68 @@ TEST(test_survey_info_table_keeps_long_names_in_their_column)
             line ? line + strlen(names[i]) + strspn(line + strlen(names[i]), " ") : NULL;
         CHECK(line && cell - line == want);
     }
+    cli_result_free(&r);
+}
+
+/* -------- survey optimize -o: outputs are never damaged (issue 13) -------- */
+
+TEST(test_optimize_refuses_outputs_it_would_damage)
+{
+    static const char csv[] = "id,mag\n1,10.5\n2,11.25\n";
+    char in[256];
+    snprintf(in, sizeof in, "%s", write_file("opt.csv", csv, sizeof csv - 1));
+    /* A CSV would get FITS under its own name. */
+    cli_result r = run_cli("survey", "optimize", in, "-o", in);
+    CHECK_EQ_INT(r.status, 1);
+    CHECK(contains(r.err, "writes FITS, not CSV"));
+    cli_result_free(&r);
+    FILE *f = fopen(in, "rb");
+    char back[64] = "";
+    CHECK(f && fread(back, 1, sizeof back - 1, f) == sizeof csv - 1);
+    if (f)
+        fclose(f);
+    CHECK(strcmp(back, csv) == 0);
+    /* A device, a FIFO: refused, not replaced by a regular file. */
+    r = run_cli("survey", "optimize", in, "-o", "/dev/null");
+    CHECK_EQ_INT(r.status, 1);
+    CHECK(contains(r.err, "is a character device, not a regular file"));
+    cli_result_free(&r);
+    struct stat sb;
+    CHECK(stat("/dev/null", &sb) == 0 && S_ISCHR(sb.st_mode));
+    const char *fifo = test_tmp_path("opt.fifo");
+    CHECK_EQ_INT(mkfifo(fifo, 0600), 0);
+    r = run_cli("survey", "optimize", in, "-o", fifo);
+    CHECK_EQ_INT(r.status, 1);
+    CHECK(contains(r.err, "is a FIFO"));
+    cli_result_free(&r);
+    /* A FITS output of a CSV input is written, and replaced whole on a second run. */
+    const char *out = test_tmp_path("opt.fits");
+    r = run_cli("survey", "optimize", in, "-o", out);
+    CHECK_EQ_INT(r.status, 0);
+    cli_result_free(&r);
+    CHECK(stat(out, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size % 2880 == 0);
+}
+
+TEST(test_optimize_in_place_keeps_every_hdu_of_a_real_index)
+{
+    const char *src = "/usr/share/astrometry/index-tycho2-16.littleendian.fits";
+    if (access(src, R_OK) != 0) {
+        fprintf(stderr, "  (%s is not installed: not checked)\n", src);
+        return;
+    }
+    const char *path = test_tmp_path("t16.fits");
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s' && chmod u+w '%s'", src, path, path);
+    CHECK_EQ_INT(system(cmd), 0);
+    cli_result r = run_cli("survey", "optimize", path, "-o", path, "--json");
+    CHECK_EQ_INT(r.status, 0);
+    cli_result_free(&r);
+    /* astrometry.net's own count of its HDUs: 14, as before (it was 2). */
+    r = run_cli("survey", "info", path, "--hdu", "13", "--json");
+    CHECK_EQ_INT(r.status, 0);
+    cli_result_free(&r);
+    r = run_cli("survey", "info", path, "--hdu", "14");
+    CHECK(r.status != 0);
     cli_result_free(&r);
 }
 
