@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h> /* free */
 #include <string.h>
 #include <unistd.h>
 
