@@ -44,7 +44,8 @@
  *
  * Load. A pool of 4 server threads serves up to 1024 connections, at most 64 from one client
  * address, and closes a connection idle for 10 s, so idle or slow clients cannot lock others
- * out and a slow endpoint does not stall the fast ones.
+ * out. Slow requests (a diagnosis, /api/system, the actions that release memory) are answered
+ * by 2 worker threads while their connection waits, so they never hold up the fast ones.
  *
  * Memory. Panels, the timeline, the server and its replies use the C library's allocator, not
  * the tracked one: tracked, a dashboard polling the figures would show up in them. A request to

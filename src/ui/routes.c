@@ -349,20 +349,29 @@ static const struct route {
     bool post; /* POST (an action, needs the token); else GET and HEAD */
     void (*handler)(const ali_ui_request *rq, ali_ui_reply *out);
     bool sites; /* the reply names allocation sites: scrub_addresses */
+    bool slow;  /* ali_ui_route_is_slow */
 } routes[] = {
-    {"/api/stats", false, get_stats, false},
-    {"/api/diagnosis", false, get_diagnosis, true},
-    {"/api/system", false, get_system, false},
-    {"/api/memory", false, get_memory, true},
-    {"/api/widget", false, get_widget, false},
-    {"/api/timeline", false, get_timeline, false},
-    {"/metrics", false, get_metrics, false},
-    {"/api/cleanup", true, post_cleanup, false},
-    {"/api/cuda/empty_cache", true, post_empty_cache, false},
-    {"/api/reset_peak", true, post_reset_peak, false},
-    {"/api/snapshot", true, post_snapshot, true},
-    {"/api/log_level", true, post_log_level, false},
+    {"/api/stats", false, get_stats, false, false},
+    {"/api/diagnosis", false, get_diagnosis, true, true},
+    {"/api/system", false, get_system, false, true},
+    {"/api/memory", false, get_memory, true, true},
+    {"/api/widget", false, get_widget, false, false},
+    {"/api/timeline", false, get_timeline, false, false},
+    {"/metrics", false, get_metrics, false, false},
+    {"/api/cleanup", true, post_cleanup, false, true},
+    {"/api/cuda/empty_cache", true, post_empty_cache, false, true},
+    {"/api/reset_peak", true, post_reset_peak, false, false},
+    {"/api/snapshot", true, post_snapshot, true, true},
+    {"/api/log_level", true, post_log_level, false, false},
 };
+
+bool ali_ui_route_is_slow(const char *path)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (strcmp(routes[i].path, path) == 0)
+            return routes[i].slow;
+    return false;
+}
 
 void ali_ui_route(const ali_ui_request *rq, ali_ui_reply *out)
 {

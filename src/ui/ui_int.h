@@ -147,6 +147,9 @@ typedef struct ali_ui_reply {
     const char *allow;                /* for 405: the Allow header; else NULL */
 } ali_ui_reply;
 
+/* Whether the route at `path` may take milliseconds or more (a diagnosis, /proc, release
+ * functions): server.c answers those on a worker thread. */
+bool ali_ui_route_is_slow(const char *path);
 /* Answers rq: always fills *out (a JSON error when out of memory, with a static body). */
 void ali_ui_route(const ali_ui_request *rq, ali_ui_reply *out);
 /* Fills *out with the JSON error {"error": {"status", "message"}}. */
