@@ -955,4 +955,19 @@ TEST(test_optimize_in_place_keeps_every_hdu_of_a_real_index)
     cli_result_free(&r);
 }
 
+TEST(test_fail_after_takes_only_a_count)
+{
+    static const char csv[] = "a\n1\n";
+    char path[256];
+    snprintf(path, sizeof path, "%s", write_file("fa.csv", csv, sizeof csv - 1));
+    const char *bad[] = {"ASTROLAB_FAIL_AFTER=-1", "ASTROLAB_FAIL_AFTER=+5",
+                         "ASTROLAB_FAIL_AFTER= 5", "ASTROLAB_FAIL_AFTER=99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cli_result r = run_cli_env(bad[i], "survey", "info", path, (const char *)NULL);
+        CHECK_EQ_INT(r.status, 0);
+        CHECK(contains(r.err, "expected a count"));
+        cli_result_free(&r);
+    }
+}
+
 TEST_MAIN()

@@ -1,6 +1,7 @@
 /* Fault injection for tests of error paths, after SQLite's sqlite3_memdebug_fail and curl's
  * torture mode: the n-th next matching tracked allocation fails, once or from then on.
  * Settings are guarded by one mutex; the allocation fast path reads only ali_fault_armed. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,12 +87,14 @@ __attribute__((constructor)) static void fault_from_env(void)
     const char *e = getenv("ASTROLAB_FAIL_AFTER");
     if (!e || !*e)
         return;
-    char *end;
-    unsigned long long n = strtoull(e, &end, 10);
+    char *end = (char *)e;
+    errno = 0;
+    /* Digits only: strtoull alone takes "-1" (a huge count), "+5" and leading blanks. */
+    unsigned long long n = *e >= '0' && *e <= '9' ? strtoull(e, &end, 10) : 0;
     int repeat = 0;
-    if (*end == ',' && strcmp(end + 1, "repeat") == 0)
+    if (end != e && errno == 0 && *end == ',' && strcmp(end + 1, "repeat") == 0)
         repeat = 1;
-    else if (*end != '\0' || end == e) {
+    else if (*end != '\0' || end == e || errno != 0) {
         al_log(AL_LOG_WARNING, ALI_LOGGER,
                "ASTROLAB_FAIL_AFTER=%s: expected a count, optionally followed by \",repeat\"; "
                "ignored",
