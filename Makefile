@@ -4,11 +4,13 @@
 #   make test          install missing Debian packages, build (build/), run every test
 #   make asan          ASan+UBSan build (build-asan/) and every test
 #   make tsan          TSan build (build-tsan/) and the tests labelled `threads`
+#   make test-release  Release build (-O3) with RELEASE_CC (cc) in build-release-$(RELEASE_CC)/,
+#                      and every test
 #   make test-gpu      the tests labelled `gpu` against the real CUDA driver
 #   make bench         build and run the benchmarks (bench/run.sh)
 #   make format        clang-format every C file in place; make format-check only checks
 #   make install       cmake --install build (PREFIX=/usr/local)
-#   make clean         remove build/, build-asan/, build-tsan/, build-bench*/
+#   make clean         remove build/, build-asan/, build-tsan/, build-release-*/, build-bench*/
 #
 # Variables: BUILD_TYPE (RelWithDebInfo), JOBS (number of CPUs), CMAKE_FLAGS (extra -D options),
 # PREFIX (/usr/local), WERROR (ON for test, test-gpu, asan and tsan; OFF for the others).
@@ -27,7 +29,7 @@ CTEST_FLAGS ?=
 # a user asks for with make, make demo or make install: their compiler may be newer than ours.
 # Each target passes it, so build/ follows the last target run (switching rebuilds build/).
 WERROR ?= OFF
-test test-gpu asan tsan: WERROR = ON
+test test-gpu asan tsan test-release: WERROR = ON
 
 BUILD := build
 BUILD_ASAN := build-asan
@@ -43,7 +45,7 @@ CTEST = ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
 # The prerequisites run in order (packages, then cmake), even under make -j.
 .NOTPARALLEL:
 
-.PHONY: build demo test asan tsan test-gpu bench format format-check install clean \
+.PHONY: build demo test asan tsan test-release test-gpu bench format format-check install clean \
         deps deps-test deps-bench configure
 
 # ---- Debian packages (debian-packages.txt) ----
@@ -96,6 +98,16 @@ tsan: deps-test
 	cd $(BUILD_TSAN) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	    $(TSAN_WRAP) $(CTEST) -L threads --no-tests=error
 
+# ---- Release build: -O3 finds warnings (array bounds, for one) that -O2 does not ----
+# CI runs it with gcc and with clang (RELEASE_CC=clang), each in its own folder.
+RELEASE_CC ?= cc
+BUILD_RELEASE = build-release-$(notdir $(RELEASE_CC))
+test-release: deps-test
+	cmake -S . -B $(BUILD_RELEASE) -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=$(RELEASE_CC) \
+	    -DASTROLAB_WERROR=$(WERROR) $(CMAKE_FLAGS)
+	cmake --build $(BUILD_RELEASE) -j $(JOBS)
+	cd $(BUILD_RELEASE) && $(CTEST)
+
 # ---- Benchmarks ----
 # bench/run.sh builds its own trees (build-bench*/) and prints the tables for docs/PERFORMANCE.md.
 # BENCH_ARGS=--quick for a smoke run. Without bench/run.sh, every build/bench/bench_* runs.
@@ -128,4 +140,4 @@ install: build
 	if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) build-bench build-bench-system
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) build-release-* build-bench build-bench-system
