@@ -42,10 +42,11 @@
  * whole number), 403 no or wrong token, 404 unknown path, 405 wrong method (with Allow), 413
  * body over 4 KiB. Nothing outside the assets compiled into the library is ever served.
  *
- * Load. A pool of 4 server threads serves up to 1024 connections, at most 64 from one client
- * address, and closes a connection idle for 10 s, so idle or slow clients cannot lock others
- * out. Slow requests (a diagnosis, /api/system, the actions that release memory) are answered
- * by 2 worker threads while their connection waits, so they never hold up the fast ones.
+ * Load. A pool of 4 server threads serves up to 1024 connections (bound beyond loopback, at
+ * most 64 from one client address), and closes a connection idle for 10 s, so idle or slow clients
+ * cannot lock others out. Slow requests (a diagnosis, /api/system, the actions that release memory)
+ * are answered by 2 worker threads while their connection waits, so they never hold up the fast
+ * ones.
  *
  * Memory. Panels, the timeline, the server and its replies use the C library's allocator, not
  * the tracked one: tracked, a dashboard polling the figures would show up in them. A request to

@@ -10,8 +10,9 @@
  * Under attack (issue 14): one polling thread with 64 connections and a 30 s timeout was
  * unreachable while 200 idle sockets stayed open, and one slow endpoint (/api/memory, ~3 ms)
  * starved the fast ones. Now a pool of epoll threads serves up to CONN_LIMIT connections,
- * PER_IP_LIMIT from any one address, and drops a connection idle for CONN_TIMEOUT_S; slow
- * routes run on worker threads while their connection is suspended ("Workers" below).
+ * PER_IP_LIMIT from any one address when bound beyond loopback, and drops a connection idle for
+ * CONN_TIMEOUT_S; slow routes run on worker threads while their connection is suspended ("Workers"
+ * below).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,8 +34,10 @@
 
 #define TOKEN_MAX 64
 
-/* Sized against issue 14's attacks: 500 idle sockets from several addresses leave the
- * dashboard answering; a browser opens at most 6 per host, Prometheus 1. */
+/* Sized against issue 14's attacks: 500 idle sockets leave the dashboard answering; a browser
+ * opens at most 6 per host, Prometheus 1. The per-address limit applies only when bound beyond
+ * loopback: on loopback every client is 127.0.0.1, the user's browser included, so a limit
+ * there would hand the attacker the user's share. */
 #define CONN_LIMIT 1024u
 #define PER_IP_LIMIT 64u
 /* Inactivity timeout: the page polls every 0.5 s, so only idle or stalled clients reach it.
@@ -520,9 +523,10 @@ static int start_daemon(const char *host, uint16_t port, al_error *err)
                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
                          on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
                          MHD_OPTION_THREAD_POOL_SIZE, POOL_THREADS, MHD_OPTION_CONNECTION_LIMIT,
-                         CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT, PER_IP_LIMIT,
-                         MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT_S,
-                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_END);
+                         CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                         srv.loopback ? 0u : PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+                         CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+                         MHD_OPTION_END);
     if (!d)
         return al_error_set(err, AL_EUI, "cannot serve on %s port %u: %s", host, port,
                             errno ? strerror(errno) : "the HTTP server did not start");
