@@ -15,11 +15,11 @@
  * take the plain name of a direct entry, and al_survey_column.key gives the key. Two columns of
  * one name are refused (AL_EFORMAT): the second would hide the first. Every output (info JSON,
  * `survey head`, saved files) shows the names, not the keys.
- * Scalar columns are 1-D [rows], vector columns (repeat > 1) 2-D [rows, repeat], cells with a FITS TDIMn shape [rows, ...] in C order (TDIM "(4,3)" gives
- * [rows, 3, 4]; its axes must hold exactly TFORM's repeat, as CFITSIO requires, where the
- * standard allows fewer), strings AL_DTYPE_STRING of the column's width (with TDIM, its first
- * axis: "(10,3)" is three 10-byte strings per row; with raw_strings, each row's bytes stay one
- * string).
+ * Scalar columns are 1-D [rows], vector columns (repeat > 1) 2-D [rows, repeat], cells with a FITS
+ * TDIMn shape [rows, ...] in C order (TDIM "(4,3)" gives [rows, 3, 4]; its axes must hold exactly
+ * TFORM's repeat, as CFITSIO requires, where the standard allows fewer), strings AL_DTYPE_STRING of
+ * the column's width (with TDIM, its first axis: "(10,3)" is three 10-byte strings per row; with
+ * raw_strings, each row's bytes stay one string).
  *
  * Missing values, one definition for loading, al_survey_missing, `survey info` (its "nulls")
  * and `survey head` (null): an element is missing when its column is floating-point and it is
