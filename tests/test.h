@@ -124,10 +124,21 @@ static inline uint64_t test_live_blocks(void)
 }
 
 /* Runs the tests named on the command line, or every test but those named with a leading '-'.
- * Exits 1 if any failed, 77 (skipped) if every test that ran skipped, else 0. */
+ * Exits 1 if any failed or a name matches no test (a typo must not pass by running nothing),
+ * 77 (skipped) if every test that ran skipped, else 0. */
 static inline int test_main(int argc, char **argv)
 {
     int passed = 0, failed = 0, skipped = 0;
+    for (int a = 1; a < argc; a++) {
+        const char *name = argv[a][0] == '-' ? argv[a] + 1 : argv[a];
+        int known = 0;
+        for (int i = 0; i < test_count && !known; i++)
+            known = strcmp(name, test_cases[i].name) == 0;
+        if (!known) {
+            fprintf(stderr, "no test named %s\n", name);
+            return 1;
+        }
+    }
     for (int i = 0; i < test_count; i++) {
         int any_named = 0, wanted = 0;
         for (int a = 1; a < argc; a++) {
