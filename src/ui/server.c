@@ -448,7 +448,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)cls;
     (void)c;
     (void)toe;
-    free(*con_cls);
+    request_state *st = *con_cls;
+    /* A worker's answer never sent: the client went away while its connection was suspended. */
+    if (st && atomic_load(&st->ready))
+        free(st->reply.body);
+    free(st);
     *con_cls = NULL;
 }
 
