@@ -140,6 +140,32 @@ TEST(test_nested_scopes_own_their_own_blocks)
     CHECK_EQ_INT(r.reclaimed_bytes, 10);
 }
 
+TEST(test_blocks_of_a_gibibyte_and_more_are_kept_freed_and_reallocated)
+{
+    /* mimalloc 2.0.9 does not know its own blocks of 1 GiB or more (mi_is_in_heap_region):
+     * keeping one out of a scope was refused as "not allocated by the memory manager", and its
+     * free then crashed. The memory is never touched: only address space is taken. */
+    uint64_t live = test_live_blocks();
+    size_t big = (size_t)1200 << 20;
+    al_scope *s = al_scope_begin("huge");
+    char *p = al_malloc(big);
+    char *q = al_malloc(big); /* reclaimed by the scope's end */
+    CHECK(p && q);
+    CHECK(al_owns(p) && al_owns(q));
+    CHECK(al_scope_keep(p) == p);
+    CHECK_EQ_INT(al_scope_end(s, NULL), AL_OK);
+    CHECK(al_owns(p));
+    al_memory_stats st;
+    CHECK_EQ_INT(al_get_memory_stats(&st), AL_OK);
+    CHECK_EQ_INT(st.errors, 0);
+    char *r = al_realloc(p, big + 4096);
+    CHECK(r != NULL && al_owns(r));
+    al_free(r ? r : p);
+    CHECK_EQ_INT(al_get_memory_stats(&st), AL_OK);
+    CHECK_EQ_INT(st.errors, 0);
+    CHECK_EQ_INT(test_live_blocks(), live);
+}
+
 TEST(test_keep_moves_block_to_enclosing_scope_and_process)
 {
     char *result = NULL;

@@ -12,15 +12,35 @@
 
 #if defined(ASTROLAB_BACKING_MIMALLOC)
 #include <mimalloc.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #define ALI_BACKING_NAME "mimalloc"
 #define ALI_BACKING_HAS_HEAPS 1
+/* mimalloc 2.0.9's mi_is_in_heap_region does not know blocks of 1 GiB or more (mapped outside
+ * its arenas): backing_owns refused them, so a scope_keep, realloc or free of a 1.2 GB column
+ * was "not allocated by the memory manager" and a later free crashed. Blocks from
+ * ALI_HUGE_MIN on are kept in a small table (src/memory/huge.c) that backing_owns also asks;
+ * every call below looks at it only while it holds a block (one relaxed load otherwise). */
+#define ALI_HUGE_MIN ((size_t)512 << 20)
+extern _Atomic int ali_huge_count;
+void ali_huge_add(void *raw, size_t n, void *heap);
+void ali_huge_remove(void *raw);
+void ali_huge_forget_heap(void *heap, int destroyed);
+int ali_huge_contains(const void *p);
+#define ALI_HUGE_ANY()                                                                             \
+    __builtin_expect(atomic_load_explicit(&ali_huge_count, memory_order_relaxed), 0)
+
 static inline void *backing_malloc(void *heap, size_t n, size_t align)
 {
+    void *p;
     if (heap)
-        return align ? mi_heap_malloc_aligned_at(heap, n, align, 48) : mi_heap_malloc(heap, n);
-    return align ? mi_malloc_aligned_at(n, align, 48) : mi_malloc(n);
+        p = align ? mi_heap_malloc_aligned_at(heap, n, align, 48) : mi_heap_malloc(heap, n);
+    else
+        p = align ? mi_malloc_aligned_at(n, align, 48) : mi_malloc(n);
+    if (__builtin_expect(n >= ALI_HUGE_MIN, 0) && p)
+        ali_huge_add(p, n, heap);
+    return p;
 }
 /* Zeroes block p of n bytes. mimalloc 2.0.9's zalloc writes every page of a large block, even
  * fresh ones the kernel gave zeroed: two calloc(256 MiB) with one byte written in each cost 525
@@ -51,17 +71,41 @@ static inline void *backing_zalloc(void *heap, size_t n, size_t align)
 }
 static inline void *backing_realloc(void *heap, void *p, size_t n, size_t align)
 {
+    void *q;
     if (heap)
-        return align ? mi_heap_realloc_aligned_at(heap, p, n, align, 48)
-                     : mi_heap_realloc(heap, p, n);
-    return align ? mi_realloc_aligned_at(p, n, align, 48) : mi_realloc(p, n);
+        q = align ? mi_heap_realloc_aligned_at(heap, p, n, align, 48) : mi_heap_realloc(heap, p, n);
+    else
+        q = align ? mi_realloc_aligned_at(p, n, align, 48) : mi_realloc(p, n);
+    if (q && ALI_HUGE_ANY())
+        ali_huge_remove(p);
+    if (q && __builtin_expect(n >= ALI_HUGE_MIN, 0))
+        ali_huge_add(q, n, heap);
+    return q;
 }
-static inline void backing_free(void *p) { mi_free(p); }
+static inline void backing_free(void *p)
+{
+    if (ALI_HUGE_ANY())
+        ali_huge_remove(p);
+    mi_free(p);
+}
 static inline size_t backing_usable(void *p) { return mi_usable_size(p); }
 static inline void *backing_heap_new(void) { return mi_heap_new(); }
-static inline void backing_heap_destroy(void *heap) { mi_heap_destroy(heap); }
-static inline void backing_heap_delete(void *heap) { mi_heap_delete(heap); }
-static inline int backing_owns(const void *p) { return mi_is_in_heap_region(p); }
+static inline void backing_heap_destroy(void *heap)
+{
+    if (ALI_HUGE_ANY())
+        ali_huge_forget_heap(heap, 1); /* its blocks are gone with it */
+    mi_heap_destroy(heap);
+}
+static inline void backing_heap_delete(void *heap)
+{
+    if (ALI_HUGE_ANY())
+        ali_huge_forget_heap(heap, 0); /* its blocks move to the default heap */
+    mi_heap_delete(heap);
+}
+static inline int backing_owns(const void *p)
+{
+    return mi_is_in_heap_region(p) || (ALI_HUGE_ANY() && ali_huge_contains(p));
+}
 static inline void backing_purge(void) { mi_collect(true); }
 #else
 #include <malloc.h>

@@ -234,6 +234,8 @@ static inline void *lean_alloc(ali_shard *sh, size_t n, size_t align, bool zero,
         h = backing_zero(h, total);
     if (AL_UNLIKELY(!h))
         return NULL;
+    if (AL_UNLIKELY(total >= ALI_HUGE_MIN) && (align || !zero))
+        ali_huge_add(h, total, NULL); /* backing_zalloc registered its own */
     h->size = n;
     h->site = site->id;
     h->magic = live;
@@ -290,7 +292,7 @@ static inline void lean_free(void *p)
         sh = ali_shard_self();
     if (AL_LIKELY(sh != NULL))
         ali_account_free(sh, site, size);
-    mi_free(h);
+    backing_free(h);
 }
 
 /* Resizes lean block p (n > 0) and moves it to `site`; NULL (p unchanged) on failure. */
@@ -309,7 +311,7 @@ static void *lean_resize(void *p, size_t n, ali_site *site)
     /* Freed first: when the block moves, mimalloc frees the old one, and a later free of the old
      * pointer must be reported as the double free it is. The copy keeps the magic; set below. */
     h->magic = LEAN_FREED;
-    lean_block *moved = mi_realloc(h, total); /* only the default alignment, as glibc's */
+    lean_block *moved = backing_realloc(NULL, h, total, 0); /* default alignment, as glibc's */
     if (!moved) {
         h->magic = live;
         return NULL;
