@@ -262,6 +262,37 @@ TEST(test_save_keep_source_of_csv_is_refused)
     al_survey_free(td);
 }
 
+TEST(test_save_writes_names_byte_for_byte_and_refuses_long_ones)
+{
+    const char *csv = test_tmp_path("names.csv");
+    FILE *f = fopen(csv, "w");
+    fputs("ANTENNA NO.,a\\b,x\n1,2,3\n", f);
+    fclose(f);
+    al_error err = {0};
+    al_tensordict *td = al_survey_load(csv, NULL, &err);
+    CHECK(td != NULL);
+    if (!td)
+        return;
+    const char *out = test_tmp_path("names.fits");
+    CHECK_EQ_INT(al_survey_save_fits(td, out, NULL, &err), AL_OK);
+    al_survey_free(td);
+    char card[FLEN_CARD];
+    CHECK(has_key(out, 2, "TTYPE1", card, sizeof card) && strstr(card, "'ANTENNA NO.'"));
+    CHECK(has_key(out, 2, "TTYPE2", card, sizeof card) && strstr(card, "'a\\b "));
+    /* A name longer than a FITS string holds is refused, not cut. */
+    f = fopen(csv, "w");
+    fprintf(f, "%070d,b\n1,2\n", 0);
+    fclose(f);
+    td = al_survey_load(csv, NULL, &err);
+    CHECK(td != NULL);
+    if (!td)
+        return;
+    CHECK_EQ_INT(al_survey_save_fits(td, out, NULL, &err), AL_EINVAL);
+    CHECK(strstr(err.message, "at most 68 characters") != NULL);
+    al_survey_free(td);
+    CHECK(has_key(out, 2, "TTYPE1", card, sizeof card) && strstr(card, "'ANTENNA NO.'"));
+}
+
 /* -------- The destination is never damaged -------- */
 
 /* A save that cannot even start leaves `path` as it was, with no temporary left behind. */

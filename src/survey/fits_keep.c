@@ -211,8 +211,7 @@ static bool regenerated(const char *k, size_t root)
     return false;
 }
 
-/* The new column number of source column n (1-based), 0 when it was not saved, -1 when out of
- * memory. */
+/* The new column number of source column n (1-based), or 0 when it was not saved. */
 static int new_column(ali_fits_source *s, int n, const char *const *names, int n_out)
 {
     char key[FLEN_KEYWORD], name[FLEN_VALUE] = "";
@@ -222,16 +221,12 @@ static int new_column(ali_fits_source *s, int n, const char *const *names, int n
         fits_clear_errmsg();
         return 0;
     }
-    char *entry = ali_survey_key(name, (size_t)(n - 1)); /* the name loading gave it */
-    int found = 0;
-    if (entry && n <= n_out && strcmp(names[n - 1], entry) == 0)
+    int found = 0; /* names: the saved table's TTYPEs, the file's own names byte for byte */
+    if (n <= n_out && strcmp(names[n - 1], name) == 0)
         found = n; /* the usual case: the columns kept their order */
-    for (int i = 0; entry && !found && i < n_out; i++)
-        if (strcmp(names[i], entry) == 0)
+    for (int i = 0; !found && i < n_out; i++)
+        if (strcmp(names[i], name) == 0)
             found = i + 1;
-    if (!entry)
-        return -1;
-    al_free(entry);
     return found;
 }
 
@@ -273,8 +268,6 @@ int ali_fits_source_copy_keys(ali_fits_source *s, fitsfile *out, const char *con
         size_t root = free_text ? 0 : column_key(k, &n);
         if (root) {
             int to = regenerated(k, root) ? 0 : new_column(s, n, names, n_out);
-            if (to < 0)
-                return *st = MEMORY_ALLOCATION;
             if (!to || root + (size_t)snprintf(NULL, 0, "%d", to) > 8)
                 continue;
             snprintf(moved, sizeof moved, "%.*s%d", (int)root, k, to);

@@ -15,7 +15,9 @@
 #define BLOCK_BYTES (8u << 20)
 
 typedef struct out_col {
-    char *name;                         /* full path (al_strdup) */
+    char *name;                         /* the column's name: the key's text (TTYPEn) */
+    char *key;                          /* the entry's key (escaped path), both al_malloc'd */
+    const al_survey_column *meta;       /* its metadata record, or NULL */
     al_tensor *t;                       /* contiguous handle */
     char letter;                        /* TFORM letter */
     int size;                           /* bytes per element in the file */
@@ -81,9 +83,21 @@ static int visit(const char *path, const al_tensordict_entry *e, void *user)
     out_col *c = &cl->cols[cl->n];
     memset(c, 0, sizeof *c);
     int nd = al_tensor_ndim(e->tensor);
-    if (!(c->name = al_strdup(path)))
-        return al_error_set(cl->err, AL_ENOMEM, "out of memory");
+    /* TTYPE is the name (escapes removed: "ANTENNA NO\." writes "ANTENNA NO."), at most the
+     * 68 characters a FITS string value holds; the key finds the metadata. */
+    size_t len = al_tensordict_key_name(path, NULL, 0);
+    c->key = al_strdup(path);
+    c->name = al_malloc(len + 1);
     cl->n++;
+    if (!c->key || !c->name)
+        return al_error_set(cl->err, AL_ENOMEM, "out of memory");
+    al_tensordict_key_name(path, c->name, len + 1);
+    if (len > 68)
+        return al_error_set(cl->err, AL_EINVAL,
+                            "column '%.80s': a FITS column name holds at most 68 characters, this "
+                            "one has %zu",
+                            c->name, len);
+    c->meta = al_survey_column_find(cl->td, path);
     al_tensor *t = al_tensordict_get(cl->td, path, cl->err);
     if (t && !al_tensor_is_contiguous(t)) {
         al_tensor *copy = al_tensor_copy(t, cl->err);
@@ -174,10 +188,8 @@ static int write_keys(fitsfile *f, const collect *cl, const al_survey_meta *m,
             snprintf(key, sizeof key, "TSCAL%zu", i + 1);
             fits_write_key_dbl(f, key, 1.0, -1, NULL, st);
         }
-        for (size_t k = 0; m && k < m->n_columns; k++) {
-            const al_survey_column *mc = &m->columns[k];
-            if (strcmp(mc->name, c->name) != 0)
-                continue;
+        const al_survey_column *mc = c->meta;
+        if (mc) {
             if (mc->has_tnull && c->letter != 'E' && c->letter != 'D' && c->letter != 'A') {
                 snprintf(key, sizeof key, "TNULL%zu", i + 1);
                 fits_write_key_lng(f, key, mc->tnull, "value of a missing element", st);
@@ -267,10 +279,7 @@ static int write_file(const al_tensordict *td, ali_outfile *o, const char *extna
         snprintf(forms[i], 24, "%lld%c", (long long)c->repeat, c->letter);
         ttype[i] = c->name;
         tform[i] = forms[i];
-        tunit[i] = "";
-        for (size_t k = 0; m && k < m->n_columns; k++)
-            if (strcmp(m->columns[k].name, c->name) == 0)
-                tunit[i] = (char *)m->columns[k].unit;
+        tunit[i] = c->meta && c->meta->unit ? (char *)c->meta->unit : "";
     }
     int64_t block = rowlen > 0 ? (int64_t)(BLOCK_BYTES / rowlen) : 1;
     block = block < 1 ? 1 : block > rows ? (rows ? rows : 1) : block;
@@ -351,6 +360,7 @@ int al_survey_save_fits(const al_tensordict *td, const char *path,
         ali_fits_source_close(keep);
     for (size_t i = 0; i < cl.n; i++) {
         al_free(cl.cols[i].name);
+        al_free(cl.cols[i].key);
         al_tensor_free(cl.cols[i].t);
     }
     al_free(cl.cols);
