@@ -139,8 +139,12 @@ typedef struct ali_fits_source {
 /* Opens m->path at m->hdu. AL_OK; AL_EINVAL (not loaded from FITS), AL_ENOTFOUND, AL_EIO. */
 int ali_fits_source_open(const al_survey_meta *m, ali_fits_source *s, al_error *err);
 void ali_fits_source_close(ali_fits_source *s);
-/* Appends source HDUs from..to-1 (0 = primary) to out, unchanged. Returns *st (CFITSIO's). */
-int ali_fits_source_copy_hdus(ali_fits_source *s, fitsfile *out, int from, int to, int *st);
+/* Creates the output file `tmp` holding the source's HDUs before the table, open in *out at
+ * the last of them. Returns *st (CFITSIO's status; errno says why a byte copy failed). */
+int ali_fits_source_begin(ali_fits_source *s, const char *tmp, fitsfile **out, int *st);
+/* Adds the source's HDUs after the table: call once before closing out (closed false), and
+ * once after (closed true); each copy happens at the one its kind needs. Returns *st. */
+int ali_fits_source_end(ali_fits_source *s, fitsfile *out, const char *tmp, bool closed, int *st);
 /* Copies to out's current HDU every keyword of the source table that it does not define, its
  * column keywords renumbered by name (names: out's columns, in order). Returns *st. */
 int ali_fits_source_copy_keys(ali_fits_source *s, fitsfile *out, const char *const *names,
