@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "astrolab/astrolab.h"
 
@@ -114,6 +115,20 @@ static inline const char *test_tmp_path(const char *name)
     char *b = bufs[next++ % 4];
     snprintf(b, 256, "%s/%s", test_tmpdir, name);
     return b;
+}
+
+/* A writable copy of the installed file `src` as `name` in the test's directory (test_tmp_path's
+ * buffer), or NULL when src is not installed (said on stderr: the caller skips the check). */
+static inline const char *test_copy_installed(const char *src, const char *name)
+{
+    if (access(src, R_OK) != 0) {
+        fprintf(stderr, "  (%s is not installed: not checked)\n", src);
+        return NULL;
+    }
+    const char *path = test_tmp_path(name);
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "cp '%.500s' '%.500s' && chmod u+w '%.500s'", src, path, path);
+    return system(cmd) == 0 ? path : NULL;
 }
 
 /* Live tracked blocks right now. */

@@ -246,17 +246,28 @@ TEST(test_save_column_keywords_follow_their_column)
     CHECK(!has_key(out, 2, "TFORM3", NULL, 0)); /* the dropped name column left nothing */
 }
 
-TEST(test_save_keep_source_of_csv_is_refused)
+/* The CSV `text` written as `name`, loaded; NULL (checked) when it does not load. */
+static al_tensordict *load_csv(const char *name, const char *text)
 {
-    const char *csv = test_tmp_path("k.csv");
+    const char *csv = test_tmp_path(name);
     FILE *f = fopen(csv, "w");
-    fputs("a,b\n1,2\n", f);
-    fclose(f);
+    CHECK(f != NULL);
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
     al_error err = {0};
     al_tensordict *td = al_survey_load(csv, NULL, &err);
     CHECK(td != NULL);
+    return td;
+}
+
+TEST(test_save_keep_source_of_csv_is_refused)
+{
+    al_tensordict *td = load_csv("k.csv", "a,b\n1,2\n");
     if (!td)
         return;
+    al_error err = {0};
     CHECK_EQ_INT(al_survey_save_fits(td, test_tmp_path("k.fits"), &keep, &err), AL_EINVAL);
     CHECK(strstr(err.message, "not loaded from a FITS table") != NULL);
     al_survey_free(td);
@@ -264,15 +275,10 @@ TEST(test_save_keep_source_of_csv_is_refused)
 
 TEST(test_save_writes_names_byte_for_byte_and_refuses_long_ones)
 {
-    const char *csv = test_tmp_path("names.csv");
-    FILE *f = fopen(csv, "w");
-    fputs("ANTENNA NO.,a\\b,x\n1,2,3\n", f);
-    fclose(f);
-    al_error err = {0};
-    al_tensordict *td = al_survey_load(csv, NULL, &err);
-    CHECK(td != NULL);
+    al_tensordict *td = load_csv("names.csv", "ANTENNA NO.,a\\b,x\n1,2,3\n");
     if (!td)
         return;
+    al_error err = {0};
     const char *out = test_tmp_path("names.fits");
     CHECK_EQ_INT(al_survey_save_fits(td, out, NULL, &err), AL_OK);
     al_survey_free(td);
@@ -280,12 +286,9 @@ TEST(test_save_writes_names_byte_for_byte_and_refuses_long_ones)
     CHECK(has_key(out, 2, "TTYPE1", card, sizeof card) && strstr(card, "'ANTENNA NO.'"));
     CHECK(has_key(out, 2, "TTYPE2", card, sizeof card) && strstr(card, "'a\\b "));
     /* A name longer than a FITS string holds is refused, not cut. */
-    f = fopen(csv, "w");
-    fprintf(f, "%070d,b\n1,2\n", 0);
-    fclose(f);
-    td = al_survey_load(csv, NULL, &err);
-    CHECK(td != NULL);
-    if (!td)
+    char long_name[80];
+    snprintf(long_name, sizeof long_name, "%070d,b\n1,2\n", 0);
+    if (!(td = load_csv("long.csv", long_name)))
         return;
     CHECK_EQ_INT(al_survey_save_fits(td, out, NULL, &err), AL_EINVAL);
     CHECK(strstr(err.message, "at most 68 characters") != NULL);
@@ -566,14 +569,9 @@ static int keyword_names(const char *path, int hdu, char names[][FLEN_KEYWORD], 
  * must keep its bytes and the table every keyword that is not the table's structure. */
 static void check_real_file(const char *src)
 {
-    if (access(src, R_OK) != 0) {
-        fprintf(stderr, "  (%s is not installed: not checked)\n", src);
+    const char *path = test_copy_installed(src, "real.fits");
+    if (!path)
         return;
-    }
-    const char *path = test_tmp_path("real.fits");
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "cp '%s' '%s' && chmod u+w '%s'", src, path, path);
-    CHECK_EQ_INT(system(cmd), 0);
     al_tensordict *td = load_optimized(path);
     if (!td)
         return;

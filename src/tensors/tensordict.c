@@ -121,22 +121,30 @@ static int index_room(al_tensordict *td, size_t want)
     return AL_OK;
 }
 
+/* Byte n of a string written as snprintf does: counted always, stored while it fits. */
+static inline void put_byte(char *buf, size_t len, size_t *n, char c)
+{
+    if (*n + 1 < len)
+        buf[*n] = c;
+    (*n)++;
+}
+
+static inline size_t end_string(char *buf, size_t len, size_t n)
+{
+    if (len)
+        buf[n < len ? n : len - 1] = '\0';
+    return n;
+}
+
 size_t al_tensordict_key_escape(const char *name, char *buf, size_t len)
 {
     size_t n = 0;
     for (const char *p = name ? name : ""; *p; p++) {
-        if (*p == '.' || *p == '\\') {
-            if (n + 1 < len)
-                buf[n] = '\\';
-            n++;
-        }
-        if (n + 1 < len)
-            buf[n] = *p;
-        n++;
+        if (*p == '.' || *p == '\\')
+            put_byte(buf, len, &n, '\\');
+        put_byte(buf, len, &n, *p);
     }
-    if (len)
-        buf[n < len ? n : len - 1] = '\0';
-    return n;
+    return end_string(buf, len, n);
 }
 
 size_t al_tensordict_key_name(const char *key, char *buf, size_t len)
@@ -145,13 +153,9 @@ size_t al_tensordict_key_name(const char *key, char *buf, size_t len)
     for (const char *p = key ? key : ""; *p; p++) {
         if (*p == '\\' && p[1])
             p++;
-        if (n + 1 < len)
-            buf[n] = *p;
-        n++;
+        put_byte(buf, len, &n, *p);
     }
-    if (len)
-        buf[n < len ? n : len - 1] = '\0';
-    return n;
+    return end_string(buf, len, n);
 }
 
 static al_tensordict *td_alloc(al_tensordict *parent, int64_t batch, al_device device)
