@@ -17,6 +17,8 @@
 #include "backing.h"
 #include "memory_int.h"
 
+_Static_assert(sizeof(ali_block) == ALI_HEADER_SIZE, "backing.h places aligned blocks by it");
+
 /* Bytes before the user pointer: the header, and for large alignments on the system backing,
  * padding so that the user pointer lands on the alignment. */
 static inline size_t front_space(unsigned align_log2)
@@ -26,7 +28,7 @@ static inline size_t front_space(unsigned align_log2)
     return sizeof(ali_block);
 #else
     size_t align = align_log2 ? (size_t)1 << align_log2 : 16;
-    return (sizeof(ali_block) + align - 1) / align * align; /* a multiple of align, >= 48 */
+    return (sizeof(ali_block) + align - 1) / align * align; /* a multiple of align, >= the header */
 #endif
 }
 
@@ -295,9 +297,8 @@ void ali_block_release(ali_block *b, bool backing_release)
 
 void ali_block_release_raw(ali_block *b) { backing_free(raw_of(b)); }
 
-void ali_free_block(ali_block *b, const al_site *loc, bool reclaim)
+void ali_free_block(ali_block *b, const al_site *loc)
 {
-    (void)reclaim;
     if (AL_UNLIKELY(ali_block_flags(b) & ALI_BLOCK_WATCHED))
         ali_registry_on_free(b + 1);
     if (b->chunk)
@@ -354,7 +355,7 @@ void ali_free(void *p, const al_site *site)
      * asking the backing store whether it owns p (a region lookup per free); near a page start
      * the slow path asks. */
     ali_block *b = ali_block_of(p);
-    uintptr_t in_page = (uintptr_t)p & 4095;
+    uintptr_t in_page = (uintptr_t)p & (ALI_MIN_PAGE - 1);
     if (AL_LIKELY((in_page & 15) == 0 && in_page >= sizeof(ali_block) &&
                   peek_magic(p) == ALI_MAGIC_LIVE && guard_intact(b) && !b->chunk &&
                   !(ali_block_flags(b) & ALI_BLOCK_WATCHED))) {
@@ -368,7 +369,7 @@ void ali_free(void *p, const al_site *site)
     }
     b = ali_block_check(p, site, "free");
     if (b)
-        ali_free_block(b, site, false);
+        ali_free_block(b, site);
 }
 
 /* Moves a block to a new size through allocate-copy-free, into scope `into`. */
@@ -380,7 +381,7 @@ static void *realloc_by_copy(ali_block *b, size_t n, al_scope *into, ali_site *s
     if (!q)
         return NULL;
     memcpy(q, b + 1, b->size < n ? b->size : n);
-    ali_free_block(b, loc, false);
+    ali_free_block(b, loc);
     return q;
 }
 
@@ -392,7 +393,7 @@ void *al_realloc_at(void *p, size_t n, al_site *site)
     if (!b)
         return NULL;
     if (n == 0) {
-        ali_free_block(b, site, false);
+        ali_free_block(b, site);
         return NULL;
     }
     ali_site *rt = ali_site_get(site, b->site ? b->site->tag : NULL);

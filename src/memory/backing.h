@@ -10,6 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Bytes of the tracked allocator's block header (ali_block, memory_int.h; alloc.c asserts the
+ * two agree): the user pointer of an aligned block sits this far past the raw one. */
+#define ALI_HEADER_SIZE 48
+
 #if defined(ASTROLAB_BACKING_MIMALLOC)
 #include <mimalloc.h>
 #include <stdatomic.h>
@@ -35,9 +39,10 @@ static inline void *backing_malloc(void *heap, size_t n, size_t align)
 {
     void *p;
     if (heap)
-        p = align ? mi_heap_malloc_aligned_at(heap, n, align, 48) : mi_heap_malloc(heap, n);
+        p = align ? mi_heap_malloc_aligned_at(heap, n, align, ALI_HEADER_SIZE)
+                  : mi_heap_malloc(heap, n);
     else
-        p = align ? mi_malloc_aligned_at(n, align, 48) : mi_malloc(n);
+        p = align ? mi_malloc_aligned_at(n, align, ALI_HEADER_SIZE) : mi_malloc(n);
     if (__builtin_expect(n >= ALI_HUGE_MIN, 0) && p)
         ali_huge_add(p, n, heap);
     return p;
@@ -64,8 +69,9 @@ static inline void *backing_zalloc(void *heap, size_t n, size_t align)
 {
     if (n < ALI_ZERO_BY_MADVISE) {
         if (heap)
-            return align ? mi_heap_zalloc_aligned_at(heap, n, align, 48) : mi_heap_zalloc(heap, n);
-        return align ? mi_zalloc_aligned_at(n, align, 48) : mi_zalloc(n);
+            return align ? mi_heap_zalloc_aligned_at(heap, n, align, ALI_HEADER_SIZE)
+                         : mi_heap_zalloc(heap, n);
+        return align ? mi_zalloc_aligned_at(n, align, ALI_HEADER_SIZE) : mi_zalloc(n);
     }
     return backing_zero(backing_malloc(heap, n, align), n);
 }
@@ -73,9 +79,10 @@ static inline void *backing_realloc(void *heap, void *p, size_t n, size_t align)
 {
     void *q;
     if (heap)
-        q = align ? mi_heap_realloc_aligned_at(heap, p, n, align, 48) : mi_heap_realloc(heap, p, n);
+        q = align ? mi_heap_realloc_aligned_at(heap, p, n, align, ALI_HEADER_SIZE)
+                  : mi_heap_realloc(heap, p, n);
     else
-        q = align ? mi_realloc_aligned_at(p, n, align, 48) : mi_realloc(p, n);
+        q = align ? mi_realloc_aligned_at(p, n, align, ALI_HEADER_SIZE) : mi_realloc(p, n);
     if (q && ALI_HUGE_ANY())
         ali_huge_remove(p);
     if (q && __builtin_expect(n >= ALI_HUGE_MIN, 0))
@@ -111,8 +118,8 @@ static inline void backing_purge(void) { mi_collect(true); }
 #include <malloc.h>
 #define ALI_BACKING_NAME "system"
 #define ALI_BACKING_HAS_HEAPS 0
-/* The header is 48 bytes, so an aligned user pointer needs the raw block aligned at
- * align - 48 modulo align: allocate with slack and keep the offset in the header. Here we
+/* An aligned user pointer needs the raw block aligned at align - ALI_HEADER_SIZE modulo
+ * align: allocate with slack and keep the offset in the header. Here we
  * simply over-align the raw block and let alloc.c place the header (see ali_alloc). */
 static inline void *backing_malloc(void *heap, size_t n, size_t align)
 {

@@ -47,6 +47,10 @@ enum {
     ALI_BLOCK_WATCHED = 1u << 1, /* registered or weakly referenced: tell the registry on free */
 };
 
+/* The smallest page size of any platform we run on: a read within the same 4 KiB-aligned
+ * window as a valid address cannot fault, whatever the real page size (a multiple of it). */
+#define ALI_MIN_PAGE ((uintptr_t)4096)
+
 static inline ali_block *ali_block_of(const void *p) { return (ali_block *)p - 1; }
 
 /* Block flags change on any thread (the registry marks a block watched while its owner may
@@ -297,7 +301,8 @@ void *ali_alloc(size_t n, size_t align, bool zero, ali_site *site, const al_site
 /* As ali_alloc, owned by `scope` (NULL: the process), which must be the caller's thread's. */
 void *ali_alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site *site,
                    const al_site *loc);
-void ali_free_block(ali_block *b, const al_site *loc, bool reclaim);
+/* Frees live block b (already checked), tells the registry and its scope; loc may be NULL. */
+void ali_free_block(ali_block *b, const al_site *loc);
 /* al_free's worker: the inlined common case, else the full check; loc may be NULL. */
 void ali_free(void *p, const al_site *loc);
 /* Resizes live block b (n > 0) and moves it to site rt; NULL (b unchanged) on failure. */

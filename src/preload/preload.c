@@ -433,7 +433,7 @@ static void report_freed(void *p, const char *op)
 static inline void release(void *p)
 {
     /* The common case first: our block, its magic on p's own page (the read cannot fault). */
-    uintptr_t in_page = (uintptr_t)p & 4095;
+    uintptr_t in_page = (uintptr_t)p & (ALI_MIN_PAGE - 1);
     if (AL_LIKELY((in_page & 15) == 0 && in_page >= sizeof(lean_block))) {
         uint32_t magic = ((const uint32_t *)p)[-1];
         if (AL_LIKELY(magic == LEAN_LIVE || magic == LEAN_GUARDED)) {
