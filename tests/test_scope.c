@@ -110,6 +110,32 @@ TEST(test_block_macro_ends_scope_on_every_exit)
     }
 }
 
+TEST(test_nested_block_exits_leave_only_the_inner_scope)
+{
+    uint64_t live0 = stats().live_blocks;
+    for (int how = 0; how <= 2; how++) {
+        int after_inner = 0;
+        AL_MEMORY_MANAGEMENT("outer block")
+        {
+            DISCARD(al_malloc(16));
+            AL_MEMORY_MANAGEMENT("inner block")
+            {
+                DISCARD(al_malloc(32));
+                CHECK_EQ_STR(al_scope_name(al_scope_current()), "inner block");
+                if (how == 1)
+                    break;
+                if (how == 2)
+                    continue;
+            }
+            CHECK_EQ_STR(al_scope_name(al_scope_current()), "outer block");
+            after_inner = 1;
+        }
+        CHECK_EQ_INT(after_inner, 1);
+        CHECK(al_scope_current() == NULL);
+        CHECK_EQ_INT(stats().live_blocks, live0);
+    }
+}
+
 TEST(test_return_from_block_macro_releases_blocks)
 {
     uint64_t live0 = stats().live_blocks;

@@ -212,17 +212,25 @@ AL_API void *al_scope_keep(void *p);
 AL_API void ali_scope_autoend(al_scope **s);
 
 /* Runs the following block inside a scope named `name`, ending it on every way out of the
- * block: falling through, `return`, `goto` out, `break` and `continue`. The block is a
- * one-pass loop: `break` and `continue` inside it leave the block (not an enclosing loop).
- * If the scope cannot begin (out of memory) the block still runs, unscoped. `unused`: clang's
- * -Wunused-variable does not count the cleanup handler as a use of al_mm_scope_. */
+ * block: falling through, `break`, `continue`, `return` and `goto` out. The block is a one-pass
+ * loop: `break` and `continue` inside it both leave the block, not an enclosing loop. If the
+ * scope cannot begin (out of memory) the block still runs, unscoped. Blocks nest; the hidden
+ * variables are named per use (__COUNTER__), so nesting does not warn under -Wshadow. The outer
+ * loop runs the block once; the inner one holds the scope, ended by its cleanup handler when
+ * the inner loop is left (`unused`: clang's -Wunused-variable does not count that handler as
+ * a use). */
 /* clang-format off */
 #define AL_MEMORY_MANAGEMENT(name) AL_MEMORY_MANAGEMENT_EX(name, NULL)
-#define AL_MEMORY_MANAGEMENT_EX(name, opts)                                                     \
-    for (al_scope *al_mm_scope_ __attribute__((cleanup(ali_scope_autoend), unused)) =          \
-                    al_scope_begin_ex((name), (opts)),                                          \
-                *al_mm_once_ = (al_scope *)1;                                                   \
-         al_mm_once_; al_mm_once_ = NULL)
+#define AL_MEMORY_MANAGEMENT_EX(name, opts) AL_MM_BLOCK_((name), (opts), __COUNTER__)
+#define AL_MM_CAT_(a, b) AL_MM_CAT2_(a, b)
+#define AL_MM_CAT2_(a, b) a##b
+#define AL_MM_BLOCK_(name, opts, n)                                                             \
+    for (int AL_MM_CAT_(al_mm_once_, n) = 1; AL_MM_CAT_(al_mm_once_, n);                        \
+         AL_MM_CAT_(al_mm_once_, n) = 0)                                                        \
+        for (al_scope *AL_MM_CAT_(al_mm_scope_, n)                                              \
+                 __attribute__((cleanup(ali_scope_autoend), unused)) =                          \
+                 al_scope_begin_ex(name, opts);                                                 \
+             AL_MM_CAT_(al_mm_once_, n); AL_MM_CAT_(al_mm_once_, n) = 0)
 /* clang-format on */
 
 /* -------- Registry and weak references: thread-safe. --------
