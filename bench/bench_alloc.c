@@ -123,7 +123,7 @@ static void *al_scope_thread_begin(void) { return al_scope_begin("bench"); }
 static void al_scope_thread_end(void *ctx)
 {
     if (ctx)
-        (void)al_scope_end(ctx, NULL);
+        (void)!al_scope_end(ctx, NULL);
 }
 #endif
 

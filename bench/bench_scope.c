@@ -72,7 +72,7 @@ static int run_round(int method, const uint32_t *sizes, void **ptrs, uint32_t n,
         for (uint32_t i = 0; i < n; i++) {
             unsigned char *p = al_malloc(sizes[i]);
             if (!p) {
-                (void)al_scope_end(s, NULL);
+                (void)!al_scope_end(s, NULL);
                 return -1;
             }
             stamp(p, sizes[i]);

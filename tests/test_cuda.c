@@ -45,7 +45,7 @@ static void teardown(void)
         if (rc != AL_OK)
             fprintf(stderr, "  invariant: %s\n", msg);
         CHECK_EQ_INT(rc, AL_OK);
-        (void)al_cuda_set_memory_limit(i, 0);
+        (void)!al_cuda_set_memory_limit(i, 0);
     }
     al_cuda_empty_cache();
 }

@@ -52,7 +52,7 @@ static void teardown(void)
         CHECK_EQ_INT(al_cuda_memory_stats(i, &s), AL_OK);
         CHECK_EQ_INT(s.active_blocks, 0);
         CHECK_EQ_INT(s.allocated_bytes, 0);
-        (void)al_cuda_set_memory_limit(i, 0);
+        (void)!al_cuda_set_memory_limit(i, 0);
     }
     al_cuda_empty_cache();
 }
@@ -749,7 +749,8 @@ static void *op_equal(void *pair)
 TEST(test_host_allocation_failures_during_copies_leak_nothing)
 {
     setup();
-    al_log_set_level("astrolab.memory", AL_LOG_OFF); /* injected failures log ERRORs */
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_OFF),
+                 AL_OK); /* injected failures log ERRORs */
     int64_t shape[2] = {5, 4};
     al_tensor *h = patterned(AL_DTYPE_INT32, 2, shape, 11);
     al_tensor *hcol = al_tensor_select(h, 1, 1, NULL);
@@ -791,7 +792,7 @@ TEST(test_host_allocation_failures_during_copies_leak_nothing)
     al_tensordict_free(th);
     al_tensordict_free(tg);
     al_tensordict_free(td);
-    al_log_set_level("astrolab.memory", AL_LOG_WARNING);
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_WARNING), AL_OK);
     teardown();
 }
 

@@ -94,7 +94,7 @@ static void thresholds_restore(void)
 static int set_threshold_objects(uint64_t n)
 {
     al_diagnosis_thresholds t;
-    (void)al_diagnosis_get_thresholds(&t);
+    CHECK_EQ_INT(al_diagnosis_get_thresholds(&t), AL_OK);
     t.object_count = n;
     return al_diagnosis_set_thresholds(&t);
 }
@@ -929,7 +929,8 @@ TEST(test_thresholds_default_to_the_seed_values_and_refuse_bad_values)
     CHECK_EQ_INT(al_diagnosis_get_thresholds(NULL), AL_EINVAL);
     thresholds_save();
     al_log_level old = al_log_get_level("astrolab.memory");
-    al_log_set_level("astrolab.memory", AL_LOG_OFF); /* the refusals below are logged */
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_OFF),
+                 AL_OK); /* the refusals below are logged */
     t = saved_thresholds;
     t.object_count = 0;
     CHECK_EQ_INT(al_diagnosis_set_thresholds(&t), AL_EINVAL);
@@ -942,7 +943,7 @@ TEST(test_thresholds_default_to_the_seed_values_and_refuse_bad_values)
     t.fragmentation_ratio = 0.5;
     CHECK_EQ_INT(al_diagnosis_set_thresholds(&t), AL_EINVAL);
     CHECK_EQ_INT(al_diagnosis_set_thresholds(NULL), AL_EINVAL);
-    al_log_set_level("astrolab.memory", old);
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", old), AL_OK);
     CHECK_EQ_INT(al_diagnosis_get_thresholds(&t), AL_OK);
     CHECK(memcmp(&t, &saved_thresholds, sizeof t) == 0);
     t.object_count = 7;

@@ -180,12 +180,12 @@ TEST(test_enabled_follows_the_effective_level)
     CHECK(!al_log_enabled(AL_LOG_INFO, "astrolab.memory"));
     CHECK(al_log_enabled(AL_LOG_WARNING, "astrolab.memory"));
     CHECK(al_log_enabled(AL_LOG_ERROR, NULL));
-    al_log_set_level("astrolab.memory", AL_LOG_DEBUG);
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_DEBUG), AL_OK);
     CHECK(al_log_enabled(AL_LOG_DEBUG, "astrolab.memory"));
     CHECK(al_log_enabled(AL_LOG_DEBUG, "astrolab.memory.scope"));
     CHECK(!al_log_enabled(AL_LOG_DEBUG, "astrolab.cuda"));
     CHECK(!al_log_enabled(AL_LOG_DEBUG, "astrolab"));
-    al_log_set_level("astrolab", AL_LOG_OFF);
+    CHECK_EQ_INT(al_log_set_level("astrolab", AL_LOG_OFF), AL_OK);
     CHECK(!al_log_enabled(AL_LOG_ERROR, "astrolab.cuda"));
     CHECK(al_log_enabled(AL_LOG_ERROR, "astrolab.memory"));
     /* OFF and unknown values are not message levels. */
@@ -448,8 +448,8 @@ static void *changer(void *arg)
 {
     (void)arg;
     for (unsigned n = 0; !atomic_load(&th.stop); n++) {
-        al_log_set_level("astrolab.threads", n % 2 ? AL_LOG_DEBUG : AL_LOG_ERROR);
-        al_log_set_level("astrolab", n % 3 ? AL_LOG_INFO : AL_LOG_WARNING);
+        (void)!al_log_set_level("astrolab.threads", n % 2 ? AL_LOG_DEBUG : AL_LOG_ERROR);
+        (void)!al_log_set_level("astrolab", n % 3 ? AL_LOG_INFO : AL_LOG_WARNING);
         al_log_set_sink(n % 2 ? sink_a : sink_b, NULL, NULL);
         if (n % 2 == 0 && atomic_load(&th.in_a) != 0)
             atomic_fetch_add(&th.swap_failures, 1);

@@ -328,7 +328,7 @@ __attribute__((constructor)) static void abort_child(void)
 {
     if (!getenv("TEST_MEMORY_ABORT_CHILD"))
         return;
-    al_log_set_level("astrolab", AL_LOG_OFF);
+    (void)!al_log_set_level("astrolab", AL_LOG_OFF);
     static _Alignas(16) char buf[64];
     al_free(buf + 32);
     _exit(0);
@@ -351,7 +351,7 @@ TEST(test_abort_on_error_env_aborts)
 TEST(test_fault_injection_counts_and_repeats)
 {
     uint64_t failed = al_memory_fail_count();
-    al_log_set_level("astrolab.memory", AL_LOG_OFF);
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_OFF), AL_OK);
     al_memory_fail_after(3, 0);
     void *a = al_malloc(1), *b = al_malloc(1), *c = al_malloc(1), *d = al_malloc(1);
     CHECK(a && b && !c && d);
@@ -391,7 +391,7 @@ TEST(test_fault_injection_counts_and_repeats)
     CHECK(a == NULL);
     CHECK(al_scope_end(s, NULL) == AL_OK);
     al_memory_fail_after(0, 0);
-    al_log_set_level("astrolab.memory", AL_LOG_WARNING);
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_WARNING), AL_OK);
     CHECK(al_memory_fail_set(NULL) == AL_EINVAL);
 }
 

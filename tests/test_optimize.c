@@ -410,7 +410,7 @@ TEST(test_dry_run_reports_and_changes_nothing)
 
 TEST(test_allocation_failures_in_optimize_leave_the_tensordict_unchanged)
 {
-    al_log_set_level("astrolab.memory", AL_LOG_OFF);
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_OFF), AL_OK);
     al_tensor *orig[16];
     const char *keys[16];
     int n;
@@ -447,7 +447,7 @@ TEST(test_allocation_failures_in_optimize_leave_the_tensordict_unchanged)
     }
     free(before);
     al_tensordict_free(td);
-    al_log_set_level("astrolab.memory", AL_LOG_WARNING);
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_WARNING), AL_OK);
 }
 
 TEST(test_optimize_refuses_bad_options)

@@ -30,13 +30,13 @@ static void log_begin(al_log_level level)
 {
     loglen = 0;
     logbuf[0] = 0;
-    al_log_set_level("astrolab.memory", level);
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", level), AL_OK);
     al_log_set_sink(log_sink, NULL, NULL);
 }
 static void log_end(void)
 {
     al_log_set_sink(NULL, NULL, NULL);
-    al_log_set_level("astrolab.memory", AL_LOG_WARNING);
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_WARNING), AL_OK);
 }
 
 TEST(test_scope_end_frees_blocks_it_owns)

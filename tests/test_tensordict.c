@@ -298,7 +298,8 @@ TEST(test_soft_limit_cleanup_inside_a_tensordict_call_leaves_its_entries_alone)
     al_tensor *t = column(AL_DTYPE_INT32, 100, 0);
     al_memory_stats st;
     CHECK_EQ_INT(al_get_memory_stats(&st), AL_OK);
-    al_log_set_level("astrolab.memory", AL_LOG_OFF); /* the soft-limit WARNING */
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_OFF),
+                 AL_OK); /* the soft-limit WARNING */
     al_memory_set_soft_interval(0);
     /* Every allocation from here crosses the soft limit: the view made inside set runs the
      * registered release function while the tensordict is mid-call. */
@@ -312,7 +313,7 @@ TEST(test_soft_limit_cleanup_inside_a_tensordict_call_leaves_its_entries_alone)
     void *p = al_malloc(64);
     CHECK_EQ_INT(al_memory_set_limit(0, 0), AL_OK);
     al_free(p);
-    al_log_set_level("astrolab.memory", AL_LOG_WARNING);
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_WARNING), AL_OK);
     CHECK(!al_tensordict_contains(td, "tmp") && !al_tensordict_contains(td, "n.tmp"));
     CHECK(al_tensordict_contains(td, "keep") && al_tensordict_contains(td, "new"));
     al_memory_set_soft_interval(100000000);
@@ -402,7 +403,7 @@ TEST(test_two_hundred_thousand_entries_set_and_found_by_name)
 
 TEST(test_allocation_failures_in_tensordict_calls_leave_it_unchanged)
 {
-    al_log_set_level("astrolab.memory", AL_LOG_OFF);
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_OFF), AL_OK);
     al_tensordict *td = al_tensordict_new(6, AL_CPU, NULL);
     CHECK_EQ_INT(add(td, "a", 6, 0, NULL), AL_OK);
     CHECK_EQ_INT(add(td, "n.b", 6, AL_ENTRY_TEMPORARY, NULL), AL_OK);
@@ -469,7 +470,7 @@ TEST(test_allocation_failures_in_tensordict_calls_leave_it_unchanged)
     CHECK(al_tensordict_contains(td, "n.bb") && al_tensordict_contains(td, "c"));
     al_tensor_free(t);
     al_tensordict_free(td);
-    al_log_set_level("astrolab.memory", AL_LOG_WARNING);
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_WARNING), AL_OK);
 }
 
 TEST_MAIN()

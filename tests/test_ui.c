@@ -554,9 +554,9 @@ TEST(test_actions_need_the_token_in_the_query_or_a_bearer_header)
         CHECK(is_json_error(&r, 400));
         reply_free(&r);
     }
-    (void)al_log_set_level("astrolab.ui", AL_LOG_WARNING);
+    CHECK_EQ_INT(al_log_set_level("astrolab.ui", AL_LOG_WARNING), AL_OK);
     CHECK_EQ_INT(al_ui_stop(), AL_OK);
-    (void)al_unregister(h);
+    (void)!al_unregister(h);
     al_free(obj);
 }
 
@@ -743,7 +743,7 @@ TEST(test_concurrent_clients_all_get_answers)
 static uint64_t rss_now(void)
 {
     uint64_t rss = 0;
-    (void)al_process_rss(&rss, NULL);
+    (void)!al_process_rss(&rss, NULL);
     return rss;
 }
 
@@ -1126,7 +1126,7 @@ TEST(test_a_slow_request_does_not_hold_up_the_others)
     close(fd);
     pthread_join(t, NULL);
     CHECK_EQ_INT(al_ui_stop(), AL_OK);
-    (void)al_unregister(h);
+    (void)!al_unregister(h);
     al_free(obj);
 }
 

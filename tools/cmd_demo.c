@@ -226,8 +226,8 @@ static int stage_load(out *o, demo_rng *rng, struct catalog **cat_out)
         demo_catalog_build(rng, DEMO_ROWS, DEMO_CHUNK_ROWS, load_progress, &progress);
     cli_progress_end(&progress);
     uint64_t kept = cat ? demo_catalog_keep(cat) : 0;
-    al_scope_report r;
-    (void)al_scope_end(s, &r);
+    al_scope_report r = {0}; /* zeros if the end is refused (logged) */
+    (void)!al_scope_end(s, &r);
     if (!cat) {
         cli_fail(CMD, "out of memory while building the catalog");
         return -1;
@@ -263,8 +263,8 @@ static int stage_select(out *o, const struct catalog *cat, struct selection **se
         al_scope_keep(sel->stars);
         al_scope_keep(sel);
     }
-    al_scope_report r;
-    (void)al_scope_end(s, &r);
+    al_scope_report r = {0}; /* zeros if the end is refused (logged) */
+    (void)!al_scope_end(s, &r);
     if (!sel) {
         cli_fail(CMD, "out of memory while selecting nearby stars");
         return -1;
@@ -292,8 +292,8 @@ static int stage_crossmatch(out *o, const struct catalog *cat)
         return -1;
     demo_crossmatch cm;
     int rc = demo_crossmatch_run(cat, DEMO_PAIR_ARCSEC, &cm);
-    al_scope_report r;
-    (void)al_scope_end(s, &r);
+    al_scope_report r = {0}; /* zeros if the end is refused (logged) */
+    (void)!al_scope_end(s, &r);
     if (rc != 0) {
         cli_fail(CMD, "out of memory during the cross-match");
         return -1;
@@ -327,7 +327,7 @@ static int stage_cache(out *o, const struct catalog *cat)
     if (!cache || !h || !weak) {
         al_weak_release(weak);
         al_free(cache); /* drops the registration too */
-        (void)al_scope_end(s, NULL);
+        (void)!al_scope_end(s, NULL);
         cli_fail(CMD, "out of memory while building the sky-density cache");
         return -1;
     }
@@ -352,8 +352,8 @@ static int stage_cache(out *o, const struct catalog *cat)
               al_weak_get(weak) == NULL && al_registry_count() == registered_before &&
                   al_unregister(h) == AL_ENOTFOUND);
     al_weak_release(weak);
-    al_scope_report r;
-    (void)al_scope_end(s, &r);
+    al_scope_report r = {0}; /* zeros if the end is refused (logged) */
+    (void)!al_scope_end(s, &r);
     out_scope_report(o, &r);
     out_stats(o, NULL);
     return 0;

@@ -109,7 +109,7 @@ AL_API uint64_t al_cuda_empty_cache(void);
 /* Caps the bytes the allocator may reserve on `device` (0: no cap; as PyTorch's memory
  * fraction). Crossing it counts as out of memory. Returns AL_OK, AL_EINVAL, or
  * AL_ECUDA_UNAVAILABLE. */
-AL_API int al_cuda_set_memory_limit(int device, uint64_t bytes);
+AL_API AL_NODISCARD int al_cuda_set_memory_limit(int device, uint64_t bytes);
 
 /* -------- Statistics: thread-safe. -------- */
 typedef struct al_cuda_stats {

@@ -9,7 +9,9 @@
 
 #include <stddef.h> /* size_t */
 
-/* -------- Compiler attributes: let the compiler check callers. -------- */
+/* -------- Compiler attributes: let the compiler check callers. --------
+ * To drop an AL_NODISCARD result on purpose, write `(void)!f()`: GCC does not let a bare
+ * (void) cast silence warn_unused_result (https://gcc.gnu.org/bugzilla/show_bug.cgi?id=66425). */
 #if defined(__GNUC__) || defined(__clang__)
 #define AL_API __attribute__((visibility("default")))
 #define AL_NODISCARD __attribute__((warn_unused_result))

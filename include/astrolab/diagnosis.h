@@ -69,9 +69,9 @@ typedef struct al_diagnosis_thresholds {
 
 /* Fills *out with the built-in defaults (the environment not applied). Returns AL_OK, or
  * AL_EINVAL for NULL. */
-AL_API int al_diagnosis_thresholds_default(al_diagnosis_thresholds *out);
+AL_API AL_NODISCARD int al_diagnosis_thresholds_default(al_diagnosis_thresholds *out);
 /* Fills *out with the thresholds in force. Returns AL_OK, or AL_EINVAL for NULL. */
-AL_API int al_diagnosis_get_thresholds(al_diagnosis_thresholds *out);
+AL_API AL_NODISCARD int al_diagnosis_get_thresholds(al_diagnosis_thresholds *out);
 /* Sets every threshold from *t (start from al_diagnosis_get_thresholds and change fields).
  * Returns AL_OK, or AL_EINVAL (logged, naming the field; nothing changed) for NULL, a zero
  * count, leak_samples outside 2..AL_DIAGNOSIS_WINDOW_MAX, or a ratio below 1. */
@@ -208,7 +208,7 @@ AL_API AL_NODISCARD al_snapshot *al_memory_snapshot(void);
 AL_API AL_NODISCARD al_diagnosis *al_snapshot_diff(const al_snapshot *a, const al_snapshot *b);
 /* Live bytes and blocks of the snapshot, summed over its sites; either pointer may be NULL.
  * Returns AL_OK, or AL_EINVAL for a NULL snapshot. */
-AL_API int al_snapshot_totals(const al_snapshot *s, uint64_t *bytes, uint64_t *count);
+AL_API AL_NODISCARD int al_snapshot_totals(const al_snapshot *s, uint64_t *bytes, uint64_t *count);
 /* Frees s; NULL does nothing. */
 AL_API void al_snapshot_free(al_snapshot *s);
 
@@ -226,11 +226,11 @@ AL_API void al_snapshot_free(al_snapshot *s);
 /* Writes the report now: dest "1" or NULL prints the text form on stderr; any other string is
  * a file path for the JSON form. Returns AL_OK, or AL_EIO (logged) when the file cannot be
  * written. */
-AL_API int al_leak_report(const char *dest);
+AL_API AL_NODISCARD int al_leak_report(const char *dest);
 /* Arms (dest as for al_leak_report) or, with NULL or "0", disarms the report at exit, as the
  * environment variable does. `dest` is copied (at most 4095 bytes). Returns AL_OK, AL_EINVAL
  * for a longer path, AL_ENOMEM when atexit refused. */
-AL_API int al_leak_report_at_exit(const char *dest);
+AL_API AL_NODISCARD int al_leak_report_at_exit(const char *dest);
 
 #ifdef __cplusplus
 }

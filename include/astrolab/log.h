@@ -48,7 +48,7 @@ typedef enum al_log_level {
  * "astrolab.memory" leaves "astrolab.memory" at its own level. Levels are never removed; set
  * the child again to change it. Returns AL_OK, AL_EINVAL (NULL or invalid name, level not one
  * of the five) or AL_ENOMEM (128 distinct names already have levels). */
-AL_API int al_log_set_level(const char *name, al_log_level level);
+AL_API AL_NODISCARD int al_log_set_level(const char *name, al_log_level level);
 
 /* Returns the effective level of logger `name` (NULL: "astrolab"): AL_LOG_WARNING when no
  * prefix of it has a level. */
@@ -64,14 +64,14 @@ AL_API int al_log_enabled(al_log_level level, const char *name);
  * before any entry applies, so a spec cannot silence the report of its own mistakes. Blanks
  * around names and levels, and empty entries, are ignored. Returns the number of bad entries
  * (0 when all applied), or AL_EINVAL for a NULL spec. */
-AL_API int al_log_configure(const char *spec);
+AL_API AL_NODISCARD int al_log_configure(const char *spec);
 
 /* Returns "DEBUG", "INFO", "WARNING", "ERROR" or "OFF" ("UNKNOWN" for other values); static. */
 AL_API const char *al_log_level_name(al_log_level level);
 
 /* Parses a level name, case-insensitive ("debug", "info", "WARN", "warning", "error", "off").
  * Returns AL_OK and sets *out, or AL_EINVAL (NULL, or any other text: *out untouched). */
-AL_API int al_log_level_parse(const char *text, al_log_level *out);
+AL_API AL_NODISCARD int al_log_level_parse(const char *text, al_log_level *out);
 
 /* -------- Sink: one per process. -------- */
 

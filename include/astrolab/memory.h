@@ -90,11 +90,11 @@ AL_API AL_NODISCARD AL_MALLOC AL_ALLOC_SIZE(1) void *al_malloc_aligned_at(size_t
 
 /* The same operations as plain functions, for callers that need a function pointer; their
  * blocks are attributed to the site "(function pointer)". */
-AL_API void *(al_malloc)(size_t n);
-AL_API void *(al_calloc)(size_t n, size_t size);
-AL_API void *(al_realloc)(void *p, size_t n);
+AL_API AL_NODISCARD AL_MALLOC AL_ALLOC_SIZE(1) void *(al_malloc)(size_t n);
+AL_API AL_NODISCARD AL_MALLOC AL_ALLOC_SIZE2(1, 2) void *(al_calloc)(size_t n, size_t size);
+AL_API AL_NODISCARD AL_ALLOC_SIZE(2) void *(al_realloc)(void *p, size_t n);
 AL_API void(al_free)(void *p);
-AL_API char *(al_strdup)(const char *s);
+AL_API AL_NODISCARD AL_MALLOC char *(al_strdup)(const char *s);
 
 /* True when p is a live block of this manager (interior pointers are not). */
 AL_API int al_owns(const void *p);
@@ -151,7 +151,7 @@ AL_API void al_reset_peak_memory_stats(void);
  * NULL when out of memory. */
 AL_API AL_NODISCARD char *al_memory_stats_json(void);
 /* Resident set size and its peak from the OS, in bytes; either pointer may be NULL. */
-AL_API int al_process_rss(uint64_t *rss_bytes, uint64_t *peak_rss_bytes);
+AL_API AL_NODISCARD int al_process_rss(uint64_t *rss_bytes, uint64_t *peak_rss_bytes);
 
 /* -------- Scopes: per thread; end a scope on the thread that began it. --------
  * While a scope is the calling thread's current (innermost) scope, the tracked blocks that
@@ -195,7 +195,7 @@ AL_API AL_NODISCARD al_scope *al_scope_begin(const char *name);
 AL_API AL_NODISCARD al_scope *al_scope_begin_ex(const char *name, const al_scope_options *opts);
 /* Ends `s` and frees it; `out` may be NULL. Returns AL_OK, AL_EINVAL for NULL, AL_ESCOPE when
  * called from another thread (nothing done) or out of order (inner scopes ended first). */
-AL_API int al_scope_end(al_scope *s, al_scope_report *out);
+AL_API AL_NODISCARD int al_scope_end(al_scope *s, al_scope_report *out);
 /* The calling thread's innermost scope, or NULL. Borrowed: valid until that scope ends. */
 AL_API al_scope *al_scope_current(void);
 /* The scope's name; borrowed, valid until the scope ends. */
@@ -247,12 +247,13 @@ typedef int (*al_release_fn)(void *obj);
 
 /* Registers obj (borrowed) with its release function and type name (copied). Returns a
  * handle, or 0 on a NULL argument or out of memory. */
-AL_API al_handle al_register_for_cleanup(void *obj, al_release_fn release, const char *type);
+AL_API AL_NODISCARD al_handle al_register_for_cleanup(void *obj, al_release_fn release,
+                                                      const char *type);
 /* As al_register_for_cleanup with a priority: cheapest to rebuild gets the lowest number. */
-AL_API al_handle al_register_for_cleanup_priority(void *obj, al_release_fn release,
-                                                  const char *type, int priority);
+AL_API AL_NODISCARD al_handle al_register_for_cleanup_priority(void *obj, al_release_fn release,
+                                                               const char *type, int priority);
 /* Removes a registration. Returns AL_OK or AL_ENOTFOUND (already gone). */
-AL_API int al_unregister(al_handle h);
+AL_API AL_NODISCARD int al_unregister(al_handle h);
 /* Number of live registrations. */
 AL_API size_t al_registry_count(void);
 /* The registrations as JSON: {"registrations": N, "objects": [{"handle", "type", "address",
@@ -293,7 +294,7 @@ AL_API AL_NODISCARD char *al_cleanup_result_json(const al_cleanup_result *r);
  * once per al_memory_set_soft_interval). An allocation that would cross the hard limit first
  * runs the comprehensive cleanup, then fails with an ERROR naming its site. Returns AL_EINVAL
  * when both are set and soft > hard. */
-AL_API int al_memory_set_limit(uint64_t soft_bytes, uint64_t hard_bytes);
+AL_API AL_NODISCARD int al_memory_set_limit(uint64_t soft_bytes, uint64_t hard_bytes);
 /* Current limits; either pointer may be NULL. */
 AL_API void al_memory_get_limit(uint64_t *soft_bytes, uint64_t *hard_bytes);
 /* Minimum time between two soft-limit cleanups, in ns (default 100 ms). */
@@ -312,7 +313,7 @@ typedef struct al_fail_spec {
  * from then on). n == 0 disarms. Also set at start-up by ASTROLAB_FAIL_AFTER=n. */
 AL_API void al_memory_fail_after(uint64_t n, int repeat);
 /* As al_memory_fail_after with a tag or scope filter. Returns AL_EINVAL for NULL. */
-AL_API int al_memory_fail_set(const al_fail_spec *spec);
+AL_API AL_NODISCARD int al_memory_fail_set(const al_fail_spec *spec);
 /* Number of allocations failed by injection since start. */
 AL_API uint64_t al_memory_fail_count(void);
 

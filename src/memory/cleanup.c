@@ -21,7 +21,7 @@ void ali_cleanup_comprehensive(al_cleanup_result *out)
 {
     al_cleanup_result r = {0};
     uint64_t t0 = ali_now_ns();
-    (void)al_process_rss(&r.rss_before_bytes, NULL);
+    (void)!al_process_rss(&r.rss_before_bytes, NULL); /* 0 when the OS says nothing */
     int64_t before = ali_stats_current();
 
     ali_release_counts counts = {0};
@@ -29,7 +29,7 @@ void ali_cleanup_comprehensive(al_cleanup_result *out)
     r.cuda_bytes_released = ali_cleanup_give_back();
 
     int64_t after = ali_stats_current();
-    (void)al_process_rss(&r.rss_after_bytes, NULL);
+    (void)!al_process_rss(&r.rss_after_bytes, NULL);
     r.callbacks_run = counts.run;
     r.callbacks_failed = counts.failed;
     r.bytes_released = after < before ? (uint64_t)(before - after) : 0;

@@ -534,7 +534,7 @@ int al_scope_end(al_scope *s, al_scope_report *out)
 void ali_scope_autoend(al_scope **s)
 {
     if (*s)
-        (void)al_scope_end(*s, NULL);
+        (void)!al_scope_end(*s, NULL); /* misuse is logged and counted */
 }
 
 void ali_scope_thread_exit(void)

@@ -123,7 +123,7 @@ int al_get_memory_stats(al_memory_stats *out)
     s.peak_bytes = peak > 0 ? (uint64_t)peak : 0;
     s.live_blocks = live > 0 ? (uint64_t)live : 0;
     s.errors = atomic_load_explicit(&g.errors, memory_order_relaxed);
-    al_process_rss(&s.rss_bytes, &s.peak_rss_bytes);
+    (void)!al_process_rss(&s.rss_bytes, &s.peak_rss_bytes); /* 0 when the OS says nothing */
     if (ali_cuda_stats_hook)
         ali_cuda_stats_hook(&s);
     s.current_mb = (double)s.current_bytes / (1024.0 * 1024.0);

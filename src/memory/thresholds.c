@@ -127,7 +127,7 @@ static bool parse_env(const setting *s, const char *text, double *out)
 
 static void load_locked(void)
 {
-    (void)al_diagnosis_thresholds_default(&settings.current);
+    (void)!al_diagnosis_thresholds_default(&settings.current); /* fails only for NULL */
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const setting *s = &table[i];
         const char *text = s->env ? getenv(s->env) : NULL;

@@ -337,7 +337,7 @@ al_tensordict *al_survey_load(const char *path, const al_survey_options *opts, a
         rc = ali_survey_check_unique(&table, path, err);
     if (rc == AL_OK)
         table_keep(&table);
-    (void)al_scope_end(scope, NULL); /* a failed reader's blocks go here */
+    (void)!al_scope_end(scope, NULL); /* a failed reader's blocks go here */
     if (rc != AL_OK) {
         al_tensordict_free(td);
         return NULL;

@@ -346,7 +346,7 @@ void al_tensordict_free(al_tensordict *td)
         return;
     }
     /* al_free drops the registration too; unregistering first keeps the order explicit. */
-    (void)al_unregister(td->handle);
+    (void)!al_unregister(td->handle);
     al_log(AL_LOG_DEBUG, ALI_TLOG, "tensordict %p freed (%zu entries)", (void *)td, td->n);
     td_destroy(td);
 }

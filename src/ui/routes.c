@@ -288,7 +288,7 @@ static void post_snapshot(const ali_ui_request *rq, ali_ui_reply *out)
     pthread_mutex_unlock(&snaps.lock);
     al_snapshot_free(prev);
     uint64_t bytes = 0, blocks = 0;
-    (void)al_snapshot_totals(now, &bytes, &blocks);
+    (void)!al_snapshot_totals(now, &bytes, &blocks);
     cJSON *o = cJSON_CreateObject();
     cJSON *dj = cJSON_Parse(diff);
     free(diff);

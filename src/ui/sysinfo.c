@@ -164,7 +164,7 @@ int ali_sysinfo_get(ali_sysinfo *out)
     si.cpus = n > 0 ? (int)n : 1;
     cpu_set_t set;
     si.cpus_usable = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : si.cpus;
-    al_process_rss(&si.rss_bytes, &si.peak_rss_bytes);
+    (void)!al_process_rss(&si.rss_bytes, &si.peak_rss_bytes); /* 0 when unknown */
     si.backing = ALI_BACKING_NAME;
     collect_versions(&si);
     read_cuda(&si);

@@ -22,7 +22,7 @@ static void fuzz_load(const uint8_t *data, size_t size, al_survey_format format)
     static char path[64];
     if (!path[0]) {
         snprintf(path, sizeof path, "/tmp/astrolab-fuzz-%d", (int)getpid());
-        al_log_set_level("astrolab", AL_LOG_OFF);
+        (void)!al_log_set_level("astrolab", AL_LOG_OFF);
     }
     FILE *f = fopen(path, "wb");
     if (!f)

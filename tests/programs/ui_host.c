@@ -115,7 +115,7 @@ int main(int argc, char **argv)
     while (n > 0)
         al_free(batches[--n]);
     al_free(batches);
-    (void)al_unregister(h);
+    (void)!al_unregister(h);
     cache_release(cache);
     al_free(cache);
     return 0;
