@@ -2,6 +2,7 @@
  * fault.c). */
 // ctest-labels: threads
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -209,6 +210,77 @@ TEST(test_realloc_edge_cases)
     CHECK(r == NULL);
     CHECK(strcmp(q, "keepme!") == 0 && al_owns(q));
     al_free(q);
+}
+
+/* The edge values <astrolab/memory.h> states, one by one. */
+TEST(test_malloc_of_zero_bytes_returns_a_distinct_live_block)
+{
+    al_memory_stats s0 = stats();
+    void *a = al_malloc(0), *b = al_malloc(0), *c = al_calloc(0, 8), *d = al_realloc(NULL, 0);
+    CHECK(a && b && c && d && a != b && c != d);
+    CHECK(al_owns(a) && al_owns(d));
+    CHECK_EQ_INT(al_block_size(a), 0);
+    CHECK_EQ_INT(stats().live_blocks, s0.live_blocks + 4);
+    CHECK_EQ_INT(stats().errors, s0.errors);
+    al_free(a);
+    al_free(b);
+    al_free(c);
+    al_free(d);
+    CHECK_EQ_INT(stats().live_blocks, s0.live_blocks);
+}
+
+TEST(test_free_of_null_does_nothing_and_reports_nothing)
+{
+    al_memory_stats s0 = stats();
+    capture_begin();
+    al_free(NULL);
+    (al_free)(NULL);
+    capture_end();
+    CHECK_EQ_INT(ncaptured, 0);
+    CHECK_EQ_INT(stats().errors, s0.errors);
+    CHECK_EQ_INT(stats().live_blocks, s0.live_blocks);
+}
+
+TEST(test_calloc_overflow_and_huge_sizes_set_errno_enomem)
+{
+    volatile size_t huge = SIZE_MAX / 2;
+    capture_begin();
+    errno = 0;
+    void *p = al_calloc(huge, 4);
+    int e = errno;
+    capture_end();
+    CHECK(p == NULL);
+    CHECK_EQ_INT(e, ENOMEM);
+    volatile size_t too_big = (size_t)PTRDIFF_MAX + 1;
+    capture_begin();
+    errno = 0;
+    p = al_malloc(too_big);
+    e = errno;
+    capture_end();
+    CHECK(p == NULL);
+    CHECK_EQ_INT(e, ENOMEM);
+    CHECK_EQ_INT(ncaptured, 1);
+}
+
+TEST(test_alignment_is_a_power_of_two_up_to_16_mib)
+{
+    uint64_t errors = stats().errors;
+    size_t good[] = {1, 2, 16, (size_t)1 << 24};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char *p = al_malloc_aligned(64, good[i]);
+        CHECK(p && ((uintptr_t)p % good[i]) == 0 && ((uintptr_t)p % 16) == 0);
+        al_free(p);
+    }
+    size_t bad[] = {0, 3, 48, (size_t)1 << 25};
+    capture_begin();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        errno = 0;
+        CHECK(al_malloc_aligned(64, bad[i]) == NULL);
+        CHECK_EQ_INT(errno, EINVAL);
+    }
+    capture_end();
+    CHECK_EQ_INT(ncaptured, 4);
+    CHECK_EQ_INT(stats().errors - errors, 4);
 }
 
 TEST(test_realloc_moves_block_to_its_site)

@@ -48,14 +48,18 @@ typedef struct al_site {
 /* -------- Allocation: thread-safe; any thread may free any block. --------
  * Blocks are aligned for max_align_t. Allocation failure (out of memory, a hard limit, a
  * scope budget or an injected fault) returns NULL and logs at ERROR on "astrolab.memory"
- * naming the site. Blocks untagged by their site get the tag "untagged". */
+ * naming the site. A request above PTRDIFF_MAX bytes fails so (errno ENOMEM). Blocks untagged
+ * by their site get the tag "untagged". */
 
-/* Tracked malloc: `n` bytes, uninitialised. NULL on failure. Free with al_free. */
+/* Tracked malloc: `n` bytes, uninitialised. NULL on failure. Free with al_free. al_malloc(0)
+ * returns a distinct live block of size 0 (not NULL), to free like any other. */
 #define al_malloc(n) al_malloc_at((n), AL_HERE)
-/* Tracked calloc: zeroed; NULL (with AL_EOVERFLOW logged) when n * size overflows. */
+/* Tracked calloc: zeroed. When n * size overflows size_t: NULL, errno ENOMEM, and an ERROR
+ * logged and counted in al_memory_stats.errors. al_calloc(0, size) is as al_malloc(0). */
 #define al_calloc(n, size) al_calloc_at((n), (size), AL_HERE)
-/* Tracked realloc. al_realloc(NULL, n) allocates; al_realloc(p, 0) frees p and returns NULL.
- * On failure returns NULL and leaves p valid and unchanged. The block moves to this site. */
+/* Tracked realloc. al_realloc(NULL, n) is al_malloc(n), even for n == 0; al_realloc(p, 0) frees
+ * p and returns NULL. On failure returns NULL and leaves p valid and unchanged. The block moves
+ * to this site and keeps its alignment. */
 #define al_realloc(p, n) al_realloc_at((p), (n), AL_HERE)
 /* Tracked free; al_free(NULL) does nothing. Foreign pointers, double frees and overwritten
  * guard bytes are reported (ERROR, naming the allocating and freeing sites) and ignored. */
@@ -64,7 +68,9 @@ typedef struct al_site {
 #define al_strdup(s) al_strdup_at((s), AL_HERE)
 /* Tracked malloc with a tag (copied by the manager; any string will do). */
 #define al_malloc_tagged(n, tag) al_malloc_tagged_at((n), (tag), AL_HERE)
-/* Tracked allocation of `n` bytes aligned to `align` (a power of two); free with al_free. */
+/* Tracked allocation of `n` bytes aligned to `align`, a power of two from 1 to 16 MiB (1 << 24;
+ * every block is 16-aligned anyway); free with al_free. Any other `align` (0, 48, 1 << 25)
+ * returns NULL with errno EINVAL, and an ERROR logged and counted. */
 #define al_malloc_aligned(n, align) al_malloc_aligned_at((n), (align), NULL, AL_HERE)
 /* One zeroed T, tagged with T's name ("struct star"). */
 #define AL_NEW(T) ((T *)al_calloc_at(1, sizeof(T), AL_SITE_TAGGED_(#T)))
@@ -83,7 +89,7 @@ AL_API AL_NODISCARD AL_MALLOC char *al_strdup_at(const char *s, al_site *site);
 AL_API AL_NODISCARD AL_MALLOC char *al_strndup_at(const char *s, size_t n, al_site *site);
 AL_API AL_NODISCARD AL_MALLOC AL_ALLOC_SIZE(1) void *al_malloc_tagged_at(size_t n, const char *tag,
                                                                          al_site *site);
-/* `tag` may be NULL (the site's tag, or "untagged"). `align` must be a power of two. */
+/* `tag` may be NULL (the site's tag, or "untagged"). `align` as for al_malloc_aligned. */
 AL_API AL_NODISCARD AL_MALLOC AL_ALLOC_SIZE(1) void *al_malloc_aligned_at(size_t n, size_t align,
                                                                           const char *tag,
                                                                           al_site *site);
@@ -150,7 +156,8 @@ AL_API void al_reset_peak_memory_stats(void);
 /* Every field of al_memory_stats as a JSON object under the same names; free() the result.
  * NULL when out of memory. */
 AL_API AL_NODISCARD char *al_memory_stats_json(void);
-/* Resident set size and its peak from the OS, in bytes; either pointer may be NULL. */
+/* Resident set size and its peak from the OS, in bytes; either pointer may be NULL. Returns
+ * AL_OK, or AL_EIO (both set to 0) when the OS reports neither. */
 AL_API AL_NODISCARD int al_process_rss(uint64_t *rss_bytes, uint64_t *peak_rss_bytes);
 
 /* -------- Scopes: per thread; end a scope on the thread that began it. --------
