@@ -21,6 +21,8 @@ static struct {
     struct MHD_Daemon *(*start_daemon_va)(unsigned int, uint16_t, MHD_AcceptPolicyCallback, void *,
                                           MHD_AccessHandlerCallback, void *, va_list);
     void (*stop_daemon)(struct MHD_Daemon *);
+    enum MHD_Result (*add_connection)(struct MHD_Daemon *, MHD_socket, const struct sockaddr *,
+                                      socklen_t);
     const union MHD_DaemonInfo *(*get_daemon_info)(struct MHD_Daemon *, enum MHD_DaemonInfoType,
                                                    ...);
     const char *(*lookup_connection_value)(struct MHD_Connection *, enum MHD_ValueKind,
@@ -47,7 +49,7 @@ static void load(void)
         return;
 #define SYM(field, name) (*(void **)&mhd.field = dlsym(lib, name)) != NULL
     if (SYM(start_daemon_va, "MHD_start_daemon_va") && SYM(stop_daemon, "MHD_stop_daemon") &&
-        SYM(get_daemon_info, "MHD_get_daemon_info") &&
+        SYM(add_connection, "MHD_add_connection") && SYM(get_daemon_info, "MHD_get_daemon_info") &&
         SYM(lookup_connection_value, "MHD_lookup_connection_value") &&
         SYM(get_connection_values, "MHD_get_connection_values") &&
         SYM(suspend_connection, "MHD_suspend_connection") &&
@@ -81,6 +83,12 @@ struct MHD_Daemon *MHD_start_daemon(unsigned int flags, uint16_t port, MHD_Accep
 }
 
 void MHD_stop_daemon(struct MHD_Daemon *daemon) { mhd.stop_daemon(daemon); }
+
+enum MHD_Result MHD_add_connection(struct MHD_Daemon *daemon, MHD_socket client_socket,
+                                   const struct sockaddr *addr, socklen_t addrlen)
+{
+    return mhd.add_connection(daemon, client_socket, addr, addrlen);
+}
 
 /* The info types server.c asks for take no further argument (MHD_DAEMON_INFO_BIND_PORT). */
 const union MHD_DaemonInfo *MHD_get_daemon_info(struct MHD_Daemon *daemon,

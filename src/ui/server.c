@@ -11,8 +11,10 @@
  * unreachable while 200 idle sockets stayed open, and one slow endpoint (/api/memory, ~3 ms)
  * starved the fast ones. Now a pool of epoll threads serves up to CONN_LIMIT connections,
  * PER_IP_LIMIT from any one address when bound beyond loopback, and drops a connection idle for
- * CONN_TIMEOUT_S; slow routes run on worker threads while their connection is suspended ("Workers"
- * below).
+ * CONN_TIMEOUT_S; slow routes run on worker threads while their connection is suspended
+ * (workers.c); and the listening socket is the front door's (gate.c), which reads each request
+ * head before libmicrohttpd gets the connection. Every reply closes its connection, so every
+ * request passes the door.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "astrolab/astrolab.h"
@@ -59,33 +62,6 @@ static struct {
      * server thread asks for it (/api/widget) while al_ui_stop holds the lock and waits. */
     _Atomic uint16_t port;
 } srv = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-/* Per-request state, from the first call of the handler to the completion callback. */
-typedef struct request_state {
-    size_t body;  /* body bytes received */
-    bool too_big; /* body over ALI_UI_BODY_MAX: the rest is discarded, then 413 */
-    /* A slow route runs on a worker while the connection is suspended (see "Workers"). */
-    struct request_state *next; /* in work.head's queue */
-    struct MHD_Connection *conn;
-    ali_ui_request rq;  /* what the worker answers */
-    ali_ui_reply reply; /* the worker's answer, sent once the connection resumes */
-    _Atomic bool ready; /* reply is filled: the handler's next call sends it */
-} request_state;
-
-/* Workers: slow routes (a diagnosis, /proc, release functions: milliseconds to seconds) run
- * here, not on the server threads, whose epoll loops would hold every other connection of
- * theirs meanwhile (issue 14: 8 clients of /api/memory took /metrics from 7,130 to 184 req/s).
- * Started with the server; al_ui_stop drains the queue before stopping the server, because
- * libmicrohttpd must not be stopped with a connection suspended. */
-#define WORKERS 2
-static struct {
-    pthread_mutex_t lock;       /* guards every field below */
-    pthread_cond_t wake;        /* signalled when head or stopping changes */
-    request_state *head, *tail; /* requests waiting for a worker, oldest first */
-    bool running;               /* workers started and not told to stop */
-    int n_threads;              /* workers started */
-    pthread_t threads[WORKERS]; /* joined by workers_stop */
-} work = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
 void al_ui_options_init(al_ui_options *o)
 {
@@ -195,6 +171,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, ali_ui_reply *r)
                             "img-src 'self' data:; frame-ancestors 'none'");
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    /* One request per connection: each one comes in through the gate (gate.c). */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(c, r->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -306,79 +284,6 @@ static unsigned refuse_early(struct MHD_Connection *c, const char **why)
     return 0;
 }
 
-static void *worker_main(void *arg)
-{
-    (void)arg;
-    ali_ui_own_thread();
-    pthread_mutex_lock(&work.lock);
-    for (;;) {
-        while (!work.head && work.running)
-            pthread_cond_wait(&work.wake, &work.lock);
-        request_state *st = work.head;
-        if (!st)
-            break; /* stopping, and the queue is drained */
-        work.head = st->next;
-        if (!work.head)
-            work.tail = NULL;
-        pthread_mutex_unlock(&work.lock);
-        ali_ui_route(&st->rq, &st->reply);
-        atomic_store(&st->ready, true);
-        MHD_resume_connection(st->conn);
-        pthread_mutex_lock(&work.lock);
-    }
-    pthread_mutex_unlock(&work.lock);
-    return NULL;
-}
-
-static int workers_start(void)
-{
-    pthread_mutex_lock(&work.lock);
-    work.running = true;
-    work.n_threads = 0;
-    for (int i = 0; i < WORKERS; i++)
-        if (pthread_create(&work.threads[i], NULL, worker_main, NULL) == 0)
-            work.n_threads++;
-    int n = work.n_threads;
-    work.running = n > 0;
-    pthread_mutex_unlock(&work.lock);
-    return n > 0 ? AL_OK : AL_EUI;
-}
-
-/* Lets the workers finish what is queued (resuming each connection), then joins them. */
-static void workers_stop(void)
-{
-    pthread_mutex_lock(&work.lock);
-    work.running = false;
-    pthread_cond_broadcast(&work.wake);
-    int n = work.n_threads;
-    work.n_threads = 0;
-    pthread_mutex_unlock(&work.lock);
-    for (int i = 0; i < n; i++)
-        pthread_join(work.threads[i], NULL);
-}
-
-/* Queues st for a worker, suspending its connection; false when the workers are stopping (the
- * caller answers on its own thread). */
-static bool offload(request_state *st, struct MHD_Connection *c, const ali_ui_request *rq)
-{
-    pthread_mutex_lock(&work.lock);
-    bool ok = work.running;
-    if (ok) {
-        st->conn = c;
-        st->rq = *rq;
-        st->next = NULL;
-        MHD_suspend_connection(c);
-        if (work.tail)
-            work.tail->next = st;
-        else
-            work.head = st;
-        work.tail = st;
-        pthread_cond_signal(&work.wake);
-    }
-    pthread_mutex_unlock(&work.lock);
-    return ok;
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -386,7 +291,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)cls;
     (void)version;
     (void)upload_data;
-    request_state *st = *con_cls;
+    ali_ui_pending *st = *con_cls;
     if (!st) {
         st = calloc(1, sizeof *st);
         if (!st)
@@ -417,7 +322,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     ali_ui_request rq = {.method = method, .path = url, .arg = query_arg, .conn = c};
     rq.token_ok = request_token_ok(c);
     rq.open_reads = srv.open_reads;
-    if (ali_ui_route_is_slow(url) && offload(st, c, &rq))
+    if (ali_ui_route_is_slow(url) && ali_ui_offload(st, c, &rq))
         return MHD_YES;
     ali_ui_reply r;
     ali_ui_route(&rq, &r);
@@ -448,7 +353,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)cls;
     (void)c;
     (void)toe;
-    request_state *st = *con_cls;
+    ali_ui_pending *st = *con_cls;
     /* A worker's answer never sent: the client went away while its connection was suspended. */
     if (st && atomic_load(&st->ready))
         free(st->reply.body);
@@ -507,6 +412,24 @@ static bool make_address(const char *host, uint16_t port, struct sockaddr_storag
     return false;
 }
 
+/* The listening socket, ours: the gate (gate.c) reads each request head before libmicrohttpd
+ * gets the connection. -1 with err filled on failure. */
+static int listen_on(const struct sockaddr_storage *ss, bool v6, const char *host, uint16_t port,
+                     al_error *err)
+{
+    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
+        one = 1;
+    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+        bind(fd, (const struct sockaddr *)ss,
+             v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) == 0 &&
+        listen(fd, 128) == 0)
+        return fd;
+    al_error_set(err, AL_EUI, "cannot serve on %s port %u: %s", host, port, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
 static int start_daemon(const char *host, uint16_t port, al_error *err)
 {
     struct sockaddr_storage ss;
@@ -515,28 +438,39 @@ static int start_daemon(const char *host, uint16_t port, al_error *err)
         return al_error_set(err, AL_EINVAL, "host \"%s\" is not an IPv4 or IPv6 address", host);
     srv.loopback = v6 ? IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr)
                       : (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
-    /* MHD_USE_AUTO picks epoll on Linux: no FD_SETSIZE cap on the connections. */
+    int lfd = listen_on(&ss, v6, host, port, err);
+    if (lfd < 0)
+        return AL_EUI;
+    /* MHD_USE_AUTO picks epoll on Linux: no FD_SETSIZE cap on the connections. No listening
+     * socket of its own: the gate hands it connections (MHD_USE_ITC lets another thread). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
-                     MHD_ALLOW_SUSPEND_RESUME;
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
     if (v6)
         flags |= MHD_USE_IPv6;
     errno = 0;
-    struct MHD_Daemon *d =
-        MHD_start_daemon(flags, port, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-                         mhd_log, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
-                         on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
-                         MHD_OPTION_THREAD_POOL_SIZE, POOL_THREADS, MHD_OPTION_CONNECTION_LIMIT,
-                         CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                         srv.loopback ? 0u : PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-                         CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
-                         MHD_OPTION_END);
-    if (!d)
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_THREAD_POOL_SIZE,
+        POOL_THREADS, MHD_OPTION_CONNECTION_LIMIT, CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        srv.loopback ? 0u : PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_END);
+    if (!d) {
+        close(lfd);
         return al_error_set(err, AL_EUI, "cannot serve on %s port %u: %s", host, port,
                             errno ? strerror(errno) : "the HTTP server did not start");
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    }
+    int rc = ali_ui_gate_start(lfd, d, srv.loopback ? 0u : PER_IP_LIMIT);
+    if (rc != AL_OK) {
+        MHD_stop_daemon(d);
+        close(lfd);
+        return al_error_set(err, rc, "cannot start the dashboard's accepting thread");
+    }
+    socklen_t len = sizeof ss;
+    getsockname(lfd, (struct sockaddr *)&ss, &len);
     srv.daemon = d;
-    srv.port = info && info->port ? info->port : port;
+    srv.port =
+        ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
     return AL_OK;
 }
 
@@ -576,7 +510,7 @@ int al_ui_serve(const al_ui_options *opts, al_error *err)
         pthread_mutex_unlock(&srv.lock);
         return al_error_set(err, rc, "cannot start the timeline sampler: %s", al_strerror(rc));
     }
-    rc = workers_start();
+    rc = ali_ui_workers_start();
     if (rc != AL_OK) {
         ali_timeline_stop();
         pthread_mutex_unlock(&srv.lock);
@@ -584,7 +518,7 @@ int al_ui_serve(const al_ui_options *opts, al_error *err)
     }
     rc = start_daemon(host, o.port, err);
     if (rc != AL_OK) {
-        workers_stop();
+        ali_ui_workers_stop();
         ali_timeline_stop();
         memset(srv.token, 0, sizeof srv.token);
         pthread_mutex_unlock(&srv.lock);
@@ -612,7 +546,8 @@ int al_ui_stop(void)
     }
     /* Workers first: their requests' connections resume, and later slow requests are answered
      * on the server threads. Then the server, which finishes the replies under way. */
-    workers_stop();
+    ali_ui_gate_stop(); /* no new connection */
+    ali_ui_workers_stop();
     MHD_stop_daemon(srv.daemon);
     srv.daemon = NULL;
     srv.port = 0;

@@ -161,4 +161,33 @@ void ali_ui_routes_reset(void);
  * malloc-family calls are not counted as the program's. */
 void ali_ui_own_thread(void);
 
+struct MHD_Connection;
+/* Per-request state, from the first call of the handler to the completion callback. */
+typedef struct ali_ui_pending {
+    size_t body;  /* body bytes received */
+    bool too_big; /* body over ALI_UI_BODY_MAX: the rest is discarded, then 413 */
+    /* A slow route runs on a worker while the connection is suspended (workers.c). */
+    struct ali_ui_pending *next; /* in the workers' queue */
+    struct MHD_Connection *conn;
+    ali_ui_request rq;  /* what the worker answers */
+    ali_ui_reply reply; /* the worker's answer, sent once the connection resumes */
+    _Atomic bool ready; /* reply is filled: the handler's next call sends it */
+} ali_ui_pending;
+/* workers.c: slow routes answered on worker threads while their connection is suspended. */
+int ali_ui_workers_start(void);
+/* Lets the workers finish what is queued (resuming each connection), then joins them. */
+void ali_ui_workers_stop(void);
+/* Queues st (route rq) for a worker, suspending connection c; false when the workers are
+ * stopping (the caller answers on its own thread). */
+bool ali_ui_offload(ali_ui_pending *st, struct MHD_Connection *c, const ali_ui_request *rq);
+
+/* gate.c: the front door. Takes ownership of listen_fd (bound and listening) and hands each
+ * connection whose request head is complete and sound to `daemon` (MHD_add_connection); at
+ * most per_ip waiting connections from one address (0: no limit). AL_OK, AL_EIO or AL_ENOMEM
+ * (listen_fd is then still the caller's). */
+struct MHD_Daemon;
+int ali_ui_gate_start(int listen_fd, struct MHD_Daemon *daemon, unsigned per_ip);
+/* Stops the gate's thread, closing the listening socket and the connections still waiting. */
+void ali_ui_gate_stop(void);
+
 #endif
