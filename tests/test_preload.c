@@ -637,12 +637,13 @@ static int http(int port, const char *request, char *body, size_t len)
 
 TEST(test_run_ui_serves_the_dashboard_from_inside_the_program)
 {
+    /* --ui 0: the CLI binds a free port, prints it, and the program serves on that very
+     * socket (no other process can take the port in between). */
     const char *err = test_tmp_path("ui.err");
-    int port = 20000 + getpid() % 20000;
-    char exe[512], prog[512], portarg[16];
+    int port = 0;
+    char exe[512], prog[512], portarg[16] = "0";
     snprintf(exe, sizeof exe, "%s/astrolab", BUILD);
     snprintf(prog, sizeof prog, "%s/tests/plain_slow", BUILD);
-    snprintf(portarg, sizeof portarg, "%d", port);
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -656,8 +657,10 @@ TEST(test_run_ui_serves_the_dashboard_from_inside_the_program)
         usleep(20000);
         /* Every endpoint, reads included, needs the token the CLI prints with the URL. */
         const char *t = strstr(slurp(err), "?token=");
-        if (!t)
+        const char *at = strstr(slurp(err), "http://127.0.0.1:");
+        if (!t || !at)
             continue;
+        port = atoi(at + strlen("http://127.0.0.1:"));
         snprintf(token, sizeof token, "%.32s", t + 7);
         char get[256];
         snprintf(get, sizeof get,
@@ -666,6 +669,7 @@ TEST(test_run_ui_serves_the_dashboard_from_inside_the_program)
         status = http(port, get, body, sizeof body);
     }
     CHECK_EQ_INT(status, 200);
+    CHECK(port > 0);
     cJSON *stats = cJSON_Parse(body);
     CHECK(stats && cJSON_GetObjectItem(stats, "total_allocations")->valuedouble > 0);
     cJSON_Delete(stats);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <fcntl.h>
 #include <microhttpd.h> /* MHD_VERSION: which of its bugs the tests can expect */
 
 #include "astrolab/cuda.h"
@@ -1211,6 +1212,32 @@ TEST(test_a_request_head_must_arrive_whole_within_ten_seconds)
     if (fd >= 0)
         close(fd);
     CHECK_EQ_INT(al_ui_stop(), AL_OK);
+}
+
+TEST(test_serve_on_a_socket_the_caller_bound)
+{
+    /* astrolab run --ui binds before it prints the URL and hands the socket to the program. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK_EQ_INT(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t len = sizeof a;
+    CHECK_EQ_INT(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    al_ui_options o;
+    al_ui_options_init(&o);
+    o.token = TOKEN;
+    o.listen_fd = fd; /* bound but not listening: refused */
+    al_error err = {0};
+    CHECK_EQ_INT(al_ui_serve(&o, &err), AL_EINVAL);
+    CHECK(strstr(err.message, "not a listening TCP socket") != NULL);
+    CHECK_EQ_INT(listen(fd, 16), 0);
+    CHECK_EQ_INT(al_ui_serve(&o, &err), AL_OK);
+    CHECK_EQ_INT(al_ui_port(), ntohs(a.sin_port));
+    int status;
+    double dt = timed_get(al_ui_port(), "/api/stats", &status);
+    CHECK_EQ_INT(status, 200);
+    CHECK(dt < 1.0);
+    CHECK_EQ_INT(al_ui_stop(), AL_OK);
+    CHECK(fcntl(fd, F_GETFD) < 0); /* the dashboard closed it */
 }
 
 TEST(test_metrics_text_sums_live_bytes_per_tag)

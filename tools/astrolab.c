@@ -54,8 +54,9 @@ static const cli_command commands[] = {
      "  --report FILE.json    also keep the JSON report: stats, leaks, recommendations (the\n"
      "                        path is fixed before PROGRAM starts; an old FILE is replaced\n"
      "                        only by a complete new report)\n"
-     "  --ui [HOST:]PORT      serve the live dashboard from inside PROGRAM while it runs (the\n"
-     "                        address is checked first; HOST defaults to 127.0.0.1)\n"
+     "  --ui [HOST:]PORT      serve the live dashboard from inside PROGRAM while it runs: the\n"
+     "                        address is bound before PROGRAM starts and handed to it (PORT 0:\n"
+     "                        a free one, printed in the URL); HOST defaults to 127.0.0.1\n"
      "  --error-exitcode N    exit N (1-255) when misuses were caught (double or invalid\n"
      "                        frees, overwritten guards), as valgrind's option does\n"
      "  --fail-after N        make PROGRAM's N-th allocation fail (fault injection)",

@@ -3,8 +3,10 @@
  * exit status through, and prints the statistics, the leaks grouped by call site and the
  * recommendations that the library wrote at the program's exit. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +27,8 @@ typedef struct run_opts {
     int error_exitcode;     /* --error-exitcode N: exit N when errors were caught; 0: never */
     char **argv;            /* the program and its arguments */
     const char *ui_host;    /* --ui: NULL for loopback, else ui_host_buf */
-    uint16_t ui_port;       /* --ui: 0 when no dashboard */
+    bool ui;                /* --ui given */
+    uint16_t ui_port;       /* --ui's port (0: any free one, known once bound) */
     char ui_host_buf[256];
 } run_opts;
 
@@ -47,10 +50,9 @@ static int parse(int argc, char **argv, run_opts *o)
                 return cli_usage_error(CMD, "--ui needs [HOST:]PORT");
             int rc = cli_parse_ui_address(CMD, argv[++i], o->ui_host_buf, sizeof o->ui_host_buf,
                                           &o->ui_host, &o->ui_port);
+            o->ui = true;
             if (rc != CLI_EXIT_OK)
                 return rc;
-            if (o->ui_port == 0) /* the URL is printed before the program binds it */
-                return cli_usage_error(CMD, "--ui needs a port other than 0");
             continue;
         }
         if (strcmp(argv[i], "--error-exitcode") == 0 || strcmp(argv[i], "--fail-after") == 0) {
@@ -114,7 +116,7 @@ static char *preload_list(const char *preload)
 }
 
 static void child(const run_opts *o, const char *ld, const char *report, const char *children,
-                  const char *token)
+                  const char *token, int ui_fd)
 {
     char pid[32];
     snprintf(pid, sizeof pid, "%ld", (long)getpid());
@@ -128,11 +130,15 @@ static void child(const run_opts *o, const char *ld, const char *report, const c
         setenv("ASTROLAB_FAIL_AFTER", o->fail_after, 1);
     else
         unsetenv("ASTROLAB_FAIL_AFTER");
-    if (o->ui_port) {
+    if (o->ui) {
         char port[8];
         snprintf(port, sizeof port, "%u", o->ui_port);
         setenv("ASTROLAB_RUN_UI_PORT", port, 1);
         setenv("ASTROLAB_RUN_UI_TOKEN", token, 1);
+        char fd[16];
+        snprintf(fd, sizeof fd, "%d", ui_fd);
+        setenv("ASTROLAB_RUN_UI_FD", fd, 1);
+        fcntl(ui_fd, F_SETFD, 0); /* inherited by the program; the preload marks it again */
         if (o->ui_host)
             setenv("ASTROLAB_RUN_UI_HOST", o->ui_host, 1);
     }
@@ -278,10 +284,11 @@ static int absolute_report(const char *given, char *out, size_t len)
     return CLI_EXIT_OK;
 }
 
-/* Binds --ui's address for a moment, so that a port already taken or a host that is not this
- * machine's fails before the program runs and before a URL is printed. The program binds it
- * again right after (a port taken in between is reported by the program's dashboard). */
-static int probe_ui(const run_opts *o)
+/* Binds and listens on --ui's address before the program runs and before a URL is printed:
+ * a port already taken or a host that is not this machine's fails here. The program serves on
+ * this very socket (inherited, ASTROLAB_RUN_UI_FD), so no one can take the port in between.
+ * Returns the socket, or -1 after printing why. */
+static int bind_ui(const run_opts *o)
 {
     char port[8];
     snprintf(port, sizeof port, "%u", o->ui_port);
@@ -293,15 +300,16 @@ static int probe_ui(const run_opts *o)
         return cli_fail(CMD, "--ui %s:%s: %s", host, port, gai_strerror(gai));
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, err = 0;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0)
         err = errno;
-    if (fd >= 0)
-        close(fd);
     freeaddrinfo(ai);
-    if (err)
-        return cli_fail(CMD, "cannot serve the dashboard on %s port %s: %s", host, port,
-                        strerror(err));
-    return CLI_EXIT_OK;
+    if (err) {
+        if (fd >= 0)
+            close(fd);
+        cli_fail(CMD, "cannot serve the dashboard on %s port %s: %s", host, port, strerror(err));
+        return -1;
+    }
+    return fd;
 }
 
 /* Signals sent to astrolab (kill -TERM, a job manager's SIGHUP) go on to the program, which
@@ -420,12 +428,19 @@ int cmd_run(int argc, char **argv)
     if (note[0])
         fprintf(stderr, "astrolab run: note: %s\n", note);
     char token[33] = "";
-    if (o.ui_port) {
-        if ((rc = probe_ui(&o)) != CLI_EXIT_OK) {
+    int ui_fd = -1;
+    if (o.ui) {
+        if ((ui_fd = bind_ui(&o)) < 0) {
             unlink(children);
-            return rc;
+            return CLI_EXIT_FAILURE;
         }
+        struct sockaddr_storage ss; /* --ui 0: the port the system chose */
+        socklen_t len = sizeof ss;
+        if (getsockname(ui_fd, (struct sockaddr *)&ss, &len) == 0)
+            o.ui_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                       : ((struct sockaddr_in *)&ss)->sin_port);
         if (make_token(token) != 0) {
+            close(ui_fd);
             unlink(children);
             return cli_fail(CMD, "cannot draw a random token for the dashboard: %s",
                             strerror(errno));
@@ -446,9 +461,11 @@ int cmd_run(int argc, char **argv)
     pid_t pid = fork();
     if (pid == 0) {
         forward_signals(false, old);
-        child(&o, ld, report, children, token);
+        child(&o, ld, report, children, token, ui_fd);
     }
     free(ld);
+    if (ui_fd >= 0)
+        close(ui_fd); /* the program's now */
     program_pid = pid;
     int status = 0;
     while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)

@@ -115,6 +115,9 @@ typedef struct al_ui_options {
     uint32_t timeline_capacity;  /* samples kept, 16..1000000 (2400: 10 min at 4/s) */
     const char *token;           /* NULL: 32 random hex digits; else 16..64 of [A-Za-z0-9_-] */
     int open_reads;              /* 1: GET/HEAD need no token (actions still do); default 0 */
+    int listen_fd; /* a bound, listening TCP socket to serve on instead of binding host and port:
+                      closed when the dashboard stops, the caller's still when al_ui_serve
+                      fails; -1 (default; 0, standard input, also means none) */
 } al_ui_options;
 
 /* Fills *o with the defaults above. NULL does nothing. */

@@ -252,6 +252,10 @@ static void start_dashboard(void)
     o.host = getenv("ASTROLAB_RUN_UI_HOST");
     o.port = (uint16_t)atoi(port);
     o.token = getenv("ASTROLAB_RUN_UI_TOKEN");
+    /* The socket astrolab run bound before printing the URL: no other process can take the
+     * port in between. */
+    const char *fd = getenv("ASTROLAB_RUN_UI_FD");
+    o.listen_fd = fd && *fd ? atoi(fd) : -1;
     al_error err;
     ali_preload_enter(); /* the server's own setup is not the program's either */
     int rc = al_ui_serve(&o, &err);

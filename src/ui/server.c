@@ -71,6 +71,7 @@ void al_ui_options_init(al_ui_options *o)
     o->sample_interval_ms = 250;
     o->timeline_capacity = 2400;
     o->open_reads = 0;
+    o->listen_fd = -1;
 }
 
 /* -------- Token. -------- */
@@ -430,15 +431,38 @@ static int listen_on(const struct sockaddr_storage *ss, bool v6, const char *hos
     return -1;
 }
 
-static int start_daemon(const char *host, uint16_t port, al_error *err)
+/* A socket the caller bound (al_ui_options.listen_fd, as `astrolab run --ui` passes one to the
+ * program): its address becomes ours. False (err filled) unless it is a listening TCP socket. */
+static bool adopt(int fd, struct sockaddr_storage *ss, bool *v6, al_error *err)
+{
+    int listening = 0;
+    socklen_t len = sizeof listening, slen = sizeof *ss;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening ||
+        getsockname(fd, (struct sockaddr *)ss, &slen) != 0 ||
+        (ss->ss_family != AF_INET && ss->ss_family != AF_INET6)) {
+        al_error_set(err, AL_EINVAL, "listen_fd %d is not a listening TCP socket", fd);
+        return false;
+    }
+    *v6 = ss->ss_family == AF_INET6;
+    const void *a = *v6 ? (const void *)&((struct sockaddr_in6 *)ss)->sin6_addr
+                        : (const void *)&((struct sockaddr_in *)ss)->sin_addr;
+    inet_ntop(ss->ss_family, a, srv.host, sizeof srv.host);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return true;
+}
+
+static int start_daemon(const char *host, uint16_t port, int given_fd, al_error *err)
 {
     struct sockaddr_storage ss;
     bool v6;
-    if (!make_address(host, port, &ss, &v6))
-        return al_error_set(err, AL_EINVAL, "host \"%s\" is not an IPv4 or IPv6 address", host);
+    if (given_fd > 0 ? !adopt(given_fd, &ss, &v6, err) : !make_address(host, port, &ss, &v6))
+        return given_fd > 0 ? AL_EINVAL
+                            : al_error_set(err, AL_EINVAL,
+                                           "host \"%s\" is not an IPv4 or IPv6 address", host);
     srv.loopback = v6 ? IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr)
                       : (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
-    int lfd = listen_on(&ss, v6, host, port, err);
+    int lfd = given_fd > 0 ? given_fd : listen_on(&ss, v6, host, port, err);
     if (lfd < 0)
         return AL_EUI;
     /* MHD_USE_AUTO picks epoll on Linux: no FD_SETSIZE cap on the connections. No listening
@@ -456,14 +480,16 @@ static int start_daemon(const char *host, uint16_t port, al_error *err)
         srv.loopback ? 0u : PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_END);
     if (!d) {
-        close(lfd);
+        if (given_fd <= 0)
+            close(lfd); /* a given one stays the caller's */
         return al_error_set(err, AL_EUI, "cannot serve on %s port %u: %s", host, port,
                             errno ? strerror(errno) : "the HTTP server did not start");
     }
     int rc = ali_ui_gate_start(lfd, d, srv.loopback ? 0u : PER_IP_LIMIT);
     if (rc != AL_OK) {
         MHD_stop_daemon(d);
-        close(lfd);
+        if (given_fd <= 0)
+            close(lfd); /* a given one stays the caller's */
         return al_error_set(err, rc, "cannot start the dashboard's accepting thread");
     }
     socklen_t len = sizeof ss;
@@ -516,7 +542,7 @@ int al_ui_serve(const al_ui_options *opts, al_error *err)
         pthread_mutex_unlock(&srv.lock);
         return al_error_set(err, rc, "cannot start the dashboard's worker threads");
     }
-    rc = start_daemon(host, o.port, err);
+    rc = start_daemon(host, o.port, o.listen_fd, err);
     if (rc != AL_OK) {
         ali_ui_workers_stop();
         ali_timeline_stop();
