@@ -353,6 +353,31 @@ TEST(test_scope_end_from_other_thread_is_refused)
     CHECK(al_scope_end(s, NULL) == AL_OK);
 }
 
+static void *keep_elsewhere(void *p) { return al_scope_keep(p); }
+
+TEST(test_every_scope_misuse_is_reported_and_counted)
+{
+    /* One reporter (ali_memory_error): logged, counted in stats.errors, and fatal with
+     * ASTROLAB_ABORT_ON_ERROR=1. al_scope_keep from the wrong thread only logged. */
+    uint64_t e0 = stats().errors;
+    al_scope *s = al_scope_begin("misused");
+    void *p = al_malloc(16);
+    log_begin(AL_LOG_WARNING);
+    pthread_t t;
+    void *kept;
+    pthread_create(&t, NULL, keep_elsewhere, p);
+    pthread_join(t, &kept);
+    log_end();
+    CHECK(kept == p);
+    CHECK(strstr(logbuf, "of another thread") != NULL);
+    CHECK_EQ_INT(stats().errors, e0 + 1);
+    CHECK(al_scope_end(s, NULL) == AL_OK); /* p was not kept: reclaimed */
+    log_begin(AL_LOG_WARNING);
+    CHECK(al_scope_end(s, NULL) == AL_ESCOPE); /* ended twice */
+    log_end();
+    CHECK_EQ_INT(stats().errors, e0 + 2);
+}
+
 TEST(test_out_of_order_end_is_reported_and_ends_inner_first)
 {
     uint64_t live0 = stats().live_blocks;

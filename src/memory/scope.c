@@ -291,9 +291,9 @@ void *al_scope_keep(void *p)
         return p;
     al_scope *s = b->chunk->scope;
     if (s->tid != self_tid()) {
-        al_log(AL_LOG_ERROR, ALI_LOGGER,
-               "al_scope_keep(%p): the block belongs to scope %s of another thread; unchanged", p,
-               s->name);
+        ali_memory_error("al_scope_keep(%p): the block belongs to scope %s of another thread; "
+                         "unchanged",
+                         p, s->name);
         return p;
     }
     if (!(ali_block_flags(b) & ALI_BLOCK_IN_HEAP) || !s->heap)
@@ -496,17 +496,13 @@ int al_scope_end(al_scope *s, al_scope_report *out)
     if (!s)
         return AL_EINVAL;
     if (!atomic_load(&s->open)) {
-        al_log(AL_LOG_ERROR, ALI_LOGGER, "al_scope_end(%p): the scope has already ended",
-               (void *)s);
-        ali_stats_error();
+        ali_memory_error("al_scope_end(%p): the scope has already ended", (void *)s);
         return AL_ESCOPE;
     }
     if (s->tid != self_tid()) {
-        al_log(AL_LOG_ERROR, ALI_LOGGER,
-               "al_scope_end(%s): called from thread %u, but the scope belongs to thread %u; "
-               "nothing done",
-               s->name, self_tid(), s->tid);
-        ali_stats_error();
+        ali_memory_error("al_scope_end(%s): called from thread %u, but the scope belongs to "
+                         "thread %u; nothing done",
+                         s->name, self_tid(), s->tid);
         return AL_ESCOPE;
     }
     int rc = AL_OK;
@@ -514,16 +510,14 @@ int al_scope_end(al_scope *s, al_scope_report *out)
     while (inner && inner != s)
         inner = inner->parent;
     if (!inner) {
-        al_log(AL_LOG_ERROR, ALI_LOGGER,
-               "al_scope_end(%s): the scope is not open on this thread (already ended?)", s->name);
-        ali_stats_error();
+        ali_memory_error("al_scope_end(%s): the scope is not open on this thread (already "
+                         "ended?)",
+                         s->name);
         return AL_ESCOPE;
     }
     while (ali_tls_scope != s) {
-        al_log(AL_LOG_ERROR, ALI_LOGGER,
-               "al_scope_end(%s): scope %s inside it is still open; ending it first", s->name,
-               ali_tls_scope->name);
-        ali_stats_error();
+        ali_memory_error("al_scope_end(%s): scope %s inside it is still open; ending it first",
+                         s->name, ali_tls_scope->name);
         end_innermost(ali_tls_scope, NULL);
         rc = AL_ESCOPE;
     }
