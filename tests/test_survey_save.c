@@ -224,6 +224,27 @@ TEST(test_save_over_source_keeps_other_hdus_and_keywords)
     }
 }
 
+TEST(test_save_keeps_the_rest_of_a_gzipped_source)
+{
+    /* A compressed source's bytes are not the FITS file's: its HDUs go through CFITSIO. */
+    const char *path = write_catalog("zipped.fits", 20);
+    char cmd[1200], gz[600];
+    snprintf(gz, sizeof gz, "%s.gz", path);
+    snprintf(cmd, sizeof cmd, "gzip -c '%s' > '%s'", path, gz);
+    CHECK_EQ_INT(system(cmd), 0);
+    al_tensordict *td = load_optimized(gz);
+    if (!td)
+        return;
+    const char *out = test_tmp_path("unzipped.fits");
+    al_error err = {0};
+    CHECK_EQ_INT(al_survey_save_fits(td, out, &keep, &err), AL_OK);
+    al_survey_free(td);
+    CHECK_EQ_INT(num_hdus(out), 3);
+    CHECK(has_key(out, 1, "TELESCOP", NULL, 0));
+    CHECK(has_key(out, 2, "TDISP2", NULL, 0) && has_key(out, 2, "PROVNOTE", NULL, 0));
+    CHECK(has_key(out, 3, "EXTNAME", NULL, 0));
+}
+
 TEST(test_save_column_keywords_follow_their_column)
 {
     const char *path = write_catalog("renumber.fits", 10);

@@ -14,14 +14,6 @@
 
 #include "survey/survey_int.h"
 
-/* A gzip or bzip2 stream: its bytes are not the FITS file's, so HDUs are copied through CFITSIO. */
-static bool compressed(int fd)
-{
-    unsigned char magic[3] = {0};
-    return pread(fd, magic, 3, 0) == 3 &&
-           ((magic[0] == 0x1f && magic[1] == 0x8b) || memcmp(magic, "BZh", 3) == 0);
-}
-
 int ali_fits_source_open(const al_survey_meta *m, ali_fits_source *s, al_error *err)
 {
     memset(s, 0, sizeof *s);
@@ -52,11 +44,10 @@ int ali_fits_source_open(const al_survey_meta *m, ali_fits_source *s, al_error *
     st = 0;
     s->survey = fits_read_card(s->f, "SURVEY", card, &st) == 0;
     fits_clear_errmsg();
-    s->fd = open(m->path, O_RDONLY | O_CLOEXEC);
-    if (s->fd >= 0 && compressed(s->fd)) {
-        close(s->fd);
-        s->fd = -1;
-    }
+    /* A compressed file's bytes are not the FITS file's: HDUs are copied through CFITSIO. */
+    ali_magic magic;
+    if (ali_survey_magic(m->path, &magic, NULL) == AL_OK && magic == ALI_MAGIC_FITS)
+        s->fd = open(m->path, O_RDONLY | O_CLOEXEC);
     return AL_OK;
 }
 

@@ -559,15 +559,9 @@ int ali_fits_read(const char *path, const al_survey_options *o, ali_stable *t, a
     int st = 0, hdu = 0, type = 0;
     t->format = "fits";
     ali_magic magic;
-    const char *zname;
-    int rc = ali_survey_magic(path, &magic, &zname, err);
+    int rc = ali_survey_magic(path, &magic, err);
     if (rc != AL_OK)
         return rc;
-    if (magic == ALI_MAGIC_UNSUPPORTED_COMPRESSED)
-        return al_error_set(err, AL_EUNSUPPORTED,
-                            "%s: compressed with %s, which CFITSIO cannot read: decompress it "
-                            "first",
-                            path, zname);
     bool compressed = magic == ALI_MAGIC_CFITSIO_COMPRESSED;
     /* A compressed file is guarded once CFITSIO has decompressed it (into memory, not onto
      * disk): opening parses only the primary header, which the crashes need no guard for. */
@@ -576,10 +570,8 @@ int ali_fits_read(const char *path, const al_survey_options *o, ali_stable *t, a
     if (fits_open_diskfile(&f, path, READONLY, &st)) {
         if (compressed)
             return fits_fail(err, AL_EFORMAT, path, -1, st,
-                             magic == ALI_MAGIC_CFITSIO_COMPRESSED && *zname
-                                 ? "compressed, and not FITS once decompressed (a compressed "
-                                   "CSV is not read: decompress it first)"
-                                 : "cannot open as FITS");
+                             "compressed, and not FITS once decompressed (a compressed CSV is "
+                             "not read: decompress it first)");
         int code = st == FILE_NOT_OPENED ? AL_ENOTFOUND : AL_EFORMAT;
         return fits_fail(err, code, path, -1, st, "cannot open as FITS");
     }

@@ -155,7 +155,7 @@ size_t ali_survey_count_names(const char *const *names)
     return n;
 }
 
-int ali_survey_magic(const char *path, ali_magic *magic, const char **name, al_error *err)
+int ali_survey_magic(const char *path, ali_magic *magic, al_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -182,11 +182,14 @@ int ali_survey_magic(const char *path, ali_magic *magic, const char **name, al_e
         {"zstd", 4, "\x28\xb5\x2f\xfd", ALI_MAGIC_UNSUPPORTED_COMPRESSED},
     };
     *magic = ALI_MAGIC_OTHER;
-    *name = "";
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (got >= kinds[i].len && memcmp(h, kinds[i].bytes, kinds[i].len) == 0) {
+            if (kinds[i].magic == ALI_MAGIC_UNSUPPORTED_COMPRESSED)
+                return al_error_set(err, AL_EUNSUPPORTED,
+                                    "%s: compressed with %s, which CFITSIO cannot read: "
+                                    "decompress it first",
+                                    path, kinds[i].name);
             *magic = kinds[i].magic;
-            *name = kinds[i].name;
             break;
         }
     return AL_OK;
@@ -196,15 +199,9 @@ int ali_survey_magic(const char *path, ali_magic *magic, const char **name, al_e
 static int sniff(const char *path, al_survey_format *fmt, al_error *err)
 {
     ali_magic m;
-    const char *name;
-    int rc = ali_survey_magic(path, &m, &name, err);
+    int rc = ali_survey_magic(path, &m, err);
     if (rc != AL_OK)
         return rc;
-    if (m == ALI_MAGIC_UNSUPPORTED_COMPRESSED)
-        return al_error_set(err, AL_EUNSUPPORTED,
-                            "%s: compressed with %s, which CFITSIO cannot read: decompress it "
-                            "first",
-                            path, name);
     *fmt = m == ALI_MAGIC_OTHER ? AL_SURVEY_FORMAT_CSV : AL_SURVEY_FORMAT_FITS;
     return AL_OK;
 }

@@ -100,9 +100,9 @@ typedef enum ali_magic {
     ALI_MAGIC_CFITSIO_COMPRESSED,
     ALI_MAGIC_UNSUPPORTED_COMPRESSED,
 } ali_magic;
-/* Reads the first bytes of path: AL_OK with *magic and *name (static: "gzip", "bzip2", ...,
- * or "" for uncompressed), or AL_ENOTFOUND / AL_EIO with err filled. */
-int ali_survey_magic(const char *path, ali_magic *magic, const char **name, al_error *err);
+/* Reads the first bytes of path: AL_OK with *magic (never ALI_MAGIC_UNSUPPORTED_COMPRESSED:
+ * that is AL_EUNSUPPORTED, naming the compression), or AL_ENOTFOUND / AL_EIO; err filled. */
+int ali_survey_magic(const char *path, ali_magic *magic, al_error *err);
 /* CFITSIO's text for `status` and its message stack, into buf; returns buf. */
 const char *ali_fits_errtext(int status, char *buf, size_t len);
 
