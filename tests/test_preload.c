@@ -50,24 +50,15 @@ static int run_program_env(const char *program, const char *report, const char *
     return status;
 }
 
+static int start_run(bool wait_for, const char *cwd, const char *env, const char *errfile,
+                     const char *const *args);
+
 static int run_program(const char *program, const char *report, const char *errfile)
 {
-    char exe[512], prog[512];
-    snprintf(exe, sizeof exe, "%s/astrolab", BUILD);
+    char prog[512];
     snprintf(prog, sizeof prog, "%s/tests/%s", BUILD, program);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 2);
-        int out = open("/dev/null", O_WRONLY);
-        dup2(out, 1);
-        setenv("LD_LIBRARY_PATH", BUILD "/tests", 1);
-        execl(exe, exe, "run", "--report", report, "--", prog, (char *)NULL);
-        _exit(99);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return status;
+    return start_run(true, NULL, NULL, errfile,
+                     (const char *[]){"--report", report, "--", prog, NULL});
 }
 
 static cJSON *load_json(const char *path)
@@ -415,8 +406,8 @@ TEST(test_run_rejects_bad_arguments)
 /* -------- The run command's own behaviour -------- */
 
 /* Starts `astrolab run ARGS...` (NULL-terminated, at most 12) in `cwd` (NULL: here) with
- * stdout and stderr to errfile and one optional NAME=VALUE in its environment; returns the
- * pid, or waits and returns the wait status when `wait_for` is true. */
+ * stderr to errfile (stdout to /dev/null) and one optional NAME=VALUE in its environment; returns
+ * the pid, or waits and returns the wait status when `wait_for` is true. */
 static int start_run(bool wait_for, const char *cwd, const char *env, const char *errfile,
                      const char *const *args)
 {
@@ -428,8 +419,10 @@ static int start_run(bool wait_for, const char *cwd, const char *env, const char
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 1);
         dup2(fd, 2);
+        int out = open("/dev/null", O_WRONLY);
+        dup2(out, 1);
+        setenv("LD_LIBRARY_PATH", BUILD "/tests", 1); /* plainlib_*.so */
         if (cwd && chdir(cwd) != 0)
             _exit(98);
         if (env)

@@ -17,9 +17,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,18 +57,23 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* One reply, then the connection is closed: the only answer the gate gives itself. */
+/* One reply, then the connection is closed: the only answer the gate gives itself, with the
+ * body every other error of the dashboard has (ali_ui_reply_error). */
 static void refuse(int fd, unsigned status, const char *reason, const char *message)
 {
-    char body[256], reply[512];
-    int nb = snprintf(body, sizeof body, "{\"error\":{\"status\":%u,\"message\":\"%s\"}}", status,
-                      message);
-    int n = snprintf(reply, sizeof reply,
-                     "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                     "Cache-Control: no-store\r\nConnection: close\r\n\r\n%s",
-                     status, reason, nb, body);
-    if (n > 0 && send(fd, reply, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+    ali_ui_reply r;
+    ali_ui_reply_error(&r, status, message);
+    const void *body = r.body ? (const void *)r.body : (const void *)r.static_body;
+    char head[256];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+                     r.status, reason, r.content_type, r.len);
+    struct iovec iov[2] = {{head, n > 0 ? (size_t)n : 0}, {(void *)body, r.len}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    if (sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         al_log(AL_LOG_DEBUG, "astrolab.ui", "gate: a refusal was not sent: %s", strerror(errno));
+    free(r.body);
     close(fd);
 }
 
