@@ -1574,6 +1574,25 @@ TEST(test_gzip_and_bzip2_fits_load_by_content_whatever_the_name)
     CHECK_ERR_HAS(err, "compressed with xz, which CFITSIO cannot read");
 }
 
+TEST(test_gzipped_truncated_table_is_refused_as_truncated)
+{
+    /* CFITSIO reads the decompressed copy in memory: the file's own size says nothing. */
+    al_tensordict *td = make_catalog(500);
+    const char *path = tmp_path("trunc_gz.fits"), *gz = tmp_path("trunc_gz.fits.gz");
+    al_error err;
+    CHECK_EQ_INT(al_survey_save_fits(td, path, NULL, &err), 0);
+    al_survey_free(td);
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0);
+    CHECK(truncate(path, sb.st_size / 2) == 0);
+    if (!compress_with("gzip", path, gz))
+        return;
+    CHECK(al_survey_load(gz, NULL, &err) == NULL);
+    CHECK_EQ_INT(err.code, AL_EFORMAT);
+    CHECK_ERR_HAS(err, "truncated");
+    CHECK_ERR_HAS(err, "HDU 1");
+}
+
 TEST(test_gzipped_headers_that_crash_cfitsio_are_refused_too)
 {
     char ttype_bare[81];

@@ -105,31 +105,13 @@ static int read_column(fitsfile *f, int colnum, ali_scol *c, char letter, size_t
     return rc;
 }
 
+/* Reads every wanted column of `cols`. */
 static int read_named(fitsfile *f, const char *path, int hdu, const al_survey_options *o,
-                      ali_stable *t, const char **names, al_error *err);
-
-int ali_fits_read_ascii(fitsfile *f, const char *path, int hdu, const al_survey_options *o,
-                        ali_stable *t, al_error *err)
+                      ali_stable *t, const ali_fits_cols *cols, al_error *err)
 {
-    int st = 0, ncols = 0;
-    fits_get_num_cols(f, &ncols, &st);
-    const char **names = AL_NEW_ARRAY(const char *, (size_t)ncols + 1);
-    if (!names)
-        return al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
-    for (int i = 0; i < ncols; i++)
-        names[i] = f->Fptr->tableptr[i].ttype;
-    int rc = read_named(f, path, hdu, o, t, names, err);
-    al_free(names);
-    return rc;
-}
-
-static int read_named(fitsfile *f, const char *path, int hdu, const al_survey_options *o,
-                      ali_stable *t, const char **names, al_error *err)
-{
-    int st = 0, ncols = 0;
+    int st = 0, ncols = cols->n;
     long long nrows = 0;
     fits_get_num_rowsll(f, &nrows, &st);
-    fits_get_num_cols(f, &ncols, &st);
     if (st)
         return al_error_set(err, AL_EFORMAT, "%s: HDU %d: bad ASCII table header", path, hdu);
     int64_t start = o->row_start,
@@ -139,7 +121,6 @@ static int read_named(fitsfile *f, const char *path, int hdu, const al_survey_op
                             (long long)start, nrows);
     t->rows = stop - start;
     t->file_rows = nrows;
-    tcolumn *tc = f->Fptr->tableptr;
     size_t n_want = o->columns ? ali_survey_count_names(o->columns) : (size_t)ncols;
     t->cols = AL_NEW_ARRAY(ali_scol, n_want ? n_want : 1);
     if (!t->cols)
@@ -148,19 +129,21 @@ static int read_named(fitsfile *f, const char *path, int hdu, const al_survey_op
     fits_get_rowsize(f, &optimal, &st);
     int64_t block = o->block_rows ? (int64_t)o->block_rows : (optimal > 0 ? optimal : 1);
     for (size_t j = 0; j < n_want; j++) {
-        int i = o->columns ? ali_survey_find_name(names, (size_t)ncols, o->columns[j]) : (int)j;
+        int i =
+            o->columns ? ali_survey_find_name(cols->names, (size_t)ncols, o->columns[j]) : (int)j;
         if (i < 0)
             return al_error_set(err, AL_ENOTFOUND, "%s: HDU %d: no column '%s'", path, hdu,
                                 o->columns[j]);
+        const ali_fits_col *fc = &cols->col[i];
         ali_scol *c = &t->cols[j];
         t->n_cols = j + 1;
-        char letter = tc[i].tform[0];
-        bool scaled = tc[i].tscale != 1.0 || tc[i].tzero != 0.0;
+        char letter = fc->letter;
+        bool scaled = fc->scale != 1.0 || fc->zero != 0.0;
         c->repeat = 1;
         c->ndim = 1;
         if (letter == 'A') {
             c->dtype = AL_DTYPE_STRING;
-            c->width = tc[i].twidth > 0 ? (size_t)tc[i].twidth : 1;
+            c->width = fc->width > 0 ? (size_t)fc->width : 1;
         } else {
             c->dtype = letter == 'I' && !scaled ? AL_DTYPE_INT64 : AL_DTYPE_FLOAT64;
             c->width = 8;
@@ -172,14 +155,14 @@ static int read_named(fitsfile *f, const char *path, int hdu, const al_survey_op
         if (fits_read_key(f, TSTRING, key, unit, NULL, &ust) == 0 && unit[0])
             unit_ok = (c->unit = al_strdup(unit)) != NULL;
         fits_clear_errmsg();
-        c->key = ali_survey_key(tc[i].ttype, (size_t)i + 1);
-        c->format = al_strdup(tc[i].tform);
-        c->data = ali_survey_col_alloc((uint64_t)t->rows * c->width, path, tc[i].ttype, err);
+        c->key = ali_survey_key(fc->name, (size_t)i + 1);
+        c->format = al_strdup(fc->form);
+        c->data = ali_survey_col_alloc((uint64_t)t->rows * c->width, path, fc->name, err);
         if (!unit_ok || !c->key || !c->format || !c->data)
             return al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
         if (c->dtype == AL_DTYPE_STRING)
             memset(c->data, 0, (size_t)t->rows * c->width);
-        size_t tw = tc[i].twidth > 0 ? (size_t)tc[i].twidth : 1;
+        size_t tw = fc->width > 0 ? (size_t)fc->width : 1;
         int rc = read_column(f, i + 1, c, letter, tw, start, t->rows, block, path, hdu, err);
         if (rc != AL_OK)
             return rc;
@@ -187,4 +170,16 @@ static int read_named(fitsfile *f, const char *path, int hdu, const al_survey_op
             o->progress(o->progress_user, (uint64_t)t->rows * (j + 1) / n_want, (uint64_t)t->rows);
     }
     return AL_OK;
+}
+
+int ali_fits_read_ascii(fitsfile *f, const char *path, int hdu, const al_survey_options *o,
+                        ali_stable *t, al_error *err)
+{
+    ali_fits_cols cols;
+    int rc = ali_fits_cols_read(f, path, hdu, &cols, err);
+    if (rc != AL_OK)
+        return rc;
+    rc = read_named(f, path, hdu, o, t, &cols, err);
+    ali_fits_cols_free(&cols);
+    return rc;
 }

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "survey/survey_int.h"
 
@@ -389,13 +390,63 @@ static int scatter(const col_plan *p, const uint8_t *blk, int64_t rowlen, int64_
     return AL_OK;
 }
 
-/* Plans every wanted column: names, types, buffers. `names` holds the ncols column names. */
+/* Bytes a binary column takes in a row (as CFITSIO lays rows out), or -1 for an unknown type. */
+static int64_t row_bytes(char letter, int64_t repeat)
+{
+    switch (letter) {
+    case 'X':
+        return (repeat + 7) / 8;
+    case 'A':
+    case 'L':
+    case 'B':
+        return repeat;
+    case 'I':
+        return 2 * repeat;
+    case 'J':
+    case 'E':
+        return 4 * repeat;
+    case 'K':
+    case 'D':
+    case 'C':
+    case 'P':
+        return 8 * repeat;
+    case 'M':
+    case 'Q':
+        return 16 * repeat;
+    default:
+        return -1;
+    }
+}
+
+/* Each column's byte offset in a row into tbcol[0..n). AL_OK, or AL_EFORMAT when the columns do
+ * not add up to NAXIS1 (CFITSIO refuses such a table on opening it: this checks our sizes). */
+static int column_offsets(const ali_fits_cols *cols, int64_t rowlen, int64_t *tbcol,
+                          const char *path, int hdu, al_error *err)
+{
+    int64_t at = 0;
+    for (int i = 0; i < cols->n; i++) {
+        int64_t n = row_bytes(cols->col[i].letter, cols->col[i].repeat);
+        if (n < 0)
+            return al_error_set(err, AL_EFORMAT, "%s: HDU %d: column '%s': unknown TFORM '%s'",
+                                path, hdu, cols->col[i].name, cols->col[i].form);
+        tbcol[i] = at;
+        at += n;
+    }
+    if (at != rowlen)
+        return al_error_set(err, AL_EFORMAT,
+                            "%s: HDU %d: the columns take %lld bytes a row, NAXIS1 says %lld", path,
+                            hdu, (long long)at, (long long)rowlen);
+    return AL_OK;
+}
+
+/* Plans every wanted column of `cols`: names, types, buffers. */
 static int plan_named(fitsfile *f, const char *path, int hdu, const al_survey_options *o,
-                      int64_t rows, col_plan **plans_out, ali_stable *t, const char **names,
-                      int ncols, al_error *err)
+                      int64_t rows, col_plan **plans_out, ali_stable *t, const ali_fits_cols *cols,
+                      const int64_t *tbcol, al_error *err)
 {
     int st = 0;
-    tcolumn *tc = f->Fptr->tableptr;
+    int ncols = cols->n;
+    const char **names = cols->names;
     size_t n_want = o->columns ? ali_survey_count_names(o->columns) : (size_t)ncols;
     t->cols = AL_NEW_ARRAY(ali_scol, n_want ? n_want : 1);
     t->roles = AL_NEW_ARRAY(char *, n_want ? n_want : 1);
@@ -409,18 +460,16 @@ static int plan_named(fitsfile *f, const char *path, int hdu, const al_survey_op
             return al_error_set(err, AL_ENOTFOUND, "%s: HDU %d: no column '%s' (%d columns: %s%s)",
                                 path, hdu, o->columns[j], ncols, ncols ? names[0] : "",
                                 ncols > 1 ? ", ..." : "");
+        const ali_fits_col *fc = &cols->col[i];
         col_plan *p = &plans[j];
         ali_scol *c = &t->cols[j];
         t->n_cols = j + 1;
         p->out = c;
-        const char *tf = tc[i].tform;
-        while (*tf >= '0' && *tf <= '9')
-            tf++;
-        p->letter = *tf;
-        p->tbcol = tc[i].tbcol;
-        p->repeat = tc[i].trepeat;
-        p->scale = tc[i].tscale;
-        p->zero = tc[i].tzero;
+        p->letter = fc->letter;
+        p->tbcol = tbcol[i];
+        p->repeat = fc->repeat;
+        p->scale = fc->scale;
+        p->zero = fc->zero;
         char key[FLEN_KEYWORD];
         long long tnull;
         snprintf(key, sizeof key, "TNULL%d", i + 1);
@@ -428,17 +477,17 @@ static int plan_named(fitsfile *f, const char *path, int hdu, const al_survey_op
             c->has_tnull = true, c->tnull = tnull;
         st = 0;
         fits_clear_errmsg();
-        c->key = ali_survey_key(tc[i].ttype, (size_t)i + 1);
-        c->format = al_strdup(tc[i].tform);
+        c->key = ali_survey_key(fc->name, (size_t)i + 1);
+        c->format = al_strdup(fc->form);
         char rkey[FLEN_KEYWORD];
         snprintf(key, sizeof key, "TUNIT%d", i + 1);
         snprintf(rkey, sizeof rkey, "TROLE%d", i + 1);
         if (!c->key || !c->format || read_str_key(f, key, &c->unit) ||
             read_str_key(f, rkey, &t->roles[j]))
             return al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
-        int rc = plan_type(p, path, hdu, tc[i].ttype, o->raw_strings, err);
+        int rc = plan_type(p, path, hdu, fc->name, o->raw_strings, err);
         if (rc == AL_OK)
-            rc = ali_fits_tdim(f, i + 1, tc[i].ttype, p->letter, p->repeat, o->raw_strings, c, path,
+            rc = ali_fits_tdim(f, i + 1, fc->name, p->letter, p->repeat, o->raw_strings, c, path,
                                hdu, err);
         if (rc != AL_OK)
             return rc;
@@ -451,22 +500,57 @@ static int plan_named(fitsfile *f, const char *path, int hdu, const al_survey_op
 }
 
 static int plan_columns(fitsfile *f, const char *path, int hdu, const al_survey_options *o,
-                        int64_t rows, col_plan **plans_out, ali_stable *t, al_error *err)
+                        int64_t rows, int64_t rowlen, col_plan **plans_out, ali_stable *t,
+                        al_error *err)
 {
-    int ncols = 0, st = 0;
-    fits_get_num_cols(f, &ncols, &st);
-    const char **names = AL_NEW_ARRAY(const char *, (size_t)ncols + 1);
-    if (!names)
-        return al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
-    for (int i = 0; i < ncols; i++)
-        names[i] = f->Fptr->tableptr[i].ttype;
-    int rc = plan_named(f, path, hdu, o, rows, plans_out, t, names, ncols, err);
-    al_free(names);
+    ali_fits_cols cols;
+    int rc = ali_fits_cols_read(f, path, hdu, &cols, err);
+    if (rc != AL_OK)
+        return rc;
+    int64_t *tbcol = AL_NEW_ARRAY(int64_t, (size_t)cols.n + 1);
+    if (!tbcol)
+        rc = al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
+    if (rc == AL_OK)
+        rc = column_offsets(&cols, rowlen, tbcol, path, hdu, err);
+    if (rc == AL_OK)
+        rc = plan_named(f, path, hdu, o, rows, plans_out, t, &cols, tbcol, err);
+    al_free(tbcol);
+    ali_fits_cols_free(&cols);
     return rc;
 }
 
-static int read_binary(fitsfile *f, const char *path, int hdu, const al_survey_options *o,
-                       ali_stable *t, al_error *err)
+/* AL_OK when the file CFITSIO reads holds all nrows rows of the table, checked before the
+ * columns are allocated. A file on disk is checked by its size, exactly (an unpadded last record
+ * still loads); CFITSIO's copy in memory of a compressed file or table, whose size is not in
+ * CFITSIO's interface, by reading the table's last byte. */
+static int check_size(fitsfile *f, const char *path, int hdu, bool in_memory, long long nrows,
+                      long rowlen, al_error *err)
+{
+    int st = 0;
+    long long headstart, datastart, dataend, need = nrows * rowlen;
+    if (need == 0 || fits_get_hduaddrll(f, &headstart, &datastart, &dataend, &st))
+        return AL_OK;
+    struct stat sb;
+    bool whole;
+    if (in_memory) {
+        unsigned char last;
+        whole = fits_read_tblbytes(f, nrows, rowlen, 1, &last, &st) == 0;
+        fits_clear_errmsg();
+    } else
+        whole = stat(path, &sb) != 0 || sb.st_size >= datastart + need;
+    if (whole)
+        return AL_OK;
+    char has[48] = "";
+    if (!in_memory)
+        snprintf(has, sizeof has, ", the file has %lld", (long long)sb.st_size);
+    return al_error_set(err, AL_EFORMAT,
+                        "%s: HDU %d: truncated: %lld rows of %ld bytes need %lld bytes from "
+                        "offset %lld%s",
+                        path, hdu, nrows, rowlen, need, datastart, has);
+}
+
+static int read_binary(fitsfile *f, const char *path, int hdu, bool in_memory,
+                       const al_survey_options *o, ali_stable *t, al_error *err)
 {
     int st = 0;
     long long nrows = 0;
@@ -475,15 +559,9 @@ static int read_binary(fitsfile *f, const char *path, int hdu, const al_survey_o
     fits_read_key(f, TLONG, "NAXIS1", &rowlen, NULL, &st);
     if (st)
         return fits_fail(err, AL_EFORMAT, path, hdu, st, "bad table header");
-    /* The size CFITSIO sees: the file's, or that of its decompressed copy in memory (a .gz,
-     * a tile-compressed table), which the file's own size says nothing about. */
-    long long headstart, datastart, dataend, size = (long long)f->Fptr->logfilesize;
-    if (fits_get_hduaddrll(f, &headstart, &datastart, &dataend, &st) == 0 &&
-        size < datastart + nrows * rowlen)
-        return al_error_set(err, AL_EFORMAT,
-                            "%s: HDU %d: truncated: %lld rows of %ld bytes need %lld bytes from "
-                            "offset %lld, the file has %lld",
-                            path, hdu, nrows, rowlen, nrows * rowlen, datastart, size);
+    int rc = check_size(f, path, hdu, in_memory, nrows, rowlen, err);
+    if (rc != AL_OK)
+        return rc;
     int64_t start = o->row_start,
             stop = o->row_stop < 0 || o->row_stop > nrows ? nrows : o->row_stop;
     if (start > nrows)
@@ -493,7 +571,7 @@ static int read_binary(fitsfile *f, const char *path, int hdu, const al_survey_o
     t->rows = rows;
     t->file_rows = nrows;
     col_plan *plans = NULL;
-    int rc = plan_columns(f, path, hdu, o, rows, &plans, t, err);
+    rc = plan_columns(f, path, hdu, o, rows, rowlen, &plans, t, err);
     if (rc != AL_OK)
         return rc;
     long optimal = 1;
@@ -591,7 +669,7 @@ int ali_fits_read(const char *path, const al_survey_options *o, ali_stable *t, a
         fits_get_hdu_type(tf, &type, &st);
         if (rc == AL_OK)
             rc = type == ASCII_TBL ? ali_fits_read_ascii(tf, path, hdu, o, t, err)
-                                   : read_binary(tf, path, hdu, o, t, err);
+                                   : read_binary(tf, path, hdu, compressed || mem, o, t, err);
     }
     st = 0;
     if (mem)

@@ -1,8 +1,8 @@
 /* Internals of the survey module: the table a reader fills (columns in their final buffers,
- * not yet tensors), shared by the readers (fits_read.c, fits_ascii.c, csv.c), the loader that
- * turns it into a tensordict (load.c), the role tables (columns.c) and the metadata table
- * (meta.c). Readers run inside the load's memory scope: everything they allocate is reclaimed
- * if the load fails; load.c keeps what the result needs. */
+ * not yet tensors), shared by the readers (fits_read.c, fits_ascii.c, fits_cols.c, csv.c), the
+ * loader that turns it into a tensordict (load.c), the role tables (columns.c) and the metadata
+ * table (meta.c). Readers run inside the load's memory scope: everything they allocate is
+ * reclaimed if the load fails; load.c keeps what the result needs. */
 #ifndef ASTROLAB_SURVEY_INT_H
 #define ASTROLAB_SURVEY_INT_H
 
@@ -77,6 +77,26 @@ size_t ali_survey_count_names(const char *const *names);
 /* Readers: fill *t from `path` as opts asks. AL_OK or an error code with err filled. */
 int ali_fits_read(const char *path, const al_survey_options *opts, ali_stable *t, al_error *err);
 int ali_csv_read(const char *path, const al_survey_options *opts, ali_stable *t, al_error *err);
+
+/* One column as a FITS table's header declares it (fits_cols.c). */
+typedef struct ali_fits_col {
+    char name[FLEN_VALUE]; /* TTYPEn; "" when absent */
+    char form[FLEN_VALUE]; /* TFORMn, trailing blanks dropped */
+    char letter;           /* its type letter (binary: after the repeat count) */
+    int64_t repeat;        /* binary: elements per row (A: characters); ASCII: 1 */
+    int64_t width;         /* ASCII: characters in the field (TFORM's w); binary: 0 */
+    double scale, zero;    /* TSCALn, TZEROn: 1 and 0 when absent */
+} ali_fits_col;
+/* Every column of the table at f's current HDU, binary or ASCII. */
+typedef struct ali_fits_cols {
+    int n;              /* TFIELDS */
+    ali_fits_col *col;  /* n of them */
+    const char **names; /* col[i].name, for ali_survey_find_name */
+} ali_fits_cols;
+/* Reads them with CFITSIO's public calls. AL_OK (free with ali_fits_cols_free), or AL_EFORMAT
+ * or AL_ENOMEM with nothing to free; err filled. */
+int ali_fits_cols_read(fitsfile *f, const char *path, int hdu, ali_fits_cols *out, al_error *err);
+void ali_fits_cols_free(ali_fits_cols *c);
 
 /* The ASCII-table part of ali_fits_read (fits_ascii.c), on an open file at the table HDU. */
 int ali_fits_read_ascii(fitsfile *f, const char *path, int hdu, const al_survey_options *o,
