@@ -120,80 +120,116 @@ static int read_str_key(fitsfile *f, const char *key, char **out)
     return AL_OK;
 }
 
+/* What each TFORM type letter stores and how it is read: as stored (`kind` into `dtype`), or,
+ * when TSCAL is 1 and TZERO is `uzero` (the offset FITS uses for the other signedness), as
+ * `udtype` with the sign bit flipped. Any other TSCAL/TZERO gives float64 (KIND_SCALED). A
+ * letter with a `refusal` is laid out (its size places the columns after it) but not read. */
+typedef struct tform_type {
+    char letter;
+    int size;            /* bytes per element in a row; 0 for X, whose bits are packed */
+    bool scalable;       /* TSCAL/TZERO apply (not to L, X, A) */
+    bool is_float;       /* E, D */
+    col_kind kind;       /* read as stored */
+    al_dtype dtype;      /* ... into this type */
+    double uzero;        /* TZERO of the other signedness; 0: none */
+    al_dtype udtype;     /* ... read into this type */
+    uint64_t flip;       /* ... with this xor */
+    const char *refusal; /* not supported (AL_ETYPE): why */
+} tform_type;
+
+static const tform_type tform_types[] = {
+    {.letter = 'L', .size = 1, .kind = KIND_LOGICAL, .dtype = AL_DTYPE_BOOL},
+    {.letter = 'X', .size = 0, .kind = KIND_BITS, .dtype = AL_DTYPE_BOOL},
+    {.letter = 'A', .size = 1, .kind = KIND_STRING, .dtype = AL_DTYPE_STRING},
+    {.letter = 'B',
+     .size = 1,
+     .scalable = true,
+     .kind = KIND_COPY,
+     .dtype = AL_DTYPE_UINT8,
+     .uzero = -128.0,
+     .udtype = AL_DTYPE_INT8,
+     .flip = 0x80},
+    {.letter = 'I',
+     .size = 2,
+     .scalable = true,
+     .kind = KIND_SWAP,
+     .dtype = AL_DTYPE_INT16,
+     .uzero = 32768.0,
+     .udtype = AL_DTYPE_UINT16,
+     .flip = 0x8000},
+    {.letter = 'J',
+     .size = 4,
+     .scalable = true,
+     .kind = KIND_SWAP,
+     .dtype = AL_DTYPE_INT32,
+     .uzero = 2147483648.0,
+     .udtype = AL_DTYPE_UINT32,
+     .flip = 0x80000000u},
+    {.letter = 'K',
+     .size = 8,
+     .scalable = true,
+     .kind = KIND_SWAP,
+     .dtype = AL_DTYPE_INT64,
+     .uzero = 9223372036854775808.0,
+     .udtype = AL_DTYPE_UINT64,
+     .flip = 0x8000000000000000ull},
+    {.letter = 'E',
+     .size = 4,
+     .scalable = true,
+     .is_float = true,
+     .kind = KIND_SWAP,
+     .dtype = AL_DTYPE_FLOAT32},
+    {.letter = 'D',
+     .size = 8,
+     .scalable = true,
+     .is_float = true,
+     .kind = KIND_SWAP,
+     .dtype = AL_DTYPE_FLOAT64},
+    {.letter = 'C', .size = 8, .refusal = "complex columns are not supported"},
+    {.letter = 'M', .size = 16, .refusal = "complex columns are not supported"},
+    {.letter = 'P', .size = 8, .refusal = "variable-length arrays are not supported"},
+    {.letter = 'Q', .size = 16, .refusal = "variable-length arrays are not supported"},
+};
+
+/* The entry for a TFORM letter, or NULL for one FITS does not define. */
+static const tform_type *tform_find(char letter)
+{
+    for (size_t i = 0; i < sizeof tform_types / sizeof tform_types[0]; i++)
+        if (tform_types[i].letter == letter)
+            return &tform_types[i];
+    return NULL;
+}
+
 /* Sets the plan's kind and the output type from the TFORM letter and the scaling. */
 static int plan_type(col_plan *p, const char *path, int hdu, const char *name, bool raw,
                      al_error *err)
 {
+    const tform_type *ty = tform_find(p->letter);
+    if (!ty)
+        return al_error_set(err, AL_EFORMAT, "%s: HDU %d: column '%s': unknown TFORM type '%c'",
+                            path, hdu, name, p->letter);
+    if (ty->refusal)
+        return al_error_set(err, AL_ETYPE, "%s: HDU %d: column '%s' (TFORM '%c'): %s", path, hdu,
+                            name, p->letter, ty->refusal);
     ali_scol *c = p->out;
-    bool unscaled = p->scale == 1.0 && p->zero == 0.0;
-    bool scale_one = p->scale == 1.0;
+    p->in_size = ty->size;
+    p->is_float = ty->is_float;
+    p->kind = ty->kind;
+    c->dtype = ty->dtype;
     c->repeat = p->repeat;
-    switch (p->letter) {
-    case 'L':
-        p->kind = KIND_LOGICAL, p->in_size = 1, c->dtype = AL_DTYPE_BOOL;
-        break;
-    case 'X':
-        p->kind = KIND_BITS, p->in_size = 0, c->dtype = AL_DTYPE_BOOL;
-        break;
-    case 'A':
-        p->kind = raw ? KIND_COPY : KIND_STRING, p->in_size = 1, c->dtype = AL_DTYPE_STRING;
+    if (ty->dtype == AL_DTYPE_STRING) { /* one string of `repeat` bytes a row (TDIM may split it) */
+        p->kind = raw ? KIND_COPY : KIND_STRING;
         c->width = p->repeat ? (size_t)p->repeat : 1;
         c->repeat = 1;
         c->ndim = 1;
         return AL_OK;
-    case 'B':
-        p->in_size = 1;
-        if (unscaled)
-            p->kind = KIND_COPY, c->dtype = AL_DTYPE_UINT8;
-        else if (scale_one && p->zero == -128.0)
-            p->kind = KIND_SWAP, p->flip = 0x80, c->dtype = AL_DTYPE_INT8;
-        break;
-    case 'I':
-        p->in_size = 2;
-        if (unscaled)
-            p->kind = KIND_SWAP, c->dtype = AL_DTYPE_INT16;
-        else if (scale_one && p->zero == 32768.0)
-            p->kind = KIND_SWAP, p->flip = 0x8000, c->dtype = AL_DTYPE_UINT16;
-        break;
-    case 'J':
-        p->in_size = 4;
-        if (unscaled)
-            p->kind = KIND_SWAP, c->dtype = AL_DTYPE_INT32;
-        else if (scale_one && p->zero == 2147483648.0)
-            p->kind = KIND_SWAP, p->flip = 0x80000000u, c->dtype = AL_DTYPE_UINT32;
-        break;
-    case 'K':
-        p->in_size = 8;
-        if (unscaled)
-            p->kind = KIND_SWAP, c->dtype = AL_DTYPE_INT64;
-        else if (scale_one && p->zero == 9223372036854775808.0)
-            p->kind = KIND_SWAP, p->flip = 0x8000000000000000ull, c->dtype = AL_DTYPE_UINT64;
-        break;
-    case 'E':
-    case 'D':
-        p->in_size = p->letter == 'E' ? 4 : 8, p->is_float = true;
-        if (unscaled)
-            p->kind = KIND_SWAP, c->dtype = p->letter == 'E' ? AL_DTYPE_FLOAT32 : AL_DTYPE_FLOAT64;
-        break;
-    case 'C':
-    case 'M':
-        return al_error_set(err, AL_ETYPE,
-                            "%s: HDU %d: column '%s' (TFORM '%c'): complex columns are not "
-                            "supported",
-                            path, hdu, name, p->letter);
-    case 'P':
-    case 'Q':
-        return al_error_set(err, AL_ETYPE,
-                            "%s: HDU %d: column '%s' (TFORM '%c'): variable-length arrays are not "
-                            "supported",
-                            path, hdu, name, p->letter);
-    default:
-        return al_error_set(err, AL_EFORMAT, "%s: HDU %d: column '%s': unknown TFORM type '%c'",
-                            path, hdu, name, p->letter);
     }
-    if (p->kind == 0 && c->dtype == 0 && p->letter != 'L' && p->letter != 'X') {
-        p->kind = KIND_SCALED; /* any other TSCAL/TZERO: physical values as float64 */
-        c->dtype = AL_DTYPE_FLOAT64;
+    bool unscaled = p->scale == 1.0 && p->zero == 0.0;
+    if (ty->scalable && !unscaled) {
+        if (ty->uzero != 0.0 && p->scale == 1.0 && p->zero == ty->uzero)
+            p->kind = KIND_SWAP, p->flip = ty->flip, c->dtype = ty->udtype;
+        else
+            p->kind = KIND_SCALED, c->dtype = AL_DTYPE_FLOAT64; /* physical values */
     }
     c->width = al_dtype_size(c->dtype);
     c->ndim = p->repeat == 1 ? 1 : 2;
@@ -390,47 +426,21 @@ static int scatter(const col_plan *p, const uint8_t *blk, int64_t rowlen, int64_
     return AL_OK;
 }
 
-/* Bytes a binary column takes in a row (as CFITSIO lays rows out), or -1 for an unknown type. */
-static int64_t row_bytes(char letter, int64_t repeat)
-{
-    switch (letter) {
-    case 'X':
-        return (repeat + 7) / 8;
-    case 'A':
-    case 'L':
-    case 'B':
-        return repeat;
-    case 'I':
-        return 2 * repeat;
-    case 'J':
-    case 'E':
-        return 4 * repeat;
-    case 'K':
-    case 'D':
-    case 'C':
-    case 'P':
-        return 8 * repeat;
-    case 'M':
-    case 'Q':
-        return 16 * repeat;
-    default:
-        return -1;
-    }
-}
-
-/* Each column's byte offset in a row into tbcol[0..n). AL_OK, or AL_EFORMAT when the columns do
- * not add up to NAXIS1 (CFITSIO refuses such a table on opening it: this checks our sizes). */
+/* Each column's byte offset in a row into tbcol[0..n), as CFITSIO lays rows out. AL_OK, or
+ * AL_EFORMAT when they do not add up to NAXIS1 (CFITSIO refuses such a table on opening it:
+ * this checks our sizes). */
 static int column_offsets(const ali_fits_cols *cols, int64_t rowlen, int64_t *tbcol,
                           const char *path, int hdu, al_error *err)
 {
     int64_t at = 0;
     for (int i = 0; i < cols->n; i++) {
-        int64_t n = row_bytes(cols->col[i].letter, cols->col[i].repeat);
-        if (n < 0)
+        const ali_fits_col *c = &cols->col[i];
+        const tform_type *ty = tform_find(c->letter);
+        if (!ty)
             return al_error_set(err, AL_EFORMAT, "%s: HDU %d: column '%s': unknown TFORM '%s'",
-                                path, hdu, cols->col[i].name, cols->col[i].form);
+                                path, hdu, c->name, c->form);
         tbcol[i] = at;
-        at += n;
+        at += ty->size ? ty->size * c->repeat : (c->repeat + 7) / 8;
     }
     if (at != rowlen)
         return al_error_set(err, AL_EFORMAT,
