@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "survey/survey_int.h"
+#include "tensors/memory_info_int.h"
 #include "util/json_int.h"
 
 typedef struct info_ctx {
@@ -119,10 +120,10 @@ static int add_column(const char *path, const al_tensordict_entry *e, void *user
     return ok ? 0 : 1;
 }
 
-char *al_survey_info_json(const al_tensordict *td)
+/* The document al_survey_info_json prints, built once: memory_info is the tensors module's
+ * object, embedded as it is. NULL when out of memory. */
+static cJSON *info_cjson(const al_tensordict *td)
 {
-    if (!td)
-        return NULL;
     const al_survey_meta *m = al_survey_info(td);
     cJSON *doc = cJSON_CreateObject();
     info_ctx c = {td, m, NULL, false};
@@ -136,13 +137,22 @@ char *al_survey_info_json(const al_tensordict *td)
          cJSON_AddNumberToObject(doc, "file_rows", m ? (double)m->file_rows : 0) &&
          (c.columns = cJSON_AddArrayToObject(doc, "columns")) != NULL;
     ok = ok && al_tensordict_foreach(td, add_column, &c) == 0 && !c.oom;
-    char *mi = ok ? al_tensordict_memory_info_json(td) : NULL;
-    cJSON *mj = mi ? cJSON_Parse(mi) : NULL;
-    free(mi);
-    ok = ok && mj && cJSON_AddItemToObject(doc, "memory_info", mj);
-    if (!ok && mj && !cJSON_IsInvalid(mj) && doc && !cJSON_GetObjectItem(doc, "memory_info"))
-        cJSON_Delete(mj);
-    char *out = ok ? ali_json_print(doc, false) : NULL;
+    cJSON *mi = ok ? ali_tensordict_memory_info_cjson(td) : NULL;
+    if (mi && !cJSON_AddItemToObject(doc, "memory_info", mi)) {
+        cJSON_Delete(mi);
+        mi = NULL;
+    }
+    if (!mi) {
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+char *al_survey_info_json(const al_tensordict *td)
+{
+    cJSON *doc = td ? info_cjson(td) : NULL;
+    char *out = doc ? ali_json_print(doc, false) : NULL;
     cJSON_Delete(doc);
     return out;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tensors/memory_info_int.h"
 #include "tensors_int.h"
 #include "util/json_int.h"
 
@@ -236,12 +237,11 @@ fail:
     return NULL;
 }
 
-char *al_tensordict_memory_info_json(const al_tensordict *td)
+cJSON *ali_tensordict_memory_info_cjson(const al_tensordict *td)
 {
     al_tensordict_meminfo info;
     if (al_tensordict_memory_info(td, &info) != AL_OK)
         return NULL;
-    char *text = NULL;
     cJSON *root = cJSON_CreateObject(), *devices = NULL, *entries = NULL;
     if (!root || !cJSON_AddNumberToObject(root, "total_bytes", (double)info.total_bytes) ||
         !cJSON_AddNumberToObject(root, "total_mb", info.total_mb) ||
@@ -251,7 +251,7 @@ char *al_tensordict_memory_info_json(const al_tensordict *td)
         !cJSON_AddNumberToObject(devices, "cpu", (double)info.cpu_bytes) ||
         (info.cuda_bytes && !cJSON_AddNumberToObject(devices, "cuda", (double)info.cuda_bytes)) ||
         !(entries = cJSON_AddArrayToObject(root, "entries")))
-        goto done;
+        goto fail;
     for (int d = 0; d < AL_TENSOR_MAX_CUDA_DEVICES; d++) {
         char name[32];
         if (info.cuda_device_bytes[d] &&
@@ -259,18 +259,27 @@ char *al_tensordict_memory_info_json(const al_tensordict *td)
                                      al_device_name((al_device){AL_DEVICE_CUDA, d}, name,
                                                     sizeof name),
                                      (double)info.cuda_device_bytes[d]))
-            goto done;
+            goto fail;
     }
     for (size_t i = 0; i < info.n_rows; i++) {
         cJSON *r = row_json(&info.rows[i]);
         if (!r || !cJSON_AddItemToArray(entries, r)) {
             cJSON_Delete(r);
-            goto done;
+            goto fail;
         }
     }
-    text = ali_json_print(root, false);
-done:
+    al_tensordict_memory_info_release(&info);
+    return root;
+fail:
     cJSON_Delete(root);
     al_tensordict_memory_info_release(&info);
+    return NULL;
+}
+
+char *al_tensordict_memory_info_json(const al_tensordict *td)
+{
+    cJSON *root = ali_tensordict_memory_info_cjson(td);
+    char *text = root ? ali_json_print(root, false) : NULL;
+    cJSON_Delete(root);
     return text;
 }
