@@ -1,6 +1,7 @@
 /* Tests of the astrolab command-line tool: runs the built binary (ASTROLAB_BUILD_DIR/astrolab)
  * in a child process and checks its exit status, its stdout and stderr, and its JSON parsed
- * back with cJSON; also the system information (src/ui/sysinfo.c) that `status` prints. */
+ * back with cJSON; also the public calls it is built on: the system information that `status`
+ * prints (<astrolab/ui.h>) and the formatters of <astrolab/format.h>. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdarg.h>
@@ -9,8 +10,6 @@
 #include <unistd.h>
 
 #include "test.h"
-#include "ui/ui_int.h"
-#include "util/format_int.h"
 #include "util/json_int.h"
 
 #define ASTROLAB_BIN ASTROLAB_BUILD_DIR "/astrolab"
@@ -274,12 +273,12 @@ TEST(test_status_json_lists_the_devices_of_the_cuda_backend)
     cli_result_free(&none);
 }
 
-TEST(test_sysinfo_reads_the_machine_and_refuses_null)
+TEST(test_system_info_reads_the_machine_and_refuses_null)
 {
-    CHECK_EQ_INT(ali_sysinfo_get(NULL), AL_EINVAL);
-    CHECK(ali_sysinfo_json(NULL) == NULL);
-    ali_sysinfo si;
-    CHECK_EQ_INT(ali_sysinfo_get(&si), AL_OK);
+    CHECK_EQ_INT(al_get_system_info(NULL), AL_EINVAL);
+    CHECK(al_system_info_json(NULL) == NULL);
+    al_system_info si;
+    CHECK_EQ_INT(al_get_system_info(&si), AL_OK);
     CHECK(si.host[0] != '\0');
     CHECK(strncmp(si.os, "Linux ", 6) == 0);
     CHECK(si.cpus >= 1 && si.cpus_usable >= 1 && si.cpus_usable <= si.cpus);
@@ -288,12 +287,16 @@ TEST(test_sysinfo_reads_the_machine_and_refuses_null)
     CHECK(si.n_versions >= 3);
     CHECK_EQ_STR(si.versions[0].name, "astrolab");
     CHECK_EQ_STR(si.versions[0].version, al_version());
-    cJSON *j = ali_sysinfo_json(&si);
+    char *text = al_system_info_json(&si);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
     CHECK(j != NULL);
     CHECK_EQ_INT((long long)num(j, "cpus"), si.cpus);
     CHECK_EQ_INT((long long)num(j, "ram_total_bytes"), (long long)si.ram_total_bytes);
     CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "host")), si.host);
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "backing_allocator")),
+                 si.backing);
     cJSON_Delete(j);
+    free(text);
 }
 
 /* -------- demo. -------- */
@@ -486,7 +489,7 @@ static const char *write_file(const char *name, const char *bytes, size_t n)
     return path;
 }
 
-/* A check of its own, not ali_utf8_len's: whether s is valid UTF-8 (RFC 3629). */
+/* A check of its own, not al_utf8_len's: whether s is valid UTF-8 (RFC 3629). */
 static int is_utf8(const char *str)
 {
     const unsigned char *s = (const unsigned char *)str;
@@ -766,26 +769,30 @@ TEST(test_help_help_works_and_the_command_table_keeps_its_columns)
     cli_result_free(&b);
 }
 
-/* The shared helpers under the output above: shortest exact numbers, UTF-8 JSON. */
+/* The public helpers under the output above (<astrolab/format.h>): sizes and counts for people,
+ * shortest exact numbers, UTF-8 JSON. */
 TEST(test_number_and_json_helpers_write_exact_valid_text)
 {
-    char buf[ALI_FMT_REAL_LEN];
-    ali_fmt_double(48.371127880, buf, sizeof buf);
-    CHECK_EQ_STR(buf, "48.37112788");
-    ali_fmt_double(55.218067, buf, sizeof buf);
-    CHECK_EQ_STR(buf, "55.218067");
-    ali_fmt_double(0.1 + 0.2, buf, sizeof buf);
-    CHECK_EQ_STR(buf, "0.30000000000000004");
-    ali_fmt_double(1.234567890123456, buf, sizeof buf); /* needs 16 digits, not 17 */
-    CHECK_EQ_STR(buf, "1.234567890123456");
-    ali_fmt_float(-1.45f, buf, sizeof buf);
-    CHECK_EQ_STR(buf, "-1.45");
-    ali_fmt_float(16777217.0f, buf, sizeof buf);
-    CHECK_EQ_STR(buf, "16777216");
-    ali_fmt_float(0.1f + 0.2f, buf, sizeof buf);
-    CHECK(strtof(buf, NULL) == 0.1f + 0.2f);
-    ali_fmt_double(NAN, buf, sizeof buf);
-    CHECK_EQ_STR(buf, "nan");
+    char buf[AL_FORMAT_LEN];
+    CHECK_EQ_STR(al_format_bytes(0, buf, sizeof buf), "0 bytes");
+    CHECK_EQ_STR(al_format_bytes(1, buf, sizeof buf), "1 byte");
+    CHECK_EQ_STR(al_format_bytes(1536, buf, sizeof buf), "1.5 KiB");
+    CHECK_EQ_STR(al_format_bytes(12u << 20, buf, sizeof buf), "12 MiB");
+    CHECK_EQ_STR(al_format_bytes(UINT64_MAX, buf, sizeof buf), "16 EiB");
+    CHECK_EQ_STR(al_format_count(1234567, buf, sizeof buf), "1,234,567");
+    CHECK_EQ_STR(al_format_count(UINT64_MAX, buf, sizeof buf), "18,446,744,073,709,551,615");
+    CHECK_EQ_STR(al_format_count(1234567, buf, 4), "1,2"); /* cut to fit, NUL included */
+    CHECK(al_format_bytes(1, NULL, 8) == NULL && al_format_count(1, buf, 0) == NULL);
+    CHECK(al_format_double(1, NULL, 8) == NULL && al_format_float(1, buf, 0) == NULL);
+    CHECK_EQ_STR(al_format_double(48.371127880, buf, sizeof buf), "48.37112788");
+    CHECK_EQ_STR(al_format_double(55.218067, buf, sizeof buf), "55.218067");
+    CHECK_EQ_STR(al_format_double(0.1 + 0.2, buf, sizeof buf), "0.30000000000000004");
+    /* needs 16 digits, not 17 */
+    CHECK_EQ_STR(al_format_double(1.234567890123456, buf, sizeof buf), "1.234567890123456");
+    CHECK_EQ_STR(al_format_float(-1.45f, buf, sizeof buf), "-1.45");
+    CHECK_EQ_STR(al_format_float(16777217.0f, buf, sizeof buf), "16777216");
+    CHECK(strtof(al_format_float(0.1f + 0.2f, buf, sizeof buf), NULL) == 0.1f + 0.2f);
+    CHECK_EQ_STR(al_format_double(NAN, buf, sizeof buf), "nan");
 
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "sum", 0.1 + 0.2); /* cJSON alone prints 0.3 */
@@ -798,13 +805,24 @@ TEST(test_number_and_json_helpers_write_exact_valid_text)
     CHECK(cJSON_IsNumber(cJSON_GetObjectItem(o, "sum"))); /* o is left as it was */
     free(text);
     cJSON_Delete(o);
-    char *q = ali_json_quote("a\0\"\\\x01\xe9", 6);
+    /* al_json_format: the same writing of any JSON text; one value and nothing after it. */
+    text = al_json_format("[0.30000000000000004, 1e2, \"caf\xe9\"]", 0);
+    CHECK_EQ_STR(text, "[0.30000000000000004,100,\"caf\\u00e9\"]");
+    free(text);
+    text = al_json_format("{\"a\": [1]}", 1);
+    CHECK_EQ_STR(text, "{\n\t\"a\":\t[1]\n}");
+    free(text);
+    CHECK(al_json_format(NULL, 0) == NULL && al_json_format("", 0) == NULL);
+    CHECK(al_json_format("{\"a\": 1} 2", 0) == NULL && al_json_format("[1,", 1) == NULL);
+    char *q = al_json_quote("a\0\"\\\x01\xe9", 6);
     CHECK_EQ_STR(q, "\"a\\u0000\\\"\\\\\\u0001\\u00e9\"");
     free(q);
-    CHECK_EQ_INT(ali_utf8_len("\xf4\x90\x80\x80", 4), 0); /* above U+10FFFF */
-    CHECK_EQ_INT(ali_utf8_len("\xf0\x9f\x98\x80", 4), 4);
-    CHECK_EQ_INT(ali_utf8_len("\xc0\x80", 2), 0); /* overlong */
-    CHECK_EQ_INT(ali_utf8_len("\xe2\x82", 2), 0); /* cut short */
+    CHECK(al_json_quote(NULL, 0) == NULL);
+    CHECK_EQ_INT(al_utf8_len("\xf4\x90\x80\x80", 4), 0); /* above U+10FFFF */
+    CHECK_EQ_INT(al_utf8_len("\xf0\x9f\x98\x80", 4), 4);
+    CHECK_EQ_INT(al_utf8_len("\xc0\x80", 2), 0); /* overlong */
+    CHECK_EQ_INT(al_utf8_len("\xe2\x82", 2), 0); /* cut short */
+    CHECK_EQ_INT(al_utf8_len(NULL, 4), 0);
 }
 
 /* /metrics: every value in its shortest exact form (no "55.218066999999998"). */
@@ -821,13 +839,13 @@ TEST(test_metrics_values_are_the_shortest_that_read_back)
         size_t n = strcspn(sp ? sp + 1 : "", "\n");
         if (!sp || n == 0 || n >= 40)
             continue;
-        char value[40], shortest[ALI_FMT_REAL_LEN];
+        char value[40], shortest[AL_FORMAT_LEN];
         memcpy(value, sp + 1, n);
         value[n] = '\0';
         double v = strtod(value, NULL);
         if (!isfinite(v))
             continue;
-        ali_fmt_double(v, shortest, sizeof shortest);
+        al_format_double(v, shortest, sizeof shortest);
         if (strlen(value) > strlen(shortest))
             fprintf(stderr, "  metrics: %.*s\n", (int)strcspn(line, "\n"), line);
         CHECK(strlen(value) <= strlen(shortest));

@@ -257,8 +257,8 @@ TEST(test_memory_panel_renders_the_same_figures_as_text_html_and_json)
 
 TEST(test_system_panel_renders_the_same_figures_as_text_and_json)
 {
-    ali_sysinfo si;
-    CHECK_EQ_INT(ali_sysinfo_get(&si), AL_OK);
+    al_system_info si;
+    CHECK_EQ_INT(al_get_system_info(&si), AL_OK);
     al_ui_panel *p = al_ui_system_status();
     CHECK(p != NULL);
     CHECK_EQ_STR(al_ui_panel_name(p), "system_status");

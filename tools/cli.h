@@ -95,22 +95,31 @@ void cli_note(bool quiet, const char *fmt, ...) AL_PRINTF(2, 3);
 
 /* -------- Formatting. -------- */
 
-/* "512 bytes", "1.5 KiB", "12 MiB" (src/util/format.c) into buf; returns buf. */
+/* "512 bytes", "1.5 KiB", "12 MiB" (al_format_bytes) into buf; returns buf. */
 const char *cli_format_bytes(uint64_t bytes, char *buf, size_t len);
-/* "1,234,567" into buf; returns buf. */
+/* "1,234,567" (al_format_count) into buf; returns buf. */
 const char *cli_format_count(uint64_t n, char *buf, size_t len);
 /* "850 ns", "12.4 us", "3.21 ms", "1.52 s" into buf; returns buf. */
 const char *cli_format_duration(uint64_t ns, char *buf, size_t len);
 
-/* Prints `doc` formatted, with a final newline, on stdout and deletes it: valid UTF-8 and exact
- * numbers (ali_json_print). Nothing is written unless all of it is ready. Returns CLI_EXIT_OK,
- * or CLI_EXIT_FAILURE (reported) when doc is NULL, printing runs out of memory or stdout
- * cannot be written. */
+/* Prints `doc` indented, with a final newline, on stdout and deletes it, written as the library
+ * writes its own (al_json_format: valid UTF-8, exact numbers read as doubles). Numbers the CLI
+ * computes go in with cli_json_add_double, which cJSON would round. Nothing is written unless
+ * all of it is ready. Returns CLI_EXIT_OK, or CLI_EXIT_FAILURE (reported) when doc is NULL,
+ * printing runs out of memory or stdout cannot be written. */
 int cli_print_json(const char *cmd, cJSON *doc);
+/* As cli_print_json for a JSON report of the library (freed here with free()), indented. */
+int cli_print_json_report(const char *cmd, char *json);
+/* As cli_print_json for a document printed already (freed here with free()), written as it is:
+ * for one whose numbers must not pass through a double. */
+int cli_print_json_text(const char *cmd, char *text);
 
 /* Adds `text` (a JSON document produced by the library; freed here with free()) to `parent`
- * under `key`, parsed. Returns false when text is NULL, unparsable or out of memory. */
+ * under `key`, as it is. Returns false when text is NULL or out of memory. */
 bool cli_json_add_raw(cJSON *parent, const char *key, char *text);
+/* Adds v under `key` in its shortest exact text (null when not finite); false when out of
+ * memory. */
+bool cli_json_add_double(cJSON *parent, const char *key, double v);
 
 /* -------- Progress on a terminal (progress.c). --------
  * A one-line progress bar on stderr, redrawn at most every 100 ms, shown only when stderr is a

@@ -3,15 +3,15 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "astrolab/format.h"
 #include "cli.h"
-#include "util/format_int.h"
-#include "util/json_int.h"
 
 static void vreport(const char *cmd, const char *kind, const char *fmt, va_list ap)
 {
@@ -90,14 +90,12 @@ int cli_parse_common(int argc, char **argv, cli_common_opts *out)
 
 const char *cli_format_bytes(uint64_t bytes, char *buf, size_t len)
 {
-    ali_fmt_bytes(bytes, buf, len);
-    return buf;
+    return al_format_bytes(bytes, buf, len);
 }
 
 const char *cli_format_count(uint64_t n, char *buf, size_t len)
 {
-    ali_fmt_count(n, buf, len);
-    return buf;
+    return al_format_count(n, buf, len);
 }
 
 const char *cli_format_duration(uint64_t ns, char *buf, size_t len)
@@ -120,12 +118,8 @@ int cli_write_stdout(const char *cmd, const char *text, size_t n)
     return CLI_EXIT_OK;
 }
 
-int cli_print_json(const char *cmd, cJSON *doc)
+int cli_print_json_text(const char *cmd, char *text)
 {
-    if (!doc)
-        return cli_fail(cmd, "out of memory while building the JSON report");
-    char *text = ali_json_print(doc, true);
-    cJSON_Delete(doc);
     if (!text)
         return cli_fail(cmd, "out of memory while printing the JSON report");
     size_t n = strlen(text);
@@ -135,16 +129,42 @@ int cli_print_json(const char *cmd, cJSON *doc)
     return rc;
 }
 
+int cli_print_json_report(const char *cmd, char *json)
+{
+    char *text = json ? al_json_format(json, 1) : NULL;
+    free(json);
+    return cli_print_json_text(cmd, text);
+}
+
+int cli_print_json(const char *cmd, cJSON *doc)
+{
+    if (!doc)
+        return cli_fail(cmd, "out of memory while building the JSON report");
+    /* cJSON writes the raw items (the library's reports, exact numbers) as they are; the
+     * library then writes the whole document as it writes its own. */
+    char *compact = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    return cli_print_json_report(cmd, compact);
+}
+
 bool cli_json_add_raw(cJSON *parent, const char *key, char *text)
 {
-    if (!text)
-        return false;
-    cJSON *v = cJSON_Parse(text);
+    cJSON *v = text ? cJSON_CreateRaw(text) : NULL;
     free(text);
-    if (!v)
-        return false;
-    if (!cJSON_AddItemToObject(parent, key, v)) {
+    if (!v || !cJSON_AddItemToObject(parent, key, v)) {
         cJSON_Delete(v);
+        return false;
+    }
+    return true;
+}
+
+bool cli_json_add_double(cJSON *parent, const char *key, double v)
+{
+    char num[AL_FORMAT_LEN];
+    cJSON *item =
+        isfinite(v) ? cJSON_CreateRaw(al_format_double(v, num, sizeof num)) : cJSON_CreateNull();
+    if (!item || !cJSON_AddItemToObject(parent, key, item)) {
+        cJSON_Delete(item);
         return false;
     }
     return true;

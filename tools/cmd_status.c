@@ -1,15 +1,14 @@
 /* `astrolab status [--json]`: the machine and this process as the memory manager sees them:
  * host, OS, CPUs, RAM total and available, RSS and peak RSS, library versions and CUDA. The
- * figures come from src/ui/sysinfo.c, which the UI's system status panel shares. */
+ * figures come from al_get_system_info (<astrolab/ui.h>), as the UI's system status panel's. */
 #include <stdio.h>
 
 #include "astrolab/astrolab.h"
 #include "cli.h"
-#include "ui/ui_int.h"
 
 static void line(const char *key, const char *value) { printf("%-18s %s\n", key, value); }
 
-static void print_text(const ali_sysinfo *si)
+static void print_text(const al_system_info *si)
 {
     char a[32], b[32], buf[1024];
     line("host:", si->host);
@@ -68,13 +67,13 @@ int cmd_status(int argc, char **argv)
         cli_print_command_help(cli_find_command("status"));
         return CLI_EXIT_OK;
     }
-    ali_sysinfo si;
-    rc = ali_sysinfo_get(&si);
+    al_system_info si;
+    rc = al_get_system_info(&si);
     if (rc != AL_OK)
         return cli_fail("status", "cannot read the system's memory figures (/proc/meminfo): %s",
                         al_strerror(rc));
     if (opts.json)
-        return cli_print_json("status", ali_sysinfo_json(&si));
+        return cli_print_json_report("status", al_system_info_json(&si));
     print_text(&si);
     return CLI_EXIT_OK;
 }

@@ -13,8 +13,6 @@
 #include "astrolab/astrolab.h"
 #include "cli.h"
 #include "cmd_survey.h"
-#include "util/format_int.h"
-#include "util/json_int.h"
 
 /* --hdu N|NAME: digits (an optional sign before them) are a number, which must fit; anything
  * else is an EXTNAME, so that "2MASS" stays a name. */
@@ -237,16 +235,16 @@ static int run_info(const survey_args *a)
     if (!td)
         return CLI_EXIT_FAILURE;
     char *json = al_survey_info_json(td);
+    if (a->json) {
+        al_survey_free(td);
+        return cli_print_json_report("survey", json);
+    }
     int rc = CLI_EXIT_OK;
     cJSON *doc = json ? cJSON_Parse(json) : NULL;
     free(json);
     if (!doc) {
         al_survey_free(td);
         return cli_fail("survey", "out of memory for the report");
-    }
-    if (a->json) {
-        al_survey_free(td);
-        return cli_print_json("survey", doc);
     }
     const al_survey_meta *m = al_survey_info(td);
     char b1[32], b2[32];

@@ -12,8 +12,6 @@
 #include "astrolab/astrolab.h"
 #include "cli.h"
 #include "cmd_survey.h"
-#include "util/format_int.h"
-#include "util/json_int.h"
 
 /* Elements in one row of t: 1 for a column of scalars, the cell's for vectors and TDIM cells. */
 static int64_t cell_count(const al_tensor *t)
@@ -71,9 +69,9 @@ static int read_value(const head_col *c, int64_t row, int64_t k, bool json, char
         else if (isnan(v) || isinf(v))
             snprintf(num, 64, "%s", json ? "null" : isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf");
         else if (d == AL_DTYPE_FLOAT32)
-            ali_fmt_float((float)v, num, 64);
+            al_format_float((float)v, num, 64);
         else
-            ali_fmt_double(v, num, 64);
+            al_format_double(v, num, 64);
         return json && !isfinite(v) && d != AL_DTYPE_BOOL ? HEAD_NULL : HEAD_NUMBER;
     }
     int64_t v;
@@ -95,7 +93,7 @@ static cJSON *json_value(const head_col *c, int64_t row, int64_t k)
         return cJSON_CreateNull();
     if (kind == HEAD_NUMBER)
         return cJSON_CreateRaw(num);
-    char *quoted = kind == HEAD_STRING ? ali_json_quote(c->str, len) : NULL;
+    char *quoted = kind == HEAD_STRING ? al_json_quote(c->str, len) : NULL;
     cJSON *v = quoted ? cJSON_CreateRaw(quoted) : NULL;
     free(quoted);
     return v;
@@ -119,7 +117,8 @@ static cJSON *json_cell(const head_col *c, int64_t row, int dim, int64_t *k)
     return a;
 }
 
-/* {"columns": [...], "rows": [[...], ...]}, or NULL on failure. */
+/* {"columns": [...], "rows": [[...], ...]}, every value raw in its final text, or NULL on
+ * failure. */
 static cJSON *head_json(const head_col *cols, size_t n, int64_t rows)
 {
     cJSON *doc = cJSON_CreateObject();
@@ -127,7 +126,9 @@ static cJSON *head_json(const head_col *cols, size_t n, int64_t rows)
     cJSON *jrows = cJSON_AddArrayToObject(doc, "rows");
     bool ok = names && jrows;
     for (size_t j = 0; ok && j < n; j++) {
-        cJSON *s = cJSON_CreateString(cols[j].name);
+        char *quoted = al_json_quote(cols[j].name, strlen(cols[j].name));
+        cJSON *s = quoted ? cJSON_CreateRaw(quoted) : NULL;
+        free(quoted);
         ok = s && cJSON_AddItemToArray(names, s);
         if (!ok)
             cJSON_Delete(s);
@@ -158,7 +159,7 @@ static void put_string(FILE *f, const char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         unsigned char ch = (unsigned char)s[i];
-        size_t k = ali_utf8_len(s + i, n - i);
+        size_t k = al_utf8_len(s + i, n - i);
         if (ch == '\\')
             fputs("\\\\", f);
         else if (k == 0 || ch < 0x20 || ch == 0x7f)
@@ -285,9 +286,13 @@ int survey_run_head(const survey_args *a)
     int rc = head_columns(td, &cols, &n);
     int64_t rows = al_tensordict_batch_size(td);
     if (rc == CLI_EXIT_OK && a->json) {
+        /* Printed by cJSON as it is, not through cli_print_json: an int64 or uint64 value must
+         * not pass through a double. Every value is raw text, exact and valid UTF-8. */
         cJSON *doc = head_json(cols, n, rows);
-        rc = doc ? cli_print_json("survey", doc)
-                 : cli_fail("survey", "cannot build the JSON rows (out of memory?)");
+        char *text = doc ? cJSON_Print(doc) : NULL;
+        cJSON_Delete(doc);
+        rc = text ? cli_print_json_text("survey", text)
+                  : cli_fail("survey", "cannot build the JSON rows (out of memory?)");
     } else if (rc == CLI_EXIT_OK) {
         rc = head_text(cols, n, rows);
     }

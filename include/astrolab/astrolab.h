@@ -5,6 +5,7 @@
 #include "astrolab/cuda.h"    /* device queries, caching device allocator */
 #include "astrolab/defs.h"    /* version, attributes */
 #include "astrolab/error.h"   /* codes, al_error */
+#include "astrolab/format.h"  /* figures for people, JSON text */
 #include "astrolab/log.h"     /* named loggers */
 #include "astrolab/memory.h"  /* manager, scopes, registry, diagnosis */
 #include "astrolab/survey.h"  /* FITS and CSV catalogs into tensordicts */

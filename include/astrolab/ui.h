@@ -54,8 +54,9 @@
 #ifndef ASTROLAB_UI_H
 #define ASTROLAB_UI_H
 
-#include <stdint.h> /* uint16_t, uint32_t */
+#include <stdint.h> /* uint16_t, uint32_t, uint64_t */
 
+#include "astrolab/cuda.h"  /* al_cuda_device_props, AL_CUDA_MAX_DEVICES */
 #include "astrolab/defs.h"  /* AL_API and attributes */
 #include "astrolab/error.h" /* al_error */
 
@@ -91,6 +92,51 @@ AL_API const char *al_ui_panel_name(const al_ui_panel *p);
 AL_API AL_NODISCARD char *al_ui_panel_render(const al_ui_panel *p, al_ui_format format);
 /* Frees p; NULL does nothing. */
 AL_API void al_ui_panel_free(al_ui_panel *p);
+
+/* -------- System information: thread-safe; each call reads the OS afresh into the caller's
+ * record and allocates no tracked memory, so looking does not disturb the figures. The CUDA
+ * part asks <astrolab/cuda.h>, which selects its backend on first use. -------- */
+
+/* Entries of al_system_info.versions. */
+#define AL_SYSTEM_MAX_VERSIONS 16
+
+/* One library libastrolab runs with, at its run-time version. */
+typedef struct al_library_version {
+    char name[24];    /* "astrolab", "cjson", "cfitsio", "libmicrohttpd", "mimalloc", "glibc" */
+    char version[32]; /* as the library reports it at run time: "1.7.15" */
+} al_library_version;
+
+/* The machine and this process, as `astrolab status` and al_ui_system_status show them. */
+typedef struct al_system_info {
+    char host[256];               /* gethostname(); "unknown" when it fails */
+    char os[256];                 /* uname: "Linux 6.1.0-18-amd64 x86_64" */
+    char distribution[128];       /* PRETTY_NAME of /etc/os-release; "" when unknown */
+    int cpus;                     /* online processors */
+    int cpus_usable;              /* processors this process may run on (affinity mask) */
+    uint64_t ram_total_bytes;     /* bytes: MemTotal of /proc/meminfo */
+    uint64_t ram_available_bytes; /* bytes: MemAvailable of /proc/meminfo */
+    uint64_t rss_bytes;           /* bytes: this process's resident set; 0 when unknown */
+    uint64_t peak_rss_bytes;      /* bytes: its peak; 0 when unknown */
+    const char *backing;          /* static: allocator under the manager, "mimalloc" or "system" */
+    int n_versions;               /* entries used in versions[]; [0] is astrolab itself */
+    al_library_version versions[AL_SYSTEM_MAX_VERSIONS];
+    int cuda_available;    /* 1: al_cuda_available(), a backend with a device is selected */
+    char cuda_backend[8];  /* "driver", "sim" or "none" */
+    char cuda_reason[160]; /* why CUDA is not available; "" when it is */
+    int cuda_device_count; /* entries used in cuda_devices[] (a device whose query fails is
+                              left out) */
+    al_cuda_device_props cuda_devices[AL_CUDA_MAX_DEVICES]; /* name, total and free bytes */
+} al_system_info;
+
+/* Fills *out from the OS. Returns AL_OK, AL_EINVAL for NULL, or AL_EIO when /proc/meminfo
+ * cannot be read (then *out is left unchanged). */
+AL_API AL_NODISCARD int al_get_system_info(al_system_info *out);
+/* *si as the JSON object of `astrolab status --json` and /api/system: "host", "os",
+ * "distribution", "cpus", "cpus_usable", "ram_total_bytes", "ram_available_bytes", "rss_bytes",
+ * "peak_rss_bytes", "backing_allocator", "versions" {name: version}, "cuda" {"available",
+ * "backend", "reason", "devices": [{"index", "name", "backend", "total_bytes", "free_bytes",
+ * "used_bytes"}]}. free() it; NULL for NULL or out of memory. */
+AL_API AL_NODISCARD char *al_system_info_json(const al_system_info *si);
 
 /* -------- Widget status: thread-safe. -------- */
 typedef struct al_widget_status {

@@ -164,8 +164,8 @@ cJSON *ali_ui_memory_model(size_t timeline_max)
 
 cJSON *ali_ui_system_model(void)
 {
-    ali_sysinfo si;
-    if (ali_sysinfo_get(&si) != AL_OK)
+    al_system_info si;
+    if (al_get_system_info(&si) != AL_OK)
         return NULL;
     cJSON *info = ali_sysinfo_json(&si);
     cJSON *o = cJSON_CreateObject();

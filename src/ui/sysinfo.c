@@ -16,6 +16,7 @@
 #include "astrolab/astrolab.h"
 #include "memory/backing.h"
 #include "ui_int.h"
+#include "util/json_int.h"
 
 /* Reads MemTotal and MemAvailable (kB in the file). MemAvailable exists since Linux 3.14; on
  * older kernels it is estimated as MemFree + Buffers + Cached, as `free` did. */
@@ -76,11 +77,11 @@ static void read_distribution(char *buf, size_t len)
     fclose(f);
 }
 
-static void add_version(ali_sysinfo *si, const char *name, const char *version)
+static void add_version(al_system_info *si, const char *name, const char *version)
 {
-    if (si->n_versions >= ALI_SYSINFO_MAX_VERSIONS || !version)
+    if (si->n_versions >= AL_SYSTEM_MAX_VERSIONS || !version)
         return;
-    ali_version_entry *e = &si->versions[si->n_versions++];
+    al_library_version *e = &si->versions[si->n_versions++];
     snprintf(e->name, sizeof e->name, "%s", name);
     snprintf(e->version, sizeof e->version, "%s", version);
 }
@@ -92,7 +93,7 @@ extern float ffvers(float *version) __attribute__((weak));
 
 /* The libraries linked into libastrolab, one line each; later modules add theirs here, each
  * reporting the version it runs with, not the one it was built against. */
-static void collect_versions(ali_sysinfo *si)
+static void collect_versions(al_system_info *si)
 {
     add_version(si, "astrolab", al_version());
     add_version(si, "cjson", cJSON_Version());
@@ -119,7 +120,7 @@ const char *al_library_versions(char *buf, size_t len)
 {
     if (!buf || !len)
         return NULL;
-    ali_sysinfo si; /* only n_versions and versions[] are used */
+    al_system_info si; /* only n_versions and versions[] are used */
     si.n_versions = 0;
     collect_versions(&si);
     size_t n = 0;
@@ -131,7 +132,7 @@ const char *al_library_versions(char *buf, size_t len)
 }
 
 /* Devices of the selected CUDA backend; a device whose query fails is left out. */
-static void read_cuda(ali_sysinfo *si)
+static void read_cuda(al_system_info *si)
 {
     si->cuda_available = al_cuda_available() ? 1 : 0;
     snprintf(si->cuda_backend, sizeof si->cuda_backend, "%s", al_cuda_backend_name());
@@ -142,11 +143,11 @@ static void read_cuda(ali_sysinfo *si)
             si->cuda_device_count++;
 }
 
-int ali_sysinfo_get(ali_sysinfo *out)
+int al_get_system_info(al_system_info *out)
 {
     if (!out)
         return AL_EINVAL;
-    ali_sysinfo si;
+    al_system_info si;
     memset(&si, 0, sizeof si);
     int rc = read_meminfo(&si.ram_total_bytes, &si.ram_available_bytes);
     if (rc != AL_OK)
@@ -172,7 +173,7 @@ int ali_sysinfo_get(ali_sysinfo *out)
     return AL_OK;
 }
 
-static bool add_cuda(cJSON *o, const ali_sysinfo *si)
+static bool add_cuda(cJSON *o, const al_system_info *si)
 {
     cJSON *cuda = cJSON_AddObjectToObject(o, "cuda");
     bool ok = cuda != NULL;
@@ -199,7 +200,7 @@ static bool add_cuda(cJSON *o, const ali_sysinfo *si)
     return ok;
 }
 
-cJSON *ali_sysinfo_json(const ali_sysinfo *si)
+cJSON *ali_sysinfo_json(const al_system_info *si)
 {
     if (!si)
         return NULL;
@@ -228,4 +229,9 @@ cJSON *ali_sysinfo_json(const ali_sysinfo *si)
         return NULL;
     }
     return o;
+}
+
+char *al_system_info_json(const al_system_info *si)
+{
+    return si ? ali_json_finish(ali_sysinfo_json(si), true) : NULL;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "astrolab/format.h"
 #include "util/format_int.h"
 
 void ali_fmt_count(uint64_t n, char *buf, size_t len)
@@ -74,3 +75,37 @@ static void fmt_shortest(double v, bool single, int lo, int hi, char *buf, size_
 void ali_fmt_double(double v, char *buf, size_t len) { fmt_shortest(v, false, 15, 17, buf, len); }
 
 void ali_fmt_float(float v, char *buf, size_t len) { fmt_shortest(v, true, 6, 9, buf, len); }
+
+/* The public forms: the same formatters, with the NULL and empty-buffer checks a public call
+ * owes its caller. */
+char *al_format_bytes(uint64_t n, char *buf, size_t len)
+{
+    if (!buf || !len)
+        return NULL;
+    ali_fmt_bytes(n, buf, len);
+    return buf;
+}
+
+char *al_format_count(uint64_t n, char *buf, size_t len)
+{
+    if (!buf || !len)
+        return NULL;
+    ali_fmt_count(n, buf, len);
+    return buf;
+}
+
+char *al_format_double(double v, char *buf, size_t len)
+{
+    if (!buf || !len)
+        return NULL;
+    ali_fmt_double(v, buf, len);
+    return buf;
+}
+
+char *al_format_float(float v, char *buf, size_t len)
+{
+    if (!buf || !len)
+        return NULL;
+    ali_fmt_float(v, buf, len);
+    return buf;
+}

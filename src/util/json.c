@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "astrolab/format.h"
 #include "util/format_int.h"
 #include "util/json_int.h"
 
@@ -196,4 +197,18 @@ char *ali_json_quote(const char *s, size_t n)
     out[o++] = '"';
     out[o] = '\0';
     return out;
+}
+
+size_t al_utf8_len(const char *s, size_t n) { return s ? ali_utf8_len(s, n) : 0; }
+
+char *al_json_quote(const char *s, size_t n) { return s ? ali_json_quote(s, n) : NULL; }
+
+char *al_json_format(const char *json, int pretty)
+{
+    if (!json)
+        return NULL;
+    cJSON *o = cJSON_ParseWithOpts(json, NULL, 1); /* 1: nothing may follow the value */
+    char *text = o ? ali_json_print(o, pretty != 0) : NULL;
+    cJSON_Delete(o);
+    return text;
 }
