@@ -195,16 +195,6 @@ static void report(const char *method, double t, long long start_rss, uint64_t d
            method, t, rss_peak(), start_rss, (unsigned long long)data_bytes);
 }
 
-static uint64_t td_bytes(const al_tensordict *td)
-{
-    al_tensordict_meminfo mi;
-    if (al_tensordict_memory_info(td, &mi) != AL_OK)
-        return 0;
-    uint64_t b = mi.total_bytes;
-    al_tensordict_memory_info_release(&mi);
-    return b;
-}
-
 static int load(const char *path)
 {
     long long start = rss_peak();
@@ -212,11 +202,13 @@ static int load(const char *path)
     al_error err;
     al_tensordict *td = al_survey_load(path, NULL, &err);
     double t = now() - t0;
-    if (!td) {
-        fprintf(stderr, "load: %s\n", err.message);
+    uint64_t bytes = 0;
+    if (!td || al_tensordict_nbytes(td, &bytes) != AL_OK) {
+        fprintf(stderr, "load: %s\n", td ? "out of memory" : err.message);
+        al_survey_free(td);
         return 1;
     }
-    report("al_survey_load", t, start, td_bytes(td));
+    report("al_survey_load", t, start, bytes);
     al_survey_free(td);
     return 0;
 }

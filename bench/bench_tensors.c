@@ -198,11 +198,9 @@ static void bench_optimize(int64_t rows, int json)
     double g0 = now_s();
     al_tensordict *td = gaia(rows);
     double gen = now_s() - g0;
-    al_tensordict_meminfo info;
-    if (al_tensordict_memory_info(td, &info) != AL_OK)
-        die("memory_info", NULL);
-    uint64_t before = info.total_bytes;
-    al_tensordict_memory_info_release(&info);
+    uint64_t before = 0;
+    if (al_tensordict_nbytes(td, &before) != AL_OK)
+        die("nbytes", NULL);
     al_optimize_options o;
     al_optimize_options_init(&o);
     o.dry_run = 1;

@@ -289,6 +289,43 @@ TEST(test_memory_info_counts_shared_storage_once)
     al_tensordict_free(td);
 }
 
+TEST(test_nbytes_is_memory_info_total_and_writes_only_on_success)
+{
+    al_tensordict *td = al_tensordict_new(100, AL_CPU, NULL);
+    al_tensor *big = column(AL_DTYPE_FLOAT64, 100, 0);
+    CHECK_EQ_INT(al_tensordict_set(td, "ra", big, 0, NULL), AL_OK);
+    CHECK_EQ_INT(al_tensordict_set(td, "alias.ra", big, 0, NULL), AL_OK); /* shared: once */
+    CHECK_EQ_INT(add(td, "deep.er.n_obs", 100, 0, NULL), AL_OK);
+    uint64_t bytes = 7;
+    CHECK_EQ_INT(al_tensordict_nbytes(td, &bytes), AL_OK);
+    CHECK_EQ_INT(bytes, 800 + 400);
+    al_tensordict_meminfo info;
+    CHECK_EQ_INT(al_tensordict_memory_info(td, &info), AL_OK);
+    CHECK_EQ_INT(info.total_bytes, bytes);
+    al_tensordict_memory_info_release(&info);
+    CHECK_EQ_INT(al_tensordict_nbytes(NULL, &bytes), AL_EINVAL);
+    CHECK_EQ_INT(al_tensordict_nbytes(td, NULL), AL_EINVAL);
+    /* Out of memory at each of its allocations: AL_ENOMEM, *bytes untouched, nothing leaked. */
+    int ok = 0;
+    for (uint64_t n = 1; !ok && n < 10; n++) {
+        uint64_t live = test_live_blocks();
+        bytes = 7;
+        al_memory_fail_after(n, 0);
+        int rc = al_tensordict_nbytes(td, &bytes);
+        al_memory_fail_after(0, 0);
+        ok = rc == AL_OK;
+        CHECK(ok ? bytes == 1200 : rc == AL_ENOMEM && bytes == 7);
+        CHECK_EQ_INT(test_live_blocks(), live);
+    }
+    CHECK(ok);
+    al_tensordict *empty = al_tensordict_new(0, AL_CPU, NULL);
+    CHECK_EQ_INT(al_tensordict_nbytes(empty, &bytes), AL_OK);
+    CHECK_EQ_INT(bytes, 0);
+    al_tensordict_free(empty);
+    al_tensor_free(big);
+    al_tensordict_free(td);
+}
+
 TEST(test_soft_limit_cleanup_inside_a_tensordict_call_leaves_its_entries_alone)
 {
     al_tensordict *td = al_tensordict_new(100, AL_CPU, NULL);

@@ -190,13 +190,12 @@ static int add_temporaries(al_tensordict *td, const char *prefix)
     return rc;
 }
 
-static uint64_t td_bytes(const al_tensordict *td)
+/* The catalog's bytes (al_tensordict_nbytes); a failure fails the step. */
+static uint64_t td_bytes(demo_out *o, const al_tensordict *td)
 {
-    al_tensordict_meminfo mi;
-    if (al_tensordict_memory_info(td, &mi) != AL_OK)
-        return 0;
-    uint64_t b = mi.total_bytes;
-    al_tensordict_memory_info_release(&mi);
+    uint64_t b = 0;
+    if (al_tensordict_nbytes(td, &b) != AL_OK)
+        o->failed = true;
     return b;
 }
 
@@ -242,11 +241,11 @@ static int gaia_steps(demo_out *o, const char *path)
 
     demo_step(o, "survey", "survey_temporaries", "derived columns flagged temporary, then cleared");
     int rc = add_temporaries(td, "");
-    uint64_t with = td_bytes(td);
+    uint64_t with = td_bytes(o, td);
     demo_put_bytes(o, "bytes_with_temporaries", with);
     int dropped = rc == AL_OK ? al_tensordict_clear_temp_tensors(td) : -1;
     demo_put_count(o, "dropped", dropped < 0 ? 0 : (uint64_t)dropped);
-    demo_put_bytes(o, "bytes_after_clear", td_bytes(td));
+    demo_put_bytes(o, "bytes_after_clear", td_bytes(o, td));
     demo_put_check(o, "temporaries_dropped", dropped == 2);
     demo_put_stats(o);
 
@@ -269,12 +268,12 @@ static int gaia_steps(demo_out *o, const char *path)
         o->failed = true;
     }
     rc = add_temporaries(td, "scratch_"); /* what the forced cleanup gives back */
-    uint64_t before = td_bytes(td);
+    uint64_t before = td_bytes(o, td);
     al_cleanup_result cr = al_force_comprehensive_cleanup();
     demo_put_count(o, "callbacks_run", cr.callbacks_run);
     demo_put_bytes(o, "bytes_released", cr.bytes_released);
     demo_put_bytes(o, "catalog_bytes_before", before);
-    demo_put_bytes(o, "catalog_bytes_after", td_bytes(td));
+    demo_put_bytes(o, "catalog_bytes_after", td_bytes(o, td));
     demo_put_check(o, "cleanup_dropped_temporaries",
                    rc == AL_OK && !al_tensordict_contains(td, "scratch_distance_pc"));
     demo_put_stats(o);

@@ -411,6 +411,9 @@ AL_API AL_NODISCARD int al_tensordict_memory_info(const al_tensordict *td,
                                                   al_tensordict_meminfo *info);
 /* Frees the rows of *info and zeroes it; NULL does nothing. */
 AL_API void al_tensordict_memory_info_release(al_tensordict_meminfo *info);
+/* The bytes of storage td's entries keep alive, into *bytes: memory_info's total_bytes (shared
+ * storage counted once, every device), without its rows. AL_OK, AL_EINVAL, or AL_ENOMEM. */
+AL_API AL_NODISCARD int al_tensordict_nbytes(const al_tensordict *td, uint64_t *bytes);
 /* memory_info as JSON: {"total_bytes", "total_mb", "n_tensors", "shared_bytes", "devices":
  * {"cpu": bytes, and when there are any "cuda": bytes, "cuda:0": bytes, ... per device},
  * "entries": [{"name", "dtype", "shape", "bytes", "view_bytes", "device",

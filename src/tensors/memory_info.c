@@ -1,7 +1,7 @@
-/* al_tensordict_memory_info and its JSON form: what a tensordict's entries keep alive, from
- * metadata only (no element is read), storage shared between entries counted once, each
- * storage counted on its own device. Also the
- * two helpers it shares with optimize*.c: the depth-first entry list and a pointer set. */
+/* al_tensordict_memory_info, its JSON form and al_tensordict_nbytes: what a tensordict's
+ * entries keep alive, from metadata only (no element is read), storage shared between entries
+ * counted once, each storage counted on its own device. Also the two helpers it shares with
+ * optimize*.c: the depth-first entry list and a pointer set. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +112,50 @@ uint64_t ali_entry_storage_bytes(const ali_entry *e)
 
 /* -------- memory_info -------- */
 
+/* Adds each distinct storage of the n entries to set (counting its uses in refs[slot] when refs
+ * is not NULL) and returns their total bytes. */
+static uint64_t count_storage(const ali_flat *flat, size_t n, ali_ptrset *set, uint32_t *refs)
+{
+    uint64_t total = 0;
+    int added;
+    for (size_t i = 0; i < n; i++) {
+        const ali_entry *e = flat[i].e;
+        const al_storage *a = e->t->storage;
+        size_t slot = ali_ptrset_slot(set, a, &added);
+        if (refs)
+            refs[slot]++;
+        if (added)
+            total += a->nbytes;
+        if (e->dict && e->dict->storage != a) {
+            slot = ali_ptrset_slot(set, e->dict->storage, &added);
+            if (refs)
+                refs[slot]++;
+            if (added)
+                total += e->dict->storage->nbytes;
+        }
+    }
+    return total;
+}
+
+int al_tensordict_nbytes(const al_tensordict *td, uint64_t *bytes)
+{
+    if (!td || !bytes)
+        return AL_EINVAL;
+    al_tensordict *root = ali_td_enter(td);
+    ali_flat *flat = NULL;
+    size_t n = 0;
+    ali_ptrset set = {0};
+    int rc = ali_flatten(td, &flat, &n);
+    if (rc == AL_OK)
+        rc = ali_ptrset_init(&set, 2 * n);
+    if (rc == AL_OK)
+        *bytes = count_storage(flat, n, &set, NULL);
+    ali_ptrset_free(&set);
+    al_free(flat);
+    ali_td_leave(root);
+    return rc;
+}
+
 static int memory_info(const al_tensordict *td, al_tensordict_meminfo *info);
 
 int al_tensordict_memory_info(const al_tensordict *td, al_tensordict_meminfo *info)
@@ -145,18 +189,7 @@ static int memory_info(const al_tensordict *td, al_tensordict_meminfo *info)
     }
     al_tensordict_meminfo out = {0};
     int added;
-    for (size_t i = 0; i < n; i++) {
-        const ali_entry *e = flat[i].e;
-        const al_storage *a = e->t->storage;
-        refs[ali_ptrset_slot(&set, a, &added)]++;
-        if (added)
-            out.total_bytes += a->nbytes;
-        if (e->dict && e->dict->storage != a) {
-            refs[ali_ptrset_slot(&set, e->dict->storage, &added)]++;
-            if (added)
-                out.total_bytes += e->dict->storage->nbytes;
-        }
-    }
+    out.total_bytes = count_storage(flat, n, &set, refs);
     char *name = (char *)(rows + n);
     for (size_t i = 0; i < n; i++) {
         const ali_entry *e = flat[i].e;
