@@ -19,6 +19,14 @@
 #define CUDA0 ((al_device){AL_DEVICE_CUDA, 0})
 #define CUDA1 ((al_device){AL_DEVICE_CUDA, 1})
 
+/* al_tensor_equal's answer, 1 or 0, or its error code: one value for CHECK_EQ_INT. */
+static int tensor_equal(const al_tensor *a, const al_tensor *b, al_equal_mode mode)
+{
+    bool equal = false;
+    int rc = al_tensor_equal(a, b, mode, &equal);
+    return rc == AL_OK ? equal : rc;
+}
+
 static bool on_driver(void)
 {
     const char *b = getenv("ASTROLAB_CUDA_BACKEND");
@@ -148,7 +156,7 @@ TEST(test_every_dtype_round_trips_cpu_to_cuda_to_cpu_exactly)
         CHECK_EQ_INT(al_tensor_dtype(g), d);
         CHECK_EQ_INT(al_tensor_itemsize(g), al_tensor_itemsize(h));
         CHECK(allocated(0) >= al_tensor_nbytes(h));
-        CHECK_EQ_INT(al_tensor_equal(g, h, AL_EQUAL_BITWISE), 1); /* across devices */
+        CHECK_EQ_INT(tensor_equal(g, h, AL_EQUAL_BITWISE), 1); /* across devices */
         al_tensor *back = al_tensor_to(g, AL_CPU, &err);
         CHECK(back && on(back, AL_CPU) && same_bytes(back, h));
         al_tensor_free(back);
@@ -243,9 +251,9 @@ TEST(test_views_of_device_tensors_share_storage_and_copy_exactly)
     CHECK(al_tensor_shares_storage(col_g, g) && al_tensor_shares_storage(block_g, g));
     CHECK(!al_tensor_is_contiguous(col_g) && on(col_g, CUDA0));
     CHECK_EQ_INT(allocated(0), used); /* views are metadata only */
-    CHECK_EQ_INT(al_tensor_equal(col_g, col_h, AL_EQUAL_BITWISE), 1);
-    CHECK_EQ_INT(al_tensor_equal(block_g, bh, AL_EQUAL_BITWISE), 1);
-    CHECK_EQ_INT(al_tensor_equal(block_g, col_h, AL_EQUAL_BITWISE), 0);
+    CHECK_EQ_INT(tensor_equal(col_g, col_h, AL_EQUAL_BITWISE), 1);
+    CHECK_EQ_INT(tensor_equal(block_g, bh, AL_EQUAL_BITWISE), 1);
+    CHECK_EQ_INT(tensor_equal(block_g, col_h, AL_EQUAL_BITWISE), 0);
     /* A strided device view to the host, and a device copy of it (via the host). */
     al_tensor *col_back = al_tensor_to(col_g, AL_CPU, NULL),
               *col_copy = al_tensor_copy(col_g, NULL);
@@ -253,17 +261,17 @@ TEST(test_views_of_device_tensors_share_storage_and_copy_exactly)
     CHECK(col_back && hc && same_bytes(col_back, hc));
     CHECK(col_copy && on(col_copy, CUDA0) && al_tensor_is_contiguous(col_copy));
     CHECK(col_copy && !al_tensor_shares_storage(col_copy, g));
-    CHECK_EQ_INT(al_tensor_equal(col_copy, col_h, AL_EQUAL_BITWISE), 1);
+    CHECK_EQ_INT(tensor_equal(col_copy, col_h, AL_EQUAL_BITWISE), 1);
     /* A contiguous device copy (device to device) and a strided CPU view to the device. */
     al_tensor *rows_copy = al_tensor_copy(rows_g, NULL), *bh_g = al_tensor_to(bh, CUDA0, NULL);
     CHECK(rows_copy && on(rows_copy, CUDA0) && !al_tensor_shares_storage(rows_copy, g));
-    CHECK_EQ_INT(al_tensor_equal(rows_copy, rows_g, AL_EQUAL_BITWISE), 1);
+    CHECK_EQ_INT(tensor_equal(rows_copy, rows_g, AL_EQUAL_BITWISE), 1);
     CHECK(bh_g && al_tensor_is_contiguous(bh_g));
-    CHECK_EQ_INT(al_tensor_equal(bh_g, block_g, AL_EQUAL_BITWISE), 1);
+    CHECK_EQ_INT(tensor_equal(bh_g, block_g, AL_EQUAL_BITWISE), 1);
     if (two_devices("views")) {
         al_tensor *x = al_tensor_to(block_g, CUDA1, NULL);
         CHECK(x && on(x, CUDA1));
-        CHECK_EQ_INT(al_tensor_equal(x, bh, AL_EQUAL_BITWISE), 1);
+        CHECK_EQ_INT(tensor_equal(x, bh, AL_EQUAL_BITWISE), 1);
         al_tensor_free(x);
     }
     al_tensor *all[] = {col_g,    col_h, rows_g,    block_g, block_h, bh, col_back,
@@ -359,7 +367,7 @@ TEST(test_dlpack_export_of_a_device_tensor_is_kdlcuda_and_keeps_its_storage)
     CHECK(back && on(back, dev));
     al_tensor *hb = back ? al_tensor_to(back, AL_CPU, NULL) : NULL;
     al_tensor *hr = al_tensor_slice_rows(h, 2, 5, NULL);
-    CHECK(hb && hr && al_tensor_equal(hb, hr, AL_EQUAL_BITWISE) == 1);
+    CHECK(hb && hr && tensor_equal(hb, hr, AL_EQUAL_BITWISE) == 1);
     al_tensor_free(hb);
     al_tensor_free(hr);
     al_tensor_free(back); /* runs the export's deleter: the block goes back */
@@ -410,7 +418,7 @@ TEST(test_dlpack_import_of_kdlcuda_is_zero_copy_and_deletes_once)
     CHECK(al_tensor_to(t, AL_CPU, &err) == NULL);
     CHECK_EQ_INT(err.code, AL_EUNSUPPORTED);
     CHECK(strstr(err.message, "not AstroLab's") != NULL);
-    CHECK_EQ_INT(al_tensor_equal(t, t, AL_EQUAL_VALUE), AL_EUNSUPPORTED);
+    CHECK_EQ_INT(tensor_equal(t, t, AL_EQUAL_VALUE), AL_EUNSUPPORTED);
     capture_end();
     DLManagedTensor *again = t ? al_tensor_to_dlpack(t, NULL) : NULL; /* re-export works */
     CHECK(again && again->dl_tensor.data == (void *)foreign);
@@ -493,10 +501,10 @@ static int compare_entry(const char *path, const al_tensordict_entry *e, void *u
     if (a && e->dictionary) {
         const al_tensor *codes, *dict;
         CHECK_EQ_INT(al_tensordict_get_encoded(c->other, path, &codes, &dict), AL_OK);
-        CHECK_EQ_INT(al_tensor_equal(codes, e->tensor, AL_EQUAL_BITWISE), 1);
-        CHECK_EQ_INT(al_tensor_equal(dict, e->dictionary, AL_EQUAL_BITWISE), 1);
+        CHECK_EQ_INT(tensor_equal(codes, e->tensor, AL_EQUAL_BITWISE), 1);
+        CHECK_EQ_INT(tensor_equal(dict, e->dictionary, AL_EQUAL_BITWISE), 1);
     } else if (a) {
-        CHECK_EQ_INT(al_tensor_equal(a, e->tensor, AL_EQUAL_BITWISE), 1);
+        CHECK_EQ_INT(tensor_equal(a, e->tensor, AL_EQUAL_BITWISE), 1);
     }
     al_tensor_free(a);
     return 0;
@@ -506,7 +514,9 @@ static int compare_entry(const char *path, const al_tensordict_entry *e, void *u
 static void check_same(const al_tensordict *a, al_device a_device, const al_tensordict *b)
 {
     compare_ctx c = {b, a_device, 0};
-    CHECK_EQ_INT(al_tensordict_foreach(a, compare_entry, &c), 0);
+    int stopped = -1;
+    CHECK_EQ_INT(al_tensordict_foreach(a, compare_entry, &c, &stopped), AL_OK);
+    CHECK_EQ_INT(stopped, 0);
     CHECK_EQ_INT(c.entries, 7);
     CHECK_EQ_INT(al_tensordict_batch_size(a), al_tensordict_batch_size(b));
 }
@@ -552,7 +562,7 @@ TEST(test_tensordict_moves_to_a_device_and_back_with_nested_entries)
     al_tensor *cls_g = al_tensordict_get(g, "cls", NULL),
               *cls_h = al_tensordict_get(td, "cls", NULL);
     CHECK(cls_g && on(cls_g, CUDA0) && al_tensor_dtype(cls_g) == AL_DTYPE_STRING);
-    CHECK_EQ_INT(al_tensor_equal(cls_g, cls_h, AL_EQUAL_BITWISE), 1);
+    CHECK_EQ_INT(tensor_equal(cls_g, cls_h, AL_EQUAL_BITWISE), 1);
     al_tensor_free(cls_g);
     al_tensor_free(cls_h);
     /* Back to the host, through the second device where there is one. */
@@ -741,9 +751,10 @@ static void *op_get_cls(void *td) { return al_tensordict_get(td, "cls", NULL); }
 static void *op_equal(void *pair)
 {
     al_tensor **p = pair;
-    int rc = al_tensor_equal(p[0], p[1], AL_EQUAL_BITWISE);
-    CHECK(rc == 1 || rc == AL_ENOMEM);
-    return rc == 1 ? pair : NULL;
+    bool equal = false;
+    int rc = al_tensor_equal(p[0], p[1], AL_EQUAL_BITWISE, &equal);
+    CHECK(rc == AL_OK ? equal : rc == AL_ENOMEM);
+    return rc == AL_OK ? pair : NULL;
 }
 
 TEST(test_host_allocation_failures_during_copies_leak_nothing)
@@ -770,9 +781,9 @@ TEST(test_host_allocation_failures_during_copies_leak_nothing)
     DLManagedTensor *m = with_failures(op_export, gcol, &failures);
     CHECK(failures >= 1);
     CHECK(a && b && c && m);
-    CHECK_EQ_INT(al_tensor_equal(a, hcol, AL_EQUAL_BITWISE), 1);
-    CHECK_EQ_INT(al_tensor_equal(b, hcol, AL_EQUAL_BITWISE), 1);
-    CHECK_EQ_INT(al_tensor_equal(c, hcol, AL_EQUAL_BITWISE), 1);
+    CHECK_EQ_INT(tensor_equal(a, hcol, AL_EQUAL_BITWISE), 1);
+    CHECK_EQ_INT(tensor_equal(b, hcol, AL_EQUAL_BITWISE), 1);
+    CHECK_EQ_INT(tensor_equal(c, hcol, AL_EQUAL_BITWISE), 1);
     if (m)
         m->deleter(m);
     al_tensor *all[] = {a, b, c, gcol, g, hcol, h};

@@ -374,10 +374,10 @@ static void check_same(const al_tensordict *a, const al_tensordict *b)
         al_error err;
         al_tensor *ta = al_tensordict_get(a, e.name, &err);
         al_tensor *tb = al_tensordict_get(b, e.name, &err);
-        int eq = ta && tb ? al_tensor_equal(ta, tb, AL_EQUAL_BITWISE) : 0;
-        if (eq != 1)
+        bool eq = false;
+        if (!ta || !tb || al_tensor_equal(ta, tb, AL_EQUAL_BITWISE, &eq) != AL_OK || !eq)
             fprintf(stderr, "  entry '%s' differs\n", e.name);
-        CHECK_EQ_INT(eq, 1);
+        CHECK(eq);
         al_tensor_free(ta);
         al_tensor_free(tb);
     }

@@ -140,7 +140,9 @@ TEST(test_foreach_visits_tensors_depth_first_with_full_paths)
     CHECK_EQ_INT(add(td, "b.e", 2, 0, NULL), AL_OK);
     CHECK_EQ_INT(add(td, "f", 2, 0, NULL), AL_OK);
     seen s = {0};
-    CHECK_EQ_INT(al_tensordict_foreach(td, record, &s), 0);
+    int stopped = -1;
+    CHECK_EQ_INT(al_tensordict_foreach(td, record, &s, &stopped), AL_OK);
+    CHECK_EQ_INT(stopped, 0);
     CHECK_EQ_INT(s.n, 4);
     CHECK_EQ_STR(s.paths[0], "a");
     CHECK_EQ_STR(s.paths[1], "b.c.d");
@@ -149,8 +151,12 @@ TEST(test_foreach_visits_tensors_depth_first_with_full_paths)
     CHECK_EQ_INT(add(td, "stop", 2, 0, NULL), AL_OK);
     CHECK_EQ_INT(add(td, "after", 2, 0, NULL), AL_OK);
     s.n = 0;
-    CHECK_EQ_INT(al_tensordict_foreach(td, record, &s), 42);
+    CHECK_EQ_INT(al_tensordict_foreach(td, record, &s, &stopped), AL_OK); /* the code, apart */
+    CHECK_EQ_INT(stopped, 42);
     CHECK_EQ_INT(s.n, 5);
+    CHECK_EQ_INT(al_tensordict_foreach(td, record, &s, NULL), AL_OK);
+    CHECK_EQ_INT(al_tensordict_foreach(NULL, record, &s, &stopped), AL_EINVAL);
+    CHECK_EQ_INT(al_tensordict_foreach(td, NULL, &s, &stopped), AL_EINVAL);
     al_tensordict_free(td);
 }
 
@@ -382,7 +388,7 @@ TEST(test_names_with_dots_are_kept_and_addressed_by_escaped_keys)
     CHECK(!al_tensordict_contains(td, "a.b.x")); /* a path: no entry "a" */
     /* foreach gives keys that get accepts; key_name gives the text to show. */
     seen s = {0};
-    CHECK_EQ_INT(al_tensordict_foreach(td, record, &s), 0);
+    CHECK_EQ_INT(al_tensordict_foreach(td, record, &s, NULL), AL_OK);
     CHECK_EQ_INT(s.n, 3);
     CHECK_EQ_STR(s.paths[0], "ANTENNA NO\\.");
     CHECK_EQ_STR(s.paths[1], "back\\\\slash");

@@ -42,8 +42,9 @@
 #ifndef ASTROLAB_TENSORS_H
 #define ASTROLAB_TENSORS_H
 
-#include <stddef.h> /* size_t */
-#include <stdint.h> /* int64_t, uint64_t */
+#include <stdbool.h> /* bool */
+#include <stddef.h>  /* size_t */
+#include <stdint.h>  /* int64_t, uint64_t */
 
 #include "astrolab/defs.h"  /* AL_API and attributes */
 #include "astrolab/error.h" /* al_error, AL_E* */
@@ -217,12 +218,13 @@ typedef enum al_equal_mode {
     AL_EQUAL_BITWISE = 2,   /* identical bytes per element: -0.0 differs from 0.0 */
 } al_equal_mode;
 
-/* 1 when a and b have the same dtype (and width), shape and elements under `mode`; 0 when not;
- * AL_EINVAL for NULL. Layout (strides, offset, storage) and device do not matter. A CUDA
- * operand is copied to host memory first (its bytes, plus the span of a strided view, for the
- * length of the call): AL_ENOMEM, AL_ECUDA or AL_EUNSUPPORTED (memory the allocator does not
- * own) when that fails. */
-AL_API int al_tensor_equal(const al_tensor *a, const al_tensor *b, al_equal_mode mode);
+/* Sets *equal: true when a and b have the same dtype (and width), shape and elements under
+ * `mode`. Layout (strides, offset, storage) and device do not matter. Returns AL_OK, AL_EINVAL
+ * for a NULL argument, or, as a CUDA operand is copied to host memory first (its bytes, plus the
+ * span of a strided view, for the length of the call), AL_ENOMEM, AL_ECUDA or AL_EUNSUPPORTED
+ * (memory the allocator does not own) when that fails; *equal is written only on AL_OK. */
+AL_API AL_NODISCARD int al_tensor_equal(const al_tensor *a, const al_tensor *b, al_equal_mode mode,
+                                        bool *equal);
 
 /* -------- DLPack: zero-copy exchange with NumPy, PyTorch, CuPy (<dlpack/dlpack.h>, 0.6).
  * Booleans travel as DLPack 0.8's kDLBool (code 6, 8 bits); strings cannot travel. Devices:
@@ -341,12 +343,14 @@ AL_API AL_NODISCARD int al_tensordict_entry_at(const al_tensordict *td, size_t i
                                                al_tensordict_entry *out);
 /* Calls fn for every tensor entry in order, nested ones depth-first, with its key: the full
  * dotted path, each name escaped as al_tensordict_key_escape does (valid during the call; pass
- * it to al_tensordict_key_name for the text to show). A non-zero return from fn stops the walk and
- * is returned. The tensordict must not change during the walk. AL_ENOMEM when a path cannot be
- * built. */
+ * it to al_tensordict_key_name for the text to show). A non-zero return from fn stops the walk;
+ * *stopped (may be NULL) gets that value, or 0 when every entry was visited. The tensordict must
+ * not change during the walk. Returns AL_OK, AL_EINVAL (td or fn NULL), or AL_ENOMEM when a
+ * path cannot be built (the walk stops; *stopped is written only on AL_OK). */
 typedef int (*al_tensordict_visit_fn)(const char *path, const al_tensordict_entry *entry,
                                       void *user);
-AL_API int al_tensordict_foreach(const al_tensordict *td, al_tensordict_visit_fn fn, void *user);
+AL_API AL_NODISCARD int al_tensordict_foreach(const al_tensordict *td, al_tensordict_visit_fn fn,
+                                              void *user, int *stopped);
 
 /* Writes `name` as one key component into buf (len bytes, NUL-terminated, truncated; buf may
  * be NULL when len is 0): a '\' before each '.' and '\'. Returns the length of the whole

@@ -346,7 +346,10 @@ int al_survey_save_fits(const al_tensordict *td, const char *path,
             extname = m->extname && *m->extname ? m->extname : NULL;
     }
     collect cl = {td, NULL, 0, 0, err};
-    int rc = al_tensordict_foreach(td, visit, &cl);
+    int stopped = 0;
+    int rc = al_tensordict_foreach(td, visit, &cl, &stopped);
+    if (rc == AL_OK)
+        rc = stopped; /* visit's code, err filled */
     if (rc != AL_OK && (!err || err->code == AL_OK))
         al_error_set(err, rc, "%s: cannot list the entries", path);
     ali_outfile o;

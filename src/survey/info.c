@@ -136,7 +136,8 @@ static cJSON *info_cjson(const al_tensordict *td)
          cJSON_AddNumberToObject(doc, "rows", (double)al_tensordict_batch_size(td)) &&
          cJSON_AddNumberToObject(doc, "file_rows", m ? (double)m->file_rows : 0) &&
          (c.columns = cJSON_AddArrayToObject(doc, "columns")) != NULL;
-    ok = ok && al_tensordict_foreach(td, add_column, &c) == 0 && !c.oom;
+    int stopped = 0;
+    ok = ok && al_tensordict_foreach(td, add_column, &c, &stopped) == AL_OK && !stopped && !c.oom;
     cJSON *mi = ok ? ali_tensordict_memory_info_cjson(td) : NULL;
     if (mi && !cJSON_AddItemToObject(doc, "memory_info", mi)) {
         cJSON_Delete(mi);

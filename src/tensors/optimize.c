@@ -52,6 +52,13 @@ static bool same_layout(const al_tensor *a, const al_tensor *b)
     return memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof a->shape[0]) == 0;
 }
 
+/* Whether two CPU tensors (which al_tensor_equal compares without failing) hold the same bits. */
+static bool same_bits(const al_tensor *u, const al_tensor *t)
+{
+    bool equal = false;
+    return al_tensor_equal(u, t, AL_EQUAL_BITWISE, &equal) == AL_OK && equal;
+}
+
 static bool same_view(const al_tensor *a, const al_tensor *b)
 {
     return a->storage == b->storage && a->offset == b->offset &&
@@ -163,7 +170,7 @@ static int plan_all(job *j)
         for (size_t k = 0; k < i && (j->o.passes & AL_OPTIMIZE_SHARE); k++) {
             const al_tensor *u = j->flat[k].e->t;
             if (j->plans[k].eligible && j->plans[k].dup < 0 && same_layout(u, t) &&
-                (same_view(u, t) || al_tensor_equal(u, t, AL_EQUAL_BITWISE) == 1)) {
+                (same_view(u, t) || same_bits(u, t))) {
                 p->dup = (ptrdiff_t)k;
                 break;
             }

@@ -512,18 +512,19 @@ static int equal_run(char *pa, char *pb, int64_t n, int64_t sa, int64_t sb, void
     return 0;
 }
 
-int al_tensor_equal(const al_tensor *a, const al_tensor *b, al_equal_mode mode)
+int al_tensor_equal(const al_tensor *a, const al_tensor *b, al_equal_mode mode, bool *equal)
 {
-    if (!a || !b)
+    if (!a || !b || !equal)
         return AL_EINVAL;
-    if (a->dtype != b->dtype || a->itemsize != b->itemsize || a->ndim != b->ndim)
-        return 0;
-    for (int i = 0; i < a->ndim; i++)
-        if (a->shape[i] != b->shape[i])
-            return 0;
+    bool same = a->dtype == b->dtype && a->itemsize == b->itemsize && a->ndim == b->ndim;
+    for (int i = 0; same && i < a->ndim; i++)
+        same = a->shape[i] == b->shape[i];
     equal_ctx c = {a->dtype, a->itemsize, mode};
-    if (a->storage->device.type == AL_DEVICE_CPU && b->storage->device.type == AL_DEVICE_CPU)
-        return ali_walk(a, b, equal_run, &c) == 0;
+    if (!same ||
+        (a->storage->device.type == AL_DEVICE_CPU && b->storage->device.type == AL_DEVICE_CPU)) {
+        *equal = same && ali_walk(a, b, equal_run, &c) == 0;
+        return AL_OK;
+    }
     /* A device operand is compared from a host copy of its elements. */
     al_tensor ha, hb;
     al_storage sa, sb;
@@ -532,8 +533,8 @@ int al_tensor_equal(const al_tensor *a, const al_tensor *b, al_equal_mode mode)
         ali_host_shadow_free(&sa);
     if (rc != AL_OK)
         return rc;
-    rc = ali_walk(&ha, &hb, equal_run, &c) == 0;
+    *equal = ali_walk(&ha, &hb, equal_run, &c) == 0;
     ali_host_shadow_free(&sa);
     ali_host_shadow_free(&sb);
-    return rc;
+    return AL_OK;
 }

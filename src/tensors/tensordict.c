@@ -629,8 +629,10 @@ typedef struct visit {
     size_t cap;
     al_tensordict_visit_fn fn;
     void *user;
+    int stopped; /* fn's non-zero return that stopped the walk; 0 while it goes on */
 } visit;
 
+/* Walks td: AL_OK (v->stopped non-zero when fn stopped the walk) or AL_ENOMEM. */
 static int visit_td(const al_tensordict *td, size_t plen, visit *v)
 {
     for (size_t i = 0; i < td->n; i++) {
@@ -648,28 +650,33 @@ static int visit_td(const al_tensordict *td, size_t plen, visit *v)
         if (plen)
             v->path[at++] = '.';
         al_tensordict_key_escape(e->name, v->path + at, nlen + 1);
-        int rc;
         if (e->sub) {
-            rc = visit_td(e->sub, at + nlen, v);
+            int rc = visit_td(e->sub, at + nlen, v);
+            if (rc != AL_OK)
+                return rc;
         } else {
             al_tensordict_entry view = {e->name, e->t, NULL, e->dict, e->flags};
-            rc = v->fn(v->path, &view, v->user);
+            if ((v->stopped = v->fn(v->path, &view, v->user)) != 0)
+                return AL_OK;
         }
-        if (rc)
-            return rc;
+        if (v->stopped)
+            return AL_OK;
     }
-    return 0;
+    return AL_OK;
 }
 
-int al_tensordict_foreach(const al_tensordict *td, al_tensordict_visit_fn fn, void *user)
+int al_tensordict_foreach(const al_tensordict *td, al_tensordict_visit_fn fn, void *user,
+                          int *stopped)
 {
     if (!td || !fn)
         return AL_EINVAL;
-    visit v = {NULL, 0, fn, user};
+    visit v = {NULL, 0, fn, user, 0};
     al_tensordict *root = ali_td_enter(td);
     int rc = visit_td(td, 0, &v);
     ali_td_leave(root);
     al_free(v.path);
+    if (rc == AL_OK && stopped)
+        *stopped = v.stopped;
     return rc;
 }
 
