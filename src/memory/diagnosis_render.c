@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "diagnosis_int.h"
+#include "reports_int.h"
 #include "util/json_int.h"
 
 void ali_diag_site_where(const al_diagnosis_site *s, char *buf, size_t len)
@@ -149,18 +150,18 @@ static bool json_recommendations(cJSON *root, const al_diagnosis *d)
     return true;
 }
 
+cJSON *ali_diagnosis_cjson(const al_diagnosis *d)
+{
+    cJSON *root = d ? cJSON_CreateObject() : NULL;
+    if (root && json_sites(root, d) && json_accounting(root, d) && json_recommendations(root, d))
+        return root;
+    cJSON_Delete(root);
+    return NULL;
+}
+
 char *al_diagnosis_json(const al_diagnosis *d)
 {
-    if (!d)
-        return NULL;
-    cJSON *root = cJSON_CreateObject();
-    if (!root)
-        return NULL;
-    char *text = NULL;
-    if (json_sites(root, d) && json_accounting(root, d) && json_recommendations(root, d))
-        text = ali_json_print(root, false);
-    cJSON_Delete(root);
-    return text;
+    return ali_json_finish(ali_diagnosis_cjson(d), true);
 }
 
 /* -------- Text -------- */

@@ -27,6 +27,7 @@
 #include "astrolab/log.h"
 #include "memory_int.h"
 #include "registry_int.h"
+#include "reports_int.h"
 #include "util/json_int.h"
 
 #define REG_FAULT_TAG "al_registry"
@@ -312,7 +313,7 @@ typedef struct reg_view {
     char type[TYPE_NAME_MAX];
 } reg_view;
 
-char *al_registry_json(size_t max)
+cJSON *ali_registry_cjson(size_t max)
 {
     /* Copy under the lock, build the JSON after it: cJSON allocates, and under the preload
      * library allocating may run a limit's cleanup, which takes this lock. */
@@ -351,12 +352,14 @@ char *al_registry_json(size_t max)
     }
     ali_internal_free(v);
     ok = ok && cJSON_AddItemToObject(o, "objects", arr);
-    if (!ok)
-        cJSON_Delete(arr);
-    char *text = ok ? ali_json_print(o, false) : NULL;
+    if (ok)
+        return o;
+    cJSON_Delete(arr);
     cJSON_Delete(o);
-    return text;
+    return NULL;
 }
+
+char *al_registry_json(size_t max) { return ali_json_finish(ali_registry_cjson(max), true); }
 
 size_t al_registry_count(void)
 {

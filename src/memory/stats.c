@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "memory_int.h"
+#include "reports_int.h"
 #include "util/json_int.h"
 
 static struct {
@@ -143,7 +144,7 @@ void al_reset_peak_memory_stats(void)
         ali_cuda_reset_peak_hook();
 }
 
-char *al_memory_stats_json(void)
+cJSON *ali_memory_stats_cjson(void)
 {
     al_memory_stats s;
     if (al_get_memory_stats(&s) != AL_OK)
@@ -168,5 +169,11 @@ char *al_memory_stats_json(void)
     ok &= cJSON_AddNumberToObject(o, "current_mb", s.current_mb) != NULL;
     ok &= cJSON_AddNumberToObject(o, "peak_mb", s.peak_mb) != NULL;
     ok &= cJSON_AddNumberToObject(o, "cuda_memory_allocated", s.cuda_memory_allocated) != NULL;
-    return ali_json_finish(o, ok);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
 }
+
+char *al_memory_stats_json(void) { return ali_json_finish(ali_memory_stats_cjson(), true); }

@@ -14,6 +14,7 @@
 #include "astrolab/log.h"
 #include "astrolab/ui.h"
 #include "memory/memory_int.h"
+#include "memory/reports_int.h"
 #include "preload_int.h"
 #include "util/json_int.h"
 #include "util/outfile_int.h"
@@ -194,10 +195,8 @@ static cJSON *leaks_json(void)
 static cJSON *recommendations_json(void)
 {
     al_diagnosis *d = al_diagnose_memory_leaks();
-    char *text = d ? al_diagnosis_json(d) : NULL;
+    cJSON *doc = ali_diagnosis_cjson(d);
     al_diagnosis_free(d);
-    cJSON *doc = text ? cJSON_Parse(text) : NULL;
-    free(text);
     cJSON *rec = doc ? cJSON_DetachItemFromObject(doc, "recommendations") : NULL;
     cJSON_Delete(doc);
     return rec ? rec : cJSON_CreateArray();
@@ -211,10 +210,9 @@ static void write_report(void)
     if (getpid() != report_pid)
         return;
     ali_preload_enter();
-    char *stats = al_memory_stats_json();
+    cJSON *stats = ali_memory_stats_cjson();
     cJSON *doc = cJSON_CreateObject();
-    cJSON_AddItemToObject(doc, "stats", stats ? cJSON_Parse(stats) : cJSON_CreateObject());
-    free(stats);
+    cJSON_AddItemToObject(doc, "stats", stats ? stats : cJSON_CreateObject());
     cJSON_AddItemToObject(doc, "leaks", leaks_json());
     cJSON_AddItemToObject(doc, "recommendations", recommendations_json());
     cJSON *runtime = cJSON_AddObjectToObject(doc, "runtime");

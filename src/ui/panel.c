@@ -9,6 +9,7 @@
 
 #include "astrolab/astrolab.h"
 #include "astrolab/ui.h"
+#include "memory/reports_int.h"
 #include "panel_int.h"
 #include "ui_int.h"
 #include "util/json_int.h"
@@ -54,11 +55,9 @@ cJSON *ali_ui_actions_json(void)
     return arr;
 }
 
-/* Adds `text` (a JSON document from the library, freed here) under key, parsed. */
-static bool add_parsed(cJSON *o, const char *key, char *text)
+/* Adds j (a report's object, owned from here; NULL: out of memory) under key. */
+static bool add_item(cJSON *o, const char *key, cJSON *j)
 {
-    cJSON *j = text ? cJSON_Parse(text) : NULL;
-    free(text);
     if (!j || !cJSON_AddItemToObject(o, key, j)) {
         cJSON_Delete(j);
         return false;
@@ -80,10 +79,8 @@ static bool move_member(cJSON *o, cJSON *diag, const char *key)
 static bool add_diagnosis(cJSON *o)
 {
     al_diagnosis *d = al_diagnose_memory_leaks();
-    char *text = d ? al_diagnosis_json(d) : NULL;
+    cJSON *diag = ali_diagnosis_cjson(d);
     al_diagnosis_free(d);
-    cJSON *diag = text ? cJSON_Parse(text) : NULL;
-    free(text);
     if (!diag)
         return false;
     bool ok = move_member(o, diag, "top_consumers") && move_member(o, diag, "recommendations") &&
@@ -154,10 +151,10 @@ cJSON *ali_ui_memory_model(size_t timeline_max)
     if (!o)
         return NULL;
     bool ok = cJSON_AddStringToObject(o, "panel", "memory_management") != NULL;
-    ok = ok && add_parsed(o, "stats", al_memory_stats_json());
+    ok = ok && add_item(o, "stats", ali_memory_stats_cjson());
     ok = ok && add_timeline(o, timeline_max);
     ok = ok && add_diagnosis(o);
-    ok = ok && add_parsed(o, "registry", al_registry_json(200)); /* registrations, objects */
+    ok = ok && add_item(o, "registry", ali_registry_cjson(200)); /* registrations, objects */
     ok = ok && add_log_levels(o);
     return finish_with_actions(o, ok, "actions");
 }

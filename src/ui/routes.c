@@ -16,6 +16,7 @@
 #include "astrolab/astrolab.h"
 #include "astrolab/cuda.h"
 #include "astrolab/ui.h"
+#include "memory/reports_int.h"
 #include "panel_int.h"
 #include "ui_int.h"
 #include "util/json_int.h"
@@ -91,14 +92,11 @@ static void reply_panel(const ali_ui_request *rq, ali_ui_reply *out, al_ui_panel
         ali_ui_reply_error(out, 400, "format must be json, text or html");
         return;
     }
-    char *s = p ? al_ui_panel_render(p, fmt) : NULL;
+    /* The panels render JSON formatted; the API sends the model compact. */
+    char *s = !p                  ? NULL
+              : fmt == AL_UI_JSON ? ali_json_print(p->model, false)
+                                  : al_ui_panel_render(p, fmt);
     al_ui_panel_free(p);
-    if (fmt == AL_UI_JSON && s) { /* the panels print formatted; the API sends it compact */
-        cJSON *o = cJSON_Parse(s);
-        free(s);
-        reply_json(out, o);
-        return;
-    }
     reply_text(out, type, s);
 }
 
@@ -276,9 +274,9 @@ static void post_snapshot(const ali_ui_request *rq, ali_ui_reply *out)
     pthread_mutex_lock(&snaps.lock);
     al_snapshot *prev = snaps.last;
     al_diagnosis *d = al_snapshot_diff(prev, now);
-    char *diff = d ? al_diagnosis_json(d) : NULL;
+    cJSON *dj = ali_diagnosis_cjson(d);
     al_diagnosis_free(d);
-    if (!diff) {
+    if (!dj) {
         pthread_mutex_unlock(&snaps.lock);
         al_snapshot_free(now);
         reply_oom(out);
@@ -290,9 +288,7 @@ static void post_snapshot(const ali_ui_request *rq, ali_ui_reply *out)
     uint64_t bytes = 0, blocks = 0;
     (void)!al_snapshot_totals(now, &bytes, &blocks);
     cJSON *o = cJSON_CreateObject();
-    cJSON *dj = cJSON_Parse(diff);
-    free(diff);
-    bool ok = o && dj && cJSON_AddNumberToObject(o, "bytes", (double)bytes);
+    bool ok = o && cJSON_AddNumberToObject(o, "bytes", (double)bytes);
     ok = ok && cJSON_AddNumberToObject(o, "blocks", (double)blocks);
     ok = ok && cJSON_AddBoolToObject(o, "since_previous", prev != NULL);
     if (ok && cJSON_AddItemToObject(o, "diff", dj))
