@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log_capture.h"
+#include "memory/front_int.h"
 #include "memory/memory_int.h"
 #include "test.h"
 

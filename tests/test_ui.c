@@ -22,6 +22,7 @@
 
 #include "astrolab/cuda.h"
 #include "astrolab/ui.h"
+#include "memory/front_int.h"
 #include "memory/memory_int.h"
 #include "test.h"
 #include "ui/ui_int.h"

@@ -14,9 +14,7 @@
 
 #include "astrolab/log.h"
 #include "cuda/cuda_int.h"
-#include "memory/diagnosis_int.h"
-#include "memory/memory_int.h"
-#include "memory/registry_int.h"
+#include "memory/services_int.h"
 #include "util/format_int.h"
 
 /* The device tried first by al_cuda_free: most programs use one device. */

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "cuda/cuda_int.h"
-#include "memory/memory_int.h"
+#include "memory/services_int.h"
 
 static struct {
     _Atomic uint64_t live;       /* records allocated and not freed */

@@ -13,7 +13,7 @@
 
 #include "astrolab/log.h"
 #include "cuda/cuda_int.h"
-#include "memory/memory_int.h"
+#include "memory/services_int.h"
 
 #define SIM_ALIGN 512u
 

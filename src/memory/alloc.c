@@ -1,7 +1,7 @@
 /* The tracked allocator: malloc, calloc, realloc, free and friends over the backing store.
  *
  * One worker (ali_alloc / ali_free_block) does the accounting; the public functions only
- * choose arguments. Each block carries a 48-byte header (memory_int.h) and an 8-byte guard
+ * choose arguments. Each block carries a 48-byte header (block_int.h) and an 8-byte guard
  * after the user bytes. Failure is NULL with an ERROR on "astrolab.memory"; the manager never
  * aborts unless ASTROLAB_ABORT_ON_ERROR=1. Scope ownership is in scope.c, site counters in
  * site.c, the global balance in stats.c. */
@@ -15,9 +15,8 @@
 
 #include "astrolab/log.h"
 #include "backing.h"
+#include "front_int.h"
 #include "memory_int.h"
-
-_Static_assert(sizeof(ali_block) == ALI_HEADER_SIZE, "backing.h places aligned blocks by it");
 
 /* Bytes before the user pointer: the header, and for large alignments on the system backing,
  * padding so that the user pointer lands on the alignment. */
@@ -75,6 +74,8 @@ static inline bool guard_intact(const ali_block *b)
 }
 
 /* -------- Errors -------- */
+
+const char *ali_memory_backing_name(void) { return ALI_BACKING_NAME; }
 
 static _Atomic int abort_on_error = -1; /* -1: ASTROLAB_ABORT_ON_ERROR not read yet */
 

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Bytes of the tracked allocator's block header (ali_block, memory_int.h; alloc.c asserts the
- * two agree): the user pointer of an aligned block sits this far past the raw one. */
-#define ALI_HEADER_SIZE 48
+/* ALI_HEADER_SIZE, the size of the tracked allocator's block header: the user pointer of an
+ * aligned block sits this far past the raw one. */
+#include "block_int.h"
 
 #if defined(ASTROLAB_BACKING_MIMALLOC)
 #include <mimalloc.h>
@@ -57,7 +57,7 @@ static inline void *backing_zero(void *p, size_t n)
 {
     if (!p || n < ALI_ZERO_BY_MADVISE)
         return p ? memset(p, 0, n) : NULL;
-    uintptr_t page = 4096, a = (uintptr_t)p, lo = (a + page - 1) & ~(page - 1),
+    uintptr_t page = ALI_MIN_PAGE, a = (uintptr_t)p, lo = (a + page - 1) & ~(page - 1),
               hi = (a + n) & ~(page - 1);
     if (hi <= lo || madvise((void *)lo, hi - lo, MADV_DONTNEED) != 0)
         return memset(p, 0, n);

@@ -1,7 +1,7 @@
 /* Internals of the diagnosis, shared between thresholds.c (settings), snapshot.c (samples and
  * the leak history), diagnosis.c (building the record), recommend.c (the rules),
- * diagnosis_render.c (JSON and text) and leak_report.c (the exit report); plus the hooks
- * other modules fill and the seams the tests use. Never installed. */
+ * diagnosis_render.c (JSON and text) and leak_report.c (the exit report); plus the seams the
+ * tests use. Never installed. */
 #ifndef ASTROLAB_DIAGNOSIS_INT_H
 #define ASTROLAB_DIAGNOSIS_INT_H
 
@@ -9,19 +9,9 @@
 #include <stdint.h>
 
 #include "astrolab/diagnosis.h"
+#include "front_int.h"
 #include "memory_int.h"
 #include "util/format_int.h"
-
-/* -------- Hooks filled by other modules (NULL until they do). -------- */
-
-/* The CUDA module: the current device's used (total - free) and total memory, in bytes.
- * Returns 0 and fills both when known. */
-extern int (*ali_cuda_device_memory_hook)(uint64_t *used_bytes, uint64_t *total_bytes);
-/* The preload library: function, file and line of a return address. Returns 0 when found;
- * the strings must live as long as the process. Called from the exit report, so it must not
- * allocate through the tracked allocator. */
-extern int (*ali_site_symbolize_hook)(uintptr_t pc, const char **function, const char **file,
-                                      int *line);
 
 /* -------- Test seams. -------- */
 
@@ -77,9 +67,6 @@ al_diagnosis *ali_diagnosis_build(const al_snapshot *now, const al_snapshot *bas
                                   const al_diagnosis_thresholds *th);
 /* Adds the recommendations for `now` to d. Returns false when out of memory. */
 bool ali_recommend(al_diagnosis *d, const al_snapshot *now);
-/* Whole-program mode (`astrolab run`): advice speaks to a program that knows nothing of the
- * library's API (no al_* calls, no AL_* macros). Set once, before the first diagnosis. */
-void ali_recommend_for_whole_programs(void);
 /* Fills the location fields of out from a site record (symbolizing preload sites). */
 void ali_diag_site_locate(const ali_site *s, al_diagnosis_site *out);
 /* "catalog.c:42 in load_rows()" (file's base name), or "address 0x..." for unsymbolized

@@ -1,5 +1,7 @@
-/* Internals of the memory manager shared between src/memory/ files (and, through a few
- * hooks, the other modules). Never installed. */
+/* Internals of the memory manager shared between src/memory/ files and the preload library:
+ * sites, per-thread statistics shards, scope chunks, the allocation worker's helpers, fault
+ * injection and limits. Other modules use services_int.h only; the preload library's malloc
+ * also uses front_int.h. Never installed. */
 #ifndef ASTROLAB_MEMORY_INT_H
 #define ASTROLAB_MEMORY_INT_H
 
@@ -9,65 +11,11 @@
 #include <string.h>
 
 #include "astrolab/memory.h"
+#include "block_int.h"
+#include "services_int.h"
 
 #define ALI_LOGGER "astrolab.memory"
 #define ALI_TLS __attribute__((tls_model("initial-exec"))) _Thread_local
-
-/* -------- Block header: directly before every user pointer. --------
- * 48 bytes keep user pointers aligned for max_align_t. A freed block's first 16 bytes belong to
- * the backing allocator (mimalloc's free list, glibc's tcache next and key), so what a
- * double-free report needs (free_site, site, size, magic) sits after them. */
-typedef struct ali_chunk ali_chunk;
-typedef struct ali_site ali_site;
-
-typedef struct ali_block {
-    uint32_t slot;            /* index of this block in chunk->slots */
-    uint32_t tid;             /* allocating thread's small id */
-    ali_chunk *chunk;         /* owner scope's slot chunk; NULL: owned by the process */
-    const al_site *free_site; /* set when freed: for double-free reports */
-    ali_site *site;           /* allocating site (with its tag) */
-    uint64_t size;            /* bytes requested */
-    uint16_t flags;           /* ALI_BLOCK_* */
-    uint8_t align_log2;       /* alignment asked for (0: default) */
-    uint8_t chunk_gen;        /* chunk->gen when the block entered it (see ali_chunk) */
-    uint32_t magic;           /* ALI_MAGIC_LIVE or ALI_MAGIC_FREED */
-} ali_block;
-
-_Static_assert(sizeof(ali_block) == 48, "block header must keep 16-byte alignment");
-
-#define ALI_MAGIC_LIVE 0xA57B10C5u
-#define ALI_MAGIC_FREED 0xDEADF4EEu
-#define ALI_MAGIC_RAW 0xA57B1A3Bu /* untracked block of the preload library's re-entry path */
-#define ALI_GUARD_SIZE 8
-#define ALI_GUARD_BYTE 0xAB
-#define ALI_GUARD_MAX (256u * 1024u) /* larger blocks carry no guard (see alloc.c) */
-
-enum {
-    ALI_BLOCK_IN_HEAP = 1u << 0, /* lives in its owner scope's private heap */
-    ALI_BLOCK_WATCHED = 1u << 1, /* registered or weakly referenced: tell the registry on free */
-};
-
-/* The smallest page size of any platform we run on: a read within the same 4 KiB-aligned
- * window as a valid address cannot fault, whatever the real page size (a multiple of it). */
-#define ALI_MIN_PAGE ((uintptr_t)4096)
-
-static inline ali_block *ali_block_of(const void *p) { return (ali_block *)p - 1; }
-
-/* Block flags change on any thread (the registry marks a block watched while its owner may
- * clear its heap bit), so they are read and changed atomically. */
-static inline uint16_t ali_block_flags(const ali_block *b)
-{
-    return __atomic_load_n(&b->flags, __ATOMIC_RELAXED);
-}
-static inline void ali_block_flags_set(ali_block *b, uint16_t f)
-{
-    __atomic_fetch_or(&b->flags, f, __ATOMIC_RELAXED);
-}
-static inline void ali_block_flags_clear(ali_block *b, uint16_t f)
-{
-    __atomic_fetch_and(&b->flags, (uint16_t)~f, __ATOMIC_RELAXED);
-}
-static inline void *ali_block_user(ali_block *b) { return b + 1; }
 
 /* -------- Sites: one runtime record per (call site, tag), never freed. -------- */
 struct ali_site {
@@ -133,11 +81,6 @@ static inline ali_site *ali_site_get(al_site *loc, const char *tag)
         return rt;
     return ali_site_resolve(loc, tag);
 }
-/* Record for a return address (the preload library's sites). */
-ali_site *ali_site_for_pc(uintptr_t pc, const char *tag);
-/* Take and release the site table's lock (around fork). */
-void ali_site_lock(void);
-void ali_site_unlock(void);
 /* Number of sites so far; ids are 0..n-1. */
 uint32_t ali_site_count(void);
 /* Site with this id, or NULL. */
@@ -187,6 +130,8 @@ static inline ali_site_counters *ali_counters_of(ali_shard *sh, uint32_t id, boo
 ali_shard *ali_shard_first(void);
 /* Publishes the calling thread's pending byte balance and updates the peak. */
 void ali_stats_publish(ali_shard *sh);
+/* Sum of current bytes over all threads (exact when quiet). */
+int64_t ali_stats_current(void);
 /* Called on every byte change of the calling thread. */
 #define ALI_BUMP(field, delta)                                                                     \
     atomic_store_explicit(&(field),                                                                \
@@ -245,10 +190,6 @@ static inline void ali_account_free(ali_shard *sh, uint32_t id, uint64_t bytes)
         ali_flow_bump(&c->flow, -(int64_t)bytes, -1);
     ali_stats_change(sh, -(int64_t)bytes, -1);
 }
-/* Sum of current bytes over all threads (exact when quiet). */
-int64_t ali_stats_current(void);
-/* Counts one error (invalid free, corruption, failure) in the statistics. */
-void ali_stats_error(void);
 
 /* -------- Scopes (scope.c). -------- */
 #define ALI_CHUNK_SLOTS 4096
@@ -297,23 +238,16 @@ const char *ali_chunk_scope_name(const ali_chunk *c);
 void ali_scope_thread_exit(void);
 
 /* -------- Allocation worker and helpers (alloc.c). -------- */
-void *ali_alloc(size_t n, size_t align, bool zero, ali_site *site, const al_site *loc);
 /* As ali_alloc, owned by `scope` (NULL: the process), which must be the caller's thread's. */
 void *ali_alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site *site,
                    const al_site *loc);
 /* Frees live block b (already checked), tells the registry and its scope; loc may be NULL. */
 void ali_free_block(ali_block *b, const al_site *loc);
-/* al_free's worker: the inlined common case, else the full check; loc may be NULL. */
-void ali_free(void *p, const al_site *loc);
-/* Resizes live block b (n > 0) and moves it to site rt; NULL (b unchanged) on failure. */
-void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *loc);
 /* Accounts a block as freed (site, thread balance), marks it freed and, when backing_release,
  * gives its memory back. */
 void ali_block_release(ali_block *b, bool backing_release);
 /* Gives a block's memory back to the backing store; no accounting. */
 void ali_block_release_raw(ali_block *b);
-/* Validates p as a live block; reports and returns NULL when it is not. */
-ali_block *ali_block_check(const void *p, const al_site *loc, const char *op);
 /* Human-readable "file:line in function()" for a static site. */
 void ali_site_describe(const al_site *loc, char *buf, size_t len);
 
@@ -328,35 +262,5 @@ extern atomic_bool ali_limits_active;
 bool ali_limits_admit(uint64_t bytes, const al_site *loc);
 /* Drops registrations and weak references of a block being freed. */
 void ali_registry_on_free(void *p);
-
-/* -------- Hooks filled by other modules. -------- */
-/* Marks the calling thread's malloc-family calls as the manager's own (untracked), for the
- * dashboard's threads: set by the preload library, so that `astrolab run --ui` does not count
- * the dashboard in the program's figures; NULL in the library, where plain malloc is never
- * tracked. Idempotent. */
-extern void (*ali_own_thread_hook)(void);
-/* Empties the CUDA cache; returns device bytes released. NULL until the CUDA module sets it. */
-extern uint64_t (*ali_cuda_release_hook)(void);
-/* Fills the cuda_* fields of stats. NULL until the CUDA module sets it. */
-extern void (*ali_cuda_stats_hook)(al_memory_stats *out);
-/* Resets the CUDA peaks (al_reset_peak_memory_stats). NULL until the CUDA module sets it. */
-extern void (*ali_cuda_reset_peak_hook)(void);
-
-/* The manager's own bookkeeping memory: the backing allocator, never tracked. */
-void *ali_internal_alloc(size_t n);
-void *ali_internal_calloc(size_t n, size_t size);
-void *ali_internal_realloc(void *p, size_t n);
-char *ali_internal_strdup(const char *s);
-void ali_internal_free(void *p);
-
-/* Aborts the process when ASTROLAB_ABORT_ON_ERROR=1 (read once); else returns. Every module
- * calls it after reporting a misuse error. */
-void ali_abort_if_asked(void);
-/* Reports an error on astrolab.memory (ERROR), counts it, and aborts the process only when
- * ASTROLAB_ABORT_ON_ERROR=1. */
-void ali_memory_error(const char *fmt, ...) AL_PRINTF(1, 2);
-
-/* Monotonic clock, ns. */
-uint64_t ali_now_ns(void);
 
 #endif

@@ -1,6 +1,6 @@
 /* Internals shared by the cleanup registry (registry.c), the comprehensive cleanup (cleanup.c)
  * and the limits (limits.c). Never installed; the rest of the manager reaches the registry only
- * through the hooks in memory_int.h. */
+ * through the hooks in services_int.h and memory_int.h. */
 #ifndef ASTROLAB_REGISTRY_INT_H
 #define ASTROLAB_REGISTRY_INT_H
 
@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "astrolab/memory.h"
+#include "services_int.h"
 
 /* Counts of one pass over the release functions. */
 typedef struct ali_release_counts {
@@ -20,19 +21,9 @@ typedef struct ali_release_counts {
  * run them all). A function whose object was freed or unregistered meanwhile is skipped.
  * Passes are serialized: with wait false, returns false at once when another thread's pass is
  * under way; also false (reported) when out of memory for the pass's snapshot. The caller must
- * hold the cleanup guard (ali_cleanup_enter). */
+ * hold the cleanup guard (ali_cleanup_enter, services_int.h). */
 bool ali_registry_release(bool wait, bool (*enough)(void *ctx), void *ctx,
                           ali_release_counts *counts);
-
-/* The per-thread guard against re-entry: release functions may allocate or free, and those
- * must not start another cleanup on the same thread. Returns false when the calling thread is
- * already inside a cleanup (do nothing then); otherwise enters, and ali_cleanup_leave leaves. */
-bool ali_cleanup_enter(void);
-void ali_cleanup_leave(void);
-
-/* The comprehensive cleanup, for a caller holding the guard: every release function, the CUDA
- * cache, the backing store's purge. Fills *out. */
-void ali_cleanup_comprehensive(al_cleanup_result *out);
 
 /* Empties the CUDA cache (when the CUDA module set its hook) and gives the backing store's free
  * memory back to the OS. Returns the device bytes released. */

@@ -15,6 +15,7 @@
 
 #include "astrolab/log.h"
 #include "backing.h"
+#include "front_int.h"
 #include "memory_int.h"
 
 #include "scope_int.h"

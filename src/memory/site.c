@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "astrolab/log.h"
+#include "front_int.h"
 #include "memory_int.h"
 
 #define PAGE_SITES ALI_PAGE_SITES

@@ -24,6 +24,7 @@
 #include "astrolab/log.h"
 #include "memory/backing.h"
 #include "memory/diagnosis_int.h"
+#include "memory/front_int.h"
 #include "memory/memory_int.h"
 #include "preload_int.h"
 

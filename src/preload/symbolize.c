@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "memory/diagnosis_int.h"
-#include "memory/memory_int.h"
+#include "memory/front_int.h"
+#include "memory/services_int.h"
 #include "preload_int.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* guards dwfl and the cache */

@@ -32,7 +32,7 @@
 
 #include "astrolab/astrolab.h"
 #include "astrolab/ui.h"
-#include "memory/memory_int.h"
+#include "memory/services_int.h"
 #include "ui_int.h"
 
 #define TOKEN_MAX 64
