@@ -18,6 +18,7 @@
 #include "astrolab/ui.h"
 #include "cli.h"
 #include "demo.h"
+#include "demo_out.h"
 #include "demo_run.h"
 #include "demo_survey.h"
 
@@ -31,122 +32,19 @@
 #define DEMO_SKY_WIDTH 2048    /* sky-density cells in RA */
 #define DEMO_SKY_HEIGHT 1024   /* and in sin(dec): 2M cells, 8 MiB */
 
-/* -------- Output: every stage goes to text or to JSON through these. -------- */
-
-typedef struct out {
-    bool json;
-    cJSON *doc;    /* the JSON document (json mode) */
-    cJSON *stages; /* doc.stages */
-    cJSON *stage;  /* the current stage's object */
-    int section;   /* text: numbering of sections */
-    bool oom;      /* a JSON node could not be made */
-    bool failed;   /* a self-check failed */
-} out;
-
-static void check_node(out *o, const void *node)
-{
-    if (o->json && !node)
-        o->oom = true;
-}
-
-static void out_section(out *o, const char *key, const char *title)
-{
-    if (o->json) {
-        o->stage = cJSON_AddObjectToObject(o->stages, key);
-        check_node(o, o->stage);
-    } else {
-        printf("\n== %d. %s: %s ==\n", ++o->section, key, title);
-    }
-}
-
-static void out_line(const char *indent, const char *label, const char *value)
-{
-    printf("%s%-22s %s\n", indent, label, value);
-}
-
-static void out_count(out *o, const char *key, const char *label, uint64_t v)
-{
-    char buf[32];
-    if (o->json)
-        check_node(o, cJSON_AddNumberToObject(o->stage, key, (double)v));
-    else
-        out_line("  ", label, cli_format_count(v, buf, sizeof buf));
-}
-
-static void out_bytes(out *o, const char *key, const char *label, uint64_t v)
-{
-    char buf[32];
-    if (o->json)
-        check_node(o, cJSON_AddNumberToObject(o->stage, key, (double)v));
-    else
-        out_line("  ", label, cli_format_bytes(v, buf, sizeof buf));
-}
-
-static void out_number(out *o, const char *key, const char *label, double v, const char *unit)
-{
-    char buf[64];
-    if (o->json) {
-        check_node(o, cJSON_AddNumberToObject(o->stage, key, v));
-    } else {
-        snprintf(buf, sizeof buf, "%.2f %s", v, unit);
-        out_line("  ", label, buf);
-    }
-}
-
-/* A self-check: shown as yes/NO, and a NO makes the demo fail. */
-static void out_check(out *o, const char *key, const char *label, bool ok)
-{
-    if (!ok)
-        o->failed = true;
-    if (o->json)
-        check_node(o, cJSON_AddBoolToObject(o->stage, key, ok));
-    else
-        out_line("  ", label, ok ? "yes" : "NO (self-check failed)");
-}
-
-/* Adds a JSON text from the library (freed here) to the stage, parsed. */
-static void out_raw(out *o, const char *key, char *text)
-{
-    if (!cli_json_add_raw(o->stage, key, text))
-        o->oom = true;
-}
-
-static void out_stats(out *o, al_memory_stats *keep)
-{
-    al_memory_stats s;
-    if (al_get_memory_stats(&s) != AL_OK)
-        return;
-    if (keep)
-        *keep = s;
-    if (o->json) {
-        out_raw(o, "stats", al_memory_stats_json());
-        return;
-    }
-    char a[32], b[32], line[80];
-    printf("  memory statistics:\n");
-    out_line("    ", "current", cli_format_bytes(s.current_bytes, a, sizeof a));
-    out_line("    ", "peak", cli_format_bytes(s.peak_bytes, a, sizeof a));
-    out_line("    ", "live blocks", cli_format_count(s.live_blocks, a, sizeof a));
-    out_line("    ", "allocations", cli_format_count(s.total_allocations, a, sizeof a));
-    out_line("    ", "frees", cli_format_count(s.total_frees, a, sizeof a));
-    snprintf(line, sizeof line, "%s (peak %s)", cli_format_bytes(s.rss_bytes, a, sizeof a),
-             cli_format_bytes(s.peak_rss_bytes, b, sizeof b));
-    out_line("    ", "process rss", line);
-    if (s.errors)
-        out_line("    ", "errors", cli_format_count(s.errors, a, sizeof a));
-}
+/* -------- Output: demo_out.h; the two reports only this file shows. -------- */
 
 static const char *policy_name(int policy)
 {
     return policy == AL_SCOPE_REPORT_ONLY ? "report-only" : "reclaim";
 }
 
-static void out_scope_report(out *o, const al_scope_report *r)
+static void put_scope_report(demo_out *o, const al_scope_report *r)
 {
     if (o->json) {
-        cJSON *j = cJSON_AddObjectToObject(o->stage, "scope");
-        check_node(o, j);
-        check_node(o, cJSON_AddStringToObject(j, "name", r->name));
+        cJSON *j = cJSON_AddObjectToObject(o->step, "scope");
+        demo_track(o, j);
+        demo_track(o, cJSON_AddStringToObject(j, "name", r->name));
         const struct {
             const char *key;
             uint64_t v;
@@ -158,42 +56,42 @@ static void out_scope_report(out *o, const al_scope_report *r)
             {"kept_blocks", r->kept_blocks},
         };
         for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-            check_node(o, cJSON_AddNumberToObject(j, f[i].key, (double)f[i].v));
-        check_node(o, cJSON_AddStringToObject(j, "policy", policy_name(r->policy)));
+            demo_track(o, cJSON_AddNumberToObject(j, f[i].key, (double)f[i].v));
+        demo_track(o, cJSON_AddStringToObject(j, "policy", policy_name(r->policy)));
         return;
     }
     char a[32];
     printf("  scope report \"%s\":\n", r->name);
-    out_line("    ", "bytes allocated", cli_format_bytes(r->bytes_allocated, a, sizeof a));
-    out_line("    ", "bytes freed", cli_format_bytes(r->bytes_freed, a, sizeof a));
-    out_line("    ", "peak bytes", cli_format_bytes(r->peak_bytes, a, sizeof a));
-    out_line("    ", "blocks allocated", cli_format_count(r->blocks_allocated, a, sizeof a));
-    out_line("    ", "kept blocks", cli_format_count(r->kept_blocks, a, sizeof a));
-    out_line("    ", "reclaimed blocks", cli_format_count(r->reclaimed_blocks, a, sizeof a));
-    out_line("    ", "reclaimed bytes", cli_format_bytes(r->reclaimed_bytes, a, sizeof a));
-    out_line("    ", "cleanups run", cli_format_count(r->cleanups_run, a, sizeof a));
-    out_line("    ", "duration", cli_format_duration(r->duration_ns, a, sizeof a));
-    out_line("    ", "policy", policy_name(r->policy));
+    demo_line("    ", "bytes allocated", cli_format_bytes(r->bytes_allocated, a, sizeof a));
+    demo_line("    ", "bytes freed", cli_format_bytes(r->bytes_freed, a, sizeof a));
+    demo_line("    ", "peak bytes", cli_format_bytes(r->peak_bytes, a, sizeof a));
+    demo_line("    ", "blocks allocated", cli_format_count(r->blocks_allocated, a, sizeof a));
+    demo_line("    ", "kept blocks", cli_format_count(r->kept_blocks, a, sizeof a));
+    demo_line("    ", "reclaimed blocks", cli_format_count(r->reclaimed_blocks, a, sizeof a));
+    demo_line("    ", "reclaimed bytes", cli_format_bytes(r->reclaimed_bytes, a, sizeof a));
+    demo_line("    ", "cleanups run", cli_format_count(r->cleanups_run, a, sizeof a));
+    demo_line("    ", "duration", cli_format_duration(r->duration_ns, a, sizeof a));
+    demo_line("    ", "policy", policy_name(r->policy));
 }
 
-static void out_cleanup_result(out *o, const al_cleanup_result *r)
+static void put_cleanup_result(demo_out *o, const al_cleanup_result *r)
 {
     if (o->json) {
-        out_raw(o, "cleanup", al_cleanup_result_json(r));
+        demo_put_raw(o, "cleanup", al_cleanup_result_json(r));
         return;
     }
     char a[32], b[32], line[96];
     printf("  al_force_comprehensive_cleanup():\n");
-    out_line("    ", "success", r->success ? "yes" : "no");
+    demo_line("    ", "success", r->success ? "yes" : "no");
     snprintf(line, sizeof line, "%s (%s failed)", cli_format_count(r->callbacks_run, a, sizeof a),
              cli_format_count(r->callbacks_failed, b, sizeof b));
-    out_line("    ", "callbacks run", line);
-    out_line("    ", "bytes released", cli_format_bytes(r->bytes_released, a, sizeof a));
-    out_line("    ", "cuda bytes released", cli_format_bytes(r->cuda_bytes_released, a, sizeof a));
+    demo_line("    ", "callbacks run", line);
+    demo_line("    ", "bytes released", cli_format_bytes(r->bytes_released, a, sizeof a));
+    demo_line("    ", "cuda bytes released", cli_format_bytes(r->cuda_bytes_released, a, sizeof a));
     snprintf(line, sizeof line, "%s -> %s", cli_format_bytes(r->rss_before_bytes, a, sizeof a),
              cli_format_bytes(r->rss_after_bytes, b, sizeof b));
-    out_line("    ", "process rss", line);
-    out_line("    ", "duration", cli_format_duration(r->duration_ns, a, sizeof a));
+    demo_line("    ", "process rss", line);
+    demo_line("    ", "duration", cli_format_duration(r->duration_ns, a, sizeof a));
 }
 
 /* Begins a stage's scope, or reports why it could not. */
@@ -213,9 +111,9 @@ static void load_progress(void *user, size_t done, size_t total)
     cli_progress_update(user, done);
 }
 
-static int stage_load(out *o, demo_rng *rng, struct catalog **cat_out)
+static int stage_load(demo_out *o, demo_rng *rng, struct catalog **cat_out)
 {
-    out_section(o, "load_catalog", "decode a catalog chunk by chunk in scope \"load_catalog\"");
+    demo_step(o, NULL, "load_catalog", "decode a catalog chunk by chunk in scope \"load_catalog\"");
     al_scope *s = stage_scope("load_catalog");
     if (!s)
         return -1;
@@ -239,22 +137,23 @@ static int stage_load(out *o, demo_rng *rng, struct catalog **cat_out)
     cli_note(o->json,
              "AL_MEMORY_MANAGEMENT(\"decode_chunk\") scope; the catalog's blocks are kept");
     cli_note(o->json, "with al_scope_keep and now belong to the process.");
-    out_count(o, "rows", "rows", cat->n_rows);
-    out_count(o, "chunks", "chunks", cat->n_chunks);
-    out_count(o, "aliases", "aliases (al_strdup)", aliases);
-    out_bytes(o, "star_bytes", "struct star rows", (uint64_t)cat->n_rows * sizeof(struct star));
-    out_count(o, "kept_blocks", "blocks kept", kept);
-    out_check(o, "kept_all_blocks", "scope kept them all",
-              r.kept_blocks == kept && r.reclaimed_blocks == 0);
-    out_scope_report(o, &r);
-    out_stats(o, NULL);
+    demo_put_count(o, "rows", "rows", cat->n_rows);
+    demo_put_count(o, "chunks", "chunks", cat->n_chunks);
+    demo_put_count(o, "aliases", "aliases (al_strdup)", aliases);
+    demo_put_bytes(o, "star_bytes", "struct star rows",
+                   (uint64_t)cat->n_rows * sizeof(struct star));
+    demo_put_count(o, "kept_blocks", "blocks kept", kept);
+    demo_put_check(o, "kept_all_blocks", "scope kept them all",
+                   r.kept_blocks == kept && r.reclaimed_blocks == 0);
+    put_scope_report(o, &r);
+    demo_put_stats(o, NULL);
     *cat_out = cat;
     return 0;
 }
 
-static int stage_select(out *o, const struct catalog *cat, struct selection **sel_out)
+static int stage_select(demo_out *o, const struct catalog *cat, struct selection **sel_out)
 {
-    out_section(o, "select_nearby", "stars within 100 pc, kept out of scope \"select_nearby\"");
+    demo_step(o, NULL, "select_nearby", "stars within 100 pc, kept out of scope \"select_nearby\"");
     al_scope *s = stage_scope("select_nearby");
     if (!s)
         return -1;
@@ -272,21 +171,22 @@ static int stage_select(out *o, const struct catalog *cat, struct selection **se
     cli_note(o->json, "temporaries are freed explicitly; the magnitude histogram's scratch by a");
     cli_note(o->json,
              "function deferred with al_scope_defer; the result is kept with al_scope_keep.");
-    out_count(o, "selected", "stars selected", sel->n);
-    out_number(o, "min_parallax_mas", "parallax above", sel->min_parallax, "mas");
-    out_number(o, "median_distance_pc", "median distance", sel->median_distance_pc, "pc");
-    out_number(o, "mean_total_pm_mas_yr", "mean proper motion", sel->mean_total_pm, "mas/yr");
-    out_check(o, "result_kept", "kept, none reclaimed",
-              r.kept_blocks == (sel->stars ? 2u : 1u) && r.reclaimed_blocks == 0 && al_owns(sel));
-    out_scope_report(o, &r);
-    out_stats(o, NULL);
+    demo_put_count(o, "selected", "stars selected", sel->n);
+    demo_put_number(o, "min_parallax_mas", "parallax above", sel->min_parallax, "mas");
+    demo_put_number(o, "median_distance_pc", "median distance", sel->median_distance_pc, "pc");
+    demo_put_number(o, "mean_total_pm_mas_yr", "mean proper motion", sel->mean_total_pm, "mas/yr");
+    demo_put_check(o, "result_kept", "kept, none reclaimed",
+                   r.kept_blocks == (sel->stars ? 2u : 1u) && r.reclaimed_blocks == 0 &&
+                       al_owns(sel));
+    put_scope_report(o, &r);
+    demo_put_stats(o, NULL);
     *sel_out = sel;
     return 0;
 }
 
-static int stage_crossmatch(out *o, const struct catalog *cat)
+static int stage_crossmatch(demo_out *o, const struct catalog *cat)
 {
-    out_section(o, "crossmatch", "close pairs, with a deliberate leak reclaimed by the scope");
+    demo_step(o, NULL, "crossmatch", "close pairs, with a deliberate leak reclaimed by the scope");
     al_scope *s = stage_scope("crossmatch");
     if (!s)
         return -1;
@@ -301,21 +201,21 @@ static int stage_crossmatch(out *o, const struct catalog *cat)
     cli_note(o->json,
              "demo_crossmatch_run() \"forgets\" to free each chunk's match list; the scope");
     cli_note(o->json, "releases them at its end: see reclaimed blocks and bytes below.");
-    out_number(o, "radius_arcsec", "match radius", cm.radius_arcsec, "arcsec");
-    out_count(o, "pairs", "pairs found", cm.pairs);
-    out_count(o, "leaked_blocks", "blocks leaked", cm.leaked_blocks);
-    out_bytes(o, "leaked_bytes", "bytes leaked", cm.leaked_bytes);
-    out_check(o, "leak_reclaimed", "leak fully reclaimed",
-              r.reclaimed_blocks == cm.leaked_blocks && r.reclaimed_bytes == cm.leaked_bytes &&
-                  cm.leaked_blocks > 0);
-    out_scope_report(o, &r);
-    out_stats(o, NULL);
+    demo_put_number(o, "radius_arcsec", "match radius", cm.radius_arcsec, "arcsec");
+    demo_put_count(o, "pairs", "pairs found", cm.pairs);
+    demo_put_count(o, "leaked_blocks", "blocks leaked", cm.leaked_blocks);
+    demo_put_bytes(o, "leaked_bytes", "bytes leaked", cm.leaked_bytes);
+    demo_put_check(o, "leak_reclaimed", "leak fully reclaimed",
+                   r.reclaimed_blocks == cm.leaked_blocks && r.reclaimed_bytes == cm.leaked_bytes &&
+                       cm.leaked_blocks > 0);
+    put_scope_report(o, &r);
+    demo_put_stats(o, NULL);
     return 0;
 }
 
-static int stage_cache(out *o, const struct catalog *cat)
+static int stage_cache(demo_out *o, const struct catalog *cat)
 {
-    out_section(o, "cache_cleanup", "a registered cache released by a forced cleanup");
+    demo_step(o, NULL, "cache_cleanup", "a registered cache released by a forced cleanup");
     al_scope *s = stage_scope("sky_cache");
     if (!s)
         return -1;
@@ -336,39 +236,39 @@ static int stage_cache(out *o, const struct catalog *cat)
              "a %dx%d sky-density map, registered with al_register_for_cleanup; its release",
              cache->width, cache->height);
     cli_note(o->json, "function frees the cells and leaves the object valid to rebuild later.");
-    out_bytes(o, "cache_bytes", "cache cells", cache_bytes);
-    out_count(o, "registrations", "registrations", al_registry_count());
-    out_stats(o, NULL);
+    demo_put_bytes(o, "cache_bytes", "cache cells", cache_bytes);
+    demo_put_count(o, "registrations", "registrations", al_registry_count());
+    demo_put_stats(o, NULL);
 
     al_cleanup_result cr = al_force_comprehensive_cleanup();
-    out_cleanup_result(o, &cr);
-    out_check(o, "cache_released", "cache released",
-              cache->counts == NULL && cache->releases == 1 && cr.callbacks_run >= 1 &&
-                  cr.bytes_released >= cache_bytes);
-    out_check(o, "weak_ref_live", "weak ref still valid", al_weak_get(weak) == cache);
+    put_cleanup_result(o, &cr);
+    demo_put_check(o, "cache_released", "cache released",
+                   cache->counts == NULL && cache->releases == 1 && cr.callbacks_run >= 1 &&
+                       cr.bytes_released >= cache_bytes);
+    demo_put_check(o, "weak_ref_live", "weak ref still valid", al_weak_get(weak) == cache);
 
     al_free(cache);
-    out_check(o, "registration_dropped", "al_free unregistered",
-              al_weak_get(weak) == NULL && al_registry_count() == registered_before &&
-                  al_unregister(h) == AL_ENOTFOUND);
+    demo_put_check(o, "registration_dropped", "al_free unregistered",
+                   al_weak_get(weak) == NULL && al_registry_count() == registered_before &&
+                       al_unregister(h) == AL_ENOTFOUND);
     al_weak_release(weak);
     al_scope_report r = {0}; /* zeros if the end is refused (logged) */
     (void)!al_scope_end(s, &r);
-    out_scope_report(o, &r);
-    out_stats(o, NULL);
+    put_scope_report(o, &r);
+    demo_put_stats(o, NULL);
     return 0;
 }
 
-static int stage_diagnosis(out *o)
+static int stage_diagnosis(demo_out *o)
 {
-    out_section(o, "diagnosis", "what holds memory now, and what to do about it");
+    demo_step(o, NULL, "diagnosis", "what holds memory now, and what to do about it");
     al_diagnosis *d = al_diagnose_memory_leaks();
     if (!d) {
         cli_fail(CMD, "out of memory while diagnosing");
         return -1;
     }
     if (o->json) {
-        out_raw(o, "report", al_diagnosis_json(d));
+        demo_put_raw(o, "report", al_diagnosis_json(d));
     } else {
         char *text = al_diagnosis_text(d);
         if (!text) {
@@ -385,7 +285,7 @@ static int stage_diagnosis(out *o)
     return 0;
 }
 
-static int stage_teardown(out *o, struct catalog *cat, struct selection *sel,
+static int stage_teardown(demo_out *o, struct catalog *cat, struct selection *sel,
                           const al_memory_stats *base)
 {
     demo_selection_free(sel);
@@ -395,9 +295,9 @@ static int stage_teardown(out *o, struct catalog *cat, struct selection *sel,
         return -1;
     bool back = s.current_bytes == base->current_bytes && s.live_blocks == base->live_blocks;
     if (o->json) {
-        out_section(o, "teardown", "");
-        out_check(o, "back_to_baseline", "", back);
-        out_stats(o, NULL);
+        demo_step(o, NULL, "teardown", "");
+        demo_put_check(o, "back_to_baseline", "", back);
+        demo_put_stats(o, NULL);
         return 0;
     }
     char a[32], b[32];
@@ -412,26 +312,25 @@ static int stage_teardown(out *o, struct catalog *cat, struct selection *sel,
 
 /* -------- The command. -------- */
 
-static int run_stages(out *o)
+static int run_stages(demo_out *o)
 {
     demo_rng rng = {DEMO_SEED};
     struct catalog *cat = NULL;
     struct selection *sel = NULL;
     al_memory_stats base;
 
-    out_section(o, "baseline", "the manager before the workload");
-    out_stats(o, &base);
+    demo_step(o, NULL, "baseline", "the manager before the workload");
+    demo_put_stats(o, &base);
     if (stage_load(o, &rng, &cat) != 0)
         return -1;
     if (stage_select(o, cat, &sel) != 0 || stage_crossmatch(o, cat) != 0 ||
-        stage_cache(o, cat) != 0 || stage_diagnosis(o) != 0 ||
-        demo_survey_stages(o->json, o->stages, &o->failed) != 0) {
+        stage_cache(o, cat) != 0 || stage_diagnosis(o) != 0 || demo_survey_stages(o) != 0) {
         demo_selection_free(sel);
         demo_catalog_free(cat);
         return -1;
     }
     int rc = stage_teardown(o, cat, sel, &base);
-    demo_run_stage(o->json, o->stages, &o->failed);
+    demo_run_stage(o);
     return rc;
 }
 
@@ -518,19 +417,19 @@ static int cmd_demo_run(int argc, char **argv)
         cli_print_command_help(cli_find_command(CMD));
         return CLI_EXIT_OK;
     }
-    out o = {.json = opts.json};
+    demo_out o = {.json = opts.json};
     char a[32], b[32];
     if (o.json) {
         o.doc = cJSON_CreateObject();
         cJSON *w = cJSON_AddObjectToObject(o.doc, "workload");
-        check_node(&o, w);
-        check_node(&o, cJSON_AddStringToObject(w, "catalog", "synthetic Gaia DR3-like"));
-        check_node(&o, cJSON_AddNumberToObject(w, "rows", DEMO_ROWS));
-        check_node(&o, cJSON_AddNumberToObject(w, "chunk_rows", DEMO_CHUNK_ROWS));
+        demo_track(&o, w);
+        demo_track(&o, cJSON_AddStringToObject(w, "catalog", "synthetic Gaia DR3-like"));
+        demo_track(&o, cJSON_AddNumberToObject(w, "rows", DEMO_ROWS));
+        demo_track(&o, cJSON_AddNumberToObject(w, "chunk_rows", DEMO_CHUNK_ROWS));
         snprintf(a, sizeof a, "0x%016" PRIX64, (uint64_t)DEMO_SEED);
-        check_node(&o, cJSON_AddStringToObject(w, "seed", a));
+        demo_track(&o, cJSON_AddStringToObject(w, "seed", a));
         o.stages = cJSON_AddObjectToObject(o.doc, "stages");
-        check_node(&o, o.stages);
+        demo_track(&o, o.stages);
     } else {
         printf("AstroLab demo: %s synthetic Gaia DR3-like stars through the memory manager\n"
                "(%s-row chunks, seed 0x%016" PRIX64 ", astrolab %s)\n",
@@ -542,7 +441,7 @@ static int cmd_demo_run(int argc, char **argv)
         return CLI_EXIT_FAILURE;
     }
     if (o.json) {
-        check_node(&o, cJSON_AddBoolToObject(o.doc, "ok", !o.failed));
+        demo_track(&o, cJSON_AddBoolToObject(o.doc, "ok", !o.failed));
         if (o.oom) {
             cJSON_Delete(o.doc);
             return cli_fail(CMD, "out of memory while building the JSON report");

@@ -1,78 +1,113 @@
-/* Output of the later `astrolab demo` stages: text on a terminal, one object per step with
- * --json (demo_out.h). */
+/* Output of every `astrolab demo` stage: text on a terminal, one object per step with --json
+ * (demo_out.h). Every JSON node is checked: a document with a node missing is reported as out
+ * of memory, never printed as if complete. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "astrolab/astrolab.h"
 #include "cli.h"
 #include "demo_out.h"
 
-void demo_step(demo_out *o, const char *part, const char *key, const char *title)
+void demo_track(demo_out *o, const void *node)
 {
-    if (o->json)
-        o->step = cJSON_AddObjectToObject(o->stages, key);
-    else
-        printf("\n== %s: %s: %s ==\n", part, key, title);
+    if (o->json && !node)
+        o->oom = true;
 }
 
-/* A figure as the formatter (cli_format_bytes or cli_format_count) writes it, or a number. */
-static void put_formatted(demo_out *o, const char *key, uint64_t v,
+void demo_step(demo_out *o, const char *part, const char *key, const char *title)
+{
+    if (o->json) {
+        o->step = cJSON_AddObjectToObject(o->stages, key);
+        demo_track(o, o->step);
+    } else if (part) {
+        printf("\n== %s: %s: %s ==\n", part, key, title);
+    } else {
+        printf("\n== %d. %s: %s ==\n", ++o->section, key, title);
+    }
+}
+
+void demo_line(const char *indent, const char *label, const char *value)
+{
+    printf("%s%-26s %s\n", indent, label, value);
+}
+
+/* A figure as `format` (cli_format_bytes or cli_format_count) writes it, or a number. */
+static void put_formatted(demo_out *o, const char *key, const char *label, uint64_t v,
                           const char *(*format)(uint64_t, char *, size_t))
 {
     char b[32];
     if (o->json)
-        cJSON_AddNumberToObject(o->step, key, (double)v);
+        demo_track(o, cJSON_AddNumberToObject(o->step, key, (double)v));
     else
-        printf("  %-26s %s\n", key, format(v, b, sizeof b));
+        demo_line("  ", label ? label : key, format(v, b, sizeof b));
 }
 
-void demo_put_bytes(demo_out *o, const char *key, uint64_t v)
+void demo_put_bytes(demo_out *o, const char *key, const char *label, uint64_t v)
 {
-    put_formatted(o, key, v, cli_format_bytes);
+    put_formatted(o, key, label, v, cli_format_bytes);
 }
 
-void demo_put_count(demo_out *o, const char *key, uint64_t v)
+void demo_put_count(demo_out *o, const char *key, const char *label, uint64_t v)
 {
-    put_formatted(o, key, v, cli_format_count);
+    put_formatted(o, key, label, v, cli_format_count);
 }
 
-void demo_put_number(demo_out *o, const char *key, double v, const char *unit)
+void demo_put_number(demo_out *o, const char *key, const char *label, double v, const char *unit)
+{
+    char b[64];
+    if (o->json) {
+        demo_track(o, cli_json_add_double(o->step, key, v) ? o : NULL);
+    } else {
+        snprintf(b, sizeof b, "%.2f%s%s", v, *unit ? " " : "", unit);
+        demo_line("  ", label ? label : key, b);
+    }
+}
+
+void demo_put_text(demo_out *o, const char *key, const char *label, const char *text)
 {
     if (o->json)
-        cJSON_AddNumberToObject(o->step, key, v);
+        demo_track(o, cJSON_AddStringToObject(o->step, key, text));
     else
-        printf("  %-26s %.3g%s%s\n", key, v, *unit ? " " : "", unit);
+        demo_line("  ", label ? label : key, text);
 }
 
-void demo_put_text(demo_out *o, const char *key, const char *text)
-{
-    if (o->json)
-        cJSON_AddStringToObject(o->step, key, text);
-    else
-        printf("  %-26s %s\n", key, text);
-}
-
-void demo_put_check(demo_out *o, const char *key, bool ok)
+void demo_put_check(demo_out *o, const char *key, const char *label, bool ok)
 {
     o->failed |= !ok;
     if (o->json)
-        cJSON_AddBoolToObject(o->step, key, ok);
+        demo_track(o, cJSON_AddBoolToObject(o->step, key, ok));
     else
-        printf("  %-26s %s\n", key, ok ? "yes" : "NO (self-check failed)");
+        demo_line("  ", label ? label : key, ok ? "yes" : "NO (self-check failed)");
 }
 
-void demo_put_stats(demo_out *o)
+void demo_put_raw(demo_out *o, const char *key, char *text)
+{
+    demo_track(o, cli_json_add_raw(o->step, key, text) ? o : NULL);
+}
+
+void demo_put_stats(demo_out *o, al_memory_stats *keep)
 {
     al_memory_stats s;
-    if (al_get_memory_stats(&s) != AL_OK)
-        return;
-    if (o->json) {
-        if (!cli_json_add_raw(o->step, "stats", al_memory_stats_json()))
-            o->failed = true; /* a missing key is a step that could not run, not a pass */
+    if (al_get_memory_stats(&s) != AL_OK) {
+        o->failed = true;
         return;
     }
-    char a[32], b[32], c[32], d[32];
-    printf("  memory: tracked %s in %s blocks (peak %s), rss %s\n",
-           cli_format_bytes(s.current_bytes, a, sizeof a),
-           cli_format_count(s.live_blocks, b, sizeof b),
-           cli_format_bytes(s.peak_bytes, c, sizeof c), cli_format_bytes(s.rss_bytes, d, sizeof d));
+    if (keep)
+        *keep = s;
+    if (o->json) {
+        demo_put_raw(o, "stats", al_memory_stats_json());
+        return;
+    }
+    char a[32], b[32], line[80];
+    printf("  memory statistics:\n");
+    demo_line("    ", "current", cli_format_bytes(s.current_bytes, a, sizeof a));
+    demo_line("    ", "peak", cli_format_bytes(s.peak_bytes, a, sizeof a));
+    demo_line("    ", "live blocks", cli_format_count(s.live_blocks, a, sizeof a));
+    demo_line("    ", "allocations", cli_format_count(s.total_allocations, a, sizeof a));
+    demo_line("    ", "frees", cli_format_count(s.total_frees, a, sizeof a));
+    snprintf(line, sizeof line, "%s (peak %s)", cli_format_bytes(s.rss_bytes, a, sizeof a),
+             cli_format_bytes(s.peak_rss_bytes, b, sizeof b));
+    demo_line("    ", "process rss", line);
+    if (s.errors)
+        demo_line("    ", "errors", cli_format_count(s.errors, a, sizeof a));
 }

@@ -87,8 +87,8 @@ static void show_report(demo_out *o, const cJSON *doc)
 {
     const cJSON *stats = cJSON_GetObjectItemCaseSensitive(doc, "stats");
     double allocations = number(stats, "total_allocations");
-    demo_put_count(o, "allocations", (uint64_t)allocations);
-    demo_put_bytes(o, "peak_bytes", (uint64_t)number(stats, "peak_bytes"));
+    demo_put_count(o, "allocations", NULL, (uint64_t)allocations);
+    demo_put_bytes(o, "peak_bytes", NULL, (uint64_t)number(stats, "peak_bytes"));
     const cJSON *leaks = cJSON_GetObjectItemCaseSensitive(doc, "leaks"), *l;
     int shown = 0;
     cJSON_ArrayForEach(l, leaks)
@@ -102,28 +102,27 @@ static void show_report(demo_out *o, const cJSON *doc)
                  cli_format_count((uint64_t)number(l, "count"), c, sizeof c),
                  cli_format_count((uint64_t)number(l, "lost_count"), d, sizeof d),
                  string(l, "function"), string(l, "object"));
-        demo_put_text(o, key, text);
+        demo_put_text(o, key, NULL, text);
     }
     const cJSON *recs = cJSON_GetObjectItemCaseSensitive(doc, "recommendations");
-    demo_put_count(o, "recommendations", (uint64_t)cJSON_GetArraySize(recs));
+    demo_put_count(o, "recommendations", NULL, (uint64_t)cJSON_GetArraySize(recs));
     const cJSON *first = cJSON_GetArrayItem(recs, 0);
     if (first)
-        demo_put_text(o, "first_recommendation", string(first, "message"));
+        demo_put_text(o, "first_recommendation", NULL, string(first, "message"));
     const cJSON *top = cJSON_GetArrayItem(leaks, 0);
-    demo_put_check(o, "every_allocation_tracked", allocations >= MIN_ALLOCATIONS);
-    demo_put_check(o, "largest_site_named",
+    demo_put_check(o, "every_allocation_tracked", NULL, allocations >= MIN_ALLOCATIONS);
+    demo_put_check(o, "largest_site_named", NULL,
                    top && strncmp(string(top, "function"), "Perl_", 5) == 0);
 }
 
-void demo_run_stage(bool json, cJSON *stages, bool *failed)
+void demo_run_stage(demo_out *o)
 {
-    demo_out o = {json, stages, NULL, false};
-    demo_step(&o, "whole program", "run_perl",
+    demo_step(o, "whole program", "run_perl",
               "astrolab run -- perl, a real program that knows nothing of AstroLab");
     char self[PATH_MAX], preload[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0 || cli_find_preload(preload, sizeof preload) != 0 || access(PERL, X_OK) != 0) {
-        demo_put_text(&o, "skipped",
+        demo_put_text(o, "skipped", NULL,
                       n <= 0 || access(PERL, X_OK) == 0
                           ? "the preload library is not built here (sanitizer builds)"
                           : "no " PERL " on this machine");
@@ -133,7 +132,7 @@ void demo_run_stage(bool json, cJSON *stages, bool *failed)
     char report[] = "/tmp/astrolab-demo-run-XXXXXX";
     int fd = mkstemp(report);
     if (fd < 0) {
-        demo_put_text(&o, "skipped", "cannot make a temporary file");
+        demo_put_text(o, "skipped", NULL, "cannot make a temporary file");
         return;
     }
     close(fd);
@@ -142,19 +141,18 @@ void demo_run_stage(bool json, cJSON *stages, bool *failed)
     double plain_s = 0, tracked_s = 0;
     int plain_status = run_quiet(plain, &plain_s);
     int status = run_quiet(tracked, &tracked_s);
-    demo_put_text(&o, "command", "perl -e '" SCRIPT "'");
-    demo_put_check(&o, "exit_status_passed_through",
+    demo_put_text(o, "command", NULL, "perl -e '" SCRIPT "'");
+    demo_put_check(o, "exit_status_passed_through", NULL,
                    WIFEXITED(status) && WIFEXITED(plain_status) &&
                        WEXITSTATUS(status) == WEXITSTATUS(plain_status));
-    demo_put_number(&o, "plain_seconds", plain_s, "s");
-    demo_put_number(&o, "astrolab_run_seconds", tracked_s, "s");
+    demo_put_number(o, "plain_seconds", NULL, plain_s, "s");
+    demo_put_number(o, "astrolab_run_seconds", NULL, tracked_s, "s");
     cJSON *doc = load_report(report);
-    demo_put_check(&o, "report_written", doc != NULL);
+    demo_put_check(o, "report_written", NULL, doc != NULL);
     if (doc)
-        show_report(&o, doc);
+        show_report(o, doc);
     else
         cli_fail("demo", "the report of astrolab run (%s) could not be read", report);
     cJSON_Delete(doc);
     unlink(report);
-    *failed |= o.failed;
 }

@@ -3,13 +3,11 @@
 #ifndef ASTROLAB_DEMO_RUN_H
 #define ASTROLAB_DEMO_RUN_H
 
-#include <stdbool.h> /* bool */
+#include "demo_out.h" /* demo_out */
 
-#include <cjson/cJSON.h> /* cJSON */
-
-/* Runs the stage, printing text, or adding its object to `stages` when json. Sets *failed when
- * a self-check fails. Skipped, with a note, where the preload library is not built (sanitizer
- * builds) or perl is missing. */
-void demo_run_stage(bool json, cJSON *stages, bool *failed);
+/* Runs the stage through o (printing text, or adding its object to o->stages when json); sets
+ * o->failed when a self-check fails. Skipped, with a note, where the preload library is not built
+ * (sanitizer builds) or perl is missing. */
+void demo_run_stage(demo_out *o);
 
 #endif

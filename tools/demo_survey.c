@@ -24,8 +24,7 @@
 static void put_memory_info(demo_out *o, const al_tensordict *td)
 {
     if (o->json) {
-        if (!cli_json_add_raw(o->step, "memory_info", al_tensordict_memory_info_json(td)))
-            o->failed = true; /* a missing key is a step that could not run, not a pass */
+        demo_put_raw(o, "memory_info", al_tensordict_memory_info_json(td));
         return;
     }
     al_tensordict_meminfo mi;
@@ -145,9 +144,9 @@ static int write_catalog(demo_out *o, const char *path)
         return -1;
     }
     struct stat sb;
-    demo_put_count(o, "rows", SURVEY_ROWS);
-    demo_put_count(o, "columns", N_GAIA);
-    demo_put_bytes(o, "file_bytes", stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0);
+    demo_put_count(o, "rows", NULL, SURVEY_ROWS);
+    demo_put_count(o, "columns", NULL, N_GAIA);
+    demo_put_bytes(o, "file_bytes", NULL, stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0);
     cli_note(o->json, "written to %s", path);
     return 0;
 }
@@ -219,42 +218,41 @@ static int gaia_steps(demo_out *o, const char *path)
     const al_survey_meta *m = al_survey_info(td);
     cli_note(o->json, "survey recognised: %s; %zu columns with units and roles", m->survey,
              m->n_columns);
-    demo_put_check(o, "survey_is_gaia_dr3", strcmp(m->survey, "Gaia DR3") == 0);
+    demo_put_check(o, "survey_is_gaia_dr3", NULL, strcmp(m->survey, "Gaia DR3") == 0);
     put_memory_info(o, td);
-    demo_put_stats(o);
+    demo_put_stats(o, NULL);
 
     demo_step(o, "survey", "survey_optimize", "al_tensordict_optimize_memory (lossless)");
     al_optimize_report rep;
     if (al_tensordict_optimize_memory(td, NULL, &rep) == AL_OK) {
-        demo_put_bytes(o, "bytes_before", rep.bytes_before);
-        demo_put_bytes(o, "bytes_after", rep.bytes_after);
+        demo_put_bytes(o, "bytes_before", NULL, rep.bytes_before);
+        demo_put_bytes(o, "bytes_after", NULL, rep.bytes_after);
         for (size_t i = 0; !o->json && i < rep.n_entries; i++)
             if (rep.entries[i].action)
                 cli_note(o->json, "%-26s %s -> %s", rep.entries[i].name,
                          al_dtype_name(rep.entries[i].dtype_before),
                          al_dtype_name(rep.entries[i].dtype_after));
-        demo_put_check(o, "saved_memory", rep.bytes_after < rep.bytes_before);
+        demo_put_check(o, "saved_memory", NULL, rep.bytes_after < rep.bytes_before);
         al_optimize_report_release(&rep);
     } else
-        demo_put_check(o, "optimize_ran", false);
-    demo_put_stats(o);
+        demo_put_check(o, "optimize_ran", NULL, false);
+    demo_put_stats(o, NULL);
 
     demo_step(o, "survey", "survey_temporaries", "derived columns flagged temporary, then cleared");
     int rc = add_temporaries(td, "");
     uint64_t with = td_bytes(o, td);
-    demo_put_bytes(o, "bytes_with_temporaries", with);
+    demo_put_bytes(o, "bytes_with_temporaries", NULL, with);
     int dropped = rc == AL_OK ? al_tensordict_clear_temp_tensors(td) : -1;
-    demo_put_count(o, "dropped", dropped < 0 ? 0 : (uint64_t)dropped);
-    demo_put_bytes(o, "bytes_after_clear", td_bytes(o, td));
-    demo_put_check(o, "temporaries_dropped", dropped == 2);
-    demo_put_stats(o);
+    demo_put_count(o, "dropped", NULL, dropped < 0 ? 0 : (uint64_t)dropped);
+    demo_put_bytes(o, "bytes_after_clear", NULL, td_bytes(o, td));
+    demo_put_check(o, "temporaries_dropped", NULL, dropped == 2);
+    demo_put_stats(o, NULL);
 
     demo_step(o, "survey", "survey_diagnosis", "diagnosis and a forced cleanup");
     al_diagnosis *d = al_diagnose_memory_leaks();
     if (d) {
         if (o->json) {
-            if (!cli_json_add_raw(o->step, "diagnosis", al_diagnosis_json(d)))
-                o->failed = true;
+            demo_put_raw(o, "diagnosis", al_diagnosis_json(d));
         } else {
             char *text = al_diagnosis_text(d);
             if (text)
@@ -270,13 +268,13 @@ static int gaia_steps(demo_out *o, const char *path)
     rc = add_temporaries(td, "scratch_"); /* what the forced cleanup gives back */
     uint64_t before = td_bytes(o, td);
     al_cleanup_result cr = al_force_comprehensive_cleanup();
-    demo_put_count(o, "callbacks_run", cr.callbacks_run);
-    demo_put_bytes(o, "bytes_released", cr.bytes_released);
-    demo_put_bytes(o, "catalog_bytes_before", before);
-    demo_put_bytes(o, "catalog_bytes_after", td_bytes(o, td));
-    demo_put_check(o, "cleanup_dropped_temporaries",
+    demo_put_count(o, "callbacks_run", NULL, cr.callbacks_run);
+    demo_put_bytes(o, "bytes_released", NULL, cr.bytes_released);
+    demo_put_bytes(o, "catalog_bytes_before", NULL, before);
+    demo_put_bytes(o, "catalog_bytes_after", NULL, td_bytes(o, td));
+    demo_put_check(o, "cleanup_dropped_temporaries", NULL,
                    rc == AL_OK && !al_tensordict_contains(td, "scratch_distance_pc"));
-    demo_put_stats(o);
+    demo_put_stats(o, NULL);
     al_survey_free(td);
     return 0;
 }
@@ -291,7 +289,7 @@ static void tycho2_step(demo_out *o)
                  "%s not installed (apt install astrometry-data-tycho2-10-19-littleendian)",
                  TYCHO2);
         if (o->json)
-            cJSON_AddBoolToObject(o->step, "available", false);
+            demo_track(o, cJSON_AddBoolToObject(o->step, "available", false));
         return;
     }
     al_survey_options opts;
@@ -314,26 +312,25 @@ static void tycho2_step(demo_out *o)
         sum += v;
     }
     if (o->json) {
-        cJSON_AddBoolToObject(o->step, "available", true);
-        cJSON_AddStringToObject(o->step, "file", TYCHO2);
-        cJSON_AddNumberToObject(o->step, "stars", (double)n);
-        cJSON_AddNumberToObject(o->step, "vt_min", lo);
-        cJSON_AddNumberToObject(o->step, "vt_max", hi);
-        cJSON_AddNumberToObject(o->step, "vt_mean", n ? sum / (double)n : 0);
+        demo_track(o, cJSON_AddBoolToObject(o->step, "available", true));
+        demo_put_text(o, "file", NULL, TYCHO2);
+        demo_put_count(o, "stars", NULL, (uint64_t)n);
+        demo_put_number(o, "vt_min", NULL, lo, "mag");
+        demo_put_number(o, "vt_max", NULL, hi, "mag");
+        demo_put_number(o, "vt_mean", NULL, n ? sum / (double)n : 0, "mag");
     } else {
         cli_note(o->json, "%s HDU %d: %lld stars, V_T %.2f..%.2f mag (mean %.2f); survey %s",
                  TYCHO2, TYCHO2_MAG_HDU, (long long)n, lo, hi, n ? sum / (double)n : 0.0,
                  al_survey_info(td)->survey);
     }
-    demo_put_check(o, "tycho2_stars_loaded", n > 0 && vt != NULL);
+    demo_put_check(o, "tycho2_stars_loaded", NULL, n > 0 && vt != NULL);
     put_memory_info(o, td);
     al_survey_free(td);
-    demo_put_stats(o);
+    demo_put_stats(o, NULL);
 }
 
-int demo_survey_stages(bool json, cJSON *stages, bool *failed)
+int demo_survey_stages(demo_out *o)
 {
-    demo_out o = {json, stages, NULL, false};
     char dir[] = "/tmp/astrolab-demo-XXXXXX";
     if (!mkdtemp(dir)) {
         cli_fail("demo", "cannot make a temporary directory: %m");
@@ -344,23 +341,22 @@ int demo_survey_stages(bool json, cJSON *stages, bool *failed)
     int rc = -1;
     al_scope *s = al_scope_begin("survey");
     if (s) {
-        demo_step(&o, "survey", "survey_generate", "a Gaia DR3-like catalog written as FITS");
-        rc = write_catalog(&o, path);
+        demo_step(o, "survey", "survey_generate", "a Gaia DR3-like catalog written as FITS");
+        rc = write_catalog(o, path);
         if (rc == 0)
-            rc = gaia_steps(&o, path);
+            rc = gaia_steps(o, path);
         if (rc == 0)
-            tycho2_step(&o);
+            tycho2_step(o);
         al_scope_report r = {0}; /* zeros if the end is refused (logged) */
         (void)!al_scope_end(s, &r);
-        demo_step(&o, "survey", "survey_scope", "the scope \"survey\" ends");
-        demo_put_bytes(&o, "bytes_allocated", r.bytes_allocated);
-        demo_put_bytes(&o, "peak_bytes", r.peak_bytes);
-        demo_put_count(&o, "reclaimed_blocks", r.reclaimed_blocks);
-        demo_put_stats(&o);
+        demo_step(o, "survey", "survey_scope", "the scope \"survey\" ends");
+        demo_put_bytes(o, "bytes_allocated", NULL, r.bytes_allocated);
+        demo_put_bytes(o, "peak_bytes", NULL, r.peak_bytes);
+        demo_put_count(o, "reclaimed_blocks", NULL, r.reclaimed_blocks);
+        demo_put_stats(o, NULL);
     } else
         cli_fail("demo", "out of memory beginning scope \"survey\"");
     unlink(path);
     rmdir(dir);
-    *failed |= o.failed;
     return rc;
 }

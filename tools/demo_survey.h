@@ -3,12 +3,11 @@
 #ifndef ASTROLAB_DEMO_SURVEY_H
 #define ASTROLAB_DEMO_SURVEY_H
 
-#include <stdbool.h> /* bool */
+#include "demo_out.h" /* demo_out */
 
-#include <cjson/cJSON.h> /* cJSON */
-
-/* Runs the stages, printing text, or adding one object per stage to `stages` when json. Sets
- * *failed when a self-check fails. Returns 0, or -1 after reporting a failure on stderr. */
-int demo_survey_stages(bool json, cJSON *stages, bool *failed);
+/* Runs the stages through o (printing text, or adding one object per stage to o->stages when
+ * json); sets o->failed when a self-check fails. Returns 0, or -1 after reporting a failure on
+ * stderr. */
+int demo_survey_stages(demo_out *o);
 
 #endif
