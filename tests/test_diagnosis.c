@@ -363,15 +363,15 @@ static int fake_device_memory(uint64_t *used, uint64_t *total)
 
 static al_diagnosis *diagnose_with_cuda(uint64_t allocated, uint64_t reserved)
 {
-    void (*old_stats)(al_memory_stats *) = ali_cuda_stats_hook;
-    int (*old_dev)(uint64_t *, uint64_t *) = ali_cuda_device_memory_hook;
+    const ali_device_hooks *old = ali_memory_set_device_hooks(NULL);
+    ali_device_hooks fake = *old; /* the real release and peak reset */
+    fake.fill_stats = fake_cuda_stats;
+    fake.device_memory = fake_device_memory;
     fake_cuda_allocated = allocated;
     fake_cuda_reserved = reserved;
-    ali_cuda_stats_hook = fake_cuda_stats;
-    ali_cuda_device_memory_hook = fake_device_memory;
+    (void)ali_memory_set_device_hooks(&fake);
     al_diagnosis *d = al_diagnose_memory_leaks();
-    ali_cuda_stats_hook = old_stats;
-    ali_cuda_device_memory_hook = old_dev;
+    (void)ali_memory_set_device_hooks(old);
     return d;
 }
 

@@ -299,10 +299,10 @@ static uint64_t fake_cuda_release(void) { return 12345; }
 
 TEST(test_force_cleanup_calls_the_cuda_hook)
 {
-    uint64_t (*saved)(void) = ali_cuda_release_hook;
-    ali_cuda_release_hook = fake_cuda_release;
+    static const ali_device_hooks fake = {.release = fake_cuda_release};
+    const ali_device_hooks *saved = ali_memory_set_device_hooks(&fake);
     al_cleanup_result r = al_force_comprehensive_cleanup();
-    ali_cuda_release_hook = saved;
+    (void)ali_memory_set_device_hooks(saved);
     CHECK_EQ_INT(r.cuda_bytes_released, 12345);
 }
 

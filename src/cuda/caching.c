@@ -6,7 +6,7 @@
  *
  * Locking: one mutex per device guards its pools (cuda_int.h). The release functions run with
  * no allocator lock held, because they may free device blocks, and because the comprehensive
- * cleanup empties this cache through the memory module's hook (ali_cuda_release_hook). */
+ * cleanup empties this cache through the device hooks it registers (ali_device_hooks). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,11 +22,14 @@ static _Thread_local int last_device;
 
 __attribute__((constructor)) static void install_hooks(void)
 {
-    /* Both do nothing until the allocator was used: no dlopen happens at load time. */
-    ali_cuda_release_hook = ali_cuda_release_all;
-    ali_cuda_stats_hook = ali_cuda_fill_memory_stats;
-    ali_cuda_reset_peak_hook = ali_cuda_reset_peaks_if_used;
-    ali_cuda_device_memory_hook = ali_cuda_device_memory;
+    /* They do nothing until the allocator was used: no dlopen happens at load time. */
+    static const ali_device_hooks hooks = {
+        .release = ali_cuda_release_all,
+        .fill_stats = ali_cuda_fill_memory_stats,
+        .reset_peaks = ali_cuda_reset_peaks_if_used,
+        .device_memory = ali_cuda_device_memory,
+    };
+    (void)ali_memory_set_device_hooks(&hooks);
 }
 
 static uint64_t round_size(uint64_t size)

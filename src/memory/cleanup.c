@@ -11,7 +11,8 @@
 
 uint64_t ali_cleanup_give_back(void)
 {
-    uint64_t cuda = ali_cuda_release_hook ? ali_cuda_release_hook() : 0;
+    const ali_device_hooks *dev = ali_device_hooks_get();
+    uint64_t cuda = dev->release ? dev->release() : 0;
     /* mimalloc: mi_collect(true); system: malloc_trim(0). */
     backing_purge();
     return cuda;

@@ -10,7 +10,6 @@
 #include "astrolab/log.h"
 #include "diagnosis_int.h"
 
-int (*ali_cuda_device_memory_hook)(uint64_t *used_bytes, uint64_t *total_bytes);
 int (*ali_site_symbolize_hook)(uintptr_t pc, const char **function, const char **file, int *line);
 void (*ali_diagnosis_stats_override)(al_memory_stats *s);
 

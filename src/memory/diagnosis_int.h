@@ -49,7 +49,7 @@ struct al_snapshot {
     uint64_t time_ns;         /* ali_now_ns() when taken */
     uint64_t prev_time_ns;    /* time of the previous sample (0: the process start) */
     al_memory_stats stats;    /* al_get_memory_stats, after ali_diagnosis_stats_override */
-    uint64_t cuda_used_bytes; /* from ali_cuda_device_memory_hook, 0: unknown */
+    uint64_t cuda_used_bytes; /* from the device hooks (device_memory), 0: unknown */
     uint64_t cuda_total_bytes;
     uint32_t leak_samples; /* K the suspect flags were judged with */
     uint32_t nsites;       /* sites[] is indexed by site id */

@@ -130,6 +130,9 @@ static inline ali_site_counters *ali_counters_of(ali_shard *sh, uint32_t id, boo
 ali_shard *ali_shard_first(void);
 /* Publishes the calling thread's pending byte balance and updates the peak. */
 void ali_stats_publish(ali_shard *sh);
+/* The device allocator's hooks (ali_memory_set_device_hooks); never NULL (an empty set until
+ * one registers). */
+const ali_device_hooks *ali_device_hooks_get(void);
 /* Sum of current bytes over all threads (exact when quiet). */
 int64_t ali_stats_current(void);
 /* Called on every byte change of the calling thread. */

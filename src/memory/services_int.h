@@ -50,20 +50,29 @@ void ali_cleanup_comprehensive(al_cleanup_result *out);
 
 /* -------- Hooks filled by other modules. -------- */
 
+/* What a device allocator (the CUDA module) lends the manager. Any field may be NULL. */
+typedef struct ali_device_hooks {
+    /* Empties the device cache; returns the device bytes released (the comprehensive cleanup). */
+    uint64_t (*release)(void);
+    /* Fills the cuda_* fields of stats (al_get_memory_stats). */
+    void (*fill_stats)(al_memory_stats *out);
+    /* Resets the device peaks (al_reset_peak_memory_stats). */
+    void (*reset_peaks)(void);
+    /* The current device's used (total - free) and total memory, in bytes, for the diagnosis.
+     * Returns 0 and fills both when known. */
+    int (*device_memory)(uint64_t *used_bytes, uint64_t *total_bytes);
+} ali_device_hooks;
+
+/* Registers the device allocator's hooks (NULL: none) and returns the previous registration.
+ * `hooks` must stay valid until replaced (a static const). Any thread; the manager reads the
+ * registration once per use. */
+const ali_device_hooks *ali_memory_set_device_hooks(const ali_device_hooks *hooks);
+
 /* Marks the calling thread's malloc-family calls as the manager's own (untracked), for the
  * dashboard's threads: set by the preload library, so that `astrolab run --ui` does not count
  * the dashboard in the program's figures; NULL in the library, where plain malloc is never
  * tracked. Idempotent. */
 extern void (*ali_own_thread_hook)(void);
-/* Empties the CUDA cache; returns device bytes released. NULL until the CUDA module sets it. */
-extern uint64_t (*ali_cuda_release_hook)(void);
-/* Fills the cuda_* fields of stats. NULL until the CUDA module sets it. */
-extern void (*ali_cuda_stats_hook)(al_memory_stats *out);
-/* Resets the CUDA peaks (al_reset_peak_memory_stats). NULL until the CUDA module sets it. */
-extern void (*ali_cuda_reset_peak_hook)(void);
-/* The current device's used (total - free) and total memory, in bytes. Returns 0 and fills
- * both when known. NULL until the CUDA module sets it. */
-extern int (*ali_cuda_device_memory_hook)(uint64_t *used_bytes, uint64_t *total_bytes);
 
 /* -------- Build facts. -------- */
 

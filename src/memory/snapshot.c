@@ -172,8 +172,9 @@ al_snapshot *ali_snapshot_take(const al_diagnosis_thresholds *th)
         memset(&snap->stats, 0, sizeof snap->stats); /* cannot fail with a valid pointer */
     if (ali_diagnosis_stats_override)
         ali_diagnosis_stats_override(&snap->stats);
-    if (ali_cuda_device_memory_hook &&
-        ali_cuda_device_memory_hook(&snap->cuda_used_bytes, &snap->cuda_total_bytes) != 0)
+    const ali_device_hooks *dev = ali_device_hooks_get();
+    if (dev->device_memory &&
+        dev->device_memory(&snap->cuda_used_bytes, &snap->cuda_total_bytes) != 0)
         snap->cuda_used_bytes = snap->cuda_total_bytes = 0;
 
     pthread_mutex_lock(&hist.lock);

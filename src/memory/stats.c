@@ -24,10 +24,21 @@ static struct {
     _Atomic uint64_t errors;   /* errors reported by the manager */
 } g;
 
-uint64_t (*ali_cuda_release_hook)(void);
 void (*ali_own_thread_hook)(void);
-void (*ali_cuda_stats_hook)(al_memory_stats *out);
-void (*ali_cuda_reset_peak_hook)(void);
+
+static const ali_device_hooks no_device;
+static const ali_device_hooks *_Atomic device_hooks = &no_device;
+
+const ali_device_hooks *ali_memory_set_device_hooks(const ali_device_hooks *hooks)
+{
+    return atomic_exchange_explicit(&device_hooks, hooks ? hooks : &no_device,
+                                    memory_order_acq_rel);
+}
+
+const ali_device_hooks *ali_device_hooks_get(void)
+{
+    return atomic_load_explicit(&device_hooks, memory_order_acquire);
+}
 
 uint64_t ali_now_ns(void)
 {
@@ -125,8 +136,9 @@ int al_get_memory_stats(al_memory_stats *out)
     s.live_blocks = live > 0 ? (uint64_t)live : 0;
     s.errors = atomic_load_explicit(&g.errors, memory_order_relaxed);
     (void)!al_process_rss(&s.rss_bytes, &s.peak_rss_bytes); /* 0 when the OS says nothing */
-    if (ali_cuda_stats_hook)
-        ali_cuda_stats_hook(&s);
+    const ali_device_hooks *dev = ali_device_hooks_get();
+    if (dev->fill_stats)
+        dev->fill_stats(&s);
     s.current_mb = (double)s.current_bytes / (1024.0 * 1024.0);
     s.peak_mb = (double)s.peak_bytes / (1024.0 * 1024.0);
     s.cuda_memory_allocated = (double)s.cuda_allocated_bytes / (1024.0 * 1024.0);
@@ -140,8 +152,9 @@ void al_reset_peak_memory_stats(void)
     if (self)
         ali_stats_publish(self);
     atomic_store_explicit(&g.peak, ali_stats_current(), memory_order_relaxed);
-    if (ali_cuda_reset_peak_hook)
-        ali_cuda_reset_peak_hook();
+    const ali_device_hooks *dev = ali_device_hooks_get();
+    if (dev->reset_peaks)
+        dev->reset_peaks();
 }
 
 cJSON *ali_memory_stats_cjson(void)
