@@ -1,7 +1,8 @@
 /* Survey loading benchmark, driven by bench/survey.sh: one measurement per process, so that each
  * peak RSS is that method's alone. Modes:
- *   gen-fits PATH ROWS   a Gaia DR3-like BINTABLE (the declared types of gaia_source columns)
- *   gen-csv PATH ROWS    the same kind of rows as a Gaia archive CSV export
+ *   gen-fits PATH ROWS   a Gaia DR3-like BINTABLE (the declared types of gaia_source columns;
+ *                        the stars of `astrolab demo`, tools/gaia_like.c)
+ *   gen-csv PATH ROWS    the same rows as a Gaia archive CSV export
  *   load PATH            al_survey_load, every column, native order
  *   cfitsio PATH         plain CFITSIO: fits_read_col per column, in fits_get_rowsize blocks
  *   fill BYTES           the page-fault floor: fill freshly allocated memory of that size
@@ -18,48 +19,54 @@
 #include <unistd.h>
 
 #include "astrolab/astrolab.h"
+#include "gaia_like.h"
 
-typedef struct gaia_col {
-    const char *name, *form, *unit;
-    int size; /* bytes in a row */
-} gaia_col;
-
-/* A subset of gaia_source with its declared types: 120 bytes a row. */
-static const gaia_col cols[] = {
-    {"source_id", "1K", "", 8},
-    {"ref_epoch", "1D", "yr", 8},
-    {"ra", "1D", "deg", 8},
-    {"ra_error", "1E", "mas", 4},
-    {"dec", "1D", "deg", 8},
-    {"dec_error", "1E", "mas", 4},
-    {"parallax", "1D", "mas", 8},
-    {"parallax_error", "1E", "mas", 4},
-    {"pm", "1E", "mas.yr**-1", 4},
-    {"pmra", "1D", "mas.yr**-1", 8},
-    {"pmra_error", "1E", "mas.yr**-1", 4},
-    {"pmdec", "1D", "mas.yr**-1", 8},
-    {"pmdec_error", "1E", "mas.yr**-1", 4},
-    {"ruwe", "1E", "", 4},
-    {"astrometric_params_solved", "1I", "", 2},
-    {"phot_g_mean_mag", "1E", "mag", 4},
-    {"phot_bp_mean_mag", "1E", "mag", 4},
-    {"phot_rp_mean_mag", "1E", "mag", 4},
-    {"bp_rp", "1E", "mag", 4},
-    {"radial_velocity", "1E", "km.s**-1", 4},
-    {"duplicated_source", "1L", "", 1},
-    {"phot_variable_flag", "13A", "", 13},
+/* A subset of gaia_source with its declared types, from the catalog `astrolab demo` draws
+ * (tools/gaia_like.c): 120 bytes a row. */
+static const gaia_like_col cols[] = {
+    GL_SOURCE_ID,
+    GL_REF_EPOCH,
+    GL_RA,
+    GL_RA_ERROR,
+    GL_DEC,
+    GL_DEC_ERROR,
+    GL_PARALLAX,
+    GL_PARALLAX_ERROR,
+    GL_PM,
+    GL_PMRA,
+    GL_PMRA_ERROR,
+    GL_PMDEC,
+    GL_PMDEC_ERROR,
+    GL_RUWE,
+    GL_ASTROMETRIC_PARAMS_SOLVED,
+    GL_PHOT_G_MEAN_MAG,
+    GL_PHOT_BP_MEAN_MAG,
+    GL_PHOT_RP_MEAN_MAG,
+    GL_BP_RP,
+    GL_RADIAL_VELOCITY,
+    GL_DUPLICATED_SOURCE,
+    GL_PHOT_VARIABLE_FLAG,
 };
 #define NCOLS (sizeof cols / sizeof cols[0])
 
-static uint64_t rng = 0x5EED;
-static uint64_t next(void)
+/* Bytes of column c in a row: its type's size, or a string's width. */
+static int col_size(size_t c)
 {
-    uint64_t z = (rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    const gaia_like_column *k = &gaia_like_columns[cols[c]];
+    return k->dtype == AL_DTYPE_STRING ? (int)k->width : (int)al_dtype_size(k->dtype);
 }
-static double uni(void) { return (double)(next() >> 11) * 0x1.0p-53; }
+
+/* Its TFORM into buf. */
+static char *col_form(size_t c, char *buf, size_t len)
+{
+    const gaia_like_column *k = &gaia_like_columns[cols[c]];
+    static const char letter[AL_DTYPE_COUNT_] = {
+        [AL_DTYPE_BOOL] = 'L',    [AL_DTYPE_INT16] = 'I',   [AL_DTYPE_INT64] = 'K',
+        [AL_DTYPE_FLOAT32] = 'E', [AL_DTYPE_FLOAT64] = 'D', [AL_DTYPE_STRING] = 'A',
+    };
+    snprintf(buf, len, "%d%c", k->dtype == AL_DTYPE_STRING ? (int)k->width : 1, letter[k->dtype]);
+    return buf;
+}
 
 static double now(void)
 {
@@ -82,38 +89,14 @@ static void put_be(uint8_t *d, const void *v, int size)
         d[i] = s[size - 1 - i];
 }
 
-/* Values of row i, column c, as doubles (strings and bools handled by the callers). */
-static double value(size_t c, int64_t i)
-{
-    switch (c) {
-    case 0:
-        return (double)(i * 1024 + (int64_t)(next() & 1023));
-    case 1:
-        return 2016.0;
-    case 2:
-        return 360.0 * uni();
-    case 4:
-        return asin(2.0 * uni() - 1.0) * 180.0 / M_PI;
-    case 6:
-        return 0.05 + 4.0 * pow(uni(), 4.0);
-    case 14:
-        return uni() < 0.9 ? 31 : 95;
-    case 15:
-        return 8.0 + 13.0 * pow(uni(), 0.35);
-    case 19:
-        return uni() < 0.05 ? 60.0 * (uni() - 0.5) : NAN;
-    default:
-        return 30.0 * (uni() - 0.5);
-    }
-}
-
 static int gen_fits(const char *path, int64_t rows)
 {
-    char *ttype[NCOLS], *tform[NCOLS], *tunit[NCOLS];
+    char *ttype[NCOLS], *tform[NCOLS], *tunit[NCOLS], forms[NCOLS][8];
     int rowlen = 0;
     for (size_t c = 0; c < NCOLS; c++) {
-        ttype[c] = (char *)cols[c].name, tform[c] = (char *)cols[c].form;
-        tunit[c] = (char *)cols[c].unit, rowlen += cols[c].size;
+        const gaia_like_column *k = &gaia_like_columns[cols[c]];
+        ttype[c] = (char *)k->name, tform[c] = col_form(c, forms[c], sizeof forms[c]);
+        tunit[c] = (char *)k->unit, rowlen += col_size(c);
     }
     fitsfile *f;
     int st = 0;
@@ -122,30 +105,42 @@ static int gen_fits(const char *path, int64_t rows)
     fits_create_tbl(f, BINARY_TBL, rows, NCOLS, ttype, tform, tunit, "GAIA_SOURCE", &st);
     int64_t block = 65536;
     uint8_t *buf = malloc((size_t)(block * rowlen));
+    gaia_like g;
+    gaia_like_init(&g);
+    gaia_like_row row;
     for (int64_t r = 0; !st && r < rows; r += block) {
         int64_t nb = rows - r < block ? rows - r : block;
         for (int64_t i = 0; i < nb; i++) {
             uint8_t *d = buf + i * rowlen;
+            gaia_like_next(&g, r + i, &row);
             for (size_t c = 0; c < NCOLS; c++) {
-                double v = value(c, r + i);
-                char k = cols[c].form[strlen(cols[c].form) - 1];
-                if (k == 'K') {
-                    int64_t x = (int64_t)v;
-                    put_be(d, &x, 8);
-                } else if (k == 'D') {
+                double v = row.value[cols[c]];
+                switch (gaia_like_columns[cols[c]].dtype) {
+                case AL_DTYPE_INT64:
+                    put_be(d, &row.source_id, 8);
+                    break;
+                case AL_DTYPE_FLOAT64:
                     put_be(d, &v, 8);
-                } else if (k == 'E') {
+                    break;
+                case AL_DTYPE_FLOAT32: {
                     float x = (float)v;
                     put_be(d, &x, 4);
-                } else if (k == 'I') {
+                } break;
+                case AL_DTYPE_INT16: {
                     int16_t x = (int16_t)v;
                     put_be(d, &x, 2);
-                } else if (k == 'L') {
-                    *d = uni() < 0.01 ? 'T' : 'F';
-                } else {
-                    memcpy(d, uni() < 0.02 ? "VARIABLE     " : "NOT_AVAILABLE", 13);
+                } break;
+                case AL_DTYPE_BOOL:
+                    *d = v != 0 ? 'T' : 'F';
+                    break;
+                default: { /* a string, blank-padded */
+                    const char *t = row.text[cols[c]];
+                    size_t n = strlen(t);
+                    memcpy(d, t, n);
+                    memset(d + n, ' ', (size_t)col_size(c) - n);
                 }
-                d += cols[c].size;
+                }
+                d += col_size(c);
             }
         }
         fits_write_tblbytes(f, r + 1, 1, nb * rowlen, buf, &st);
@@ -164,24 +159,31 @@ static int gen_csv(const char *path, int64_t rows)
         return 1;
     fprintf(f, "# Gaia DR3 archive export (synthetic)\n");
     for (size_t c = 0; c < NCOLS; c++)
-        fprintf(f, "%s%s", c ? "," : "", cols[c].name);
+        fprintf(f, "%s%s", c ? "," : "", gaia_like_columns[cols[c]].name);
     fputc('\n', f);
+    gaia_like g;
+    gaia_like_init(&g);
+    gaia_like_row row;
     for (int64_t i = 0; i < rows; i++) {
+        gaia_like_next(&g, i, &row);
         for (size_t c = 0; c < NCOLS; c++) {
-            double v = value(c, i);
-            char k = cols[c].form[strlen(cols[c].form) - 1];
+            double v = row.value[cols[c]];
+            al_dtype t = gaia_like_columns[cols[c]].dtype;
             if (c)
                 fputc(',', f);
-            if (k == 'K' || k == 'I')
+            if (t == AL_DTYPE_INT64)
+                fprintf(f, "%lld", (long long)row.source_id);
+            else if (t == AL_DTYPE_INT16)
                 fprintf(f, "%lld", (long long)v);
-            else if (k == 'L')
-                fputs(uni() < 0.01 ? "true" : "false", f);
-            else if (k == 'A')
-                fputs(uni() < 0.02 ? "VARIABLE" : "NOT_AVAILABLE", f);
+            else if (t == AL_DTYPE_BOOL)
+                fputs(v != 0 ? "true" : "false", f);
+            else if (t == AL_DTYPE_STRING)
+                fputs(row.text[cols[c]], f);
             else if (isnan(v))
                 ;
             else
-                fprintf(f, k == 'D' ? "%.17g" : "%.9g", k == 'D' ? v : (double)(float)v);
+                fprintf(f, t == AL_DTYPE_FLOAT64 ? "%.17g" : "%.9g",
+                        t == AL_DTYPE_FLOAT64 ? v : (double)(float)v);
         }
         fputc('\n', f);
     }

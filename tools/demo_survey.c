@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "demo_out.h"
 #include "demo_survey.h"
+#include "gaia_like.h"
 
 #define SURVEY_ROWS 200000
 #define TYCHO2 "/usr/share/astrometry/index-tycho2-10.littleendian.fits"
@@ -44,100 +45,34 @@ static void put_memory_info(demo_out *o, const al_tensordict *td)
 
 /* -------- The catalog -------- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double uniform(uint64_t *s) { return (double)(rng_next(s) >> 11) * 0x1.0p-53; }
-
-typedef struct gcol {
-    const char *name, *unit;
-    al_dtype dtype;
-    size_t width;
-} gcol;
-
-/* Gaia DR3 gaia_source columns with their declared types and units. */
-static const gcol gaia_cols[] = {
-    {"source_id", "", AL_DTYPE_INT64, 0},
-    {"designation", "", AL_DTYPE_STRING, 28},
-    {"ref_epoch", "yr", AL_DTYPE_FLOAT64, 0},
-    {"ra", "deg", AL_DTYPE_FLOAT64, 0},
-    {"ra_error", "mas", AL_DTYPE_FLOAT32, 0},
-    {"dec", "deg", AL_DTYPE_FLOAT64, 0},
-    {"dec_error", "mas", AL_DTYPE_FLOAT32, 0},
-    {"parallax", "mas", AL_DTYPE_FLOAT64, 0},
-    {"pmra", "mas.yr**-1", AL_DTYPE_FLOAT64, 0},
-    {"pmdec", "mas.yr**-1", AL_DTYPE_FLOAT64, 0},
-    {"astrometric_params_solved", "", AL_DTYPE_INT16, 0},
-    {"phot_g_mean_mag", "mag", AL_DTYPE_FLOAT32, 0},
-    {"phot_bp_mean_mag", "mag", AL_DTYPE_FLOAT32, 0},
-    {"phot_rp_mean_mag", "mag", AL_DTYPE_FLOAT32, 0},
-    {"radial_velocity", "km.s**-1", AL_DTYPE_FLOAT32, 0},
-    {"phot_variable_flag", "", AL_DTYPE_STRING, 13},
-    {"duplicated_source", "", AL_DTYPE_BOOL, 0},
+/* The demo's columns of the shared Gaia-like catalog (gaia_like.h). */
+static const gaia_like_col demo_cols[] = {
+    GL_SOURCE_ID,
+    GL_DESIGNATION,
+    GL_REF_EPOCH,
+    GL_RA,
+    GL_RA_ERROR,
+    GL_DEC,
+    GL_DEC_ERROR,
+    GL_PARALLAX,
+    GL_PMRA,
+    GL_PMDEC,
+    GL_ASTROMETRIC_PARAMS_SOLVED,
+    GL_PHOT_G_MEAN_MAG,
+    GL_PHOT_BP_MEAN_MAG,
+    GL_PHOT_RP_MEAN_MAG,
+    GL_RADIAL_VELOCITY,
+    GL_PHOT_VARIABLE_FLAG,
+    GL_DUPLICATED_SOURCE,
 };
-#define N_GAIA (sizeof gaia_cols / sizeof gaia_cols[0])
-
-static void fill_row(al_tensor **t, int64_t i, uint64_t *rng)
-{
-    int64_t id = (int64_t)((uint64_t)i * 137438953472ull + (rng_next(rng) & 0xFFFFFFFull));
-    double g = 8.0 + 13.0 * pow(uniform(rng), 0.35);
-    double plx = 0.05 + 4.0 * pow(uniform(rng), 4.0);
-    char des[40];
-    int dl = snprintf(des, sizeof des, "Gaia DR3 %lld", (long long)id);
-    int rc = al_tensor_set_int64(t[0], &i, id);
-    rc |= al_tensor_set_string(t[1], &i, des, (size_t)dl);
-    rc |= al_tensor_set_double(t[2], &i, 2016.0);
-    rc |= al_tensor_set_double(t[3], &i, 360.0 * uniform(rng));
-    rc |= al_tensor_set_double(t[4], &i, 0.01 + 0.3 * uniform(rng));
-    rc |= al_tensor_set_double(t[5], &i, asin(2.0 * uniform(rng) - 1.0) * 180.0 / M_PI);
-    rc |= al_tensor_set_double(t[6], &i, 0.01 + 0.3 * uniform(rng));
-    rc |= al_tensor_set_double(t[7], &i, plx);
-    rc |= al_tensor_set_double(t[8], &i, 30.0 * (uniform(rng) - 0.5));
-    rc |= al_tensor_set_double(t[9], &i, 30.0 * (uniform(rng) - 0.5));
-    rc |= al_tensor_set_int64(t[10], &i, g < 19.0 ? 31 : 95);
-    rc |= al_tensor_set_double(t[11], &i, g);
-    rc |= al_tensor_set_double(t[12], &i, g + 0.2 + 0.6 * uniform(rng));
-    rc |= al_tensor_set_double(t[13], &i, g - 0.5 - 0.5 * uniform(rng));
-    rc |= al_tensor_set_double(t[14], &i, g < 14.0 ? 60.0 * (uniform(rng) - 0.5) : NAN);
-    const char *flag = uniform(rng) < 0.02 ? "VARIABLE" : "NOT_AVAILABLE";
-    rc |= al_tensor_set_string(t[15], &i, flag, strlen(flag));
-    rc |= al_tensor_set_int64(t[16], &i, uniform(rng) < 0.01);
-    (void)rc; /* every value is in range for its column by construction */
-}
+#define N_DEMO_COLS (sizeof demo_cols / sizeof demo_cols[0])
 
 /* Builds the catalog and writes it to path; 0, or -1 after reporting. */
 static int write_catalog(demo_out *o, const char *path)
 {
     al_error err = {0};
-    al_tensordict *td = al_tensordict_new(SURVEY_ROWS, AL_CPU, &err);
-    al_tensor *t[N_GAIA] = {0};
-    int64_t shape[1] = {SURVEY_ROWS};
-    int rc = td ? AL_OK : err.code;
-    for (size_t c = 0; rc == AL_OK && c < N_GAIA; c++) {
-        const gcol *g = &gaia_cols[c];
-        t[c] = g->dtype == AL_DTYPE_STRING ? al_tensor_new_string(1, shape, g->width, AL_CPU, &err)
-                                           : al_tensor_new(g->dtype, 1, shape, AL_CPU, &err);
-        rc = t[c] ? AL_OK : err.code;
-    }
-    uint64_t rng = 0xA57201AB5EED2026ull;
-    for (int64_t i = 0; rc == AL_OK && i < SURVEY_ROWS; i++)
-        fill_row(t, i, &rng);
-    for (size_t c = 0; rc == AL_OK && c < N_GAIA; c++) {
-        rc = al_tensordict_set(td, gaia_cols[c].name, t[c], 0, &err);
-        if (rc == AL_OK && *gaia_cols[c].unit)
-            rc = al_survey_set_column(td, gaia_cols[c].name, gaia_cols[c].unit, NULL);
-    }
-    if (rc == AL_OK)
-        rc = al_survey_set_name(td, "Gaia DR3");
-    if (rc == AL_OK)
-        rc = al_survey_save_fits(td, path, NULL, &err);
-    for (size_t c = 0; c < N_GAIA; c++)
-        al_tensor_free(t[c]);
+    al_tensordict *td = gaia_like_catalog(SURVEY_ROWS, demo_cols, N_DEMO_COLS, &err);
+    int rc = td ? al_survey_save_fits(td, path, NULL, &err) : err.code;
     al_survey_free(td);
     if (rc != AL_OK) {
         cli_fail("demo", "cannot write the Gaia-like catalog: %s", err.message);
@@ -145,7 +80,7 @@ static int write_catalog(demo_out *o, const char *path)
     }
     struct stat sb;
     demo_put_count(o, "rows", NULL, SURVEY_ROWS);
-    demo_put_count(o, "columns", NULL, N_GAIA);
+    demo_put_count(o, "columns", NULL, N_DEMO_COLS);
     demo_put_bytes(o, "file_bytes", NULL, stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0);
     cli_note(o->json, "written to %s", path);
     return 0;
