@@ -806,14 +806,21 @@ TEST(test_number_and_json_helpers_write_exact_valid_text)
     free(text);
     cJSON_Delete(o);
     /* al_json_format: the same writing of any JSON text; one value and nothing after it. */
-    text = al_json_format("[0.30000000000000004, 1e2, \"caf\xe9\"]", 0);
+    text = al_json_format("[0.30000000000000004, 1e2, \"caf\xe9\"]", 0, NULL);
     CHECK_EQ_STR(text, "[0.30000000000000004,100,\"caf\\u00e9\"]");
     free(text);
-    text = al_json_format("{\"a\": [1]}", 1);
+    text = al_json_format("{\"a\": [1]}", 1, NULL);
     CHECK_EQ_STR(text, "{\n\t\"a\":\t[1]\n}");
     free(text);
-    CHECK(al_json_format(NULL, 0) == NULL && al_json_format("", 0) == NULL);
-    CHECK(al_json_format("{\"a\": 1} 2", 0) == NULL && al_json_format("[1,", 1) == NULL);
+    al_error err;
+    CHECK(al_json_format(NULL, 0, &err) == NULL);
+    CHECK_EQ_INT(err.code, AL_EINVAL);
+    CHECK(al_json_format("", 0, NULL) == NULL);
+    CHECK(al_json_format("{\"a\": 1} 2", 0, &err) == NULL);
+    CHECK_EQ_INT(err.code, AL_EJSON);
+    CHECK_EQ_STR(err.message, "not one JSON value: stops at byte 9 of 10");
+    CHECK(al_json_format("[1,", 1, &err) == NULL && err.code == AL_EJSON);
+    CHECK(strstr(al_strerror(AL_EJSON), "JSON") != NULL);
     char *q = al_json_quote("a\0\"\\\x01\xe9", 6);
     CHECK_EQ_STR(q, "\"a\\u0000\\\"\\\\\\u0001\\u00e9\"");
     free(q);

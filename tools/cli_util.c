@@ -131,8 +131,13 @@ int cli_print_json_text(const char *cmd, char *text)
 
 int cli_print_json_report(const char *cmd, char *json)
 {
-    char *text = json ? al_json_format(json, 1) : NULL;
+    if (!json)
+        return cli_print_json_text(cmd, NULL);
+    al_error err;
+    char *text = al_json_format(json, 1, &err);
     free(json);
+    if (!text)
+        return cli_fail(cmd, "cannot print the JSON report: %s", err.message);
     return cli_print_json_text(cmd, text);
 }
 

@@ -29,8 +29,8 @@ enum {
     AL_EBADPTR = -101,     /* pointer not given out by the manager */
     AL_EDOUBLEFREE = -102, /* block freed twice */
     AL_ECORRUPT = -103,    /* guard bytes around a block were overwritten */
-    AL_ELIMIT = -104,      /* hard limit or scope budget would be exceeded */
-    AL_ESCOPE = -105,      /* scope misuse: wrong thread, out of order, already ended */
+    /* -104 is retired: a hard limit or scope budget refuses an allocation as AL_ENOMEM. */
+    AL_ESCOPE = -105, /* scope misuse: wrong thread, out of order, already ended */
 
     AL_ECUDA = -200,             /* -200..-299: CUDA driver or caching allocator */
     AL_ECUDA_UNAVAILABLE = -201, /* no driver library or no device */
@@ -44,7 +44,7 @@ enum {
     AL_ESHAPE = -401,  /* shape or batch size mismatch */
 
     AL_EUI = -500,   /* -500..-599: dashboard and HTTP server */
-    AL_EJSON = -600, /* -600..-699: JSON production or parsing */
+    AL_EJSON = -600, /* -600..-699: text that is not JSON (al_json_format) */
 };
 
 /* Length of al_error.message, terminating NUL included. */

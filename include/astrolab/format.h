@@ -12,7 +12,8 @@
 #include <stddef.h> /* size_t */
 #include <stdint.h> /* uint64_t */
 
-#include "astrolab/defs.h" /* AL_API and attributes */
+#include "astrolab/defs.h"  /* AL_API and attributes */
+#include "astrolab/error.h" /* al_error */
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,8 +50,9 @@ AL_API AL_NODISCARD char *al_json_quote(const char *s, size_t n);
 /* The JSON document `json` written again as the library writes its own: indented when
  * `pretty`, else compact; valid UTF-8 (as al_json_quote); each number in the shortest text that
  * reads back to the same double (numbers are read as doubles: integers beyond 2^53 round).
- * free() it; NULL for NULL, text that is not one JSON value, or out of memory. */
-AL_API AL_NODISCARD char *al_json_format(const char *json, int pretty);
+ * free() it. NULL on failure, with err (may be NULL) set to AL_EINVAL for NULL json, AL_EJSON
+ * for text that is not one JSON value (naming the byte offset), or AL_ENOMEM. */
+AL_API AL_NODISCARD char *al_json_format(const char *json, int pretty, al_error *err);
 
 #ifdef __cplusplus
 }

@@ -21,7 +21,6 @@ static const struct {
     {AL_EBADPTR, "pointer not allocated by the memory manager"},
     {AL_EDOUBLEFREE, "block freed twice"},
     {AL_ECORRUPT, "guard bytes overwritten"},
-    {AL_ELIMIT, "memory limit or scope budget exceeded"},
     {AL_ESCOPE, "scope misuse"},
     {AL_ECUDA, "CUDA error"},
     {AL_ECUDA_UNAVAILABLE, "CUDA not available"},
@@ -32,7 +31,7 @@ static const struct {
     {AL_ETENSOR, "tensor error"},
     {AL_ESHAPE, "shape or batch size mismatch"},
     {AL_EUI, "dashboard error"},
-    {AL_EJSON, "JSON error"},
+    {AL_EJSON, "not valid JSON"},
 };
 
 const char *al_strerror(int code)

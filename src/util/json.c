@@ -203,12 +203,25 @@ size_t al_utf8_len(const char *s, size_t n) { return s ? ali_utf8_len(s, n) : 0;
 
 char *al_json_quote(const char *s, size_t n) { return s ? ali_json_quote(s, n) : NULL; }
 
-char *al_json_format(const char *json, int pretty)
+char *al_json_format(const char *json, int pretty, al_error *err)
 {
-    if (!json)
+    if (!json) {
+        al_error_set(err, AL_EINVAL, "al_json_format: json is NULL");
         return NULL;
-    cJSON *o = cJSON_ParseWithOpts(json, NULL, 1); /* 1: nothing may follow the value */
-    char *text = o ? ali_json_print(o, pretty != 0) : NULL;
+    }
+    /* 1: nothing but blanks may follow the value. `end` (not cJSON_GetErrorPtr, a global) says
+     * where parsing stopped. cJSON does not tell a syntax error from its own failed malloc:
+     * both read as AL_EJSON. */
+    const char *end = NULL;
+    cJSON *o = cJSON_ParseWithOpts(json, &end, 1);
+    if (!o) {
+        al_error_set(err, AL_EJSON, "not one JSON value: stops at byte %zu of %zu",
+                     end ? (size_t)(end - json) : (size_t)0, strlen(json));
+        return NULL;
+    }
+    char *text = ali_json_print(o, pretty != 0);
     cJSON_Delete(o);
+    if (!text)
+        al_error_set(err, AL_ENOMEM, "out of memory printing %zu bytes of JSON", strlen(json));
     return text;
 }
