@@ -376,7 +376,11 @@ static struct match *chunk_pairs(const struct chunk *ch, double radius_deg, size
             if (sep > radius_deg)
                 continue;
             if (n == cap) {
-                struct match *grown = al_realloc(list, 2 * cap * sizeof *list);
+                /* Doubled here, with the byte count checked as the library's ali_grow_cap
+                 * does: the tool sees only the public API, and that helper is internal. */
+                struct match *grown = cap <= SIZE_MAX / 2 / sizeof *list
+                                          ? al_realloc(list, 2 * cap * sizeof *list)
+                                          : NULL;
                 if (!grown) {
                     al_free(order);
                     al_free(list);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "survey/csv_int.h"
+#include "util/grow_int.h"
 
 #define CSV_BLOCK (4u << 20)
 /* The longest record (header included) read whole. A longer line is no catalog's: it is binary
@@ -73,14 +74,17 @@ int ali_csv_fill(ali_csv *r, al_error *err)
                                 "%s: line %lld: a record of over %zu MiB: not a CSV file (or "
                                 "one without line ends)",
                                 r->path, (long long)r->line, CSV_MAX_RECORD >> 20);
-        char *nb = al_realloc(r->buf, r->cap * 2 + ALI_CSV_PAD);
+        size_t cap = 0;
+        char *nb = ali_grow_cap(r->cap, r->cap + 1, CSV_BLOCK, 1, &cap)
+                       ? al_realloc(r->buf, cap + ALI_CSV_PAD)
+                       : NULL;
         if (!nb)
             return al_error_set(err, AL_ENOMEM,
                                 "%s: line %lld: out of memory for a record of "
                                 "over %zu bytes",
                                 r->path, (long long)r->line, r->cap);
         r->buf = nb;
-        r->cap *= 2;
+        r->cap = cap;
     }
     ssize_t got;
     do
@@ -202,7 +206,9 @@ static int find_end(const ali_csv *r, size_t *end, int64_t *lines, bool *any_quo
 static int add_field(ali_csv *r, char *p, size_t len, al_error *err)
 {
     if (r->nf == r->fcap) {
-        size_t cap = r->fcap ? r->fcap * 2 : 64;
+        size_t cap = 0;
+        if (!ali_grow_cap(r->fcap, r->nf + 1, 64, sizeof(size_t), &cap))
+            return al_error_set(err, AL_ENOMEM, "%s: out of memory for fields", r->path);
         char **f = al_realloc(r->fields, cap * sizeof *f);
         if (!f)
             return al_error_set(err, AL_ENOMEM, "%s: out of memory for fields", r->path);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "survey/survey_int.h"
+#include "util/grow_int.h"
 #include "util/outfile_int.h"
 
 #define BLOCK_BYTES (8u << 20)
@@ -73,8 +74,10 @@ static int visit(const char *path, const al_tensordict_entry *e, void *user)
 {
     collect *cl = user;
     if (cl->n == cl->cap) {
-        size_t cap = cl->cap ? cl->cap * 2 : 16;
-        out_col *c = al_realloc(cl->cols, cap * sizeof *c);
+        size_t cap = 0;
+        out_col *c = ali_grow_cap(cl->cap, cl->n + 1, 16, sizeof *c, &cap)
+                         ? al_realloc(cl->cols, cap * sizeof *c)
+                         : NULL;
         if (!c)
             return al_error_set(cl->err, AL_ENOMEM, "out of memory for the column list");
         cl->cols = c;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "survey/survey_int.h"
+#include "util/grow_int.h"
 
 typedef struct meta_rec {
     al_weak *weak;       /* the tensordict, weakly */
@@ -132,8 +133,10 @@ static al_survey_column *rec_column(meta_rec *r, const char *key)
     if (found)
         return found;
     if (r->meta.n_columns == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 8;
-        al_survey_column *c = realloc(r->cols, cap * sizeof *c);
+        size_t cap = 0;
+        al_survey_column *c = ali_grow_cap(r->cap, r->meta.n_columns + 1, 8, sizeof *c, &cap)
+                                  ? realloc(r->cols, cap * sizeof *c)
+                                  : NULL;
         if (!c)
             return NULL;
         r->cols = c;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tensors_int.h"
+#include "util/grow_int.h"
 
 /* The batch size lives in the root: nested tensordicts always agree with it. */
 static al_tensordict *root_of(const al_tensordict *td)
@@ -192,8 +193,10 @@ static int reserve(al_tensordict *td)
 {
     if (td->n < td->cap)
         return AL_OK;
-    size_t cap = td->cap ? td->cap * 2 : 8;
-    ali_entry *e = al_realloc(td->entries, cap * sizeof *e);
+    size_t cap = 0;
+    ali_entry *e = ali_grow_cap(td->cap, td->n + 1, 8, sizeof *e, &cap)
+                       ? al_realloc(td->entries, cap * sizeof *e)
+                       : NULL;
     if (!e)
         return AL_ENOMEM;
     td->entries = e;
@@ -640,11 +643,12 @@ static int visit_td(const al_tensordict *td, size_t plen, visit *v)
         size_t nlen = al_tensordict_key_escape(e->name, NULL, 0);
         size_t need = plen + (plen ? 1 : 0) + nlen + 1;
         if (need > v->cap) {
-            char *p = al_realloc(v->path, need * 2);
+            size_t cap = 0;
+            char *p = ali_grow_cap(v->cap, need, 64, 1, &cap) ? al_realloc(v->path, cap) : NULL;
             if (!p)
                 return AL_ENOMEM;
             v->path = p;
-            v->cap = need * 2;
+            v->cap = cap;
         }
         size_t at = plen;
         if (plen)
