@@ -85,38 +85,87 @@ static int cmp_type(const void *a, const void *b)
     return strcmp(x->tag, y->tag);
 }
 
-/* Sums live sites per tag. Tags are interned by site.c, so the pointer is the key. */
-static bool build_types(al_diagnosis *d, const al_snapshot *now)
+/* -------- Sums per tag: an open-addressed table keyed by the tag pointer (tags are interned
+ * by site.c, so equal tags have equal pointers). -------- */
+
+/* Entries of a table for up to `keys` tags: a power of two at most half full. */
+static size_t tag_table_cap(size_t keys)
 {
     size_t cap = 16;
-    while (cap < 2 * d->n_sites_live + 2)
+    while (cap < 2 * keys + 2)
         cap *= 2;
+    return cap;
+}
+
+/* Adds one site's live figures to its tag's entry, which it makes if needed (negative figures
+ * count as none; `sites` counts only sites with something live). */
+static void tag_table_add(al_diagnosis_type *table, size_t cap, const char *tag, int64_t bytes,
+                          int64_t count)
+{
+    size_t j = ((uintptr_t)tag >> 4) * 0x9E3779B97F4A7C15ull >> 20 & (cap - 1);
+    while (table[j].tag && table[j].tag != tag)
+        j = (j + 1) & (cap - 1);
+    table[j].tag = tag;
+    table[j].count += count > 0 ? (uint64_t)count : 0;
+    table[j].bytes += bytes > 0 ? (uint64_t)bytes : 0;
+    if (count > 0 || bytes > 0)
+        table[j].sites++;
+}
+
+/* Moves the used entries to the front of the table; returns their number. */
+static size_t tag_table_pack(al_diagnosis_type *table, size_t cap)
+{
+    size_t k = 0;
+    for (size_t j = 0; j < cap; j++)
+        if (table[j].tag)
+            table[k++] = table[j];
+    return k;
+}
+
+static int cmp_tag_name(const void *a, const void *b)
+{
+    return strcmp(((const al_diagnosis_type *)a)->tag, ((const al_diagnosis_type *)b)->tag);
+}
+
+long ali_memory_tag_sums(al_diagnosis_type **out)
+{
+    *out = NULL;
+    uint32_t n = ali_site_count();
+    if (!n)
+        return 0;
+    size_t cap = tag_table_cap(n);
+    al_diagnosis_type *table = ali_internal_calloc(cap, sizeof *table);
+    if (!table)
+        return -1;
+    for (uint32_t id = 0; id < n; id++) {
+        ali_site *s = ali_site_by_id(id);
+        if (!s)
+            continue;
+        ali_site_totals t;
+        ali_site_totals_get(id, &t);
+        tag_table_add(table, cap, s->tag, t.live_bytes, t.live_count);
+    }
+    size_t ntags = tag_table_pack(table, cap);
+    qsort(table, ntags, sizeof *table, cmp_tag_name);
+    *out = table;
+    return (long)ntags;
+}
+
+/* Sums live sites per tag. */
+static bool build_types(al_diagnosis *d, const al_snapshot *now)
+{
+    size_t cap = tag_table_cap(d->n_sites_live);
     al_diagnosis_type *table = ali_diag_calloc(cap, sizeof *table);
     if (!table)
         return false;
-    size_t ntypes = 0;
     for (uint32_t i = 0; i < now->nsites; i++) {
         const ali_snap_site *s = &now->sites[i];
-        if (!s->site || (s->live_count <= 0 && s->live_bytes <= 0))
-            continue;
-        size_t j = ((uintptr_t)s->site->tag >> 4) * 0x9E3779B97F4A7C15ull >> 20 & (cap - 1);
-        while (table[j].tag && table[j].tag != s->site->tag)
-            j = (j + 1) & (cap - 1);
-        if (!table[j].tag) {
-            table[j].tag = s->site->tag;
-            ntypes++;
-        }
-        table[j].count += s->live_count > 0 ? (uint64_t)s->live_count : 0;
-        table[j].bytes += s->live_bytes > 0 ? (uint64_t)s->live_bytes : 0;
-        table[j].sites++;
+        if (s->site && (s->live_count > 0 || s->live_bytes > 0))
+            tag_table_add(table, cap, s->site->tag, s->live_bytes, s->live_count);
     }
-    size_t k = 0;
-    for (size_t j = 0; j < cap; j++)
-        if (table[j].tag) {
-            table[k] = table[j];
-            table[k].flagged = table[k].count > d->thresholds.object_count;
-            k++;
-        }
+    size_t ntypes = tag_table_pack(table, cap);
+    for (size_t k = 0; k < ntypes; k++)
+        table[k].flagged = table[k].count > d->thresholds.object_count;
     qsort(table, ntypes, sizeof *table, cmp_type);
     d->types = table; /* cap >= ntypes entries; the tail is unused */
     d->n_types = ntypes;

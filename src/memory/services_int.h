@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "astrolab/diagnosis.h"
 #include "astrolab/memory.h"
 
 /* -------- Clock. -------- */
@@ -73,6 +74,15 @@ const ali_device_hooks *ali_memory_set_device_hooks(const ali_device_hooks *hook
  * the dashboard in the program's figures; NULL in the library, where plain malloc is never
  * tracked. Idempotent. */
 extern void (*ali_own_thread_hook)(void);
+
+/* -------- Figures. -------- */
+
+/* Live blocks and bytes per tag, summed over every site's counters as they are now: no sample
+ * is taken, so diagnoses are unaffected (the dashboard's /metrics). Lists every tag any site
+ * has, with zeros when nothing of it is live; `sites` counts the sites holding live blocks,
+ * `flagged` is 0; sorted by tag. Sets *out to the array (bookkeeping memory: free it
+ * with ali_internal_free) and returns its length; -1 when out of memory. O(sites). */
+long ali_memory_tag_sums(al_diagnosis_type **out);
 
 /* -------- Build facts. -------- */
 

@@ -3,8 +3,9 @@
  * process_* metrics follow the conventions of the official client libraries (resident and
  * virtual memory, start time, CPU seconds, open and max file descriptors); the astrolab_*
  * metrics are the manager's statistics, live bytes and blocks per tag, and the CUDA caching
- * allocator. Per-tag figures are summed from the per-site counters directly: unlike a
- * diagnosis, a scrape takes no sample, so scraping never changes what diagnoses report. */
+ * allocator. Per-tag figures come from ali_memory_tag_sums, the per-site counters as they are:
+ * unlike a diagnosis, a scrape takes no sample, so scraping never changes what diagnoses
+ * report. */
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,7 +18,7 @@
 #include "astrolab/astrolab.h"
 #include "astrolab/cuda.h"
 #include "astrolab/ui.h"
-#include "memory/memory_int.h"
+#include "memory/services_int.h"
 #include "ui_int.h"
 #include "util/format_int.h"
 
@@ -122,34 +123,14 @@ static void process_metrics(ali_strbuf *b)
                (double)rl.rlim_cur);
 }
 
-typedef struct tag_sum {
-    const char *tag; /* interned by the manager: equal tags have equal pointers */
-    int64_t bytes, count;
-} tag_sum;
-
 /* Live bytes and blocks per tag, summed over every site. */
 static void tag_metrics(ali_strbuf *b)
 {
-    uint32_t n = ali_site_count();
-    tag_sum *sums = n ? calloc(n, sizeof *sums) : NULL;
-    size_t ntags = 0;
-    if (n && !sums) {
+    al_diagnosis_type *sums;
+    long ntags = ali_memory_tag_sums(&sums);
+    if (ntags < 0) {
         b->failed = true;
         return;
-    }
-    for (uint32_t id = 0; id < n; id++) {
-        ali_site *s = ali_site_by_id(id);
-        if (!s)
-            continue;
-        ali_site_totals t;
-        ali_site_totals_get(id, &t);
-        size_t i = 0;
-        while (i < ntags && sums[i].tag != s->tag)
-            i++;
-        if (i == ntags)
-            sums[ntags++].tag = s->tag;
-        sums[i].bytes += t.live_bytes;
-        sums[i].count += t.live_count;
     }
     static const struct {
         const char *name, *help;
@@ -160,14 +141,14 @@ static void tag_metrics(ali_strbuf *b)
     for (int k = 0; k < 2; k++) {
         ali_strbuf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", fam[k].name, fam[k].help,
                           fam[k].name);
-        for (size_t i = 0; i < ntags; i++) {
+        for (long i = 0; i < ntags; i++) {
             ali_strbuf_printf(b, "%s{tag=\"", fam[k].name);
             label_value(b, sums[i].tag);
-            int64_t v = k == 0 ? sums[i].bytes : sums[i].count;
-            ali_strbuf_printf(b, "\"} %lld\n", (long long)(v > 0 ? v : 0));
+            ali_strbuf_printf(b, "\"} %llu\n",
+                              (unsigned long long)(k == 0 ? sums[i].bytes : sums[i].count));
         }
     }
-    free(sums);
+    ali_internal_free(sums);
 }
 
 void ali_ui_metrics_write(ali_strbuf *b)
