@@ -12,6 +12,7 @@
 
 #include "astrolab/cuda.h"
 #include "cuda/cuda_int.h"
+#include "log_capture.h"
 #include "test.h"
 
 #define MiB (UINT64_C(1) << 20)
@@ -58,41 +59,8 @@ static al_cuda_stats stats0(void)
     return s;
 }
 
-/* -------- A log sink that keeps the last messages of astrolab.cuda. -------- */
-typedef struct capture {
-    pthread_mutex_t lock;
-    int errors;     /* ERROR messages seen */
-    int warnings;   /* WARNING messages seen */
-    char last[512]; /* the last ERROR message */
-} capture;
-
-static void capture_sink(void *user, al_log_level level, const char *logger, const char *message)
-{
-    capture *c = user;
-    if (strcmp(logger, "astrolab.cuda") != 0)
-        return;
-    pthread_mutex_lock(&c->lock);
-    if (level >= AL_LOG_ERROR) {
-        c->errors++;
-        snprintf(c->last, sizeof c->last, "%s", message);
-    } else if (level == AL_LOG_WARNING) {
-        c->warnings++;
-    }
-    pthread_mutex_unlock(&c->lock);
-}
-
-static capture cap = {.lock = PTHREAD_MUTEX_INITIALIZER};
-static al_log_sink old_sink;
-static void *old_user;
-
-static void capture_begin(void)
-{
-    cap.errors = cap.warnings = 0;
-    cap.last[0] = '\0';
-    old_sink = al_log_set_sink(capture_sink, &cap, &old_user);
-}
-
-static void capture_end(void) { al_log_set_sink(old_sink, old_user, NULL); }
+/* -------- Log capture (log_capture.h): astrolab.cuda's warnings and errors. -------- */
+static void capture_cuda(void) { capture_only("astrolab.cuda", AL_LOG_WARNING); }
 
 /* -------- Sizes, pools, statistics. -------- */
 
@@ -236,7 +204,7 @@ static void check_model(live *l, int n)
 TEST(test_split_and_merge_invariants_hold_after_random_operations)
 {
     setup();
-    capture_begin(); /* OOMs under the limit are expected and logged */
+    capture_cuda(); /* OOMs under the limit are expected and logged */
     int ndev = al_cuda_device_count() < 2 ? al_cuda_device_count() : 2;
     for (int d = 0; d < ndev; d++)
         CHECK_EQ_INT(al_cuda_set_memory_limit(d, 60 * MiB), AL_OK);
@@ -282,7 +250,7 @@ TEST(test_split_and_merge_invariants_hold_after_random_operations)
         al_cuda_stats s;
         CHECK_EQ_INT(al_cuda_memory_stats(AL_CUDA_ALL_DEVICES, &s), AL_OK);
         CHECK_EQ_INT(s.num_ooms, failures); /* every failure was an OOM, counted once */
-        CHECK_EQ_INT(cap.errors, failures);
+        CHECK_EQ_INT(log_errors, failures);
         CHECK_EQ_INT(s.allocated_bytes, 0);
         CHECK(s.reserved_bytes <= (uint64_t)ndev * 60 * MiB);
         al_cuda_empty_cache();
@@ -314,7 +282,7 @@ static int holder_release(void *obj)
 TEST(test_oom_empties_the_cache_first_then_runs_release_functions_then_fails)
 {
     setup();
-    capture_begin();
+    capture_cuda();
     CHECK_EQ_INT(al_cuda_set_memory_limit(0, 48 * MiB), AL_OK);
     holder *h = AL_NEW(holder);
     al_handle reg = al_register_for_cleanup(h, holder_release, "holder");
@@ -346,7 +314,7 @@ TEST(test_oom_empties_the_cache_first_then_runs_release_functions_then_fails)
     CHECK_EQ_INT(s.num_alloc_retries, 3);
     CHECK_EQ_INT(s.num_ooms, 0);
     CHECK_EQ_INT(s.reserved_bytes, 42 * MiB);
-    CHECK_EQ_INT(cap.errors, 0);
+    CHECK_EQ_INT(log_errors, 0);
 
     /* Nothing helps: the allocation fails with the figures. */
     al_error err;
@@ -357,18 +325,18 @@ TEST(test_oom_empties_the_cache_first_then_runs_release_functions_then_fails)
     CHECK_EQ_INT(s.num_ooms, 1);
     CHECK_EQ_INT(s.num_alloc_retries, 5);
     CHECK_EQ_INT(h->calls, 2);
-    CHECK_EQ_INT(cap.errors, 1);
+    CHECK_EQ_INT(log_errors, 1);
     char want[160];
     snprintf(want, sizeof want,
              "CUDA out of memory on device 0 (%s): tried to allocate 20 MiB; 42 MiB "
              "allocated, 42 MiB reserved, ",
              al_cuda_backend_name());
-    CHECK(strstr(cap.last, want) == cap.last);
-    CHECK(strstr(cap.last, " free of ") && strstr(cap.last, " total"));
-    CHECK(strstr(cap.last, "allocator limit 48 MiB"));
-    CHECK_EQ_STR(err.message, cap.last);
+    CHECK(strstr(log_last, want) == log_last);
+    CHECK(strstr(log_last, " free of ") && strstr(log_last, " total"));
+    CHECK(strstr(log_last, "allocator limit 48 MiB"));
+    CHECK_EQ_STR(err.message, log_last);
     if (!on_driver())
-        CHECK(strstr(cap.last, "22 MiB free of 64 MiB total") != NULL);
+        CHECK(strstr(log_last, "22 MiB free of 64 MiB total") != NULL);
 
     CHECK_EQ_INT(al_cuda_free(y), AL_OK);
     CHECK_EQ_INT(al_cuda_free(z), AL_OK);
@@ -383,7 +351,7 @@ TEST(test_fragmented_simulated_device_fails_although_enough_bytes_are_free)
     if (on_driver())
         TEST_SKIP("tests the simulated device's own behaviour");
     setup();
-    capture_begin();
+    capture_cuda();
     void *b[5];
     for (int i = 0; i < 5; i++)
         CHECK((b[i] = al_cuda_malloc(12 * MiB, 0)) != NULL); /* 60 of 64 MiB */
@@ -392,7 +360,7 @@ TEST(test_fragmented_simulated_device_fails_although_enough_bytes_are_free)
     CHECK_EQ_INT(al_cuda_empty_cache(), 36 * MiB); /* gaps of 12, 12 and 16 MiB */
     CHECK(al_cuda_malloc(20 * MiB, 0) == NULL);    /* 40 MiB free, no gap of 20 */
     CHECK_EQ_INT(stats0().num_ooms, 1);
-    CHECK(strstr(cap.last, "40 MiB free of 64 MiB total") != NULL);
+    CHECK(strstr(log_last, "40 MiB free of 64 MiB total") != NULL);
     void *fit = al_cuda_malloc(16 * MiB, 0); /* the last gap holds it */
     CHECK(fit != NULL);
     CHECK_EQ_INT(al_cuda_free(fit), AL_OK);
@@ -429,7 +397,7 @@ TEST(test_empty_cache_releases_only_fully_free_segments)
 TEST(test_double_free_interior_and_foreign_pointers_are_refused_with_clear_errors)
 {
     setup();
-    capture_begin();
+    capture_cuda();
     al_memory_stats before;
     CHECK_EQ_INT(al_get_memory_stats(&before), AL_OK);
     char *p = al_cuda_malloc(1000, 0);
@@ -439,17 +407,17 @@ TEST(test_double_free_interior_and_foreign_pointers_are_refused_with_clear_error
     char name[64];
     snprintf(name, sizeof name, "al_cuda_free(%p): double free", (void *)p);
     CHECK_EQ_INT(al_cuda_free(p), AL_EDOUBLEFREE);
-    CHECK(strstr(cap.last, name) == cap.last);
+    CHECK(strstr(log_last, name) == log_last);
 
     snprintf(name, sizeof name, "al_cuda_free(%p): interior pointer", (void *)(q + 16));
     CHECK_EQ_INT(al_cuda_free(q + 16), AL_EBADPTR);
-    CHECK(strstr(cap.last, name) == cap.last);
+    CHECK(strstr(log_last, name) == log_last);
 
     int on_stack;
     snprintf(name, sizeof name, "al_cuda_free(%p): pointer not allocated", (void *)&on_stack);
     CHECK_EQ_INT(al_cuda_free(&on_stack), AL_EBADPTR);
-    CHECK(strstr(cap.last, name) == cap.last);
-    CHECK_EQ_INT(cap.errors, 3);
+    CHECK(strstr(log_last, name) == log_last);
+    CHECK_EQ_INT(log_errors, 3);
 
     al_memory_stats after;
     CHECK_EQ_INT(al_get_memory_stats(&after), AL_OK);
@@ -494,11 +462,11 @@ TEST(test_memcpy_round_trips_data_exactly)
 TEST(test_memcpy_refuses_ranges_outside_the_allocator)
 {
     setup();
-    capture_begin();
+    capture_cuda();
     char host[64] = {0};
     void *d = al_cuda_malloc(64, 0);
     CHECK_EQ_INT(al_cuda_memcpy_htod(host, host, 8), AL_EINVAL); /* not device memory */
-    CHECK(strstr(cap.last, "not inside memory of the CUDA allocator") != NULL);
+    CHECK(strstr(log_last, "not inside memory of the CUDA allocator") != NULL);
     CHECK_EQ_INT(al_cuda_memcpy_dtoh(host, (char *)d + 2 * MiB - 8, 64), AL_EINVAL);
     CHECK_EQ_INT(al_cuda_memcpy_htod(NULL, host, 8), AL_EINVAL);
     CHECK_EQ_INT(al_cuda_memcpy_dtoh(host, NULL, 8), AL_EINVAL);
@@ -536,7 +504,7 @@ TEST(test_device_info_reports_name_total_and_free_memory)
 TEST(test_bad_arguments_are_refused)
 {
     setup();
-    capture_begin();
+    capture_cuda();
     al_error err;
     CHECK(al_cuda_malloc_ex(0, 0, &err) == NULL);
     CHECK_EQ_INT(err.code, AL_EINVAL);
@@ -558,7 +526,7 @@ TEST(test_bad_arguments_are_refused)
 TEST(test_backend_switch_is_refused_while_blocks_are_live)
 {
     setup();
-    capture_begin();
+    capture_cuda();
     void *p = al_cuda_malloc(100, 0);
     CHECK_EQ_INT(al_cuda_use_simulated(SIM_BYTES, 1), AL_ESTATE);
     CHECK_EQ_INT(al_cuda_set_backend("none"), AL_ESTATE);
@@ -570,7 +538,7 @@ TEST(test_backend_switch_is_refused_while_blocks_are_live)
 
 TEST(test_without_a_driver_every_call_reports_not_available)
 {
-    capture_begin();
+    capture_cuda();
     ali_cuda_driver_set_library("libcuda-astrolab-missing.so.1");
     CHECK_EQ_INT(al_cuda_set_backend("driver"), AL_ECUDA_UNAVAILABLE);
     ali_cuda_driver_set_library(NULL);
@@ -594,7 +562,7 @@ TEST(test_without_a_driver_every_call_reports_not_available)
     char host[8];
     CHECK_EQ_INT(al_cuda_memcpy_htod(host, host, 8), AL_ECUDA_UNAVAILABLE);
     CHECK_EQ_INT(al_cuda_set_memory_limit(0, MiB), AL_ECUDA_UNAVAILABLE);
-    CHECK_EQ_INT(cap.errors + cap.warnings, 0); /* nothing logged above INFO */
+    CHECK_EQ_INT(log_errors + log_warnings, 0); /* nothing logged above INFO */
     CHECK_EQ_INT(al_cuda_free(host), AL_EBADPTR);
     al_memory_stats ms;
     CHECK_EQ_INT(al_get_memory_stats(&ms), AL_OK);
@@ -717,7 +685,7 @@ static void *thread_body(void *arg)
 TEST(test_threads_allocating_and_freeing_at_once_keep_the_pools_sound)
 {
     setup();
-    capture_begin(); /* an OOM under contention is allowed; it must not break the pools */
+    capture_cuda(); /* an OOM under contention is allowed; it must not break the pools */
     pthread_t t[4];
     for (uintptr_t i = 0; i < 4; i++)
         CHECK_EQ_INT(pthread_create(&t[i], NULL, thread_body, (void *)(i * 7919 + 1)), 0);

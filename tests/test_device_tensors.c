@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "astrolab/cuda.h"
+#include "log_capture.h"
 #include "test.h"
 
 #define MiB (UINT64_C(1) << 20)
@@ -73,36 +74,8 @@ static bool two_devices(const char *test)
     return false;
 }
 
-/* -------- A log sink keeping the last WARNING or ERROR. -------- */
-typedef struct capture {
-    pthread_mutex_t lock;
-    int count;
-    char last[512];
-} capture;
-
-static void capture_sink(void *user, al_log_level level, const char *logger, const char *message)
-{
-    capture *c = user;
-    if (level < AL_LOG_WARNING)
-        return;
-    pthread_mutex_lock(&c->lock);
-    c->count++;
-    snprintf(c->last, sizeof c->last, "%s: %s", logger, message);
-    pthread_mutex_unlock(&c->lock);
-}
-
-static capture cap = {.lock = PTHREAD_MUTEX_INITIALIZER};
-static al_log_sink old_sink;
-static void *old_user;
-
-static void capture_begin(void)
-{
-    cap.count = 0;
-    cap.last[0] = '\0';
-    old_sink = al_log_set_sink(capture_sink, &cap, &old_user);
-}
-
-static void capture_end(void) { al_log_set_sink(old_sink, old_user, NULL); }
+/* -------- Log capture (log_capture.h): warnings and errors of every logger. -------- */
+static void capture_warnings(void) { capture_only(NULL, AL_LOG_WARNING); }
 
 /* -------- Helpers. -------- */
 
@@ -288,12 +261,12 @@ TEST(test_host_only_operations_refuse_device_tensors_naming_the_device)
     al_tensor *g = al_tensor_new(AL_DTYPE_FLOAT64, 1, shape, CUDA0, NULL);
     double v;
     int64_t i0[1] = {0};
-    capture_begin();
+    capture_warnings();
     CHECK_EQ_INT(al_tensor_get_double(g, i0, &v), AL_EUNSUPPORTED);
-    CHECK(strstr(cap.last, "al_tensor_get_double") && strstr(cap.last, "cuda:0"));
+    CHECK(strstr(log_last, "al_tensor_get_double") && strstr(log_last, "cuda:0"));
     CHECK_EQ_INT(al_tensor_set_int64(g, i0, 1), AL_EUNSUPPORTED);
     CHECK_EQ_INT(al_tensor_fill_double(g, 1.0), AL_EUNSUPPORTED);
-    CHECK(strstr(cap.last, "al_tensor_fill_double") != NULL);
+    CHECK(strstr(log_last, "al_tensor_fill_double") != NULL);
     CHECK_EQ_INT(al_tensor_get_double(g, (int64_t[]){4}, &v), AL_EINVAL); /* range first */
     al_error err;
     CHECK(al_tensor_to_dtype(g, AL_DTYPE_FLOAT32, &err) == NULL);
@@ -302,7 +275,7 @@ TEST(test_host_only_operations_refuse_device_tensors_naming_the_device)
     al_tensordict *td = al_tensordict_new(4, CUDA0, NULL);
     CHECK(td && al_tensordict_set(td, "x", g, 0, NULL) == AL_OK);
     CHECK_EQ_INT(al_tensordict_optimize_memory(td, NULL, NULL), AL_EUNSUPPORTED);
-    CHECK(strstr(cap.last, "optimize") && strstr(cap.last, "cuda:0"));
+    CHECK(strstr(log_last, "optimize") && strstr(log_last, "cuda:0"));
     capture_end();
     al_tensordict_free(td);
     al_tensor_free(g);
@@ -414,7 +387,7 @@ TEST(test_dlpack_import_of_kdlcuda_is_zero_copy_and_deletes_once)
     deleted = 0;
     t = al_tensor_from_dlpack(&f.m, &err);
     CHECK(t && al_tensor_data(t) == (void *)foreign);
-    capture_begin();
+    capture_warnings();
     CHECK(al_tensor_to(t, AL_CPU, &err) == NULL);
     CHECK_EQ_INT(err.code, AL_EUNSUPPORTED);
     CHECK(strstr(err.message, "not AstroLab's") != NULL);
@@ -678,7 +651,7 @@ TEST(test_device_out_of_memory_during_to_leaks_nothing_and_changes_nothing)
     CHECK_EQ_INT(al_cuda_memory_stats(0, &s0), AL_OK);
     uint64_t live = test_live_blocks();
     CHECK_EQ_INT(al_cuda_set_memory_limit(0, 2 * MiB), AL_OK);
-    capture_begin();
+    capture_warnings();
     al_error err = {0};
     CHECK(al_tensordict_to(td, CUDA0, &err) == NULL);
     CHECK_EQ_INT(err.code, AL_ECUDA_OOM);
@@ -696,7 +669,7 @@ TEST(test_device_out_of_memory_during_to_leaks_nothing_and_changes_nothing)
     int64_t big[1] = {3 * MiB / 8};
     al_tensor *h = al_tensor_new(AL_DTYPE_FLOAT64, 1, big, AL_CPU, NULL);
     uint64_t live_h = test_live_blocks();
-    capture_begin();
+    capture_warnings();
     CHECK(al_tensor_to(h, CUDA0, &err) == NULL);
     CHECK_EQ_INT(err.code, AL_ECUDA_OOM);
     CHECK(al_tensor_new(AL_DTYPE_FLOAT64, 1, big, CUDA0, &err) == NULL);

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "log_capture.h"
 #include "memory/diagnosis_int.h"
 #include "test.h"
 
@@ -956,17 +957,6 @@ TEST(test_thresholds_default_to_the_seed_values_and_refuse_bad_values)
     thresholds_restore();
 }
 
-static char warnings[2048];
-static void capture_sink(void *user, al_log_level level, const char *logger, const char *msg)
-{
-    (void)user;
-    if (level >= AL_LOG_WARNING && strcmp(logger, "astrolab.memory") == 0 &&
-        strlen(warnings) + strlen(msg) + 2 < sizeof warnings) {
-        strcat(warnings, msg);
-        strcat(warnings, "\n");
-    }
-}
-
 TEST(test_thresholds_come_from_the_environment_and_bad_values_warn_and_keep_defaults)
 {
     thresholds_save();
@@ -980,22 +970,20 @@ TEST(test_thresholds_come_from_the_environment_and_bad_values_warn_and_keep_defa
     CHECK_EQ_INT(t.memory_bytes, 100ull * 1024 * 1024);
     CHECK_EQ_INT(t.cuda_bytes, 2048ull * 1024 * 1024);
 
-    warnings[0] = '\0';
-    void *old_user;
-    al_log_sink old = al_log_set_sink(capture_sink, NULL, &old_user);
+    capture_only("astrolab.memory", AL_LOG_WARNING);
     setenv("ASTROLAB_OBJECT_THRESHOLD", "lots", 1);
     setenv("ASTROLAB_MEMORY_WARN_MB", "-5", 1);
     setenv("ASTROLAB_CUDA_WARN_MB", "0", 1);
     ali_diagnosis_settings_reload();
-    al_log_set_sink(old, old_user, NULL);
+    capture_end();
     CHECK_EQ_INT(al_diagnosis_get_thresholds(&t), AL_OK);
     CHECK_EQ_INT(t.object_count, 1000);
     CHECK_EQ_INT(t.memory_bytes, 500ull * 1024 * 1024);
     CHECK_EQ_INT(t.cuda_bytes, 1024ull * 1024 * 1024);
-    CHECK(contains(warnings, "ASTROLAB_OBJECT_THRESHOLD=\"lots\""));
-    CHECK(contains(warnings, "ASTROLAB_MEMORY_WARN_MB=\"-5\""));
-    CHECK(contains(warnings, "ASTROLAB_CUDA_WARN_MB=\"0\""));
-    CHECK(contains(warnings, "keeping the default 1000"));
+    CHECK(contains(log_text, "ASTROLAB_OBJECT_THRESHOLD=\"lots\""));
+    CHECK(contains(log_text, "ASTROLAB_MEMORY_WARN_MB=\"-5\""));
+    CHECK(contains(log_text, "ASTROLAB_CUDA_WARN_MB=\"0\""));
+    CHECK(contains(log_text, "keeping the default 1000"));
 
     unsetenv("ASTROLAB_OBJECT_THRESHOLD");
     unsetenv("ASTROLAB_MEMORY_WARN_MB");

@@ -12,89 +12,60 @@
 #include <unistd.h>
 
 #include "log/log_int.h"
+#include "log_capture.h"
 #include "test.h"
 
-/* -------- A capturing sink. -------- */
+/* -------- The capture (log_capture.h), on clean levels. -------- */
 
-static struct {
-    pthread_mutex_t lock;
-    int count;
-    al_log_level last_level;
-    char last_logger[AL_LOG_NAME_MAX + 1];
-    char last[AL_LOG_MESSAGE_MAX];
-    char all[16384]; /* "LEVEL logger: message\n" for every message, while it fits */
-    size_t used;
-} cap = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static void capture_sink(void *user, al_log_level level, const char *logger, const char *message)
-{
-    (void)user;
-    pthread_mutex_lock(&cap.lock);
-    cap.count++;
-    cap.last_level = level;
-    snprintf(cap.last_logger, sizeof cap.last_logger, "%s", logger);
-    snprintf(cap.last, sizeof cap.last, "%s", message);
-    int n = snprintf(cap.all + cap.used, sizeof cap.all - cap.used, "%s %s: %s\n",
-                     al_log_level_name(level), logger, message);
-    if (n > 0 && (size_t)n < sizeof cap.all - cap.used)
-        cap.used += (size_t)n;
-    pthread_mutex_unlock(&cap.lock);
-}
-
-/* Clean levels, a fresh capture installed. */
-static void capture_begin(void)
+static void fresh_capture(void)
 {
     ali_log_reset();
-    pthread_mutex_lock(&cap.lock);
-    cap.count = 0;
-    cap.last_level = 0;
-    cap.last_logger[0] = cap.last[0] = cap.all[0] = '\0';
-    cap.used = 0;
-    pthread_mutex_unlock(&cap.lock);
-    al_log_set_sink(capture_sink, NULL, NULL);
+    capture_begin();
 }
 
-static void capture_end(void) { ali_log_reset(); }
-
-static int contains(const char *text) { return strstr(cap.all, text) != NULL; }
+static void fresh_end(void)
+{
+    capture_end();
+    ali_log_reset();
+}
 
 /* -------- Levels. -------- */
 
 TEST(test_every_logger_defaults_to_warning)
 {
-    capture_begin();
+    fresh_capture();
     CHECK_EQ_INT(al_log_get_level("astrolab"), AL_LOG_WARNING);
     CHECK_EQ_INT(al_log_get_level("astrolab.memory"), AL_LOG_WARNING);
     CHECK_EQ_INT(al_log_get_level("elsewhere"), AL_LOG_WARNING);
     CHECK_EQ_INT(al_log_get_level(NULL), AL_LOG_WARNING);
     al_log(AL_LOG_INFO, "astrolab.memory", "hidden");
     al_log(AL_LOG_WARNING, "astrolab.memory", "shown");
-    CHECK_EQ_INT(cap.count, 1);
-    CHECK_EQ_STR(cap.last, "shown");
-    capture_end();
+    CHECK_EQ_INT(log_count, 1);
+    CHECK_EQ_STR(log_last, "shown");
+    fresh_end();
 }
 
 TEST(test_messages_below_the_logger_level_are_dropped)
 {
-    capture_begin();
+    fresh_capture();
     CHECK_EQ_INT(al_log_set_level("astrolab.t", AL_LOG_INFO), AL_OK);
     CHECK_EQ_INT(al_log_get_level("astrolab.t"), AL_LOG_INFO);
     al_log(AL_LOG_DEBUG, "astrolab.t", "debug");
     al_log(AL_LOG_INFO, "astrolab.t", "info");
     al_log(AL_LOG_WARNING, "astrolab.t", "warning");
     al_log(AL_LOG_ERROR, "astrolab.t", "error");
-    CHECK_EQ_INT(cap.count, 3);
-    CHECK_EQ_STR(cap.all, "INFO astrolab.t: info\nWARNING astrolab.t: warning\n"
-                          "ERROR astrolab.t: error\n");
+    CHECK_EQ_INT(log_count, 3);
+    CHECK_EQ_STR(log_text, "INFO astrolab.t: info\nWARNING astrolab.t: warning\n"
+                           "ERROR astrolab.t: error\n");
     CHECK_EQ_INT(al_log_set_level("astrolab.t", AL_LOG_OFF), AL_OK);
     al_log(AL_LOG_ERROR, "astrolab.t", "silenced");
-    CHECK_EQ_INT(cap.count, 3);
-    capture_end();
+    CHECK_EQ_INT(log_count, 3);
+    fresh_end();
 }
 
 TEST(test_prefix_covers_children_but_not_lookalike_names)
 {
-    capture_begin();
+    fresh_capture();
     CHECK_EQ_INT(al_log_set_level("astrolab", AL_LOG_DEBUG), AL_OK);
     CHECK_EQ_INT(al_log_get_level("astrolab"), AL_LOG_DEBUG);
     CHECK_EQ_INT(al_log_get_level("astrolab.memory"), AL_LOG_DEBUG);
@@ -104,26 +75,26 @@ TEST(test_prefix_covers_children_but_not_lookalike_names)
     CHECK_EQ_INT(al_log_get_level("astro"), AL_LOG_WARNING);
     al_log(AL_LOG_DEBUG, "astrolab.memory", "child");
     al_log(AL_LOG_DEBUG, "astrolabx", "lookalike");
-    CHECK_EQ_INT(cap.count, 1);
-    CHECK_EQ_STR(cap.last_logger, "astrolab.memory");
-    capture_end();
+    CHECK_EQ_INT(log_count, 1);
+    CHECK_EQ_STR(log_last_logger, "astrolab.memory");
+    fresh_end();
 }
 
 TEST(test_child_level_set_before_its_prefix_survives_the_prefix)
 {
-    capture_begin();
+    fresh_capture();
     CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_ERROR), AL_OK);
     CHECK_EQ_INT(al_log_set_level("astrolab", AL_LOG_DEBUG), AL_OK);
     CHECK_EQ_INT(al_log_get_level("astrolab.memory"), AL_LOG_ERROR);
     CHECK_EQ_INT(al_log_get_level("astrolab.memory.scope"), AL_LOG_ERROR);
     CHECK_EQ_INT(al_log_get_level("astrolab.cuda"), AL_LOG_DEBUG);
     CHECK_EQ_INT(al_log_get_level("astrolab"), AL_LOG_DEBUG);
-    capture_end();
+    fresh_end();
 }
 
 TEST(test_child_level_set_after_its_prefix_overrides_the_prefix)
 {
-    capture_begin();
+    fresh_capture();
     CHECK_EQ_INT(al_log_set_level("astrolab", AL_LOG_DEBUG), AL_OK);
     CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_ERROR), AL_OK);
     CHECK_EQ_INT(al_log_get_level("astrolab.memory"), AL_LOG_ERROR);
@@ -132,12 +103,12 @@ TEST(test_child_level_set_after_its_prefix_overrides_the_prefix)
     /* Setting the child again is how its level changes. */
     CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_INFO), AL_OK);
     CHECK_EQ_INT(al_log_get_level("astrolab.memory"), AL_LOG_INFO);
-    capture_end();
+    fresh_end();
 }
 
 TEST(test_set_level_rejects_bad_names_and_levels)
 {
-    capture_begin();
+    fresh_capture();
     char long_name[AL_LOG_NAME_MAX + 2];
     memset(long_name, 'n', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = '\0'; /* 64 characters */
@@ -152,13 +123,13 @@ TEST(test_set_level_rejects_bad_names_and_levels)
     CHECK_EQ_INT(al_log_set_level(long_name, AL_LOG_ERROR), AL_OK);
     CHECK_EQ_INT(al_log_get_level(long_name), AL_LOG_ERROR);
     CHECK_EQ_INT(al_log_set_level("my-app_2.sub", AL_LOG_INFO), AL_OK);
-    CHECK_EQ_INT(cap.count, 0);
-    capture_end();
+    CHECK_EQ_INT(log_count, 0);
+    fresh_end();
 }
 
 TEST(test_set_level_reports_a_full_table_and_still_updates_known_names)
 {
-    capture_begin();
+    fresh_capture();
     char name[32];
     for (int i = 0; i < ALI_LOG_MAX_ENTRIES; i++) {
         snprintf(name, sizeof name, "full.n%d", i);
@@ -169,13 +140,13 @@ TEST(test_set_level_reports_a_full_table_and_still_updates_known_names)
     CHECK_EQ_INT(al_log_set_level("full.n7", AL_LOG_DEBUG), AL_OK);
     CHECK_EQ_INT(al_log_get_level("full.n7"), AL_LOG_DEBUG);
     CHECK_EQ_INT(al_log_configure("full.extra=info"), 1);
-    CHECK(contains("\"full.extra=info\" skipped: more than 128 logger names"));
-    capture_end();
+    CHECK(captured("\"full.extra=info\" skipped: more than 128 logger names"));
+    fresh_end();
 }
 
 TEST(test_enabled_follows_the_effective_level)
 {
-    capture_begin();
+    fresh_capture();
     CHECK(!al_log_enabled(AL_LOG_DEBUG, "astrolab.memory"));
     CHECK(!al_log_enabled(AL_LOG_INFO, "astrolab.memory"));
     CHECK(al_log_enabled(AL_LOG_WARNING, "astrolab.memory"));
@@ -191,7 +162,7 @@ TEST(test_enabled_follows_the_effective_level)
     /* OFF and unknown values are not message levels. */
     CHECK(!al_log_enabled(AL_LOG_OFF, "astrolab.memory"));
     CHECK(!al_log_enabled((al_log_level)15, "astrolab.memory"));
-    capture_end();
+    fresh_end();
 }
 
 TEST(test_level_names_print_and_parse_ignoring_case)
@@ -233,7 +204,7 @@ TEST(test_level_names_print_and_parse_ignoring_case)
 
 TEST(test_configure_applies_every_valid_entry)
 {
-    capture_begin();
+    fresh_capture();
     CHECK_EQ_INT(al_log_configure("astrolab.memory=debug,astrolab=error"), 0);
     CHECK_EQ_INT(al_log_get_level("astrolab.memory"), AL_LOG_DEBUG);
     CHECK_EQ_INT(al_log_get_level("astrolab.cuda"), AL_LOG_ERROR);
@@ -244,60 +215,60 @@ TEST(test_configure_applies_every_valid_entry)
     CHECK_EQ_INT(al_log_configure("astrolab.cuda=off"), 0);
     CHECK_EQ_INT(al_log_get_level("astrolab.cuda"), AL_LOG_OFF);
     CHECK_EQ_INT(al_log_configure(NULL), AL_EINVAL);
-    CHECK_EQ_INT(cap.count, 0);
-    capture_end();
+    CHECK_EQ_INT(log_count, 0);
+    fresh_end();
 }
 
 TEST(test_configure_reports_each_malformed_entry_and_applies_the_rest)
 {
-    capture_begin();
+    fresh_capture();
     char spec[256];
     snprintf(spec, sizeof spec,
              "nolevel,astrolab.a=loud,=debug,astro lab=info,%s=debug,astrolab..b=info,"
              "astrolab.b=error",
              "n234567890123456789012345678901234567890123456789012345678901234"); /* 64 */
     CHECK_EQ_INT(al_log_configure(spec), 6);
-    CHECK_EQ_INT(cap.count, 6);
-    CHECK(contains("WARNING astrolab.log: log spec entry \"nolevel\" skipped: missing '='"));
-    CHECK(contains("entry \"astrolab.a=loud\" skipped: unknown level \"loud\""));
-    CHECK(contains("entry \"=debug\" skipped: empty logger name"));
-    CHECK(contains("entry \"astro lab=info\" skipped: space in logger name"));
-    CHECK(contains("=debug\" skipped: logger name longer than 63 characters"));
-    CHECK(contains("entry \"astrolab..b=info\" skipped: empty component in logger name"));
+    CHECK_EQ_INT(log_count, 6);
+    CHECK(captured("WARNING astrolab.log: log spec entry \"nolevel\" skipped: missing '='"));
+    CHECK(captured("entry \"astrolab.a=loud\" skipped: unknown level \"loud\""));
+    CHECK(captured("entry \"=debug\" skipped: empty logger name"));
+    CHECK(captured("entry \"astro lab=info\" skipped: space in logger name"));
+    CHECK(captured("=debug\" skipped: logger name longer than 63 characters"));
+    CHECK(captured("entry \"astrolab..b=info\" skipped: empty component in logger name"));
     CHECK_EQ_INT(al_log_get_level("astrolab.a"), AL_LOG_WARNING);
     CHECK_EQ_INT(al_log_get_level("astrolab.b"), AL_LOG_ERROR);
     CHECK_EQ_INT(al_log_get_level("astrolab"), AL_LOG_WARNING);
-    capture_end();
+    fresh_end();
 }
 
 TEST(test_configure_reports_mistakes_before_its_own_levels_apply)
 {
-    capture_begin();
+    fresh_capture();
     /* Raising astrolab (and so astrolab.log) to ERROR must not hide the typo's warning. */
     CHECK_EQ_INT(al_log_configure("astrolab=error,astrolab.memory=debg"), 1);
-    CHECK(contains("\"astrolab.memory=debg\" skipped: unknown level \"debg\""));
+    CHECK(captured("\"astrolab.memory=debg\" skipped: unknown level \"debg\""));
     CHECK_EQ_INT(al_log_get_level("astrolab"), AL_LOG_ERROR);
     /* Its reports are ordinary messages of "astrolab.log", which its level can silence. */
     CHECK_EQ_INT(al_log_configure("astrolab.x=nope"), 1);
-    CHECK_EQ_INT(cap.count, 1);
-    capture_end();
+    CHECK_EQ_INT(log_count, 1);
+    fresh_end();
 }
 
 /* -------- Sinks and messages. -------- */
 
 TEST(test_sink_receives_level_logger_and_formatted_text)
 {
-    capture_begin();
+    fresh_capture();
     al_log(AL_LOG_ERROR, "astrolab.tensors", "batch %d of %s: %.1f MiB", 3, "catalog", 2.5);
-    CHECK_EQ_INT(cap.count, 1);
-    CHECK_EQ_INT(cap.last_level, AL_LOG_ERROR);
-    CHECK_EQ_STR(cap.last_logger, "astrolab.tensors");
-    CHECK_EQ_STR(cap.last, "batch 3 of catalog: 2.5 MiB");
+    CHECK_EQ_INT(log_count, 1);
+    CHECK_EQ_INT(log_last_level, AL_LOG_ERROR);
+    CHECK_EQ_STR(log_last_logger, "astrolab.tensors");
+    CHECK_EQ_STR(log_last, "batch 3 of catalog: 2.5 MiB");
     al_log(AL_LOG_WARNING, NULL, "root");
-    CHECK_EQ_STR(cap.last_logger, "astrolab");
+    CHECK_EQ_STR(log_last_logger, "astrolab");
     al_log(AL_LOG_OFF, "astrolab", "OFF is not a message level");
-    CHECK_EQ_INT(cap.count, 2);
-    capture_end();
+    CHECK_EQ_INT(log_count, 2);
+    fresh_end();
 }
 
 static void other_sink(void *user, al_log_level level, const char *logger, const char *message)
@@ -308,7 +279,7 @@ static void other_sink(void *user, al_log_level level, const char *logger, const
 
 TEST(test_set_sink_returns_the_previous_one_and_null_restores_stderr)
 {
-    capture_begin();
+    fresh_capture();
     int other_count = 0;
     void *old_user = &old_user;
     al_log_sink old = al_log_set_sink(other_sink, &other_count, &old_user);
@@ -316,7 +287,7 @@ TEST(test_set_sink_returns_the_previous_one_and_null_restores_stderr)
     CHECK(old_user == NULL);
     al_log(AL_LOG_ERROR, "astrolab.t", "to other");
     CHECK_EQ_INT(other_count, 1);
-    CHECK_EQ_INT(cap.count, 0);
+    CHECK_EQ_INT(log_count, 0);
     al_log_sink stderr_sink = al_log_set_sink(NULL, NULL, &old_user);
     CHECK(stderr_sink == other_sink);
     CHECK(old_user == &other_count);
@@ -324,26 +295,26 @@ TEST(test_set_sink_returns_the_previous_one_and_null_restores_stderr)
     CHECK(old != NULL && old != other_sink && old != capture_sink);
     CHECK(old_user == NULL);
     al_log(AL_LOG_ERROR, "astrolab.t", "to capture");
-    CHECK_EQ_INT(cap.count, 1);
+    CHECK_EQ_INT(log_count, 1);
     CHECK_EQ_INT(other_count, 1);
-    capture_end();
+    fresh_end();
 }
 
 TEST(test_long_message_is_truncated_and_ends_in_dots)
 {
-    capture_begin();
+    fresh_capture();
     char big[2000];
     memset(big, 'a', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     al_log(AL_LOG_ERROR, "astrolab.t", "%s", big);
-    CHECK_EQ_INT(strlen(cap.last), AL_LOG_MESSAGE_MAX - 1);
-    CHECK_EQ_STR(cap.last + AL_LOG_MESSAGE_MAX - 4, "...");
-    CHECK(cap.last[AL_LOG_MESSAGE_MAX - 5] == 'a' && cap.last[0] == 'a');
+    CHECK_EQ_INT(strlen(log_last), AL_LOG_MESSAGE_MAX - 1);
+    CHECK_EQ_STR(log_last + AL_LOG_MESSAGE_MAX - 4, "...");
+    CHECK(log_last[AL_LOG_MESSAGE_MAX - 5] == 'a' && log_last[0] == 'a');
     /* The longest message that fits arrives whole. */
     big[AL_LOG_MESSAGE_MAX - 1] = '\0';
     al_log(AL_LOG_ERROR, "astrolab.t", "%s", big);
-    CHECK_EQ_STR(cap.last, big);
-    capture_end();
+    CHECK_EQ_STR(log_last, big);
+    fresh_end();
 }
 
 static void logging_sink(void *user, al_log_level level, const char *logger, const char *message)
@@ -355,13 +326,13 @@ static void logging_sink(void *user, al_log_level level, const char *logger, con
 
 TEST(test_message_logged_from_inside_the_sink_is_dropped)
 {
-    capture_begin();
+    fresh_capture();
     al_log_set_sink(logging_sink, NULL, NULL);
     al_log(AL_LOG_ERROR, "astrolab.t", "outer");
     al_log(AL_LOG_ERROR, "astrolab.t", "second");
-    CHECK_EQ_INT(cap.count, 2);
-    CHECK_EQ_STR(cap.all, "ERROR astrolab.t: outer\nERROR astrolab.t: second\n");
-    capture_end();
+    CHECK_EQ_INT(log_count, 2);
+    CHECK_EQ_STR(log_text, "ERROR astrolab.t: outer\nERROR astrolab.t: second\n");
+    fresh_end();
 }
 
 static al_log_sink swap_result = capture_sink;
@@ -374,25 +345,25 @@ static void swapping_sink(void *user, al_log_level level, const char *logger, co
 
 TEST(test_set_sink_from_inside_a_sink_is_refused)
 {
-    capture_begin();
+    fresh_capture();
     al_log_set_sink(swapping_sink, NULL, NULL);
     al_log(AL_LOG_ERROR, "astrolab.t", "first");
     CHECK(swap_result == NULL);
     al_log(AL_LOG_ERROR, "astrolab.t", "second"); /* still reaches swapping_sink */
-    CHECK_EQ_INT(cap.count, 2);
+    CHECK_EQ_INT(log_count, 2);
     CHECK(al_log_set_sink(NULL, NULL, NULL) == swapping_sink);
-    capture_end();
+    fresh_end();
 }
 
 TEST(test_log_leaves_errno_unchanged)
 {
-    capture_begin();
+    fresh_capture();
     errno = ERANGE;
     al_log(AL_LOG_ERROR, "astrolab.t", "%s", "kept");
     CHECK_EQ_INT(errno, ERANGE);
     al_log(AL_LOG_DEBUG, "astrolab.t", "%s", "filtered");
     CHECK_EQ_INT(errno, ERANGE);
-    capture_end();
+    fresh_end();
 }
 
 /* -------- Threads. -------- */
@@ -460,7 +431,7 @@ static void *changer(void *arg)
 
 TEST(test_threads_log_while_levels_and_sinks_change)
 {
-    capture_begin();
+    fresh_capture();
     memset(&th, 0, sizeof th);
     al_log_set_sink(sink_a, NULL, NULL);
     pthread_t writers[2], change;
@@ -475,7 +446,7 @@ TEST(test_threads_log_while_levels_and_sinks_change)
     CHECK(atomic_load(&th.debug_seen) <= 2 * THREAD_MESSAGES);
     CHECK_EQ_INT(atomic_load(&th.bad_messages), 0);
     CHECK_EQ_INT(atomic_load(&th.swap_failures), 0);
-    capture_end();
+    fresh_end();
 }
 
 /* -------- Child processes: ASTROLAB_LOG on first use and the stderr sink. -------- */

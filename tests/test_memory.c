@@ -11,25 +11,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "log_capture.h"
 #include "memory/memory_int.h"
 #include "test.h"
 
-/* -------- A log sink that keeps the last ERROR messages -------- */
-static char captured[8][AL_LOG_MESSAGE_MAX];
-static int ncaptured;
-static void capture_sink(void *user, al_log_level level, const char *logger, const char *msg)
-{
-    (void)user;
-    (void)logger;
-    if (level >= AL_LOG_ERROR && ncaptured < 8)
-        snprintf(captured[ncaptured++], sizeof captured[0], "%s", msg);
-}
-static void capture_begin(void)
-{
-    ncaptured = 0;
-    al_log_set_sink(capture_sink, NULL, NULL);
-}
-static void capture_end(void) { al_log_set_sink(NULL, NULL, NULL); }
+/* -------- Log capture (log_capture.h): the ERROR messages of every logger. -------- */
+static void capture_errors(void) { capture_only(NULL, AL_LOG_ERROR); }
 
 static al_memory_stats stats(void)
 {
@@ -170,7 +157,7 @@ TEST(test_untagged_blocks_are_tagged_untagged)
 TEST(test_calloc_overflow_returns_null_with_error)
 {
     uint64_t errors = stats().errors;
-    capture_begin();
+    capture_errors();
     volatile size_t huge = SIZE_MAX / 2, many = SIZE_MAX / 8;
     void *p = al_calloc(huge, 4);
     struct star *a = AL_NEW_ARRAY(struct star, many);
@@ -178,8 +165,8 @@ TEST(test_calloc_overflow_returns_null_with_error)
     CHECK(p == NULL);
     CHECK(a == NULL);
     CHECK_EQ_INT(stats().errors - errors, 2);
-    CHECK(ncaptured == 2 && strstr(captured[0], "overflow") != NULL);
-    CHECK(ncaptured == 2 && strstr(captured[0], "test_memory.c") != NULL);
+    CHECK(log_count == 2 && strstr(log_first, "overflow") != NULL);
+    CHECK(log_count == 2 && strstr(log_first, "test_memory.c") != NULL);
     char *z = al_calloc(100, 3);
     int zero = 1;
     for (int i = 0; i < 300; i++)
@@ -203,7 +190,7 @@ TEST(test_realloc_edge_cases)
     /* A failed realloc leaves the block valid. */
     char *q = al_malloc(8);
     memcpy(q, "keepme!", 8);
-    capture_begin();
+    capture_errors();
     al_memory_fail_after(1, 0);
     char *r = al_realloc(q, 64);
     capture_end();
@@ -232,11 +219,11 @@ TEST(test_malloc_of_zero_bytes_returns_a_distinct_live_block)
 TEST(test_free_of_null_does_nothing_and_reports_nothing)
 {
     al_memory_stats s0 = stats();
-    capture_begin();
+    capture_errors();
     al_free(NULL);
     (al_free)(NULL);
     capture_end();
-    CHECK_EQ_INT(ncaptured, 0);
+    CHECK_EQ_INT(log_count, 0);
     CHECK_EQ_INT(stats().errors, s0.errors);
     CHECK_EQ_INT(stats().live_blocks, s0.live_blocks);
 }
@@ -244,7 +231,7 @@ TEST(test_free_of_null_does_nothing_and_reports_nothing)
 TEST(test_calloc_overflow_and_huge_sizes_set_errno_enomem)
 {
     volatile size_t huge = SIZE_MAX / 2;
-    capture_begin();
+    capture_errors();
     errno = 0;
     void *p = al_calloc(huge, 4);
     int e = errno;
@@ -252,14 +239,14 @@ TEST(test_calloc_overflow_and_huge_sizes_set_errno_enomem)
     CHECK(p == NULL);
     CHECK_EQ_INT(e, ENOMEM);
     volatile size_t too_big = (size_t)PTRDIFF_MAX + 1;
-    capture_begin();
+    capture_errors();
     errno = 0;
     p = al_malloc(too_big);
     e = errno;
     capture_end();
     CHECK(p == NULL);
     CHECK_EQ_INT(e, ENOMEM);
-    CHECK_EQ_INT(ncaptured, 1);
+    CHECK_EQ_INT(log_count, 1);
 }
 
 TEST(test_alignment_is_a_power_of_two_up_to_16_mib)
@@ -272,14 +259,14 @@ TEST(test_alignment_is_a_power_of_two_up_to_16_mib)
         al_free(p);
     }
     size_t bad[] = {0, 3, 48, (size_t)1 << 25};
-    capture_begin();
+    capture_errors();
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         errno = 0;
         CHECK(al_malloc_aligned(64, bad[i]) == NULL);
         CHECK_EQ_INT(errno, EINVAL);
     }
     capture_end();
-    CHECK_EQ_INT(ncaptured, 4);
+    CHECK_EQ_INT(log_count, 4);
     CHECK_EQ_INT(stats().errors - errors, 4);
 }
 
@@ -312,26 +299,26 @@ TEST(test_blocks_are_aligned)
         CHECK(p && ((uintptr_t)p % aligns[i]) == 0 && p[999] == 1);
         al_free(p);
     }
-    capture_begin();
+    capture_errors();
     CHECK(al_malloc_aligned(10, 48) == NULL);
     capture_end();
-    CHECK(ncaptured == 1 && strstr(captured[0], "power of two") != NULL);
+    CHECK(log_count == 1 && strstr(log_first, "power of two") != NULL);
 }
 
 TEST(test_free_of_foreign_pointer_is_reported_not_fatal)
 {
     static _Alignas(16) char buffer[256];
     uint64_t errors = stats().errors;
-    capture_begin();
+    capture_errors();
     al_free(buffer + 64);
     char *m = malloc(256);
     al_free(m + 128);
     capture_end();
     free(m);
     CHECK_EQ_INT(stats().errors - errors, 2);
-    CHECK(ncaptured == 2);
-    CHECK(strstr(captured[0], "not allocated by the memory manager") != NULL);
-    CHECK(strstr(captured[0], "test_memory.c") != NULL);
+    CHECK(log_count == 2);
+    CHECK(strstr(log_first, "not allocated by the memory manager") != NULL);
+    CHECK(strstr(log_first, "test_memory.c") != NULL);
     /* The manager still works. */
     void *p = al_malloc(10);
     CHECK(p != NULL);
@@ -343,15 +330,15 @@ TEST(test_double_free_names_both_sites)
     void *p = al_malloc(24);
     int free_line = __LINE__ + 1;
     al_free(p);
-    capture_begin();
+    capture_errors();
     al_free(p);
     capture_end();
-    CHECK(ncaptured == 1);
+    CHECK(log_count == 1);
     char first[64];
     snprintf(first, sizeof first, "test_memory.c:%d", free_line);
-    CHECK(ncaptured == 1 && strstr(captured[0], "double free") != NULL);
-    CHECK(ncaptured == 1 && strstr(captured[0], first) != NULL);
-    CHECK(ncaptured == 1 && strstr(captured[0], "test_double_free_names_both_sites") != NULL);
+    CHECK(log_count == 1 && strstr(log_first, "double free") != NULL);
+    CHECK(log_count == 1 && strstr(log_first, first) != NULL);
+    CHECK(log_count == 1 && strstr(log_first, "test_double_free_names_both_sites") != NULL);
 }
 
 /* A realloc that moves the block frees the old one: a later free of the old pointer is the
@@ -367,13 +354,13 @@ TEST(test_free_of_the_pointer_realloc_moved_is_a_double_free)
         al_free(q);
         return;
     }
-    capture_begin();
+    capture_errors();
     al_free(old);
     capture_end();
     char first[64];
     snprintf(first, sizeof first, "already freed at test_memory.c:%d", realloc_line);
-    CHECK(ncaptured == 1 && strstr(captured[0], "double free") != NULL);
-    CHECK(ncaptured == 1 && strstr(captured[0], first) != NULL);
+    CHECK(log_count == 1 && strstr(log_first, "double free") != NULL);
+    CHECK(log_count == 1 && strstr(log_first, first) != NULL);
     al_free(q);
 }
 
@@ -383,11 +370,11 @@ TEST(test_overwritten_guard_is_detected)
     uint64_t live = stats().live_blocks;
     char *volatile q = p;
     q[10] = 'X'; /* one past the end: the guard */
-    capture_begin();
+    capture_errors();
     al_free(p);
     capture_end();
-    CHECK(ncaptured == 1 && strstr(captured[0], "overwritten") != NULL);
-    CHECK(ncaptured == 1 && strstr(captured[0], "10-byte block") != NULL);
+    CHECK(log_count == 1 && strstr(log_first, "overwritten") != NULL);
+    CHECK(log_count == 1 && strstr(log_first, "10-byte block") != NULL);
     /* The block was not released; repair and free it. */
     CHECK_EQ_INT(stats().live_blocks, live);
     q[10] = (char)ALI_GUARD_BYTE;

@@ -3,6 +3,7 @@
 // ctest-labels: threads
 #include <pthread.h>
 
+#include "log_capture.h"
 #include "memory/backing.h"
 #include "memory/memory_int.h"
 #include "test.h"
@@ -14,28 +15,15 @@ static al_memory_stats stats(void)
     return s;
 }
 
-/* Collects DEBUG/ERROR lines of astrolab.memory. */
-static char logbuf[16384];
-static size_t loglen;
-static void log_sink(void *user, al_log_level level, const char *logger, const char *msg)
-{
-    (void)user;
-    (void)level;
-    (void)logger;
-    int n = snprintf(logbuf + loglen, sizeof logbuf - loglen, "%s\n", msg);
-    if (n > 0 && loglen + (size_t)n < sizeof logbuf)
-        loglen += (size_t)n;
-}
+/* Captures every message (log_capture.h) with astrolab.memory at `level`. */
 static void log_begin(al_log_level level)
 {
-    loglen = 0;
-    logbuf[0] = 0;
     CHECK_EQ_INT(al_log_set_level("astrolab.memory", level), AL_OK);
-    al_log_set_sink(log_sink, NULL, NULL);
+    capture_begin();
 }
 static void log_end(void)
 {
-    al_log_set_sink(NULL, NULL, NULL);
+    capture_end();
     CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_WARNING), AL_OK);
 }
 
@@ -348,7 +336,7 @@ TEST(test_scope_end_from_other_thread_is_refused)
     pthread_join(t, &rc);
     log_end();
     CHECK_EQ_INT((int)(intptr_t)rc, AL_ESCOPE);
-    CHECK(strstr(logbuf, "belongs to thread") != NULL);
+    CHECK(strstr(log_text, "belongs to thread") != NULL);
     CHECK(al_scope_current() == s);
     CHECK(al_scope_end(s, NULL) == AL_OK);
 }
@@ -369,7 +357,7 @@ TEST(test_every_scope_misuse_is_reported_and_counted)
     pthread_join(t, &kept);
     log_end();
     CHECK(kept == p);
-    CHECK(strstr(logbuf, "of another thread") != NULL);
+    CHECK(strstr(log_text, "of another thread") != NULL);
     CHECK_EQ_INT(stats().errors, e0 + 1);
     CHECK(al_scope_end(s, NULL) == AL_OK); /* p was not kept: reclaimed */
     log_begin(AL_LOG_WARNING);
@@ -390,7 +378,7 @@ TEST(test_out_of_order_end_is_reported_and_ends_inner_first)
     al_scope_report r;
     CHECK_EQ_INT(al_scope_end(outer, &r), AL_ESCOPE);
     log_end();
-    CHECK(strstr(logbuf, "scope inner inside it is still open") != NULL);
+    CHECK(strstr(log_text, "scope inner inside it is still open") != NULL);
     CHECK(al_scope_current() == NULL);
     CHECK_EQ_STR(r.name, "outer");
     CHECK_EQ_INT(r.reclaimed_blocks, 1);
@@ -403,10 +391,10 @@ TEST(test_debug_log_shows_begin_end_and_reclaimed_sites)
     log_begin(AL_LOG_DEBUG);
     AL_MEMORY_MANAGEMENT("logged") { DISCARD(al_malloc_tagged(123, "leaky thing")); }
     log_end();
-    CHECK(strstr(logbuf, "scope logged: begin") != NULL);
-    CHECK(strstr(logbuf, "scope logged: end") != NULL);
-    CHECK(strstr(logbuf, "reclaimed 1 block(s), 123 bytes (tag leaky thing) from test_scope.c:") !=
-          NULL);
+    CHECK(strstr(log_text, "scope logged: begin") != NULL);
+    CHECK(strstr(log_text, "scope logged: end") != NULL);
+    CHECK(strstr(log_text,
+                 "reclaimed 1 block(s), 123 bytes (tag leaky thing) from test_scope.c:") != NULL);
 }
 
 TEST(test_reclaimed_sites_are_counted_for_diagnosis)
@@ -473,7 +461,7 @@ TEST(test_scope_left_open_at_thread_exit_is_ended)
     pthread_create(&t, NULL, thread_exits_in_scope, NULL);
     pthread_join(t, NULL);
     log_end();
-    CHECK(strstr(logbuf, "scope abandoned still open when its thread exited") != NULL);
+    CHECK(strstr(log_text, "scope abandoned still open when its thread exited") != NULL);
     CHECK_EQ_INT(stats().live_blocks, s0.live_blocks);
 }
 
@@ -486,7 +474,7 @@ TEST(test_scope_budget_refuses_allocation_naming_scope_and_site)
     void *b = al_malloc(600);
     log_end();
     CHECK(a != NULL && b == NULL);
-    CHECK(strstr(logbuf, "scope budgeted") != NULL && strstr(logbuf, "test_scope.c:") != NULL);
+    CHECK(strstr(log_text, "scope budgeted") != NULL && strstr(log_text, "test_scope.c:") != NULL);
     al_free(a);
     b = al_malloc(600);
     CHECK(b != NULL);
@@ -503,8 +491,8 @@ TEST(test_free_after_its_scope_ended_is_reported_not_fatal)
     al_free(v);
     log_end();
     CHECK_EQ_INT(stats().errors - errors, 1);
-    CHECK(strstr(logbuf, "already released it when the scope ended") != NULL ||
-          strstr(logbuf, "double free") != NULL);
+    CHECK(strstr(log_text, "already released it when the scope ended") != NULL ||
+          strstr(log_text, "double free") != NULL);
     void *p = al_malloc(8); /* the manager goes on */
     CHECK(p != NULL);
     al_free(p);
@@ -517,7 +505,7 @@ TEST(test_ending_a_scope_twice_is_reported)
     log_begin(AL_LOG_ERROR);
     CHECK_EQ_INT(al_scope_end(s, NULL), AL_ESCOPE);
     log_end();
-    CHECK(strstr(logbuf, "already ended") != NULL);
+    CHECK(strstr(log_text, "already ended") != NULL);
 }
 
 TEST(test_outer_scope_ended_inside_inner_block_is_handled)
@@ -531,8 +519,8 @@ TEST(test_outer_scope_ended_inside_inner_block_is_handled)
         CHECK_EQ_INT(al_scope_end(outer, NULL), AL_ESCOPE); /* ends the inner one first */
     } /* the block's own end then finds its scope already ended */
     log_end();
-    CHECK(strstr(logbuf, "still open; ending it first") != NULL);
-    CHECK(strstr(logbuf, "already ended") != NULL);
+    CHECK(strstr(log_text, "still open; ending it first") != NULL);
+    CHECK(strstr(log_text, "already ended") != NULL);
     CHECK(al_scope_current() == NULL);
     CHECK_EQ_INT(stats().live_blocks, live0);
 }

@@ -22,6 +22,7 @@
 
 #include "astrolab/cuda.h"
 #include "astrolab/ui.h"
+#include "log_capture.h"
 #include "memory/front_int.h"
 #include "memory/memory_int.h"
 #include "test.h"
@@ -866,36 +867,19 @@ TEST(test_reads_need_the_token_unless_opened_explicitly)
     CHECK_EQ_INT(al_ui_stop(), AL_OK);
 }
 
-typedef struct log_capture {
-    pthread_mutex_t lock;
-    char text[4096];
-} log_capture;
-
-static void capture_sink(void *user, al_log_level level, const char *logger, const char *message)
-{
-    log_capture *c = user;
-    pthread_mutex_lock(&c->lock);
-    size_t n = strlen(c->text);
-    snprintf(c->text + n, sizeof c->text - n, "%s %s: %s\n", al_log_level_name(level), logger,
-             message);
-    pthread_mutex_unlock(&c->lock);
-}
-
 TEST(test_binding_beyond_loopback_warns_and_still_needs_the_token)
 {
-    static log_capture cap = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    void *old_user = NULL;
-    al_log_sink old = al_log_set_sink(capture_sink, &cap, &old_user);
+    capture_begin();
     al_ui_options o;
     al_ui_options_init(&o);
     o.token = TOKEN;
     o.host = "0.0.0.0";
     al_error err;
     int rc = al_ui_serve(&o, &err);
-    al_log_set_sink(old, old_user, NULL);
+    capture_end();
     CHECK_EQ_INT(rc, AL_OK);
-    CHECK(strstr(cap.text, "WARNING astrolab.ui: ") != NULL);
-    CHECK(strstr(cap.text, "beyond loopback") != NULL);
+    CHECK(captured("WARNING astrolab.ui: "));
+    CHECK(captured("beyond loopback"));
     uint16_t port = al_ui_port();
     /* Bound wide, Host is not checked, but nothing answers without the token. */
     const char *paths[] = {"/api/stats", "/api/system", "/api/diagnosis", "/metrics"};
@@ -917,13 +901,12 @@ TEST(test_binding_beyond_loopback_warns_and_still_needs_the_token)
     }
     CHECK_EQ_INT(al_ui_stop(), AL_OK);
     /* Loopback: no warning. */
-    cap.text[0] = '\0';
     o.host = NULL;
-    old = al_log_set_sink(capture_sink, &cap, &old_user);
+    capture_begin();
     rc = al_ui_serve(&o, NULL);
-    al_log_set_sink(old, old_user, NULL);
+    capture_end();
     CHECK_EQ_INT(rc, AL_OK);
-    CHECK(strstr(cap.text, "WARNING") == NULL);
+    CHECK(!captured("WARNING"));
     CHECK_EQ_INT(al_ui_stop(), AL_OK);
 }
 
