@@ -148,13 +148,9 @@ static int read_named(fitsfile *f, const char *path, int hdu, const al_survey_op
             c->dtype = letter == 'I' && !scaled ? AL_DTYPE_INT64 : AL_DTYPE_FLOAT64;
             c->width = 8;
         }
-        char key[FLEN_KEYWORD], unit[FLEN_VALUE];
+        char key[FLEN_KEYWORD];
         snprintf(key, sizeof key, "TUNIT%d", i + 1);
-        int ust = 0;
-        bool unit_ok = true;
-        if (fits_read_key(f, TSTRING, key, unit, NULL, &ust) == 0 && unit[0])
-            unit_ok = (c->unit = al_strdup(unit)) != NULL;
-        fits_clear_errmsg();
+        bool unit_ok = ali_fits_str_key(f, key, &c->unit) == AL_OK;
         c->key = ali_survey_key(fc->name, (size_t)i + 1);
         c->format = al_strdup(fc->form);
         c->data = ali_survey_col_alloc((uint64_t)t->rows * c->width, path, fc->name, err);

@@ -3,8 +3,9 @@
  * columns of a block of rows in one pass, rather than column after column), and each wanted
  * column is then scattered from it into its final buffer, big-endian to native order, with
  * TZERO's unsigned types, TSCAL/TZERO scaling and TNULL applied on the way. So the column data
- * is written once, where it stays; the block buffer is the only extra memory. ASCII tables are
- * in fits_ascii.c; the HDU choice and the column plan are here. */
+ * is written once, where it stays; the block buffer is the only extra memory. Opening the file
+ * and choosing the HDU are in fits_open.c, the column declarations in fits_cols.c, ASCII tables
+ * in fits_ascii.c; the column plan and the scatter are here. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,88 +38,6 @@ typedef struct col_plan {
     double scale, zero;
     bool is_float; /* E or D stored */
 } col_plan;
-
-const char *ali_fits_errtext(int status, char *buf, size_t len)
-{
-    char text[FLEN_STATUS] = "", msg[FLEN_ERRMSG] = "";
-    fits_get_errstatus(status, text);
-    /* The oldest message on CFITSIO's stack is the most specific one. */
-    if (fits_read_errmsg(msg))
-        snprintf(buf, len, "%s (%s)", text, msg);
-    else
-        snprintf(buf, len, "%s", text);
-    fits_clear_errmsg();
-    return buf;
-}
-
-static int fits_fail(al_error *err, int code, const char *path, int hdu, int status,
-                     const char *what)
-{
-    char text[160];
-    ali_fits_errtext(status, text, sizeof text);
-    if (hdu >= 0)
-        return al_error_set(err, code, "%s: HDU %d: %s: %s", path, hdu, what, text);
-    return al_error_set(err, code, "%s: %s: %s", path, what, text);
-}
-
-/* Moves to the table HDU that opts asks for; sets *hdu (0 = primary). */
-static int choose_hdu(fitsfile *f, const char *path, const al_survey_options *o, int *hdu,
-                      al_error *err)
-{
-    int st = 0, n = 0, type = 0;
-    if (fits_get_num_hdus(f, &n, &st))
-        return fits_fail(err, AL_EFORMAT, path, -1, st, "cannot count HDUs");
-    if (o->hdu_name) {
-        if (fits_movnam_hdu(f, ANY_HDU, (char *)o->hdu_name, 0, &st)) {
-            fits_clear_errmsg();
-            return al_error_set(err, AL_ENOTFOUND, "%s: no HDU named '%s' (the file has %d HDUs)",
-                                path, o->hdu_name, n);
-        }
-        int num;
-        fits_get_hdu_num(f, &num);
-        *hdu = num - 1;
-        fits_get_hdu_type(f, &type, &st);
-    } else if (o->hdu >= 0) {
-        if (o->hdu >= n)
-            return al_error_set(err, AL_ENOTFOUND, "%s: no HDU %d: the file has %d (0..%d)", path,
-                                o->hdu, n, n - 1);
-        if (fits_movabs_hdu(f, o->hdu + 1, &type, &st))
-            return fits_fail(err, AL_EFORMAT, path, o->hdu, st, "cannot read the header");
-        *hdu = o->hdu;
-    } else {
-        for (int i = 1; i < n; i++) {
-            if (fits_movabs_hdu(f, i + 1, &type, &st))
-                return fits_fail(err, AL_EFORMAT, path, i, st, "cannot read the header");
-            if (type != IMAGE_HDU) {
-                *hdu = i;
-                return AL_OK;
-            }
-        }
-        return al_error_set(err, AL_ENOTFOUND, "%s: no table HDU among its %d HDUs", path, n);
-    }
-    if (type == IMAGE_HDU)
-        return al_error_set(err, AL_ETYPE, "%s: HDU %d is an image, not a table", path, *hdu);
-    return AL_OK;
-}
-
-/* The string value of `key` (trailing blanks dropped) into *out, NULL when absent or empty.
- * AL_OK, or AL_ENOMEM: out of memory must not pass for a missing keyword. */
-static int read_str_key(fitsfile *f, const char *key, char **out)
-{
-    char val[FLEN_VALUE];
-    int st = 0;
-    *out = NULL;
-    if (fits_read_key(f, TSTRING, key, val, NULL, &st)) {
-        fits_clear_errmsg();
-        return AL_OK;
-    }
-    size_t n = strlen(val);
-    while (n && val[n - 1] == ' ')
-        val[--n] = '\0';
-    if (n && !(*out = al_strdup(val)))
-        return AL_ENOMEM;
-    return AL_OK;
-}
 
 /* What each TFORM type letter stores and how it is read: as stored (`kind` into `dtype`), or,
  * when TSCAL is 1 and TZERO is `uzero` (the offset FITS uses for the other signedness), as
@@ -492,8 +411,8 @@ static int plan_named(fitsfile *f, const char *path, int hdu, const al_survey_op
         char rkey[FLEN_KEYWORD];
         snprintf(key, sizeof key, "TUNIT%d", i + 1);
         snprintf(rkey, sizeof rkey, "TROLE%d", i + 1);
-        if (!c->key || !c->format || read_str_key(f, key, &c->unit) ||
-            read_str_key(f, rkey, &t->roles[j]))
+        if (!c->key || !c->format || ali_fits_str_key(f, key, &c->unit) ||
+            ali_fits_str_key(f, rkey, &t->roles[j]))
             return al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
         int rc = plan_type(p, path, hdu, fc->name, o->raw_strings, err);
         if (rc == AL_OK)
@@ -559,8 +478,8 @@ static int check_size(fitsfile *f, const char *path, int hdu, bool in_memory, lo
                         path, hdu, nrows, rowlen, need, datastart, has);
 }
 
-static int read_binary(fitsfile *f, const char *path, int hdu, bool in_memory,
-                       const al_survey_options *o, ali_stable *t, al_error *err)
+int ali_fits_read_binary(fitsfile *f, const char *path, int hdu, bool in_memory,
+                         const al_survey_options *o, ali_stable *t, al_error *err)
 {
     int st = 0;
     long long nrows = 0;
@@ -568,7 +487,7 @@ static int read_binary(fitsfile *f, const char *path, int hdu, bool in_memory,
     fits_get_num_rowsll(f, &nrows, &st);
     fits_read_key(f, TLONG, "NAXIS1", &rowlen, NULL, &st);
     if (st)
-        return fits_fail(err, AL_EFORMAT, path, hdu, st, "bad table header");
+        return ali_fits_fail(err, AL_EFORMAT, path, hdu, st, "bad table header");
     int rc = check_size(f, path, hdu, in_memory, nrows, rowlen, err);
     if (rc != AL_OK)
         return rc;
@@ -605,7 +524,7 @@ static int read_binary(fitsfile *f, const char *path, int hdu, bool in_memory,
             char what[64];
             snprintf(what, sizeof what, "cannot read rows %lld..%lld", (long long)(start + r),
                      (long long)(start + r + nb - 1));
-            rc = fits_fail(err, AL_EFORMAT, path, hdu, st, what);
+            rc = ali_fits_fail(err, AL_EFORMAT, path, hdu, st, what);
             break;
         }
         for (size_t j = 0; j < t->n_cols && rc == AL_OK; j++)
@@ -618,74 +537,5 @@ static int read_binary(fitsfile *f, const char *path, int hdu, bool in_memory,
     ali_prefault_stop(pf);
     al_free(buf);
     al_free(plans);
-    return rc;
-}
-
-/* A tile-compressed table (ZTABLE = T: fpack -table, fits_compress_table) at f's current HDU,
- * decompressed into a CFITSIO memory file (*mem, at that table); else *mem stays NULL. CFITSIO
- * decompresses images when it reads them, but not tables. AL_OK or AL_EFORMAT / AL_ENOMEM. */
-static int uncompress_table(fitsfile *f, const char *path, int hdu, fitsfile **mem, al_error *err)
-{
-    int st = 0, ztable = 0;
-    if (fits_read_key(f, TLOGICAL, "ZTABLE", &ztable, NULL, &st) || !ztable) {
-        fits_clear_errmsg();
-        return AL_OK;
-    }
-    st = 0;
-    fits_create_file(mem, "mem://", &st);
-    fits_create_img(*mem, BYTE_IMG, 0, NULL, &st);
-    fits_uncompress_table(f, *mem, &st);
-    if (st)
-        return fits_fail(err, st == MEMORY_ALLOCATION ? AL_ENOMEM : AL_EFORMAT, path, hdu, st,
-                         "cannot decompress the tile-compressed table");
-    return AL_OK;
-}
-
-int ali_fits_read(const char *path, const al_survey_options *o, ali_stable *t, al_error *err)
-{
-    fitsfile *f = NULL, *mem = NULL;
-    int st = 0, hdu = 0, type = 0;
-    t->format = "fits";
-    ali_magic magic;
-    int rc = ali_survey_magic(path, &magic, err);
-    if (rc != AL_OK)
-        return rc;
-    bool compressed = magic == ALI_MAGIC_CFITSIO_COMPRESSED;
-    /* A compressed file is guarded once CFITSIO has decompressed it (into memory, not onto
-     * disk): opening parses only the primary header, which the crashes need no guard for. */
-    if (!compressed && (rc = ali_fits_guard(path, err)) != AL_OK)
-        return rc;
-    if (fits_open_diskfile(&f, path, READONLY, &st)) {
-        if (compressed)
-            return fits_fail(err, AL_EFORMAT, path, -1, st,
-                             "compressed, and not FITS once decompressed (a compressed CSV is "
-                             "not read: decompress it first)");
-        int code = st == FILE_NOT_OPENED ? AL_ENOTFOUND : AL_EFORMAT;
-        return fits_fail(err, code, path, -1, st, "cannot open as FITS");
-    }
-    if (compressed)
-        rc = ali_fits_guard_open(f, path, err);
-    if (rc == AL_OK)
-        rc = choose_hdu(f, path, o, &hdu, err);
-    if (rc == AL_OK)
-        rc = uncompress_table(f, path, hdu, &mem, err);
-    if (rc == AL_OK) {
-        t->hdu = hdu;
-        if (read_str_key(f, "EXTNAME", &t->extname) || read_str_key(f, "SURVEY", &t->survey) ||
-            read_str_key(f, "TELESCOP", &t->origin) ||
-            (!t->origin && read_str_key(f, "ORIGIN", &t->origin)))
-            rc = al_error_set(err, AL_ENOMEM, "%s: out of memory", path);
-        fitsfile *tf = mem ? mem : f;
-        fits_get_hdu_type(tf, &type, &st);
-        if (rc == AL_OK)
-            rc = type == ASCII_TBL ? ali_fits_read_ascii(tf, path, hdu, o, t, err)
-                                   : read_binary(tf, path, hdu, compressed || mem, o, t, err);
-    }
-    st = 0;
-    if (mem)
-        fits_close_file(mem, &st);
-    st = 0;
-    fits_close_file(f, &st);
-    fits_clear_errmsg();
     return rc;
 }

@@ -98,9 +98,17 @@ typedef struct ali_fits_cols {
 int ali_fits_cols_read(fitsfile *f, const char *path, int hdu, ali_fits_cols *out, al_error *err);
 void ali_fits_cols_free(ali_fits_cols *c);
 
-/* The ASCII-table part of ali_fits_read (fits_ascii.c), on an open file at the table HDU. */
+/* The two table readers behind ali_fits_read (fits_open.c), on an open file at the table HDU:
+ * binary (fits_read.c; in_memory: f is CFITSIO's decompressed copy of a compressed file or
+ * table, not the file on disk) and ASCII (fits_ascii.c). */
+int ali_fits_read_binary(fitsfile *f, const char *path, int hdu, bool in_memory,
+                         const al_survey_options *o, ali_stable *t, al_error *err);
 int ali_fits_read_ascii(fitsfile *f, const char *path, int hdu, const al_survey_options *o,
                         ali_stable *t, al_error *err);
+/* The string value of keyword `key` at f's HDU (trailing blanks dropped) into *out (al_strdup),
+ * NULL when absent or empty. AL_OK, or AL_ENOMEM: out of memory must not pass for a missing
+ * keyword. */
+int ali_fits_str_key(fitsfile *f, const char *key, char **out);
 /* Applies TDIM<colnum>, when present, to column c of TFORM letter and repeat (fits_tdim.c):
  * its cell shape, and for a string column the string width. AL_OK, or AL_EFORMAT (err filled)
  * when the keyword is malformed or does not match TFORM. */
@@ -125,6 +133,8 @@ typedef enum ali_magic {
 int ali_survey_magic(const char *path, ali_magic *magic, al_error *err);
 /* CFITSIO's text for `status` and its message stack, into buf; returns buf. */
 const char *ali_fits_errtext(int status, char *buf, size_t len);
+/* Fills err with code: "PATH: HDU n: WHAT: CFITSIO's text" (no HDU when hdu < 0); returns code. */
+int ali_fits_fail(al_error *err, int code, const char *path, int hdu, int status, const char *what);
 
 /* prefault.c: a helper thread that populates the column pages of t ahead of the loader, or
  * NULL when not worth it (small table, one CPU, old kernel, out of memory). Stop it (joins)
