@@ -1,7 +1,7 @@
 /* The columns a FITS table declares (TTYPEn, TFORMn, TSCALn, TZEROn), read once for the binary
  * reader (fits_read.c) and the ASCII one (fits_ascii.c) through CFITSIO's public calls only.
- * CFITSIO's own column structure (fitsfile->Fptr->tableptr) is not part of its interface and
- * changes layout between releases (tbcol was `long`, then LONGLONG): a library reading it
+ * CFITSIO's own column records (tcolumn, inside its fitsfile) are not part of its interface and
+ * change layout between releases (tbcol was `long`, then LONGLONG): a library reading them
  * breaks silently on another distribution's CFITSIO. */
 #include <stdio.h>
 #include <string.h>
