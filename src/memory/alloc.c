@@ -101,27 +101,6 @@ void ali_memory_error(const char *fmt, ...)
     ali_abort_if_asked();
 }
 
-void ali_site_describe(const al_site *loc, char *buf, size_t len)
-{
-    if (!loc || !loc->file) {
-        snprintf(buf, len, "an unknown site");
-        return;
-    }
-    const char *slash = strrchr(loc->file, '/');
-    snprintf(buf, len, "%s:%d in %s()", slash ? slash + 1 : loc->file, loc->line,
-             loc->function ? loc->function : "?");
-}
-
-static void describe_block_site(const ali_block *b, char *buf, size_t len)
-{
-    if (b->site && b->site->loc)
-        ali_site_describe(b->site->loc, buf, len);
-    else if (b->site)
-        snprintf(buf, len, "address %#lx", (unsigned long)b->site->pc);
-    else
-        snprintf(buf, len, "an unknown site");
-}
-
 /* -------- Internal memory (bookkeeping; never tracked) -------- */
 
 void *ali_internal_alloc(size_t n) { return backing_malloc(NULL, n, 0); }
@@ -147,9 +126,9 @@ void ali_internal_free(void *p)
 
 static void *fail(size_t n, const al_site *loc, const char *why)
 {
-    char where[160];
-    ali_site_describe(loc, where, sizeof where);
-    ali_memory_error("allocation of %zu bytes at %s failed: %s", n, where, why);
+    ali_where where;
+    ali_memory_error("allocation of %zu bytes at %s failed: %s", n, ali_where_loc(&where, loc),
+                     why);
     errno = ENOMEM;
     return NULL;
 }
@@ -240,49 +219,44 @@ NO_SANITIZE static void peek_header(const void *p, ali_block *out)
 
 ali_block *ali_block_check(const void *p, const al_site *loc, const char *op)
 {
-    char where[160], first[160];
+    ali_where where, first;
     if (AL_UNLIKELY(((uintptr_t)p & 15) != 0 || !backing_owns(p))) {
-        ali_site_describe(loc, where, sizeof where);
         ali_memory_error("%s of %p at %s: pointer was not allocated by the memory manager", op, p,
-                         where);
+                         ali_where_loc(&where, loc));
         return NULL;
     }
     ali_block *b = ali_block_of(p);
     uint32_t magic = peek_magic(p);
     if (AL_LIKELY(magic == ALI_MAGIC_LIVE)) {
         if (AL_UNLIKELY(b->chunk && !ali_scope_owns(b))) {
-            ali_site_describe(loc, where, sizeof where);
             ali_memory_error("%s of %p at %s: the block's scope already released it when the "
                              "scope ended (use after the end of its scope)",
-                             op, p, where);
+                             op, p, ali_where_loc(&where, loc));
             return NULL;
         }
         if (AL_LIKELY(guard_intact(b)))
             return b;
-        char alloc_at[160];
-        describe_block_site(b, alloc_at, sizeof alloc_at);
-        ali_site_describe(loc, where, sizeof where);
+        ali_where alloc_at;
         ali_memory_error("%s at %s: guard bytes after the %llu-byte block (tag %s) allocated at "
                          "%s were overwritten (heap buffer overflow)",
-                         op, where, (unsigned long long)b->size, b->site ? b->site->tag : "?",
-                         alloc_at);
+                         op, ali_where_loc(&where, loc), (unsigned long long)b->size,
+                         b->site ? b->site->tag : "?", ali_where_site(&alloc_at, b->site));
         return NULL;
     }
-    ali_site_describe(loc, where, sizeof where);
+    ali_where_loc(&where, loc);
     if (magic == ALI_MAGIC_FREED) {
         ali_block freed;
-        char alloc_at[160];
+        ali_where alloc_at;
         peek_header(p, &freed);
-        describe_block_site(&freed, alloc_at, sizeof alloc_at);
-        ali_site_describe(freed.free_site, first, sizeof first);
         ali_memory_error("double free: %s of %p at %s; the block was allocated at %s and already "
                          "freed at %s",
-                         op, p, where, alloc_at, first);
+                         op, p, where.text, ali_where_site(&alloc_at, freed.site),
+                         ali_where_loc(&first, freed.free_site));
         return NULL;
     }
     ali_memory_error("%s of %p at %s: pointer was not allocated by the memory manager (or its "
                      "header was overwritten)",
-                     op, p, where);
+                     op, p, where.text);
     return NULL;
 }
 
@@ -322,9 +296,9 @@ void *al_calloc_at(size_t n, size_t size, al_site *site)
 {
     size_t total;
     if (AL_UNLIKELY(__builtin_mul_overflow(n, size, &total))) {
-        char where[160];
-        ali_site_describe(site, where, sizeof where);
-        ali_memory_error("calloc(%zu, %zu) at %s: size overflows", n, size, where);
+        ali_where where;
+        ali_memory_error("calloc(%zu, %zu) at %s: size overflows", n, size,
+                         ali_where_loc(&where, site));
         errno = ENOMEM;
         return NULL;
     }
@@ -334,11 +308,10 @@ void *al_calloc_at(size_t n, size_t size, al_site *site)
 void *al_malloc_aligned_at(size_t n, size_t align, const char *tag, al_site *site)
 {
     if (align == 0 || (align & (align - 1)) != 0 || align > ((size_t)1 << 24)) {
-        char where[160];
-        ali_site_describe(site, where, sizeof where);
+        ali_where where;
         ali_memory_error("aligned allocation at %s: alignment %zu is not a power of two up to "
                          "16 MiB",
-                         where, align);
+                         ali_where_loc(&where, site), align);
         errno = EINVAL;
         return NULL;
     }

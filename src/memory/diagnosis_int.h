@@ -69,9 +69,11 @@ al_diagnosis *ali_diagnosis_build(const al_snapshot *now, const al_snapshot *bas
 bool ali_recommend(al_diagnosis *d, const al_snapshot *now);
 /* Fills the location fields of out from a site record (symbolizing preload sites). */
 void ali_diag_site_locate(const ali_site *s, al_diagnosis_site *out);
-/* "catalog.c:42 in load_rows()" (file's base name), or "address 0x..." for unsymbolized
- * preload sites. */
-void ali_diag_site_where(const al_diagnosis_site *s, char *buf, size_t len);
+/* Describes a located site (ali_where_format) into w and returns w->text. */
+static inline const char *ali_where_diag(ali_where *w, const al_diagnosis_site *s)
+{
+    return ali_where_format(w, s->file, s->function, s->line, s->pc);
+}
 
 /* Bookkeeping allocation of the diagnosis: the backing allocator, never tracked, failing under
  * al_memory_fail_after as a tracked allocation tagged "al_diagnosis" would, so that the error

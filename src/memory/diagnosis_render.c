@@ -11,21 +11,6 @@
 #include "reports_int.h"
 #include "util/json_int.h"
 
-void ali_diag_site_where(const al_diagnosis_site *s, char *buf, size_t len)
-{
-    if (!s->file && !s->function) {
-        snprintf(buf, len, "address %#" PRIxPTR, s->pc);
-        return;
-    }
-    const char *file = s->file ? s->file : "?";
-    const char *slash = strrchr(file, '/');
-    if (s->line > 0)
-        snprintf(buf, len, "%s:%d in %s()", slash ? slash + 1 : file, s->line,
-                 s->function ? s->function : "?");
-    else /* no line information: file is the object (a program without debug information) */
-        snprintf(buf, len, "%s() in %s", s->function ? s->function : "?", slash ? slash + 1 : file);
-}
-
 const char *al_severity_name(al_severity s)
 {
     switch (s) {
@@ -178,10 +163,11 @@ static const char *clip(const char *s, char *buf, size_t width)
 
 static void text_site_row(FILE *f, const al_diagnosis_site *s, const char *first)
 {
-    char n[32], where[200], tag[32];
+    ali_where where;
+    char n[32], tag[32];
     ali_fmt_count(s->count, n, sizeof n);
-    ali_diag_site_where(s, where, sizeof where);
-    fprintf(f, "  %12s %11s  %-24s %s\n", first, n, clip(s->tag, tag, 24), where);
+    ali_where_diag(&where, s);
+    fprintf(f, "  %12s %11s  %-24s %s\n", first, n, clip(s->tag, tag, 24), where.text);
 }
 
 static void text_head(FILE *f, const al_diagnosis *d)
@@ -244,9 +230,9 @@ static void text_tables(FILE *f, const al_diagnosis *d)
         ali_fmt_count(g->count_delta < 0 ? (uint64_t)0 - (uint64_t)g->count_delta
                                          : (uint64_t)g->count_delta,
                       cnt + 1, sizeof cnt - 1);
-        char where[200];
-        ali_diag_site_where(&s, where, sizeof where);
-        fprintf(f, "  %12s %11s  %-24s %s\n", first, cnt, clip(s.tag, tag, 24), where);
+        ali_where where;
+        ali_where_diag(&where, &s);
+        fprintf(f, "  %12s %11s  %-24s %s\n", first, cnt, clip(s.tag, tag, 24), where.text);
     }
     if (!d->n_growth)
         fprintf(f, "  (no change)\n");

@@ -234,11 +234,11 @@ static void report_text(out *o, const live *sites, size_t n, uint64_t bytes, uin
         al_diagnosis_site s;
         memset(&s, 0, sizeof s);
         ali_diag_site_locate(ali_site_by_id(l.id), &s);
-        char where[256];
-        ali_diag_site_where(&s, where, sizeof where);
+        ali_where where;
+        ali_where_diag(&where, &s);
         ali_fmt_count(l.bytes, b, sizeof b);
         ali_fmt_count(l.count, c, sizeof c);
-        out_fmt(o, "  %14s %10s  %-24s %s\n", b, c, s.tag, where);
+        out_fmt(o, "  %14s %10s  %-24s %s\n", b, c, s.tag, where.text);
     }
 }
 

@@ -110,13 +110,13 @@ static void soft_cleanup(uint64_t bytes, uint64_t soft, const al_site *loc)
     ali_cleanup_leave();
     if (!ran)
         return; /* another thread's cleanup is under way */
-    char where[160];
-    ali_site_describe(loc, where, sizeof where);
+    ali_where where;
+    ali_where_loc(&where, loc);
     al_log(AL_LOG_WARNING, ALI_LOGGER,
            "soft limit of %llu bytes crossed: %llu bytes in use and %llu more asked at %s; ran "
            "%llu release function(s) (%llu failed), %llu bytes in use now%s",
-           (unsigned long long)soft, (unsigned long long)before, (unsigned long long)bytes, where,
-           (unsigned long long)counts.run, (unsigned long long)counts.failed,
+           (unsigned long long)soft, (unsigned long long)before, (unsigned long long)bytes,
+           where.text, (unsigned long long)counts.run, (unsigned long long)counts.failed,
            (unsigned long long)current_bytes(),
            met ? "" : "; still above the limit after every release function");
 }
@@ -132,11 +132,11 @@ static bool hard_admit(uint64_t bytes, uint64_t hard, const al_site *loc)
     }
     if (!would_exceed(bytes, hard))
         return true;
-    char where[160];
-    ali_site_describe(loc, where, sizeof where);
+    ali_where where;
+    ali_where_loc(&where, loc);
     ali_memory_error("allocation of %llu bytes at %s refused: hard limit of %llu bytes would be "
                      "exceeded (%llu bytes in use%s)",
-                     (unsigned long long)bytes, where, (unsigned long long)hard,
+                     (unsigned long long)bytes, where.text, (unsigned long long)hard,
                      (unsigned long long)current_bytes(),
                      cleaned ? " after a comprehensive cleanup"
                              : "; no cleanup from inside a release function");

@@ -95,6 +95,35 @@ void ali_account_resize(ali_site *from, uint64_t old_size, ali_site *to, uint64_
 /* Counts blocks that a scope had to reclaim at `site` (a leak signal for the diagnosis). */
 void ali_site_reclaimed(ali_site *site, uint64_t blocks, uint64_t bytes);
 
+/* -------- "Where was this allocated", as every message prints it. -------- */
+
+/* Room for a description: a symbolized preload site can have a 160-byte function name and a
+ * 256-byte file name. */
+#define ALI_WHERE_MAX 512
+typedef struct ali_where {
+    char text[ALI_WHERE_MAX];
+} ali_where;
+
+/* Describes a site into w and returns w->text: "catalog.c:42 in load_rows()" (the file's base
+ * name); "load_rows() in libfoo.so" when there is no line (file is then the object);
+ * "address 0x..." when only a return address is known; "an unknown site" when nothing is. */
+const char *ali_where_format(ali_where *w, const char *file, const char *function, int line,
+                             uintptr_t pc);
+/* A static site (NULL: unknown). */
+static inline const char *ali_where_loc(ali_where *w, const al_site *loc)
+{
+    return loc ? ali_where_format(w, loc->file, loc->function, loc->line, 0)
+               : ali_where_format(w, NULL, NULL, 0, 0);
+}
+/* A runtime site, unsymbolized (NULL: unknown): never allocates, so any error path may call it.
+ * The diagnosis symbolizes first (ali_diag_site_locate, ali_where_diag). */
+static inline const char *ali_where_site(ali_where *w, const ali_site *s)
+{
+    if (s && s->loc)
+        return ali_where_loc(w, s->loc);
+    return ali_where_format(w, NULL, NULL, 0, s ? s->pc : 0);
+}
+
 /* -------- Per-thread statistics shards. -------- */
 typedef struct ali_shard ali_shard;
 struct ali_shard {
@@ -251,8 +280,6 @@ void ali_free_block(ali_block *b, const al_site *loc);
 void ali_block_release(ali_block *b, bool backing_release);
 /* Gives a block's memory back to the backing store; no accounting. */
 void ali_block_release_raw(ali_block *b);
-/* Human-readable "file:line in function()" for a static site. */
-void ali_site_describe(const al_site *loc, char *buf, size_t len);
 
 /* -------- Fault injection (fault.c). -------- */
 extern atomic_bool ali_fault_armed;

@@ -72,18 +72,19 @@ static void rule_memory(recs *r)
     uint64_t used = d->accounting.tracked_bytes, limit = d->thresholds.memory_bytes;
     if (used <= limit)
         return;
-    char u[32], l[32], blocks[32], largest[320] = "";
+    char u[32], l[32], blocks[32], largest[ALI_WHERE_MAX + 128] = "";
     ali_fmt_bytes(used, u, sizeof u);
     ali_fmt_bytes(limit, l, sizeof l);
     ali_fmt_count(d->accounting.live_blocks, blocks, sizeof blocks);
     const al_diagnosis_site *t = d->n_top_consumers ? &d->top_consumers[0] : NULL;
     if (t) {
-        char where[200], tb[32], tn[32];
-        ali_diag_site_where(t, where, sizeof where);
+        ali_where where;
+        char tb[32], tn[32];
+        ali_where_diag(&where, t);
         ali_fmt_bytes(t->bytes, tb, sizeof tb);
         ali_fmt_count(t->count, tn, sizeof tn);
         snprintf(largest, sizeof largest, "; the largest consumer is %s with %s of %s in %s %s",
-                 where, tb, t->tag, tn, t->count == 1 ? "block" : "blocks");
+                 where.text, tb, t->tag, tn, t->count == 1 ? "block" : "blocks");
     }
     add(r, used > 2 * limit ? AL_SEVERITY_CRITICAL : AL_SEVERITY_WARNING, AL_REC_HIGH_MEMORY_USAGE,
         t, NULL,
@@ -120,11 +121,12 @@ static void rule_objects(recs *r, const al_snapshot *now)
         al_diagnosis_site at;
         memset(&at, 0, sizeof at);
         ali_diag_site_locate(s->site, &at);
-        char n[32], b[32], th[32], where[200], from[96] = "";
+        ali_where where;
+        char n[32], b[32], th[32], from[96] = "";
         ali_fmt_count(t->count, n, sizeof n);
         ali_fmt_bytes(t->bytes, b, sizeof b);
         ali_fmt_count(d->thresholds.object_count, th, sizeof th);
-        ali_diag_site_where(&at, where, sizeof where);
+        ali_where_diag(&where, &at);
         if (t->sites > 1) {
             char most[32];
             ali_fmt_count((uint64_t)s->live_count, most, sizeof most);
@@ -133,7 +135,7 @@ static void rule_objects(recs *r, const al_snapshot *now)
         add(r, AL_SEVERITY_WARNING, AL_REC_HIGH_OBJECT_COUNT, &at, NULL,
             "%s: %s live objects (%s) allocated at %s%s; above the object threshold %s. Allocate "
             "them %s or free them when done",
-            t->tag, n, b, where, from, th,
+            t->tag, n, b, where.text, from, th,
             whole_program ? "together (one array, or a pool) rather than one at a time,"
                           : "as one array (AL_NEW_ARRAY)");
         emitted++;
@@ -192,8 +194,9 @@ static void rule_leaks(recs *r, const al_snapshot *now)
         al_diagnosis_site at;
         memset(&at, 0, sizeof at);
         ali_diag_site_locate(s->site, &at);
-        char where[200], grew[32], holds[32], blocks[32];
-        ali_diag_site_where(&at, where, sizeof where);
+        ali_where where;
+        char grew[32], holds[32], blocks[32];
+        ali_where_diag(&where, &at);
         ali_fmt_bytes((uint64_t)s->window_bytes, grew, sizeof grew);
         ali_fmt_bytes(s->live_bytes > 0 ? (uint64_t)s->live_bytes : 0, holds, sizeof holds);
         ali_fmt_count(s->live_count > 0 ? (uint64_t)s->live_count : 0, blocks, sizeof blocks);
@@ -201,7 +204,7 @@ static void rule_leaks(recs *r, const al_snapshot *now)
             "%s (%s) grew at each of the last %u samples, by %s in all, while the rest of the "
             "program held steady; it now holds %s in %s blocks. Check that every block "
             "allocated there is freed%s",
-            where, at.tag, now->leak_samples, grew, holds, blocks,
+            where.text, at.tag, now->leak_samples, grew, holds, blocks,
             whole_program ? " on every path"
                           : ", or run that work in an AL_MEMORY_MANAGEMENT scope");
     }
@@ -217,8 +220,9 @@ static void rule_reclaimed(recs *r, const al_snapshot *now)
         al_diagnosis_site at;
         memset(&at, 0, sizeof at);
         ali_diag_site_locate(s->site, &at);
-        char where[200], blocks[32], bytes[32], more[64] = "";
-        ali_diag_site_where(&at, where, sizeof where);
+        ali_where where;
+        char blocks[32], bytes[32], more[64] = "";
+        ali_where_diag(&where, &at);
         ali_fmt_count(s->reclaimed, blocks, sizeof blocks);
         ali_fmt_bytes(s->reclaimed_bytes, bytes, sizeof bytes);
         if (i == n - 1 && total > n)
@@ -227,7 +231,7 @@ static void rule_reclaimed(recs *r, const al_snapshot *now)
             "scopes had to reclaim %s %s (%s) of %s allocated at %s: they were never freed%s. "
             "Free them before the scope ends, or hand them out with al_scope_keep() if they must "
             "outlive it; outside a scope they would leak",
-            blocks, s->reclaimed == 1 ? "block" : "blocks", bytes, at.tag, where, more);
+            blocks, s->reclaimed == 1 ? "block" : "blocks", bytes, at.tag, where.text, more);
     }
 }
 

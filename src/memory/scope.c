@@ -121,12 +121,11 @@ bool ali_scope_charge(al_scope *s, uint64_t bytes, const al_site *loc)
 {
     int64_t live = live_bytes(s) + (int64_t)bytes;
     if (AL_UNLIKELY(s->opts.budget_bytes && live > (int64_t)s->opts.budget_bytes)) {
-        char where[160];
-        ali_site_describe(loc, where, sizeof where);
+        ali_where where;
         ali_memory_error("allocation of %llu bytes at %s refused: scope %s would own %lld bytes, "
                          "above its budget of %llu",
-                         (unsigned long long)bytes, where, s->name, (long long)live,
-                         (unsigned long long)s->opts.budget_bytes);
+                         (unsigned long long)bytes, ali_where_loc(&where, loc), s->name,
+                         (long long)live, (unsigned long long)s->opts.budget_bytes);
         return false;
     }
     s->owner_balance += (int64_t)bytes;
@@ -348,14 +347,10 @@ static void tally_flush(al_scope *s, tally *t, bool report_only)
         return;
     ali_site_reclaimed(t->site, (uint64_t)t->blocks, (uint64_t)t->bytes);
     if (al_log_enabled(AL_LOG_DEBUG, ALI_LOGGER)) {
-        char where[160];
-        if (t->site->loc)
-            ali_site_describe(t->site->loc, where, sizeof where);
-        else
-            snprintf(where, sizeof where, "address %#lx", (unsigned long)t->site->pc);
+        ali_where where;
         al_log(AL_LOG_DEBUG, ALI_LOGGER, "scope %s: %s %llu block(s), %llu bytes (tag %s) from %s",
                s->name, report_only ? "would reclaim" : "reclaimed", (unsigned long long)t->blocks,
-               (unsigned long long)t->bytes, t->site->tag, where);
+               (unsigned long long)t->bytes, t->site->tag, ali_where_site(&where, t->site));
     }
     t->blocks = t->bytes = 0;
 }

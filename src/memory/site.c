@@ -6,7 +6,9 @@
  * plain moves on x86), readers sum over shards. Shards are never freed: a thread's shard is
  * handed to the next new thread when it exits, so its counts stay in the totals. The global
  * byte balance and peak are in stats.c; scope ownership in scope.c. */
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -278,4 +280,24 @@ void ali_site_totals_get(uint32_t id, ali_site_totals *out)
         out->reclaimed += atomic_load_explicit(&c->reclaimed, memory_order_relaxed);
         out->reclaimed_bytes += atomic_load_explicit(&c->reclaimed_bytes, memory_order_relaxed);
     }
+}
+
+const char *ali_where_format(ali_where *w, const char *file, const char *function, int line,
+                             uintptr_t pc)
+{
+    if (!file && !function) {
+        if (pc)
+            snprintf(w->text, sizeof w->text, "address %#" PRIxPTR, pc);
+        else
+            snprintf(w->text, sizeof w->text, "an unknown site");
+        return w->text;
+    }
+    const char *base = file ? file : "?";
+    const char *slash = strrchr(base, '/');
+    base = slash ? slash + 1 : base;
+    if (line > 0)
+        snprintf(w->text, sizeof w->text, "%s:%d in %s()", base, line, function ? function : "?");
+    else /* no line information: file is the object (a program without debug information) */
+        snprintf(w->text, sizeof w->text, "%s() in %s", function ? function : "?", base);
+    return w->text;
 }

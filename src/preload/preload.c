@@ -201,13 +201,13 @@ static inline void lean_guard_write(lean_block *h)
 }
 
 /* "file:line in function()" (or the object) of site `id`, for error messages; allocates. */
-static void describe_site(uint32_t id, char *buf, size_t len)
+static const char *describe_site(uint32_t id, ali_where *w)
 {
     ali_site *s = ali_site_by_id(id);
     al_diagnosis_site where = {0};
     if (s)
         ali_diag_site_locate(s, &where); /* the diagnosis's names, cached for the process */
-    ali_diag_site_where(&where, buf, len);
+    return ali_where_diag(w, &where);
 }
 
 /* The largest size any lean block has had: a free whose header claims more was overwritten
@@ -261,16 +261,15 @@ static bool lean_check(void *p, const char *op)
     if (AL_LIKELY(header_ok && lean_guard_intact(h)))
         return true;
     in_manager++; /* the symbolizer's allocations are not the program's */
-    char at[512];
+    ali_where at;
     if (!header_ok)
         ali_memory_error("%s of %p: the block's header was overwritten (a heap buffer overflow "
                          "from the block before it?); the block is kept",
                          op, p);
     else {
-        describe_site(h->site, at, sizeof at);
         ali_memory_error("%s of %p: guard bytes after the %llu-byte block allocated at %s were "
                          "overwritten (heap buffer overflow); the block is kept",
-                         op, p, (unsigned long long)h->size, at);
+                         op, p, (unsigned long long)h->size, describe_site(h->site, &at));
     }
     in_manager--;
     return false;
@@ -423,11 +422,13 @@ static enum kind kind_of(const void *p)
 static void report_freed(void *p, const char *op)
 {
     in_manager++;
-    char at[512] = "an unknown site";
+    ali_where at;
     if (lean_of(p)->site < ali_site_count())
-        describe_site(lean_of(p)->site, at, sizeof at);
-    ali_memory_error("%s of %p: the block was allocated at %s and already freed (%s)", op, p, at,
-                     strcmp(op, "free") == 0 ? "double free" : "use after free");
+        describe_site(lean_of(p)->site, &at);
+    else
+        ali_where_site(&at, NULL);
+    ali_memory_error("%s of %p: the block was allocated at %s and already freed (%s)", op, p,
+                     at.text, strcmp(op, "free") == 0 ? "double free" : "use after free");
     in_manager--;
 }
 
