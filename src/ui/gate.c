@@ -107,7 +107,7 @@ static unsigned check_head(const char *head, size_t len, const char **why)
             if (!digits)
                 return *why = "Content-Length is not a number", 400;
             if (value > ALI_UI_BODY_MAX)
-                return *why = "the request body is too large", 413;
+                return *why = ALI_UI_BODY_TOO_LARGE, 413;
         }
         line = eol;
     }

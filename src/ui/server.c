@@ -35,7 +35,18 @@
 #include "memory/services_int.h"
 #include "ui_int.h"
 
+/* al_ui_options: the defaults and the accepted ranges <astrolab/ui.h> states. */
+#define TOKEN_MIN 16 /* characters of a caller's token */
 #define TOKEN_MAX 64
+#define TOKEN_RANDOM_BYTES 16 /* the generated token: 32 hex digits */
+#define SAMPLE_MS_DEFAULT 250 /* 4 samples a second */
+#define SAMPLE_MS_MIN 10
+#define SAMPLE_MS_MAX 60000
+#define CAPACITY_DEFAULT 2400 /* 10 minutes at 4 a second */
+#define CAPACITY_MIN 16
+#define CAPACITY_MAX 1000000
+/* Connections the kernel queues before the gate (gate.c) accepts them. */
+#define LISTEN_BACKLOG 128
 
 /* Sized against issue 14's attacks: 500 idle sockets leave the dashboard answering; a browser
  * opens at most 6 per host, Prometheus 1. The per-address limit applies only when bound beyond
@@ -49,6 +60,10 @@
 /* Threads, each with its own epoll set: a slow reply (/api/memory) holds up only the
  * connections of its own thread (measured in docs/PERFORMANCE.md, "Dashboard under load"). */
 #define POOL_THREADS 4u
+/* Memory libmicrohttpd gives each connection for the request head it parses and the reply's
+ * headers (its own default, stated): the gate lets through heads of at most GATE_HEAD_MAX
+ * (8 KiB, gate.c), and no route reads a body. */
+#define CONN_MEMORY_LIMIT ((size_t)32 * 1024)
 
 static struct {
     pthread_mutex_t lock;      /* guards every field below; serializes serve and stop */
@@ -68,8 +83,8 @@ void al_ui_options_init(al_ui_options *o)
     if (!o)
         return;
     memset(o, 0, sizeof *o);
-    o->sample_interval_ms = 250;
-    o->timeline_capacity = 2400;
+    o->sample_interval_ms = SAMPLE_MS_DEFAULT;
+    o->timeline_capacity = CAPACITY_DEFAULT;
     o->open_reads = 0;
     o->listen_fd = -1;
 }
@@ -107,7 +122,7 @@ static int random_bytes(unsigned char *buf, size_t n)
 static bool token_valid(const char *t)
 {
     size_t n = strlen(t);
-    if (n < 16 || n > TOKEN_MAX)
+    if (n < TOKEN_MIN || n > TOKEN_MAX)
         return false;
     return strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
 }
@@ -279,7 +294,7 @@ static unsigned refuse_early(struct MHD_Connection *c, const char **why)
     errno = 0;
     unsigned long long v = strtoull(cl, NULL, 10);
     if (errno == ERANGE || v > ALI_UI_BODY_MAX) {
-        *why = "request body too large (at most 4096 bytes)";
+        *why = ALI_UI_BODY_TOO_LARGE;
         return 413;
     }
     return 0;
@@ -315,7 +330,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return send_reply(c, &st->reply);
     }
     if (st->too_big)
-        return send_error(c, 413, "request body too large (at most 4096 bytes)");
+        return send_error(c, 413, ALI_UI_BODY_TOO_LARGE);
     if (!host_allowed(c))
         return send_error(c, 400,
                           "the Host header must name the loopback address the dashboard is "
@@ -376,15 +391,16 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 static int check_options(const al_ui_options *o, al_error *err)
 {
-    if (o->sample_interval_ms < 10 || o->sample_interval_ms > 60000)
-        return al_error_set(err, AL_EINVAL, "sample_interval_ms %u is outside 10..60000",
-                            o->sample_interval_ms);
-    if (o->timeline_capacity < 16 || o->timeline_capacity > 1000000)
-        return al_error_set(err, AL_EINVAL, "timeline_capacity %u is outside 16..1000000",
-                            o->timeline_capacity);
+    if (o->sample_interval_ms < SAMPLE_MS_MIN || o->sample_interval_ms > SAMPLE_MS_MAX)
+        return al_error_set(err, AL_EINVAL, "sample_interval_ms %u is outside %u..%u",
+                            o->sample_interval_ms, SAMPLE_MS_MIN, SAMPLE_MS_MAX);
+    if (o->timeline_capacity < CAPACITY_MIN || o->timeline_capacity > CAPACITY_MAX)
+        return al_error_set(err, AL_EINVAL, "timeline_capacity %u is outside %u..%u",
+                            o->timeline_capacity, CAPACITY_MIN, CAPACITY_MAX);
     if (o->token && !token_valid(o->token))
         return al_error_set(err, AL_EINVAL,
-                            "token must be 16 to 64 characters of A-Z, a-z, 0-9, '_' and '-'");
+                            "token must be %d to %d characters of A-Z, a-z, 0-9, '_' and '-'",
+                            TOKEN_MIN, TOKEN_MAX);
     if (o->host && strlen(o->host) >= sizeof srv.host)
         return al_error_set(err, AL_EINVAL, "host \"%.40s...\" is too long", o->host);
     return AL_OK;
@@ -423,7 +439,7 @@ static int listen_on(const struct sockaddr_storage *ss, bool v6, const char *hos
     if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
         bind(fd, (const struct sockaddr *)ss,
              v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) == 0 &&
-        listen(fd, 128) == 0)
+        listen(fd, LISTEN_BACKLOG) == 0)
         return fd;
     al_error_set(err, AL_EUI, "cannot serve on %s port %u: %s", host, port, strerror(errno));
     if (fd >= 0)
@@ -478,7 +494,7 @@ static int start_daemon(const char *host, uint16_t port, int given_fd, al_error 
         NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_THREAD_POOL_SIZE,
         POOL_THREADS, MHD_OPTION_CONNECTION_LIMIT, CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         srv.loopback ? 0u : PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024), MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY_LIMIT, MHD_OPTION_END);
     if (!d) {
         if (given_fd <= 0)
             close(lfd); /* a given one stays the caller's */
@@ -520,7 +536,7 @@ int al_ui_serve(const al_ui_options *opts, al_error *err)
     if (o.token) {
         snprintf(srv.token, sizeof srv.token, "%s", o.token);
     } else {
-        unsigned char raw[16];
+        unsigned char raw[TOKEN_RANDOM_BYTES];
         if (random_bytes(raw, sizeof raw) != AL_OK) {
             pthread_mutex_unlock(&srv.lock);
             return al_error_set(err, AL_EIO, "cannot read random bytes for the token");

@@ -90,6 +90,11 @@ void ali_ui_metrics_write(ali_strbuf *b);
 /* Largest request body accepted; larger gets 413. No route reads a body: arguments travel in
  * the query string. */
 #define ALI_UI_BODY_MAX 4096
+#define ALI_UI_STR_(x) #x
+#define ALI_UI_STR(x) ALI_UI_STR_(x)
+/* The message of that 413, from the gate (gate.c) or the server (server.c), whichever sees it. */
+#define ALI_UI_BODY_TOO_LARGE                                                                      \
+    "request body too large (at most " ALI_UI_STR(ALI_UI_BODY_MAX) " bytes)"
 
 typedef struct ali_ui_request {
     const char *method; /* "GET", "HEAD", "POST", ... */
