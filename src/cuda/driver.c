@@ -10,6 +10,8 @@
  * staging buffer per device (cuMemAllocHost), in chunks. libcuda is never unloaded. */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,47 +182,52 @@ static void *stage_buffer(int dev)
     return drv.stage[dev];
 }
 
-static int drv_htod(ali_cuda_backend *b, int dev, uint64_t dst, const void *src, size_t n)
+/* One host-device copy in either direction, without staging. */
+static CUresult copy_direct(bool to_device, uint64_t dptr, unsigned char *host, size_t n)
 {
-    (void)b;
+    return to_device ? drv.api.cuMemcpyHtoD_v2(dptr, host, n)
+                     : drv.api.cuMemcpyDtoH_v2(host, dptr, n);
+}
+
+/* A copy between the n bytes at `host` and the device memory at dptr, to the device or from
+ * it: directly below pinned_min bytes (or without a staging buffer), else through the device's
+ * pinned staging buffer, STAGE_CHUNK bytes at a time. The two directions differ only in which
+ * side of each step the memcpy is on. */
+static int staged_copy(int dev, bool to_device, uint64_t dptr, unsigned char *host, size_t n)
+{
+    const char *what = to_device ? "cuMemcpyHtoD" : "cuMemcpyDtoH";
     int rc = use_device(dev);
     if (rc != AL_OK)
         return rc;
     if (n < drv.pinned_min)
-        return cu_check(drv.api.cuMemcpyHtoD_v2(dst, src, n), "cuMemcpyHtoD", dev);
+        return cu_check(copy_direct(to_device, dptr, host, n), what, dev);
     pthread_mutex_lock(&drv.stage_lock[dev]);
     unsigned char *stage = stage_buffer(dev);
     if (!stage)
-        rc = cu_check(drv.api.cuMemcpyHtoD_v2(dst, src, n), "cuMemcpyHtoD", dev);
+        rc = cu_check(copy_direct(to_device, dptr, host, n), what, dev);
     for (size_t done = 0; stage && rc == AL_OK && done < n; done += STAGE_CHUNK) {
         size_t step = n - done < STAGE_CHUNK ? n - done : STAGE_CHUNK;
-        memcpy(stage, (const unsigned char *)src + done, step);
-        rc = cu_check(drv.api.cuMemcpyHtoD_v2(dst + done, stage, step), "cuMemcpyHtoD", dev);
+        if (to_device)
+            memcpy(stage, host + done, step);
+        rc = cu_check(copy_direct(to_device, dptr + done, stage, step), what, dev);
+        if (rc == AL_OK && !to_device)
+            memcpy(host + done, stage, step);
     }
     pthread_mutex_unlock(&drv.stage_lock[dev]);
     return rc;
 }
 
+static int drv_htod(ali_cuda_backend *b, int dev, uint64_t dst, const void *src, size_t n)
+{
+    (void)b;
+    /* The cast only lets one function serve both directions: host memory is read here. */
+    return staged_copy(dev, true, dst, (unsigned char *)(uintptr_t)src, n);
+}
+
 static int drv_dtoh(ali_cuda_backend *b, int dev, void *dst, uint64_t src, size_t n)
 {
     (void)b;
-    int rc = use_device(dev);
-    if (rc != AL_OK)
-        return rc;
-    if (n < drv.pinned_min)
-        return cu_check(drv.api.cuMemcpyDtoH_v2(dst, src, n), "cuMemcpyDtoH", dev);
-    pthread_mutex_lock(&drv.stage_lock[dev]);
-    unsigned char *stage = stage_buffer(dev);
-    if (!stage)
-        rc = cu_check(drv.api.cuMemcpyDtoH_v2(dst, src, n), "cuMemcpyDtoH", dev);
-    for (size_t done = 0; stage && rc == AL_OK && done < n; done += STAGE_CHUNK) {
-        size_t step = n - done < STAGE_CHUNK ? n - done : STAGE_CHUNK;
-        rc = cu_check(drv.api.cuMemcpyDtoH_v2(stage, src + done, step), "cuMemcpyDtoH", dev);
-        if (rc == AL_OK)
-            memcpy((unsigned char *)dst + done, stage, step);
-    }
-    pthread_mutex_unlock(&drv.stage_lock[dev]);
-    return rc;
+    return staged_copy(dev, false, src, dst, n);
 }
 
 /* With unified addressing the driver finds the source's device itself. */
