@@ -10,6 +10,7 @@
 #include "cuda/cuda_int.h"
 #include "util/format_int.h"
 #include "util/json_int.h"
+#include "util/memstream_int.h"
 
 /* ali_fmt_bytes, returning buf for use inside one printf. */
 static const char *cuda_bytes(uint64_t n, char *buf, size_t len)
@@ -243,9 +244,8 @@ char *al_cuda_memory_summary(void)
     int n = ali_cuda_ensure();
     if (n == 0)
         return NULL;
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
+    ali_memstream m;
+    FILE *f = ali_memstream_open(&m);
     if (!f)
         return NULL;
     fprintf(f, "CUDA caching allocator summary (backend %s, %d device(s))\n",
@@ -257,9 +257,5 @@ char *al_cuda_memory_summary(void)
             device_section(f, d);
         pthread_mutex_unlock(&d->lock);
     }
-    if (fclose(f) != 0) {
-        free(text);
-        return NULL;
-    }
-    return text;
+    return ali_memstream_finish(&m);
 }

@@ -10,6 +10,7 @@
 #include "diagnosis_int.h"
 #include "reports_int.h"
 #include "util/json_int.h"
+#include "util/memstream_int.h"
 
 const char *al_severity_name(al_severity s)
 {
@@ -242,9 +243,8 @@ char *al_diagnosis_text(const al_diagnosis *d)
 {
     if (!d)
         return NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
+    ali_memstream m;
+    FILE *f = ali_memstream_open(&m);
     if (!f)
         return NULL;
     text_head(f, d);
@@ -256,9 +256,5 @@ char *al_diagnosis_text(const al_diagnosis *d)
     }
     if (!d->n_recommendations)
         fprintf(f, "  none: nothing above a threshold, no site growing\n");
-    if (fclose(f) != 0) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    return ali_memstream_finish(&m);
 }
