@@ -59,9 +59,9 @@ typedef struct blk {
 enum { SEEN_NOT_YET, SEEN_LIVE, SEEN_OTHER };
 
 #define NEAR 65536
-#define PAGE 4096
-#define BATCH 16    /* pages per process_vm_readv */
-#define WINDOW 4096 /* pages per mincore */
+#define PAGE ALI_MIN_PAGE /* mincore and the reads go by the smallest page (block_int.h) */
+#define BATCH 16          /* pages per process_vm_readv */
+#define WINDOW 4096       /* pages per mincore */
 
 typedef struct scan {
     mi_heap_t *heap; /* the scan's own memory */

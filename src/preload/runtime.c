@@ -56,10 +56,13 @@ bool ali_preload_in_runtime(uintptr_t pc)
     return false;
 }
 
+/* Frames unwound, at most, looking for the program's call into the runtime. */
+#define PROGRAM_FRAME_DEPTH 48
+
 uintptr_t ali_preload_program_frame(uintptr_t pc)
 {
-    void *buf[48];
-    int n = unw_backtrace(buf, 48), k = 0;
+    void *buf[PROGRAM_FRAME_DEPTH];
+    int n = unw_backtrace(buf, PROGRAM_FRAME_DEPTH), k = 0;
     while (k < n && (uintptr_t)buf[k] != pc)
         k++;
     for (int i = k + 1; i < n; i++)
