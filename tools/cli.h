@@ -114,6 +114,10 @@ int cli_print_json_report(const char *cmd, char *json);
  * for one whose numbers must not pass through a double. */
 int cli_print_json_text(const char *cmd, char *text);
 
+/* The JSON document in the file at path (a report of `astrolab run`), parsed; the caller
+ * deletes it. NULL when the file cannot be read, is not JSON, or out of memory. */
+cJSON *cli_read_json_file(const char *path);
+
 /* Adds `text` (a JSON document produced by the library; freed here with free()) to `parent`
  * under `key`, as it is. Returns false when text is NULL or out of memory. */
 bool cli_json_add_raw(cJSON *parent, const char *key, char *text);

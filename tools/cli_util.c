@@ -152,6 +152,29 @@ int cli_print_json(const char *cmd, cJSON *doc)
     return cli_print_json_report(cmd, compact);
 }
 
+cJSON *cli_read_json_file(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return NULL;
+    /* A memory stream grows as it is written: no buffer sizes to choose or get wrong here. */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    char buf[8192];
+    size_t n;
+    bool ok = mem != NULL;
+    while (ok && (n = fread(buf, 1, sizeof buf, f)) > 0)
+        ok = fwrite(buf, 1, n, mem) == n;
+    ok &= !ferror(f);
+    fclose(f);
+    if (mem)
+        ok &= fclose(mem) == 0;
+    cJSON *doc = ok && text ? cJSON_Parse(text) : NULL;
+    free(text);
+    return doc;
+}
+
 bool cli_json_add_raw(cJSON *parent, const char *key, char *text)
 {
     cJSON *v = text ? cJSON_CreateRaw(text) : NULL;

@@ -147,36 +147,6 @@ static void child(const run_opts *o, const char *ld, const char *report, const c
     _exit(errno == ENOENT ? 127 : 126);
 }
 
-static cJSON *read_report(const char *path)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return NULL;
-    char *text = NULL;
-    size_t cap = 0, len = 0;
-    for (;;) {
-        if (len + 4096 > cap) {
-            cap = cap ? cap * 2 : 65536;
-            char *t = realloc(text, cap);
-            if (!t)
-                break;
-            text = t;
-        }
-        size_t got = fread(text + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
-    cJSON *doc = NULL;
-    if (text) {
-        text[len] = '\0';
-        doc = cJSON_Parse(text);
-    }
-    free(text);
-    return doc;
-}
-
 static double num(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -368,7 +338,7 @@ static int summarize(const run_opts *o, const char *report, const struct stat *o
     struct stat now;
     bool written =
         stat(report, &now) == 0 && (!old || now.st_ino != old->st_ino || now.st_dev != old->st_dev);
-    cJSON *doc = written ? read_report(report) : NULL;
+    cJSON *doc = written ? cli_read_json_file(report) : NULL;
     int errors = 0;
     if (doc) {
         print_summary(doc, o->argv[0]);

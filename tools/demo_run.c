@@ -51,26 +51,6 @@ static int run_quiet(char *const argv[], double *secs)
     return status;
 }
 
-static cJSON *load_report(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    char buf[8192];
-    size_t n;
-    while (mem && (n = fread(buf, 1, sizeof buf, f)) > 0)
-        fwrite(buf, 1, n, mem);
-    fclose(f);
-    if (mem)
-        fclose(mem);
-    cJSON *doc = text ? cJSON_Parse(text) : NULL;
-    free(text);
-    return doc;
-}
-
 static double number(const cJSON *obj, const char *key)
 {
     return cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(obj, key));
@@ -147,7 +127,7 @@ void demo_run_stage(demo_out *o)
                        WEXITSTATUS(status) == WEXITSTATUS(plain_status));
     demo_put_number(o, "plain_seconds", NULL, plain_s, "s");
     demo_put_number(o, "astrolab_run_seconds", NULL, tracked_s, "s");
-    cJSON *doc = load_report(report);
+    cJSON *doc = cli_read_json_file(report);
     demo_put_check(o, "report_written", NULL, doc != NULL);
     if (doc)
         show_report(o, doc);

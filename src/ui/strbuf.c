@@ -7,22 +7,20 @@
 #include <string.h>
 
 #include "ui_int.h"
+#include "util/grow_int.h"
 
+/* Room for `extra` more bytes and the NUL; false (the buffer marked failed) when out of memory
+ * or when the size would overflow. */
 static bool reserve(ali_strbuf *b, size_t extra)
 {
     if (b->failed)
         return false;
-    if (b->len + extra + 1 <= b->cap)
+    if (extra < b->cap - b->len) /* cap > len always holds once allocated: the NUL */
         return true;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1) {
-        if (cap > SIZE_MAX / 2) {
-            b->failed = true;
-            return false;
-        }
-        cap *= 2;
-    }
-    char *p = realloc(b->data, cap);
+    size_t cap = 0;
+    bool fits = extra < SIZE_MAX - b->len; /* need = len + extra + 1 below */
+    char *p = fits && ali_grow_cap(b->cap, b->len + extra + 1, 256, 1, &cap) ? realloc(b->data, cap)
+                                                                             : NULL;
     if (!p) {
         b->failed = true;
         return false;
