@@ -13,8 +13,12 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#if defined(ASTROLAB_BACKING_MIMALLOC)
+#include <mimalloc.h> /* mi_version */
+#endif
+
 #include "astrolab/astrolab.h"
-#include "memory/backing.h"
+#include "memory/services_int.h" /* ali_memory_backing_name */
 #include "ui_int.h"
 #include "util/json_int.h"
 
@@ -166,7 +170,7 @@ int al_get_system_info(al_system_info *out)
     cpu_set_t set;
     si.cpus_usable = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : si.cpus;
     (void)!al_process_rss(&si.rss_bytes, &si.peak_rss_bytes); /* 0 when unknown */
-    si.backing = ALI_BACKING_NAME;
+    si.backing = ali_memory_backing_name();
     collect_versions(&si);
     read_cuda(&si);
     *out = si;
