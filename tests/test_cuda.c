@@ -1,5 +1,6 @@
 // ctest-labels: gpu;threads
 // ctest-separate: test_fragmented_simulated_device_fails_although_enough_bytes_are_free
+// ctest-separate: test_driver_backend_stages_large_copies_through_pinned_memory
 /* Tests of <astrolab/cuda.h>: the caching allocator's splits, merges, statistics, OOM recovery,
  * empty cache and refused frees; copies; and "not available" without a driver.
  *
@@ -8,6 +9,7 @@
  * it caps the allocator with al_cuda_set_memory_limit, which works on both backends; the few
  * tests of the simulated device itself skip on the driver, each its own CTest entry (see
  * ctest-separate above), so that CTest reports them skipped. */
+#include <dlfcn.h>
 #include <pthread.h>
 
 #include "astrolab/cuda.h"
@@ -577,6 +579,68 @@ TEST(test_without_a_driver_every_call_reports_not_available)
 }
 
 /* -------- Summary, JSON and the memory module's figures. -------- */
+
+/* The driver backend (driver.c) against a stand-in for libcuda.so.1 (tests/programs/
+ * stub_libcuda.c: device memory in host memory): copies from ASTROLAB_CUDA_PINNED_MIN_BYTES
+ * (1 MiB) up go through the pinned staging buffer 4 MiB at a time, both ways, and arrive
+ * intact; smaller ones go direct; a failed step stops the copy, is logged, and leaves the
+ * staging lock free. Its own process (ctest-separate): the driver stays loaded once opened. */
+TEST(test_driver_backend_stages_large_copies_through_pinned_memory)
+{
+    if (on_driver())
+        TEST_SKIP("the real driver is loaded: the stand-in cannot replace it");
+    const char *stub_path = ASTROLAB_BUILD_DIR "/tests/libstub_libcuda.so";
+    void *stub = dlopen(stub_path, RTLD_NOW | RTLD_LOCAL);
+    CHECK(stub != NULL);
+    unsigned *htod = dlsym(stub, "stub_cuda_htod_calls"),
+             *dtoh = dlsym(stub, "stub_cuda_dtoh_calls");
+    unsigned *pinned = dlsym(stub, "stub_cuda_pinned_calls"),
+             *fail_at = dlsym(stub, "stub_cuda_fail_at");
+    CHECK(htod && dtoh && pinned && fail_at);
+    ali_cuda_driver_set_library(stub_path);
+    ali_cuda_backend *b = NULL;
+    char reason[256] = "";
+    CHECK_EQ_INT(ali_cuda_driver_open(&b, reason, sizeof reason), AL_OK);
+    CHECK(b != NULL && strcmp(b->name, "driver") == 0 && b->ndevices == 1);
+
+    size_t n = 9 * MiB + 123; /* three steps: 4 MiB, 4 MiB, the rest */
+    unsigned char *src = malloc(n), *back = calloc(1, n);
+    CHECK(src && back);
+    for (size_t i = 0; i < n; i++)
+        src[i] = (unsigned char)(i * 131 + i / 4099);
+    uint64_t d = 0;
+    CHECK_EQ_INT(b->malloc(b, 0, n, &d), AL_OK);
+    CHECK_EQ_INT(b->memcpy_htod(b, 0, d, src, n), AL_OK);
+    CHECK_EQ_INT(*htod, 3);
+    CHECK_EQ_INT(*pinned, 3);
+    CHECK_EQ_INT(b->memcpy_dtoh(b, 0, back, d, n), AL_OK);
+    CHECK_EQ_INT(*dtoh, 3);
+    CHECK_EQ_INT(*pinned, 6);
+    CHECK(memcmp(src, back, n) == 0);
+
+    /* Below the threshold: one direct call each way, from and into the caller's memory. */
+    memset(back, 0, n);
+    CHECK_EQ_INT(b->memcpy_htod(b, 0, d + 7, src, 1000), AL_OK);
+    CHECK_EQ_INT(b->memcpy_dtoh(b, 0, back, d + 7, 1000), AL_OK);
+    CHECK(*htod == 4 && *dtoh == 4 && *pinned == 6);
+    CHECK(memcmp(src, back, 1000) == 0);
+
+    /* The second step of a staged copy fails: no third step, one ERROR naming the call. */
+    capture_cuda();
+    *fail_at = *htod + *dtoh + 2;
+    CHECK_EQ_INT(b->memcpy_dtoh(b, 0, back, d, n), AL_ECUDA);
+    capture_end();
+    CHECK_EQ_INT(*dtoh, 6);
+    CHECK_EQ_INT(log_errors, 1);
+    CHECK(strstr(log_last, "cuMemcpyDtoH on device 0 failed: an illegal memory access") != NULL);
+    *fail_at = 0;
+    CHECK_EQ_INT(b->memcpy_htod(b, 0, d, src, n), AL_OK); /* the lock was released */
+    CHECK_EQ_INT(b->free(b, 0, d), AL_OK);
+    free(src);
+    free(back);
+    ali_cuda_driver_set_library(NULL);
+    dlclose(stub);
+}
 
 TEST(test_summary_and_json_show_every_device_and_pool)
 {
