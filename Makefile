@@ -6,11 +6,14 @@
 #   make tsan          TSan build (build-tsan/) and the tests labelled `threads`
 #   make test-release  Release build (-O3) with RELEASE_CC (cc) in build-release-$(RELEASE_CC)/,
 #                      and every test
+#   make test-debug    Debug build (build-debug/), where the assert()s of documented
+#                      preconditions are compiled in, and the memory manager's tests
 #   make test-gpu      the tests labelled `gpu` against the real CUDA driver
 #   make bench         build and run the benchmarks (bench/run.sh)
 #   make format        clang-format every C file in place; make format-check only checks
 #   make install       cmake --install build (PREFIX=/usr/local)
-#   make clean         remove build/, build-asan/, build-tsan/, build-release-*/, build-bench*/
+#   make clean         remove build/, build-asan/, build-tsan/, build-debug/, build-release-*/,
+#                      build-bench*/
 #
 # Variables: BUILD_TYPE (RelWithDebInfo), JOBS (number of CPUs), CMAKE_FLAGS (extra -D options),
 # PREFIX (/usr/local), WERROR (ON for test, test-gpu, asan and tsan; OFF for the others).
@@ -29,7 +32,7 @@ CTEST_FLAGS ?=
 # a user asks for with make, make demo or make install: their compiler may be newer than ours.
 # Each target passes it, so build/ follows the last target run (switching rebuilds build/).
 WERROR ?= OFF
-test test-gpu asan tsan test-release: WERROR = ON
+test test-gpu asan tsan test-release test-debug: WERROR = ON
 
 BUILD := build
 BUILD_ASAN := build-asan
@@ -45,7 +48,8 @@ CTEST = ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
 # The prerequisites run in order (packages, then cmake), even under make -j.
 .NOTPARALLEL:
 
-.PHONY: build demo test asan tsan test-release test-gpu bench format format-check install clean \
+.PHONY: build demo test asan tsan test-release test-debug test-gpu bench format format-check \
+        install clean \
         deps deps-test deps-bench configure
 
 # ---- Debian packages (debian-packages.txt) ----
@@ -108,6 +112,17 @@ test-release: deps-test
 	cmake --build $(BUILD_RELEASE) -j $(JOBS)
 	cd $(BUILD_RELEASE) && $(CTEST)
 
+# ---- Debug build: every other build has NDEBUG (RelWithDebInfo, Release), which compiles out
+# the assert()s of documented preconditions ("caller holds the lock", "owner thread only",
+# src/util/assert_int.h); this one keeps them and runs the memory manager's tests.
+BUILD_DEBUG := build-debug
+DEBUG_TESTS := test_memory test_scope test_diagnosis test_limits test_registry
+test-debug: deps-test
+	cmake -S . -B $(BUILD_DEBUG) -DCMAKE_BUILD_TYPE=Debug -DASTROLAB_BUILD_BENCH=OFF \
+	    -DASTROLAB_WERROR=$(WERROR) $(CMAKE_FLAGS)
+	cmake --build $(BUILD_DEBUG) -j $(JOBS) --target $(DEBUG_TESTS)
+	cd $(BUILD_DEBUG) && $(CTEST) -R '^($(subst $(eval) ,|,$(DEBUG_TESTS)))$$' --no-tests=error
+
 # ---- Benchmarks ----
 # bench/run.sh builds its own trees (build-bench*/) and prints the tables for docs/PERFORMANCE.md.
 # BENCH_ARGS=--quick for a smoke run. Without bench/run.sh, every build/bench/bench_* runs.
@@ -140,4 +155,5 @@ install: build
 	if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) build-release-* build-bench build-bench-system
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_DEBUG) build-release-* build-bench \
+	    build-bench-system

@@ -155,7 +155,7 @@ static void report_oom(ali_cuda_device *d, uint64_t size, al_error *err)
         ali_fmt_bytes(d->limit, limit, sizeof limit);
         snprintf(lim, sizeof lim, "; allocator limit %s", limit);
     }
-    char msg[AL_ERROR_MESSAGE_LEN];
+    char msg[AL_ERROR_MESSAGE_LEN + 256]; /* logged whole; al_error_set truncates */
     snprintf(msg, sizeof msg,
              "CUDA out of memory on device %d (%s): tried to allocate %s; %s allocated, %s "
              "reserved, %s free of %s total%s",

@@ -17,6 +17,7 @@
 #include "backing.h"
 #include "front_int.h"
 #include "memory_int.h"
+#include "util/assert_int.h"
 
 /* Bytes before the user pointer: the header, and for large alignments on the system backing,
  * padding so that the user pointer lands on the alignment. */
@@ -190,6 +191,7 @@ alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site *site, con
 void *ali_alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site *site,
                    const al_site *loc)
 {
+    assert(!scope || ali_scope_on_owner_thread(scope));
     return alloc_in(scope, n, align, zero, site, loc);
 }
 

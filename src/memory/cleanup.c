@@ -7,6 +7,7 @@
 #include "backing.h"
 #include "memory_int.h"
 #include "registry_int.h"
+#include "util/assert_int.h"
 #include "util/json_int.h"
 
 uint64_t ali_cleanup_give_back(void)
@@ -20,6 +21,7 @@ uint64_t ali_cleanup_give_back(void)
 
 void ali_cleanup_comprehensive(al_cleanup_result *out)
 {
+    assert(ali_cleanup_held());
     al_cleanup_result r = {0};
     uint64_t t0 = ali_now_ns();
     (void)!al_process_rss(&r.rss_before_bytes, NULL); /* 0 when the OS says nothing */

@@ -8,6 +8,7 @@
 
 #include "astrolab/log.h"
 #include "memory_int.h"
+#include "util/assert_int.h"
 
 atomic_bool ali_fault_armed;
 
@@ -24,6 +25,7 @@ static _Atomic uint64_t failures;
 
 static void disarm_locked(void)
 {
+    assert(ali_mutex_held(&fault.lock));
     ali_internal_free(fault.tag);
     fault.tag = NULL;
     fault.scope = NULL;

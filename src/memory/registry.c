@@ -28,6 +28,7 @@
 #include "memory_int.h"
 #include "registry_int.h"
 #include "reports_int.h"
+#include "util/assert_int.h"
 #include "util/json_int.h"
 
 #define REG_FAULT_TAG "al_registry"
@@ -91,6 +92,8 @@ bool ali_cleanup_enter(void)
 }
 
 void ali_cleanup_leave(void) { in_cleanup = false; }
+
+bool ali_cleanup_held(void) { return in_cleanup; }
 
 /* -------- Hash tables -------- */
 
@@ -475,6 +478,7 @@ static snap *snapshot(size_t *count)
 bool ali_registry_release(bool wait, bool (*enough)(void *ctx), void *ctx,
                           ali_release_counts *counts)
 {
+    assert(ali_cleanup_held());
     if (wait)
         pthread_mutex_lock(&pass_lock);
     else if (pthread_mutex_trylock(&pass_lock) != 0)

@@ -5,10 +5,12 @@
 #include <pthread.h>
 
 #include "scope_int.h"
+#include "util/assert_int.h"
 
 /* Adds to the owner's per-site tally (owner thread only). Open addressing keyed by site. */
 void ali_scope_tally_add(al_scope *s, ali_site *site, int64_t blocks, int64_t bytes)
 {
+    assert(ali_scope_on_owner_thread(s));
     if (AL_UNLIKELY((s->tally_used + 1) * 2 > s->tally_cap)) {
         size_t cap = s->tally_cap ? s->tally_cap * 2 : 16;
         tally *t = ali_internal_calloc(cap, sizeof *t);

@@ -45,6 +45,8 @@ void ali_internal_free(void *p);
  * already inside a cleanup (do nothing then); otherwise enters, and ali_cleanup_leave leaves. */
 bool ali_cleanup_enter(void);
 void ali_cleanup_leave(void);
+/* True when the calling thread holds the guard (for assert). */
+bool ali_cleanup_held(void);
 /* The comprehensive cleanup, for a caller holding the guard: every release function, the CUDA
  * cache, the backing store's purge. Fills *out. */
 void ali_cleanup_comprehensive(al_cleanup_result *out);

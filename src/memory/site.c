@@ -15,6 +15,7 @@
 #include "astrolab/log.h"
 #include "front_int.h"
 #include "memory_int.h"
+#include "util/assert_int.h"
 
 #define PAGE_SITES ALI_PAGE_SITES
 #define DIR_PAGES ALI_DIR_PAGES
@@ -111,6 +112,7 @@ static bool publish_id(ali_site *s)
 static ali_site *lookup_locked(const al_site *loc, uintptr_t pc, const char *tag,
                                const char *tag_ptr)
 {
+    assert(ali_mutex_held(&sites.lock));
     if ((sites.count + 1) * 2 > sites.table_cap && !table_grow())
         return NULL;
     size_t j = hash_site(loc, pc, tag) & (sites.table_cap - 1);

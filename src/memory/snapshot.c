@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "diagnosis_int.h"
+#include "util/assert_int.h"
 
 #define RING (AL_DIAGNOSIS_WINDOW_MAX + 1)
 
@@ -77,6 +78,7 @@ void ali_diagnosis_history_reset(void)
 /* Makes room for n sites; the new entries are zero (empty at every past sample). */
 static bool hist_reserve_locked(uint32_t n)
 {
+    assert(ali_mutex_held(&hist.lock));
     if (n > hist.cap) {
         uint32_t cap = hist.cap ? hist.cap : 64;
         while (cap < n)
@@ -118,6 +120,7 @@ static size_t count_le(const int64_t *g, size_t n, int64_t v)
  * entry per site. Caller holds the lock. */
 static void judge_locked(al_snapshot *snap, uint64_t n, uint32_t k, uint64_t min_bytes, int64_t *g)
 {
+    assert(ali_mutex_held(&hist.lock));
     if (n < k)
         return;
     size_t nactive = 0, ncand = 0;

@@ -9,6 +9,7 @@
 
 #include "astrolab/log.h"
 #include "diagnosis_int.h"
+#include "util/assert_int.h"
 
 #define MIB (1024.0 * 1024.0)
 
@@ -127,6 +128,7 @@ static bool parse_env(const setting *s, const char *text, double *out)
 
 static void load_locked(void)
 {
+    assert(ali_mutex_held(&settings.lock));
     (void)!al_diagnosis_thresholds_default(&settings.current); /* fails only for NULL */
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const setting *s = &table[i];
