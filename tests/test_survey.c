@@ -702,6 +702,71 @@ TEST(test_bad_fits_input_names_file_hdu_and_column)
     CHECK_ERR_HAS(err, junk);
 }
 
+TEST(test_columns_after_bits_complex_and_descriptors_are_read_at_their_offsets)
+{
+    /* The row layout is computed from TFORM (CFITSIO's column records are private): each
+     * column here follows types of another size in a row (X packs bits, P and Q descriptors
+     * take 8 and 16 bytes whatever their element type, C and M 8 and 16). */
+    const char *path = tmp_path("offsets.fits");
+    unlink(path);
+    fitsfile *f;
+    int st = 0;
+    char *ttype[] = {"bits", "a", "z", "b", "p", "c", "q", "d", "m", "e"};
+    char *tform[] = {"11X", "1J", "2C", "1I", "1PE(3)", "3K", "1QD(2)", "2D", "1M", "4A"};
+    fits_create_diskfile(&f, (char *)path, &st);
+    fits_create_tbl(f, BINARY_TBL, 2, 10, ttype, tform, NULL, NULL, &st);
+    int a[] = {7, -8};
+    short b[] = {300, -301};
+    long long c[] = {1, 2, 3, 4, 5, -6};
+    double d[] = {0.5, 1.5, 2.5, 3.5};
+    char *e[] = {"wxyz", "ab"};
+    char bits[] = {1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1};
+    float pv[] = {9, 8, 7};
+    double qv[] = {6, 5};
+    fits_write_col(f, TBIT, 1, 1, 1, 11, bits, &st);
+    fits_write_col(f, TINT, 2, 1, 1, 2, a, &st);
+    fits_write_col(f, TSHORT, 4, 1, 1, 2, b, &st);
+    fits_write_col(f, TFLOAT, 5, 2, 1, 3, pv, &st);
+    fits_write_col(f, TLONGLONG, 6, 1, 1, 6, c, &st);
+    fits_write_col(f, TDOUBLE, 7, 1, 1, 2, qv, &st);
+    fits_write_col(f, TDOUBLE, 8, 1, 1, 4, d, &st);
+    fits_write_col(f, TSTRING, 10, 1, 1, 2, e, &st);
+    fits_close_file(f, &st);
+    CHECK_EQ_INT(st, 0);
+    al_survey_options o;
+    al_survey_options_init(&o);
+    const char *want[] = {"e", "bits", "a", "b", "c", "d", NULL};
+    o.columns = want;
+    al_error err;
+    al_tensordict *td = al_survey_load(path, &o, &err);
+    if (!td)
+        fprintf(stderr, "  %s\n", err.message);
+    CHECK(td != NULL);
+    if (!td)
+        return;
+    CHECK_EQ_INT(get_i(td, "a", 0), 7);
+    CHECK_EQ_INT(get_i(td, "a", 1), -8);
+    CHECK_EQ_INT(get_i(td, "b", 0), 300);
+    CHECK_EQ_INT(get_i(td, "b", 1), -301);
+    const al_tensor *ct = al_tensordict_borrow(td, "c");
+    CHECK(ct && al_tensor_ndim(ct) == 2 && al_tensor_shape(ct)[1] == 3);
+    const long long *cv = ct ? al_tensor_data(ct) : NULL;
+    for (int i = 0; cv && i < 6; i++)
+        CHECK_EQ_INT(cv[i], c[i]);
+    const al_tensor *dt = al_tensordict_borrow(td, "d");
+    const double *dv = dt ? al_tensor_data(dt) : NULL;
+    for (int i = 0; dv && i < 4; i++)
+        CHECK(dv[i] == d[i]);
+    const al_tensor *et = al_tensordict_borrow(td, "e");
+    CHECK(et && memcmp(al_tensor_data(et), "wxyzab\0\0", 8) == 0);
+    const al_tensor *xt = al_tensordict_borrow(td, "bits");
+    const uint8_t *xv = xt ? al_tensor_data(xt) : NULL;
+    CHECK(xt && al_tensor_shape(xt)[1] == 11);
+    for (int i = 0; xv && i < 11; i++)
+        CHECK_EQ_INT(xv[i], bits[i]);
+    al_survey_free(td);
+}
+
 TEST(test_fault_injection_at_every_allocation_of_a_load_leaks_nothing)
 {
     fault_loop(write_all_types(), NULL);
