@@ -8,15 +8,8 @@
 
 #include "survey/survey_int.h"
 
-static int col_fail(al_error *err, const char *path, int hdu, int colnum, int st)
-{
-    char text[160];
-    return al_error_set(err, AL_EFORMAT, "%s: HDU %d: column %d: %s", path, hdu, colnum,
-                        ali_fits_errtext(st, text, sizeof text));
-}
-
-/* Column i's entry: its name and scaling from CFITSIO's parse of the header, its TFORM from the
- * keyword itself (CFITSIO keeps only 9 characters of it). */
+/* Column colnum's entry: its name and scaling from CFITSIO's parse of the header, its TFORM from
+ * the keyword itself (CFITSIO keeps only 9 characters of it). Returns *st. */
 static int read_col(fitsfile *f, bool ascii, int colnum, ali_fits_col *c, int *st)
 {
     char key[FLEN_KEYWORD];
@@ -47,7 +40,7 @@ int ali_fits_cols_read(fitsfile *f, const char *path, int hdu, ali_fits_cols *ou
 {
     int st = 0, n = 0, type = 0;
     if (fits_get_hdu_type(f, &type, &st) || fits_get_num_cols(f, &n, &st))
-        return col_fail(err, path, hdu, 0, st);
+        return ali_fits_fail(err, AL_EFORMAT, path, hdu, st, "cannot count the columns");
     ali_fits_col *col = AL_NEW_ARRAY(ali_fits_col, n ? (size_t)n : 1);
     const char **names = AL_NEW_ARRAY(const char *, (size_t)n + 1);
     if (!col || !names) {
@@ -57,9 +50,11 @@ int ali_fits_cols_read(fitsfile *f, const char *path, int hdu, ali_fits_cols *ou
     }
     for (int i = 0; i < n; i++) {
         if (read_col(f, type == ASCII_TBL, i + 1, &col[i], &st)) {
+            char what[32];
+            snprintf(what, sizeof what, "column %d", i + 1);
             al_free(col);
             al_free(names);
-            return col_fail(err, path, hdu, i + 1, st);
+            return ali_fits_fail(err, AL_EFORMAT, path, hdu, st, what);
         }
         names[i] = col[i].name;
     }
