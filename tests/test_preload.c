@@ -356,7 +356,7 @@ TEST(test_stack_depth_tells_callers_of_a_wrapper_apart)
     /* A bad value is reported and the default kept. */
     status = run_program_env("plain_wrapper", report, err, "ASTROLAB_STACK_DEPTH", "99");
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CHECK(strstr(slurp(err), "ASTROLAB_STACK_DEPTH=99") != NULL);
+    CHECK(strstr(slurp(err), "ASTROLAB_STACK_DEPTH=\"99\"") != NULL);
 }
 
 TEST(test_run_reports_double_free_and_overflow_naming_the_site)

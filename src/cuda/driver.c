@@ -18,6 +18,7 @@
 
 #include "astrolab/log.h"
 #include "cuda/cuda_int.h"
+#include "util/settings_int.h"
 
 /* -------- The driver API subset, as cuda.h declares it. -------- */
 typedef int CUresult;
@@ -277,8 +278,7 @@ static int open_locked(char *reason, size_t len)
         }
         pthread_mutex_init(&drv.stage_lock[i], NULL);
     }
-    const char *env = getenv("ASTROLAB_CUDA_PINNED_MIN_BYTES");
-    drv.pinned_min = env && *env ? strtoull(env, NULL, 10) : (1u << 20);
+    drv.pinned_min = (uint64_t)ali_setting_int(ALI_SET_CUDA_PINNED_MIN_BYTES);
     if (!drv.pinned_min)
         drv.pinned_min = UINT64_MAX; /* 0 switches staging off */
     drv.base = (ali_cuda_backend){"driver",         drv.ndev, drv_props, drv_malloc, drv_free,

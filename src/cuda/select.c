@@ -11,40 +11,12 @@
 
 #include "astrolab/log.h"
 #include "cuda/cuda_int.h"
+#include "util/settings_int.h"
 
 ali_cuda_state ali_cuda = {
     .select_lock = PTHREAD_MUTEX_INITIALIZER,
     .dev = {[0 ... AL_CUDA_MAX_DEVICES - 1] = {.lock = PTHREAD_MUTEX_INITIALIZER}},
 };
-
-/* Runtime settings (STYLE rule 20), read once at the first selection. */
-static struct {
-    const char *env;
-    uint64_t value, min, max;
-    const char *meaning;
-} settings[] = {
-    {"ASTROLAB_CUDA_SIM_BYTES", UINT64_C(1) << 30, 1u << 20, UINT64_C(1) << 46,
-     "capacity of each simulated device, bytes"},
-    {"ASTROLAB_CUDA_SIM_DEVICES", 1, 1, AL_CUDA_MAX_DEVICES, "number of simulated devices"},
-};
-enum { SET_SIM_BYTES, SET_SIM_DEVICES };
-
-static void settings_read(void)
-{
-    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
-        const char *v = getenv(settings[i].env);
-        if (!v || !*v)
-            continue;
-        char *end;
-        unsigned long long x = strtoull(v, &end, 10);
-        if (*end || x < settings[i].min || x > settings[i].max)
-            al_log(AL_LOG_WARNING, ALI_CUDA_LOGGER, "%s=%s ignored: the %s must be %llu..%llu",
-                   settings[i].env, v, settings[i].meaning, (unsigned long long)settings[i].min,
-                   (unsigned long long)settings[i].max);
-        else
-            settings[i].value = x;
-    }
-}
 
 ali_cuda_backend *ali_cuda_backend_current(void)
 {
@@ -89,8 +61,8 @@ static int select_named(const char *name)
         snprintf(reason, sizeof reason, "CUDA switched off (backend none)");
         rc = AL_OK;
     } else if (!strcasecmp(name, "sim")) {
-        rc = ali_cuda_sim_new(settings[SET_SIM_BYTES].value, (int)settings[SET_SIM_DEVICES].value,
-                              &nb);
+        rc = ali_cuda_sim_new((uint64_t)ali_setting_int(ALI_SET_CUDA_SIM_BYTES),
+                              (int)ali_setting_int(ALI_SET_CUDA_SIM_DEVICES), &nb);
         if (rc != AL_OK)
             snprintf(reason, sizeof reason, "simulated device: %s", al_strerror(rc));
     } else if (!strcasecmp(name, "driver") || !strcasecmp(name, "auto")) {
@@ -120,15 +92,8 @@ int ali_cuda_ensure(void)
         return atomic_load_explicit(&ali_cuda.ndevices, memory_order_acquire);
     pthread_mutex_lock(&ali_cuda.select_lock);
     if (!atomic_load(&ali_cuda.selected)) {
-        settings_read();
-        const char *name = getenv("ASTROLAB_CUDA_BACKEND");
-        if (!name || !*name)
-            name = "auto";
-        if (select_named(name) == AL_EINVAL) {
-            al_log(AL_LOG_WARNING, ALI_CUDA_LOGGER,
-                   "ASTROLAB_CUDA_BACKEND=%s ignored: expected driver, sim, auto or none", name);
-            select_named("auto");
-        }
+        /* The settings table refused (and reported) any other name. */
+        (void)select_named(ali_setting_choice(ALI_SET_CUDA_BACKEND));
     }
     pthread_mutex_unlock(&ali_cuda.select_lock);
     return atomic_load(&ali_cuda.ndevices);
@@ -139,8 +104,6 @@ int al_cuda_set_backend(const char *name)
     if (!name)
         return AL_EINVAL;
     pthread_mutex_lock(&ali_cuda.select_lock);
-    if (!atomic_load(&ali_cuda.selected))
-        settings_read();
     int rc = select_named(name);
     pthread_mutex_unlock(&ali_cuda.select_lock);
     if (rc == AL_EINVAL)
@@ -160,8 +123,6 @@ int al_cuda_use_simulated(uint64_t capacity_bytes, int ndevices)
     if (rc != AL_OK)
         return rc;
     pthread_mutex_lock(&ali_cuda.select_lock);
-    if (!atomic_load(&ali_cuda.selected))
-        settings_read();
     rc = swap_backend(nb, "");
     pthread_mutex_unlock(&ali_cuda.select_lock);
     if (rc != AL_OK) {

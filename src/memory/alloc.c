@@ -18,6 +18,7 @@
 #include "front_int.h"
 #include "memory_int.h"
 #include "util/assert_int.h"
+#include "util/settings_int.h"
 
 /* Bytes before the user pointer: the header, and for large alignments on the system backing,
  * padding so that the user pointer lands on the alignment. */
@@ -53,14 +54,7 @@ static int check_guards = 1;
 
 __attribute__((constructor)) static void guards_from_env(void)
 {
-    const char *e = getenv("ASTROLAB_CHECK_GUARDS");
-    if (!e)
-        return;
-    if (strcmp(e, "0") == 0 || strcmp(e, "1") == 0)
-        check_guards = e[0] == '1';
-    else
-        al_log(AL_LOG_WARNING, ALI_LOGGER, "ASTROLAB_CHECK_GUARDS=%s: expected 0 or 1; keeping 1",
-               e);
+    check_guards = (int)ali_setting_int(ALI_SET_CHECK_GUARDS);
 }
 
 static inline bool guard_intact(const ali_block *b)
@@ -84,8 +78,7 @@ void ali_abort_if_asked(void)
 {
     int a = atomic_load_explicit(&abort_on_error, memory_order_relaxed);
     if (a < 0) {
-        const char *e = getenv("ASTROLAB_ABORT_ON_ERROR");
-        a = e && strcmp(e, "1") == 0;
+        a = ali_setting_int(ALI_SET_ABORT_ON_ERROR) == 1;
         atomic_store_explicit(&abort_on_error, a, memory_order_relaxed);
     }
     if (a)

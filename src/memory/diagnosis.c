@@ -9,6 +9,7 @@
 
 #include "astrolab/log.h"
 #include "diagnosis_int.h"
+#include "util/settings_int.h"
 
 int (*ali_site_symbolize_hook)(uintptr_t pc, const char **function, const char **file, int *line);
 void (*ali_diagnosis_stats_override)(al_memory_stats *s);
@@ -325,8 +326,8 @@ void al_diagnosis_free(al_diagnosis *d)
  * library and calling al_diagnose_memory_leaks gets it too. */
 __attribute__((constructor)) static void leak_report_from_env(void)
 {
-    const char *e = getenv("ASTROLAB_LEAK_REPORT");
-    if (e && *e && al_leak_report_at_exit(e) != AL_OK)
+    const char *e = ali_setting_text(ALI_SET_LEAK_REPORT);
+    if (e && al_leak_report_at_exit(e) != AL_OK)
         al_log(AL_LOG_WARNING, ALI_LOGGER,
                "ASTROLAB_LEAK_REPORT: cannot arm the leak report at exit; no report");
 }

@@ -9,6 +9,7 @@
 #include "astrolab/log.h"
 #include "memory_int.h"
 #include "util/assert_int.h"
+#include "util/settings_int.h"
 
 atomic_bool ali_fault_armed;
 
@@ -86,8 +87,8 @@ bool ali_fault_should_fail(const char *tag, const al_scope *owner)
 /* ASTROLAB_FAIL_AFTER=n[,repeat] arms injection when the library is loaded. */
 __attribute__((constructor)) static void fault_from_env(void)
 {
-    const char *e = getenv("ASTROLAB_FAIL_AFTER");
-    if (!e || !*e)
+    const char *e = ali_setting_text(ALI_SET_FAIL_AFTER);
+    if (!e)
         return;
     char *end = (char *)e;
     errno = 0;

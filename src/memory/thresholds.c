@@ -1,6 +1,7 @@
-/* The diagnosis thresholds: one settings table (environment name, default, valid range,
- * meaning), read once on first use, and their API. The rules that use them are in
- * recommend.c and snapshot.c (suspected_leak). */
+/* The diagnosis thresholds: one table (field, environment setting, default, valid range,
+ * meaning), read once on first use, and their API. Three come from the environment through
+ * the settings table (util/settings_int.h), which checks and reports their values. The rules
+ * that use them are in recommend.c and snapshot.c (suspected_leak). */
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include "astrolab/log.h"
 #include "diagnosis_int.h"
 #include "util/assert_int.h"
+#include "util/settings_int.h"
 
 #define MIB (1024.0 * 1024.0)
 
@@ -17,7 +19,7 @@ typedef enum { KIND_U64, KIND_U32, KIND_RATIO } setting_kind;
 
 typedef struct setting {
     const char *field; /* field name, for messages */
-    const char *env;   /* environment variable, or NULL: API only */
+    int env;           /* its environment variable (ali_setting_id), or -1: API only */
     setting_kind kind;
     size_t offset;   /* in al_diagnosis_thresholds */
     double def;      /* default, in `unit`s */
@@ -30,25 +32,25 @@ typedef struct setting {
 
 /* The seed's defaults: 1,000 objects, 500 MB, CUDA 1 GB (MiB here, as current_mb is). */
 static const setting table[] = {
-    {"object_count", "ASTROLAB_OBJECT_THRESHOLD", KIND_U64, AT(object_count), 1000, 1, 1e15, 1,
+    {"object_count", ALI_SET_OBJECT_THRESHOLD, KIND_U64, AT(object_count), 1000, 1, 1e15, 1,
      "live objects of one tag above which the tag is flagged (high_object_count)"},
-    {"memory_bytes", "ASTROLAB_MEMORY_WARN_MB", KIND_U64, AT(memory_bytes), 500, 1, 1 << 24, MIB,
+    {"memory_bytes", ALI_SET_MEMORY_WARN_MB, KIND_U64, AT(memory_bytes), 500, 1, 1 << 24, MIB,
      "MiB of tracked memory above which high_memory_usage is raised"},
-    {"cuda_bytes", "ASTROLAB_CUDA_WARN_MB", KIND_U64, AT(cuda_bytes), 1024, 1, 1 << 24, MIB,
+    {"cuda_bytes", ALI_SET_CUDA_WARN_MB, KIND_U64, AT(cuda_bytes), 1024, 1, 1 << 24, MIB,
      "MiB of allocated CUDA memory above which cuda_cleanup is raised"},
-    {"leak_min_bytes", NULL, KIND_U64, AT(leak_min_bytes), 64 * 1024, 1, 1e18, 1,
+    {"leak_min_bytes", -1, KIND_U64, AT(leak_min_bytes), 64 * 1024, 1, 1e18, 1,
      "least growth over the window for suspected_leak"},
-    {"leak_samples", NULL, KIND_U32, AT(leak_samples), 3, 2, AL_DIAGNOSIS_WINDOW_MAX, 1,
+    {"leak_samples", -1, KIND_U32, AT(leak_samples), 3, 2, AL_DIAGNOSIS_WINDOW_MAX, 1,
      "consecutive rising samples for suspected_leak"},
-    {"top_consumers", NULL, KIND_U32, AT(top_consumers), 20, 1, 1e9, 1,
+    {"top_consumers", -1, KIND_U32, AT(top_consumers), 20, 1, 1e9, 1,
      "rows in top_consumers and growth"},
-    {"cuda_cache_ratio", NULL, KIND_RATIO, AT(cuda_cache_ratio), 2.0, 1, 1e9, 1,
+    {"cuda_cache_ratio", -1, KIND_RATIO, AT(cuda_cache_ratio), 2.0, 1, 1e9, 1,
      "cuda_cache when reserved exceeds this multiple of allocated"},
-    {"cuda_cache_min_bytes", NULL, KIND_U64, AT(cuda_cache_min_bytes), 256 * MIB, 1, 1e18, 1,
+    {"cuda_cache_min_bytes", -1, KIND_U64, AT(cuda_cache_min_bytes), 256 * MIB, 1, 1e18, 1,
      "cuda_cache only when reserved - allocated exceeds this"},
-    {"fragmentation_ratio", NULL, KIND_RATIO, AT(fragmentation_ratio), 2.0, 1, 1e9, 1,
+    {"fragmentation_ratio", -1, KIND_RATIO, AT(fragmentation_ratio), 2.0, 1, 1e9, 1,
      "fragmentation when RSS exceeds this multiple of tracked bytes"},
-    {"fragmentation_min_bytes", NULL, KIND_U64, AT(fragmentation_min_bytes), 64 * MIB, 1, 1e18, 1,
+    {"fragmentation_min_bytes", -1, KIND_U64, AT(fragmentation_min_bytes), 64 * MIB, 1, 1e18, 1,
      "fragmentation only when RSS - tracked exceeds this"},
 };
 #define N_SETTINGS (sizeof table / sizeof table[0])
@@ -112,37 +114,15 @@ int al_diagnosis_thresholds_default(al_diagnosis_thresholds *out)
     return AL_OK;
 }
 
-/* Parses a whole decimal number in the setting's range; false when it is not one. */
-static bool parse_env(const setting *s, const char *text, double *out)
-{
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno || end == text || *end != '\0' || text[0] == '-' || text[0] == '+')
-        return false;
-    if ((double)v < s->min || (double)v > s->max)
-        return false;
-    *out = (double)v * s->unit;
-    return true;
-}
-
 static void load_locked(void)
 {
     assert(ali_mutex_held(&settings.lock));
     (void)!al_diagnosis_thresholds_default(&settings.current); /* fails only for NULL */
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const setting *s = &table[i];
-        const char *text = s->env ? getenv(s->env) : NULL;
-        if (!text)
-            continue;
-        double v;
-        if (parse_env(s, text, &v))
-            put(&settings.current, s, v);
-        else
-            al_log(AL_LOG_WARNING, ALI_LOGGER,
-                   "%s=\"%s\" is not a whole number from %.0f to %.0f (%s); keeping the default "
-                   "%.0f",
-                   s->env, text, s->min, s->max, s->meaning, s->def);
+        /* The settings table checked the text (and reported a refusal); its ranges are these. */
+        if (s->env >= 0 && ali_setting_text((ali_setting_id)s->env))
+            put(&settings.current, s, (double)ali_setting_int((ali_setting_id)s->env) * s->unit);
     }
     settings.loaded = true;
 }
@@ -158,6 +138,7 @@ void ali_diagnosis_thresholds(al_diagnosis_thresholds *out)
 
 void ali_diagnosis_settings_reload(void)
 {
+    ali_settings_reload();
     pthread_mutex_lock(&settings.lock);
     load_locked();
     pthread_mutex_unlock(&settings.lock);
@@ -193,5 +174,8 @@ int al_diagnosis_set_thresholds(const al_diagnosis_thresholds *t)
     settings.current = *t;
     settings.loaded = true;
     pthread_mutex_unlock(&settings.lock);
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (table[i].env >= 0)
+            ali_setting_from_api((ali_setting_id)table[i].env, get(t, &table[i]) / table[i].unit);
     return AL_OK;
 }

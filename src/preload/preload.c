@@ -27,6 +27,7 @@
 #include "memory/front_int.h"
 #include "memory/memory_int.h"
 #include "preload_int.h"
+#include "util/settings_int.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define CALLER ((uintptr_t)__builtin_return_address(0))
@@ -653,19 +654,12 @@ static void after_fork(void)
 __attribute__((constructor)) static void preload_init(void)
 {
     pthread_atfork(before_fork, after_fork, after_fork);
-    const char *guards = getenv("ASTROLAB_CHECK_GUARDS");
-    if (guards && strcmp(guards, "1") == 0)
+    /* The same setting as the library's guard check, with another default: the program's own
+     * blocks carry guards only when ASTROLAB_CHECK_GUARDS=1 is given (settings.c says so). */
+    if (ali_setting_text(ALI_SET_CHECK_GUARDS) && ali_setting_int(ALI_SET_CHECK_GUARDS) == 1)
         lean_live = LEAN_GUARDED;
-    const char *depth = getenv("ASTROLAB_STACK_DEPTH");
-    if (depth && *depth) {
-        char *end;
-        long d = strtol(depth, &end, 10);
-        if (*end || d < 1 || d > ALI_STACK_MAX)
-            al_log(AL_LOG_WARNING, "astrolab.memory",
-                   "ASTROLAB_STACK_DEPTH=%s: expected 1..%d frames; using 1", depth, ALI_STACK_MAX);
-        else
-            stack_depth = (int)d;
-    }
+    long long depth = ali_setting_int(ALI_SET_STACK_DEPTH); /* the table accepts 1..16 */
+    stack_depth = depth < ALI_STACK_MAX ? (int)depth : ALI_STACK_MAX;
     ali_own_thread_hook = mark_own_thread;
     ali_recommend_for_whole_programs();
     ali_preload_report_init();
