@@ -273,6 +273,42 @@ TEST(test_status_json_lists_the_devices_of_the_cuda_backend)
     cli_result_free(&none);
 }
 
+TEST(test_status_shows_each_setting_in_force_and_where_it_came_from)
+{
+    cli_result r = run_cli_env("ASTROLAB_STACK_DEPTH=3", "status", "--json", (const char *)NULL);
+    CHECK_EQ_INT(r.status, 0);
+    cJSON *j = cJSON_Parse(r.out);
+    const cJSON *settings = cJSON_GetObjectItemCaseSensitive(j, "settings");
+    CHECK_EQ_INT(cJSON_GetArraySize(settings), al_setting_count());
+    int seen = 0;
+    const cJSON *s;
+    cJSON_ArrayForEach(s, settings)
+    {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "name"));
+        const char *value = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "value"));
+        const char *source = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "source"));
+        CHECK(name && value && source);
+        if (name && strcmp(name, "ASTROLAB_STACK_DEPTH") == 0) {
+            CHECK_EQ_STR(value, "3");
+            CHECK_EQ_STR(source, "environment");
+            seen++;
+        } else if (name && strcmp(name, "ASTROLAB_OBJECT_THRESHOLD") == 0) {
+            CHECK_EQ_STR(value, "1000");
+            CHECK_EQ_STR(source, "default");
+            seen++;
+        }
+    }
+    CHECK_EQ_INT(seen, 2);
+    cJSON_Delete(j);
+    cli_result_free(&r);
+
+    cli_result text = run_cli_env("ASTROLAB_CHECK_GUARDS=0", "status", (const char *)NULL);
+    CHECK_EQ_INT(text.status, 0);
+    CHECK(contains(text.out, "\nsettings:\n"));
+    CHECK(contains(text.out, "\n  ASTROLAB_CHECK_GUARDS            0            environment\n"));
+    cli_result_free(&text);
+}
+
 TEST(test_system_info_reads_the_machine_and_refuses_null)
 {
     CHECK_EQ_INT(al_get_system_info(NULL), AL_EINVAL);

@@ -1,7 +1,11 @@
 /* `astrolab status [--json]`: the machine and this process as the memory manager sees them:
- * host, OS, CPUs, RAM total and available, RSS and peak RSS, library versions and CUDA. The
- * figures come from al_get_system_info (<astrolab/ui.h>), as the UI's system status panel's. */
+ * host, OS, CPUs, RAM total and available, RSS and peak RSS, library versions and CUDA, then
+ * every ASTROLAB_* setting with its value in force and where it came from. The figures come
+ * from al_get_system_info (<astrolab/ui.h>), as the UI's system status panel's; the settings
+ * from al_setting_get (<astrolab/settings.h>). */
+#include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "astrolab/astrolab.h"
 #include "cli.h"
@@ -57,6 +61,60 @@ static void print_text(const al_system_info *si)
     }
 }
 
+/* The settings table: name, value in force ("-": unset, no default), and its source. */
+static void print_settings(void)
+{
+    printf("settings:\n");
+    for (int i = 0; i < al_setting_count(); i++) {
+        al_setting_info s;
+        if (al_setting_get(i, &s) == AL_OK)
+            printf("  %-32s %-12s %s\n", s.name, s.value[0] ? s.value : "-", s.source);
+    }
+}
+
+/* {"name": ..., "value": ..., "default": ..., "source": ..., "meaning": ..., "documented": ...}
+ * for each setting; NULL when out of memory. */
+static cJSON *settings_json(void)
+{
+    cJSON *list = cJSON_CreateArray();
+    for (int i = 0; list && i < al_setting_count(); i++) {
+        al_setting_info s;
+        if (al_setting_get(i, &s) != AL_OK)
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(list, o)) {
+            cJSON_Delete(o);
+            cJSON_Delete(list);
+            return NULL;
+        }
+        if (!cJSON_AddStringToObject(o, "name", s.name) ||
+            !cJSON_AddStringToObject(o, "value", s.value) ||
+            !cJSON_AddStringToObject(o, "default", s.default_value) ||
+            !cJSON_AddStringToObject(o, "source", s.source) ||
+            !cJSON_AddStringToObject(o, "meaning", s.meaning) ||
+            !cJSON_AddStringToObject(o, "documented", s.documented)) {
+            cJSON_Delete(list); /* o with it */
+            return NULL;
+        }
+    }
+    return list;
+}
+
+/* The system report with the settings added under "settings"; NULL when out of memory. */
+static cJSON *status_json(const al_system_info *si)
+{
+    char *text = al_system_info_json(si);
+    cJSON *doc = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    cJSON *settings = doc ? settings_json() : NULL;
+    if (!settings || !cJSON_AddItemToObject(doc, "settings", settings)) {
+        cJSON_Delete(settings);
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    return doc;
+}
+
 int cmd_status(int argc, char **argv)
 {
     cli_common_opts opts;
@@ -73,7 +131,8 @@ int cmd_status(int argc, char **argv)
         return cli_fail("status", "cannot read the system's memory figures (/proc/meminfo): %s",
                         al_strerror(rc));
     if (opts.json)
-        return cli_print_json_report("status", al_system_info_json(&si));
+        return cli_print_json("status", status_json(&si));
     print_text(&si);
+    print_settings();
     return CLI_EXIT_OK;
 }

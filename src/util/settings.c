@@ -216,7 +216,9 @@ int al_setting_get(int i, al_setting_info *out)
         snprintf(out->value, sizeof out->value, "%s", st.api_value[i]);
         out->source = "api";
     } else if (st.env[i] && !st.refused[i]) {
-        snprintf(out->value, sizeof out->value, "%s", st.env[i]);
+        /* The dashboard's access token is a secret: say only that it is set. */
+        snprintf(out->value, sizeof out->value, "%s",
+                 i == ALI_SET_RUN_UI_TOKEN ? "(set, not shown)" : st.env[i]);
         out->source = "environment";
     } else {
         snprintf(out->value, sizeof out->value, "%s", s->def);
