@@ -13,6 +13,7 @@
 
 #include "cuda/cuda_int.h"
 #include "memory/services_int.h"
+#include "util/grow_int.h"
 
 static struct {
     _Atomic uint64_t live;       /* records allocated and not freed */
@@ -140,7 +141,9 @@ bool ali_cuda_map_reserve(ali_cuda_active_map *m)
 {
     if ((m->count + 1) * 4 <= m->cap * 3)
         return true;
-    uint64_t cap = m->cap ? m->cap * 2 : 64;
+    size_t cap; /* a power of two: doubled from 64 */
+    if (!ali_grow_cap(m->cap, m->cap + 1, 64, sizeof *m->slots, &cap))
+        return false;
     ali_cuda_block **slots = ali_cuda_rec_alloc(cap * sizeof *slots);
     if (!slots)
         return false;

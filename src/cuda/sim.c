@@ -14,6 +14,7 @@
 #include "astrolab/log.h"
 #include "cuda/cuda_int.h"
 #include "memory/services_int.h"
+#include "util/grow_int.h"
 
 #define SIM_ALIGN 512u
 
@@ -73,8 +74,10 @@ static int sim_malloc(ali_cuda_backend *b, int dev, uint64_t size, uint64_t *out
     }
     if (i <= d->n) {
         if (d->n == d->cap) {
-            uint64_t ncap = d->cap ? d->cap * 2 : 64;
-            extent *e = ali_internal_realloc(d->ext, ncap * sizeof *e);
+            size_t ncap = 0;
+            extent *e = NULL;
+            if (ali_grow_cap(d->cap, d->n + 1, 64, sizeof *e, &ncap))
+                e = ali_internal_realloc(d->ext, ncap * sizeof *e);
             if (!e) {
                 pthread_mutex_unlock(&d->lock);
                 return AL_ENOMEM;

@@ -89,7 +89,8 @@ static int cmp_type(const void *a, const void *b)
 /* -------- Sums per tag: an open-addressed table keyed by the tag pointer (tags are interned
  * by site.c, so equal tags have equal pointers). -------- */
 
-/* Entries of a table for up to `keys` tags: a power of two at most half full. */
+/* Entries of a table for up to `keys` tags: a power of two at most half full (sites are
+ * 32-bit ids, so the doubling cannot overflow). */
 static size_t tag_table_cap(size_t keys)
 {
     size_t cap = 16;

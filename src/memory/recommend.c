@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "diagnosis_int.h"
+#include "util/grow_int.h"
 
 /* At most this many recommendations of one code: the largest first, then a summary line. */
 #define PER_CODE_MAX 10
@@ -31,8 +32,10 @@ static void AL_PRINTF(6, 7)
         return;
     al_diagnosis *d = r->d;
     if (d->n_recommendations == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 8;
-        al_recommendation *a = ali_diag_alloc(cap * sizeof *a);
+        size_t cap = 0;
+        al_recommendation *a = NULL;
+        if (ali_grow_cap(r->cap, r->cap + 1, 8, sizeof *a, &cap))
+            a = ali_diag_alloc(cap * sizeof *a);
         if (!a) {
             r->oom = true;
             return;

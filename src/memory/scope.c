@@ -19,6 +19,7 @@
 #include "memory_int.h"
 
 #include "scope_int.h"
+#include "util/grow_int.h"
 
 ALI_TLS al_scope *ali_tls_scope;
 static ALI_TLS bool tls_exit_hooked;
@@ -195,7 +196,9 @@ bool ali_scope_owns(const ali_block *b)
 static bool grow(al_scope *s)
 {
     if (s->nchunks == s->dir_cap) {
-        size_t cap = s->dir_cap ? s->dir_cap * 2 : 4;
+        size_t cap;
+        if (!ali_grow_cap(s->dir_cap, s->nchunks + 1, 4, sizeof *s->dir, &cap))
+            return false;
         ali_chunk **d = ali_internal_realloc(s->dir, cap * sizeof *d);
         if (!d)
             return false;
@@ -327,7 +330,9 @@ int al_scope_defer(void (*fn)(void *), void *arg)
     if (!s)
         return AL_ESCOPE;
     if (s->ndefers == s->defers_cap) {
-        size_t cap = s->defers_cap ? s->defers_cap * 2 : 8;
+        size_t cap;
+        if (!ali_grow_cap(s->defers_cap, s->ndefers + 1, 8, sizeof *s->defers, &cap))
+            return AL_ENOMEM;
         deferred *d = ali_internal_realloc(s->defers, cap * sizeof *d);
         if (!d)
             return AL_ENOMEM;

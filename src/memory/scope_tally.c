@@ -6,14 +6,17 @@
 
 #include "scope_int.h"
 #include "util/assert_int.h"
+#include "util/grow_int.h"
 
 /* Adds to the owner's per-site tally (owner thread only). Open addressing keyed by site. */
 void ali_scope_tally_add(al_scope *s, ali_site *site, int64_t blocks, int64_t bytes)
 {
     assert(ali_scope_on_owner_thread(s));
     if (AL_UNLIKELY((s->tally_used + 1) * 2 > s->tally_cap)) {
-        size_t cap = s->tally_cap ? s->tally_cap * 2 : 16;
-        tally *t = ali_internal_calloc(cap, sizeof *t);
+        size_t cap; /* a power of two: doubled from 16 */
+        tally *t = NULL;
+        if (ali_grow_cap(s->tally_cap, s->tally_cap + 1, 16, sizeof *t, &cap))
+            t = ali_internal_calloc(cap, sizeof *t);
         if (!t) {
             atomic_store(&s->tally_lost, true);
             return;
@@ -46,8 +49,10 @@ void ali_scope_tally_remote(al_scope *s, ali_site *site, int64_t bytes)
 {
     pthread_mutex_lock(&s->remote_lock);
     if (s->nremote == s->remote_cap) {
-        size_t cap = s->remote_cap ? s->remote_cap * 2 : 64;
-        tally *r = ali_internal_realloc(s->remote, cap * sizeof *r);
+        size_t cap;
+        tally *r = NULL;
+        if (ali_grow_cap(s->remote_cap, s->nremote + 1, 64, sizeof *r, &cap))
+            r = ali_internal_realloc(s->remote, cap * sizeof *r);
         if (!r) {
             atomic_store(&s->tally_lost, true);
             pthread_mutex_unlock(&s->remote_lock);

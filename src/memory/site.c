@@ -16,6 +16,7 @@
 #include "front_int.h"
 #include "memory_int.h"
 #include "util/assert_int.h"
+#include "util/grow_int.h"
 
 #define PAGE_SITES ALI_PAGE_SITES
 #define DIR_PAGES ALI_DIR_PAGES
@@ -54,7 +55,9 @@ static const char *intern_tag(const char *tag)
         if (strcmp(sites.tags[i], tag) == 0)
             return sites.tags[i];
     if (sites.ntags == sites.tags_cap) {
-        size_t cap = sites.tags_cap ? sites.tags_cap * 2 : 64;
+        size_t cap;
+        if (!ali_grow_cap(sites.tags_cap, sites.ntags + 1, 64, sizeof *sites.tags, &cap))
+            return NULL;
         char **t = ali_internal_realloc(sites.tags, cap * sizeof *t);
         if (!t)
             return NULL;
@@ -70,7 +73,9 @@ static const char *intern_tag(const char *tag)
 
 static bool table_grow(void)
 {
-    size_t cap = sites.table_cap ? sites.table_cap * 2 : 1024;
+    size_t cap; /* a power of two: doubled from 1024 */
+    if (!ali_grow_cap(sites.table_cap, sites.table_cap + 1, 1024, sizeof *sites.table, &cap))
+        return false;
     ali_site **t = ali_internal_calloc(cap, sizeof *t);
     if (!t)
         return false;

@@ -13,6 +13,7 @@
 
 #include "diagnosis_int.h"
 #include "util/assert_int.h"
+#include "util/grow_int.h"
 
 #define RING (AL_DIAGNOSIS_WINDOW_MAX + 1)
 
@@ -80,14 +81,16 @@ static bool hist_reserve_locked(uint32_t n)
 {
     assert(ali_mutex_held(&hist.lock));
     if (n > hist.cap) {
-        uint32_t cap = hist.cap ? hist.cap : 64;
-        while (cap < n)
-            cap = cap > UINT32_MAX / 2 ? n : cap * 2;
-        hist_site *s = ali_internal_realloc(hist.sites, (size_t)cap * sizeof *s);
+        size_t cap;
+        if (!ali_grow_cap(hist.cap, n, 64, sizeof *hist.sites, &cap))
+            return false;
+        if (cap > UINT32_MAX)
+            cap = UINT32_MAX; /* site ids are 32-bit: n fits */
+        hist_site *s = ali_internal_realloc(hist.sites, cap * sizeof *s);
         if (!s)
             return false;
         hist.sites = s;
-        hist.cap = cap;
+        hist.cap = (uint32_t)cap;
     }
     if (n > hist.nsites) {
         memset(hist.sites + hist.nsites, 0, (size_t)(n - hist.nsites) * sizeof *hist.sites);

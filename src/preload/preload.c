@@ -27,6 +27,7 @@
 #include "memory/front_int.h"
 #include "memory/memory_int.h"
 #include "preload_int.h"
+#include "util/grow_int.h"
 #include "util/settings_int.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -121,8 +122,10 @@ static void remember_stack(uintptr_t key, void *const *frames, int n)
             return;
         }
     if (stacks.n == stacks.cap) {
-        size_t cap = stacks.cap ? stacks.cap * 2 : 256;
-        struct stack_rec *r = ali_internal_realloc(stacks.items, cap * sizeof *r);
+        size_t cap;
+        struct stack_rec *r = NULL;
+        if (ali_grow_cap(stacks.cap, stacks.n + 1, 256, sizeof *r, &cap))
+            r = ali_internal_realloc(stacks.items, cap * sizeof *r);
         if (!r) {
             pthread_mutex_unlock(&stacks.lock);
             return; /* the site still counts; its report shows the first frame only */

@@ -34,6 +34,7 @@
 
 #include "memory/memory_int.h"
 #include "preload_int.h"
+#include "util/grow_int.h"
 
 typedef struct span {
     uintptr_t lo, hi; /* [lo, hi) */
@@ -100,10 +101,12 @@ static char *read_maps(scan *s)
     char *text = grow(s, NULL, cap);
     for (ssize_t got = 1; text && got > 0;) {
         if (n + 4096 > cap) {
-            text = grow(s, text, cap * 2);
-            cap *= 2;
+            size_t bigger;
+            text = ali_grow_cap(cap, n + 4096, 0, 1, &bigger) ? grow(s, text, bigger)
+                                                              : (s->failed = true, NULL);
             if (!text)
                 break;
+            cap = bigger;
         }
         got = read(fd, text + n, cap - n - 1);
         n += got > 0 ? (size_t)got : 0;
@@ -185,8 +188,10 @@ static size_t slot_of(uintptr_t v, size_t cap)
 static bool set_add(scan *s, uintptr_t v)
 {
     if (2 * (s->set_n + 1) > s->set_cap) {
-        size_t cap = s->set_cap ? s->set_cap * 2 : 4096;
-        uintptr_t *bigger = mi_heap_zalloc(s->heap, cap * sizeof *bigger);
+        size_t cap = 0; /* a power of two: doubled from 4096 */
+        uintptr_t *bigger = NULL;
+        if (ali_grow_cap(s->set_cap, s->set_cap + 1, 4096, sizeof *bigger, &cap))
+            bigger = mi_heap_zalloc(s->heap, cap * sizeof *bigger);
         if (!bigger) {
             s->failed = true;
             return false;
@@ -216,7 +221,11 @@ static bool set_add(scan *s, uintptr_t v)
 static void push(scan *s, uintptr_t lo, uintptr_t hi, bool own)
 {
     if (s->work_n == s->work_cap) {
-        size_t cap = s->work_cap ? s->work_cap * 2 : 1024;
+        size_t cap;
+        if (!ali_grow_cap(s->work_cap, s->work_n + 1, 1024, sizeof *s->work, &cap)) {
+            s->failed = true;
+            return;
+        }
         work *bigger = grow(s, s->work, cap * sizeof *bigger);
         if (!bigger)
             return;
@@ -239,7 +248,11 @@ static bool collect_block(const mi_heap_t *heap, const mi_heap_area_t *area, voi
     if (!block)
         return true; /* the area itself */
     if (s->n_blocks == s->blocks_cap) {
-        size_t cap = s->blocks_cap ? s->blocks_cap * 2 : 4096;
+        size_t cap;
+        if (!ali_grow_cap(s->blocks_cap, s->n_blocks + 1, 4096, sizeof *s->blocks, &cap)) {
+            s->failed = true;
+            return false;
+        }
         blk *bigger = grow(s, s->blocks, cap * sizeof *bigger);
         if (!bigger)
             return false;
