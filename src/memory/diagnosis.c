@@ -14,6 +14,14 @@
 int (*ali_site_symbolize_hook)(uintptr_t pc, const char **function, const char **file, int *line);
 void (*ali_diagnosis_stats_override)(al_memory_stats *s);
 
+const char *ali_where_symbolized(ali_where *w, const ali_site *s)
+{
+    al_diagnosis_site where = {0};
+    if (s)
+        ali_diag_site_locate(s, &where);
+    return ali_where_diag(w, &where);
+}
+
 void ali_diag_site_locate(const ali_site *s, al_diagnosis_site *out)
 {
     out->tag = s->tag;

@@ -12,6 +12,7 @@
 
 #include "astrolab/memory.h"
 #include "block_int.h"
+#include "memory_int.h"
 
 /* -------- The allocation worker (alloc.c). -------- */
 
@@ -32,6 +33,11 @@ ali_site *ali_site_for_pc(uintptr_t pc, const char *tag);
 /* Take and release the site table's lock (around fork). */
 void ali_site_lock(void);
 void ali_site_unlock(void);
+
+/* Describes runtime site s (NULL: unknown) as ali_where_site does, but names a return address
+ * through the symbolizer the preload installed (cached for the process), as the diagnosis
+ * does. Returns w->text. May allocate: only where the preload's allocations are raw. */
+const char *ali_where_symbolized(ali_where *w, const ali_site *s);
 
 /* -------- What the preload library installs. -------- */
 

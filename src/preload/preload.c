@@ -23,7 +23,6 @@
 
 #include "astrolab/log.h"
 #include "memory/backing.h"
-#include "memory/diagnosis_int.h"
 #include "memory/front_int.h"
 #include "memory/memory_int.h"
 #include "preload_int.h"
@@ -207,11 +206,7 @@ static inline void lean_guard_write(lean_block *h)
 /* "file:line in function()" (or the object) of site `id`, for error messages; allocates. */
 static const char *describe_site(uint32_t id, ali_where *w)
 {
-    ali_site *s = ali_site_by_id(id);
-    al_diagnosis_site where = {0};
-    if (s)
-        ali_diag_site_locate(s, &where); /* the diagnosis's names, cached for the process */
-    return ali_where_diag(w, &where);
+    return ali_where_symbolized(w, ali_site_by_id(id));
 }
 
 /* The largest size any lean block has had: a free whose header claims more was overwritten
