@@ -116,7 +116,7 @@ test-release: deps-test
 # the assert()s of documented preconditions ("caller holds the lock", "owner thread only",
 # src/util/assert_int.h); this one keeps them and runs the memory manager's tests.
 BUILD_DEBUG := build-debug
-DEBUG_TESTS := test_memory test_scope test_diagnosis test_limits test_registry
+DEBUG_TESTS := test_memory test_scope test_diagnosis test_limits test_registry test_settings
 test-debug: deps-test
 	cmake -S . -B $(BUILD_DEBUG) -DCMAKE_BUILD_TYPE=Debug -DASTROLAB_BUILD_BENCH=OFF \
 	    -DASTROLAB_WERROR=$(WERROR) $(CMAKE_FLAGS)

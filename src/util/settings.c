@@ -13,6 +13,7 @@
 #include "astrolab/cuda.h" /* AL_CUDA_MAX_DEVICES */
 #include "astrolab/log.h"
 #include "astrolab/settings.h"
+#include "util/assert_int.h"
 #include "util/settings_int.h"
 
 typedef enum { KIND_TEXT, KIND_NUMBER, KIND_CHOICE } setting_kind;
@@ -134,35 +135,52 @@ static bool is_choice(const setting *s, const char *text)
 
 static void load_locked(void)
 {
+    assert(ali_mutex_held(&st.lock));
     for (int i = 0; i < ALI_SET_COUNT; i++) {
         const setting *s = &table[i];
         const char *text = getenv(s->name);
         st.env[i] = text && *text ? text : NULL;
-        st.refused[i] = false;
-        if (!st.env[i])
-            continue;
         long long v;
-        if (s->kind == KIND_NUMBER && !parse_number(text, s->min, s->max, &v)) {
-            st.refused[i] = true;
-            al_log(AL_LOG_WARNING, s->logger,
-                   "%s=\"%s\" is not a whole number from %lld to %lld (%s); keeping the default "
-                   "%s",
-                   s->name, text, s->min, s->max, s->meaning, s->def);
-        } else if (s->kind == KIND_CHOICE && !is_choice(s, text)) {
-            st.refused[i] = true;
-            al_log(AL_LOG_WARNING, s->logger, "%s=\"%s\" is not one of %s; keeping the default %s",
-                   s->name, text, s->choices, s->def);
-        }
+        st.refused[i] =
+            st.env[i] && ((s->kind == KIND_NUMBER && !parse_number(text, s->min, s->max, &v)) ||
+                          (s->kind == KIND_CHOICE && !is_choice(s, text)));
     }
     st.loaded = true;
 }
 
-/* The environment's accepted text of setting i, or NULL; takes the lock. */
+/* Reads the environment when not yet done (or again, when `again`), and reports the values
+ * refused. The reports are written after the lock is released: a log sink may call back. */
+static void load(bool again)
+{
+    const char *refused[ALI_SET_COUNT] = {NULL};
+    pthread_mutex_lock(&st.lock);
+    bool loading = again || !st.loaded;
+    if (loading) {
+        load_locked();
+        for (int i = 0; i < ALI_SET_COUNT; i++)
+            refused[i] = st.refused[i] ? st.env[i] : NULL;
+    }
+    pthread_mutex_unlock(&st.lock);
+    for (int i = 0; loading && i < ALI_SET_COUNT; i++) {
+        const setting *s = &table[i];
+        if (!refused[i])
+            continue;
+        if (s->kind == KIND_NUMBER)
+            al_log(AL_LOG_WARNING, s->logger,
+                   "%s=\"%s\" is not a whole number from %lld to %lld (%s); keeping the default "
+                   "%s",
+                   s->name, refused[i], s->min, s->max, s->meaning, s->def);
+        else
+            al_log(AL_LOG_WARNING, s->logger, "%s=\"%s\" is not one of %s; keeping the default %s",
+                   s->name, refused[i], s->choices, s->def);
+    }
+}
+
+/* The environment's accepted text of setting i, or NULL. */
 static const char *accepted(int i)
 {
+    load(false);
     pthread_mutex_lock(&st.lock);
-    if (!st.loaded)
-        load_locked();
     const char *text = st.refused[i] ? NULL : st.env[i];
     pthread_mutex_unlock(&st.lock);
     return text;
@@ -190,12 +208,7 @@ void ali_setting_from_api(ali_setting_id id, double value)
     pthread_mutex_unlock(&st.lock);
 }
 
-void ali_settings_reload(void)
-{
-    pthread_mutex_lock(&st.lock);
-    load_locked();
-    pthread_mutex_unlock(&st.lock);
-}
+void ali_settings_reload(void) { load(true); }
 
 int al_setting_count(void) { return ALI_SET_COUNT; }
 
@@ -209,9 +222,8 @@ int al_setting_get(int i, al_setting_info *out)
     out->default_value = s->def;
     out->meaning = s->meaning;
     out->documented = s->documented;
+    load(false);
     pthread_mutex_lock(&st.lock);
-    if (!st.loaded)
-        load_locked();
     if (st.api[i]) {
         snprintf(out->value, sizeof out->value, "%s", st.api_value[i]);
         out->source = "api";
