@@ -1,6 +1,7 @@
 /* The interface of the allocation worker to a front end: al_malloc and friends (alloc.c) and
- * the preload library's malloc, which lays its own lean blocks for the program but sends scoped
- * and aligned calls, and every block of the manager's format, through this worker. With it, the
+ * the preload library's malloc, which lays its own lean blocks for the program but sends what
+ * the lean path cannot serve (a call inside a scope, under fault injection or a limit), and the
+ * frees and reallocs of blocks in the manager's format, through this worker. With it, the
  * sites the preload makes from return addresses and the hooks it installs. Private to
  * src/memory/ and src/preload/. Never installed. */
 #ifndef ASTROLAB_FRONT_INT_H
