@@ -65,6 +65,13 @@ typedef enum al_survey_format {
 /* Called after each block of rows; rows_total is the rows to load. May run often: be cheap. */
 typedef void (*al_survey_progress_fn)(void *user, uint64_t rows_done, uint64_t rows_total);
 
+/* A CSV column's type fixed by the caller instead of inferred (al_survey_options.csv_types). */
+typedef struct al_survey_csv_type {
+    int fixed;      /* 1: read the column as dtype; 0: infer it as usual */
+    al_dtype dtype; /* AL_DTYPE_BOOL, AL_DTYPE_INT64, AL_DTYPE_FLOAT64 or AL_DTYPE_STRING */
+    size_t width;   /* strings: the least width (longer values widen it); else ignored */
+} al_survey_csv_type;
+
 typedef struct al_survey_options {
     al_survey_format format;    /* AUTO by default */
     int hdu;                    /* 0 = primary, as CFITSIO's file.fits[N]; AL_SURVEY_HDU_FIRST */
@@ -78,6 +85,19 @@ typedef struct al_survey_options {
     uint64_t csv_infer_rows;    /* CSV rows used to infer types; 0 (default): all of them */
     al_survey_progress_fn progress; /* may be NULL */
     void *progress_user;            /* passed to progress */
+    /* Partitioned loads (<astrolab/mpi.h> uses these; so may any program that splits a file).
+     * CSV only: the records that start at a byte offset in [csv_byte_start, csv_byte_stop)
+     * (-1: the end), the header always read from the file's start; csv_byte_start must be a
+     * record's first byte or fall inside the header. Rows and lines in error messages, and
+     * file_rows, then count from the range's first record. */
+    int64_t csv_byte_start; /* default 0 */
+    int64_t csv_byte_stop;  /* default -1 */
+    /* 1: every column that is not floating-point gets its "_null.<key>" mask, all false when
+     * nothing is missing, so that loads of different parts of a file have the same entries. */
+    int null_masks;
+    /* CSV: one per loaded column (in the order of `columns`, or the file's), or NULL: every
+     * column inferred. A value that does not fit a fixed type is AL_EFORMAT. */
+    const al_survey_csv_type *csv_types;
 } al_survey_options;
 
 /* Fills *opts with the defaults above. */
@@ -133,6 +153,9 @@ AL_API AL_NODISCARD int al_survey_set_name(al_tensordict *td, const char *survey
  * AL_ENOMEM. */
 AL_API AL_NODISCARD int al_survey_set_column(al_tensordict *td, const char *name, const char *unit,
                                              const char *role);
+/* Sets the rows of the file td was loaded from (al_survey_meta.file_rows), as a partitioned
+ * load that read a part of it knows them. AL_OK, AL_EINVAL (NULL td, rows < 0), AL_ENOMEM. */
+AL_API AL_NODISCARD int al_survey_set_file_rows(al_tensordict *td, int64_t rows);
 /* The metadata of column `key` (a key, or a direct entry's plain name) of td, found in O(1)
  * expected time; borrowed as al_survey_info's result. NULL when td has no such column record. */
 AL_API const al_survey_column *al_survey_column_find(const al_tensordict *td, const char *key);

@@ -290,6 +290,10 @@ static int read_rows(ali_csv_load *x, ali_csv *r, al_error *err)
             ali_csv_untyped_to_float(x);
         }
         int64_t i = ali_csv_slot(x, x->row);
+        if (r->base + (int64_t)r->pos >= x->byte_stop) {
+            x->row--;
+            break;
+        }
         if (i >= x->cap)
             return al_error_set(err, AL_EIO, "%s: the file changed while it was read", x->path);
         char c0 = r->buf[r->pos];
@@ -310,7 +314,7 @@ static int read_rows(ali_csv_load *x, ali_csv *r, al_error *err)
         else {
             if ((rc = ali_csv_next(r, err)) < 0)
                 return rc;
-            if (rc == 0) { /* only blank or comment lines were left */
+            if (rc == 0 || r->rec_off >= x->byte_stop) { /* only blank or comment lines left */
                 x->row--;
                 break;
             }
@@ -320,6 +324,38 @@ static int read_rows(ali_csv_load *x, ali_csv *r, al_error *err)
         }
         if (i >= 0 && o->progress && ++stored % 65536 == 0)
             o->progress(o->progress_user, (uint64_t)stored, (uint64_t)x->cap);
+    }
+    return AL_OK;
+}
+
+/* The types the caller fixed (o->csv_types), set before the first row. */
+static int fix_types(ali_csv_load *x, const al_survey_options *o, size_t n, const char *path,
+                     al_error *err)
+{
+    for (size_t j = 0; o->csv_types && j < n; j++) {
+        const al_survey_csv_type *f = &o->csv_types[j];
+        ali_csv_col *c = &x->cols[j];
+        c->width = f->width;
+        if (!f->fixed)
+            continue;
+        switch (f->dtype) {
+        case AL_DTYPE_BOOL:
+            c->type = ALI_T_BOOL;
+            break;
+        case AL_DTYPE_INT64:
+            c->type = ALI_T_INT;
+            break;
+        case AL_DTYPE_FLOAT64:
+            c->type = ALI_T_FLOAT;
+            break;
+        case AL_DTYPE_STRING:
+            c->type = ALI_T_STRING;
+            break;
+        default:
+            return al_error_set(err, AL_EINVAL, "%s: column %zu: a CSV column cannot be read as %s",
+                                path, j + 1, al_dtype_name(f->dtype));
+        }
+        c->fixed = true;
     }
     return AL_OK;
 }
@@ -334,10 +370,17 @@ int ali_csv_read(const char *path, const al_survey_options *o, ali_stable *t, al
         return rc;
     ali_csv_load x = {.path = path, .o = o, .t = t, .start = o->row_start};
     x.stop = o->row_stop < 0 ? INT64_MAX : o->row_stop;
+    x.byte_stop = o->csv_byte_stop < 0 ? INT64_MAX : o->csv_byte_stop;
     int64_t lines = 0;
     rc = read_header(&r, o, t, &x.cols, &x.nf, err);
     if (rc == AL_OK)
-        rc = ali_csv_count_lines(&r, r.base + (int64_t)r.pos, &lines, err);
+        rc = fix_types(&x, o, t->n_cols, path, err);
+    if (rc == AL_OK) {
+        int64_t from = r.base + (int64_t)r.pos;
+        if (o->csv_byte_start > from)
+            from = o->csv_byte_start < x.byte_stop ? o->csv_byte_start : x.byte_stop;
+        rc = ali_csv_count_lines(&r, from, x.byte_stop, &lines, err);
+    }
     if (rc == AL_OK) {
         x.n = t->n_cols;
         x.cap = (x.stop < lines ? x.stop : lines) - x.start;

@@ -256,7 +256,7 @@ int ali_csv_value(ali_csv_load *x, ali_csv_col *c, int64_t i, const char *s, siz
 {
     if (n > c->width)
         c->width = n;
-    if (!x->frozen && c->type != ALI_T_STRING && !ali_csv_is_null(s, n)) {
+    if (!x->frozen && !c->fixed && c->type != ALI_T_STRING && !ali_csv_is_null(s, n)) {
         size_t tn = n;
         const char *t = trim(s, &tn);
         ali_csv_type k = classify(t, tn), to = c->type;

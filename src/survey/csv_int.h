@@ -36,8 +36,9 @@ int ali_csv_next(ali_csv *r, al_error *err);
  * buf[len] is then '\0'. AL_OK or an error. */
 int ali_csv_fill(ali_csv *r, al_error *err);
 /* Records (lines outside quotes, the last one unterminated included) from file offset `from`
- * to the end, read with r's buffer, which is left empty; an upper bound on the rows. */
-int ali_csv_count_lines(ali_csv *r, int64_t from, int64_t *lines, al_error *err);
+ * (a record's start) to `to` (INT64_MAX: the end), read with r's buffer, which is left empty
+ * at `from`; an upper bound on the rows that start in that range. */
+int ali_csv_count_lines(ali_csv *r, int64_t from, int64_t to, int64_t *lines, al_error *err);
 /* Back to the start of the file. */
 int ali_csv_rewind(ali_csv *r, al_error *err);
 void ali_csv_close(ali_csv *r);
@@ -68,6 +69,7 @@ typedef struct ali_csv_col {
     ali_csv_type type; /* for the values so far */
     size_t width;      /* longest value, bytes (kept exact for string columns) */
     bool neg_zero;     /* an int64 column holds "-0" (a float64 one must re-read it) */
+    bool fixed;        /* the caller fixed its type (al_survey_options.csv_types) */
     ali_scol *sc;      /* the table's column: data has 8 bytes a row until the end */
 } ali_csv_col;
 
@@ -85,6 +87,7 @@ typedef struct ali_csv_load {
     ali_csv_col **fcol;  /* per field of a record: its column, or NULL */
     size_t nf;           /* fields a record has */
     int64_t start, stop; /* stored rows: file rows start + 1 .. stop (1-based) */
+    int64_t byte_stop;   /* records from this file offset on are not read */
     int64_t cap;         /* rows the buffers hold */
     int64_t row;         /* the file row (1-based) being read */
     int64_t line;        /* its line */

@@ -117,22 +117,24 @@ static inline uint64_t mask64(const char *p, char c)
     return m;
 }
 
-int ali_csv_count_lines(ali_csv *r, int64_t from, int64_t *lines, al_error *err)
+int ali_csv_count_lines(ali_csv *r, int64_t from, int64_t to, int64_t *lines, al_error *err)
 {
     if (lseek(r->fd, from, SEEK_SET) < 0)
         return al_error_set(err, AL_EIO, "%s: cannot seek: %m", r->path);
-    int64_t n = 0;
+    int64_t n = 0, at = from;
     uint64_t inside = 0; /* all ones while inside quotes at a chunk's end */
     char last = '\n';
     for (;;) {
-        ssize_t got;
+        ssize_t got = 0;
+        size_t want = to <= at ? 0 : to - at < (int64_t)r->cap ? (size_t)(to - at) : r->cap;
         do
-            got = read(r->fd, r->buf, r->cap);
+            got = want ? read(r->fd, r->buf, want) : 0;
         while (got < 0 && errno == EINTR);
         if (got < 0)
             return al_error_set(err, AL_EIO, "%s: read failed: %m", r->path);
         if (got == 0)
             break;
+        at += got;
         memset(r->buf + got, 0, ALI_CSV_PAD);
         for (ssize_t i = 0; i < got; i += 64) {
             uint64_t nl = mask64(r->buf + i, '\n'), q = mask64(r->buf + i, '"');

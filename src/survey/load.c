@@ -21,6 +21,7 @@ void al_survey_options_init(al_survey_options *opts)
     memset(opts, 0, sizeof *opts);
     opts->hdu = AL_SURVEY_HDU_FIRST;
     opts->row_stop = -1;
+    opts->csv_byte_stop = -1;
 }
 
 void *ali_survey_col_alloc(uint64_t bytes, const char *path, const char *col, al_error *err)
@@ -206,6 +207,22 @@ static int sniff(const char *path, al_survey_format *fmt, al_error *err)
     return AL_OK;
 }
 
+/* With opts->null_masks, an all-false mask for each column that is not floating-point and has
+ * none, so that every part of a partitioned load has the same entries. */
+static int add_masks(ali_stable *t, const al_survey_options *o, const char *path, al_error *err)
+{
+    for (size_t i = 0; o->null_masks && i < t->n_cols; i++) {
+        ali_scol *c = &t->cols[i];
+        if (c->nulls || c->dtype == AL_DTYPE_FLOAT32 || c->dtype == AL_DTYPE_FLOAT64)
+            continue;
+        uint64_t n = (uint64_t)t->rows * (uint64_t)c->repeat;
+        if (!(c->nulls = ali_survey_col_alloc(n, path, c->key, err)))
+            return AL_ENOMEM;
+        memset(c->nulls, 0, (size_t)n);
+    }
+    return AL_OK;
+}
+
 /* Keeps every block of the table past the end of the load scope. */
 static void table_keep(ali_stable *t)
 {
@@ -314,9 +331,21 @@ al_tensordict *al_survey_load(const char *path, const al_survey_options *opts, a
                      (long long)opts->row_start, (long long)opts->row_stop);
         return NULL;
     }
+    if (opts->csv_byte_start < 0 ||
+        (opts->csv_byte_stop >= 0 && opts->csv_byte_stop < opts->csv_byte_start)) {
+        al_error_set(err, AL_EINVAL, "%s: bad byte range %lld..%lld", path,
+                     (long long)opts->csv_byte_start, (long long)opts->csv_byte_stop);
+        return NULL;
+    }
     al_survey_format fmt = opts->format;
     if (fmt == AL_SURVEY_FORMAT_AUTO && sniff(path, &fmt, err) != AL_OK)
         return NULL;
+    if (fmt == AL_SURVEY_FORMAT_FITS &&
+        (opts->csv_byte_start || opts->csv_byte_stop >= 0 || opts->csv_types)) {
+        al_error_set(err, AL_EINVAL, "%s: a byte range and fixed types are for CSV files only",
+                     path);
+        return NULL;
+    }
     al_tensordict *td = al_tensordict_new(AL_BATCH_UNSET, AL_CPU, err);
     if (!td)
         return NULL;
@@ -332,6 +361,8 @@ al_tensordict *al_survey_load(const char *path, const al_survey_options *opts, a
                                           : ali_csv_read(path, opts, &table, err);
     if (rc == AL_OK)
         rc = ali_survey_check_unique(&table, path, err);
+    if (rc == AL_OK)
+        rc = add_masks(&table, opts, path, err);
     if (rc == AL_OK)
         table_keep(&table);
     (void)!al_scope_end(scope, NULL); /* a failed reader's blocks go here */

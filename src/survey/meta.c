@@ -270,6 +270,18 @@ int al_survey_set_name(al_tensordict *td, const char *survey)
     return rc;
 }
 
+int al_survey_set_file_rows(al_tensordict *td, int64_t rows)
+{
+    if (!td || rows < 0)
+        return AL_EINVAL;
+    pthread_mutex_lock(&table.lock);
+    meta_rec *r = get_or_create_locked(td);
+    if (r)
+        r->meta.file_rows = rows;
+    pthread_mutex_unlock(&table.lock);
+    return r ? AL_OK : AL_ENOMEM;
+}
+
 int al_survey_set_column(al_tensordict *td, const char *name, const char *unit, const char *role)
 {
     if (!td || !name || !*name)
