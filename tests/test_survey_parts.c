@@ -162,6 +162,26 @@ TEST(test_null_masks_appear_for_non_float_columns_only)
     al_survey_free(td);
 }
 
+TEST(test_a_column_widened_to_string_in_a_byte_range_rereads_only_its_rows)
+{
+    const char *path = write_file("widen.csv", "a,b\n1,true\n2,false\n3,-0\n4,x\n");
+    al_error err;
+    al_survey_options o;
+    al_survey_options_init(&o);
+    o.csv_byte_start = 11; /* "2,false" */
+    al_tensordict *td = al_survey_load(path, &o, &err);
+    CHECK(td && al_tensordict_batch_size(td) == 3);
+    const al_tensor *b = td ? al_tensordict_borrow(td, "b") : NULL;
+    CHECK(b && al_tensor_dtype(b) == AL_DTYPE_STRING);
+    const char *want[] = {"false", "-0", "x"};
+    for (int64_t i = 0; b && i < 3; i++) {
+        char buf[16];
+        CHECK(al_tensor_get_string(b, &i, buf, sizeof buf, NULL) == AL_OK);
+        CHECK_EQ_STR(buf, want[i]);
+    }
+    al_survey_free(td);
+}
+
 TEST(test_byte_ranges_of_a_fits_file_are_refused)
 {
     const char *path = tmp_path("t.fits");

@@ -120,6 +120,12 @@ AL_API void al_survey_options_init(al_survey_options *opts);
 AL_API AL_NODISCARD al_tensordict *al_survey_load(const char *path, const al_survey_options *opts,
                                                   al_error *err);
 
+/* What al_survey_load with AL_SURVEY_FORMAT_AUTO reads `path` as, from its first bytes, into
+ * *format (FITS, compressed FITS included, or CSV). AL_OK, AL_EINVAL, AL_ENOTFOUND, AL_EIO,
+ * AL_EUNSUPPORTED (a compression CFITSIO cannot read); err filled. */
+AL_API AL_NODISCARD int al_survey_detect_format(const char *path, al_survey_format *format,
+                                                al_error *err);
+
 /* -------- Metadata. -------- */
 typedef struct al_survey_column {
     const char *name;   /* the column's name as in the file, byte for byte (the key's text) */

@@ -379,6 +379,7 @@ int ali_csv_read(const char *path, const al_survey_options *o, ali_stable *t, al
         int64_t from = r.base + (int64_t)r.pos;
         if (o->csv_byte_start > from)
             from = o->csv_byte_start < x.byte_stop ? o->csv_byte_start : x.byte_stop;
+        x.byte_start = from;
         rc = ali_csv_count_lines(&r, from, x.byte_stop, &lines, err);
     }
     if (rc == AL_OK) {

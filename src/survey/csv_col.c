@@ -191,7 +191,12 @@ static int reread(ali_csv_load *x, ali_csv_col *c, al_error *err)
     if (rc != AL_OK)
         return rc;
     rc = ali_csv_next(&q, err); /* the header */
-    ali_csv_load y = *x;        /* the same load, at earlier rows */
+    /* A byte range's first record is past the header (csv_byte_start): its rows start there. */
+    if (rc > 0 && x->byte_start > q.base + (int64_t)q.pos) {
+        int src = ali_csv_seek(&q, x->byte_start, err);
+        rc = src == AL_OK ? 1 : src;
+    }
+    ali_csv_load y = *x; /* the same load, at earlier rows */
     for (y.row = 1; rc > 0 && y.row < x->row; y.row++) {
         if ((rc = ali_csv_next(&q, err)) <= 0)
             break;

@@ -39,6 +39,8 @@ int ali_csv_fill(ali_csv *r, al_error *err);
  * (a record's start) to `to` (INT64_MAX: the end), read with r's buffer, which is left empty
  * at `from`; an upper bound on the rows that start in that range. */
 int ali_csv_count_lines(ali_csv *r, int64_t from, int64_t to, int64_t *lines, al_error *err);
+/* To file offset `off` (a record's start, past the header), with an empty buffer. */
+int ali_csv_seek(ali_csv *r, int64_t off, al_error *err);
 /* Back to the start of the file. */
 int ali_csv_rewind(ali_csv *r, al_error *err);
 void ali_csv_close(ali_csv *r);
@@ -87,6 +89,7 @@ typedef struct ali_csv_load {
     ali_csv_col **fcol;  /* per field of a record: its column, or NULL */
     size_t nf;           /* fields a record has */
     int64_t start, stop; /* stored rows: file rows start + 1 .. stop (1-based) */
+    int64_t byte_start;  /* file offset of the first record read */
     int64_t byte_stop;   /* records from this file offset on are not read */
     int64_t cap;         /* rows the buffers hold */
     int64_t row;         /* the file row (1-based) being read */

@@ -154,10 +154,15 @@ int ali_csv_count_lines(ali_csv *r, int64_t from, int64_t to, int64_t *lines, al
         last = r->buf[got - 1];
     }
     *lines = n + (last != '\n' || inside); /* an unclosed quote: the tokenizer reports it */
-    if (lseek(r->fd, from, SEEK_SET) < 0)
+    return ali_csv_seek(r, from, err);
+}
+
+int ali_csv_seek(ali_csv *r, int64_t off, al_error *err)
+{
+    if (lseek(r->fd, off, SEEK_SET) < 0)
         return al_error_set(err, AL_EIO, "%s: cannot seek: %m", r->path);
     r->len = r->pos = 0;
-    r->base = from;
+    r->base = off;
     r->eof = false;
     return AL_OK;
 }

@@ -199,6 +199,8 @@ int ali_survey_magic(const char *path, ali_magic *magic, al_error *err)
 /* The format by content: FITS, compressed FITS (CFITSIO decompresses it), else CSV. */
 static int sniff(const char *path, al_survey_format *fmt, al_error *err)
 {
+    if (!path || !fmt)
+        return al_error_set(err, AL_EINVAL, "al_survey_detect_format: NULL argument");
     ali_magic m;
     int rc = ali_survey_magic(path, &m, err);
     if (rc != AL_OK)
@@ -385,4 +387,9 @@ al_tensordict *al_survey_load(const char *path, const al_survey_options *opts, a
         return NULL;
     }
     return td;
+}
+
+int al_survey_detect_format(const char *path, al_survey_format *format, al_error *err)
+{
+    return sniff(path, format, err);
 }
