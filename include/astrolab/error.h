@@ -45,6 +45,9 @@ enum {
 
     AL_EUI = -500,   /* -500..-599: dashboard and HTTP server */
     AL_EJSON = -600, /* -600..-699: text that is not JSON (al_json_format) */
+
+    AL_EMPI = -700,  /* -700..-799: libastrolab_mpi; an MPI call failed */
+    AL_EPEER = -701, /* another rank failed in the same collective call (its error quoted) */
 };
 
 /* Length of al_error.message, terminating NUL included. */

@@ -32,6 +32,8 @@ static const struct {
     {AL_ESHAPE, "shape or batch size mismatch"},
     {AL_EUI, "dashboard error"},
     {AL_EJSON, "not valid JSON"},
+    {AL_EMPI, "MPI error"},
+    {AL_EPEER, "another MPI rank failed"},
 };
 
 const char *al_strerror(int code)

@@ -1,0 +1,83 @@
+/* AstroLab under MPI: partitioned catalogs and one memory view of a whole job (libastrolab_mpi).
+ *
+ * A separate library, built where CMake finds MPI, linked as -lastrolab_mpi -lastrolab
+ * (`pkg-config astrolab-mpi`, or find_package(astrolab COMPONENTS mpi) and the target
+ * astrolab::astrolab_mpi). libastrolab itself never needs MPI. Every rank of a job runs its
+ * own memory manager; these calls combine them with MPI's own collectives.
+ *
+ *     MPI_Init(&argc, &argv);
+ *     al_error err;
+ *     al_tensordict *td = al_mpi_survey_load("gaia.csv", NULL, MPI_COMM_WORLD, &err);
+ *     if (!td)  // on every rank, when any rank failed: no rank waits for another
+ *         fprintf(stderr, "%s\n", err.message);
+ *     int64_t first;                    // this rank's rows are first .. first + rows - 1
+ *     (void)!al_mpi_first_row(td, MPI_COMM_WORLD, &first, &err);
+ *     ...
+ *     al_survey_free(td);
+ *     MPI_Finalize();
+ *
+ * Collective calls. Every function here that takes a communicator is collective: every rank of
+ * `comm` calls it, in the same order, with the same root and path. Each one agrees on success
+ * (al_mpi_agree, an MPI_Allreduce) before every collective step, so when one rank fails (out of
+ * memory, a bad file, ASTROLAB_FAIL_AFTER) every rank returns an error from the same call: the
+ * failing rank its own, the others AL_EPEER with "rank N: <its message>" in err. A failed call
+ * leaves no rank's data changed and no block leaked. A rank that dies (killed, crashed) is
+ * MPI's to handle: Open MPI's mpirun ends the job and names the rank.
+ *
+ * Threads. Call these from one thread per rank (MPI_THREAD_FUNNELED is enough); they use the
+ * communicator as MPI allows, never concurrently with other calls on the same communicator. */
+#ifndef ASTROLAB_MPI_H
+#define ASTROLAB_MPI_H
+
+#include <mpi.h>    /* MPI_Comm */
+#include <stdint.h> /* int64_t, uint64_t */
+
+#include "astrolab/defs.h"    /* AL_API and attributes */
+#include "astrolab/error.h"   /* al_error, AL_EMPI, AL_EPEER */
+#include "astrolab/memory.h"  /* al_memory_stats */
+#include "astrolab/survey.h"  /* al_survey_options */
+#include "astrolab/tensors.h" /* al_tensordict, al_optimize_options */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* -------- Agreement: the rule every call below follows, for the caller's own steps too. --------
+ */
+
+/* Collective. Combines every rank's `rc` (AL_OK or an AL_E* code): AL_OK when all are AL_OK.
+ * Else a rank that failed gets its own rc back (err as it left it), and every other rank
+ * AL_EPEER, with the lowest failing rank's message quoted in err ("rank 2: gaia.csv: out of
+ * memory ..."). `err` may be NULL. AL_EMPI when MPI itself fails. One MPI_Allreduce, and an
+ * MPI_Bcast of the message when a rank failed. */
+AL_API AL_NODISCARD int al_mpi_agree(MPI_Comm comm, int rc, al_error *err);
+
+/* -------- Partitioned catalogs. -------- */
+
+/* Collective. Loads this rank's part of the table at `path` (read by every rank: a shared file
+ * system) into a new tensordict, as al_survey_load would load the whole and cut it: contiguous,
+ * balanced parts in rank order (rank r of P gets rows [r*N/P, (r+1)*N/P) of a FITS table's N;
+ * a CSV file is cut into P byte ranges, each moved to the start of a record, quoted newlines
+ * respected), so that the parts concatenated in rank order equal the whole load value by value.
+ * Every rank gets the same entries, dtypes, string widths and metadata (al_survey_info): CSV
+ * types are agreed from every part's values (a column with an "x" on one rank is a string
+ * column on all); every column that is not floating-point has its "_null.<key>" mask on every
+ * rank (opts->null_masks is implied). `opts` may be NULL; its row range selects rows of the
+ * whole table, for FITS only (a CSV row range is AL_EUNSUPPORTED: cut the loaded parts instead),
+ * and csv_byte_start/stop and csv_types are the partition's own (AL_EINVAL when set). A CSV
+ * file must not hold a '"' inside a comment line or an unquoted field (the cut counts quotes).
+ * Free the result with al_survey_free. NULL on every rank when any rank failed (see above). */
+AL_API AL_NODISCARD al_tensordict *
+al_mpi_survey_load(const char *path, const al_survey_options *opts, MPI_Comm comm, al_error *err);
+
+/* Collective. *first gets the global index of the first row of this rank's `td` in the rank-order
+ * concatenation of every rank's td (an MPI_Exscan of batch sizes): for a part from
+ * al_mpi_survey_load, its first row in the file's table. AL_OK, AL_EINVAL (NULL td or first,
+ * on any rank), AL_EMPI, AL_EPEER. */
+AL_API AL_NODISCARD int al_mpi_first_row(const al_tensordict *td, MPI_Comm comm, int64_t *first,
+                                         al_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ASTROLAB_MPI_H */
