@@ -113,7 +113,7 @@ static void mt_schema(const al_tensordict *td, char *buf, size_t len)
 
 /* Checks that the parts `part` of every rank, concatenated in rank order, equal `whole` (rank
  * 0's; NULL elsewhere) byte for byte, with the same schema and metadata. Collective. */
-static void mt_check_parts(const al_tensordict *part, const al_tensordict *whole, const char *what)
+__attribute__((unused)) static void mt_check_parts(const al_tensordict *part, const al_tensordict *whole, const char *what)
 {
     static char mine[8192], want[8192], got[8192];
     mt_schema(part, mine, sizeof mine);
