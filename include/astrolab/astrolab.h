@@ -6,6 +6,7 @@
 #include "astrolab/defs.h"     /* version, attributes */
 #include "astrolab/error.h"    /* codes, al_error */
 #include "astrolab/format.h"   /* figures for people, JSON text */
+#include "astrolab/job.h"      /* one memory view of a job of many processes (MPI ranks) */
 #include "astrolab/log.h"      /* named loggers */
 #include "astrolab/memory.h"   /* manager, scopes, registry, diagnosis */
 #include "astrolab/settings.h" /* ASTROLAB_* settings in force */

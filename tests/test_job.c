@@ -1,0 +1,85 @@
+/* al_job_merge (<astrolab/job.h>): sites of many ranks merged into one view of the job. */
+#include "test.h"
+
+static const al_job_site common = {"main.c", 10, "main", "catalog", 1000, 2};
+static const al_job_site only2 = {"select.c", 42, "pick", "buffer", 77, 1};
+
+/* Four ranks: "common" on each, "only2" on rank 2 alone; rank 3 peaks far above the rest. */
+static al_job_view *four_ranks(al_error *err)
+{
+    al_job_site s2[2] = {common, only2};
+    al_job_rank r[4] = {
+        {.rank = 3, .current_bytes = 1000, .peak_bytes = 90 << 20, .sites = &common, .n_sites = 1},
+        {.rank = 0, .current_bytes = 1000, .peak_bytes = 10 << 20, .sites = &common, .n_sites = 1},
+        {.rank = 2, .current_bytes = 1077, .peak_bytes = 10 << 20, .sites = s2, .n_sites = 2},
+        {.rank = 1, .current_bytes = 1000, .peak_bytes = 10 << 20, .sites = &common, .n_sites = 1},
+    };
+    return al_job_merge(r, 4, err);
+}
+
+TEST(test_merge_tells_sites_on_every_rank_from_sites_on_some)
+{
+    al_error err;
+    al_job_view *v = four_ranks(&err);
+    CHECK(v != NULL);
+    if (!v)
+        return;
+    CHECK_EQ_INT(v->n_ranks, 4);
+    CHECK_EQ_INT(v->peak_rank, 3);
+    CHECK_EQ_INT(v->current_bytes, 4077);
+    CHECK_EQ_INT(v->n_sites, 2);
+    CHECK_EQ_STR(v->sites[0].site.file, "main.c");
+    CHECK_EQ_INT(v->sites[0].site.bytes, 4000);
+    CHECK_EQ_INT(v->sites[0].n_ranks, 4);
+    CHECK(v->sites[0].on_every_rank);
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ_INT(v->sites[0].ranks[i], i);
+    CHECK(!v->sites[1].on_every_rank);
+    CHECK_EQ_INT(v->sites[1].n_ranks, 1);
+    CHECK_EQ_INT(v->sites[1].ranks[0], 2);
+    int imbalance = 0, some = 0, every = 0;
+    for (size_t i = 0; i < v->n_recommendations; i++) {
+        const al_job_recommendation *r = &v->recommendations[i];
+        imbalance += strcmp(r->code, "memory_imbalance") == 0 && strstr(r->message, "rank 3 ");
+        some += strcmp(r->code, "leak_on_some_ranks") == 0 && strstr(r->message, "rank 2 only");
+        every += strcmp(r->code, "leak_on_every_rank") == 0 && strstr(r->message, "main.c:10");
+    }
+    CHECK(imbalance == 1 && some == 1 && every == 1);
+    char *json = al_job_view_json(v), *text = al_job_view_text(v);
+    CHECK(json && strstr(json, "\"on_every_rank\":true") && strstr(json, "\"ranks\":[2]") &&
+          strstr(json, "\"peak_rank\":3"));
+    CHECK(text && strstr(text, "every rank") && strstr(text, "select.c:42"));
+    free(json);
+    free(text);
+    al_job_view_free(v);
+}
+
+TEST(test_merge_refuses_a_repeated_rank)
+{
+    al_job_rank r[2] = {{.rank = 1}, {.rank = 1}};
+    al_error err;
+    CHECK(al_job_merge(r, 2, &err) == NULL);
+    CHECK_EQ_INT(err.code, AL_EINVAL);
+    CHECK(al_job_merge(NULL, 1, &err) == NULL);
+    al_job_view *v = al_job_merge(NULL, 0, &err);
+    CHECK(v && v->n_ranks == 0 && v->n_sites == 0);
+    al_job_view_free(v);
+}
+
+TEST(test_merge_fails_cleanly_at_every_allocation)
+{
+    for (uint64_t n = 1; n < 1000; n++) {
+        al_memory_fail_after(n, 0);
+        al_error err;
+        al_job_view *v = four_ranks(&err);
+        al_memory_fail_after(0, 0);
+        if (v) {
+            al_job_view_free(v);
+            CHECK(n > 5);
+            break;
+        }
+        CHECK_EQ_INT(err.code, AL_ENOMEM);
+    }
+}
+
+TEST_MAIN()
