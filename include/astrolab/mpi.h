@@ -34,6 +34,7 @@
 
 #include "astrolab/defs.h"    /* AL_API and attributes */
 #include "astrolab/error.h"   /* al_error, AL_EMPI, AL_EPEER */
+#include "astrolab/job.h"     /* al_job_view: the job's diagnosis */
 #include "astrolab/memory.h"  /* al_memory_stats */
 #include "astrolab/survey.h"  /* al_survey_options */
 #include "astrolab/tensors.h" /* al_tensordict, al_optimize_options */
@@ -76,6 +77,59 @@ al_mpi_survey_load(const char *path, const al_survey_options *opts, MPI_Comm com
  * on any rank), AL_EMPI, AL_EPEER. */
 AL_API AL_NODISCARD int al_mpi_first_row(const al_tensordict *td, MPI_Comm comm, int64_t *first,
                                          al_error *err);
+
+/* -------- One view of the job's memory. -------- */
+
+/* One al_memory_stats field over the ranks. Byte counts are carried as doubles: exact up to
+ * 2^53 (8 PiB). */
+typedef struct al_mpi_stat {
+    double min;   /* smallest value on a rank */
+    double max;   /* largest */
+    double sum;   /* over every rank */
+    int max_rank; /* the (lowest) rank holding max */
+} al_mpi_stat;
+
+/* Every field of al_memory_stats (<astrolab/memory.h>), over the ranks of a communicator. */
+typedef struct al_mpi_job_stats {
+    int ranks; /* ranks combined */
+    al_mpi_stat current_bytes;
+    al_mpi_stat peak_bytes;
+    al_mpi_stat live_blocks;
+    al_mpi_stat total_allocations;
+    al_mpi_stat total_frees;
+    al_mpi_stat rss_bytes;
+    al_mpi_stat peak_rss_bytes;
+    al_mpi_stat cuda_allocated_bytes;
+    al_mpi_stat cuda_reserved_bytes;
+    al_mpi_stat cuda_peak_allocated_bytes;
+    al_mpi_stat errors;
+    al_mpi_stat current_mb;
+    al_mpi_stat peak_mb;
+    al_mpi_stat cuda_memory_allocated;
+} al_mpi_job_stats;
+
+/* Collective. Gathers every rank's al_get_memory_stats to `root`, which gets each field's min,
+ * max, sum and max_rank in *out; `out` is not touched on other ranks and may be NULL there.
+ * AL_OK, AL_EINVAL (bad root, or NULL out on root), AL_EMPI, AL_EPEER. */
+AL_API AL_NODISCARD int al_mpi_memory_stats(MPI_Comm comm, int root, al_mpi_job_stats *out);
+/* {"ranks": n, "current_bytes": {"min", "max", "sum", "max_rank"}, ...: every field above}.
+ * free() it; NULL when out of memory or s is NULL. */
+AL_API AL_NODISCARD char *al_mpi_memory_stats_json(const al_mpi_job_stats *s);
+
+/* The job's diagnosis: <astrolab/job.h>'s view (sites keyed file:line:function:tag with their
+ * totals and ranks, on_every_rank, peak_rank, recommendations naming ranks). */
+typedef al_job_view al_mpi_diagnosis;
+
+/* Collective. Each rank's al_diagnose_memory_leaks (its top_consumers: raise
+ * al_diagnosis_thresholds.top_consumers, 20 by default, to send more sites) and memory stats,
+ * gathered to `root` and merged there by al_job_merge. On root the job's diagnosis, on the other
+ * ranks an empty one (n_ranks 0); free either with al_mpi_diagnosis_free. NULL on every rank
+ * when any rank failed (err filled: AL_ENOMEM, AL_EINVAL for a bad root, AL_EMPI, AL_EPEER). */
+AL_API AL_NODISCARD al_mpi_diagnosis *al_mpi_diagnose(MPI_Comm comm, int root, al_error *err);
+/* al_job_view_json of d. free() it; NULL when out of memory or d is NULL. */
+AL_API AL_NODISCARD char *al_mpi_diagnosis_json(const al_mpi_diagnosis *d);
+/* Frees d; NULL does nothing. */
+AL_API void al_mpi_diagnosis_free(al_mpi_diagnosis *d);
 
 #ifdef __cplusplus
 }

@@ -39,7 +39,7 @@ static void mt_init(int *argc, char ***argv)
     MPI_Bcast(mt_dir, sizeof mt_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
 }
 
-static const char *mt_path(const char *name)
+__attribute__((unused)) static const char *mt_path(const char *name)
 {
     static char bufs[4][128];
     static int next;
@@ -49,7 +49,7 @@ static const char *mt_path(const char *name)
 }
 
 /* Rank 0 writes `text` to `name`; every rank returns its path once it is there. */
-static const char *mt_write(const char *name, const char *text, size_t len)
+__attribute__((unused)) static const char *mt_write(const char *name, const char *text, size_t len)
 {
     const char *p = mt_path(name);
     if (mt_rank == 0) {
@@ -113,7 +113,8 @@ static void mt_schema(const al_tensordict *td, char *buf, size_t len)
 
 /* Checks that the parts `part` of every rank, concatenated in rank order, equal `whole` (rank
  * 0's; NULL elsewhere) byte for byte, with the same schema and metadata. Collective. */
-__attribute__((unused)) static void mt_check_parts(const al_tensordict *part, const al_tensordict *whole, const char *what)
+__attribute__((unused)) static void mt_check_parts(const al_tensordict *part,
+                                                   const al_tensordict *whole, const char *what)
 {
     static char mine[8192], want[8192], got[8192];
     mt_schema(part, mine, sizeof mine);
