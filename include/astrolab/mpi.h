@@ -78,6 +78,43 @@ al_mpi_survey_load(const char *path, const al_survey_options *opts, MPI_Comm com
 AL_API AL_NODISCARD int al_mpi_first_row(const al_tensordict *td, MPI_Comm comm, int64_t *first,
                                          al_error *err);
 
+/* Collective. Writes one FITS file at `path` (the same on every rank, on a file system every
+ * rank sees) holding every rank's td in rank order, as al_survey_save_fits would write their
+ * concatenation: the same columns, types, units, roles, null masks and survey name. Each rank
+ * writes its own rows at their offset, in parallel; the file is written under a temporary name
+ * beside `path` and renamed over it only once every rank has written and flushed, so a failure
+ * on any rank leaves an existing `path` as it was. The ranks' tds must hold the same entries
+ * with the same dtypes and string widths (as al_mpi_survey_load and al_mpi_optimize_memory
+ * leave them), else AL_EINVAL. AL_OK, or on every rank: AL_EINVAL, AL_EIO, AL_ETYPE, AL_ENOMEM,
+ * AL_EMPI, AL_EPEER (err filled). */
+AL_API AL_NODISCARD int al_mpi_survey_save_fits(const al_tensordict *td, const char *path,
+                                                MPI_Comm comm, al_error *err);
+
+/* What al_mpi_optimize_memory did: this rank's bytes and the job's. */
+typedef struct al_mpi_optimize_report {
+    uint64_t bytes_before;     /* this rank's tensor bytes before (direct entries) */
+    uint64_t bytes_after;      /* after */
+    uint64_t job_bytes_before; /* summed over the ranks */
+    uint64_t job_bytes_after;
+    size_t n_changed; /* entries narrowed (the same on every rank) */
+} al_mpi_optimize_report;
+
+/* Collective. Narrows the direct tensor entries of every rank's part of a partitioned table the
+ * same way, from the job's statistics (MPI_Allreduce per entry), never from a part's alone:
+ * integers to the narrowest type holding the job's range (al_dtype_narrowest_int), float64 to
+ * float32 where every rank's values round-trip exactly (or, with opts->lossy_float, stay within
+ * opts->tolerance), fixed-width strings to the job's longest value (strings holding NUL bytes
+ * inside are left alone). The passes of opts (NULL: lossless defaults) choose which; dry_run
+ * decides and reports without changing anything. Dictionary encoding, which needs one dictionary
+ * for the job, is not done here (al_tensordict_optimize_memory does it for one process). Every
+ * rank's td must hold the same entries with the same dtypes (as al_mpi_survey_load gives).
+ * `report` may be NULL. AL_OK; on failure (AL_EINVAL: entries that differ between ranks;
+ * AL_ENOMEM, AL_EMPI, AL_EPEER) every rank returns the error and, when it came before the
+ * commit (every new tensor is built first), no td has changed; an AL_ENOMEM while replacing
+ * entries leaves those replaced so far narrowed on that rank, their values unchanged. */
+AL_API AL_NODISCARD int al_mpi_optimize_memory(al_tensordict *td, const al_optimize_options *opts,
+                                               MPI_Comm comm, al_mpi_optimize_report *report);
+
 /* -------- One view of the job's memory. -------- */
 
 /* One al_memory_stats field over the ranks. Byte counts are carried as doubles: exact up to

@@ -74,6 +74,11 @@ typedef enum al_dtype {
 AL_API const char *al_dtype_name(al_dtype dtype);
 /* Bytes per element, or 0 for AL_DTYPE_STRING (its width is per tensor) and bad values. */
 AL_API size_t al_dtype_size(al_dtype dtype);
+/* The narrowest integer type, no wider than `from` (an integer dtype), that holds every value
+ * in [min, max] (min counts only when negative): the same signedness as `from` first at each
+ * width, then the other; `from` itself when none is narrower. The rule of optimize_memory's
+ * integer narrowing, for callers that know a range from elsewhere (a whole MPI job's). */
+AL_API al_dtype al_dtype_narrowest_int(al_dtype from, int64_t min, uint64_t max);
 /* Parses a name written by al_dtype_name. Returns AL_OK and sets *out, or AL_EINVAL. */
 AL_API AL_NODISCARD int al_dtype_parse(const char *name, al_dtype *out);
 

@@ -158,3 +158,34 @@ size_t ali_str_len(const char *p, size_t width)
         width--;
     return width;
 }
+
+static bool fits(al_dtype d, int64_t min, uint64_t max)
+{
+    int64_t lo;
+    uint64_t hi;
+    ali_int_range(d, &lo, &hi);
+    return min >= lo && max <= hi;
+}
+
+al_dtype al_dtype_narrowest_int(al_dtype from, int64_t min, uint64_t max)
+{
+    if (!ali_dtype_is_int(from))
+        return from;
+    if (min > 0)
+        min = 0;
+    bool is_signed = ali_dtype_is_signed(from);
+    static const al_dtype by_size[4][2] = {{AL_DTYPE_INT8, AL_DTYPE_UINT8},
+                                           {AL_DTYPE_INT16, AL_DTYPE_UINT16},
+                                           {AL_DTYPE_INT32, AL_DTYPE_UINT32},
+                                           {AL_DTYPE_INT64, AL_DTYPE_UINT64}};
+    for (int s = 0; s < 4; s++) {
+        al_dtype same = by_size[s][is_signed ? 0 : 1], other = by_size[s][is_signed ? 1 : 0];
+        if (al_dtype_size(same) >= al_dtype_size(from))
+            break;
+        if (fits(same, min, max))
+            return same;
+        if (fits(other, min, max))
+            return other;
+    }
+    return from;
+}

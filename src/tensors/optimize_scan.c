@@ -62,35 +62,14 @@ static int range_run(char *pa, char *pb, int64_t n, int64_t sa, int64_t sb, void
     return 0;
 }
 
-static bool fits(al_dtype d, bool neg, int64_t min, uint64_t max)
-{
-    int64_t lo;
-    uint64_t hi;
-    ali_int_range(d, &lo, &hi);
-    return (!neg || min >= lo) && max <= hi;
-}
-
 al_dtype ali_scan_int_target(const al_tensor *t)
 {
     range_ctx c = {t->dtype, INT64_MAX, INT64_MIN, 0};
     ali_walk(t, NULL, range_run, &c);
     bool is_signed = ali_dtype_is_signed(t->dtype);
-    bool neg = is_signed && c.min < 0;
+    int64_t min = is_signed && c.min < 0 ? c.min : 0;
     uint64_t max = is_signed ? (c.max > 0 ? (uint64_t)c.max : 0) : c.umax;
-    static const al_dtype by_size[4][2] = {{AL_DTYPE_INT8, AL_DTYPE_UINT8},
-                                           {AL_DTYPE_INT16, AL_DTYPE_UINT16},
-                                           {AL_DTYPE_INT32, AL_DTYPE_UINT32},
-                                           {AL_DTYPE_INT64, AL_DTYPE_UINT64}};
-    for (int s = 0; s < 4; s++) {
-        al_dtype same = by_size[s][is_signed ? 0 : 1], other = by_size[s][is_signed ? 1 : 0];
-        if (al_dtype_size(same) >= t->itemsize)
-            break;
-        if (fits(same, neg, c.min, max))
-            return same;
-        if (fits(other, neg, c.min, max))
-            return other;
-    }
-    return t->dtype;
+    return al_dtype_narrowest_int(t->dtype, min, max);
 }
 
 /* -------- float64 -> float32 proofs -------- */

@@ -85,6 +85,30 @@ static int mt_finish(void)
     return any ? 1 : 0;
 }
 
+/* A catalog whose parts differ: a nullable int that is missing only early on, strings of
+ * growing width, bools with a gap, an int whose range grows past int16 in the last parts
+ * ("grow"), floats that round-trip through float32 except in the last rows ("prec"). */
+__attribute__((unused)) static char *catalog_csv(int rows, size_t *len)
+{
+    size_t cap = (size_t)rows * 128 + 64, at = 0;
+    char *s = malloc(cap);
+    at += (size_t)snprintf(s, cap, "source_id,ra,dec,phot_g_mean_mag,name,flag,n,grow,prec\n");
+    for (int i = 0; i < rows; i++) {
+        char n[16] = "";
+        if (i % 7 || i > rows / 3)
+            snprintf(n, sizeof n, "%d", i * 3);
+        at +=
+            (size_t)snprintf(s + at, cap - at, "%d,%.6f,%.6f,%s,star%.*s%d,%s,%s,%d,%s\n", 1000 + i,
+                             i * 0.25, -i * 0.125, i % 11 ? "12.5" : "", i % 5, "xxxxx", i,
+                             i % 13 == 0 ? ""
+                             : i % 2     ? "true"
+                                         : "false",
+                             n, i * i, i >= rows - 10 ? "0.1" : "0.5");
+    }
+    *len = at;
+    return s;
+}
+
 /* A text that names td's entries, dtypes and widths and its metadata (all but row counts of
  * the part): equal on every rank of a partitioned load, and to the whole load's. */
 static void mt_schema(const al_tensordict *td, char *buf, size_t len)

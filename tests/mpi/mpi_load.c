@@ -4,28 +4,6 @@
  * allocation of its load in turn) makes every rank fail in the same call, and leaks nothing. */
 #include "mpi_common.h"
 
-/* A catalog whose parts differ: a nullable int that is missing only early on, strings of
- * growing width, bools with a gap. */
-static char *catalog_csv(int rows, size_t *len)
-{
-    size_t cap = (size_t)rows * 96 + 64, at = 0;
-    char *s = malloc(cap);
-    at += (size_t)snprintf(s, cap, "source_id,ra,dec,phot_g_mean_mag,name,flag,n\n");
-    for (int i = 0; i < rows; i++) {
-        char n[16] = "";
-        if (i % 7 || i > rows / 3)
-            snprintf(n, sizeof n, "%d", i * 3);
-        at += (size_t)snprintf(s + at, cap - at, "%d,%.6f,%.6f,%s,star%.*s%d,%s,%s\n", 1000 + i,
-                               i * 0.25, -i * 0.125, i % 11 ? "12.5" : "", i % 5, "xxxxx", i,
-                               i % 13 == 0 ? ""
-                               : i % 2     ? "true"
-                                           : "false",
-                               n);
-    }
-    *len = at;
-    return s;
-}
-
 static void test_fits_parts_equal_the_whole(void)
 {
     size_t len;
@@ -110,7 +88,7 @@ static void test_csv_types_are_the_whole_files(void)
     char *text = catalog_csv(400, &len);
     /* The last row makes column "n" a string column and "flag" a string one too. */
     text = realloc(text, len + 64);
-    len += (size_t)snprintf(text + len, 64, "9999,1.0,2.0,3.0,lastname,7,n/a?\n");
+    len += (size_t)snprintf(text + len, 64, "9999,1.0,2.0,3.0,lastname,7,n/a?,1,0.5\n");
     const char *csv = mt_write("types.csv", text, len);
     free(text);
     al_error err;
