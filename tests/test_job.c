@@ -82,4 +82,50 @@ TEST(test_merge_fails_cleanly_at_every_allocation)
     }
 }
 
+TEST(test_rank_and_job_come_from_the_launchers_environment)
+{
+    unsetenv("OMPI_COMM_WORLD_RANK"), unsetenv("PMI_RANK"), unsetenv("PMIX_RANK");
+    unsetenv("SLURM_PROCID"), unsetenv("SLURM_JOB_ID"), unsetenv("OMPI_MCA_ess_base_jobid");
+    unsetenv("PMIX_NAMESPACE");
+    CHECK_EQ_INT(al_job_rank_from_env(), -1);
+    CHECK_EQ_STR(al_job_id_from_env(), "");
+    setenv("SLURM_PROCID", "x7", 1); /* not a number: ignored */
+    CHECK_EQ_INT(al_job_rank_from_env(), -1);
+    setenv("PMI_RANK", "5", 1);
+    CHECK_EQ_INT(al_job_rank_from_env(), 5);
+    setenv("OMPI_COMM_WORLD_RANK", "2", 1);
+    CHECK_EQ_INT(al_job_rank_from_env(), 2);
+    setenv("SLURM_JOB_ID", "4242", 1);
+    CHECK_EQ_STR(al_job_id_from_env(), "4242");
+    unsetenv("OMPI_COMM_WORLD_RANK"), unsetenv("PMI_RANK"), unsetenv("SLURM_PROCID");
+    unsetenv("SLURM_JOB_ID");
+}
+
+TEST(test_metrics_carry_rank_job_and_host_labels_under_mpi)
+{
+    char *plain = al_ui_metrics_text();
+    CHECK(plain && strstr(plain, "\nastrolab_memory_current_bytes ") && !strstr(plain, "rank=\""));
+    CHECK(plain && strstr(plain, "astrolab_build_info{version=\""));
+    free(plain);
+    setenv("OMPI_COMM_WORLD_RANK", "3", 1);
+    setenv("SLURM_JOB_ID", "job\"7", 1);
+    char *text = al_ui_metrics_text();
+    CHECK(text &&
+          strstr(text, "\nastrolab_memory_current_bytes{rank=\"3\",job=\"job\\\"7\",host=\""));
+    CHECK(text && strstr(text, "astrolab_build_info{rank=\"3\","));
+    CHECK(text && strstr(text, "\",version=\""));
+    /* No series line without the rank label. */
+    for (const char *line = text; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t n = end ? (size_t)(end - line) : strlen(line);
+        if (n && line[0] != '#' && !memmem(line, n, "rank=\"3\"", 8)) {
+            fprintf(stderr, "  unlabelled: %.*s\n", (int)n, line);
+            CHECK(0);
+        }
+        line = end ? end + 1 : NULL;
+    }
+    free(text);
+    unsetenv("OMPI_COMM_WORLD_RANK"), unsetenv("SLURM_JOB_ID");
+}
+
 TEST_MAIN()

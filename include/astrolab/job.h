@@ -96,6 +96,16 @@ AL_API AL_NODISCARD char *al_job_view_text(const al_job_view *v);
 /* Frees v; NULL does nothing. */
 AL_API void al_job_view_free(al_job_view *v);
 
+/* -------- Where this process stands in a job, from its launcher's environment. -------- */
+
+/* This process's rank: OMPI_COMM_WORLD_RANK (Open MPI's mpirun), PMI_RANK (MPICH, Intel MPI),
+ * PMIX_RANK, or SLURM_PROCID (srun), the first one set to a number >= 0; -1 when none is (not
+ * under MPI). Read on every call; thread-safe as getenv is. */
+AL_API int al_job_rank_from_env(void);
+/* The job's id: SLURM_JOB_ID, Open MPI's OMPI_MCA_ess_base_jobid, or PMIX_NAMESPACE, the first
+ * one set; "" when none is. Borrowed from the environment (static ""). */
+AL_API const char *al_job_id_from_env(void);
+
 #ifdef __cplusplus
 }
 #endif

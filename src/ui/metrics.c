@@ -8,6 +8,7 @@
  * report. */
 #include <dirent.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,30 @@
 #include "ui_int.h"
 #include "util/format_int.h"
 
+static void label_value(ali_strbuf *b, const char *s);
+
+/* Under MPI (al_job_rank_from_env), every series carries rank, job and host labels, so that one
+ * Prometheus scraping a fleet of ranks tells them apart (docs/PROMETHEUS-MPI.md). Writes the
+ * opening brace and those labels, then "," when `more` labels follow, else "}"; outside MPI
+ * only "{" when `more`. */
+static void job_labels(ali_strbuf *b, bool more)
+{
+    int rank = al_job_rank_from_env();
+    if (rank < 0) {
+        if (more)
+            ali_strbuf_append(b, "{", 1);
+        return;
+    }
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0)
+        host[0] = 0;
+    ali_strbuf_printf(b, "{rank=\"%d\",job=\"", rank);
+    label_value(b, al_job_id_from_env());
+    ali_strbuf_append(b, "\",host=\"", 8);
+    label_value(b, host);
+    ali_strbuf_append(b, more ? "\"," : "\"}", 2);
+}
+
 /* v in the shortest text that reads back to it ("55.218067", not %.17g's
  * "55.218066999999998"), with the format's spellings of NaN and the infinities. */
 static void metric(ali_strbuf *b, const char *name, const char *type, const char *help, double v)
@@ -31,7 +56,9 @@ static void metric(ali_strbuf *b, const char *name, const char *type, const char
         snprintf(text, sizeof text, "%s", isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
     else
         ali_fmt_double(v, text, sizeof text);
-    ali_strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", name, help, name, type, name, text);
+    ali_strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s", name, help, name, type, name);
+    job_labels(b, false);
+    ali_strbuf_printf(b, " %s\n", text);
 }
 
 /* A label value with \, " and newline escaped as the format requires. */
@@ -142,7 +169,9 @@ static void tag_metrics(ali_strbuf *b)
         ali_strbuf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", fam[k].name, fam[k].help,
                           fam[k].name);
         for (long i = 0; i < ntags; i++) {
-            ali_strbuf_printf(b, "%s{tag=\"", fam[k].name);
+            ali_strbuf_printf(b, "%s", fam[k].name);
+            job_labels(b, true);
+            ali_strbuf_append(b, "tag=\"", 5);
             label_value(b, sums[i].tag);
             ali_strbuf_printf(b, "\"} %llu\n",
                               (unsigned long long)(k == 0 ? sums[i].bytes : sums[i].count));
@@ -157,11 +186,11 @@ void ali_ui_metrics_write(ali_strbuf *b)
     al_memory_stats s;
     if (al_get_memory_stats(&s) != AL_OK)
         memset(&s, 0, sizeof s);
-    ali_strbuf_printf(b,
-                      "# HELP astrolab_build_info AstroLab library version.\n"
-                      "# TYPE astrolab_build_info gauge\n"
-                      "astrolab_build_info{version=\"%s\"} 1\n",
-                      al_version());
+    ali_strbuf_printf(b, "# HELP astrolab_build_info AstroLab library version.\n"
+                         "# TYPE astrolab_build_info gauge\n"
+                         "astrolab_build_info");
+    job_labels(b, true);
+    ali_strbuf_printf(b, "version=\"%s\"} 1\n", al_version());
     metric(b, "astrolab_memory_current_bytes", "gauge", "Bytes in live tracked blocks.",
            (double)s.current_bytes);
     metric(b, "astrolab_memory_peak_bytes", "gauge",
