@@ -53,7 +53,8 @@ static const cli_command commands[] = {
      "ASTROLAB_FAIL_AFTER in the environment is not passed on (use --fail-after).\n"
      "  --report FILE.json    also keep the JSON report: stats, leaks, recommendations (the\n"
      "                        path is fixed before PROGRAM starts; an old FILE is replaced\n"
-     "                        only by a complete new report)\n"
+     "                        only by a complete new report); under MPI (mpirun, srun) each\n"
+     "                        rank writes FILE.<rank>.json: see 'astrolab report merge'\n"
      "  --ui [HOST:]PORT      serve the live dashboard from inside PROGRAM while it runs: the\n"
      "                        address is bound before PROGRAM starts and handed to it (PORT 0:\n"
      "                        a free one, printed in the URL); HOST defaults to 127.0.0.1\n"
@@ -61,6 +62,15 @@ static const cli_command commands[] = {
      "                        frees, overwritten guards), as valgrind's option does\n"
      "  --fail-after N        make PROGRAM's N-th allocation fail (fault injection)",
      cmd_run},
+    {"report", "merge FILES... [--json]",
+     "merge the per-rank reports of an MPI job into one view of the job",
+     "Reads the reports 'astrolab run --report r.json' wrote under mpirun or srun, one per\n"
+     "rank (r.<rank>.json), and prints the job's view: the rank with the highest peak, every\n"
+     "leaked site (file:line, function) with its bytes and the ranks holding it, leaks on\n"
+     "every rank told apart from leaks on some ranks, and recommendations naming ranks.\n"
+     "  --json    one JSON object, the shape of al_mpi_diagnosis_json: ranks, peak_rank,\n"
+     "            peak_bytes, per_rank, sites (with ranks and on_every_rank), recommendations",
+     cmd_report},
     {"survey", "info|head|optimize FILE [--hdu N|NAME] [--json]",
      "show, print or optimize a FITS or CSV star catalog", SURVEY_HELP, cmd_survey},
     {"help", "[COMMAND]", "show this help, or a command's",

@@ -45,6 +45,8 @@ typedef enum run_program_kind {
 run_program_kind run_program_inspect(const char *name, char *note, size_t len);
 int cmd_survey(int argc, char **argv);
 
+int cmd_report(int argc, char **argv);
+
 /* The table entry for `name`, or NULL. */
 const cli_command *cli_find_command(const char *name);
 /* Prints "usage: astrolab NAME USAGE" and the command's help to stdout. */

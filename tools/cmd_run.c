@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "astrolab/job.h"
 #include "cli.h"
 
 #define CMD "run"
@@ -230,16 +231,34 @@ static void print_summary(const cJSON *doc, const char *program)
         fprintf(stderr, "%s [%s] %s\n", str(r, "severity"), str(r, "code"), str(r, "message"));
 }
 
+/* Under MPI (a rank in the launcher's environment) each rank writes its own report: "r.json"
+ * becomes "r.<rank>.json" (a name without ".json" gets ".<rank>" appended), the files that
+ * `astrolab report merge` reads. */
+static const char *rank_base(const char *base, char *buf, size_t len)
+{
+    int rank = al_job_rank_from_env();
+    if (rank < 0)
+        return base;
+    size_t n = strlen(base);
+    int json = n > 5 && strcmp(base + n - 5, ".json") == 0;
+    if ((size_t)snprintf(buf, len, "%.*s.%d%s", (int)(json ? n - 5 : n), base, rank,
+                         json ? ".json" : "") >= len)
+        return NULL;
+    return buf;
+}
+
 /* --report FILE as an absolute path, checked before the program starts: a program that calls
  * chdir would otherwise write it elsewhere, and a directory that cannot take it would be found
  * only after the run. */
 static int absolute_report(const char *given, char *out, size_t len)
 {
-    char dir[PATH_MAX], real[PATH_MAX];
+    char dir[PATH_MAX], real[PATH_MAX], ranked[NAME_MAX + 16];
     const char *slash = strrchr(given, '/');
     const char *base = slash ? slash + 1 : given;
     if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
         return cli_usage_error(CMD, "--report '%s' names a directory, not a file", given);
+    if (!(base = rank_base(base, ranked, sizeof ranked)))
+        return cli_usage_error(CMD, "--report: the file name is too long");
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - given) + (slash == given) : 1,
              slash ? given : ".");
     if (!realpath(dir, real))

@@ -8,8 +8,10 @@
 #include "job/job_int.h"
 
 #define LIMIT 10
-/* A rank's peak this many times the ranks' mean is worth a look: the work is not balanced. */
+/* A rank's peak this many times the ranks' mean is worth a look: the work is not balanced;
+ * below MIN_PEAK bytes the difference is noise (start-up, the runtime). */
 #define IMBALANCE 1.5
+#define MIN_PEAK (1u << 20)
 
 void ali_job_ranks_text(const int *ranks, size_t n, char *buf, size_t len)
 {
@@ -23,6 +25,12 @@ void ali_job_ranks_text(const int *ranks, size_t n, char *buf, size_t len)
                                ranks[i]);
     if (shown < n && at < len)
         snprintf(buf + at, len - at, " and %zu more", n - shown);
+}
+
+void ali_job_site_text(const al_job_site *s, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s:%d in %s%s%s%s", s->file, s->line, s->function,
+             s->tag && *s->tag ? " (" : "", s->tag ? s->tag : "", s->tag && *s->tag ? ")" : "");
 }
 
 static int add(al_job_view *v, size_t *cap, al_severity sev, const char *code, const char *msg)
@@ -50,7 +58,7 @@ int ali_job_recommend(al_job_view *v)
     int rc = AL_OK;
     if (v->n_ranks > 1) {
         double mean = (double)v->sum_peak_bytes / (double)v->n_ranks;
-        if ((double)v->peak_bytes > IMBALANCE * mean) {
+        if ((double)v->peak_bytes > IMBALANCE * mean && v->peak_bytes >= MIN_PEAK) {
             snprintf(msg, sizeof msg,
                      "rank %d peaked at %.1f MiB, %.1fx the mean peak of the %zu ranks (%.1f "
                      "MiB): its part of the work is larger, or it keeps what the others free",
@@ -65,20 +73,20 @@ int ali_job_recommend(al_job_view *v)
             const al_job_view_site *s = &v->sites[i];
             if (s->on_every_rank != every || !s->site.bytes)
                 continue;
+            char site[256];
             ali_job_ranks_text(s->ranks, s->n_ranks, ranks, sizeof ranks);
+            ali_job_site_text(&s->site, site, sizeof site);
             if (every)
                 snprintf(msg, sizeof msg,
-                         "%s:%d in %s (%s) holds %llu bytes in %llu blocks on every rank (rank %d "
-                         "most, %llu bytes): the program's design, or a leak every rank repeats",
-                         s->site.file, s->site.line, s->site.function, s->site.tag,
-                         (unsigned long long)s->site.bytes, (unsigned long long)s->site.count,
+                         "%s holds %llu bytes in %llu blocks on every rank (rank %d most, %llu "
+                         "bytes): the program's design, or a leak every rank repeats",
+                         site, (unsigned long long)s->site.bytes, (unsigned long long)s->site.count,
                          s->max_rank, (unsigned long long)s->max_bytes);
             else
                 snprintf(msg, sizeof msg,
-                         "%s:%d in %s (%s) holds %llu bytes in %llu blocks on rank%s %s only, of "
-                         "%zu: a code path only %s took, likely a leak",
-                         s->site.file, s->site.line, s->site.function, s->site.tag,
-                         (unsigned long long)s->site.bytes, (unsigned long long)s->site.count,
+                         "%s holds %llu bytes in %llu blocks on rank%s %s only, of %zu: a code "
+                         "path only %s took, likely a leak",
+                         site, (unsigned long long)s->site.bytes, (unsigned long long)s->site.count,
                          s->n_ranks > 1 ? "s" : "", ranks, v->n_ranks,
                          s->n_ranks > 1 ? "they" : "it");
             rc = add(v, &cap, every ? AL_SEVERITY_INFO : AL_SEVERITY_WARNING,

@@ -85,8 +85,7 @@ char *al_job_view_text(const al_job_view *v)
     for (size_t i = 0; i < v->n_sites; i++) {
         const al_job_view_site *s = &v->sites[i];
         char site[256];
-        snprintf(site, sizeof site, "%s:%d %s (%s)", s->site.file, s->site.line, s->site.function,
-                 s->site.tag);
+        ali_job_site_text(&s->site, site, sizeof site);
         if (s->on_every_rank)
             snprintf(ranks, sizeof ranks, "every rank");
         else
