@@ -102,7 +102,15 @@ static al_tensor *narrowed(const al_tensor *t, const figures *f, const al_optimi
             return *same = 0, al_tensor_to_dtype(t, to, err);
     } else if (d == AL_DTYPE_FLOAT64 && f->ok &&
                ((o->passes & AL_OPTIMIZE_NARROW_FLOAT) || o->lossy_float)) {
-        return *same = 0, al_tensor_to_dtype(t, AL_DTYPE_FLOAT32, err);
+        /* By hand: al_tensor_to_dtype refuses a conversion that changes values (lossy_float). */
+        al_tensor *n = al_tensor_new(AL_DTYPE_FLOAT32, al_tensor_ndim(t), al_tensor_shape(t),
+                                     al_tensor_device(t), err);
+        *same = 0;
+        const double *src = al_tensor_data(t);
+        float *dst = n ? al_tensor_data(n) : NULL;
+        for (int64_t i = 0, k = al_tensor_numel(t); dst && i < k; i++)
+            dst[i] = (float)src[i];
+        return n;
     } else if (d == AL_DTYPE_STRING && (o->passes & AL_OPTIMIZE_STRINGS) && !f->binary &&
                f->width < al_tensor_itemsize(t)) {
         size_t w = f->width ? (size_t)f->width : 1, from = al_tensor_itemsize(t);
