@@ -800,7 +800,7 @@ TEST(test_help_help_works_and_the_command_table_keeps_its_columns)
         column = at;
         rows++;
     }
-    CHECK_EQ_INT(rows, 5);
+    CHECK_EQ_INT(rows, 6);
     cli_result_free(&a);
     cli_result_free(&b);
 }
@@ -1024,6 +1024,46 @@ TEST(test_fail_after_takes_only_a_count)
         CHECK(contains(r.err, "expected a count"));
         cli_result_free(&r);
     }
+}
+
+/* -------- report merge: the per-rank reports of `astrolab run` under MPI. -------- */
+
+TEST(test_report_merge_tells_leaks_on_every_rank_from_one_ranks)
+{
+    char r0[256], r1[256];
+    const char rep0[] = "{\"stats\": {\"current_bytes\": 100, \"peak_bytes\": 100},"
+                        " \"leaks\": [{\"function\": \"f\", \"file\": \"a.c\", \"line\": 3,"
+                        " \"count\": 1, \"bytes\": 100}]}";
+    const char rep1[] = "{\"stats\": {\"current_bytes\": 300, \"peak_bytes\": 300},"
+                        " \"leaks\": [{\"function\": \"f\", \"file\": \"a.c\", \"line\": 3,"
+                        " \"count\": 1, \"bytes\": 100}, {\"function\": \"g\", \"file\":"
+                        " \"b.c\", \"line\": 9, \"count\": 2, \"bytes\": 200}]}";
+    snprintf(r0, sizeof r0, "%s", write_file("r.0.json", rep0, sizeof rep0 - 1));
+    snprintf(r1, sizeof r1, "%s", write_file("r.1.json", rep1, sizeof rep1 - 1));
+    cli_result j = run_cli("report", "merge", r0, r1, "--json");
+    CHECK_EQ_INT(j.status, 0);
+    CHECK(contains(j.out, "\"peak_rank\":1"));
+    CHECK(contains(j.out, "\"function\":\"g\""));
+    CHECK(contains(j.out, "\"ranks\":[1],\"on_every_rank\":false"));
+    CHECK(contains(j.out, "\"ranks\":[0,1],\"on_every_rank\":true"));
+    cli_result_free(&j);
+    cli_result t = run_cli("report", "merge", r0, r1);
+    CHECK_EQ_INT(t.status, 0);
+    CHECK(contains(t.out, "on rank 1 only") && contains(t.out, "every rank"));
+    cli_result_free(&t);
+    cli_result h = run_cli("report", "--help");
+    CHECK_EQ_INT(h.status, 0);
+    CHECK(contains(h.out, "usage: astrolab report merge FILES... [--json]"));
+    cli_result_free(&h);
+    cli_result none = run_cli("report", "merge");
+    CHECK_EQ_INT(none.status, 2);
+    cli_result_free(&none);
+    cli_result same = run_cli("report", "merge", r0, r0);
+    CHECK_EQ_INT(same.status, 1); /* rank 0 twice */
+    cli_result_free(&same);
+    cli_result bad = run_cli("report", "merge", write_file("x.json", "{", 1));
+    CHECK_EQ_INT(bad.status, 1);
+    cli_result_free(&bad);
 }
 
 TEST_MAIN()

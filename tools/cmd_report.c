@@ -113,6 +113,10 @@ static int merge(char **files, int n, bool json)
 
 int cmd_report(int argc, char **argv)
 {
+    if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        cli_print_command_help(cli_find_command("report"));
+        return CLI_EXIT_OK;
+    }
     if (argc < 2 || strcmp(argv[1], "merge") != 0)
         return cli_usage_error("report", "expected 'merge' (astrolab report merge FILES...)");
     bool json = false;
