@@ -171,7 +171,8 @@ static int take_ranks(al_job_view *v, const al_job_rank *ranks, size_t n, al_err
     v->ranks = AL_NEW_ARRAY(al_job_rank, n ? n : 1);
     if (!v->ranks)
         return al_error_set(err, AL_ENOMEM, "al_job_merge: out of memory for %zu ranks", n);
-    memcpy(v->ranks, ranks, n * sizeof *ranks);
+    if (n) /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(v->ranks, ranks, n * sizeof *ranks);
     qsort(v->ranks, n, sizeof *v->ranks, by_rank);
     v->n_ranks = n;
     v->peak_rank = n ? v->ranks[0].rank : -1;
@@ -208,7 +209,8 @@ static int merge_sites(builder *b, al_error *err)
     }
     for (size_t i = 0; i < v->n_sites; i++)
         v->sites[i].on_every_rank = v->sites[i].n_ranks == v->n_ranks;
-    qsort(v->sites, v->n_sites, sizeof *v->sites, by_bytes);
+    if (v->n_sites > 1) /* sites is NULL when there are none */
+        qsort(v->sites, v->n_sites, sizeof *v->sites, by_bytes);
     return AL_OK;
 }
 
