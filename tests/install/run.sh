@@ -30,7 +30,7 @@ prefix="$work/prefix"
 
 step() { printf 'install-test: %s\n' "$*"; }
 
-rm -rf "${work:?}/prefix" "${work:?}/bin" "${work:?}/cmake-build"
+rm -rf "${work:?}/prefix" "${work:?}/bin" "${work:?}/cmake-build" "${work:?}/cmake-build-mpi"
 mkdir -p "$work/bin"
 
 step "cmake --install $build --prefix $prefix"
@@ -106,6 +106,25 @@ grep -q "astrolab_DIR:PATH=$libdir/cmake/astrolab" "$work/cmake-build/CMakeCache
     exit 1
 }
 env -u LD_LIBRARY_PATH "$work/cmake-build/consumer"
+
+if [[ -e "$libdir/libastrolab_mpi.so" ]]; then
+    # Open MPI refuses root unless told (CI's containers run as root): its documented opt-in.
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    step "build with pkg-config astrolab-mpi (libastrolab_mpi)"
+    # shellcheck disable=SC2046
+    "$cc" "$here/consumer_mpi.c" -o "$work/bin/consumer-mpi" \
+        $(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs astrolab-mpi) \
+        -Wl,-rpath,"$libdir"
+    env -u LD_LIBRARY_PATH "$work/bin/consumer-mpi"
+    step "build with find_package(astrolab COMPONENTS mpi)"
+    cmake -S "$here/consumer_mpi" -B "$work/cmake-build-mpi" -DCMAKE_PREFIX_PATH="$prefix" \
+        -DCMAKE_C_COMPILER="$cc" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF >"$work/cmake-mpi.log" &&
+        cmake --build "$work/cmake-build-mpi" >>"$work/cmake-mpi.log" || {
+        cat "$work/cmake-mpi.log" >&2
+        exit 1
+    }
+    env -u LD_LIBRARY_PATH "$work/cmake-build-mpi/consumer_mpi"
+fi
 
 step "installed astrolab --version (no LD_LIBRARY_PATH)"
 env -u LD_LIBRARY_PATH "$prefix/bin/astrolab" --version
