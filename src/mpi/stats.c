@@ -16,7 +16,7 @@ static const struct {
 } fields[] = {
 #define F(x)                                                                                       \
     {                                                                                              \
-#x, offsetof(al_memory_stats, x), offsetof(al_mpi_job_stats, x)                         \
+#x, offsetof(al_memory_stats, x), offsetof(al_mpi_job_stats, x)                            \
     }
     F(current_bytes),
     F(peak_bytes),
