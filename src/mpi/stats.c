@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "astrolab/format.h"
 #include "mpi/mpi_int.h"
 
 /* The fields, in the order of both structs; the first 11 are uint64_t, the rest double. */
@@ -95,9 +96,11 @@ char *al_mpi_memory_stats_json(const al_mpi_job_stats *s)
              cJSON_AddNumberToObject(e, "sum", f->sum) &&
              cJSON_AddNumberToObject(e, "max_rank", f->max_rank);
     }
-    /* cJSON's own printer: the keys are ASCII and the values numbers, so none of what the
-     * core's printer (src/util/json.c, hidden in libastrolab) adds for strings applies. */
+    /* Printed by cJSON, then as the library prints every document (al_json_format: shortest
+     * exact numbers), since its own printer is hidden inside libastrolab. */
     char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
-    return text;
+    char *out = text ? al_json_format(text, 0, NULL) : NULL;
+    free(text);
+    return out;
 }
