@@ -1,7 +1,8 @@
-/* al_mpi_survey_load on 4 ranks: the parts of a FITS table and of CSV files (quoted newlines
- * at every place a cut can fall, types that only the whole file decides) concatenate to the
- * single-process load, with the same schema on every rank; a failure on one rank (every
- * allocation of its load in turn) makes every rank fail in the same call, and leaks nothing. */
+/* al_mpi_agree and al_mpi_survey_load on 4 ranks: the parts of a FITS table and of CSV files
+ * (quoted newlines at every place a cut can fall, types that only the whole file decides)
+ * concatenate to the single-process load, with the same schema on every rank; a failure on one rank
+ * (every allocation of its load in turn) makes every rank fail in the same call, and leaks nothing.
+ */
 #include "mpi_common.h"
 
 static void test_fits_parts_equal_the_whole(void)
@@ -157,9 +158,27 @@ static void test_bad_file_fails_every_rank(void)
     al_survey_free(td);
 }
 
+/* Two ranks fail with their own errors: each keeps its own; the others quote the lowest. */
+static void test_agree_quotes_the_lowest_failing_rank(void)
+{
+    al_error err;
+    al_error_clear(&err);
+    int mine = mt_rank == 1   ? al_error_set(&err, AL_EIO, "disk gone on 1")
+               : mt_rank == 3 ? al_error_set(&err, AL_EFORMAT, "bad row on 3")
+                              : AL_OK;
+    int rc = al_mpi_agree(MPI_COMM_WORLD, mine, &err);
+    MT_CHECK(rc == (mt_rank == 1 ? AL_EIO : mt_rank == 3 ? AL_EFORMAT : AL_EPEER));
+    if (mt_rank == 0 || mt_rank == 2)
+        MT_CHECK(strcmp(err.message, "rank 1: disk gone on 1") == 0);
+    if (mt_rank == 3)
+        MT_CHECK(strcmp(err.message, "bad row on 3") == 0);
+    MT_CHECK(al_mpi_agree(MPI_COMM_WORLD, AL_OK, NULL) == AL_OK);
+}
+
 int main(int argc, char **argv)
 {
     mt_init(&argc, &argv);
+    test_agree_quotes_the_lowest_failing_rank();
     test_fits_parts_equal_the_whole();
     test_csv_cuts_inside_quoted_newlines();
     test_csv_types_are_the_whole_files();
