@@ -80,9 +80,10 @@ typedef struct al_job_view {
 } al_job_view;
 
 /* Merges the n ranks' figures and sites into a new view (see above). NULL on failure with err
- * filled: AL_EINVAL (NULL ranks with n > 0, a negative or repeated rank), AL_ENOMEM. Time and
- * memory O(total sites + sites * log): 10,000 sites on each of 1,000 ranks merge in about a
- * second (docs/PERFORMANCE.md). */
+ * filled: AL_EINVAL (NULL ranks with n > 0, a negative or repeated rank), AL_ENOMEM. Time
+ * O(total sites + job sites * log), memory O(job sites + total sites' ranks): 10,000 sites on
+ * each of 1,000 ranks (10^7 entries) took 6.3 s of CPU on the development VM
+ * (docs/PERFORMANCE.md, "MPI"). */
 AL_API AL_NODISCARD al_job_view *al_job_merge(const al_job_rank *ranks, size_t n, al_error *err);
 /* {"ranks": n, "peak_rank", "peak_bytes", "current_bytes", "sum_peak_bytes", "per_rank":
  * [{"rank", "current_bytes", "peak_bytes", "peak_rss_bytes"}], "sites": [{"file", "line",
