@@ -103,7 +103,8 @@ static double process_start_time(void)
         return 0;
     unsigned long long start = 0;
     int field = 2;
-    for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " "))
+    char *save = NULL; /* strtok_r: the dashboard serves requests on several threads */
+    for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
         if (++field == 22) {
             start = strtoull(tok, NULL, 10);
             break;
