@@ -567,4 +567,45 @@ TEST(test_overflowing_request_leaves_no_charge_on_the_scope)
     CHECK_EQ_INT(r.peak_bytes, 1000);
 }
 
+/* al_free's inlined path serves blocks of any scope of the calling thread, not only the
+ * innermost: the outer scope's books must come out exact. */
+TEST(test_free_of_an_outer_scopes_block_inside_an_inner_one_goes_to_the_outer)
+{
+    al_scope *outer = al_scope_begin("outer");
+    void *a = al_malloc(100), *b = al_malloc(50);
+    al_scope *inner = al_scope_begin("inner");
+    void *c = al_malloc(7);
+    al_free(a);
+    al_scope_report r;
+    CHECK(al_scope_end(inner, &r) == AL_OK);
+    CHECK_EQ_INT(r.bytes_freed, 0);
+    CHECK_EQ_INT(r.reclaimed_blocks, 1);
+    CHECK_EQ_INT(r.reclaimed_bytes, 7);
+    (void)c;
+    CHECK(al_scope_end(outer, &r) == AL_OK);
+    CHECK_EQ_INT(r.bytes_freed, 100);
+    CHECK_EQ_INT(r.reclaimed_blocks, 1);
+    CHECK_EQ_INT(r.reclaimed_bytes, 50);
+    (void)b;
+}
+
+/* A block freed twice inside its scope: the second free takes the checked path and is reported;
+ * the scope's end does not count the block again. */
+TEST(test_double_free_inside_a_scope_is_reported_and_counted_once)
+{
+    al_scope *s = al_scope_begin("twice-freed");
+    void *p = al_malloc(24);
+    al_free(p);
+    uint64_t errors = stats().errors;
+    log_begin(AL_LOG_ERROR);
+    al_free(p);
+    log_end();
+    CHECK_EQ_INT(stats().errors - errors, 1);
+    CHECK(strstr(log_text, "double free") != NULL);
+    al_scope_report r;
+    CHECK(al_scope_end(s, &r) == AL_OK);
+    CHECK_EQ_INT(r.bytes_freed, 24);
+    CHECK_EQ_INT(r.reclaimed_blocks, 0);
+}
+
 TEST_MAIN()

@@ -17,6 +17,7 @@
 #include "backing.h"
 #include "front_int.h"
 #include "memory_int.h"
+#include "scope_int.h"
 #include "util/assert_int.h"
 #include "util/settings_int.h"
 
@@ -149,7 +150,7 @@ alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site *site, con
         return fail(n, loc, "size overflows");
     if (AL_UNLIKELY(scope && !ali_scope_charge(scope, n, loc)))
         return NULL; /* scope.c reported it */
-    void *heap = scope ? ali_scope_heap(scope) : NULL;
+    void *heap = scope ? scope->heap : NULL;
     char *raw = zero ? backing_zalloc(heap, total, align_log2 ? align : 0)
                      : backing_malloc(heap, total, align_log2 ? align : 0);
     if (AL_UNLIKELY(!raw)) {
@@ -319,16 +320,23 @@ void ali_free(void *p, const al_site *site)
 {
     if (!p)
         return;
-    /* Fast path inlined: a live, intact block owned by no scope and watched by nobody. When the
-     * header lies on p's own page, reading it cannot fault, and the 32-bit magic stands in for
-     * asking the backing store whether it owns p (a region lookup per free); near a page start
-     * the slow path asks. */
+    /* Fast path inlined: a live, intact block watched by nobody, owned by no scope or by a
+     * scope of this thread that still holds it. When the header lies on p's own page, reading
+     * it cannot fault, and the 32-bit magic stands in for asking the backing store whether it
+     * owns p (a region lookup per free); near a page start the slow path asks. */
     ali_block *b = ali_block_of(p);
     uintptr_t in_page = (uintptr_t)p & (ALI_MIN_PAGE - 1);
     if (AL_LIKELY((in_page & 15) == 0 && in_page >= sizeof(ali_block) &&
-                  peek_magic(p) == ALI_MAGIC_LIVE && guard_intact(b) && !b->chunk &&
+                  peek_magic(p) == ALI_MAGIC_LIVE && guard_intact(b) &&
                   !(ali_block_flags(b) & ALI_BLOCK_WATCHED))) {
         ali_shard *sh = ali_shard_self();
+        if (b->chunk) {
+            /* The owner's check: the slot still holds b (else its scope ended: the slow path
+             * reports the stale free), and the scope is this thread's. */
+            if (AL_UNLIKELY(!sh || !ali_scope_owns(b) || b->chunk->scope->tid != sh->tid))
+                goto slow;
+            ali_scope_release_owned(b->chunk->scope, b);
+        }
         if (AL_LIKELY(sh != NULL))
             ali_account_free(sh, b->site->id, b->size);
         b->free_site = site;
@@ -336,6 +344,7 @@ void ali_free(void *p, const al_site *site)
         backing_free(raw_of(b));
         return;
     }
+slow:
     b = ali_block_check(p, site, "free");
     if (b)
         ali_free_block(b, site);
@@ -403,7 +412,7 @@ void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *sit
         return fail(n, site, "size overflows");
     }
     ali_block saved = *b;
-    void *heap = (ali_block_flags(b) & ALI_BLOCK_IN_HEAP) ? ali_scope_heap(owner) : NULL;
+    void *heap = (ali_block_flags(b) & ALI_BLOCK_IN_HEAP) ? owner->heap : NULL;
     size_t align = b->align_log2 ? (size_t)1 << b->align_log2 : 0;
     /* Freed first: when the block moves, the backing store frees the old one, and a later free
      * of the old pointer must be reported as the double free it is (the copy is `saved`). */

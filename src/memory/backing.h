@@ -38,6 +38,10 @@ int ali_huge_contains(const void *p);
 static inline void *backing_malloc(void *heap, size_t n, size_t align)
 {
     void *p;
+    /* Small blocks (most of a program's) go straight to mimalloc's small-size path, past its
+     * size dispatch. */
+    if (__builtin_expect(n <= MI_SMALL_SIZE_MAX && !align, 1))
+        return heap ? mi_heap_malloc_small(heap, n) : mi_malloc_small(n);
     if (heap)
         p = align ? mi_heap_malloc_aligned_at(heap, n, align, ALI_HEADER_SIZE)
                   : mi_heap_malloc(heap, n);

@@ -240,18 +240,18 @@ struct ali_chunk {
 /* The calling thread's innermost scope, or NULL. */
 extern ALI_TLS al_scope *ali_tls_scope;
 static inline al_scope *ali_scope_current(void) { return ali_tls_scope; }
-/* The heap blocks of `s` come from (NULL: the default heap). */
-void *ali_scope_heap(al_scope *s);
-/* Checks and charges the scope budget; false (reported) when `bytes` more would exceed it. */
-bool ali_scope_charge(al_scope *s, uint64_t bytes, const al_site *loc);
 /* Gives back a charge (a failed allocation, a shrinking realloc). */
 void ali_scope_uncharge(al_scope *s, uint64_t bytes);
-/* Enters a new block into the scope's slots; returns false when out of memory. */
-bool ali_scope_adopt(al_scope *s, ali_block *b);
 /* True when b's header still belongs to its owner scope's slot table (the scope has not
  * reclaimed it). b->chunk must be non-NULL. */
-bool ali_scope_owns(const ali_block *b);
-/* Removes a block from its owner's slots on free (any thread). */
+static inline bool ali_scope_owns(const ali_block *b)
+{
+    const ali_chunk *c = b->chunk;
+    return b->chunk_gen == atomic_load_explicit(&c->gen, memory_order_relaxed) &&
+           atomic_load_explicit(&c->slots[b->slot], memory_order_relaxed) == (uintptr_t)b;
+}
+/* Removes a block from its owner's slots on free (any thread). The budget, the slots and the
+ * tally of the owner thread's side are inlined by alloc.c from scope_int.h. */
 void ali_scope_release(ali_block *b);
 /* Updates the owner's per-site tally after an in-place or heap realloc (owner thread). */
 void ali_scope_resized(al_scope *s, ali_site *old_site, uint64_t old_size, ali_site *new_site,

@@ -45,7 +45,6 @@ static void hook_thread_exit(void)
 }
 
 al_scope *al_scope_current(void) { return ali_tls_scope; }
-void *ali_scope_heap(al_scope *s) { return s ? s->heap : NULL; }
 const char *al_scope_name(const al_scope *s) { return s ? s->name : NULL; }
 const char *ali_chunk_scope_name(const ali_chunk *c) { return c->scope->name; }
 
@@ -56,12 +55,6 @@ static unsigned self_tid(void)
 }
 
 bool ali_scope_on_owner_thread(const al_scope *s) { return s->tid == self_tid(); }
-
-static int64_t live_bytes(al_scope *s)
-{
-    return s->owner_balance -
-           (int64_t)atomic_load_explicit(&s->remote_freed_bytes, memory_order_relaxed);
-}
 
 /* Ended scopes are pooled, not freed, so that ending one twice (or one that an out-of-order
  * end already ended) reads valid memory and is reported, not followed. */
@@ -118,22 +111,14 @@ al_scope *al_scope_begin_ex(const char *name, const al_scope_options *opts)
 
 al_scope *al_scope_begin(const char *name) { return al_scope_begin_ex(name, NULL); }
 
-bool ali_scope_charge(al_scope *s, uint64_t bytes, const al_site *loc)
+bool ali_scope_refuse(al_scope *s, uint64_t bytes, int64_t live, const al_site *loc)
 {
-    int64_t live = live_bytes(s) + (int64_t)bytes;
-    if (AL_UNLIKELY(s->opts.budget_bytes && live > (int64_t)s->opts.budget_bytes)) {
-        ali_where where;
-        ali_memory_error("allocation of %llu bytes at %s refused: scope %s would own %lld bytes, "
-                         "above its budget of %llu",
-                         (unsigned long long)bytes, ali_where_loc(&where, loc), s->name,
-                         (long long)live, (unsigned long long)s->opts.budget_bytes);
-        return false;
-    }
-    s->owner_balance += (int64_t)bytes;
-    s->bytes_allocated += bytes;
-    if (live > (int64_t)s->peak)
-        s->peak = (uint64_t)live;
-    return true;
+    ali_where where;
+    ali_memory_error("allocation of %llu bytes at %s refused: scope %s would own %lld bytes, "
+                     "above its budget of %llu",
+                     (unsigned long long)bytes, ali_where_loc(&where, loc), s->name,
+                     (long long)live, (unsigned long long)s->opts.budget_bytes);
+    return false;
 }
 
 void ali_scope_uncharge(al_scope *s, uint64_t bytes)
@@ -142,16 +127,11 @@ void ali_scope_uncharge(al_scope *s, uint64_t bytes)
     s->bytes_allocated -= bytes < s->bytes_allocated ? bytes : s->bytes_allocated;
 }
 
-static _Atomic(uintptr_t) *slot_at(al_scope *s, uint32_t index)
-{
-    return &s->dir[index / ALI_CHUNK_SLOTS]->slots[index % ALI_CHUNK_SLOTS];
-}
-
 /* Collects the holes left by other threads' frees onto the free list. */
 static void sweep_holes(al_scope *s)
 {
     for (uint32_t i = 0; i < s->nslots; i++) {
-        _Atomic(uintptr_t) *slot = slot_at(s, i);
+        _Atomic(uintptr_t) *slot = ali_scope_slot_at(s, i);
         if (atomic_load_explicit(slot, memory_order_relaxed) == 0) {
             atomic_store_explicit(slot, (s->free_head << 1) | 1, memory_order_relaxed);
             s->free_head = (uintptr_t)i + 1;
@@ -186,13 +166,6 @@ static void chunk_put(ali_chunk *c)
     pthread_mutex_unlock(&pool.lock);
 }
 
-bool ali_scope_owns(const ali_block *b)
-{
-    const ali_chunk *c = b->chunk;
-    return b->chunk_gen == atomic_load_explicit(&c->gen, memory_order_relaxed) &&
-           atomic_load_explicit(&c->slots[b->slot], memory_order_relaxed) == (uintptr_t)b;
-}
-
 static bool grow(al_scope *s)
 {
     if (s->nchunks == s->dir_cap) {
@@ -214,70 +187,38 @@ static bool grow(al_scope *s)
     return true;
 }
 
-bool ali_scope_adopt(al_scope *s, ali_block *b)
+bool ali_scope_slot_slow(al_scope *s, uint32_t *index)
 {
-    if (AL_UNLIKELY(atomic_load_explicit(&s->remote_pending, memory_order_relaxed) >= 1024))
+    if (atomic_load_explicit(&s->remote_pending, memory_order_relaxed) >= ALI_SCOPE_REMOTE_DRAIN)
         ali_scope_drain_remote(s);
-    uint32_t index;
+    if (!s->free_head && s->nslots == s->nchunks * ALI_CHUNK_SLOTS &&
+        atomic_load_explicit(&s->remote_frees, memory_order_relaxed) > s->nslots / 4)
+        sweep_holes(s);
     if (s->free_head) {
-        index = (uint32_t)(s->free_head - 1);
-        s->free_head = atomic_load_explicit(slot_at(s, index), memory_order_relaxed) >> 1;
-    } else {
-        if (s->nslots == s->nchunks * ALI_CHUNK_SLOTS) {
-            if (atomic_load_explicit(&s->remote_frees, memory_order_relaxed) > s->nslots / 4) {
-                sweep_holes(s);
-                return ali_scope_adopt(s, b);
-            }
-            if (!grow(s))
-                return false;
-        }
-        index = s->nslots++;
+        *index = ali_scope_pop_free(s);
+        return true;
     }
-    ali_chunk *c = s->dir[index / ALI_CHUNK_SLOTS];
-    atomic_store_explicit(&c->slots[index % ALI_CHUNK_SLOTS], (uintptr_t)b, memory_order_relaxed);
-    b->chunk = c;
-    b->slot = index % ALI_CHUNK_SLOTS;
-    b->chunk_gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
-    s->blocks_allocated++;
-    ali_scope_tally_add(s, b->site, 1, (int64_t)b->size);
-    if (!(ali_block_flags(b) & ALI_BLOCK_IN_HEAP) || !s->heap)
-        atomic_fetch_add_explicit(&s->outside, 1, memory_order_relaxed);
-    if (ali_block_flags(b) & ALI_BLOCK_WATCHED)
-        atomic_fetch_add(&s->watched, 1);
+    if (s->nslots == s->nchunks * ALI_CHUNK_SLOTS && !grow(s))
+        return false;
+    *index = s->nslots++;
     return true;
-}
-
-/* Takes b out of its owner's slot table; `owner_side` says the caller is the owner thread. */
-static void slot_clear(ali_block *b, bool owner_side)
-{
-    ali_chunk *c = b->chunk;
-    al_scope *s = c->scope;
-    if (owner_side) {
-        uint32_t index = c->base + b->slot;
-        atomic_store_explicit(&c->slots[b->slot], (s->free_head << 1) | 1, memory_order_relaxed);
-        s->free_head = (uintptr_t)index + 1;
-    } else {
-        atomic_exchange_explicit(&c->slots[b->slot], 0, memory_order_relaxed);
-        atomic_fetch_add_explicit(&s->remote_frees, 1, memory_order_relaxed);
-    }
-    b->chunk = NULL;
 }
 
 void ali_scope_release(ali_block *b)
 {
     al_scope *s = b->chunk->scope;
+    if (s->tid == self_tid()) {
+        ali_scope_release_owned(s, b);
+        return;
+    }
+    /* Another thread's free: the slot becomes a hole (0) that the owner sweeps up later. */
     if (!(ali_block_flags(b) & ALI_BLOCK_IN_HEAP) || !s->heap)
         atomic_fetch_sub_explicit(&s->outside, 1, memory_order_relaxed);
-    if (s->tid == self_tid()) {
-        s->owner_balance -= (int64_t)b->size;
-        s->owner_freed_bytes += b->size;
-        ali_scope_tally_add(s, b->site, -1, -(int64_t)b->size);
-        slot_clear(b, true);
-    } else {
-        atomic_fetch_add_explicit(&s->remote_freed_bytes, b->size, memory_order_relaxed);
-        ali_scope_tally_remote(s, b->site, (int64_t)b->size);
-        slot_clear(b, false);
-    }
+    atomic_fetch_add_explicit(&s->remote_freed_bytes, b->size, memory_order_relaxed);
+    ali_scope_tally_remote(s, b->site, (int64_t)b->size);
+    atomic_exchange_explicit(&b->chunk->slots[b->slot], 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->remote_frees, 1, memory_order_relaxed);
+    b->chunk = NULL;
 }
 
 void ali_scope_moved(ali_block *b)
@@ -301,8 +242,8 @@ void *al_scope_keep(void *p)
     }
     if (!(ali_block_flags(b) & ALI_BLOCK_IN_HEAP) || !s->heap)
         atomic_fetch_sub_explicit(&s->outside, 1, memory_order_relaxed);
-    ali_scope_tally_add(s, b->site, -1, -(int64_t)b->size);
-    slot_clear(b, true);
+    ali_scope_tally_bump(s, b->site, -1, -(int64_t)b->size);
+    ali_scope_slot_clear_owner(s, b);
     s->owner_balance -= (int64_t)b->size;
     s->kept_blocks++;
     if (ali_block_flags(b) & ALI_BLOCK_IN_HEAP) {
@@ -401,7 +342,7 @@ static void reclaim(al_scope *s, al_scope_report *r)
     tally t = {0};
     int64_t bytes = 0, blocks = 0;
     for (uint32_t i = 0; i < s->nslots; i++) {
-        uintptr_t v = atomic_exchange_explicit(slot_at(s, i), 0, memory_order_relaxed);
+        uintptr_t v = atomic_exchange_explicit(ali_scope_slot_at(s, i), 0, memory_order_relaxed);
         if (v == 0 || (v & 1))
             continue;
         ali_block *b = (ali_block *)v;

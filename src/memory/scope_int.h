@@ -42,6 +42,7 @@ struct al_scope {
      * visiting the blocks. Owner thread only; other threads' frees queue in `remote`. */
     tally *tally;
     size_t tally_cap, tally_used;
+    tally *tally_last; /* the entry the last update touched: blocks come in runs per site */
     pthread_mutex_t remote_lock; /* guards remote, nremote, remote_cap */
     tally *remote;
     size_t nremote, remote_cap;
@@ -60,5 +61,111 @@ void ali_scope_tally_add(al_scope *s, ali_site *site, int64_t blocks, int64_t by
 void ali_scope_tally_remote(al_scope *s, ali_site *site, int64_t bytes);
 /* Applies the queued frees of other threads (owner thread). */
 void ali_scope_drain_remote(al_scope *s);
+
+/* -------- The scope's side of an allocation and a free, inlined into alloc.c's paths
+ * (measured: out-of-line calls, the tally's hash and the slot table's checks made an allocation
+ * inside a scope cost twice one outside; see docs/PERFORMANCE.md). -------- */
+
+/* Queued remote frees beyond which the owner applies them before its next allocation. */
+#define ALI_SCOPE_REMOTE_DRAIN 1024u
+
+static inline int64_t ali_scope_live(al_scope *s)
+{
+    return s->owner_balance -
+           (int64_t)atomic_load_explicit(&s->remote_freed_bytes, memory_order_relaxed);
+}
+
+/* Reports a charge refused by the scope's budget; returns false. */
+bool ali_scope_refuse(al_scope *s, uint64_t bytes, int64_t live, const al_site *loc);
+
+/* Checks and charges the scope budget; false (reported) when `bytes` more would exceed it. */
+static inline bool ali_scope_charge(al_scope *s, uint64_t bytes, const al_site *loc)
+{
+    int64_t live = ali_scope_live(s) + (int64_t)bytes;
+    if (AL_UNLIKELY(s->opts.budget_bytes && live > (int64_t)s->opts.budget_bytes))
+        return ali_scope_refuse(s, bytes, live, loc);
+    s->owner_balance += (int64_t)bytes;
+    s->bytes_allocated += bytes;
+    if (live > (int64_t)s->peak)
+        s->peak = (uint64_t)live;
+    return true;
+}
+
+/* ali_scope_tally_add, for the common run of blocks from one site (owner thread only). */
+static inline void ali_scope_tally_bump(al_scope *s, ali_site *site, int64_t blocks, int64_t bytes)
+{
+    tally *t = s->tally_last;
+    if (AL_LIKELY(t != NULL && t->site == site)) {
+        t->blocks += blocks;
+        t->bytes += bytes;
+        return;
+    }
+    ali_scope_tally_add(s, site, blocks, bytes);
+}
+
+static inline _Atomic(uintptr_t) *ali_scope_slot_at(al_scope *s, uint32_t index)
+{
+    return &s->dir[index / ALI_CHUNK_SLOTS]->slots[index % ALI_CHUNK_SLOTS];
+}
+
+/* Takes the first slot of the free list (s->free_head non-zero). */
+static inline uint32_t ali_scope_pop_free(al_scope *s)
+{
+    uint32_t index = (uint32_t)(s->free_head - 1);
+    s->free_head = atomic_load_explicit(ali_scope_slot_at(s, index), memory_order_relaxed) >> 1;
+    return index;
+}
+
+/* A slot for a new block when neither the free list nor the last chunk has one at hand, or
+ * remote frees are queued: applies them, sweeps holes or grows the table. False: out of
+ * memory. */
+bool ali_scope_slot_slow(al_scope *s, uint32_t *index);
+
+/* Enters a block into the scope's slots (owner thread); returns false when out of memory. */
+static inline __attribute__((always_inline)) bool ali_scope_adopt(al_scope *s, ali_block *b)
+{
+    uint32_t index;
+    bool drain =
+        atomic_load_explicit(&s->remote_pending, memory_order_relaxed) >= ALI_SCOPE_REMOTE_DRAIN;
+    if (AL_LIKELY(!drain && s->free_head))
+        index = ali_scope_pop_free(s);
+    else if (AL_LIKELY(!drain && s->nslots < s->nchunks * ALI_CHUNK_SLOTS))
+        index = s->nslots++;
+    else if (!ali_scope_slot_slow(s, &index))
+        return false;
+    ali_chunk *c = s->dir[index / ALI_CHUNK_SLOTS];
+    atomic_store_explicit(&c->slots[index % ALI_CHUNK_SLOTS], (uintptr_t)b, memory_order_relaxed);
+    b->chunk = c;
+    b->slot = index % ALI_CHUNK_SLOTS;
+    b->chunk_gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
+    s->blocks_allocated++;
+    ali_scope_tally_bump(s, b->site, 1, (int64_t)b->size);
+    uint16_t flags = ali_block_flags(b);
+    if (!(flags & ALI_BLOCK_IN_HEAP) || !s->heap)
+        atomic_fetch_add_explicit(&s->outside, 1, memory_order_relaxed);
+    if (AL_UNLIKELY(flags & ALI_BLOCK_WATCHED))
+        atomic_fetch_add(&s->watched, 1);
+    return true;
+}
+
+/* Takes b out of its owner's slot table, on the owner thread: its slot joins the free list. */
+static inline void ali_scope_slot_clear_owner(al_scope *s, ali_block *b)
+{
+    ali_chunk *c = b->chunk;
+    atomic_store_explicit(&c->slots[b->slot], (s->free_head << 1) | 1, memory_order_relaxed);
+    s->free_head = (uintptr_t)(c->base + b->slot) + 1;
+    b->chunk = NULL;
+}
+
+/* Removes block b (owned by s, checked by ali_scope_owns) from s on a free by s's own thread. */
+static inline void ali_scope_release_owned(al_scope *s, ali_block *b)
+{
+    if (!(ali_block_flags(b) & ALI_BLOCK_IN_HEAP) || !s->heap)
+        atomic_fetch_sub_explicit(&s->outside, 1, memory_order_relaxed);
+    s->owner_balance -= (int64_t)b->size;
+    s->owner_freed_bytes += b->size;
+    ali_scope_tally_bump(s, b->site, -1, -(int64_t)b->size);
+    ali_scope_slot_clear_owner(s, b);
+}
 
 #endif

@@ -42,6 +42,7 @@ void ali_scope_tally_add(al_scope *s, ali_site *site, int64_t blocks, int64_t by
     }
     s->tally[j].blocks += blocks;
     s->tally[j].bytes += bytes;
+    s->tally_last = &s->tally[j];
 }
 
 /* A free from another thread: queued for the owner, applied at the end. */
