@@ -466,4 +466,54 @@ TEST(test_optimize_refuses_bad_options)
     al_tensordict_free(td);
 }
 
+/* A caller-made dictionary encoding (the MPI optimizer's one dictionary for the job): it reads
+ * back decoded and as the pair, and every malformed pair is refused with the entry's name. */
+TEST(test_set_encoded_takes_a_checked_pair_and_decodes)
+{
+    static const char *words[] = {"GOLD", "SILVER", "NOT_AVAILABLE"};
+    al_tensor *dict = strings(13, 3, words);
+    al_tensor *codes = al_tensor_new(AL_DTYPE_UINT8, 1, (int64_t[]){5}, AL_CPU, NULL);
+    uint8_t *c = al_tensor_data(codes);
+    const uint8_t want[5] = {2, 0, 0, 1, 2};
+    memcpy(c, want, sizeof want);
+    al_tensordict *td = al_tensordict_new(5, AL_CPU, NULL);
+    CHECK_EQ_INT(al_tensordict_set_encoded(td, "flag", codes, dict, 0, NULL), AL_OK);
+    const al_tensor *gc, *gd;
+    CHECK_EQ_INT(al_tensordict_get_encoded(td, "flag", &gc, &gd), AL_OK);
+    CHECK_EQ_INT(al_tensor_shape(gd)[0], 3);
+    al_tensor *back = al_tensordict_get(td, "flag", NULL);
+    static const char *expect[] = {"NOT_AVAILABLE", "GOLD", "GOLD", "SILVER", "NOT_AVAILABLE"};
+    al_tensor *t = strings(13, 5, expect);
+    CHECK(back && same_values(t, back));
+    al_tensor_free(back);
+
+    al_error err;
+    c[3] = 3; /* outside the 3-string dictionary */
+    CHECK_EQ_INT(al_tensordict_set_encoded(td, "bad", codes, dict, 0, &err), AL_EINVAL);
+    CHECK(strstr(err.message, "'bad'") && strstr(err.message, "element 3"));
+    al_tensor *neg = al_tensor_new(AL_DTYPE_INT16, 1, (int64_t[]){5}, AL_CPU, NULL);
+    memset(al_tensor_data(neg), 0, 10);
+    ((int16_t *)al_tensor_data(neg))[4] = -1;
+    CHECK_EQ_INT(al_tensordict_set_encoded(td, "bad", neg, dict, 0, &err), AL_EINVAL);
+    CHECK(strstr(err.message, "element 4") != NULL);
+    al_tensor *f = al_tensor_new(AL_DTYPE_FLOAT32, 1, (int64_t[]){5}, AL_CPU, NULL);
+    CHECK_EQ_INT(al_tensordict_set_encoded(td, "bad", f, dict, 0, &err), AL_EINVAL);
+    CHECK(strstr(err.message, "not integers") != NULL);
+    CHECK_EQ_INT(al_tensordict_set_encoded(td, "bad", codes, f, 0, &err), AL_EINVAL);
+    CHECK(strstr(err.message, "not 1-d strings") != NULL);
+    CHECK_EQ_INT(al_tensordict_set_encoded(td, "bad", NULL, dict, 0, &err), AL_EINVAL);
+    CHECK(!al_tensordict_contains(td, "bad"));
+    /* The batch rule holds as for al_tensordict_set. */
+    al_tensor *short_codes = al_tensor_new(AL_DTYPE_UINT8, 1, (int64_t[]){4}, AL_CPU, NULL);
+    memset(al_tensor_data(short_codes), 0, 4);
+    CHECK_EQ_INT(al_tensordict_set_encoded(td, "bad", short_codes, dict, 0, &err), AL_ESHAPE);
+    al_tensor_free(short_codes);
+    al_tensor_free(f);
+    al_tensor_free(neg);
+    al_tensor_free(t);
+    al_tensor_free(codes);
+    al_tensor_free(dict);
+    al_tensordict_free(td);
+}
+
 TEST_MAIN()

@@ -204,10 +204,10 @@ static int reserve(al_tensordict *td)
     return AL_OK;
 }
 
-/* Appends an entry named name[0..len-1] (a key component when escaped) holding t or sub
- * (taken on success). */
+/* Appends an entry named name[0..len-1] (a key component when escaped) holding t (with its
+ * dictionary dict, or NULL) or sub, all taken on success. */
 static int append(al_tensordict *td, const char *name, size_t len, bool escaped, al_tensor *t,
-                  al_tensordict *sub, unsigned flags)
+                  al_tensor *dict, al_tensordict *sub, unsigned flags)
 {
     if (reserve(td) != AL_OK || index_room(td, td->n + 1) != AL_OK)
         return AL_ENOMEM;
@@ -218,7 +218,7 @@ static int append(al_tensordict *td, const char *name, size_t len, bool escaped,
         unescape(copy);
     if (td->index.cap)
         ali_nindex_put(&td->index, ali_name_hash(copy, strlen(copy), false), td->n);
-    td->entries[td->n++] = (ali_entry){copy, t, NULL, sub, flags};
+    td->entries[td->n++] = (ali_entry){copy, t, dict, sub, flags};
     return AL_OK;
 }
 
@@ -260,7 +260,7 @@ static al_tensordict *walk_parent(const al_tensordict *td, const char *key, bool
             return NULL;
         }
         al_tensordict *sub = td_alloc(cur, AL_BATCH_UNSET, cur->device);
-        if (!sub || append(cur, p, len, true, NULL, sub, 0) != AL_OK) {
+        if (!sub || append(cur, p, len, true, NULL, NULL, sub, 0) != AL_OK) {
             al_free(sub);
             undo_run(u);
             al_error_set(err, AL_ENOMEM, "out of memory creating '%.*s' for key '%s'", (int)len, p,
@@ -387,8 +387,8 @@ static int check_tensor(al_tensordict *root, const al_tensordict *td, const char
     return AL_OK;
 }
 
-int al_tensordict_set(al_tensordict *td, const char *key, const al_tensor *t, unsigned flags,
-                      al_error *err)
+int ali_td_set(al_tensordict *td, const char *key, const al_tensor *t, const al_tensor *dict,
+               unsigned flags, al_error *err)
 {
     if (!td || !t)
         return al_error_set(err, AL_EINVAL, "tensordict or tensor is NULL");
@@ -397,8 +397,9 @@ int al_tensordict_set(al_tensordict *td, const char *key, const al_tensor *t, un
     if (rc || (rc = check_tensor(root, td, key, t, err)))
         return rc;
     root->busy++;
-    al_tensor *view = al_tensor_view(t, err);
-    if (!view) {
+    al_tensor *view = al_tensor_view(t, err), *dview = dict ? al_tensor_view(dict, err) : NULL;
+    if (!view || (dict && !dview)) {
+        al_tensor_free(view);
         root->busy--;
         return AL_ENOMEM;
     }
@@ -411,24 +412,32 @@ int al_tensordict_set(al_tensordict *td, const char *key, const al_tensor *t, un
         if (i >= 0) {
             ali_entry *e = &parent->entries[i];
             ali_entry old = *e;
-            *e = (ali_entry){old.name, view, NULL, NULL, flags};
+            *e = (ali_entry){old.name, view, dview, NULL, flags};
             old.name = NULL;
             ali_entry_clear(&old);
-        } else if (append(parent, leaf, strlen(leaf), true, view, NULL, flags) != AL_OK) {
+        } else if (append(parent, leaf, strlen(leaf), true, view, dview, NULL, flags) != AL_OK) {
             undo_run(&u);
             rc = al_error_set(err, AL_ENOMEM, "out of memory adding entry '%s'", key);
         }
     }
     if (rc) {
         al_tensor_free(view);
+        al_tensor_free(dview);
     } else {
         if (root->batch == AL_BATCH_UNSET)
             root->batch = t->shape[0];
-        al_log(AL_LOG_DEBUG, ALI_TLOG, "tensordict %p: set '%s' (%s, %llu bytes)", (void *)root,
-               key, al_dtype_name(t->dtype), (unsigned long long)al_tensor_nbytes(t));
+        al_log(AL_LOG_DEBUG, ALI_TLOG, "tensordict %p: set '%s' (%s%s, %llu bytes)", (void *)root,
+               key, al_dtype_name(t->dtype), dict ? " codes of a dictionary" : "",
+               (unsigned long long)al_tensor_nbytes(t));
     }
     root->busy--;
     return rc;
+}
+
+int al_tensordict_set(al_tensordict *td, const char *key, const al_tensor *t, unsigned flags,
+                      al_error *err)
+{
+    return ali_td_set(td, key, t, NULL, flags, err);
 }
 
 al_tensordict *al_tensordict_add_dict(al_tensordict *td, const char *key, unsigned flags,
@@ -452,7 +461,7 @@ al_tensordict *al_tensordict_add_dict(al_tensordict *td, const char *key, unsign
                 al_error_set(err, AL_EINVAL, "entry '%s' is a tensor, not a tensordict", key);
         } else {
             sub = td_alloc(parent, AL_BATCH_UNSET, parent->device);
-            if (!sub || append(parent, leaf, strlen(leaf), true, NULL, sub, flags) != AL_OK) {
+            if (!sub || append(parent, leaf, strlen(leaf), true, NULL, NULL, sub, flags) != AL_OK) {
                 al_free(sub);
                 sub = NULL;
                 undo_run(&u);
@@ -698,8 +707,5 @@ al_tensordict *ali_td_root(const al_tensordict *td) { return root_of(td); }
 int ali_td_append(al_tensordict *td, const char *name, al_tensor *t, al_tensor *dict,
                   al_tensordict *sub, unsigned flags)
 {
-    if (append(td, name, strlen(name), false, t, sub, flags) != AL_OK)
-        return AL_ENOMEM;
-    td->entries[td->n - 1].dict = dict;
-    return AL_OK;
+    return append(td, name, strlen(name), false, t, dict, sub, flags);
 }

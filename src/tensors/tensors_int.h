@@ -148,6 +148,10 @@ void ali_td_destroy(al_tensordict *td);
 int ali_td_append(al_tensordict *td, const char *name, al_tensor *t, al_tensor *dict,
                   al_tensordict *sub, unsigned flags);
 al_tensordict *ali_td_root(const al_tensordict *td);
+/* al_tensordict_set, with `dict` (NULL: none) as the dictionary of encoded codes t; both are
+ * taken as views. The caller has checked the pair (encoded.c). */
+int ali_td_set(al_tensordict *td, const char *key, const al_tensor *t, const al_tensor *dict,
+               unsigned flags, al_error *err);
 /* A decoded string tensor of an encoded entry, on the entry's device (tensordict.c). */
 al_tensor *ali_entry_decode(const ali_entry *e, al_error *err);
 /* Frees an entry's contents (not the slot). */
