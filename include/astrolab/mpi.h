@@ -104,9 +104,11 @@ typedef struct al_mpi_optimize_report {
  * integers to the narrowest type holding the job's range (al_dtype_narrowest_int), float64 to
  * float32 where every rank's values round-trip exactly (or, with opts->lossy_float, stay within
  * opts->tolerance), fixed-width strings to the job's longest value (strings holding NUL bytes
- * inside are left alone). The passes of opts (NULL: lossless defaults) choose which; dry_run
- * decides and reports without changing anything. Dictionary encoding, which needs one dictionary
- * for the job, is not done here (al_tensordict_optimize_memory does it for one process). Every
+ * inside are left alone), or dictionary-encoded with one dictionary for the job (the union of
+ * every rank's distinct values, sorted: a code means the same string on every rank) when the
+ * job has at most opts->dict_max_unique distinct values and the codes and dictionary take
+ * fewer bytes than the narrowed strings. The passes of opts (NULL: lossless defaults) choose
+ * which; dry_run decides and reports without changing anything. Every
  * rank's td must hold the same entries with the same dtypes (as al_mpi_survey_load gives).
  * `report` may be NULL. AL_OK; on failure (AL_EINVAL: entries that differ between ranks;
  * AL_ENOMEM, AL_EMPI, AL_EPEER) every rank returns the error and, when it came before the

@@ -19,4 +19,12 @@ int ali_mpi_check(int mrc, const char *what, al_error *err);
 int ali_mpi_csv_schema(al_tensordict **td, const char *path, const al_survey_options *o,
                        MPI_Comm comm, al_error *err);
 
+/* dictionary.c: one dictionary of the job's distinct values of string entry t (the same entry
+ * on every rank), whose longest value has w bytes, and t's codes into it, when encoding makes
+ * the job's entry smaller than strings of width w and the job has at most o->dict_max_unique
+ * distinct values; else both NULL. rc is this rank's status so far: a rank that failed still
+ * takes part, and every rank returns a failure. Collective. */
+int ali_mpi_dictionary(const al_tensor *t, size_t w, const al_optimize_options *o, int rc,
+                       MPI_Comm comm, al_tensor **codes, al_tensor **dict, al_error *err);
+
 #endif

@@ -2,8 +2,10 @@
  * the job's statistics, so that every rank's part of a table ends with the same dtypes (a
  * gather of parts of different types would be wrong). Per direct entry each rank computes its
  * part's figures (integer range, float32 round trip, longest string); one MPI_Allreduce per
- * kind combines them; every rank then converts with the public tensor calls. */
+ * kind combines them; every rank then converts with the public tensor calls. String entries
+ * are dictionary-encoded with one dictionary for the job when that is smaller (dictionary.c). */
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "mpi/mpi_int.h"
@@ -217,37 +219,55 @@ static uint64_t bytes_of(const al_tensordict *td, size_t n)
     return b;
 }
 
-/* Builds every narrowed tensor (built[i], NULL when unchanged), then replaces the entries;
- * *after gets the entries' bytes as they are (dry run: would be) afterwards. */
+/* Entry i's escaped key into key (KEY_MAX bytes) and its entry into *e; false for an entry
+ * left as it is on every rank alike (a nested tensordict, an encoded entry, a key this long). */
+static bool entry_key(const al_tensordict *td, size_t i, al_tensordict_entry *e, char *key)
+{
+    return al_tensordict_entry_at(td, i, e) == AL_OK && e->tensor && !e->dictionary &&
+           al_tensordict_key_escape(e->name, key, KEY_MAX) < KEY_MAX;
+}
+
+/* A string entry that may be dictionary-encoded: the same answer on every rank (the entries'
+ * dtypes agree and f holds the job's figures). */
+static bool dict_candidate(const al_tensor *t, const figures *f, const al_optimize_options *o)
+{
+    return al_tensor_dtype(t) == AL_DTYPE_STRING && (o->passes & AL_OPTIMIZE_STRINGS) && !f->binary;
+}
+
+/* Builds every encoded or narrowed tensor (built[i], with dicts[i] when encoded; NULL when
+ * unchanged), then replaces the entries; *after gets the entries' bytes as they are (dry run:
+ * would be) afterwards. Collective: the dictionary pass runs in step on every rank. */
 static int apply(al_tensordict *td, const figures *f, size_t n, const al_optimize_options *o,
                  MPI_Comm comm, size_t *changed, uint64_t *after, al_error *err)
 {
-    al_tensor **built = AL_NEW_ARRAY(al_tensor *, n + 1);
+    al_tensor **built = AL_NEW_ARRAY(al_tensor *, 2 * n + 1), **dicts = built ? built + n : NULL;
     int rc = built ? AL_OK : al_error_set(err, AL_ENOMEM, "al_mpi_optimize_memory: out of memory");
+    rc = al_mpi_agree(comm, rc, err);
+    char key[KEY_MAX];
+    al_tensordict_entry e;
     *changed = 0;
+    for (size_t i = 0; built && i < n; i++) /* in step on every rank, failed or not */
+        if (entry_key(td, i, &e, key) && dict_candidate(e.tensor, &f[i], o))
+            rc = ali_mpi_dictionary(e.tensor, f[i].width ? (size_t)f[i].width : 1, o, rc, comm,
+                                    &built[i], &dicts[i], err);
     for (size_t i = 0; rc == AL_OK && i < n; i++) {
-        al_tensordict_entry e;
-        if (al_tensordict_entry_at(td, i, &e) != AL_OK || !e.tensor || e.dictionary)
+        if (!entry_key(td, i, &e, key))
             continue;
-        char key[KEY_MAX];
-        if (al_tensordict_key_escape(e.name, key, sizeof key) >= sizeof key)
-            continue; /* a name this long is left as it is, on every rank alike */
-        int same;
-        built[i] = narrowed(e.tensor, &f[i], o, &same, err);
+        int same = !built[i];
+        if (same)
+            built[i] = narrowed(e.tensor, &f[i], o, &same, err);
         if (!same && !built[i])
             rc = err && err->code ? err->code : AL_ENOMEM;
         *changed += !same;
-        *after += al_tensor_nbytes(built[i] ? built[i] : e.tensor);
+        *after += al_tensor_nbytes(built[i] ? built[i] : e.tensor) +
+                  (dicts[i] ? al_tensor_nbytes(dicts[i]) : 0);
     }
     if ((rc = al_mpi_agree(comm, rc, err)) == AL_OK && !o->dry_run)
-        for (size_t i = 0; rc == AL_OK && i < n; i++) {
-            al_tensordict_entry e;
-            char key[KEY_MAX];
-            if (built[i] && al_tensordict_entry_at(td, i, &e) == AL_OK &&
-                al_tensordict_key_escape(e.name, key, sizeof key) < sizeof key)
-                rc = al_tensordict_set(td, key, built[i], e.flags, err);
-        }
-    for (size_t i = 0; built && i < n; i++)
+        for (size_t i = 0; rc == AL_OK && i < n; i++)
+            if (built[i] && entry_key(td, i, &e, key))
+                rc = dicts[i] ? al_tensordict_set_encoded(td, key, built[i], dicts[i], e.flags, err)
+                              : al_tensordict_set(td, key, built[i], e.flags, err);
+    for (size_t i = 0; built && i < 2 * n; i++)
         al_tensor_free(built[i]);
     al_free(built);
     return al_mpi_agree(comm, rc, err);
