@@ -82,6 +82,79 @@ TEST(test_merge_fails_cleanly_at_every_allocation)
     }
 }
 
+/* Seven ranks with sites that overlap in every way, and ties for the rank holding most. */
+static void seven_ranks(al_job_rank *r, al_job_site (*sites)[3])
+{
+    for (int k = 0; k < 7; k++) {
+        sites[k][0] = common;
+        sites[k][0].bytes = k == 4 || k == 5 ? 5000 : 1000; /* a tie between ranks 4 and 5 */
+        sites[k][1] = only2;
+        sites[k][1].line = 40 + k % 3; /* three sites, each on some ranks */
+        sites[k][2] = (al_job_site){"odd.c", k, "f", "", (uint64_t)k, 1}; /* one site per rank */
+        r[k] = (al_job_rank){.rank = (k * 3) % 7, /* ranks out of order */
+                             .current_bytes = 100u * (unsigned)k,
+                             .peak_bytes = (uint64_t)(k % 4) << 20,
+                             .peak_rss_bytes = 1u << 20,
+                             .sites = sites[k],
+                             .n_sites = 3};
+    }
+}
+
+/* A tree reduction's rounds give what one merge of every rank gives, JSON for JSON. */
+TEST(test_merging_partial_views_equals_merging_every_rank_at_once)
+{
+    al_job_rank r[7];
+    al_job_site sites[7][3];
+    seven_ranks(r, sites);
+    al_error err;
+    al_job_view *whole = al_job_merge(r, 7, &err);
+    /* Rounds as al_mpi_diagnose runs them: {0,1} {2,3} {4,5} {6}, then pairs, then the root. */
+    al_job_view *leaf[7], *pair[4], *quad[2];
+    for (int k = 0; k < 7; k++)
+        leaf[k] = al_job_merge(&r[k], 1, &err);
+    for (int k = 0; k < 4; k++)
+        pair[k] = al_job_merge_views((const al_job_view *const *)&leaf[2 * k], k < 3 ? 2 : 1, &err);
+    for (int k = 0; k < 2; k++)
+        quad[k] = al_job_merge_views((const al_job_view *const *)&pair[2 * k], 2, &err);
+    al_job_view *tree = al_job_merge_views((const al_job_view *const *)quad, 2, &err);
+    CHECK(whole && tree);
+    char *a = al_job_view_json(whole), *b = al_job_view_json(tree);
+    CHECK(a && b && strcmp(a, b) == 0);
+    CHECK(a && strstr(a, "\"max_rank\":") != NULL);
+    free(a);
+    free(b);
+    /* A rank in two views is refused; so are NULL views. */
+    const al_job_view *twice[2] = {pair[0], quad[0]};
+    CHECK(al_job_merge_views(twice, 2, &err) == NULL);
+    CHECK_EQ_INT(err.code, AL_EINVAL);
+    CHECK(strstr(err.message, "in two views") != NULL);
+    const al_job_view *none[1] = {NULL};
+    CHECK(al_job_merge_views(none, 1, &err) == NULL && err.code == AL_EINVAL);
+    CHECK(al_job_merge_views(NULL, 2, &err) == NULL && err.code == AL_EINVAL);
+    al_job_view *empty = al_job_merge_views(NULL, 0, &err);
+    CHECK(empty && empty->n_ranks == 0);
+    al_job_view_free(empty);
+    /* Out of memory at any allocation: a clean failure, nothing leaked (test.h checks). */
+    for (uint64_t n = 1; n < 1000; n++) {
+        al_memory_fail_after(n, 0);
+        al_job_view *v = al_job_merge_views((const al_job_view *const *)quad, 2, &err);
+        al_memory_fail_after(0, 0);
+        if (v) {
+            al_job_view_free(v);
+            break;
+        }
+        CHECK_EQ_INT(err.code, AL_ENOMEM);
+    }
+    for (int k = 0; k < 7; k++)
+        al_job_view_free(leaf[k]);
+    for (int k = 0; k < 4; k++)
+        al_job_view_free(pair[k]);
+    for (int k = 0; k < 2; k++)
+        al_job_view_free(quad[k]);
+    al_job_view_free(tree);
+    al_job_view_free(whole);
+}
+
 TEST(test_rank_and_job_come_from_the_launchers_environment)
 {
     unsetenv("OMPI_COMM_WORLD_RANK"), unsetenv("PMI_RANK"), unsetenv("PMIX_RANK");

@@ -85,6 +85,12 @@ typedef struct al_job_view {
  * each of 1,000 ranks (10^7 entries) took 6.3 s of CPU on the development VM
  * (docs/PERFORMANCE.md, "MPI"). */
 AL_API AL_NODISCARD al_job_view *al_job_merge(const al_job_rank *ranks, size_t n, al_error *err);
+/* Merges views of disjoint sets of ranks (the partial views of a tree reduction, as
+ * al_mpi_diagnose makes them) into a new view equal to al_job_merge of all their ranks' sites at
+ * once; the views are only read. NULL on failure with err filled: AL_EINVAL (NULL views with
+ * n > 0, a NULL view, a rank in two views), AL_ENOMEM. Time O(sites of the views + their ranks). */
+AL_API AL_NODISCARD al_job_view *al_job_merge_views(const al_job_view *const *views, size_t n,
+                                                    al_error *err);
 /* {"ranks": n, "peak_rank", "peak_bytes", "current_bytes", "sum_peak_bytes", "per_rank":
  * [{"rank", "current_bytes", "peak_bytes", "peak_rss_bytes"}], "sites": [{"file", "line",
  * "function", "tag", "bytes", "count", "ranks": [...], "on_every_rank", "max_rank",

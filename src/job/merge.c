@@ -166,11 +166,12 @@ static int by_bytes(const void *a, const void *b)
 }
 
 /* The per-rank records, sorted by rank, checked for repeats, and the job's figures. */
-static int take_ranks(al_job_view *v, const al_job_rank *ranks, size_t n, al_error *err)
+static int take_ranks(al_job_view *v, const al_job_rank *ranks, size_t n, const char *who,
+                      al_error *err)
 {
     v->ranks = AL_NEW_ARRAY(al_job_rank, n ? n : 1);
     if (!v->ranks)
-        return al_error_set(err, AL_ENOMEM, "al_job_merge: out of memory for %zu ranks", n);
+        return al_error_set(err, AL_ENOMEM, "%s: out of memory for %zu ranks", who, n);
     if (n) /* memcpy from NULL is undefined even for 0 bytes */
         memcpy(v->ranks, ranks, n * sizeof *ranks);
     qsort(v->ranks, n, sizeof *v->ranks, by_rank);
@@ -180,9 +181,9 @@ static int take_ranks(al_job_view *v, const al_job_rank *ranks, size_t n, al_err
         const al_job_rank *r = &v->ranks[i];
         if (r->rank < 0 || (i && r->rank == v->ranks[i - 1].rank) || (r->n_sites && !r->sites))
             return al_error_set(err, AL_EINVAL,
-                                "al_job_merge: rank %d is negative, repeated or "
-                                "has no sites array",
-                                r->rank);
+                                "%s: rank %d is negative, repeated (in two views) or has no "
+                                "sites array",
+                                who, r->rank);
         if (r->peak_bytes > v->peak_bytes)
             v->peak_bytes = r->peak_bytes, v->peak_rank = r->rank;
         v->current_bytes += r->current_bytes;
@@ -214,6 +215,20 @@ static int merge_sites(builder *b, al_error *err)
     return AL_OK;
 }
 
+/* The merge's end: the recommendations, the builder freed; the view, or NULL on failure. */
+static al_job_view *finish(builder *b, int rc, const char *who, al_error *err)
+{
+    if (rc == AL_OK && (rc = ali_job_recommend(b->v)) != AL_OK)
+        al_error_set(err, rc, "%s: out of memory for the recommendations", who);
+    al_free(b->table);
+    al_free(b->rank_cap);
+    if (rc != AL_OK) {
+        al_job_view_free(b->v);
+        return NULL;
+    }
+    return b->v;
+}
+
 al_job_view *al_job_merge(const al_job_rank *ranks, size_t n, al_error *err)
 {
     if (!ranks && n) {
@@ -225,18 +240,113 @@ al_job_view *al_job_merge(const al_job_rank *ranks, size_t n, al_error *err)
         al_error_set(err, AL_ENOMEM, "al_job_merge: out of memory");
         return NULL;
     }
-    int rc = take_ranks(b.v, ranks, n, err);
+    int rc = take_ranks(b.v, ranks, n, "al_job_merge", err);
     if (rc == AL_OK)
         rc = merge_sites(&b, err);
-    if (rc == AL_OK && (rc = ali_job_recommend(b.v)) != AL_OK)
-        al_error_set(err, rc, "al_job_merge: out of memory for the recommendations");
-    al_free(b.table);
-    al_free(b.rank_cap);
-    if (rc != AL_OK) {
-        al_job_view_free(b.v);
+    return finish(&b, rc, "al_job_merge", err);
+}
+
+/* -------- Views of disjoint sets of ranks, merged (the rounds of a tree reduction). -------- */
+
+/* Adds site s of a partial view to site i: totals, its ranks, the rank holding most. */
+static int add_view_site(builder *b, size_t i, const al_job_view_site *s)
+{
+    al_job_view_site *d = &b->v->sites[i];
+    d->site.bytes += s->site.bytes;
+    d->site.count += s->site.count;
+    size_t need = d->n_ranks + s->n_ranks;
+    if (need > b->rank_cap[i]) {
+        size_t cap;
+        if (!ali_grow_cap(b->rank_cap[i], need, 4, sizeof *d->ranks, &cap))
+            return AL_ENOMEM;
+        int *ranks = al_realloc(d->ranks, cap * sizeof *ranks);
+        if (!ranks)
+            return AL_ENOMEM;
+        d->ranks = ranks, b->rank_cap[i] = cap;
+    }
+    if (s->n_ranks) /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(d->ranks + d->n_ranks, s->ranks, s->n_ranks * sizeof *s->ranks);
+    d->n_ranks = need;
+    /* As al_job_merge decides: most bytes, the lowest rank on a tie. */
+    if (d->max_rank < 0 || s->max_bytes > d->max_bytes ||
+        (s->max_bytes == d->max_bytes && s->max_rank < d->max_rank))
+        d->max_rank = s->max_rank, d->max_bytes = s->max_bytes;
+    return AL_OK;
+}
+
+static int by_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* Every view's per-rank records, in one array for take_ranks. */
+static al_job_rank *all_ranks(const al_job_view *const *views, size_t n, size_t *total,
+                              al_error *err)
+{
+    *total = 0;
+    for (size_t k = 0; k < n; k++)
+        if (!views[k]) {
+            al_error_set(err, AL_EINVAL, "al_job_merge_views: view %zu is NULL", k);
+            return NULL;
+        } else {
+            *total += views[k]->n_ranks;
+        }
+    al_job_rank *r = AL_NEW_ARRAY(al_job_rank, *total ? *total : 1);
+    if (!r) {
+        al_error_set(err, AL_ENOMEM, "al_job_merge_views: out of memory for %zu ranks", *total);
         return NULL;
     }
-    return b.v;
+    for (size_t k = 0, at = 0; k < n; at += views[k]->n_ranks, k++)
+        if (views[k]->n_ranks)
+            memcpy(r + at, views[k]->ranks, views[k]->n_ranks * sizeof *r);
+    return r;
+}
+
+static int merge_view_sites(builder *b, const al_job_view *const *views, size_t n, al_error *err)
+{
+    al_job_view *v = b->v;
+    for (size_t k = 0; k < n; k++)
+        for (size_t j = 0; j < views[k]->n_sites; j++) {
+            size_t i;
+            int rc = find_or_add(b, &views[k]->sites[j].site, &i);
+            if (rc == AL_OK)
+                rc = add_view_site(b, i, &views[k]->sites[j]);
+            if (rc != AL_OK)
+                return al_error_set(err, rc, "al_job_merge_views: out of memory at view %zu's "
+                                             "site %zu",
+                                    k, j);
+        }
+    for (size_t i = 0; i < v->n_sites; i++) {
+        al_job_view_site *d = &v->sites[i];
+        qsort(d->ranks, d->n_ranks, sizeof *d->ranks, by_int); /* sorted runs: cheap */
+        d->on_every_rank = d->n_ranks == v->n_ranks;
+    }
+    if (v->n_sites > 1)
+        qsort(v->sites, v->n_sites, sizeof *v->sites, by_bytes);
+    return AL_OK;
+}
+
+al_job_view *al_job_merge_views(const al_job_view *const *views, size_t n, al_error *err)
+{
+    if (!views && n) {
+        al_error_set(err, AL_EINVAL, "al_job_merge_views: NULL views");
+        return NULL;
+    }
+    size_t total;
+    al_job_rank *ranks = all_ranks(views, n, &total, err);
+    builder b = {.v = ranks ? AL_NEW(al_job_view) : NULL};
+    if (!b.v) {
+        if (ranks)
+            al_error_set(err, AL_ENOMEM, "al_job_merge_views: out of memory");
+        al_free(ranks);
+        return NULL;
+    }
+    int rc = take_ranks(b.v, ranks, total, "al_job_merge_views", err);
+    al_free(ranks);
+    if (rc == AL_OK)
+        rc = merge_view_sites(&b, views, n, err);
+    return finish(&b, rc, "al_job_merge_views", err);
 }
 
 void ali_job_site_release(al_job_view_site *s)
