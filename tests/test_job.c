@@ -91,7 +91,7 @@ static void seven_ranks(al_job_rank *r, al_job_site (*sites)[3])
         sites[k][1] = only2;
         sites[k][1].line = 40 + k % 3; /* three sites, each on some ranks */
         sites[k][2] = (al_job_site){"odd.c", k, "f", "", (uint64_t)k, 1}; /* one site per rank */
-        r[k] = (al_job_rank){.rank = (k * 3) % 7, /* ranks out of order */
+        r[k] = (al_job_rank){.rank = (k * 3) % 7,                         /* ranks out of order */
                              .current_bytes = 100u * (unsigned)k,
                              .peak_bytes = (uint64_t)(k % 4) << 20,
                              .peak_rss_bytes = 1u << 20,

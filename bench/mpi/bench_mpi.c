@@ -8,6 +8,11 @@
  *                                                traffic) on synthetic tables: SITES sites on
  *                                                each of RANKS ranks, half of them on every
  *                                                rank, the rest on a few ranks each
+ *   bench_mpi tree RANKS SITES                   the same tables merged as al_mpi_diagnose's
+ *                                                tree reduction merges them (one process: each
+ *                                                round's pairwise al_job_merge_views timed), for
+ *                                                the critical path, the root's work and the
+ *                                                largest message of a RANKS-rank job
  * Each prints one line of results on rank 0. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,7 +137,9 @@ static void bench_diagnose(int repeats)
             al_free(blocks[s][k]);
 }
 
-static void bench_merge(int ranks, int sites, int repeats)
+/* The synthetic job of `merge` and `tree`: r[0..ranks) over *all and *files (free all three). */
+static al_job_rank *synthetic_job(int ranks, int sites, al_job_site **all_out,
+                                  char (**files_out)[24])
 {
     al_job_rank *r = calloc((size_t)ranks, sizeof *r);
     al_job_site *all = calloc((size_t)ranks * (size_t)sites, sizeof *all);
@@ -153,6 +160,16 @@ static void bench_merge(int ranks, int sites, int repeats)
         }
         r[k] = (al_job_rank){k, 1u << 20, (1u << 20) + k, 1u << 24, mine, (size_t)sites};
     }
+    *all_out = all;
+    *files_out = files;
+    return r;
+}
+
+static void bench_merge(int ranks, int sites, int repeats)
+{
+    al_job_site *all;
+    char(*files)[24];
+    al_job_rank *r = synthetic_job(ranks, sites, &all, &files);
     uint64_t *t = calloc((size_t)repeats, sizeof *t), *c = calloc((size_t)repeats, sizeof *c);
     size_t merged = 0;
     for (int i = 0; i < repeats; i++) {
@@ -178,6 +195,74 @@ static void bench_merge(int ranks, int sites, int repeats)
     free(files);
 }
 
+/* Bytes al_mpi_diagnose sends for view v (its wire format, src/mpi/diagnose.c). */
+static uint64_t wire_bytes(const al_job_view *v)
+{
+    uint64_t b = 16 + 28 * (uint64_t)v->n_ranks;
+    for (size_t i = 0; i < v->n_sites; i++) {
+        const al_job_view_site *s = &v->sites[i];
+        b += 40 + 4 * (uint64_t)s->n_ranks + strlen(s->site.file) + strlen(s->site.function) +
+             strlen(s->site.tag) + 3;
+    }
+    return b;
+}
+
+static void bench_tree(int ranks, int sites)
+{
+    al_job_site *all;
+    char(*files)[24];
+    al_job_rank *r = synthetic_job(ranks, sites, &all, &files);
+    al_job_view **v = calloc((size_t)ranks, sizeof *v);
+    al_error err;
+    uint64_t leaf_max = 0, path = 0, total = 0, root_cpu = 0, biggest = 0;
+    for (int k = 0; k < ranks; k++) {
+        uint64_t c0 = cpu_ns();
+        v[k] = al_job_merge(&r[k], 1, &err);
+        uint64_t c = cpu_ns() - c0;
+        leaf_max = c > leaf_max ? c : leaf_max;
+        total += c;
+    }
+    path = leaf_max;
+    int rounds = 0;
+    for (int step = 1; step < ranks; step *= 2, rounds++) {
+        uint64_t round_max = 0;
+        for (int k = 0; k + step < ranks; k += 2 * step) {
+            uint64_t bytes = wire_bytes(v[k + step]);
+            biggest = bytes > biggest ? bytes : biggest;
+            const al_job_view *pair[2] = {v[k], v[k + step]};
+            uint64_t c0 = cpu_ns();
+            al_job_view *m = al_job_merge_views(pair, 2, &err);
+            uint64_t c = cpu_ns() - c0;
+            if (!m) {
+                fprintf(stderr, "bench_mpi tree: %s\n", err.message);
+                exit(1);
+            }
+            al_job_view_free(v[k]);
+            al_job_view_free(v[k + step]);
+            v[k] = m, v[k + step] = NULL;
+            round_max = c > round_max ? c : round_max;
+            total += c;
+            if (k == 0)
+                root_cpu += c;
+        }
+        path += round_max;
+    }
+    al_memory_stats st;
+    printf("tree reduction, %d ranks x %d sites -> %zu job sites in %d rounds: critical path CPU "
+           "%.3f s (leaf %.3f s + the slowest merge of each round), the root's merges %.3f s, all "
+           "ranks' CPU %.3f s; largest message %.1f MB; root's view %.1f MB on the wire; peak "
+           "tracked in this one process %.0f MB\n",
+           ranks, sites, v[0] ? v[0]->n_sites : 0, rounds, (double)path / 1e9,
+           (double)leaf_max / 1e9, (double)root_cpu / 1e9, (double)total / 1e9,
+           (double)biggest / 1e6, v[0] ? (double)wire_bytes(v[0]) / 1e6 : 0.0,
+           al_get_memory_stats(&st) == AL_OK ? (double)st.peak_bytes / 1e6 : 0.0);
+    al_job_view_free(v[0]);
+    free(v);
+    free(all);
+    free(r);
+    free(files);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -190,9 +275,11 @@ int main(int argc, char **argv)
         bench_diagnose(argc > 2 ? atoi(argv[2]) : 50);
     else if (strcmp(mode, "merge") == 0 && argc > 3 && rank == 0)
         bench_merge(atoi(argv[2]), atoi(argv[3]), argc > 4 ? atoi(argv[4]) : 3);
+    else if (strcmp(mode, "tree") == 0 && argc > 3 && rank == 0)
+        bench_tree(atoi(argv[2]), atoi(argv[3]));
     else if (rank == 0)
         fprintf(stderr, "usage: bench_mpi load FILE [REPEATS] | diagnose [REPEATS] | "
-                        "merge RANKS SITES [REPEATS]\n");
+                        "merge RANKS SITES [REPEATS] | tree RANKS SITES\n");
     MPI_Finalize();
     return 0;
 }

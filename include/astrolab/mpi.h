@@ -161,7 +161,9 @@ typedef al_job_view al_mpi_diagnosis;
 
 /* Collective. Each rank's al_diagnose_memory_leaks (its top_consumers: raise
  * al_diagnosis_thresholds.top_consumers, 20 by default, to send more sites) and memory stats,
- * gathered to `root` and merged there by al_job_merge. On root the job's diagnosis, on the other
+ * merged up a binary tree of the ranks to `root` (log2(P) rounds of al_job_merge_views, each
+ * rank merging its subtree's views), equal to al_job_merge of every rank's sites at once. On
+ * root the job's diagnosis, on the other
  * ranks an empty one (n_ranks 0); free either with al_mpi_diagnosis_free. NULL on every rank
  * when any rank failed (err filled: AL_ENOMEM, AL_EINVAL for a bad root, AL_EMPI, AL_EPEER). */
 AL_API AL_NODISCARD al_mpi_diagnosis *al_mpi_diagnose(MPI_Comm comm, int root, al_error *err);

@@ -313,8 +313,9 @@ static int merge_view_sites(builder *b, const al_job_view *const *views, size_t 
             if (rc == AL_OK)
                 rc = add_view_site(b, i, &views[k]->sites[j]);
             if (rc != AL_OK)
-                return al_error_set(err, rc, "al_job_merge_views: out of memory at view %zu's "
-                                             "site %zu",
+                return al_error_set(err, rc,
+                                    "al_job_merge_views: out of memory at view %zu's "
+                                    "site %zu",
                                     k, j);
         }
     for (size_t i = 0; i < v->n_sites; i++) {

@@ -73,6 +73,28 @@ static void test_stats_reduce_every_field(void)
     MT_CHECK(al_mpi_memory_stats(MPI_COMM_WORLD, 7, &s) == AL_EINVAL);
 }
 
+/* The tree reduction works from any root: every rank's sites reach it, the others get an empty
+ * view. */
+static void test_every_root_gets_the_whole_job(void)
+{
+    void *every = plant_everywhere();
+    for (int root = 0; root < mt_size; root++) {
+        al_error err;
+        al_mpi_diagnosis *d = al_mpi_diagnose(MPI_COMM_WORLD, root, &err);
+        MT_CHECK(d != NULL);
+        if (d && mt_rank == root) {
+            const al_job_view_site *e = find_tag(d, "everywhere");
+            MT_CHECK(d->n_ranks == (size_t)mt_size && e && e->n_ranks == (size_t)mt_size);
+            for (size_t k = 0; e && k < e->n_ranks; k++)
+                MT_CHECK(e->ranks[k] == (int)k);
+        } else if (d) {
+            MT_CHECK(d->n_ranks == 0 && d->n_sites == 0);
+        }
+        al_mpi_diagnosis_free(d);
+    }
+    al_free(every);
+}
+
 static void test_failure_on_one_rank_fails_every_rank(void)
 {
     for (uint64_t n = 1; n < 1000; n++) {
@@ -104,6 +126,7 @@ int main(int argc, char **argv)
     }
     test_leaks_on_every_rank_and_on_one();
     test_stats_reduce_every_field();
+    test_every_root_gets_the_whole_job();
     test_failure_on_one_rank_fails_every_rank();
     return mt_finish();
 }
