@@ -323,13 +323,16 @@ TEST(test_stack_depth_tells_callers_of_a_wrapper_apart)
     int wrapper = marker_line("plain_wrapper.c", "/* WRAPPER */");
     int caller_a = marker_line("plain_wrapper.c", "/* CALLER-A */");
     int caller_b = marker_line("plain_wrapper.c", "/* CALLER-B */");
-    /* Default depth: one site, the wrapper's line. */
+    /* Default depth: xmalloc is a wrapper (small, named *alloc*): one site per caller. */
     int status = run_program("plain_wrapper", report, err);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     cJSON *doc = load_json(report);
     CHECK(doc != NULL);
-    if (doc)
-        check_leak(doc, "plain_wrapper.c", "/* WRAPPER */", 5, 380);
+    if (doc) {
+        check_leak(doc, "plain_wrapper.c", "/* CALLER-A */", 3, 300);
+        check_leak(doc, "plain_wrapper.c", "/* CALLER-B */", 2, 80);
+        CHECK(leak_at(doc, "plain_wrapper.c", wrapper) == NULL);
+    }
     cJSON_Delete(doc);
     /* Depth 2: one entry per caller, each with its two frames. */
     status = run_program_env("plain_wrapper", report, err, "ASTROLAB_STACK_DEPTH", "2");
@@ -343,7 +346,7 @@ TEST(test_stack_depth_tells_callers_of_a_wrapper_apart)
         const cJSON *stack = cJSON_GetObjectItem(l, "stack");
         if (cJSON_GetArraySize(stack) != 2)
             continue;
-        CHECK_EQ_INT(cJSON_GetObjectItem(l, "line")->valueint, wrapper);
+        CHECK_EQ_INT(cJSON_GetObjectItem(cJSON_GetArrayItem(stack, 0), "line")->valueint, wrapper);
         int outer = cJSON_GetObjectItem(cJSON_GetArrayItem(stack, 1), "line")->valueint;
         int count = cJSON_GetObjectItem(l, "count")->valueint;
         if (outer == caller_a && count == 3 && cJSON_GetObjectItem(l, "bytes")->valueint == 300)
@@ -357,6 +360,87 @@ TEST(test_stack_depth_tells_callers_of_a_wrapper_apart)
     status = run_program_env("plain_wrapper", report, err, "ASTROLAB_STACK_DEPTH", "99");
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CHECK(strstr(slurp(err), "ASTROLAB_STACK_DEPTH=\"99\"") != NULL);
+}
+
+/* The frames of leak entry l's stack, "function:line" joined by " < ", into out. */
+static const char *stack_text(const cJSON *l, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    const cJSON *f;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItem(l, "stack"))
+    {
+        int w = snprintf(out + used, len - used, "%s%s:%d", used ? " < " : "",
+                         cJSON_GetStringValue(cJSON_GetObjectItem(f, "function")),
+                         cJSON_GetObjectItem(f, "line")->valueint);
+        used += w > 0 && (size_t)w < len - used ? (size_t)w : 0;
+    }
+    return out;
+}
+
+/* Checks the leak at marker `site` of plain_wrappers.c and that its stack is, innermost first,
+ * the functions and marker lines given ("xmalloc", "OUTER", ...; NULL-terminated pairs). */
+static void check_wrapped(const cJSON *doc, const char *site, int count, int bytes,
+                          const char *const *frames)
+{
+    check_leak(doc, "plain_wrappers.c", site, count, bytes);
+    const cJSON *l = leak_at(doc, "plain_wrappers.c", marker_line("plain_wrappers.c", site));
+    char want[512] = "", got[512];
+    size_t used = 0;
+    for (int i = 0; frames[i]; i += 2)
+        used += (size_t)snprintf(want + used, sizeof want - used, "%s%s:%d", i ? " < " : "",
+                                 frames[i], marker_line("plain_wrappers.c", frames[i + 1]));
+    stack_text(l, got, sizeof got);
+    if (l && strcmp(want, got) != 0)
+        fprintf(stderr, "  %s: stack %s, expected %s\n", site, got, want);
+    CHECK(l && strcmp(want, got) == 0);
+}
+
+TEST(test_run_files_allocations_through_wrappers_at_their_callers)
+{
+    const char *report = test_tmp_path("wrappers.json"), *err = test_tmp_path("wrappers.err");
+    int status = run_program("plain_wrappers", report, err);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cJSON *doc = load_json(report);
+    CHECK(doc != NULL);
+    if (!doc)
+        return;
+    /* Two levels of wrappers, and the same from two threads. */
+    check_wrapped(doc, "/* SITE-A */", 4, 400,
+                  (const char *const[]){"my_alloc", "/* INNER */", "xmalloc", "/* OUTER */",
+                                        "two_levels", "/* SITE-A */", NULL});
+    check_wrapped(doc, "/* SITE-E */", 10, 2000,
+                  (const char *const[]){"my_alloc", "/* INNER */", "xmalloc", "/* OUTER */",
+                                        "worker", "/* SITE-E */", NULL});
+    /* A wrapper that also does work (counts and zeroes) is still one; realloc wrappers too. */
+    check_leak(doc, "plain_wrappers.c", "/* SITE-B */", 3, 192);
+    check_leak(doc, "plain_wrappers.c", "/* SITE-C */", 1, 1000);
+    /* A function not named as an allocator is a site of its own. */
+    check_leak(doc, "plain_wrappers.c", "/* TABLE */", 2, 96);
+    CHECK(leak_at(doc, "plain_wrappers.c", marker_line("plain_wrappers.c", "/* INNER */")) == NULL);
+    cJSON_Delete(doc);
+    /* ... until --wrapper names it; the text report shows the wrapper it went through. */
+    status = start_run(true, NULL, NULL, err,
+                       (const char *[]){"--wrapper", "make_table", "--report", report, "--",
+                                        BUILD "/tests/plain_wrappers", NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(strstr(slurp(err), "via make_table (plain_wrappers.c:") != NULL);
+    doc = load_json(report);
+    CHECK(doc != NULL);
+    if (doc)
+        check_wrapped(doc, "/* SITE-D */", 2, 96,
+                      (const char *const[]){"make_table", "/* TABLE */", "tables", "/* SITE-D */",
+                                            NULL});
+    cJSON_Delete(doc);
+    /* Bad names are refused before the program runs. */
+    const char *bad[][2] = {{"--wrapper", "a,b"}, {"--wrapper", ""}, {"--wrapper", NULL}};
+    for (int i = 0; i < 3; i++) {
+        status = start_run(true, NULL, NULL, err,
+                           (const char *[]){bad[i][0], bad[i][1], bad[i][1] ? "true" : NULL,
+                                            NULL});
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+        CHECK(strstr(slurp(err), "--wrapper") != NULL);
+    }
 }
 
 TEST(test_run_reports_double_free_and_overflow_naming_the_site)

@@ -42,7 +42,8 @@ static const cli_command commands[] = {
      "            any free port) while it runs, print its URL with the action token on\n"
      "            stderr, and keep it up after the run until interrupted (Ctrl-C)",
      cmd_demo},
-    {"run", "[--report FILE.json] [--ui [HOST:]PORT] [--error-exitcode N] -- PROGRAM ARGS...",
+    {"run", "[--report FILE.json] [--ui [HOST:]PORT] [--error-exitcode N] [--wrapper NAME] -- "
+            "PROGRAM ARGS...",
      "run an unmodified program with its malloc family tracked; report leaks at exit",
      "Runs PROGRAM with the preload library routing malloc, calloc, realloc, free,\n"
      "posix_memalign, aligned_alloc, memalign, valloc, pvalloc, malloc_usable_size, strdup and\n"
@@ -60,7 +61,10 @@ static const cli_command commands[] = {
      "                        a free one, printed in the URL); HOST defaults to 127.0.0.1\n"
      "  --error-exitcode N    exit N (1-255) when misuses were caught (double or invalid\n"
      "                        frees, overwritten guards), as valgrind's option does\n"
-     "  --fail-after N        make PROGRAM's N-th allocation fail (fault injection)",
+     "  --fail-after N        make PROGRAM's N-th allocation fail (fault injection)\n"
+     "  --wrapper NAME        treat function NAME as an allocation wrapper (repeatable): its\n"
+     "                        allocations are filed under its caller, as those of wrappers\n"
+     "                        found automatically (small functions named *alloc*, *strdup*)",
      cmd_run},
     {"report", "merge FILES... [--json]",
      "merge the per-rank reports of an MPI job into one view of the job",

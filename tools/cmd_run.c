@@ -31,6 +31,7 @@ typedef struct run_opts {
     bool ui;                /* --ui given */
     uint16_t ui_port;       /* --ui's port (0: any free one, known once bound) */
     char ui_host_buf[256];
+    char wrappers[2048]; /* --wrapper NAME...: comma-separated, for ASTROLAB_RUN_WRAPPERS */
 } run_opts;
 
 static int parse(int argc, char **argv, run_opts *o)
@@ -69,6 +70,22 @@ static int parse(int argc, char **argv, run_opts *o)
                 o->fail_after = argv[i];
             else
                 o->error_exitcode = (int)v;
+            continue;
+        }
+        if (strcmp(argv[i], "--wrapper") == 0) {
+            if (i + 1 >= argc || !*argv[i + 1])
+                return cli_usage_error(CMD, "--wrapper needs a function name");
+            const char *name = argv[++i];
+            if (strpbrk(name, ", \t\n"))
+                return cli_usage_error(CMD, "--wrapper '%s': one function name, without commas "
+                                            "or blanks (repeat --wrapper for more)",
+                                       name);
+            size_t used = strlen(o->wrappers);
+            if (used + strlen(name) + 2 > sizeof o->wrappers)
+                return cli_usage_error(CMD, "--wrapper: too many names (%zu bytes at most)",
+                                       sizeof o->wrappers - 1);
+            snprintf(o->wrappers + used, sizeof o->wrappers - used, "%s%s", used ? "," : "",
+                     name);
             continue;
         }
         if (strcmp(argv[i], "--report") == 0) {
@@ -125,6 +142,10 @@ static void child(const run_opts *o, const char *ld, const char *report, const c
     setenv("ASTROLAB_RUN_REPORT", report, 1);
     setenv("ASTROLAB_RUN_CHILDREN", children, 1);
     setenv("ASTROLAB_RUN_PID", pid, 1);
+    if (o->wrappers[0])
+        setenv("ASTROLAB_RUN_WRAPPERS", o->wrappers, 1);
+    else
+        unsetenv("ASTROLAB_RUN_WRAPPERS");
     /* Fault injection reaches the program only when asked for with --fail-after: an
      * ASTROLAB_FAIL_AFTER meant for astrolab itself (a test's) must not fail the program. */
     if (o->fail_after)
@@ -158,6 +179,32 @@ static const char *str(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* The frames of a site's stack other than the one the site is named by: the allocation
+ * wrappers it went through ("via"), then its callers ("called from"). */
+static void print_stack(const cJSON *site)
+{
+    const cJSON *frame;
+    bool outer = false;
+    cJSON_ArrayForEach(frame, cJSON_GetObjectItemCaseSensitive(site, "stack"))
+    {
+        const char *ff = str(frame, "file");
+        const char *fs = strrchr(ff, '/');
+        if (!outer && num(frame, "line") == num(site, "line") &&
+            strcmp(str(frame, "function"), str(site, "function")) == 0 &&
+            strcmp(ff, str(site, "file")) == 0) {
+            outer = true; /* the line above */
+            continue;
+        }
+        char at[300];
+        if (*ff)
+            snprintf(at, sizeof at, "%s:%d", fs ? fs + 1 : ff, (int)num(frame, "line"));
+        else
+            snprintf(at, sizeof at, "%s", str(frame, "object"));
+        fprintf(stderr, "  %32s %s %s (%s)\n", "", outer ? "called from" : "via",
+                str(frame, "function"), at);
+    }
 }
 
 /* The summary, on stderr so the program's own output stays clean. */
@@ -204,17 +251,7 @@ static void print_summary(const cJSON *doc, const char *program)
                 cli_format_bytes((uint64_t)num(l, "bytes"), a, sizeof a),
                 cli_format_count((uint64_t)num(l, "count"), b, sizeof b), lost, str(l, "function"),
                 where);
-        const cJSON *frame;
-        int depth = 0;
-        cJSON_ArrayForEach(frame, cJSON_GetObjectItemCaseSensitive(l, "stack"))
-        {
-            if (depth++ == 0)
-                continue; /* the first frame is the line above */
-            const char *ff = str(frame, "file");
-            const char *fs = strrchr(ff, '/');
-            fprintf(stderr, "  %32s called from %s (%s:%d)\n", "", str(frame, "function"),
-                    fs ? fs + 1 : ff, (int)num(frame, "line"));
-        }
+        print_stack(l);
     }
     const cJSON *rt = cJSON_GetObjectItemCaseSensitive(doc, "runtime");
     if (num(rt, "live_blocks") > 0)

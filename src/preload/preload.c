@@ -31,6 +31,7 @@
 
 #define EXPORT __attribute__((visibility("default")))
 #define CALLER ((uintptr_t)__builtin_return_address(0))
+#define CFA ((uintptr_t)__builtin_dwarf_cfa()) /* the caller's stack pointer before the call */
 
 /* glibc's own allocator, for pointers that did not come from us. */
 extern void *__libc_malloc(size_t);
@@ -112,7 +113,7 @@ int ali_preload_stack(uintptr_t key, uintptr_t out[ALI_STACK_MAX])
     return n;
 }
 
-static void remember_stack(uintptr_t key, void *const *frames, int n)
+static void remember_stack(uintptr_t key, const uintptr_t *frames, int n)
 {
     pthread_mutex_lock(&stacks.lock);
     for (size_t i = 0; i < stacks.n; i++)
@@ -136,8 +137,23 @@ static void remember_stack(uintptr_t key, void *const *frames, int n)
     r->key = key;
     r->n = n;
     for (int i = 0; i < n; i++)
-        r->pc[i] = (uintptr_t)frames[i];
+        r->pc[i] = frames[i];
     pthread_mutex_unlock(&stacks.lock);
+}
+
+/* The site of a stack (innermost first): a synthetic pc hashed from its frames. */
+static ali_site *site_of_stack(const uintptr_t *frames, int n, const char *tag)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < n; i++)
+        h = (h ^ frames[i]) * 0x100000001b3ull;
+    uintptr_t key = ((uintptr_t)h >> 1) | ALI_STACK_BIT;
+    if (cache_hit(cache_entry(key, tag), key, tag))
+        return cache_entry(key, tag)->site; /* seen on this thread: its frames are remembered */
+    ali_site *s = site_of(key, tag);
+    if (s)
+        remember_stack(key, frames, n);
+    return s;
 }
 
 /* The site of the N innermost frames from the caller's return address `pc` on. */
@@ -150,16 +166,37 @@ static ali_site *stack_site_of(uintptr_t pc, const char *tag)
     if (k == n) /* the caller's frame was not found: fall back to the return address */
         return site_of(pc, tag);
     int depth = n - k < stack_depth ? n - k : stack_depth;
-    uint64_t h = 0xcbf29ce484222325ull;
+    uintptr_t frames[ALI_STACK_MAX];
     for (int i = 0; i < depth; i++)
-        h = (h ^ (uintptr_t)buf[k + i]) * 0x100000001b3ull;
-    uintptr_t key = ((uintptr_t)h >> 1) | ALI_STACK_BIT;
-    if (cache_hit(cache_entry(key, tag), key, tag))
-        return cache_entry(key, tag)->site; /* seen on this thread: its frames are remembered */
-    ali_site *s = site_of(key, tag);
-    if (s)
-        remember_stack(key, buf + k, depth);
-    return s;
+        frames[i] = (uintptr_t)buf[k + i];
+    return site_of_stack(frames, depth, tag);
+}
+
+/* -------- Wrappers (wrappers.c): an allocation made inside xmalloc is filed under the first
+ * frame outside the wrappers, with the wrappers' frames kept in the site's stack. `cfa` is the
+ * canonical frame address of the exported entry point (malloc...), from which wrappers.c reads
+ * the callers of known wrappers without unwinding. Return addresses that are not in a wrapper
+ * are cached per thread as plain sites (site_of) and never come here again; a wrapper's are
+ * never cached, so each allocation through a wrapper takes this path. */
+static ali_site *wrapped_site(uintptr_t pc, uintptr_t cfa, const char *tag)
+{
+    if (ali_preload_in_runtime(pc))
+        return NULL;
+    uintptr_t frames[ALI_STACK_MAX], at = pc;
+    int n = 0;
+    frames[n++] = pc;
+    while (n < ALI_STACK_MAX && (at = ali_wrapper_caller(at, &cfa)) != 0)
+        frames[n++] = at;
+    return n > 1 ? site_of_stack(frames, n, tag) : NULL;
+}
+
+/* The site of an allocation whose caller's return address is pc (cfa as above). */
+static ali_site *site_for(uintptr_t pc, uintptr_t cfa, const char *tag)
+{
+    if (stack_depth > 1 && ready)
+        return stack_site_of(pc, tag);
+    ali_site *s = ready ? wrapped_site(pc, cfa, tag) : NULL;
+    return s ? s : site_of(pc, tag);
 }
 
 static const char TAG_MALLOC[] = "malloc", TAG_CALLOC[] = "calloc", TAG_REALLOC[] = "realloc",
@@ -345,7 +382,7 @@ static void *raw_alloc(size_t n, size_t align)
 /* Any allocation: raw on re-entry, full-header in a scope or while fault injection or limits
  * are armed, else lean. */
 static __attribute__((noinline)) void *alloc_slow(size_t n, size_t align, bool zero, uintptr_t pc,
-                                                  const char *tag)
+                                                  uintptr_t cfa, const char *tag)
 {
     if (AL_UNLIKELY(in_manager)) {
         void *p = raw_alloc(n, align);
@@ -355,7 +392,7 @@ static __attribute__((noinline)) void *alloc_slow(size_t n, size_t align, bool z
     }
     in_manager++;
     const char *t = AL_LIKELY(ready) ? tag : TAG_INIT;
-    ali_site *site = stack_depth > 1 && ready ? stack_site_of(pc, t) : site_of(pc, t);
+    ali_site *site = site_for(pc, cfa, t);
     if (site && ready && stack_depth == 1 && ali_preload_in_runtime(pc)) {
         uintptr_t at = ali_preload_program_frame(pc); /* the program's call into libc */
         ali_site *mine = at ? site_of(at, ali_tag_libc) : NULL;
@@ -380,7 +417,8 @@ static __attribute__((noinline)) void *alloc_slow(size_t n, size_t align, bool z
  * calls nothing that can allocate (the thread's shard exists once its cache holds the site),
  * so it needs no re-entry mark. */
 static inline __attribute__((always_inline)) void *alloc(size_t n, size_t align, bool zero,
-                                                         uintptr_t pc, const char *tag)
+                                                         uintptr_t pc, uintptr_t cfa,
+                                                         const char *tag)
 {
     align = align > 16 ? align : 0;
     pc_entry *e = cache_entry(pc, tag);
@@ -394,7 +432,7 @@ static inline __attribute__((always_inline)) void *alloc(size_t n, size_t align,
             errno = ENOMEM;
         return p;
     }
-    return alloc_slow(n, align, zero, pc, tag);
+    return alloc_slow(n, align, zero, pc, cfa, tag);
 }
 
 /* What a pointer is: ours (lean, full-header tracked, raw), a lean block already freed, or
@@ -486,10 +524,10 @@ static size_t usable(void *p)
     return libc_usable ? libc_usable(p) : 0;
 }
 
-static void *resize(void *p, size_t n, uintptr_t pc)
+static void *resize(void *p, size_t n, uintptr_t pc, uintptr_t cfa)
 {
     if (!p)
-        return alloc(n, 0, false, pc, TAG_REALLOC);
+        return alloc(n, 0, false, pc, cfa, TAG_REALLOC);
     if (n == 0) {
         release(p);
         return NULL;
@@ -501,7 +539,7 @@ static void *resize(void *p, size_t n, uintptr_t pc)
     }
     if (k == LEAN && !in_manager) {
         in_manager++;
-        ali_site *site = site_of(pc, TAG_REALLOC);
+        ali_site *site = site_for(pc, cfa, TAG_REALLOC);
         void *q = site ? lean_resize(p, n, site) : NULL;
         in_manager--;
         if (!q)
@@ -510,7 +548,7 @@ static void *resize(void *p, size_t n, uintptr_t pc)
     }
     if (k == TRACKED && !in_manager) {
         in_manager++;
-        ali_site *site = site_of(pc, TAG_REALLOC);
+        ali_site *site = site_for(pc, cfa, TAG_REALLOC);
         ali_block *b = site ? ali_block_check(p, NULL, "realloc") : NULL;
         void *q = b ? ali_realloc_block(b, n, site, NULL) : NULL;
         in_manager--;
@@ -518,7 +556,7 @@ static void *resize(void *p, size_t n, uintptr_t pc)
     }
     /* Raw or foreign blocks move by copy into a block of the current kind. */
     size_t old = usable(p);
-    void *q = alloc(n, 0, false, pc, TAG_REALLOC);
+    void *q = alloc(n, 0, false, pc, cfa, TAG_REALLOC);
     if (!q)
         return NULL;
     memcpy(q, p, old < n ? old : n);
@@ -527,7 +565,7 @@ static void *resize(void *p, size_t n, uintptr_t pc)
 }
 
 /* -------- The exported malloc family -------- */
-EXPORT void *malloc(size_t n) { return alloc(n, 0, false, CALLER, TAG_MALLOC); }
+EXPORT void *malloc(size_t n) { return alloc(n, 0, false, CALLER, CFA, TAG_MALLOC); }
 
 EXPORT void free(void *p)
 {
@@ -542,10 +580,10 @@ EXPORT void *calloc(size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return alloc(total, 0, true, CALLER, TAG_CALLOC);
+    return alloc(total, 0, true, CALLER, CFA, TAG_CALLOC);
 }
 
-EXPORT void *realloc(void *p, size_t n) { return resize(p, n, CALLER); }
+EXPORT void *realloc(void *p, size_t n) { return resize(p, n, CALLER, CFA); }
 
 EXPORT void *reallocarray(void *p, size_t n, size_t size)
 {
@@ -554,12 +592,12 @@ EXPORT void *reallocarray(void *p, size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return resize(p, total, CALLER);
+    return resize(p, total, CALLER, CFA);
 }
 
 /* As glibc's memalign: an alignment that is not a power of two is rounded up to one (0 and
  * the small ones give malloc's 16); one too large to round fails with EINVAL. */
-static void *aligned(size_t align, size_t n, uintptr_t pc)
+static void *aligned(size_t align, size_t n, uintptr_t pc, uintptr_t cfa)
 {
     if (align > ((size_t)1 << 62)) {
         errno = EINVAL;
@@ -567,25 +605,25 @@ static void *aligned(size_t align, size_t n, uintptr_t pc)
     }
     while (align & (align - 1))
         align += align & -align; /* up to the next power of two */
-    return alloc(n, align, false, pc, TAG_ALIGNED);
+    return alloc(n, align, false, pc, cfa, TAG_ALIGNED);
 }
 
 EXPORT int posix_memalign(void **out, size_t align, size_t n)
 {
     if (align < sizeof(void *) || (align & (align - 1)) != 0)
         return EINVAL;
-    void *p = aligned(align, n, CALLER);
+    void *p = aligned(align, n, CALLER, CFA);
     if (!p)
         return ENOMEM;
     *out = p;
     return 0;
 }
 
-EXPORT void *aligned_alloc(size_t align, size_t n) { return aligned(align, n, CALLER); }
+EXPORT void *aligned_alloc(size_t align, size_t n) { return aligned(align, n, CALLER, CFA); }
 
-EXPORT void *memalign(size_t align, size_t n) { return aligned(align, n, CALLER); }
+EXPORT void *memalign(size_t align, size_t n) { return aligned(align, n, CALLER, CFA); }
 
-EXPORT void *valloc(size_t n) { return aligned((size_t)sysconf(_SC_PAGESIZE), n, CALLER); }
+EXPORT void *valloc(size_t n) { return aligned((size_t)sysconf(_SC_PAGESIZE), n, CALLER, CFA); }
 
 EXPORT void *pvalloc(size_t n)
 {
@@ -595,7 +633,7 @@ EXPORT void *pvalloc(size_t n)
         return NULL;
     }
     size_t rounded = (n + page - 1) & ~(page - 1);
-    return aligned(page, rounded ? rounded : page, CALLER);
+    return aligned(page, rounded ? rounded : page, CALLER, CFA);
 }
 
 EXPORT size_t malloc_usable_size(void *p) { return p ? usable(p) : 0; }
@@ -603,7 +641,7 @@ EXPORT size_t malloc_usable_size(void *p) { return p ? usable(p) : 0; }
 EXPORT char *strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
-    char *d = alloc(n, 0, false, CALLER, TAG_STRDUP);
+    char *d = alloc(n, 0, false, CALLER, CFA, TAG_STRDUP);
     if (d)
         memcpy(d, s, n);
     return d;
@@ -612,7 +650,7 @@ EXPORT char *strdup(const char *s)
 EXPORT char *strndup(const char *s, size_t max)
 {
     size_t n = strnlen(s, max);
-    char *d = alloc(n + 1, 0, false, CALLER, TAG_STRDUP);
+    char *d = alloc(n + 1, 0, false, CALLER, CFA, TAG_STRDUP);
     if (d) {
         memcpy(d, s, n);
         d[n] = '\0';
@@ -638,6 +676,7 @@ static void mark_own_thread(void)
 static void before_fork(void)
 {
     in_manager++;
+    ali_wrapper_fork_prepare();
     pthread_mutex_lock(&stacks.lock);
     ali_site_lock();
 }
@@ -646,6 +685,7 @@ static void after_fork(void)
 {
     ali_site_unlock();
     pthread_mutex_unlock(&stacks.lock);
+    ali_wrapper_fork_done();
     in_manager--;
 }
 

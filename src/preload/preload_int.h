@@ -3,6 +3,7 @@
 #define ASTROLAB_PRELOAD_INT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* The header of the program's blocks (preload.c explains the design). */
@@ -60,6 +61,33 @@ typedef struct ali_symbol {
 int ali_symbolize(uintptr_t pc, ali_symbol *out);
 /* True when return address `pc` lies in the C runtime (ld.so or libc), by dladdr alone. */
 bool ali_symbol_in_runtime(uintptr_t pc);
+
+/* The name of the function holding return address pc and its code's size in bytes (its ELF
+ * symbol's); 0 when found. Cached by libdwfl; takes the symbolizer's lock. */
+int ali_symbol_function(uintptr_t pc, char *function, size_t len, uint64_t *code_size);
+
+/* -------- Allocation wrappers (wrappers.c) -------- */
+typedef enum ali_wrap_kind {
+    ALI_WRAP_UNKNOWN = 0, /* not classified yet */
+    ALI_WRAP_NOT,         /* not a wrapper: the site is here */
+    ALI_WRAP_FAST,        /* a wrapper whose caller is read at a known CFA offset */
+    ALI_WRAP_SLOW,        /* a wrapper whose caller is found by unwinding */
+} ali_wrap_kind;
+/* Is function `function` (code_size bytes of code, 0: unknown) an allocation wrapper? */
+bool ali_wrapper_function(const char *function, uint64_t code_size);
+/* Is the function holding return address pc a wrapper (symbolizes it; no table)? */
+bool ali_wrapper_at(uintptr_t pc);
+/* The table's classification of return address pc (no lock); *cfa_off set when known. */
+ali_wrap_kind ali_wrapper_lookup(uintptr_t pc, int32_t *cfa_off);
+/* When return address pc lies in a wrapper, the wrapper's own return address, with *cfa (the
+ * CFA of the function pc returns from; 0: unknown) moved to the wrapper's CFA; else 0.
+ * Classifies pc the first time (symbolizes and unwinds: slow). Call inside the manager. */
+uintptr_t ali_wrapper_caller(uintptr_t pc, uintptr_t *cfa);
+/* The frame that names a stack of n frames (innermost first): the first outside the
+ * allocation wrappers, the outermost when every frame is a wrapper's. */
+int ali_wrapper_named_frame(const uintptr_t *pc, int n);
+void ali_wrapper_fork_prepare(void);
+void ali_wrapper_fork_done(void);
 
 /* runtime.c: is return address pc in libc's or ld.so's code? (Ranges found once.) */
 bool ali_preload_in_runtime(uintptr_t pc);

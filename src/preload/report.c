@@ -64,9 +64,10 @@ static void stack_where(uintptr_t key, char *where, size_t len)
 
 static void describe(const ali_site *s, ali_symbol *sym)
 {
-    uintptr_t frame0[ALI_STACK_MAX];
-    if (!s->loc && ali_preload_stack(s->pc, frame0) > 0) {
-        ali_symbolize(frame0[0], sym);
+    uintptr_t frames[ALI_STACK_MAX];
+    int n = s->loc ? 0 : ali_preload_stack(s->pc, frames);
+    if (n > 0) {
+        ali_symbolize(frames[ali_wrapper_named_frame(frames, n)], sym);
     } else if (s->loc) {
         memset(sym, 0, sizeof *sym);
         snprintf(sym->function, sizeof sym->function, "%s", s->loc->function);
@@ -148,7 +149,7 @@ static leak *collect(size_t *n)
     return out;
 }
 
-/* The frames of a stack site: [{"function", "file", "line"}...], innermost first. */
+/* The frames of a stack site: [{"function", "file", "line", "object"}...], innermost first. */
 static cJSON *stack_json(uintptr_t key)
 {
     uintptr_t pc[ALI_STACK_MAX];
@@ -161,6 +162,7 @@ static cJSON *stack_json(uintptr_t key)
         cJSON_AddStringToObject(f, "function", sym.function);
         cJSON_AddStringToObject(f, "file", sym.file);
         cJSON_AddNumberToObject(f, "line", sym.line);
+        cJSON_AddStringToObject(f, "object", sym.object);
         cJSON_AddItemToArray(arr, f);
     }
     return arr;

@@ -1,6 +1,7 @@
 /* Names return addresses for the preload library's reports: function and file:line from the
  * debug information through elfutils' libdwfl, falling back to dladdr's dynamic symbols.
- * Runs at report time only, never on the allocation path; results are cached by address. */
+ * Runs at report time, and on the allocation path only the first time a return address is
+ * seen (wrappers.c asks for its function's name); results are cached by address. */
 #include <dlfcn.h>
 #include <dwarf.h>          /* DW_TAG_inlined_subroutine, DW_AT_call_* */
 #include <elfutils/libdw.h> /* dwarf_haspc, dwarf_getsrc_die, dwarf_getscopes */
@@ -154,6 +155,11 @@ static void lookup(uintptr_t pc, ali_symbol *out)
         return;
     Dwfl *d = session();
     Dwfl_Module *m = d ? dwfl_addrmodule(d, call) : NULL;
+    if (!m && d) { /* an object loaded since the session began (dlopen): report again */
+        dwfl_report_begin(d);
+        if (dwfl_linux_proc_report(d, getpid()) == 0 && dwfl_report_end(d, NULL, NULL) == 0)
+            m = dwfl_addrmodule(d, call);
+    }
     if (!m)
         return;
     const char *name = dwfl_module_addrname(m, call);
@@ -188,6 +194,30 @@ int ali_symbolize(uintptr_t pc, ali_symbol *out)
     return out->object[0] ? 0 : -1;
 }
 
+int ali_symbol_function(uintptr_t pc, char *function, size_t len, uint64_t *code_size)
+{
+    uintptr_t call = pc - 1;
+    int rc = -1;
+    pthread_mutex_lock(&lock);
+    Dwfl *d = session();
+    Dwfl_Module *m = d ? dwfl_addrmodule(d, call) : NULL;
+    if (!m && d) { /* an object loaded since the session began (dlopen): report again */
+        dwfl_report_begin(d);
+        if (dwfl_linux_proc_report(d, getpid()) == 0 && dwfl_report_end(d, NULL, NULL) == 0)
+            m = dwfl_addrmodule(d, call);
+    }
+    GElf_Sym sym;
+    GElf_Off offset;
+    const char *name = m ? dwfl_module_addrinfo(m, call, &offset, &sym, NULL, NULL, NULL) : NULL;
+    if (name) {
+        snprintf(function, len, "%s", name);
+        *code_size = sym.st_size;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
 /* -------- The diagnosis's hook: names that live as long as the process. -------- */
 #define NAMES 4096
 static struct {
@@ -215,7 +245,8 @@ static int symbolize_forever(uintptr_t pc, const char **function, const char **f
     if (!e) {
         ali_symbol sym;
         uintptr_t frames[ALI_STACK_MAX];
-        ali_symbolize(ali_preload_stack(pc, frames) > 0 ? frames[0] : pc, &sym);
+        int n = ali_preload_stack(pc, frames);
+        ali_symbolize(n > 0 ? frames[ali_wrapper_named_frame(frames, n)] : pc, &sym);
         char *fn = ali_internal_strdup(sym.function);
         char *fl = ali_internal_strdup(sym.file[0] ? sym.file : sym.object);
         pthread_mutex_lock(&lock);

@@ -96,6 +96,9 @@ static const setting table[ALI_SET_COUNT] = {
                              "dashboard address of astrolab run --ui", RUN_INTERNAL},
     [ALI_SET_RUN_UI_TOKEN] = {"ASTROLAB_RUN_UI_TOKEN", KIND_TEXT, "", 0, 0, NULL, MEM,
                               "dashboard access token of astrolab run --ui", RUN_INTERNAL},
+    [ALI_SET_RUN_WRAPPERS] = {"ASTROLAB_RUN_WRAPPERS", KIND_TEXT, "", 0, 0, NULL, MEM,
+                              "astrolab run --wrapper: allocation wrappers' names, comma-separated",
+                              RUN_INTERNAL},
 };
 
 static struct {

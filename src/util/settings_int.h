@@ -31,6 +31,7 @@ typedef enum ali_setting_id {
     ALI_SET_RUN_UI_PORT,
     ALI_SET_RUN_UI_HOST,
     ALI_SET_RUN_UI_TOKEN,
+    ALI_SET_RUN_WRAPPERS,
     ALI_SET_COUNT
 } ali_setting_id;
 
