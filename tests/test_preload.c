@@ -443,6 +443,83 @@ TEST(test_run_files_allocations_through_wrappers_at_their_callers)
     }
 }
 
+/* The entry of `list` (an array of site entries) at plain_phases.c's `marker`, or NULL. */
+static const cJSON *entry_at(const cJSON *list, const char *marker)
+{
+    int line = marker_line("plain_phases.c", marker);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, list)
+    {
+        const char *f = cJSON_GetStringValue(cJSON_GetObjectItem(e, "file"));
+        if (f && strstr(f, "plain_phases.c") && cJSON_GetObjectItem(e, "line")->valueint == line)
+            return e;
+    }
+    return NULL;
+}
+
+static double number(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+TEST(test_run_finds_the_peak_of_a_program_with_two_phases)
+{
+    const char *report = test_tmp_path("phases.json"), *err = test_tmp_path("phases.err");
+    int status = run_program("plain_phases", report, err);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cJSON *doc = load_json(report);
+    CHECK(doc != NULL);
+    if (!doc)
+        return;
+    /* The peak is the first phase's, exactly, by site; the second phase (live at exit) and the
+     * temporaries, freed before it, are not in it. */
+    const cJSON *peak = cJSON_GetObjectItem(doc, "peak");
+    const cJSON *sites = cJSON_GetObjectItem(peak, "sites");
+    CHECK(number(peak, "bytes") == number(cJSON_GetObjectItem(doc, "stats"), "peak_bytes"));
+    CHECK(number(peak, "bytes") >= 1051200 && number(peak, "bytes") < 1051200 + 65536);
+    CHECK(number(peak, "sites_bytes") == number(peak, "bytes"));
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(peak, "exact")));
+    const cJSON *p1 = entry_at(sites, "/* PHASE-1 */"), *p1b = entry_at(sites, "/* PHASE-1B */");
+    CHECK(p1 && number(p1, "count") == 100 && number(p1, "bytes") == 1000000);
+    CHECK(p1b && number(p1b, "count") == 50 && number(p1b, "bytes") == 51200);
+    CHECK(p1 == cJSON_GetArrayItem(sites, 0)); /* largest first */
+    CHECK(entry_at(sites, "/* PHASE-2 */") == NULL && entry_at(sites, "/* TEMPORARY */") == NULL);
+    double sum = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, sites)
+        sum += number(e, "bytes");
+    CHECK(sum == number(peak, "bytes")); /* every byte at the peak has its site */
+    /* When: after the first phase's 30 ms pause began, before the second's. */
+    const cJSON *timeline = cJSON_GetObjectItem(doc, "timeline");
+    double peak_ns = number(peak, "time_ns");
+    CHECK(peak_ns > 0);
+    /* Temporaries and the hottest sites by allocations. */
+    const cJSON *temp = entry_at(cJSON_GetObjectItem(doc, "temporaries"), "/* TEMPORARY */");
+    CHECK(temp && number(temp, "count") == 1000 && number(temp, "allocations") == 1000);
+    CHECK(temp == cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "temporaries"), 0));
+    CHECK(entry_at(cJSON_GetObjectItem(doc, "temporaries"), "/* PHASE-2 */") == NULL);
+    const cJSON *hot = cJSON_GetObjectItem(doc, "hot_sites");
+    CHECK(entry_at(hot, "/* TEMPORARY */") == cJSON_GetArrayItem(hot, 0));
+    CHECK(number(entry_at(hot, "/* PHASE-2 */"), "count") == 200);
+    CHECK(number(entry_at(hot, "/* GROW */"), "count") == 10);
+    /* The timeline: rows in time order, the peak among them, the two phases' levels seen. */
+    int rows = cJSON_GetArraySize(timeline), at_peak = 0, second = 0;
+    double last_t = -1;
+    cJSON_ArrayForEach(e, timeline)
+    {
+        double t = cJSON_GetArrayItem(e, 0)->valuedouble, b = cJSON_GetArrayItem(e, 1)->valuedouble;
+        CHECK(cJSON_GetArraySize(e) == 3 && t >= last_t && cJSON_GetArrayItem(e, 2)->valuedouble > 0);
+        last_t = t;
+        at_peak += t == peak_ns && b == number(peak, "bytes");
+        second += t > peak_ns + 30e6 && b >= 401000 && b < 401000 + 65536;
+    }
+    CHECK(rows >= 4 && at_peak == 1 && second >= 1);
+    CHECK(strstr(slurp(err), "at the peak (1.0 MiB") != NULL);
+    CHECK(strstr(slurp(err), "temporary blocks") != NULL);
+    cJSON_Delete(doc);
+}
+
 TEST(test_run_reports_double_free_and_overflow_naming_the_site)
 {
     if (!preload_built())

@@ -207,6 +207,61 @@ static void print_stack(const cJSON *site)
     }
 }
 
+/* "function (file:line)" of a site entry, into buf. */
+static const char *site_name(const cJSON *e, char *buf, size_t len)
+{
+    const char *file = str(e, "file");
+    const char *slash = strrchr(file, '/');
+    if (*file)
+        snprintf(buf, len, "%s (%s:%d)", str(e, "function"), slash ? slash + 1 : file,
+                 (int)num(e, "line"));
+    else
+        snprintf(buf, len, "%s (%s)", str(e, "function"), str(e, "object"));
+    return buf;
+}
+
+/* The peak's largest holders, the most frequent temporaries and allocating sites: three each. */
+static void print_top(const cJSON *doc)
+{
+    char a[32], b[32], where[400];
+    const cJSON *peak = cJSON_GetObjectItemCaseSensitive(doc, "peak"), *e;
+    if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(peak, "sites")) > 0) {
+        fprintf(stderr, "at the peak (%s, %.0f ms after start%s), largest first:\n",
+                cli_format_bytes((uint64_t)num(peak, "bytes"), a, sizeof a),
+                num(peak, "time_ns") / 1e6,
+                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(peak, "exact"))
+                    ? ""
+                    : "; figures of a moment close to it");
+        int shown = 0;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(peak, "sites"))
+        {
+            if (shown++ == 3)
+                break;
+            fprintf(stderr, "  %10s in %8s blocks  %s\n",
+                    cli_format_bytes((uint64_t)num(e, "bytes"), a, sizeof a),
+                    cli_format_count((uint64_t)num(e, "count"), b, sizeof b),
+                    site_name(e, where, sizeof where));
+        }
+    }
+    static const char *const lists[][2] = {
+        {"temporaries", "temporary blocks (freed before the next allocation)"},
+        {"hot_sites", "most allocations"}};
+    for (int k = 0; k < 2; k++) {
+        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(doc, lists[k][0]);
+        if (cJSON_GetArraySize(arr) == 0)
+            continue;
+        fprintf(stderr, "%s:\n", lists[k][1]);
+        int shown = 0;
+        cJSON_ArrayForEach(e, arr)
+        {
+            if (shown++ == 3)
+                break;
+            fprintf(stderr, "  %10s  %s\n", cli_format_count((uint64_t)num(e, "count"), a, sizeof a),
+                    site_name(e, where, sizeof where));
+        }
+    }
+}
+
 /* The summary, on stderr so the program's own output stays clean. */
 static void print_summary(const cJSON *doc, const char *program)
 {
@@ -221,6 +276,7 @@ static void print_summary(const cJSON *doc, const char *program)
             cli_format_count((uint64_t)num(st, "live_blocks"), e, sizeof e));
     fprintf(stderr, "peak RSS %s\n",
             cli_format_bytes((uint64_t)num(st, "peak_rss_bytes"), a, sizeof a));
+    print_top(doc);
     const cJSON *leaks = cJSON_GetObjectItemCaseSensitive(doc, "leaks");
     int n = cJSON_GetArraySize(leaks);
     if (n == 0)

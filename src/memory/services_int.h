@@ -77,6 +77,12 @@ const ali_device_hooks *ali_memory_set_device_hooks(const ali_device_hooks *hook
  * tracked. Idempotent. */
 extern void (*ali_own_thread_hook)(void);
 
+/* Called after a thread publishes its batch of balance changes (every AL_STATS_BATCH_BYTES of
+ * change per thread), with the process's published balance: the preload library samples its
+ * timeline there (src/preload/timeline.c). NULL in the library. Runs on the allocating thread,
+ * inside malloc or free: it must not allocate through the tracked path. */
+extern void (*ali_stats_publish_hook)(int64_t balance);
+
 /* -------- Figures. -------- */
 
 /* Live blocks and bytes per tag, summed over every site's counters as they are now: no sample

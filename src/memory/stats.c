@@ -56,12 +56,17 @@ static void peak_raise(int64_t candidate)
         ;
 }
 
+void (*ali_stats_publish_hook)(int64_t balance);
+
 void ali_stats_publish(ali_shard *sh)
 {
     int64_t before = atomic_fetch_add_explicit(&g.published, sh->pending, memory_order_relaxed);
     peak_raise(before + sh->pending_max);
+    int64_t after = before + sh->pending;
     sh->pending = 0;
     sh->pending_max = 0;
+    if (ali_stats_publish_hook)
+        ali_stats_publish_hook(after);
 }
 
 int64_t ali_stats_current(void)

@@ -257,6 +257,22 @@ static void raise_max_size(uint64_t n)
         ;
 }
 
+/* The thread's last block allocated: freed before the next allocation, it is a temporary
+ * (peak.c). One store per allocation, one compare per free. Kept complemented: the exit scan
+ * (reach.c) reads thread-local storage as a root, and a plain pointer would keep the block
+ * "reachable". */
+static ALI_TLS uintptr_t last_block;
+extern ALI_TLS ali_temp_counts *ali_tls_temps; /* peak.c */
+
+static inline void count_temporary(uint32_t site)
+{
+    ali_temp_counts *c = ali_tls_temps;
+    if (AL_LIKELY(c && site < c->cap))
+        ALI_BUMP(c->n[site], 1);
+    else
+        ali_temporary_slow(site);
+}
+
 static inline void *lean_alloc(ali_shard *sh, size_t n, size_t align, bool zero, ali_site *site)
 {
     size_t total;
@@ -281,6 +297,7 @@ static inline void *lean_alloc(ali_shard *sh, size_t n, size_t align, bool zero,
         raise_max_size(n);
     if (AL_LIKELY(sh != NULL))
         ali_account(sh, site, (int64_t)n, 1);
+    last_block = ~(uintptr_t)h;
     return h + 1;
 }
 
@@ -326,8 +343,16 @@ static inline void lean_free(void *p)
     h->magic = LEAN_FREED;
     if (AL_UNLIKELY(!sh))
         sh = ali_shard_self();
-    if (AL_LIKELY(sh != NULL))
+    if (AL_UNLIKELY(~(uintptr_t)h == last_block)) {
+        last_block = 0;
+        count_temporary(site);
+    }
+    if (AL_LIKELY(sh != NULL)) {
+        /* At the thread's own high since its last publish: maybe the process's peak. */
+        if (AL_UNLIKELY(sh->pending == sh->pending_max) && size)
+            ali_peak_turn();
         ali_account_free(sh, site, size);
+    }
     backing_free(h);
 }
 
@@ -344,6 +369,9 @@ static void *lean_resize(void *p, size_t n, ali_site *site)
         return NULL;
     uint64_t old = h->size;
     uint32_t old_site = h->site;
+    ali_shard *sh = ali_tls_shard;
+    if (n < old && sh && sh->pending == sh->pending_max)
+        ali_peak_turn();
     /* Freed first: when the block moves, mimalloc frees the old one, and a later free of the old
      * pointer must be reported as the double free it is. The copy keeps the magic; set below. */
     h->magic = LEAN_FREED;
@@ -360,6 +388,7 @@ static void *lean_resize(void *p, size_t n, ali_site *site)
     h->magic = live;
     lean_guard_write(h);
     ali_account_resize(ali_site_by_id(old_site), old, site, n);
+    last_block = ~(uintptr_t)h;
     return h + 1;
 }
 
@@ -700,6 +729,8 @@ __attribute__((constructor)) static void preload_init(void)
     stack_depth = depth < ALI_STACK_MAX ? (int)depth : ALI_STACK_MAX;
     ali_own_thread_hook = mark_own_thread;
     ali_recommend_for_whole_programs();
+    ali_peak_start();
+    ali_run_timeline_start();
     ali_preload_report_init();
     ready = true;
 }

@@ -2,6 +2,7 @@
 #ifndef ASTROLAB_PRELOAD_INT_H
 #define ASTROLAB_PRELOAD_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -88,6 +89,45 @@ uintptr_t ali_wrapper_caller(uintptr_t pc, uintptr_t *cfa);
 int ali_wrapper_named_frame(const uintptr_t *pc, int n);
 void ali_wrapper_fork_prepare(void);
 void ali_wrapper_fork_done(void);
+
+/* -------- The peak and the temporaries (peak.c) -------- */
+typedef struct ali_peak_site {
+    int64_t count, bytes; /* live at the peak */
+} ali_peak_site;
+/* Notes the preload library's start (the origin of every time_ns in the report). */
+void ali_peak_start(void);
+/* Nanoseconds since ali_peak_start. */
+uint64_t ali_peak_since_start(void);
+/* A free or shrink is about to lower the balance from the calling thread's own high: copies
+ * every site's live figures when the process's balance is a new high (peak.c says when). */
+void ali_peak_turn(void);
+/* The copy at the peak: *n entries by site id (borrowed; valid until the next call), the
+ * balance it was taken at and when. Copies the present state first when it is the highest. */
+const ali_peak_site *ali_peak_get(uint32_t *n, int64_t *bytes, uint64_t *time_ns);
+
+/* Temporaries by site id, per thread. */
+typedef struct ali_temp_counts {
+    uint32_t cap;        /* entries in n */
+    _Atomic uint64_t n[]; /* blocks freed with no allocation of their thread in between */
+} ali_temp_counts;
+/* Counts one temporary at site when the thread's array has no room for it (or none yet). */
+void ali_temporary_slow(uint32_t site);
+/* Temporaries counted at site, summed over threads. */
+uint64_t ali_temporaries_of(uint32_t site);
+
+/* -------- Memory over time (timeline.c) -------- */
+typedef struct ali_run_timeline_row {
+    uint64_t time_ns;       /* since ali_peak_start */
+    uint64_t current_bytes; /* tracked balance */
+    uint64_t rss_bytes;     /* the process's resident set */
+} ali_run_timeline_row;
+/* Takes the first row and starts sampling (stats.c's publish hook). */
+void ali_run_timeline_start(void);
+/* Adds the peak's row (peak bytes at peak_ns) and the last, and returns every row (*n; borrowed,
+ * valid while no thread publishes). */
+const ali_run_timeline_row *ali_run_timeline_get(size_t *n, uint64_t peak_ns, int64_t peak);
+/* The process's tracked balance now (every thread's, unpublished included). */
+int64_t ali_stats_current_balance(void);
 
 /* runtime.c: is return address pc in libc's or ld.so's code? (Ranges found once.) */
 bool ali_preload_in_runtime(uintptr_t pc);

@@ -93,7 +93,32 @@ static int by_bytes_desc(const void *a, const void *b)
     return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : 0;
 }
 
-/* Live blocks grouped by source line: an unrolled loop gives one site per copy, one line. */
+/* The entry of site s in out (used entries), added when it has none: sites are grouped by
+ * source line (an unrolled loop gives one site per copy, one line), stack sites by stack. */
+static size_t group_of(leak *out, size_t *used, const ali_site *s)
+{
+    ali_symbol sym;
+    describe(s, &sym);
+    char where[1024] = "";
+    bool stack = !s->loc && (s->pc & ALI_STACK_BIT);
+    if (stack)
+        stack_where(s->pc, where, sizeof where);
+    size_t j = 0;
+    while (j < *used && !(stack ? out[j].stack_key && strcmp(out[j].where, where) == 0
+                                : !out[j].stack_key && same_line(&out[j], &sym)))
+        j++;
+    if (j == *used) {
+        memset(&out[j], 0, sizeof out[j]);
+        out[j].sym = sym;
+        out[j].tag = s->tag;
+        out[j].stack_key = stack ? s->pc : 0;
+        snprintf(out[j].where, sizeof out[j].where, "%s", where);
+        (*used)++;
+    }
+    return j;
+}
+
+/* Live blocks grouped by source line (group_of). */
 static leak *collect(size_t *n)
 {
     uint32_t nsites = ali_site_count();
@@ -117,23 +142,7 @@ static leak *collect(size_t *n)
             runtime_bytes += (uint64_t)t.live_bytes;
             continue;
         }
-        ali_symbol sym;
-        describe(s, &sym);
-        char where[1024] = "";
-        bool stack = !s->loc && (s->pc & ALI_STACK_BIT);
-        if (stack)
-            stack_where(s->pc, where, sizeof where);
-        size_t j = 0;
-        while (j < used && !(stack ? out[j].stack_key && strcmp(out[j].where, where) == 0
-                                   : !out[j].stack_key && same_line(&out[j], &sym)))
-            j++;
-        if (j == used) {
-            out[used].sym = sym;
-            out[used].tag = s->tag;
-            out[used].stack_key = stack ? s->pc : 0;
-            snprintf(out[used].where, sizeof out[used].where, "%s", where);
-            used++;
-        }
+        size_t j = group_of(out, &used, s);
         out[j].count += (uint64_t)t.live_count;
         out[j].bytes += (uint64_t)t.live_bytes;
         if (reached) { /* a block freed since the counters were read is not negative here */
@@ -194,6 +203,133 @@ static cJSON *leaks_json(void)
     return arr;
 }
 
+/* One entry of `peak`, `temporaries` or `hot_sites`: the site's names and stack, as leaks'. */
+static cJSON *site_entry(const leak *l)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "function", l->sym.function);
+    cJSON_AddStringToObject(o, "file", l->sym.file);
+    cJSON_AddNumberToObject(o, "line", l->sym.line);
+    if (l->stack_key)
+        cJSON_AddItemToObject(o, "stack", stack_json(l->stack_key));
+    cJSON_AddStringToObject(o, "tag", l->tag);
+    cJSON_AddStringToObject(o, "object", l->sym.object);
+    return o;
+}
+
+static int by_count_desc(const void *a, const void *b)
+{
+    const leak *x = a, *y = b;
+    return x->count < y->count ? 1 : x->count > y->count ? -1 : by_bytes_desc(a, b);
+}
+
+/* Sites listed at most in `peak.sites`, `temporaries` and `hot_sites`. */
+#define TOP_SITES 50
+
+/* `peak`: the balance's high-water mark, when, and what each site had live then (peak.c). */
+static cJSON *peak_json(const cJSON *stats)
+{
+    uint32_t n = 0;
+    int64_t bytes = 0;
+    uint64_t time_ns = 0;
+    const ali_peak_site *at = ali_peak_get(&n, &bytes, &time_ns);
+    const cJSON *pb = cJSON_GetObjectItemCaseSensitive(stats, "peak_bytes");
+    double peak = cJSON_IsNumber(pb) ? pb->valuedouble : 0;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "bytes", peak);
+    cJSON_AddNumberToObject(o, "time_ns", (double)time_ns);
+    cJSON_AddNumberToObject(o, "sites_bytes", (double)bytes); /* the copy's own total */
+    bool exact = at && (double)bytes == peak;
+    cJSON_AddBoolToObject(o, "exact", exact);
+    leak *g = calloc(n ? n : 1, sizeof *g);
+    size_t used = 0;
+    for (uint32_t id = 0; g && at && id < n; id++) {
+        ali_site *s = ali_site_by_id(id);
+        if (!s || at[id].count <= 0 || at[id].bytes <= 0)
+            continue;
+        size_t j = group_of(g, &used, s);
+        g[j].count += (uint64_t)at[id].count;
+        g[j].bytes += (uint64_t)at[id].bytes;
+    }
+    if (g)
+        qsort(g, used, sizeof *g, by_bytes_desc);
+    cJSON *arr = cJSON_AddArrayToObject(o, "sites");
+    for (size_t i = 0; g && i < used && i < TOP_SITES; i++) {
+        cJSON *e = site_entry(&g[i]);
+        cJSON_AddNumberToObject(e, "count", (double)g[i].count);
+        cJSON_AddNumberToObject(e, "bytes", (double)g[i].bytes);
+        cJSON_AddBoolToObject(e, "exact", exact);
+        cJSON_AddItemToArray(arr, e);
+    }
+    free(g);
+    return o;
+}
+
+/* `temporaries` (blocks freed before their thread's next allocation, by site) and `hot_sites`
+ * (allocations by site), each largest first. */
+static void counts_json(cJSON *doc)
+{
+    uint32_t n = ali_site_count();
+    leak *temp = calloc(n ? n : 1, sizeof *temp), *hot = calloc(n ? n : 1, sizeof *hot);
+    size_t nt = 0, nh = 0;
+    for (uint32_t id = 0; temp && hot && id < n; id++) {
+        ali_site *s = ali_site_by_id(id);
+        ali_site_totals t;
+        ali_site_totals_get(id, &t);
+        uint64_t temporaries = ali_temporaries_of(id);
+        if (!s || !t.allocs)
+            continue;
+        size_t j = group_of(hot, &nh, s);
+        hot[j].count += t.allocs;
+        hot[j].lost_count += temporaries;
+        if (temporaries) {
+            j = group_of(temp, &nt, s);
+            temp[j].count += temporaries;
+            temp[j].lost_count += t.allocs;
+        }
+    }
+    cJSON *ta = cJSON_AddArrayToObject(doc, "temporaries");
+    cJSON *ha = cJSON_AddArrayToObject(doc, "hot_sites");
+    if (temp && hot) {
+        qsort(temp, nt, sizeof *temp, by_count_desc);
+        qsort(hot, nh, sizeof *hot, by_count_desc);
+    }
+    for (size_t i = 0; temp && hot && i < nt && i < TOP_SITES; i++) {
+        cJSON *e = site_entry(&temp[i]);
+        cJSON_AddNumberToObject(e, "count", (double)temp[i].count);
+        cJSON_AddNumberToObject(e, "allocations", (double)temp[i].lost_count);
+        cJSON_AddItemToArray(ta, e);
+    }
+    for (size_t i = 0; temp && hot && i < nh && i < TOP_SITES; i++) {
+        cJSON *e = site_entry(&hot[i]);
+        cJSON_AddNumberToObject(e, "count", (double)hot[i].count);
+        cJSON_AddNumberToObject(e, "temporaries", (double)hot[i].lost_count);
+        cJSON_AddItemToArray(ha, e);
+    }
+    free(temp);
+    free(hot);
+}
+
+/* `timeline`: [[time_ns, current_bytes, rss_bytes]...] (timeline.c). */
+static cJSON *timeline_json(void)
+{
+    size_t n = 0;
+    uint32_t nsites;
+    int64_t peak;
+    uint64_t peak_ns;
+    ali_peak_get(&nsites, &peak, &peak_ns);
+    const ali_run_timeline_row *rows = ali_run_timeline_get(&n, peak_ns, peak);
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && rows && i < n; i++) {
+        cJSON *r = cJSON_CreateArray();
+        cJSON_AddItemToArray(r, cJSON_CreateNumber((double)rows[i].time_ns));
+        cJSON_AddItemToArray(r, cJSON_CreateNumber((double)rows[i].current_bytes));
+        cJSON_AddItemToArray(r, cJSON_CreateNumber((double)rows[i].rss_bytes));
+        cJSON_AddItemToArray(arr, r);
+    }
+    return arr;
+}
+
 static cJSON *recommendations_json(void)
 {
     al_diagnosis *d = al_diagnose_memory_leaks();
@@ -217,6 +353,9 @@ static void write_report(void)
     cJSON_AddItemToObject(doc, "stats", stats ? stats : cJSON_CreateObject());
     cJSON_AddItemToObject(doc, "leaks", leaks_json());
     cJSON_AddItemToObject(doc, "recommendations", recommendations_json());
+    cJSON_AddItemToObject(doc, "peak", peak_json(stats));
+    counts_json(doc);
+    cJSON_AddItemToObject(doc, "timeline", timeline_json());
     cJSON *runtime = cJSON_AddObjectToObject(doc, "runtime");
     cJSON_AddNumberToObject(runtime, "live_blocks", (double)runtime_blocks);
     cJSON_AddBoolToObject(runtime, "reach_scanned", reach_known); /* false: no lost figures */
