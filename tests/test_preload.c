@@ -436,8 +436,7 @@ TEST(test_run_files_allocations_through_wrappers_at_their_callers)
     const char *bad[][2] = {{"--wrapper", "a,b"}, {"--wrapper", ""}, {"--wrapper", NULL}};
     for (int i = 0; i < 3; i++) {
         status = start_run(true, NULL, NULL, err,
-                           (const char *[]){bad[i][0], bad[i][1], bad[i][1] ? "true" : NULL,
-                                            NULL});
+                           (const char *[]){bad[i][0], bad[i][1], bad[i][1] ? "true" : NULL, NULL});
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
         CHECK(strstr(slurp(err), "--wrapper") != NULL);
     }
@@ -487,8 +486,7 @@ TEST(test_run_finds_the_peak_of_a_program_with_two_phases)
     CHECK(entry_at(sites, "/* PHASE-2 */") == NULL && entry_at(sites, "/* TEMPORARY */") == NULL);
     double sum = 0;
     const cJSON *e;
-    cJSON_ArrayForEach(e, sites)
-        sum += number(e, "bytes");
+    cJSON_ArrayForEach(e, sites) sum += number(e, "bytes");
     CHECK(sum == number(peak, "bytes")); /* every byte at the peak has its site */
     /* When: after the first phase's 30 ms pause began, before the second's. */
     const cJSON *timeline = cJSON_GetObjectItem(doc, "timeline");
@@ -509,7 +507,8 @@ TEST(test_run_finds_the_peak_of_a_program_with_two_phases)
     cJSON_ArrayForEach(e, timeline)
     {
         double t = cJSON_GetArrayItem(e, 0)->valuedouble, b = cJSON_GetArrayItem(e, 1)->valuedouble;
-        CHECK(cJSON_GetArraySize(e) == 3 && t >= last_t && cJSON_GetArrayItem(e, 2)->valuedouble > 0);
+        CHECK(cJSON_GetArraySize(e) == 3 && t >= last_t &&
+              cJSON_GetArrayItem(e, 2)->valuedouble > 0);
         last_t = t;
         at_peak += t == peak_ns && b == number(peak, "bytes");
         second += t > peak_ns + 30e6 && b >= 401000 && b < 401000 + 65536;
@@ -518,6 +517,131 @@ TEST(test_run_finds_the_peak_of_a_program_with_two_phases)
     CHECK(strstr(slurp(err), "at the peak (1.0 MiB") != NULL);
     CHECK(strstr(slurp(err), "temporary blocks") != NULL);
     cJSON_Delete(doc);
+}
+
+/* Runs tests/pprof_decode.py (an independent decoder: Python's gzip and a protobuf reader of
+ * its own) on `path` and returns its JSON, or NULL. */
+static cJSON *decode_pprof(const char *path)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "python3 %s/pprof_decode.py %s", ASTROLAB_TESTS_DIR, path);
+    FILE *p = popen(cmd, "r");
+    static char text[1 << 20];
+    size_t n = p ? fread(text, 1, sizeof text - 1, p) : 0;
+    int status = p ? pclose(p) : -1;
+    text[n] = '\0';
+    return status == 0 ? cJSON_Parse(text) : NULL;
+}
+
+/* The sum of value `index` over the decoded samples whose stack, leaf first, starts with the
+ * functions in `functions` (NULL-terminated; none: every sample). */
+static double pprof_sum(const cJSON *doc, int index, const char *const *functions)
+{
+    double sum = 0;
+    const cJSON *smp;
+    cJSON_ArrayForEach(smp, cJSON_GetObjectItem(doc, "samples"))
+    {
+        const cJSON *stack = cJSON_GetObjectItem(smp, "stack");
+        bool match = true;
+        for (int i = 0; functions[i] && match; i++) {
+            const char *f = cJSON_GetStringValue(cJSON_GetArrayItem(stack, i));
+            match = f && strncmp(f, functions[i], strlen(functions[i])) == 0 &&
+                    f[strlen(functions[i])] == ' ';
+        }
+        if (match)
+            sum += cJSON_GetArrayItem(cJSON_GetObjectItem(smp, "values"), index)->valuedouble;
+    }
+    return sum;
+}
+
+TEST(test_run_writes_folded_stacks_and_a_pprof_profile)
+{
+    const char *report = test_tmp_path("prof.json"), *err = test_tmp_path("prof.err");
+    const char *folded = test_tmp_path("prof.folded"), *pprof = test_tmp_path("prof.pb.gz");
+    int status = start_run(true, NULL, NULL, err,
+                           (const char *[]){"--folded", folded, "--pprof", pprof, "--report",
+                                            report, "--", BUILD "/tests/plain_wrappers", NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cJSON *doc = load_json(report);
+    CHECK(doc != NULL);
+    if (!doc)
+        return;
+    const cJSON *stats = cJSON_GetObjectItem(doc, "stats");
+    /* Folded: one line per stack, outermost first, with the bytes live at the peak; they add
+     * up to the peak's sites. */
+    char want[256];
+    snprintf(want, sizeof want,
+             "\ntwo_levels (plain_wrappers.c:%d);xmalloc (plain_wrappers.c:%d);my_alloc "
+             "(plain_wrappers.c:%d) 400\n",
+             marker_line("plain_wrappers.c", "/* SITE-A */"),
+             marker_line("plain_wrappers.c", "/* OUTER */"),
+             marker_line("plain_wrappers.c", "/* INNER */"));
+    char *text = slurp(folded);
+    CHECK(strstr(text, want) != NULL || strncmp(text, want + 1, strlen(want + 1)) == 0);
+    CHECK(strstr(text, ";counted_alloc (plain_wrappers.c:") != NULL);
+    double sum = 0;
+    int lines = 0;
+    for (char *line = text; *line; lines++) {
+        char *end = strchr(line, '\n');
+        CHECK(end != NULL);
+        if (!end)
+            break;
+        char *space = end;
+        while (space > line && *space != ' ')
+            space--;
+        sum += strtod(space + 1, NULL);
+        line = end + 1;
+    }
+    CHECK(lines >= 5);
+    CHECK(sum == number(cJSON_GetObjectItem(doc, "peak"), "sites_bytes"));
+    /* pprof, decoded independently: the four sample types, the stack of each site leaf first,
+     * and totals that match the report's statistics. */
+    cJSON *prof = decode_pprof(pprof);
+    CHECK(prof != NULL);
+    if (prof) {
+        const char *types[] = {"alloc_objects", "alloc_space", "inuse_objects", "inuse_space"};
+        const cJSON *st = cJSON_GetObjectItem(prof, "sample_types");
+        CHECK(cJSON_GetArraySize(st) == 4);
+        for (int i = 0; i < 4; i++)
+            CHECK(strcmp(cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetArrayItem(st, i), 0)),
+                         types[i]) == 0);
+        const char *const none[] = {NULL};
+        CHECK(pprof_sum(prof, 3, none) == number(stats, "current_bytes"));
+        CHECK(pprof_sum(prof, 2, none) == number(stats, "live_blocks"));
+        const char *const a[] = {"my_alloc", "xmalloc", "two_levels", NULL};
+        const char *const e[] = {"my_alloc", "xmalloc", "worker", NULL};
+        CHECK(pprof_sum(prof, 0, a) == 4 && pprof_sum(prof, 1, a) == 400);
+        CHECK(pprof_sum(prof, 2, a) == 4 && pprof_sum(prof, 3, a) == 400);
+        CHECK(pprof_sum(prof, 3, e) == 2000);
+        const cJSON *smp;
+        bool line_found = false;
+        char line_text[64];
+        snprintf(line_text, sizeof line_text, "plain_wrappers.c:%d",
+                 marker_line("plain_wrappers.c", "/* SITE-A */"));
+        cJSON_ArrayForEach(smp, cJSON_GetObjectItem(prof, "samples"))
+        {
+            const char *f =
+                cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(smp, "stack"), 2));
+            line_found |= f && strstr(f, line_text) != NULL;
+        }
+        CHECK(line_found);
+        CHECK(strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(prof, "default_sample_type")),
+                     "inuse_space") == 0);
+    }
+    cJSON_Delete(prof);
+    cJSON_Delete(doc);
+    /* Bad destinations are refused before the program runs. */
+    status = start_run(true, NULL, NULL, err,
+                       (const char *[]){"--pprof", "/no/such/dir/p.pb.gz", "--", "true", NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    CHECK(strstr(slurp(err), "--pprof /no/such/dir/p.pb.gz: directory /no/such/dir") != NULL);
+    status =
+        start_run(true, NULL, NULL, err, (const char *[]){"--folded", "/tmp/", "--", "true", NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    CHECK(strstr(slurp(err), "names a directory") != NULL);
+    status = start_run(true, NULL, NULL, err, (const char *[]){"--folded", NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    CHECK(strstr(slurp(err), "--folded needs a file name") != NULL);
 }
 
 TEST(test_run_reports_double_free_and_overflow_naming_the_site)

@@ -42,8 +42,9 @@ static const cli_command commands[] = {
      "            any free port) while it runs, print its URL with the action token on\n"
      "            stderr, and keep it up after the run until interrupted (Ctrl-C)",
      cmd_demo},
-    {"run", "[--report FILE.json] [--ui [HOST:]PORT] [--error-exitcode N] [--wrapper NAME] -- "
-            "PROGRAM ARGS...",
+    {"run",
+     "[--report FILE.json] [--ui [HOST:]PORT] [--error-exitcode N] [--wrapper NAME] "
+     "[--folded FILE] [--pprof FILE] -- PROGRAM ARGS...",
      "run an unmodified program with its malloc family tracked; report leaks at exit",
      "Runs PROGRAM with the preload library routing malloc, calloc, realloc, free,\n"
      "posix_memalign, aligned_alloc, memalign, valloc, pvalloc, malloc_usable_size, strdup and\n"
@@ -64,7 +65,11 @@ static const cli_command commands[] = {
      "  --fail-after N        make PROGRAM's N-th allocation fail (fault injection)\n"
      "  --wrapper NAME        treat function NAME as an allocation wrapper (repeatable): its\n"
      "                        allocations are filed under its caller, as those of wrappers\n"
-     "                        found automatically (small functions named *alloc*, *strdup*)",
+     "                        found automatically (small functions named *alloc*, *strdup*)\n"
+     "  --folded FILE         write the stacks live at the peak as folded stacks with their\n"
+     "                        bytes (flamegraph.pl, speedscope)\n"
+     "  --pprof FILE          write a gzipped pprof profile: alloc_objects, alloc_space,\n"
+     "                        inuse_objects, inuse_space (go tool pprof, speedscope)",
      cmd_run},
     {"report", "merge FILES... [--json]",
      "merge the per-rank reports of an MPI job into one view of the job",

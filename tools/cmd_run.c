@@ -32,6 +32,9 @@ typedef struct run_opts {
     uint16_t ui_port;       /* --ui's port (0: any free one, known once bound) */
     char ui_host_buf[256];
     char wrappers[2048]; /* --wrapper NAME...: comma-separated, for ASTROLAB_RUN_WRAPPERS */
+    const char *folded;  /* --folded FILE, or NULL */
+    const char *pprof;   /* --pprof FILE, or NULL */
+    char folded_abs[PATH_MAX], pprof_abs[PATH_MAX]; /* their absolute paths, once checked */
 } run_opts;
 
 static int parse(int argc, char **argv, run_opts *o)
@@ -77,15 +80,25 @@ static int parse(int argc, char **argv, run_opts *o)
                 return cli_usage_error(CMD, "--wrapper needs a function name");
             const char *name = argv[++i];
             if (strpbrk(name, ", \t\n"))
-                return cli_usage_error(CMD, "--wrapper '%s': one function name, without commas "
-                                            "or blanks (repeat --wrapper for more)",
+                return cli_usage_error(CMD,
+                                       "--wrapper '%s': one function name, without commas "
+                                       "or blanks (repeat --wrapper for more)",
                                        name);
             size_t used = strlen(o->wrappers);
             if (used + strlen(name) + 2 > sizeof o->wrappers)
                 return cli_usage_error(CMD, "--wrapper: too many names (%zu bytes at most)",
                                        sizeof o->wrappers - 1);
-            snprintf(o->wrappers + used, sizeof o->wrappers - used, "%s%s", used ? "," : "",
-                     name);
+            snprintf(o->wrappers + used, sizeof o->wrappers - used, "%s%s", used ? "," : "", name);
+            continue;
+        }
+        if (strcmp(argv[i], "--folded") == 0 || strcmp(argv[i], "--pprof") == 0) {
+            if (i + 1 >= argc || !*argv[i + 1])
+                return cli_usage_error(CMD, "%s needs a file name", argv[i]);
+            if (strlen(argv[i + 1]) >= PATH_MAX)
+                return cli_usage_error(CMD, "%s: the path is longer than %d bytes", argv[i],
+                                       PATH_MAX - 1);
+            *(argv[i][2] == 'f' ? &o->folded : &o->pprof) = argv[i + 1];
+            i++;
             continue;
         }
         if (strcmp(argv[i], "--report") == 0) {
@@ -142,6 +155,14 @@ static void child(const run_opts *o, const char *ld, const char *report, const c
     setenv("ASTROLAB_RUN_REPORT", report, 1);
     setenv("ASTROLAB_RUN_CHILDREN", children, 1);
     setenv("ASTROLAB_RUN_PID", pid, 1);
+    if (o->folded)
+        setenv("ASTROLAB_RUN_FOLDED", o->folded_abs, 1);
+    else
+        unsetenv("ASTROLAB_RUN_FOLDED");
+    if (o->pprof)
+        setenv("ASTROLAB_RUN_PPROF", o->pprof_abs, 1);
+    else
+        unsetenv("ASTROLAB_RUN_PPROF");
     if (o->wrappers[0])
         setenv("ASTROLAB_RUN_WRAPPERS", o->wrappers, 1);
     else
@@ -243,9 +264,9 @@ static void print_top(const cJSON *doc)
                     site_name(e, where, sizeof where));
         }
     }
-    static const char *const lists[][2] = {
-        {"temporaries", "temporary blocks (freed before the next allocation)"},
-        {"hot_sites", "most allocations"}};
+    static const char *const lists[][2] = {{"temporaries",
+                                            "temporary blocks (freed before the next allocation)"},
+                                           {"hot_sites", "most allocations"}};
     for (int k = 0; k < 2; k++) {
         const cJSON *arr = cJSON_GetObjectItemCaseSensitive(doc, lists[k][0]);
         if (cJSON_GetArraySize(arr) == 0)
@@ -256,7 +277,8 @@ static void print_top(const cJSON *doc)
         {
             if (shown++ == 3)
                 break;
-            fprintf(stderr, "  %10s  %s\n", cli_format_count((uint64_t)num(e, "count"), a, sizeof a),
+            fprintf(stderr, "  %10s  %s\n",
+                    cli_format_count((uint64_t)num(e, "count"), a, sizeof a),
                     site_name(e, where, sizeof where));
         }
     }
@@ -340,29 +362,29 @@ static const char *rank_base(const char *base, char *buf, size_t len)
     return buf;
 }
 
-/* --report FILE as an absolute path, checked before the program starts: a program that calls
- * chdir would otherwise write it elsewhere, and a directory that cannot take it would be found
- * only after the run. */
-static int absolute_report(const char *given, char *out, size_t len)
+/* --report FILE (or --folded, --pprof: `opt`) as an absolute path, checked before the program
+ * starts: a program that calls chdir would otherwise write it elsewhere, and a directory that
+ * cannot take it would be found only after the run. */
+static int absolute_output(const char *opt, const char *given, char *out, size_t len)
 {
     char dir[PATH_MAX], real[PATH_MAX], ranked[NAME_MAX + 16];
     const char *slash = strrchr(given, '/');
     const char *base = slash ? slash + 1 : given;
     if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
-        return cli_usage_error(CMD, "--report '%s' names a directory, not a file", given);
+        return cli_usage_error(CMD, "%s '%s' names a directory, not a file", opt, given);
     if (!(base = rank_base(base, ranked, sizeof ranked)))
-        return cli_usage_error(CMD, "--report: the file name is too long");
+        return cli_usage_error(CMD, "%s: the file name is too long", opt);
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - given) + (slash == given) : 1,
              slash ? given : ".");
     if (!realpath(dir, real))
-        return cli_fail(CMD, "--report %s: directory %s: %s", given, dir, strerror(errno));
+        return cli_fail(CMD, "%s %s: directory %s: %s", opt, given, dir, strerror(errno));
     if (access(real, W_OK | X_OK) != 0)
-        return cli_fail(CMD, "--report %s: cannot write in %s: %s", given, real, strerror(errno));
+        return cli_fail(CMD, "%s %s: cannot write in %s: %s", opt, given, real, strerror(errno));
     if ((size_t)snprintf(out, len, "%s/%s", strcmp(real, "/") ? real : "", base) >= len)
-        return cli_usage_error(CMD, "--report: the path is too long");
+        return cli_usage_error(CMD, "%s: the path is too long", opt);
     struct stat sb;
     if (lstat(out, &sb) == 0 && !S_ISREG(sb.st_mode))
-        return cli_fail(CMD, "--report %s: exists and is not a regular file", given);
+        return cli_fail(CMD, "%s %s: exists and is not a regular file", opt, given);
     return CLI_EXIT_OK;
 }
 
@@ -432,7 +454,7 @@ static int count_children(const char *path)
 static int report_path(const run_opts *o, char *report, size_t len)
 {
     if (o->report)
-        return absolute_report(o->report, report, len);
+        return absolute_output("--report", o->report, report, len);
     snprintf(report, len, "%s/astrolab-run-XXXXXX.json",
              getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     int fd = mkstemps(report, 5);
@@ -493,6 +515,11 @@ int cmd_run(int argc, char **argv)
                         ASTROLAB_PRELOAD_INSTALLED);
     char report[PATH_MAX], children[PATH_MAX + 16];
     if ((rc = report_path(&o, report, sizeof report)) != CLI_EXIT_OK)
+        return rc;
+    if ((o.folded && (rc = absolute_output("--folded", o.folded, o.folded_abs,
+                                           sizeof o.folded_abs)) != CLI_EXIT_OK) ||
+        (o.pprof && (rc = absolute_output("--pprof", o.pprof, o.pprof_abs, sizeof o.pprof_abs)) !=
+                        CLI_EXIT_OK))
         return rc;
     bool temporary = o.report == NULL;
     /* An old --report FILE stays until the program's report replaces it (renamed into place,

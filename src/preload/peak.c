@@ -25,14 +25,14 @@
 #include "preload_int.h"
 
 static struct {
-    pthread_mutex_t lock;       /* guards every field below but `high` */
-    _Atomic int64_t high;       /* the balance of the last copy: a turn below it is not a peak */
-    ali_peak_site *sites;       /* the copy: live count and bytes per site id, n entries */
-    uint32_t n, cap;            /* entries in sites, and room */
-    int64_t bytes;              /* the balance the copy was taken at */
-    uint64_t time_ns;           /* when, since start_ns */
-    uint64_t copies;            /* copies taken */
-    uint64_t start_ns;          /* the preload library's start */
+    pthread_mutex_t lock; /* guards every field below but `high` */
+    _Atomic int64_t high; /* the balance of the last copy: a turn below it is not a peak */
+    ali_peak_site *sites; /* the copy: live count and bytes per site id, n entries */
+    uint32_t n, cap;      /* entries in sites, and room */
+    int64_t bytes;        /* the balance the copy was taken at */
+    uint64_t time_ns;     /* when, since start_ns */
+    uint64_t copies;      /* copies taken */
+    uint64_t start_ns;    /* the preload library's start */
 } pk = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 void ali_peak_start(void) { pk.start_ns = ali_now_ns(); }
@@ -83,7 +83,7 @@ void ali_peak_turn(void)
     if (balance <= high + margin(high, pk.copies))
         return;
     if (pthread_mutex_trylock(&pk.lock) != 0)
-        return; /* another thread is copying a peak this very moment */
+        return;          /* another thread is copying a peak this very moment */
     ali_preload_enter(); /* the copy's allocation is the manager's */
     if (balance > atomic_load_explicit(&pk.high, memory_order_relaxed))
         copy_locked(balance);

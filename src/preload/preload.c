@@ -445,9 +445,8 @@ static __attribute__((noinline)) void *alloc_slow(size_t n, size_t align, bool z
 /* The hot path, inlined into each entry point: a site this thread has seen, a lean block. It
  * calls nothing that can allocate (the thread's shard exists once its cache holds the site),
  * so it needs no re-entry mark. */
-static inline __attribute__((always_inline)) void *alloc(size_t n, size_t align, bool zero,
-                                                         uintptr_t pc, uintptr_t cfa,
-                                                         const char *tag)
+static inline __attribute__((always_inline)) void *
+alloc(size_t n, size_t align, bool zero, uintptr_t pc, uintptr_t cfa, const char *tag)
 {
     align = align > 16 ? align : 0;
     pc_entry *e = cache_entry(pc, tag);

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "astrolab/error.h" /* al_error */
+
 /* The header of the program's blocks (preload.c explains the design). */
 typedef struct lean_block {
     uint64_t size;  /* bytes requested */
@@ -107,7 +109,7 @@ const ali_peak_site *ali_peak_get(uint32_t *n, int64_t *bytes, uint64_t *time_ns
 
 /* Temporaries by site id, per thread. */
 typedef struct ali_temp_counts {
-    uint32_t cap;        /* entries in n */
+    uint32_t cap;         /* entries in n */
     _Atomic uint64_t n[]; /* blocks freed with no allocation of their thread in between */
 } ali_temp_counts;
 /* Counts one temporary at site when the thread's array has no room for it (or none yet). */
@@ -128,6 +130,11 @@ void ali_run_timeline_start(void);
 const ali_run_timeline_row *ali_run_timeline_get(size_t *n, uint64_t peak_ns, int64_t peak);
 /* The process's tracked balance now (every thread's, unpublished included). */
 int64_t ali_stats_current_balance(void);
+
+/* Writes the folded stacks (live at the peak) to folded_path and the gzipped pprof profile to
+ * pprof_path (either NULL or "": not written), each beside its destination and renamed over
+ * it (profile.c). AL_OK, or an error code with err saying which file and why. */
+int ali_profile_write(const char *folded_path, const char *pprof_path, al_error *err);
 
 /* runtime.c: is return address pc in libc's or ld.so's code? (Ranges found once.) */
 bool ali_preload_in_runtime(uintptr_t pc);

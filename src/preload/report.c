@@ -18,6 +18,7 @@
 #include "preload_int.h"
 #include "util/json_int.h"
 #include "util/outfile_int.h"
+#include "util/settings_int.h"
 
 typedef struct leak {
     ali_symbol sym;
@@ -376,6 +377,11 @@ static void write_report(void)
         al_log(AL_LOG_ERROR, "astrolab.memory", "astrolab run: the report was not written: %s",
                text ? err.message : "out of memory");
     free(text);
+    const char *folded = ali_setting_text(ALI_SET_RUN_FOLDED);
+    const char *pprof = ali_setting_text(ALI_SET_RUN_PPROF);
+    if ((folded || pprof) && ali_profile_write(folded, pprof, &err) != AL_OK)
+        al_log(AL_LOG_ERROR, "astrolab.memory", "astrolab run: a profile was not written: %s",
+               err.message);
     ali_preload_leave();
 }
 

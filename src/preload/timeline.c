@@ -19,10 +19,10 @@
 #define TIMELINE_RSS_NS 1000000ull    /* 1 ms */
 
 static struct {
-    pthread_mutex_t lock; /* guards every field below */
+    pthread_mutex_t lock;       /* guards every field below */
     ali_run_timeline_row *rows; /* TIMELINE_ROWS, bookkeeping memory; NULL until the first row */
     size_t n;
-    uint64_t every_ns; /* the time step, doubled at each thinning */
+    uint64_t every_ns;    /* the time step, doubled at each thinning */
     uint64_t rss, rss_ns; /* the last RSS read, and when */
 } tl = {.lock = PTHREAD_MUTEX_INITIALIZER, .every_ns = TIMELINE_EVERY_NS};
 
@@ -60,9 +60,8 @@ static void on_publish(int64_t balance)
     uint64_t t = ali_peak_since_start();
     const ali_run_timeline_row *last = tl.n ? &tl.rows[tl.n - 1] : NULL;
     uint64_t b = balance > 0 ? (uint64_t)balance : 0;
-    uint64_t moved = last ? (b > last->current_bytes ? b - last->current_bytes
-                                                      : last->current_bytes - b)
-                          : b;
+    uint64_t moved =
+        last ? (b > last->current_bytes ? b - last->current_bytes : last->current_bytes - b) : b;
     if (!last || t - last->time_ns >= tl.every_ns || moved * 100 >= last->current_bytes) {
         ali_preload_enter();
         add_locked(t, balance);

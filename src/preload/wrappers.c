@@ -153,7 +153,9 @@ static bool unwind_from(uintptr_t pc, uintptr_t cfa, uintptr_t *next, int32_t *o
     unw_cursor_t c;
     if (unw_getcontext(&uc) != 0 || unw_init_local(&c, &uc) != 0)
         return false;
+    bool stepped = false;
     for (int depth = 0; depth < 64 && unw_step(&c) > 0; depth++) {
+        stepped = true;
         unw_word_t ip, sp;
         if (unw_get_reg(&c, UNW_REG_IP, &ip) != 0 || unw_get_reg(&c, UNW_REG_SP, &sp) != 0)
             return false;
@@ -167,7 +169,9 @@ static bool unwind_from(uintptr_t pc, uintptr_t cfa, uintptr_t *next, int32_t *o
         *off = (int32_t)(nsp - sp);
         return true;
     }
-    return false;
+    /* No frame of pc at that CFA (a compiler whose __builtin_dwarf_cfa means something else):
+     * the innermost frame of pc, and the offset is then never trusted (see the caller). */
+    return stepped && cfa ? unwind_from(pc, 0, next, off) : false;
 }
 
 uintptr_t ali_wrapper_caller(uintptr_t pc, uintptr_t *cfa)

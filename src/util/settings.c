@@ -99,6 +99,14 @@ static const setting table[ALI_SET_COUNT] = {
     [ALI_SET_RUN_WRAPPERS] = {"ASTROLAB_RUN_WRAPPERS", KIND_TEXT, "", 0, 0, NULL, MEM,
                               "astrolab run --wrapper: allocation wrappers' names, comma-separated",
                               RUN_INTERNAL},
+    [ALI_SET_RUN_FOLDED] = {"ASTROLAB_RUN_FOLDED", KIND_TEXT, "", 0, 0, NULL, MEM,
+                            "astrolab run --folded: where the preload library writes folded "
+                            "stacks",
+                            RUN_INTERNAL},
+    [ALI_SET_RUN_PPROF] = {"ASTROLAB_RUN_PPROF", KIND_TEXT, "", 0, 0, NULL, MEM,
+                           "astrolab run --pprof: where the preload library writes the pprof "
+                           "profile",
+                           RUN_INTERNAL},
 };
 
 static struct {

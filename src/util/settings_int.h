@@ -32,6 +32,8 @@ typedef enum ali_setting_id {
     ALI_SET_RUN_UI_HOST,
     ALI_SET_RUN_UI_TOKEN,
     ALI_SET_RUN_WRAPPERS,
+    ALI_SET_RUN_FOLDED,
+    ALI_SET_RUN_PPROF,
     ALI_SET_COUNT
 } ali_setting_id;
 

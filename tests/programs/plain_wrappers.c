@@ -42,10 +42,7 @@ __attribute__((noinline)) void *xrealloc(void *p, size_t n)
     return q;
 }
 
-__attribute__((noinline)) void *make_table(size_t n)
-{
-    return malloc(n); /* TABLE */
-}
+__attribute__((noinline)) void *make_table(size_t n) { return malloc(n); /* TABLE */ }
 
 __attribute__((noinline)) static void two_levels(void)
 {
@@ -61,7 +58,7 @@ __attribute__((noinline)) static void with_work(void)
 
 __attribute__((noinline)) static void grows(void)
 {
-    void *p = xmalloc(10); /* SITE-C0 */
+    void *p = xmalloc(10);    /* SITE-C0 */
     sink = xrealloc(p, 1000); /* SITE-C */
 }
 
