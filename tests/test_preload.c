@@ -317,6 +317,98 @@ TEST(test_run_finds_leak_inside_shared_library)
     cJSON_Delete(doc);
 }
 
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+TEST(test_run_tells_the_programs_leaks_from_libraries_and_applies_suppressions)
+{
+    const char *report = test_tmp_path("sup.json"), *err = test_tmp_path("sup.err");
+    const char *none = test_tmp_path("none.supp"), *mine = test_tmp_path("mine.supp");
+    /* The leak made inside a shared library is kept, marked as the library's, and summarized
+     * apart from the program's own. */
+    int status = run_program("plain_shlib", report, err);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cJSON *doc = load_json(report);
+    const cJSON *l =
+        doc ? leak_at(doc, "plainlib_leak.c", marker_line("plainlib_leak.c", "/* LEAK-E */"))
+            : NULL;
+    CHECK(l && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(l, "origin")), "library") == 0);
+    CHECK(l && cJSON_IsNull(cJSON_GetObjectItem(l, "suppressed")));
+    CHECK(strstr(slurp(err), "128 bytes in 4 blocks at 1 site made entirely inside other "
+                             "libraries") != NULL);
+    cJSON_Delete(doc);
+    /* LeakSanitizer's format, from two files: comments, blank lines, other types ignored; a
+     * pattern matches the function, the object or the file, anchored and with wildcards. */
+    write_text(none, "# nothing of ours\n\nleak:no_such_function\ncalled_from_lib:x\n");
+    const char *patterns[] = {"^plainlib_make*", "libplainlib_leak.so$", "plainlib_leak.c",
+                              "make_n*me"};
+    for (int i = 0; i < 4; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "  leak:%s\n", patterns[i]);
+        write_text(mine, text);
+        status =
+            start_run(true, NULL, NULL, err,
+                      (const char *[]){"--suppressions", none, "--suppressions", mine, "--report",
+                                       report, "--", BUILD "/tests/plain_shlib", NULL});
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        doc = load_json(report);
+        l = doc ? leak_at(doc, "plainlib_leak.c", marker_line("plainlib_leak.c", "/* LEAK-E */"))
+                : NULL;
+        const char *by = l ? cJSON_GetStringValue(cJSON_GetObjectItem(l, "suppressed")) : NULL;
+        if (!by || strcmp(by, patterns[i]) != 0)
+            fprintf(stderr, "  pattern %s: suppressed by %s\n", patterns[i], by ? by : "nothing");
+        CHECK(by && strcmp(by, patterns[i]) == 0); /* marked, not dropped */
+        CHECK(l && cJSON_GetObjectItem(l, "count")->valueint == 4);
+        cJSON_Delete(doc);
+        CHECK(strstr(slurp(err), "suppressed (--suppressions") != NULL);
+    }
+    /* Patterns that must not match: anchored the wrong way, or another name. */
+    const char *misses[] = {"^make_name", "plainlib_make_name$x", "leak_e", "^libplainlib$"};
+    for (int i = 0; i < 4; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "leak:%s\n", misses[i]);
+        write_text(mine, text);
+        status = start_run(true, NULL, NULL, err,
+                           (const char *[]){"--suppressions", mine, "--report", report, "--",
+                                            BUILD "/tests/plain_shlib", NULL});
+        doc = load_json(report);
+        l = doc ? leak_at(doc, "plainlib_leak.c", marker_line("plainlib_leak.c", "/* LEAK-E */"))
+                : NULL;
+        CHECK(l && cJSON_IsNull(cJSON_GetObjectItem(l, "suppressed")));
+        cJSON_Delete(doc);
+    }
+    /* The program's own leaks are the program's, and the default list leaves them alone. */
+    status = run_program("plain_leaky", report, err);
+    doc = load_json(report);
+    int own = 0;
+    const cJSON *leaks = doc ? cJSON_GetObjectItem(doc, "leaks") : NULL;
+    cJSON_ArrayForEach(l, leaks)
+    {
+        const char *f = cJSON_GetStringValue(cJSON_GetObjectItem(l, "file"));
+        if (f && strstr(f, "plain_leaky.c"))
+            own += strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(l, "origin")), "program") == 0 &&
+                   cJSON_IsNull(cJSON_GetObjectItem(l, "suppressed"));
+    }
+    CHECK(own >= 3);
+    cJSON_Delete(doc);
+    /* Bad input: an unreadable file, a line that is not a suppression. */
+    status = start_run(true, NULL, NULL, err,
+                       (const char *[]){"--suppressions", "/no/such.supp", "--", "true", NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    CHECK(strstr(slurp(err), "--suppressions /no/such.supp: No such file") != NULL);
+    write_text(mine, "leak:ok\nthis is not one\n");
+    status = start_run(true, NULL, NULL, err,
+                       (const char *[]){"--suppressions", mine, "--", "true", NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    CHECK(strstr(slurp(err), "mine.supp:2: not a suppression") != NULL);
+}
+
 TEST(test_stack_depth_tells_callers_of_a_wrapper_apart)
 {
     const char *report = test_tmp_path("stack.json"), *err = test_tmp_path("stack.err");

@@ -44,7 +44,7 @@ static const cli_command commands[] = {
      cmd_demo},
     {"run",
      "[--report FILE.json] [--ui [HOST:]PORT] [--error-exitcode N] [--wrapper NAME] "
-     "[--folded FILE] [--pprof FILE] -- PROGRAM ARGS...",
+     "[--folded FILE] [--pprof FILE] [--suppressions FILE] -- PROGRAM ARGS...",
      "run an unmodified program with its malloc family tracked; report leaks at exit",
      "Runs PROGRAM with the preload library routing malloc, calloc, realloc, free,\n"
      "posix_memalign, aligned_alloc, memalign, valloc, pvalloc, malloc_usable_size, strdup and\n"
@@ -69,7 +69,10 @@ static const cli_command commands[] = {
      "  --folded FILE         write the stacks live at the peak as folded stacks with their\n"
      "                        bytes (flamegraph.pl, speedscope)\n"
      "  --pprof FILE          write a gzipped pprof profile: alloc_objects, alloc_space,\n"
-     "                        inuse_objects, inuse_space (go tool pprof, speedscope)",
+     "                        inuse_objects, inuse_space (go tool pprof, speedscope)\n"
+     "  --suppressions FILE   LeakSanitizer's leak:PATTERN lines (repeatable): leaks they match\n"
+     "                        are marked suppressed and summarized, as are those made\n"
+     "                        entirely inside other libraries; the program's own are listed",
      cmd_run},
     {"report", "merge FILES... [--json]",
      "merge the per-rank reports of an MPI job into one view of the job",

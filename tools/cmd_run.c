@@ -35,7 +35,40 @@ typedef struct run_opts {
     const char *folded;  /* --folded FILE, or NULL */
     const char *pprof;   /* --pprof FILE, or NULL */
     char folded_abs[PATH_MAX], pprof_abs[PATH_MAX]; /* their absolute paths, once checked */
+    char suppressions[8192]; /* --suppressions FILE...: absolute paths, one a line */
 } run_opts;
+
+/* Checks suppression file `path` (LeakSanitizer's format: `leak:PATTERN` lines, `#` comments,
+ * other `type:` lines ignored, as LeakSanitizer's leak checker ignores them) and adds its
+ * absolute path to o->suppressions for the preload library (src/preload/suppress.c). */
+static int add_suppressions(run_opts *o, const char *path)
+{
+    char real[PATH_MAX];
+    FILE *f = realpath(path, real) ? fopen(real, "re") : NULL;
+    if (!f)
+        return cli_fail(CMD, "--suppressions %s: %s", path, strerror(errno));
+    char line[1024];
+    int n = 0, bad = 0;
+    while (!bad && fgets(line, sizeof line, f)) {
+        n++;
+        char *s = line + strspn(line, " \t");
+        s[strcspn(s, "\r\n")] = '\0';
+        size_t type = strspn(s, "abcdefghijklmnopqrstuvwxyz_");
+        if (*s && *s != '#' && (type == 0 || s[type] != ':' || !s[type + 1]))
+            bad = n;
+    }
+    fclose(f);
+    if (bad)
+        return cli_usage_error(CMD,
+                               "--suppressions %s:%d: not a suppression (expected leak:PATTERN, "
+                               "as LeakSanitizer's files have)",
+                               path, bad);
+    size_t used = strlen(o->suppressions);
+    if (used + strlen(real) + 2 > sizeof o->suppressions)
+        return cli_usage_error(CMD, "--suppressions: too many files");
+    snprintf(o->suppressions + used, sizeof o->suppressions - used, "%s%s", used ? "\n" : "", real);
+    return CLI_EXIT_OK;
+}
 
 static int parse(int argc, char **argv, run_opts *o)
 {
@@ -101,6 +134,14 @@ static int parse(int argc, char **argv, run_opts *o)
             i++;
             continue;
         }
+        if (strcmp(argv[i], "--suppressions") == 0) {
+            if (i + 1 >= argc || !*argv[i + 1])
+                return cli_usage_error(CMD, "--suppressions needs a file name");
+            int rc = add_suppressions(o, argv[++i]);
+            if (rc != CLI_EXIT_OK)
+                return rc;
+            continue;
+        }
         if (strcmp(argv[i], "--report") == 0) {
             if (i + 1 >= argc)
                 return cli_usage_error(CMD, "--report needs a file name");
@@ -163,6 +204,10 @@ static void child(const run_opts *o, const char *ld, const char *report, const c
         setenv("ASTROLAB_RUN_PPROF", o->pprof_abs, 1);
     else
         unsetenv("ASTROLAB_RUN_PPROF");
+    if (o->suppressions[0])
+        setenv("ASTROLAB_RUN_SUPPRESSIONS", o->suppressions, 1);
+    else
+        unsetenv("ASTROLAB_RUN_SUPPRESSIONS");
     if (o->wrappers[0])
         setenv("ASTROLAB_RUN_WRAPPERS", o->wrappers, 1);
     else
@@ -226,6 +271,15 @@ static void print_stack(const cJSON *site)
         fprintf(stderr, "  %32s %s %s (%s)\n", "", outer ? "called from" : "via",
                 str(frame, "function"), at);
     }
+}
+
+/* -1 for a leak the summary lists: the program's own and not suppressed; else 0 (made inside
+ * other libraries) or 1 (suppressed), summarized. Reports without `origin` list everything. */
+static int own_leak(const cJSON *l)
+{
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(l, "suppressed")))
+        return 1;
+    return strcmp(str(l, "origin"), "library") == 0 ? 0 : -1;
 }
 
 /* "function (file:line)" of a site entry, into buf. */
@@ -300,16 +354,31 @@ static void print_summary(const cJSON *doc, const char *program)
             cli_format_bytes((uint64_t)num(st, "peak_rss_bytes"), a, sizeof a));
     print_top(doc);
     const cJSON *leaks = cJSON_GetObjectItemCaseSensitive(doc, "leaks");
-    int n = cJSON_GetArraySize(leaks);
+    int n = 0, apart[2] = {0, 0};
+    uint64_t apart_bytes[2] = {0, 0}, apart_blocks[2] = {0, 0};
+    const cJSON *l;
+    cJSON_ArrayForEach(l, leaks)
+    {
+        int k = own_leak(l);
+        if (k < 0) {
+            n++;
+            continue;
+        }
+        apart[k]++;
+        apart_bytes[k] += (uint64_t)num(l, "bytes");
+        apart_blocks[k] += (uint64_t)num(l, "count");
+    }
     if (n == 0)
-        fprintf(stderr, "no leaks: every block was freed\n");
+        fprintf(stderr, "no leaks of the program's own%s\n",
+                apart[0] + apart[1] ? "" : ": every block was freed");
     else
         fprintf(stderr, "leaks (blocks live at exit; lost: no pointer reaches them), largest "
                         "first:\n");
     int shown = 0;
-    const cJSON *l;
     cJSON_ArrayForEach(l, leaks)
     {
+        if (own_leak(l) >= 0)
+            continue;
         if (shown++ == 25) {
             fprintf(stderr, "  ... and %d more sites (see --report)\n", n - 25);
             break;
@@ -331,6 +400,14 @@ static void print_summary(const cJSON *doc, const char *program)
                 where);
         print_stack(l);
     }
+    static const char *const what[2] = {"made entirely inside other libraries",
+                                        "suppressed (--suppressions, the default list)"};
+    for (int k = 0; k < 2; k++)
+        if (apart[k])
+            fprintf(stderr, "(not listed: %s in %s blocks at %d site%s %s; see --report)\n",
+                    cli_format_bytes(apart_bytes[k], a, sizeof a),
+                    cli_format_count(apart_blocks[k], b, sizeof b), apart[k],
+                    apart[k] == 1 ? "" : "s", what[k]);
     const cJSON *rt = cJSON_GetObjectItemCaseSensitive(doc, "runtime");
     if (num(rt, "live_blocks") > 0)
         fprintf(stderr,

@@ -136,6 +136,13 @@ int64_t ali_stats_current_balance(void);
  * it (profile.c). AL_OK, or an error code with err saying which file and why. */
 int ali_profile_write(const char *folded_path, const char *pprof_path, al_error *err);
 
+/* -------- Origin and suppressions (suppress.c) -------- */
+/* The suppression pattern (borrowed, valid to exit) that matches a frame of the n frames, or
+ * NULL: --suppressions files and the default list. */
+const char *ali_suppression_match(const ali_symbol *frames, int n);
+/* Does a frame lie in the program's executable? */
+bool ali_frames_in_program(const ali_symbol *frames, int n);
+
 /* runtime.c: is return address pc in libc's or ld.so's code? (Ranges found once.) */
 bool ali_preload_in_runtime(uintptr_t pc);
 /* The first frame outside the runtime above return address pc on this thread's stack (the

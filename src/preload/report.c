@@ -198,6 +198,22 @@ static cJSON *leaks_json(void)
             cJSON_AddItemToObject(o, "stack", stack_json(l[i].stack_key));
         cJSON_AddStringToObject(o, "tag", l[i].tag);
         cJSON_AddStringToObject(o, "object", l[i].sym.object);
+        /* Whose leak: the program's, or made entirely inside other libraries; and whether a
+         * suppression (suppress.c) matches a frame of it. */
+        ali_symbol frames[ALI_STACK_MAX];
+        uintptr_t pc[ALI_STACK_MAX];
+        int nf = l[i].stack_key ? ali_preload_stack(l[i].stack_key, pc) : 0;
+        for (int f = 0; f < nf; f++)
+            ali_symbolize(pc[f], &frames[f]);
+        if (nf == 0) {
+            frames[0] = l[i].sym;
+            nf = 1;
+        }
+        cJSON_AddStringToObject(o, "origin",
+                                ali_frames_in_program(frames, nf) ? "program" : "library");
+        const char *suppressed = ali_suppression_match(frames, nf);
+        cJSON_AddItemToObject(o, "suppressed",
+                              suppressed ? cJSON_CreateString(suppressed) : cJSON_CreateNull());
         cJSON_AddItemToArray(arr, o);
     }
     free(l);

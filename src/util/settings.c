@@ -107,6 +107,9 @@ static const setting table[ALI_SET_COUNT] = {
                            "astrolab run --pprof: where the preload library writes the pprof "
                            "profile",
                            RUN_INTERNAL},
+    [ALI_SET_RUN_SUPPRESSIONS] = {"ASTROLAB_RUN_SUPPRESSIONS", KIND_TEXT, "", 0, 0, NULL, MEM,
+                                  "astrolab run --suppressions: the files, one path a line",
+                                  RUN_INTERNAL},
 };
 
 static struct {

@@ -34,6 +34,7 @@ typedef enum ali_setting_id {
     ALI_SET_RUN_WRAPPERS,
     ALI_SET_RUN_FOLDED,
     ALI_SET_RUN_PPROF,
+    ALI_SET_RUN_SUPPRESSIONS,
     ALI_SET_COUNT
 } ali_setting_id;
 
