@@ -936,7 +936,54 @@ TEST(test_run_says_what_it_cannot_see)
     status = run_args(err, (const char *[]){"--", "/bin/sh", "-c",
                                             "/bin/true; /bin/true; exec /bin/true", NULL});
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    CHECK(strstr(slurp(err), "2 processes that /bin/sh started") != NULL);
+    CHECK(strstr(slurp(err), "processes /bin/sh started: 2 tracked") != NULL);
+}
+
+TEST(test_run_reports_every_process_the_program_starts)
+{
+    const char *report = test_tmp_path("children.json"), *err = test_tmp_path("children.err");
+    int status = run_program("plain_children", report, err);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cJSON *doc = load_json(report);
+    CHECK(doc != NULL);
+    if (!doc)
+        return;
+    check_leak(doc, "plain_children.c", "/* PARENT-LEAK */", 1, 50);
+    CHECK(leak_at(doc, "plain_children.c", marker_line("plain_children.c", "/* CHILD-LEAK */")) ==
+          NULL);
+    /* The fork+exec child: its own report, pid, argv and exit status. */
+    const cJSON *procs = cJSON_GetObjectItem(doc, "processes");
+    const cJSON *untracked = cJSON_GetObjectItem(doc, "untracked_processes");
+    CHECK(cJSON_GetArraySize(procs) >= 1);
+    const cJSON *p, *child = NULL;
+    cJSON_ArrayForEach(p, procs)
+    {
+        const cJSON *argv = cJSON_GetObjectItem(p, "argv");
+        const char *a1 = cJSON_GetStringValue(cJSON_GetArrayItem(argv, 1));
+        if (a1 && strcmp(a1, "child") == 0)
+            child = p;
+    }
+    CHECK(child != NULL);
+    if (child) {
+        CHECK(number(child, "pid") > 0 && number(child, "exit_status") == 7);
+        CHECK(
+            strstr(cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(child, "argv"), 0)),
+                   "plain_children") != NULL);
+        check_leak(cJSON_GetObjectItem(child, "report"), "plain_children.c", "/* CHILD-LEAK */", 3,
+                   300);
+    }
+    /* The one that left through _exit is named as untracked, with its command line. */
+    bool quick = false;
+    cJSON_ArrayForEach(p, untracked)
+    {
+        const char *a1 =
+            cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(p, "argv"), 1));
+        quick |= a1 && strcmp(a1, "quick") == 0 && number(p, "pid") > 0;
+    }
+    CHECK(quick);
+    CHECK(strstr(slurp(err), "processes ") != NULL && strstr(slurp(err), "1 tracked") != NULL);
+    CHECK(strstr(slurp(err), "not tracked") != NULL && strstr(slurp(err), " quick\n") != NULL);
+    cJSON_Delete(doc);
 }
 
 TEST(test_run_fault_injection_reaches_the_program_only_when_asked)

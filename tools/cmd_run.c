@@ -2,6 +2,7 @@
  * preload library (src/preload/) routing its malloc family through the manager, passes its
  * exit status through, and prints the statistics, the leaks grouped by call site and the
  * recommendations that the library wrote at the program's exit. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -515,9 +516,12 @@ static void forward_signals(bool on, struct sigaction old[4])
         sigaction(forwarded[i], on ? &sa : &old[i], on ? &old[i] : NULL);
 }
 
-/* Lines in the file that descendants of the program (fork+exec, system()) appended to. */
-static int count_children(const char *path)
+/* Lines in the `started` file of the children directory (children.c): the processes the
+ * program started (fork+exec, system()). */
+static int count_children(const char *dir)
 {
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/started", dir);
     FILE *f = fopen(path, "re");
     int n = 0, c;
     while (f && (c = getc(f)) != EOF)
@@ -525,6 +529,91 @@ static int count_children(const char *path)
     if (f)
         fclose(f);
     return n;
+}
+
+/* Makes the private directory the started processes write to, with its empty `started` file;
+ * 0, or -1 after printing why. */
+static int make_children_dir(char *dir, size_t len)
+{
+    snprintf(dir, len, "%s/astrolab-run-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(dir))
+        return cli_fail(CMD, "cannot create a temporary directory: %s", strerror(errno)), -1;
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/started", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        cli_fail(CMD, "cannot create %s: %s", path, strerror(errno));
+        rmdir(dir);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* Removes the children directory and what the processes wrote in it. */
+static void remove_children_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char path[PATH_MAX + 300];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+}
+
+/* The processes the program started: a merged line for those the report holds, and the
+ * commands of those it does not. */
+static void print_children(const cJSON *doc, const char *program)
+{
+    const cJSON *p, *tracked = cJSON_GetObjectItemCaseSensitive(doc, "processes");
+    const cJSON *untracked = cJSON_GetObjectItemCaseSensitive(doc, "untracked_processes");
+    int n = cJSON_GetArraySize(tracked), m = cJSON_GetArraySize(untracked);
+    double allocations = 0, leaked = 0, blocks = 0, peak = 0;
+    cJSON_ArrayForEach(p, tracked)
+    {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(p, "report");
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "stats"), *l;
+        allocations += num(st, "total_allocations");
+        peak = num(st, "peak_bytes") > peak ? num(st, "peak_bytes") : peak;
+        cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(r, "leaks"))
+        {
+            if (own_leak(l) < 0) {
+                leaked += num(l, "bytes");
+                blocks += num(l, "count");
+            }
+        }
+    }
+    char a[32], b[32], c[32], d[32];
+    if (n > 0)
+        fprintf(stderr,
+                "processes %s started: %d tracked (each in the report's \"processes\"): %s "
+                "allocations, largest peak %s, their own leaks %s in %s blocks\n",
+                program, n, cli_format_count((uint64_t)allocations, a, sizeof a),
+                cli_format_bytes((uint64_t)peak, b, sizeof b),
+                cli_format_bytes((uint64_t)leaked, c, sizeof c),
+                cli_format_count((uint64_t)blocks, d, sizeof d));
+    if (m > 0)
+        fprintf(stderr,
+                "astrolab run: %d process%s that %s started %s not tracked (still running at its "
+                "exit, or left through _exit or a signal):\n",
+                m, m == 1 ? "" : "es", program, m == 1 ? "is" : "are");
+    int shown = 0;
+    cJSON_ArrayForEach(p, untracked)
+    {
+        if (shown++ == 10)
+            break;
+        fprintf(stderr, "  pid %d:", (int)num(p, "pid"));
+        const cJSON *arg;
+        cJSON_ArrayForEach(arg, cJSON_GetObjectItemCaseSensitive(p, "argv"))
+            fprintf(stderr, " %s", cJSON_IsString(arg) ? arg->valuestring : "");
+        fputc('\n', stderr);
+    }
 }
 
 /* Where the program's report is read from: --report's absolute path, or a temporary file. */
@@ -544,15 +633,17 @@ static int report_path(const run_opts *o, char *report, size_t len)
 
 /* Prints what the report (or its absence) says; returns the errors the manager caught. */
 static int summarize(const run_opts *o, const char *report, const struct stat *old, int status,
-                     run_program_kind kind)
+                     run_program_kind kind, bool *read)
 {
     struct stat now;
     bool written =
         stat(report, &now) == 0 && (!old || now.st_ino != old->st_ino || now.st_dev != old->st_dev);
     cJSON *doc = written ? cli_read_json_file(report) : NULL;
     int errors = 0;
+    *read = doc != NULL;
     if (doc) {
         print_summary(doc, o->argv[0]);
+        print_children(doc, o->argv[0]);
         errors = (int)num(cJSON_GetObjectItemCaseSensitive(doc, "stats"), "errors");
         if (errors > 0)
             fprintf(stderr,
@@ -603,12 +694,8 @@ int cmd_run(int argc, char **argv)
      * so a new inode): a run that writes none leaves it, and is told apart by that inode. */
     struct stat old_report;
     bool had_old = !temporary && stat(report, &old_report) == 0;
-    snprintf(children, sizeof children, "%s/astrolab-run-XXXXXX.children",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    int cfd = mkstemps(children, 9);
-    if (cfd < 0)
-        return cli_fail(CMD, "cannot create a temporary file: %s", strerror(errno));
-    close(cfd);
+    if (make_children_dir(children, sizeof children) != 0)
+        return CLI_EXIT_FAILURE;
     char note[512];
     run_program_kind kind = run_program_inspect(o.argv[0], note, sizeof note);
     if (note[0])
@@ -617,7 +704,7 @@ int cmd_run(int argc, char **argv)
     int ui_fd = -1;
     if (o.ui) {
         if ((ui_fd = bind_ui(&o)) < 0) {
-            unlink(children);
+            remove_children_dir(children);
             return CLI_EXIT_FAILURE;
         }
         struct sockaddr_storage ss; /* --ui 0: the port the system chose */
@@ -627,7 +714,7 @@ int cmd_run(int argc, char **argv)
                                                        : ((struct sockaddr_in *)&ss)->sin_port);
         if (make_token(token) != 0) {
             close(ui_fd);
-            unlink(children);
+            remove_children_dir(children);
             return cli_fail(CMD, "cannot draw a random token for the dashboard: %s",
                             strerror(errno));
         }
@@ -638,7 +725,7 @@ int cmd_run(int argc, char **argv)
     }
     char *ld = preload_list(preload);
     if (!ld) {
-        unlink(children);
+        remove_children_dir(children);
         return cli_fail(CMD, "out of memory");
     }
     struct sigaction old[4];
@@ -659,18 +746,19 @@ int cmd_run(int argc, char **argv)
     program_pid = 0;
     forward_signals(false, old);
     if (pid < 0) {
-        unlink(children);
+        remove_children_dir(children);
         return cli_fail(CMD, "fork failed: %s", strerror(errno));
     }
-    int errors = summarize(&o, report, had_old ? &old_report : NULL, status, kind);
-    int n_children = count_children(children);
+    bool summarized = false;
+    int errors = summarize(&o, report, had_old ? &old_report : NULL, status, kind, &summarized);
+    int n_children = summarized ? 0 : count_children(children);
     if (n_children > 0)
         fprintf(stderr,
                 "astrolab run: %d process%s that %s started (fork+exec, system()) ran with the "
                 "preload library too; %s not in this report\n",
                 n_children, n_children == 1 ? "" : "es", o.argv[0],
                 n_children == 1 ? "it is" : "they are");
-    unlink(children);
+    remove_children_dir(children);
     if (temporary)
         unlink(report);
     if (errors > 0 && o.error_exitcode)

@@ -143,6 +143,19 @@ const char *ali_suppression_match(const ali_symbol *frames, int n);
 /* Does a frame lie in the program's executable? */
 bool ali_frames_in_program(const ali_symbol *frames, int n);
 
+/* -------- The report (report.c) and the processes the program starts (children.c) -------- */
+typedef struct cJSON cJSON;
+/* The run report of this process (stats, leaks, peak...); the caller owns it. Run inside the
+ * manager. */
+cJSON *ali_report_build(void);
+/* Writes doc (and frees it) to path, beside it and renamed over it; logs a failure. */
+void ali_report_write(cJSON *doc, const char *path);
+/* In a process the program started (fork+exec, system()): notes it and arranges for its own
+ * report at its exit. */
+void ali_children_start(void);
+/* Adds `processes` and `untracked_processes` to the program's report doc. */
+void ali_children_add(cJSON *doc);
+
 /* runtime.c: is return address pc in libc's or ld.so's code? (Ranges found once.) */
 bool ali_preload_in_runtime(uintptr_t pc);
 /* The first frame outside the runtime above return address pc on this thread's stack (the

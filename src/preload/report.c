@@ -360,11 +360,8 @@ static cJSON *recommendations_json(void)
 static pid_t report_pid; /* the process that writes the report: a forked child inherits the
                             exit handler, and must not */
 
-static void write_report(void)
+cJSON *ali_report_build(void)
 {
-    if (getpid() != report_pid)
-        return;
-    ali_preload_enter();
     cJSON *stats = ali_memory_stats_cjson();
     cJSON *doc = cJSON_CreateObject();
     cJSON_AddItemToObject(doc, "stats", stats ? stats : cJSON_CreateObject());
@@ -377,12 +374,17 @@ static void write_report(void)
     cJSON_AddNumberToObject(runtime, "live_blocks", (double)runtime_blocks);
     cJSON_AddBoolToObject(runtime, "reach_scanned", reach_known); /* false: no lost figures */
     cJSON_AddNumberToObject(runtime, "live_bytes", (double)runtime_bytes);
+    return doc;
+}
+
+void ali_report_write(cJSON *doc, const char *path)
+{
     char *text = ali_json_print(doc, true);
     cJSON_Delete(doc);
     /* Written beside the destination and renamed over it: an old report survives a failure. */
     ali_outfile out;
     al_error err;
-    int rc = text ? ali_outfile_begin(&out, report_path, true, &err) : AL_ENOMEM;
+    int rc = text ? ali_outfile_begin(&out, path, true, &err) : AL_ENOMEM;
     if (rc == AL_OK) {
         rc = ali_outfile_write(&out, text, strlen(text), &err);
         if (rc == AL_OK)
@@ -393,6 +395,17 @@ static void write_report(void)
         al_log(AL_LOG_ERROR, "astrolab.memory", "astrolab run: the report was not written: %s",
                text ? err.message : "out of memory");
     free(text);
+}
+
+static void write_report(void)
+{
+    if (getpid() != report_pid)
+        return;
+    ali_preload_enter();
+    cJSON *doc = ali_report_build();
+    ali_children_add(doc); /* the processes it started, tracked or not */
+    ali_report_write(doc, report_path);
+    al_error err;
     const char *folded = ali_setting_text(ALI_SET_RUN_FOLDED);
     const char *pprof = ali_setting_text(ALI_SET_RUN_PPROF);
     if ((folded || pprof) && ali_profile_write(folded, pprof, &err) != AL_OK)
@@ -433,17 +446,7 @@ void ali_preload_report_init(void)
     if (!path || !*path || !pid)
         return;
     if (atol(pid) != (long)getpid()) {
-        /* A process the program started (exec after fork, system()): one line each, for
-         * `astrolab run` to say they are not in the report. O_APPEND keeps lines whole. */
-        const char *children = getenv("ASTROLAB_RUN_CHILDREN");
-        int fd = children && *children ? open(children, O_WRONLY | O_APPEND | O_CLOEXEC) : -1;
-        if (fd >= 0) {
-            char line[64];
-            int n = snprintf(line, sizeof line, "%ld\n", (long)getpid());
-            if (write(fd, line, (size_t)n) != n)
-                al_log(AL_LOG_DEBUG, "astrolab.memory", "astrolab run: cannot note a child");
-            close(fd);
-        }
+        ali_children_start(); /* a process the program started: its own report (children.c) */
         return;
     }
     snprintf(report_path, sizeof report_path, "%s", path);
