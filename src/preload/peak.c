@@ -8,11 +8,10 @@
  * pending_max: one compare of two fields the free writes anyway), and a copy is taken only when
  * the whole process's balance is above the last copy's. The copy costs one pass over every
  * site's counters; a program whose balance climbs through many small turns would pay it at
- * each, so a new copy needs a margin above the last one that grows with the number of copies
- * taken (none for the first 256; then 1/2^20 of the balance, doubling every 256 copies, to
- * 1/256 at most). The report says whether the copy is the peak exactly (`exact`): it is when
- * its total equals the peak the statistics measured. With several threads allocating at once
- * the copy is of counters read while others change them: close to, not exactly, the peak.
+ * each, so a new copy needs a margin above the last one (see margin()), larger once copying
+ * has cost 1% of the run's time. The report says whether the copy is the peak exactly (`exact`): it
+ * is when its total equals the peak the statistics measured. With several threads allocating at
+ * once the copy is of counters read while others change them: close to, not exactly, the peak.
  *
  * Temporaries, as heaptrack defines them: a block freed by its thread with no allocation by
  * that thread in between. preload.c remembers each thread's last block; a free of it counts
@@ -25,14 +24,15 @@
 #include "preload_int.h"
 
 static struct {
-    pthread_mutex_t lock; /* guards every field below but `high` */
-    _Atomic int64_t high; /* the balance of the last copy: a turn below it is not a peak */
-    ali_peak_site *sites; /* the copy: live count and bytes per site id, n entries */
-    uint32_t n, cap;      /* entries in sites, and room */
-    int64_t bytes;        /* the balance the copy was taken at */
-    uint64_t time_ns;     /* when, since start_ns */
-    uint64_t copies;      /* copies taken */
-    uint64_t start_ns;    /* the preload library's start */
+    pthread_mutex_t lock;     /* guards every field below but `high` */
+    _Atomic int64_t high;     /* the balance of the last copy: a turn below it is not a peak */
+    ali_peak_site *sites;     /* the copy: live count and bytes per site id, n entries */
+    uint32_t n, cap;          /* entries in sites, and room */
+    int64_t bytes;            /* the balance the copy was taken at */
+    uint64_t time_ns;         /* when, since start_ns */
+    uint64_t copies;          /* copies taken */
+    uint64_t start_ns;        /* the preload library's start */
+    _Atomic uint64_t copy_ns; /* time spent copying, in all */
 } pk = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 void ali_peak_start(void) { pk.start_ns = ali_now_ns(); }
@@ -41,13 +41,14 @@ int64_t ali_stats_current_balance(void) { return ali_stats_current(); }
 
 uint64_t ali_peak_since_start(void) { return ali_now_ns() - pk.start_ns; }
 
-/* The margin a new copy needs above the last, for the number of copies taken so far. */
+/* The margin a new copy needs above the last: none for the first 64 copies, then 1/256 of
+ * the balance, and 1/32 while copying has cost more than 1% of the run's time so far. */
 static int64_t margin(int64_t high, uint64_t copies)
 {
-    if (copies < 256)
+    if (copies < 64)
         return 0;
-    uint64_t shift = copies / 256 >= 12 ? 8 : 20 - copies / 256;
-    return high >> shift;
+    uint64_t spent = atomic_load_explicit(&pk.copy_ns, memory_order_relaxed);
+    return spent * 100 > ali_peak_since_start() ? high >> 5 : high >> 8;
 }
 
 /* Copies every site's live figures; lock held. False when out of memory (no copy). */
@@ -62,6 +63,7 @@ static bool copy_locked(int64_t balance)
         pk.sites = s;
         pk.cap = cap;
     }
+    uint64_t began = ali_now_ns();
     for (uint32_t id = 0; id < n; id++) {
         ali_site_totals t;
         ali_site_totals_get(id, &t);
@@ -72,6 +74,7 @@ static bool copy_locked(int64_t balance)
     pk.bytes = balance;
     pk.time_ns = ali_peak_since_start();
     pk.copies++;
+    atomic_fetch_add_explicit(&pk.copy_ns, ali_now_ns() - began, memory_order_relaxed);
     atomic_store_explicit(&pk.high, balance, memory_order_relaxed);
     return true;
 }

@@ -142,12 +142,11 @@ static void remember_stack(uintptr_t key, const uintptr_t *frames, int n)
 }
 
 /* The site of a stack (innermost first): a synthetic pc hashed from its frames. */
+static inline uintptr_t stack_key(const uintptr_t *frames, int n);
+
 static ali_site *site_of_stack(const uintptr_t *frames, int n, const char *tag)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (int i = 0; i < n; i++)
-        h = (h ^ frames[i]) * 0x100000001b3ull;
-    uintptr_t key = ((uintptr_t)h >> 1) | ALI_STACK_BIT;
+    uintptr_t key = stack_key(frames, n);
     if (cache_hit(cache_entry(key, tag), key, tag))
         return cache_entry(key, tag)->site; /* seen on this thread: its frames are remembered */
     ali_site *s = site_of(key, tag);
@@ -178,6 +177,31 @@ static ali_site *stack_site_of(uintptr_t pc, const char *tag)
  * the callers of known wrappers without unwinding. Return addresses that are not in a wrapper
  * are cached per thread as plain sites (site_of) and never come here again; a wrapper's are
  * never cached, so each allocation through a wrapper takes this path. */
+/* A per-thread cache of wrappers.c's classifications, so that the common case (one wrapper
+ * whose caller is read at a known offset) costs two loads, a hash and the site cache's probe
+ * (wrapped_fast) instead of the slow path's table lookups: measured on perl, whose every
+ * allocation goes through Perl_safesysmalloc (docs/PERFORMANCE.md). */
+#define WRAP_CACHE 256
+typedef struct wrap_entry {
+    uintptr_t pc;
+    int32_t off;
+    uint8_t kind; /* ali_wrap_kind */
+} wrap_entry;
+static ALI_TLS wrap_entry wrap_cache[WRAP_CACHE];
+
+static inline wrap_entry *wrap_slot(uintptr_t pc)
+{
+    return &wrap_cache[(pc ^ (pc >> 10)) & (WRAP_CACHE - 1)];
+}
+
+static inline uintptr_t stack_key(const uintptr_t *frames, int n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < n; i++)
+        h = (h ^ frames[i]) * 0x100000001b3ull;
+    return ((uintptr_t)h >> 1) | ALI_STACK_BIT;
+}
+
 static ali_site *wrapped_site(uintptr_t pc, uintptr_t cfa, const char *tag)
 {
     if (ali_preload_in_runtime(pc))
@@ -185,9 +209,33 @@ static ali_site *wrapped_site(uintptr_t pc, uintptr_t cfa, const char *tag)
     uintptr_t frames[ALI_STACK_MAX], at = pc;
     int n = 0;
     frames[n++] = pc;
-    while (n < ALI_STACK_MAX && (at = ali_wrapper_caller(at, &cfa)) != 0)
+    for (uintptr_t from = pc; n < ALI_STACK_MAX; from = at) {
+        at = ali_wrapper_caller(from, &cfa);
+        int32_t off = 0;
+        ali_wrap_kind k = ali_wrapper_lookup(from, &off);
+        if (k != ALI_WRAP_UNKNOWN)
+            *wrap_slot(from) = (wrap_entry){from, off, (uint8_t)k};
+        if (!at)
+            break;
         frames[n++] = at;
+    }
     return n > 1 ? site_of_stack(frames, n, tag) : NULL;
+}
+
+/* The site of an allocation through one wrapper whose caller is no wrapper, from the caches
+ * alone; NULL when they do not know (the slow path then finds it and fills them). */
+static inline ali_site *wrapped_fast(uintptr_t pc, uintptr_t cfa, const char *tag)
+{
+    const wrap_entry *w = wrap_slot(pc);
+    if (w->pc != pc || w->kind != ALI_WRAP_FAST)
+        return NULL;
+    uintptr_t frames[2] = {pc, *(const uintptr_t *)(cfa + (uintptr_t)w->off - sizeof(uintptr_t))};
+    const wrap_entry *c = wrap_slot(frames[1]);
+    if (c->pc != frames[1] || c->kind != ALI_WRAP_NOT)
+        return NULL;
+    uintptr_t key = stack_key(frames, 2);
+    pc_entry *e = cache_entry(key, tag);
+    return cache_hit(e, key, tag) ? e->site : NULL;
 }
 
 /* The site of an allocation whose caller's return address is pc (cfa as above). */
@@ -442,6 +490,25 @@ static __attribute__((noinline)) void *alloc_slow(size_t n, size_t align, bool z
     return p;
 }
 
+/* An allocation through a wrapper the thread's caches know (wrapped_fast), else the slow
+ * path. Out of line: the plain hot path stays small. */
+static __attribute__((noinline)) void *alloc_wrapped(size_t n, size_t align, bool zero,
+                                                     uintptr_t pc, uintptr_t cfa, const char *tag)
+{
+    ali_shard *sh = ali_tls_shard;
+    ali_site *site;
+    if (!in_manager && stack_depth == 1 && sh && !ali_scope_current() &&
+        !atomic_load_explicit(&ali_fault_armed, memory_order_relaxed) &&
+        !atomic_load_explicit(&ali_limits_active, memory_order_relaxed) &&
+        (site = wrapped_fast(pc, cfa, tag)) != NULL) {
+        void *p = lean_alloc(sh, n, align, zero, site);
+        if (AL_UNLIKELY(!p))
+            errno = ENOMEM;
+        return p;
+    }
+    return alloc_slow(n, align, zero, pc, cfa, tag);
+}
+
 /* The hot path, inlined into each entry point: a site this thread has seen, a lean block. It
  * calls nothing that can allocate (the thread's shard exists once its cache holds the site),
  * so it needs no re-entry mark. */
@@ -460,7 +527,7 @@ alloc(size_t n, size_t align, bool zero, uintptr_t pc, uintptr_t cfa, const char
             errno = ENOMEM;
         return p;
     }
-    return alloc_slow(n, align, zero, pc, cfa, tag);
+    return alloc_wrapped(n, align, zero, pc, cfa, tag);
 }
 
 /* What a pointer is: ours (lean, full-header tracked, raw), a lean block already freed, or

@@ -243,6 +243,36 @@ static int by_count_desc(const void *a, const void *b)
 /* Sites listed at most in `peak.sites`, `temporaries` and `hot_sites`. */
 #define TOP_SITES 50
 
+/* Sites considered for a list of TOP_SITES lines: the sites with the highest scores. Lines are
+ * groups of sites (the copies of an unrolled loop), so a line's rank comes from its largest
+ * sites; naming every site of a large program (thousands, each a debug-information lookup)
+ * cost perl's runs 50 ms. */
+#define CANDIDATES (4 * TOP_SITES)
+
+static const uint64_t *sort_scores;
+static int by_score_desc(const void *a, const void *b)
+{
+    uint64_t x = sort_scores[*(const uint32_t *)a], y = sort_scores[*(const uint32_t *)b];
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The ids of at most CANDIDATES sites with the highest nonzero score (of n), highest first,
+ * into a new array (free() it) of *count; NULL when out of memory. Single-threaded: the
+ * report's. */
+static uint32_t *top_ids(const uint64_t *score, uint32_t n, size_t *count)
+{
+    uint32_t *ids = calloc(n ? n : 1, sizeof *ids);
+    size_t used = 0;
+    for (uint32_t id = 0; ids && id < n; id++)
+        if (score[id])
+            ids[used++] = id;
+    sort_scores = score;
+    if (ids)
+        qsort(ids, used, sizeof *ids, by_score_desc);
+    *count = used < CANDIDATES ? used : CANDIDATES;
+    return ids;
+}
+
 /* `peak`: the balance's high-water mark, when, and what each site had live then (peak.c). */
 static cJSON *peak_json(const cJSON *stats)
 {
@@ -258,16 +288,22 @@ static cJSON *peak_json(const cJSON *stats)
     cJSON_AddNumberToObject(o, "sites_bytes", (double)bytes); /* the copy's own total */
     bool exact = at && (double)bytes == peak;
     cJSON_AddBoolToObject(o, "exact", exact);
-    leak *g = calloc(n ? n : 1, sizeof *g);
-    size_t used = 0;
-    for (uint32_t id = 0; g && at && id < n; id++) {
-        ali_site *s = ali_site_by_id(id);
-        if (!s || at[id].count <= 0 || at[id].bytes <= 0)
+    leak *g = calloc(CANDIDATES, sizeof *g);
+    uint64_t *bytes_at = calloc(n ? n : 1, sizeof *bytes_at);
+    for (uint32_t id = 0; bytes_at && at && id < n; id++)
+        bytes_at[id] = at[id].count > 0 && at[id].bytes > 0 ? (uint64_t)at[id].bytes : 0;
+    size_t used = 0, candidates = 0;
+    uint32_t *ids = bytes_at ? top_ids(bytes_at, n, &candidates) : NULL;
+    for (size_t i = 0; g && ids && i < candidates; i++) {
+        ali_site *s = ali_site_by_id(ids[i]);
+        if (!s)
             continue;
         size_t j = group_of(g, &used, s);
-        g[j].count += (uint64_t)at[id].count;
-        g[j].bytes += (uint64_t)at[id].bytes;
+        g[j].count += (uint64_t)at[ids[i]].count;
+        g[j].bytes += (uint64_t)at[ids[i]].bytes;
     }
+    free(ids);
+    free(bytes_at);
     if (g)
         qsort(g, used, sizeof *g, by_bytes_desc);
     cJSON *arr = cJSON_AddArrayToObject(o, "sites");
@@ -287,24 +323,38 @@ static cJSON *peak_json(const cJSON *stats)
 static void counts_json(cJSON *doc)
 {
     uint32_t n = ali_site_count();
-    leak *temp = calloc(n ? n : 1, sizeof *temp), *hot = calloc(n ? n : 1, sizeof *hot);
-    size_t nt = 0, nh = 0;
-    for (uint32_t id = 0; temp && hot && id < n; id++) {
-        ali_site *s = ali_site_by_id(id);
+    uint64_t *allocs = calloc(n ? n : 1, sizeof *allocs);
+    uint64_t *temps = calloc(n ? n : 1, sizeof *temps);
+    leak *temp = calloc(CANDIDATES, sizeof *temp), *hot = calloc(CANDIDATES, sizeof *hot);
+    size_t nt = 0, nh = 0, ch = 0, ct = 0;
+    for (uint32_t id = 0; allocs && temps && id < n; id++) {
         ali_site_totals t;
         ali_site_totals_get(id, &t);
-        uint64_t temporaries = ali_temporaries_of(id);
-        if (!s || !t.allocs)
-            continue;
-        size_t j = group_of(hot, &nh, s);
-        hot[j].count += t.allocs;
-        hot[j].lost_count += temporaries;
-        if (temporaries) {
-            j = group_of(temp, &nt, s);
-            temp[j].count += temporaries;
-            temp[j].lost_count += t.allocs;
+        allocs[id] = t.allocs;
+        temps[id] = ali_temporaries_of(id);
+    }
+    uint32_t *by_allocs = allocs ? top_ids(allocs, n, &ch) : NULL;
+    uint32_t *by_temps = temps ? top_ids(temps, n, &ct) : NULL;
+    for (size_t i = 0; temp && hot && by_allocs && i < ch; i++) {
+        ali_site *s = ali_site_by_id(by_allocs[i]);
+        size_t j = s ? group_of(hot, &nh, s) : 0;
+        if (s) {
+            hot[j].count += allocs[by_allocs[i]];
+            hot[j].lost_count += temps[by_allocs[i]];
         }
     }
+    for (size_t i = 0; temp && hot && by_temps && i < ct; i++) {
+        ali_site *s = ali_site_by_id(by_temps[i]);
+        size_t j = s ? group_of(temp, &nt, s) : 0;
+        if (s) {
+            temp[j].count += temps[by_temps[i]];
+            temp[j].lost_count += allocs[by_temps[i]];
+        }
+    }
+    free(by_allocs);
+    free(by_temps);
+    free(allocs);
+    free(temps);
     cJSON *ta = cJSON_AddArrayToObject(doc, "temporaries");
     cJSON *ha = cJSON_AddArrayToObject(doc, "hot_sites");
     if (temp && hot) {
