@@ -760,6 +760,30 @@ TEST(test_run_reports_double_free_and_overflow_naming_the_site)
     CHECK(strstr(text, "guard bytes after the 10-byte block allocated at") != NULL);
     CHECK(strstr(text, want) != NULL);
     CHECK(strstr(text, "already freed (double free)") != NULL);
+    /* The report's `errors`: each misuse with its kind and the allocating site, as many as
+     * stats.errors counts. */
+    cJSON *doc = load_json(report);
+    const cJSON *errors = doc ? cJSON_GetObjectItem(doc, "errors") : NULL;
+    CHECK(cJSON_GetArraySize(errors) == 3 && /* two double frees, one overflow */
+          number(cJSON_GetObjectItem(doc, "stats"), "errors") == 3);
+    const char *kinds[] = {"double_free", "overflow"}, *markers[] = {"TWICE", "OVERFLOW"};
+    for (int k = 0; k < 2; k++) {
+        char site[64];
+        snprintf(site, sizeof site, "plain_misuse.c:%d in main()",
+                 marker_line("plain_misuse.c", markers[k]));
+        bool found = false;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, errors)
+        {
+            const char *kind = cJSON_GetStringValue(cJSON_GetObjectItem(e, "kind"));
+            const char *at = cJSON_GetStringValue(cJSON_GetObjectItem(e, "site"));
+            found |= kind && at && strcmp(kind, kinds[k]) == 0 && strcmp(at, site) == 0;
+        }
+        if (!found)
+            fprintf(stderr, "  no %s error at %s in the report\n", kinds[k], site);
+        CHECK(found);
+    }
+    cJSON_Delete(doc);
     unlink(err);
     unlink(report);
 }

@@ -796,6 +796,7 @@ __attribute__((constructor)) static void preload_init(void)
     ali_own_thread_hook = mark_own_thread;
     ali_recommend_for_whole_programs();
     ali_peak_start();
+    ali_errors_start();
     ali_run_timeline_start();
     ali_preload_report_init();
     ready = true;

@@ -156,6 +156,11 @@ void ali_children_start(void);
 /* Adds `processes` and `untracked_processes` to the program's report doc. */
 void ali_children_add(cJSON *doc);
 
+/* Keeps the misuse errors the manager logs (errors.c): install once, at start. */
+void ali_errors_start(void);
+/* `errors`: [{"kind", "site", "message"}...] of the errors kept; the caller owns it. */
+cJSON *ali_errors_json(void);
+
 /* runtime.c: is return address pc in libc's or ld.so's code? (Ranges found once.) */
 bool ali_preload_in_runtime(uintptr_t pc);
 /* The first frame outside the runtime above return address pc on this thread's stack (the

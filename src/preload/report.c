@@ -190,6 +190,7 @@ static cJSON *leaks_json(void)
         cJSON_AddNumberToObject(o, "line", l[i].sym.line);
         cJSON_AddNumberToObject(o, "count", (double)l[i].count);
         cJSON_AddNumberToObject(o, "bytes", (double)l[i].bytes);
+        cJSON_AddBoolToObject(o, "exact", true); /* counted, never estimated */
         if (reach_known) {
             cJSON_AddNumberToObject(o, "lost_count", (double)l[i].lost_count);
             cJSON_AddNumberToObject(o, "lost_bytes", (double)l[i].lost_bytes);
@@ -420,6 +421,7 @@ cJSON *ali_report_build(void)
     cJSON_AddItemToObject(doc, "peak", peak_json(stats));
     counts_json(doc);
     cJSON_AddItemToObject(doc, "timeline", timeline_json());
+    cJSON_AddItemToObject(doc, "errors", ali_errors_json());
     cJSON *runtime = cJSON_AddObjectToObject(doc, "runtime");
     cJSON_AddNumberToObject(runtime, "live_blocks", (double)runtime_blocks);
     cJSON_AddBoolToObject(runtime, "reach_scanned", reach_known); /* false: no lost figures */
