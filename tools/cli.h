@@ -43,6 +43,11 @@ typedef enum run_program_kind {
     RUN_PROGRAM_SCRIPT,  /* "#!": the interpreter runs */
 } run_program_kind;
 run_program_kind run_program_inspect(const char *name, char *note, size_t len);
+/* tools/run_summary.c: the text summary of a run report, on stderr. */
+void run_print_summary(const cJSON *doc, const char *program);
+void run_print_children(const cJSON *doc, const char *program);
+/* A number member of o (0 when absent). */
+double run_num(const cJSON *o, const char *key);
 int cmd_survey(int argc, char **argv);
 
 int cmd_report(int argc, char **argv);
