@@ -220,6 +220,7 @@ static uint64_t hash_text(const char *s)
 /* The id of key in table t (n entries), added as next_id when absent; *added tells which. */
 static uint64_t intern(interned **t, size_t *n, size_t *cap, uint64_t key, bool *added, bool *oom)
 {
+    *added = false;
     for (size_t i = 0; i < *n; i++)
         if ((*t)[i].key == key) {
             *added = false;
