@@ -1,0 +1,341 @@
+/* The memory manager from Python (SPEC §8 astro_lab.memory): statistics, scopes, diagnosis,
+ * forced cleanup, limits, fault injection, and the C side of the Python cleanup registry.
+ * The context manager, decorator and registry bookkeeping are Python: astrolab/memory.py.
+ *
+ * Python scopes are report-only (AL_SCOPE_REPORT_ONLY): a scope never frees a block, because
+ * what Python code allocated in it (a numpy array, a tensordict) may well outlive the `with`
+ * block, and freeing it would leave Python holding a dangling pointer. The report still says
+ * what the scope allocated, freed, peaked at, and what was still live at its end. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "ext.h"
+
+_Thread_local al_scope *ext_python_scope;
+static PyObject *json_loads; /* json.loads */
+static PyObject *run_from_c; /* astrolab.memory._run_from_c(addresses), set by Python */
+
+PyObject *ext_json_take(char *text)
+{
+    if (!text)
+        return PyErr_NoMemory();
+    PyObject *r = PyObject_CallFunction(json_loads, "s", text);
+    free(text);
+    return r;
+}
+
+#define SET(d, key, make)                                                                          \
+    do {                                                                                           \
+        PyObject *v_ = (make);                                                                     \
+        if (!v_ || PyDict_SetItemString(d, key, v_) < 0) {                                         \
+            Py_XDECREF(v_);                                                                        \
+            Py_DECREF(d);                                                                          \
+            return NULL;                                                                           \
+        }                                                                                          \
+        Py_DECREF(v_);                                                                             \
+    } while (0)
+
+PyObject *ext_stats_dict(const al_memory_stats *s)
+{
+    PyObject *d = PyDict_New();
+    if (!d)
+        return NULL;
+    SET(d, "current_bytes", PyLong_FromUnsignedLongLong(s->current_bytes));
+    SET(d, "peak_bytes", PyLong_FromUnsignedLongLong(s->peak_bytes));
+    SET(d, "live_blocks", PyLong_FromUnsignedLongLong(s->live_blocks));
+    SET(d, "total_allocations", PyLong_FromUnsignedLongLong(s->total_allocations));
+    SET(d, "total_frees", PyLong_FromUnsignedLongLong(s->total_frees));
+    SET(d, "rss_bytes", PyLong_FromUnsignedLongLong(s->rss_bytes));
+    SET(d, "peak_rss_bytes", PyLong_FromUnsignedLongLong(s->peak_rss_bytes));
+    SET(d, "cuda_allocated_bytes", PyLong_FromUnsignedLongLong(s->cuda_allocated_bytes));
+    SET(d, "cuda_reserved_bytes", PyLong_FromUnsignedLongLong(s->cuda_reserved_bytes));
+    SET(d, "cuda_peak_allocated_bytes", PyLong_FromUnsignedLongLong(s->cuda_peak_allocated_bytes));
+    SET(d, "errors", PyLong_FromUnsignedLongLong(s->errors));
+    SET(d, "current_mb", PyFloat_FromDouble(s->current_mb));
+    SET(d, "peak_mb", PyFloat_FromDouble(s->peak_mb));
+    SET(d, "cuda_memory_allocated", PyFloat_FromDouble(s->cuda_memory_allocated));
+    return d;
+}
+
+static PyObject *get_memory_stats(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    al_memory_stats s;
+    int rc = al_get_memory_stats(&s);
+    ext_log_drain();
+    return rc == AL_OK ? ext_stats_dict(&s) : ext_raise(rc, NULL, NULL);
+}
+
+static PyObject *reset_peak(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    al_reset_peak_memory_stats();
+    Py_RETURN_NONE;
+}
+
+/* -------- Scopes: a capsule holds the al_scope until _scope_end. -------- */
+#define SCOPE_CAPSULE "astrolab.scope"
+
+static PyObject *scope_begin(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *name = "python";
+    unsigned long long budget = 0;
+    if (!PyArg_ParseTuple(args, "|sK:_scope_begin", &name, &budget))
+        return NULL;
+    al_scope_options o = {.policy = AL_SCOPE_REPORT_ONLY, .budget_bytes = budget};
+    al_scope *s = al_scope_begin_ex(name, &o);
+    ext_log_drain();
+    if (!s)
+        return ext_raise(AL_ENOMEM, "out of memory beginning a scope", NULL);
+    PyObject *cap = PyCapsule_New(s, SCOPE_CAPSULE, NULL);
+    if (!cap || PyCapsule_SetContext(cap, ext_python_scope) < 0) {
+        Py_XDECREF(cap);
+        if (al_scope_end(s, NULL) != AL_OK) /* just begun on this thread: cannot fail */
+            PyErr_SetString(PyExc_SystemError, "a new scope did not end");
+        return NULL;
+    }
+    ext_python_scope = s;
+    return cap;
+}
+
+static PyObject *scope_end(PyObject *self, PyObject *cap)
+{
+    (void)self;
+    if (!PyCapsule_IsValid(cap, SCOPE_CAPSULE))
+        return ext_raise(AL_ESCOPE, "not a scope, or a scope already ended", NULL);
+    al_scope *s = PyCapsule_GetPointer(cap, SCOPE_CAPSULE);
+    al_scope_report r;
+    void *outer = PyCapsule_GetContext(cap);
+    int rc = al_scope_end(s, &r);
+    if (rc == AL_OK)
+        ext_python_scope = outer;
+    ext_log_drain();
+    if (rc != AL_OK)
+        return ext_raise(rc,
+                         "a memory_management scope must end on the thread that began it, "
+                         "innermost first",
+                         NULL);
+    if (PyCapsule_SetName(cap, "astrolab.scope.ended") < 0) /* a second end must not reach C */
+        return NULL;
+    return Py_BuildValue("{s:s,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "name", r.name,
+                         "bytes_allocated", (unsigned long long)r.bytes_allocated, "bytes_freed",
+                         (unsigned long long)r.bytes_freed, "peak_bytes",
+                         (unsigned long long)r.peak_bytes, "reclaimed_blocks",
+                         (unsigned long long)r.reclaimed_blocks, "reclaimed_bytes",
+                         (unsigned long long)r.reclaimed_bytes, "cleanups_run",
+                         (unsigned long long)r.cleanups_run, "duration_ns",
+                         (unsigned long long)r.duration_ns, "blocks_allocated",
+                         (unsigned long long)r.blocks_allocated, "kept_blocks",
+                         (unsigned long long)r.kept_blocks);
+}
+
+/* -------- Diagnosis, forced cleanup, limits -------- */
+static PyObject *diagnose(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    al_diagnosis *d = al_diagnose_memory_leaks();
+    char *json = d ? al_diagnosis_json(d) : NULL;
+    al_diagnosis_free(d);
+    ext_log_drain();
+    return ext_json_take(json);
+}
+
+/* Set while this thread runs a forced cleanup on behalf of Python: the Python registrations
+ * were run by astrolab/memory.py just before, so the C pass skips them. */
+static _Thread_local int python_pass;
+
+static PyObject *force_cleanup(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    al_cleanup_result r;
+    python_pass = 1;
+    Py_BEGIN_ALLOW_THREADS /* release functions may wait for other threads */
+        r = al_force_comprehensive_cleanup();
+    Py_END_ALLOW_THREADS python_pass = 0;
+    ext_log_drain();
+    return ext_json_take(al_cleanup_result_json(&r));
+}
+
+static PyObject *set_limit(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned long long soft, hard;
+    if (!PyArg_ParseTuple(args, "KK:set_memory_limit", &soft, &hard))
+        return NULL;
+    int rc = al_memory_set_limit(soft, hard);
+    ext_log_drain();
+    if (rc != AL_OK)
+        return ext_raise(rc, "the soft limit must not exceed the hard limit", NULL);
+    Py_RETURN_NONE;
+}
+
+static PyObject *fail_after(PyObject *self, PyObject *args)
+{
+    (void)self;
+    long long n;
+    int repeat = 0;
+    if (!PyArg_ParseTuple(args, "L|p:_fail_after", &n, &repeat))
+        return NULL;
+    if (n < 0)
+        return PyErr_Format(PyExc_ValueError, "n must be >= 0, not %lld", n);
+    al_memory_fail_after((uint64_t)n, repeat);
+    Py_RETURN_NONE;
+}
+
+static PyObject *fail_count(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    return PyLong_FromUnsignedLongLong(al_memory_fail_count());
+}
+
+/* -------- The C side of the Python registry --------
+ * Each Python registration is an al_register_for_cleanup of the Python object's address (the
+ * registry accepts objects it does not own), so C's passes (forced cleanup from any thread, the
+ * soft and hard limits) see it, by priority. Those passes may run on any thread, with or
+ * without the GIL, while other threads wait in the registry: the release function never takes
+ * the GIL. It queues the address and asks the interpreter to run astrolab.memory._run_from_c
+ * soon (Py_AddPendingCall needs no GIL), which looks the address up among the live
+ * registrations: a registration that died meanwhile is simply not found. */
+static struct {
+    pthread_mutex_t lock; /* guards addr, n, cap */
+    uintptr_t *addr;
+    size_t n, cap;
+    atomic_bool scheduled;
+} pend = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static int run_pending(void *unused)
+{
+    (void)unused;
+    atomic_store(&pend.scheduled, false);
+    pthread_mutex_lock(&pend.lock);
+    size_t n = pend.n;
+    uintptr_t *a = pend.addr;
+    pend.addr = NULL;
+    pend.n = pend.cap = 0;
+    pthread_mutex_unlock(&pend.lock);
+    PyObject *list = n && run_from_c ? PyList_New((Py_ssize_t)n) : NULL;
+    for (size_t i = 0; list && i < n; i++) {
+        PyObject *v = PyLong_FromSize_t(a[i]);
+        if (!v) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, v);
+    }
+    free(a);
+    if (list) {
+        PyObject *r = PyObject_CallOneArg(run_from_c, list);
+        if (!r)
+            PyErr_WriteUnraisable(run_from_c);
+        Py_XDECREF(r);
+        Py_DECREF(list);
+    }
+    PyErr_Clear();
+    return 0;
+}
+
+static int py_release(void *obj)
+{
+    if (python_pass)
+        return 0;
+    pthread_mutex_lock(&pend.lock);
+    if (pend.n == pend.cap) {
+        size_t cap = pend.cap ? 2 * pend.cap : 16;
+        uintptr_t *a = realloc(pend.addr, cap * sizeof *a);
+        if (!a) {
+            pthread_mutex_unlock(&pend.lock);
+            return -1;
+        }
+        pend.addr = a;
+        pend.cap = cap;
+    }
+    pend.addr[pend.n++] = (uintptr_t)obj;
+    pthread_mutex_unlock(&pend.lock);
+    if (!atomic_exchange(&pend.scheduled, true) && Py_AddPendingCall(run_pending, NULL) < 0)
+        atomic_store(&pend.scheduled, false);
+    return 0;
+}
+
+static PyObject *c_register(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *obj;
+    const char *type;
+    int priority;
+    if (!PyArg_ParseTuple(args, "Osi:_register", &obj, &type, &priority))
+        return NULL;
+    al_handle h = al_register_for_cleanup_priority(obj, py_release, type, priority);
+    ext_log_drain();
+    if (!h)
+        return ext_raise(AL_ENOMEM, "out of memory registering for cleanup", NULL);
+    return PyLong_FromUnsignedLongLong(h);
+}
+
+static PyObject *c_unregister(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    unsigned long long h = PyLong_AsUnsignedLongLong(arg);
+    if (PyErr_Occurred())
+        return NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS /* waits while a C pass runs this registration */
+        rc = al_unregister(h);
+    Py_END_ALLOW_THREADS return PyBool_FromLong(rc == AL_OK);
+}
+
+static PyObject *set_run_from_c(PyObject *self, PyObject *fn)
+{
+    (void)self;
+    if (!PyCallable_Check(fn))
+        return PyErr_Format(PyExc_TypeError, "expected a callable");
+    Py_XSETREF(run_from_c, Py_NewRef(fn));
+    Py_RETURN_NONE;
+}
+
+static PyObject *registry_json(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    return ext_json_take(al_registry_json(1000));
+}
+
+static PyObject *get_thresholds(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    al_diagnosis_thresholds t;
+    if (al_diagnosis_get_thresholds(&t) != AL_OK)
+        return ext_raise(AL_EINVAL, NULL, NULL);
+    return Py_BuildValue("{s:K,s:K,s:K}", "object_count", (unsigned long long)t.object_count,
+                         "memory_bytes", (unsigned long long)t.memory_bytes, "cuda_bytes",
+                         (unsigned long long)t.cuda_bytes);
+}
+
+PyMethodDef ext_memory_methods[] = {
+    {"get_memory_stats", get_memory_stats, METH_NOARGS, "The manager's statistics as a dict."},
+    {"reset_peak_memory_stats", reset_peak, METH_NOARGS, "Set the peaks to the current figures."},
+    {"_scope_begin", scope_begin, METH_VARARGS, "Begin a report-only scope on this thread."},
+    {"_scope_end", scope_end, METH_O, "End a scope; its report as a dict."},
+    {"_diagnose", diagnose, METH_NOARGS, "al_diagnose_memory_leaks as a dict."},
+    {"_force_cleanup", force_cleanup, METH_NOARGS, "al_force_comprehensive_cleanup as a dict."},
+    {"set_memory_limit", set_limit, METH_VARARGS, "Soft and hard limits in bytes (0: none)."},
+    {"_fail_after", fail_after, METH_VARARGS, "Fault injection: al_memory_fail_after(n, repeat)."},
+    {"_fail_count", fail_count, METH_NOARGS, "Allocations failed by injection."},
+    {"_register", c_register, METH_VARARGS, "Register a Python object with the C registry."},
+    {"_unregister", c_unregister, METH_O, "Remove a C registration."},
+    {"_set_run_from_c", set_run_from_c, METH_O, "The Python side of C-triggered cleanups."},
+    {"_registry_json", registry_json, METH_NOARGS, "al_registry_json as a dict."},
+    {"_thresholds", get_thresholds, METH_NOARGS, "The diagnosis thresholds."},
+    {NULL, NULL, 0, NULL},
+};
+
+int ext_memory_init(PyObject *module)
+{
+    (void)module;
+    PyObject *json = PyImport_ImportModule("json");
+    if (!json)
+        return -1;
+    json_loads = PyObject_GetAttrString(json, "loads");
+    Py_DECREF(json);
+    return json_loads ? 0 : -1;
+}

@@ -1,0 +1,185 @@
+/* numpy's array data through the tracked allocator (numpy >= 1.22, PyDataMem_SetHandler):
+ * every data block gets the tag "numpy.ndarray" and the call site of the Python line that
+ * made the array, so statistics and diagnosis show what a pipeline holds, by its own lines.
+ *
+ * numpy keeps the handler in a context variable, and each array remembers the handler that
+ * allocated it: arrays made before the handler was installed (or after it is removed) go back
+ * to numpy's default allocator. A context variable is per thread: a thread started later runs
+ * with numpy's default until it calls track_numpy() itself.
+ *
+ * Sites. The manager wants an al_site with static storage per call site. Python lines have
+ * none, so each (code object, line) seen gets one record from libc, kept for the life of the
+ * process (one per distinct line that allocates arrays: bounded by the program's size). The
+ * line is the innermost frame outside numpy's own Python files (np.ones runs numpy/core's
+ * numeric.py; the user's line called it). The table is read and written only with the GIL
+ * held; an allocation without the GIL (numpy releases it in some loops) takes the site
+ * "(numpy, no Python frame)". A code object freed and another allocated at its address keeps
+ * the first one's records: attribution may then name the old file (rare; costs no safety). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ext.h"
+#define NO_IMPORT_ARRAY
+#define PY_ARRAY_UNIQUE_SYMBOL astrolab_ARRAY_API
+#include <numpy/arrayobject.h>
+
+#define TAG "numpy.ndarray"
+#define TABLE_BITS 14 /* 16384 sites; beyond that, the frameless site */
+#define TABLE_SIZE (1u << TABLE_BITS)
+
+typedef struct {
+    const void *code; /* key: the code object ... */
+    int line;         /* ... and the line */
+    al_site *site;
+} slot;
+
+static slot table[TABLE_SIZE];
+static size_t used;
+static al_site frameless = {"(numpy, no Python frame)", "?", 0, TAG, 0};
+static al_site free_site = {"(numpy)", "free", 0, TAG, 0};
+
+static int is_numpy_file(const char *file) { return strstr(file, "/numpy/") != NULL; }
+
+static al_site *make_site(PyCodeObject *code, int line)
+{
+    const char *file = PyUnicode_AsUTF8(code->co_filename);
+    const char *func = PyUnicode_AsUTF8(code->co_name);
+    if (!file || !func) {
+        PyErr_Clear();
+        return &frameless;
+    }
+    al_site *s = malloc(sizeof *s);
+    char *f = strdup(file), *fn = strdup(func);
+    if (!s || !f || !fn) {
+        free(s), free(f), free(fn);
+        return &frameless;
+    }
+    *s = (al_site){f, fn, line, TAG, 0};
+    return s;
+}
+
+static al_site *python_site(void)
+{
+    if (!PyGILState_Check())
+        return &frameless;
+    PyFrameObject *f = PyEval_GetFrame(); /* borrowed */
+    PyFrameObject *owned = NULL;
+    al_site *site = &frameless;
+    for (int depth = 0; f && depth < 16; depth++) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        int line = PyFrame_GetLineNumber(f);
+        size_t h = ((uintptr_t)code >> 4) * 0x9E3779B97F4A7C15ull ^ (size_t)line * 0x85EBCA6Bu;
+        size_t i = h & (TABLE_SIZE - 1);
+        while (table[i].code && !(table[i].code == code && table[i].line == line))
+            i = (i + 1) & (TABLE_SIZE - 1);
+        if (!table[i].code) {
+            if (used * 4 >= TABLE_SIZE * 3) { /* three quarters full: stop adding */
+                Py_DECREF(code);
+                break;
+            }
+            const char *file = PyUnicode_AsUTF8(code->co_filename);
+            table[i] =
+                (slot){code, line, file && is_numpy_file(file) ? NULL : make_site(code, line)};
+            PyErr_Clear();
+            used++;
+        }
+        Py_DECREF(code);
+        if (table[i].site) {
+            site = table[i].site;
+            break;
+        }
+        PyFrameObject *back = PyFrame_GetBack(f); /* numpy's own frame: look at its caller */
+        Py_XDECREF(owned);
+        owned = back;
+        f = back;
+    }
+    Py_XDECREF(owned);
+    return site;
+}
+
+/* An array's data belongs to the array, never to a scope: a C scope that reclaims its blocks
+ * (a survey load's, around a Python progress callback) would otherwise free data Python still
+ * holds. So a block made while a C scope is current moves out to the process at once; Python's
+ * own scopes (report-only, python/src/memory.c) keep theirs, to report them. */
+static void *own_by_process(void *p)
+{
+    al_scope *s;
+    if (p && (s = al_scope_current()) != NULL && s != ext_python_scope) {
+        al_block_info bi;
+        for (int i = 0; i < 256 && al_block_get_info(p, &bi) == AL_OK && bi.scope; i++)
+            al_scope_keep(p);
+    }
+    return p;
+}
+
+static void *h_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return own_by_process(al_malloc_at(size, python_site()));
+}
+
+static void *h_calloc(void *ctx, size_t n, size_t size)
+{
+    (void)ctx;
+    return own_by_process(al_calloc_at(n, size, python_site()));
+}
+
+static void *h_realloc(void *ctx, void *p, size_t size)
+{
+    (void)ctx;
+    return own_by_process(al_realloc_at(p, size, python_site()));
+}
+
+static void h_free(void *ctx, void *p, size_t size)
+{
+    (void)ctx, (void)size;
+    al_free_at(p, &free_site);
+}
+
+static PyDataMem_Handler handler = {
+    "astrolab_tracked",
+    1,
+    {NULL, h_malloc, h_calloc, h_realloc, h_free},
+};
+
+static PyObject *handler_capsule;
+
+/* track_numpy(enabled=True): installs (or removes) the handler in this thread's context; returns
+ * whether it was installed before. */
+static PyObject *track_numpy(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int enable = 1;
+    if (!PyArg_ParseTuple(args, "|p:track_numpy", &enable))
+        return NULL;
+    PyObject *cur = PyDataMem_GetHandler();
+    if (!cur)
+        return NULL;
+    int was = cur == handler_capsule;
+    Py_DECREF(cur);
+    if (enable && !was) {
+        PyObject *old = PyDataMem_SetHandler(handler_capsule);
+        if (!old)
+            return NULL;
+        Py_DECREF(old);
+    } else if (!enable && was) {
+        PyObject *old = PyDataMem_SetHandler(NULL); /* NULL: numpy's default */
+        if (!old)
+            return NULL;
+        Py_DECREF(old);
+    }
+    return PyBool_FromLong(was);
+}
+
+PyMethodDef ext_numpy_hook_methods[] = {
+    {"track_numpy", track_numpy, METH_VARARGS,
+     "track_numpy(enabled=True): numpy array data through the tracked allocator (this thread)."},
+    {NULL, NULL, 0, NULL},
+};
+
+int ext_numpy_hook_init(PyObject *module)
+{
+    (void)module;
+    handler_capsule = PyCapsule_New(&handler, "mem_handler", NULL);
+    return handler_capsule ? 0 : -1;
+}
