@@ -280,9 +280,13 @@ class memory_management:
     Nestable and thread-safe: each thread has its own stack of scopes, and each use of the
     decorator opens a new scope. A scope must end on the thread that began it (a generator
     resumed elsewhere ends it with StateError). budget_bytes (0: none) makes allocations that
-    would take the scope's live bytes above it fail with MemoryError."""
+    would take the scope's live bytes above it fail with MemoryError. collect=False skips the
+    full garbage collection on exit (it costs milliseconds: too much for a hot function).
 
-    def __init__(self, name="memory_management", budget_bytes=0):
+    numpy keeps its allocator per thread (a context variable): a thread other than the one that
+    imported astrolab calls track_numpy() for its arrays to be counted."""
+
+    def __init__(self, name="memory_management", budget_bytes=0, collect=True):
         if callable(name):  # @memory_management without parentheses
             raise TypeError("use @memory_management() with parentheses")
         if not isinstance(name, str):
@@ -293,6 +297,7 @@ class memory_management:
             raise ValueError("budget_bytes must be >= 0")
         self.name = name
         self.budget_bytes = budget_bytes
+        self.collect = bool(collect)
         self._capsule = None
         self.report = None
 
@@ -306,7 +311,7 @@ class memory_management:
 
     def __exit__(self, *exc):
         capsule, self._capsule = self._capsule, None
-        collected = gc.collect()
+        collected = gc.collect() if self.collect else 0
         emptied = _empty_cuda_cache()
         data = _c._scope_end(capsule)
         r = self.report
@@ -319,13 +324,13 @@ class memory_management:
         return False
 
     def __call__(self, fn):
-        name, budget = self.name, self.budget_bytes
+        name, budget, collect = self.name, self.budget_bytes, self.collect
         if name == "memory_management":
             name = getattr(fn, "__qualname__", name)
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with memory_management(name, budget):
+            with memory_management(name, budget, collect):
                 return fn(*args, **kwargs)
 
         return wrapper
@@ -334,8 +339,8 @@ class memory_management:
 class MemoryManager:
     """The seed's MemoryManager: a view of the one process-wide manager."""
 
-    def context(self, name="memory_management", budget_bytes=0):
-        return memory_management(name, budget_bytes)
+    def context(self, name="memory_management", budget_bytes=0, collect=True):
+        return memory_management(name, budget_bytes, collect)
 
     def get_stats(self):
         return get_memory_stats()

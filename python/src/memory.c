@@ -161,9 +161,12 @@ static PyObject *force_cleanup(PyObject *self, PyObject *unused)
 static PyObject *set_limit(PyObject *self, PyObject *args)
 {
     (void)self;
-    unsigned long long soft, hard;
-    if (!PyArg_ParseTuple(args, "KK:set_memory_limit", &soft, &hard))
+    PyObject *so, *ho;
+    if (!PyArg_ParseTuple(args, "O!O!:set_memory_limit", &PyLong_Type, &so, &PyLong_Type, &ho))
         return NULL;
+    unsigned long long soft = PyLong_AsUnsignedLongLong(so), hard = PyLong_AsUnsignedLongLong(ho);
+    if (PyErr_Occurred())
+        return NULL; /* OverflowError for a negative or too large limit */
     int rc = al_memory_set_limit(soft, hard);
     ext_log_drain();
     if (rc != AL_OK)
