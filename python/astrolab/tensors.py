@@ -20,7 +20,7 @@ __all__ = ["AstroTensorDict", "SurveyTensorDict", "TensorDictView"]
 def _batch_arg(batch_size):
     if batch_size is None:
         return None
-    if isinstance(batch_size, bool):
+    if isinstance(batch_size, (bool, str, bytes)):
         raise TypeError("batch_size must be an int or a 1-element sequence")
     if isinstance(batch_size, int):
         return batch_size
@@ -144,7 +144,7 @@ class TensorDictView(_Mapping):
         return f"TensorDictView({self._p!r}, keys={self.keys()})"
 
 
-class AstroTensorDict(_c.TensorDict, _Mapping):
+class AstroTensorDict(_Mapping, _c.TensorDict):
     """Named arrays sharing a batch size (the rows), in memory tracked by AstroLab.
 
     AstroTensorDict({"ra": ra, "pos": {"x": x}}, batch_size=[n])"""

@@ -8,16 +8,16 @@
 #define PY_ARRAY_UNIQUE_SYMBOL astrolab_ARRAY_API
 #include <numpy/arrayobject.h>
 
-/* Owns one DLPack export of a tensor: the numpy array's base. Its storage lives while it does. */
+/* Owns one handle on a tensor (a view sharing its storage): the numpy array's base. The
+ * storage lives while it does (a DLPack export would too, but cannot carry strings). */
 typedef struct {
-    PyObject_HEAD DLManagedTensor *m;
+    PyObject ob_base; /* PyObject_HEAD, spelled out for clang-format */
+    al_tensor *t;
 } dl_owner;
 
 static void dl_owner_dealloc(PyObject *self)
 {
-    DLManagedTensor *m = ((dl_owner *)self)->m;
-    if (m && m->deleter)
-        m->deleter(m);
+    al_tensor_free(((dl_owner *)self)->t);
     Py_TYPE(self)->tp_free(self);
 }
 
@@ -114,18 +114,18 @@ PyObject *ext_array_from_tensor(const al_tensor *t)
     if (typenum == NPY_STRING)
         descr->elsize = (int)al_tensor_itemsize(t);
     al_error err;
-    DLManagedTensor *m = al_tensor_to_dlpack(t, &err);
-    if (!m) {
+    al_tensor *view = al_tensor_view(t, &err);
+    if (!view) {
         Py_DECREF(descr);
         return ext_raise_err(&err, NULL);
     }
     dl_owner *owner = PyObject_New(dl_owner, &dl_owner_type);
     if (!owner) {
-        m->deleter(m);
+        al_tensor_free(view);
         Py_DECREF(descr);
         return NULL;
     }
-    owner->m = m;
+    owner->t = view;
     int nd = al_tensor_ndim(t);
     npy_intp dims[AL_TENSOR_MAX_DIMS], strides[AL_TENSOR_MAX_DIMS];
     size_t item = al_tensor_itemsize(t);

@@ -44,7 +44,7 @@ PyObject *ext_json_take(char *text);
 /* -------- arrays.c -------- */
 int ext_arrays_init(PyObject *module);
 /* A numpy array viewing the elements of `t` (a CPU tensor), keeping its storage alive through a
- * DLPack export for as long as the array (and its views) live. Does not take t. */
+ * handle of its own for as long as the array (and its views) live. Does not take t. */
 PyObject *ext_array_from_tensor(const al_tensor *t);
 /* A new tensor from a Python value: numpy array, DLPack producer or anything numpy.asarray
  * takes; zero-copy through DLPack where the producer allows. NULL with an exception. */
@@ -56,9 +56,10 @@ PyObject *ext_capsule_from_tensor(const al_tensor *t);
 int ext_tensordict_init(PyObject *module);
 extern PyTypeObject ext_TensorDictType;
 typedef struct {
-    PyObject_HEAD al_tensordict *td; /* owned root tensordict; never NULL after init */
-    int busy;                        /* a call with the GIL released is using td */
-    PyObject *weakreflist;           /* weakref support (register_for_cleanup) */
+    PyObject ob_base;      /* PyObject_HEAD, spelled out for clang-format */
+    al_tensordict *td;     /* owned root tensordict; never NULL after init */
+    int busy;              /* a call with the GIL released is using td */
+    PyObject *weakreflist; /* weakref support (register_for_cleanup) */
 } ext_tensordict;
 /* Checks that o is a usable TensorDict not in use by another thread; raises otherwise. */
 int ext_td_enter(ext_tensordict *o);
