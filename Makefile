@@ -38,7 +38,7 @@ BUILD := build
 BUILD_ASAN := build-asan
 BUILD_TSAN := build-tsan
 
-FORMAT_DIRS := include src tools tests bench
+FORMAT_DIRS := include src tools tests bench python/src
 # Every C source and header under FORMAT_DIRS, except test fixtures and vendored code.
 FORMAT_FILES = $(shell find $(FORMAT_DIRS) \( -path tests/data -o -name vendor \) -prune -o \
                  -type f \( -name '*.c' -o -name '*.h' \) -print 2>/dev/null | sort)
