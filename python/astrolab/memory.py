@@ -25,12 +25,14 @@ from astrolab._astrolab import (  # noqa: F401  (re-exported)
     reset_peak_memory_stats,
     set_memory_limit,
     track_numpy,
+    track_python,
 )
 
 __all__ = [
     "MemoryManager", "MemoryReport", "CleanupHandle", "memory_management", "get_memory_stats",
     "diagnose_memory_leaks", "force_comprehensive_cleanup", "register_for_cleanup",
-    "reset_peak_memory_stats", "set_memory_limit", "track_numpy", "memory_manager",
+    "reset_peak_memory_stats", "set_memory_limit", "track_numpy", "track_python",
+    "memory_manager",
 ]
 
 _log = logging.getLogger("astro_lab.memory")

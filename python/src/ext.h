@@ -4,7 +4,8 @@
  * Python exceptions), memory.c (stats, scopes, diagnosis, cleanup, the Python cleanup registry's
  * C side), logbridge.c (C log records into Python's logging), tensordict.c (the TensorDict
  * type), arrays.c (numpy views of C tensors and tensors from numpy, DLPack), survey.c (loads
- * and saves), ui.c (panels and the dashboard), numpy_hook.c (numpy's data allocator). Every
+ * and saves), ui.c (panels and the dashboard), numpy_hook.c (numpy's data allocator),
+ * pymem_hook.c (Python's own allocator domains, on request). Every
  * function here needs the GIL unless it says otherwise. */
 #ifndef ASTROLAB_PY_EXT_H
 #define ASTROLAB_PY_EXT_H
@@ -35,6 +36,8 @@ extern PyMethodDef ext_log_methods[];
 int ext_memory_init(PyObject *module);
 /* The calling thread's innermost scope begun from Python (report-only), or NULL. */
 extern _Thread_local al_scope *ext_python_scope;
+/* Moves tracked block p out of any C scope to the process (see memory.c); returns p. */
+void *ext_own_by_process(void *p);
 extern PyMethodDef ext_memory_methods[];
 /* A dict of al_memory_stats, the seed's MiB keys included; NULL with an exception. */
 PyObject *ext_stats_dict(const al_memory_stats *s);
@@ -67,5 +70,6 @@ extern PyMethodDef ext_survey_methods[];
 extern PyMethodDef ext_ui_methods[];
 int ext_numpy_hook_init(PyObject *module);
 extern PyMethodDef ext_numpy_hook_methods[];
+extern PyMethodDef ext_pymem_hook_methods[];
 
 #endif /* ASTROLAB_PY_EXT_H */

@@ -131,6 +131,22 @@ static PyObject *scope_end(PyObject *self, PyObject *cap)
                          (unsigned long long)r.kept_blocks);
 }
 
+/* Memory that Python objects own (array data, Python's own blocks) belongs to them, never to a
+ * scope: a C scope that reclaims its blocks (a survey load's, around a Python progress callback)
+ * would otherwise free what Python still holds. So a block made while a C scope is current
+ * moves out to the process at once; Python's own scopes (report-only) keep theirs, to report
+ * them. */
+void *ext_own_by_process(void *p)
+{
+    al_scope *s;
+    if (p && (s = al_scope_current()) != NULL && s != ext_python_scope) {
+        al_block_info bi;
+        for (int i = 0; i < 256 && al_block_get_info(p, &bi) == AL_OK && bi.scope; i++)
+            al_scope_keep(p);
+    }
+    return p;
+}
+
 /* -------- Diagnosis, forced cleanup, limits -------- */
 static PyObject *diagnose(PyObject *self, PyObject *unused)
 {

@@ -97,37 +97,22 @@ static al_site *python_site(void)
     return site;
 }
 
-/* An array's data belongs to the array, never to a scope: a C scope that reclaims its blocks
- * (a survey load's, around a Python progress callback) would otherwise free data Python still
- * holds. So a block made while a C scope is current moves out to the process at once; Python's
- * own scopes (report-only, python/src/memory.c) keep theirs, to report them. */
-static void *own_by_process(void *p)
-{
-    al_scope *s;
-    if (p && (s = al_scope_current()) != NULL && s != ext_python_scope) {
-        al_block_info bi;
-        for (int i = 0; i < 256 && al_block_get_info(p, &bi) == AL_OK && bi.scope; i++)
-            al_scope_keep(p);
-    }
-    return p;
-}
-
 static void *h_malloc(void *ctx, size_t size)
 {
     (void)ctx;
-    return own_by_process(al_malloc_at(size, python_site()));
+    return ext_own_by_process(al_malloc_at(size, python_site()));
 }
 
 static void *h_calloc(void *ctx, size_t n, size_t size)
 {
     (void)ctx;
-    return own_by_process(al_calloc_at(n, size, python_site()));
+    return ext_own_by_process(al_calloc_at(n, size, python_site()));
 }
 
 static void *h_realloc(void *ctx, void *p, size_t size)
 {
     (void)ctx;
-    return own_by_process(al_realloc_at(p, size, python_site()));
+    return ext_own_by_process(al_realloc_at(p, size, python_site()));
 }
 
 static void h_free(void *ctx, void *p, size_t size)

@@ -5,6 +5,7 @@ import gc
 import threading
 
 import numpy as np
+import pytest
 
 import astro_lab.memory as mem
 
@@ -66,3 +67,27 @@ def test_other_threads_opt_in():
     t.start()
     t.join()
     assert seen[0] == 0 and seen[1] >= 400000
+
+
+def test_track_python_counts_python_objects_and_switches_off_safely():
+    class Node:
+        pass
+
+    assert mem.track_python(True) is False  # off by default
+    try:
+        before = mem.get_memory_stats()["current_bytes"]
+        nodes = [Node() for _ in range(10000)]
+        grown = mem.get_memory_stats()["current_bytes"] - before
+        tags = {t["tag"] for t in mem.diagnose_memory_leaks()["types"]}
+    finally:
+        assert mem.track_python(False) is True
+    assert grown > 10000 * 16
+    assert "python.object" in tags
+    kept = [Node() for _ in range(100)]  # untracked now, freed by pymalloc later
+    del nodes  # tracked blocks freed after tracking stopped: back to al_free
+    gc.collect()
+    assert mem.get_memory_stats()["errors"] == 0
+    assert mem.get_memory_stats()["current_bytes"] < before + grown // 2
+    del kept
+    with pytest.raises(TypeError):
+        mem.track_python()
