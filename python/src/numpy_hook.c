@@ -29,8 +29,9 @@
 
 typedef struct {
     const void *code; /* key: the code object ... */
-    int line;         /* ... and the line */
-    al_site *site;
+    int pos;          /* ... and an instruction offset (by_line 0) or a line (by_line 1) */
+    int by_line;
+    al_site *site; /* NULL: a frame of numpy's own Python files */
 } slot;
 
 static slot table[TABLE_SIZE];
@@ -40,22 +41,77 @@ static al_site free_site = {"(numpy)", "free", 0, TAG, 0};
 
 static int is_numpy_file(const char *file) { return strstr(file, "/numpy/") != NULL; }
 
+/* The slot of (code, pos, by_line): found, or empty for the caller to fill; NULL when full. */
+static slot *lookup(const void *code, int pos, int by_line)
+{
+    size_t h = ((uintptr_t)code >> 4) * 0x9E3779B97F4A7C15ull ^
+               ((size_t)pos * 2 + (size_t)by_line) * 0x85EBCA6Bu;
+    for (size_t i = h & (TABLE_SIZE - 1);; i = (i + 1) & (TABLE_SIZE - 1)) {
+        slot *s = &table[i];
+        if (!s->code)
+            return used * 4 < TABLE_SIZE * 3 ? s : NULL; /* three quarters full: stop adding */
+        if (s->code == code && s->pos == pos && s->by_line == by_line)
+            return s;
+    }
+}
+
+/* A new site for a line of `code`, or NULL for numpy's own files (&frameless on failure).
+ * Keeps any exception the caller had pending: numpy may allocate while one is set. */
 static al_site *make_site(PyCodeObject *code, int line)
 {
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
     const char *file = PyUnicode_AsUTF8(code->co_filename);
     const char *func = PyUnicode_AsUTF8(code->co_name);
-    if (!file || !func) {
-        PyErr_Clear();
-        return &frameless;
+    al_site *s = NULL;
+    if (file && is_numpy_file(file)) {
+        s = NULL;
+    } else if (!file || !func) {
+        s = &frameless;
+    } else {
+        s = malloc(sizeof *s);
+        char *f = strdup(file), *fn = strdup(func);
+        if (!s || !f || !fn) {
+            free(s), free(f), free(fn);
+            s = &frameless;
+        } else {
+            *s = (al_site){f, fn, line, TAG, 0};
+        }
     }
-    al_site *s = malloc(sizeof *s);
-    char *f = strdup(file), *fn = strdup(func);
-    if (!s || !f || !fn) {
-        free(s), free(f), free(fn);
-        return &frameless;
-    }
-    *s = (al_site){f, fn, line, TAG, 0};
+    PyErr_Clear();
+    PyErr_Restore(et, ev, tb);
     return s;
+}
+
+/* The site of one frame. Keyed by instruction offset first, which costs no line-table scan
+ * (the line is computed on the first visit only); offsets of one line share its site. */
+static int frame_site(PyFrameObject *f, al_site **out)
+{
+    PyCodeObject *code = PyFrame_GetCode(f);
+    int lasti = PyFrame_GetLasti(f), rc = 0;
+    slot *s = lookup(code, lasti, 0);
+    if (s && s->code) {
+        *out = s->site;
+    } else {
+        int line = PyFrame_GetLineNumber(f);
+        slot *ls = lookup(code, line, 1);
+        if (!ls) {
+            rc = -1;
+        } else {
+            if (!ls->code) {
+                *ls = (slot){code, line, 1, make_site(code, line)};
+                used++;
+            }
+            *out = ls->site;
+            s = lookup(code, lasti, 0); /* again: the line's slot may have taken its place */
+            if (s && !s->code) {
+                *s = (slot){code, lasti, 0, ls->site};
+                used++;
+            }
+        }
+    }
+    Py_DECREF(code);
+    return rc;
 }
 
 static al_site *python_site(void)
@@ -66,26 +122,11 @@ static al_site *python_site(void)
     PyFrameObject *owned = NULL;
     al_site *site = &frameless;
     for (int depth = 0; f && depth < 16; depth++) {
-        PyCodeObject *code = PyFrame_GetCode(f);
-        int line = PyFrame_GetLineNumber(f);
-        size_t h = ((uintptr_t)code >> 4) * 0x9E3779B97F4A7C15ull ^ (size_t)line * 0x85EBCA6Bu;
-        size_t i = h & (TABLE_SIZE - 1);
-        while (table[i].code && !(table[i].code == code && table[i].line == line))
-            i = (i + 1) & (TABLE_SIZE - 1);
-        if (!table[i].code) {
-            if (used * 4 >= TABLE_SIZE * 3) { /* three quarters full: stop adding */
-                Py_DECREF(code);
-                break;
-            }
-            const char *file = PyUnicode_AsUTF8(code->co_filename);
-            table[i] =
-                (slot){code, line, file && is_numpy_file(file) ? NULL : make_site(code, line)};
-            PyErr_Clear();
-            used++;
-        }
-        Py_DECREF(code);
-        if (table[i].site) {
-            site = table[i].site;
+        al_site *s;
+        if (frame_site(f, &s) < 0)
+            break;
+        if (s) {
+            site = s;
             break;
         }
         PyFrameObject *back = PyFrame_GetBack(f); /* numpy's own frame: look at its caller */
