@@ -19,12 +19,22 @@ from astrolab._astrolab import (  # noqa: F401  (re-exported)
     UnsupportedError,
     flush_logs,
 )
+import atexit as _atexit
 import os as _os
 
 from astrolab import _astrolab, _logging
 
 __version__ = _astrolab.version()
 _logging.install()
+
+
+def _shutdown():
+    """Before the interpreter finalizes: no C thread or pass may call into Python any more."""
+    _astrolab._registry_shutdown()
+    _astrolab._log_uninstall()
+
+
+_atexit.register(_shutdown)
 # numpy's array data in the one ledger (python/src/numpy_hook.c), unless ASTROLAB_NUMPY=0.
 if _os.environ.get("ASTROLAB_NUMPY", "1") != "0":
     _astrolab.track_numpy(True)

@@ -203,6 +203,23 @@ static PyObject *log_from_threads(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* _astrolab._log_uninstall(): at interpreter exit (atexit), before finalization: delivers what
+ * is queued and gives the C library its stderr sink back, so that records logged later (the
+ * leak report, other atexit handlers, library destructors) never reach a finalized
+ * interpreter through Py_AddPendingCall. */
+static PyObject *log_uninstall(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    ext_log_drain();
+    if (q.installed) {
+        Py_BEGIN_ALLOW_THREADS /* waits for sinks running on other threads */
+            al_log_set_sink(NULL, NULL, NULL);
+        Py_END_ALLOW_THREADS q.installed = 0;
+    }
+    ext_log_drain(); /* what those last sinks queued */
+    Py_RETURN_NONE;
+}
+
 static PyObject *log_drain(PyObject *self, PyObject *unused)
 {
     (void)self, (void)unused;
@@ -216,6 +233,7 @@ PyMethodDef ext_log_methods[] = {
     {"_log", log_emit, METH_VARARGS, "Log a record through the C logger."},
     {"_log_from_threads", log_from_threads, METH_VARARGS, "Log from C threads (tests)."},
     {"flush_logs", log_drain, METH_NOARGS, "Deliver the queued C log records now."},
+    {"_log_uninstall", log_uninstall, METH_NOARGS, "Restore the C library's own sink."},
     {NULL, NULL, 0, NULL},
 };
 

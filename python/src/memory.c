@@ -255,9 +255,11 @@ static int run_pending(void *unused)
     return 0;
 }
 
+static atomic_bool finalizing; /* set at interpreter exit: no more pending calls */
+
 static int py_release(void *obj)
 {
-    if (python_pass)
+    if (python_pass || atomic_load(&finalizing))
         return 0;
     pthread_mutex_lock(&pend.lock);
     if (pend.n == pend.cap) {
@@ -313,6 +315,14 @@ static PyObject *set_run_from_c(PyObject *self, PyObject *fn)
     Py_RETURN_NONE;
 }
 
+/* _astrolab._registry_shutdown(): at interpreter exit, C passes stop calling into Python. */
+static PyObject *registry_shutdown(PyObject *self, PyObject *unused)
+{
+    (void)self, (void)unused;
+    atomic_store(&finalizing, true);
+    Py_RETURN_NONE;
+}
+
 static PyObject *registry_json(PyObject *self, PyObject *unused)
 {
     (void)self, (void)unused;
@@ -344,6 +354,7 @@ PyMethodDef ext_memory_methods[] = {
     {"_unregister", c_unregister, METH_O, "Remove a C registration."},
     {"_set_run_from_c", set_run_from_c, METH_O, "The Python side of C-triggered cleanups."},
     {"_registry_json", registry_json, METH_NOARGS, "al_registry_json as a dict."},
+    {"_registry_shutdown", registry_shutdown, METH_NOARGS, "No C pass reaches Python any more."},
     {"_thresholds", get_thresholds, METH_NOARGS, "The diagnosis thresholds."},
     {NULL, NULL, 0, NULL},
 };

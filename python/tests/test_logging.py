@@ -137,3 +137,19 @@ def test_bad_arguments_raise():
         _astrolab._log_install(42)
     with pytest.raises(ValueError):
         _astrolab._log_set_level("not a name!", 10)
+
+
+def test_logging_while_the_interpreter_exits_does_not_crash():
+    """C threads still logging when Python exits: the sink is handed back to the library at
+    exit (atexit), so no record reaches a finalized interpreter."""
+    import subprocess
+    import sys
+    code = ("import threading, astrolab\n"
+            "from astrolab import _astrolab\n"
+            "for _ in range(3):\n"
+            "    threading.Thread(target=_astrolab._log_from_threads, args=(4, 20000),\n"
+            "                     daemon=True).start()\n")
+    for _ in range(3):
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
