@@ -308,3 +308,23 @@ def test_repeated_calls_leave_nothing_behind(no_growth):
             pass
         mem.diagnose_memory_leaks()
         mem.force_comprehensive_cleanup()
+
+
+def test_registering_from_many_threads():
+    caches = [Cache() for _ in range(400)]
+    handles = []
+
+    def run(part):
+        for c in part:
+            handles.append(mem.register_for_cleanup(c))
+
+    threads = [threading.Thread(target=run, args=(caches[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(handles) == 400
+    result = mem.force_comprehensive_cleanup()
+    assert result["python_callbacks_run"] >= 400
+    assert all(c.cleaned == 1 for c in caches)
+    assert sum(h.unregister() for h in handles) == 400

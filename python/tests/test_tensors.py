@@ -287,6 +287,7 @@ def test_a_thousand_repetitions_leave_nothing(tmp_path, no_growth):
     ids = np.arange(100, dtype=np.int64)
     gc.collect()
     refs = sys.gettotalrefcount() if hasattr(sys, "gettotalrefcount") else None
+    objects = len(gc.get_objects())
     for _ in range(1000):
         td = SurveyTensorDict.from_file(str(csv))
         td.memory_info()
@@ -298,5 +299,32 @@ def test_a_thousand_repetitions_leave_nothing(tmp_path, no_growth):
         t2.cleanup()
     del td, t2
     gc.collect()
+    assert len(gc.get_objects()) - objects < 50  # no Python object left per repetition
     if refs is not None:
         assert sys.gettotalrefcount() - refs < 100
+
+
+def test_fail_after_from_the_environment_never_crashes(tmp_path):
+    """ASTROLAB_FAIL_AFTER=n, read by the library at start-up, fails the n-th tracked
+    allocation of the whole process (the import's numpy arrays included): every n gives a
+    clean MemoryError or success, never a crash."""
+    import subprocess
+    import sys
+    csv = tmp_path / "t.csv"
+    write_csv(csv, rows=30)
+    code = ("import sys\n"
+            "try:\n"
+            "    from astro_lab.tensors import SurveyTensorDict\n"
+            "    td = SurveyTensorDict.from_file(sys.argv[1])\n"
+            "    td.optimize_memory(); td.memory_info()\n"
+            "    print('ok', td.batch_size)\n"
+            "except MemoryError as e:\n"
+            "    print('MemoryError', e)\n")
+    outcomes = set()
+    for n in range(1, 41, 3):
+        env = dict(__import__("os").environ, ASTROLAB_FAIL_AFTER=str(n))
+        run = subprocess.run([sys.executable, "-c", code, str(csv)], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, (n, run.stderr[-2000:])
+        outcomes.add(run.stdout.split()[0])
+    assert "MemoryError" in outcomes
