@@ -176,9 +176,9 @@ static al_tensor *from_dlpack(PyObject *value)
     return t;
 }
 
-al_tensor *ext_tensor_from_object(PyObject *value)
+al_tensor *ext_tensor_from_object(PyObject *value, int borrow)
 {
-    if (PyObject_HasAttrString(value, "__dlpack__")) {
+    if (borrow && PyObject_HasAttrString(value, "__dlpack__")) {
         al_tensor *t = from_dlpack(value);
         if (t || PyErr_Occurred())
             return t;

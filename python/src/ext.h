@@ -50,8 +50,9 @@ int ext_arrays_init(PyObject *module);
  * handle of its own for as long as the array (and its views) live. Does not take t. */
 PyObject *ext_array_from_tensor(const al_tensor *t);
 /* A new tensor from a Python value: numpy array, DLPack producer or anything numpy.asarray
- * takes; zero-copy through DLPack where the producer allows. NULL with an exception. */
-al_tensor *ext_tensor_from_object(PyObject *value);
+ * takes; with `borrow`, zero-copy through DLPack where the producer allows, else a copy. NULL
+ * with an exception. */
+al_tensor *ext_tensor_from_object(PyObject *value, int borrow);
 /* A "dltensor" capsule exporting t without copying (for torch.utils.dlpack.from_dlpack). */
 PyObject *ext_capsule_from_tensor(const al_tensor *t);
 

@@ -77,7 +77,10 @@ static PyObject *td_set(PyObject *self, PyObject *args, PyObject *kw)
     if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|p:set", names, &key, &value, &temp))
         return NULL;
     ENTER(o);
-    al_tensor *t = ext_tensor_from_object(value);
+    /* Temporaries are copied, never borrowed: a C cleanup pass (a soft limit, on any thread)
+     * drops them, and a borrowed producer's deleter would then wait for the GIL inside that
+     * pass, which a thread holding the GIL may be waiting on. */
+    al_tensor *t = ext_tensor_from_object(value, !temp);
     if (!t)
         return NULL;
     al_error err;

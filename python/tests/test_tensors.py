@@ -123,6 +123,15 @@ def test_temporaries_and_clear_temp_tensors():
     assert td.keys() == ["keep"]
 
 
+def test_temporaries_are_copies():
+    """A C cleanup pass (any thread) drops temporaries: they must not borrow Python memory,
+    whose release would need the GIL inside that pass."""
+    x = np.ones(8)
+    td = AstroTensorDict({"keep": x})
+    td.set("tmp", x, temp=True)
+    assert td.data_ptr("keep") == ptr(x) and td.data_ptr("tmp") != ptr(x)
+
+
 def test_forced_cleanup_drops_temporaries():
     td = AstroTensorDict({"keep": np.ones(8)})
     td.set("tmp", np.ones(8), temp=True)
