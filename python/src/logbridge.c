@@ -189,15 +189,16 @@ static PyObject *log_from_threads(PyObject *self, PyObject *args)
     pthread_t tid[64];
     thread_arg arg[64];
     int started = 0, rc = 0;
-    Py_BEGIN_ALLOW_THREADS for (; started < n; started++)
-    {
+    PyThreadState *ts = PyEval_SaveThread();
+    for (; started < n; started++) {
         arg[started] = (thread_arg){started, count};
         if ((rc = pthread_create(&tid[started], NULL, log_thread, &arg[started])) != 0)
             break;
     }
     for (int i = 0; i < started; i++)
         pthread_join(tid[i], NULL);
-    Py_END_ALLOW_THREADS ext_log_drain();
+    PyEval_RestoreThread(ts);
+    ext_log_drain();
     if (rc)
         return PyErr_Format(PyExc_OSError, "pthread_create: %s", strerror(rc));
     Py_RETURN_NONE;
@@ -212,9 +213,10 @@ static PyObject *log_uninstall(PyObject *self, PyObject *unused)
     (void)self, (void)unused;
     ext_log_drain();
     if (q.installed) {
-        Py_BEGIN_ALLOW_THREADS /* waits for sinks running on other threads */
-            al_log_set_sink(NULL, NULL, NULL);
-        Py_END_ALLOW_THREADS q.installed = 0;
+        PyThreadState *ts = PyEval_SaveThread(); /* waits for sinks running on other threads */
+        al_log_set_sink(NULL, NULL, NULL);
+        PyEval_RestoreThread(ts);
+        q.installed = 0;
     }
     ext_log_drain(); /* what those last sinks queued */
     Py_RETURN_NONE;

@@ -167,9 +167,10 @@ static PyObject *force_cleanup(PyObject *self, PyObject *unused)
     (void)self, (void)unused;
     al_cleanup_result r;
     python_pass = 1;
-    Py_BEGIN_ALLOW_THREADS /* release functions may wait for other threads */
-        r = al_force_comprehensive_cleanup();
-    Py_END_ALLOW_THREADS python_pass = 0;
+    PyThreadState *ts = PyEval_SaveThread(); /* release functions may wait for other threads */
+    r = al_force_comprehensive_cleanup();
+    PyEval_RestoreThread(ts);
+    python_pass = 0;
     ext_log_drain();
     return ext_json_take(al_cleanup_result_json(&r));
 }
@@ -301,9 +302,10 @@ static PyObject *c_unregister(PyObject *self, PyObject *arg)
     if (PyErr_Occurred())
         return NULL;
     int rc;
-    Py_BEGIN_ALLOW_THREADS /* waits while a C pass runs this registration */
-        rc = al_unregister(h);
-    Py_END_ALLOW_THREADS return PyBool_FromLong(rc == AL_OK);
+    PyThreadState *ts = PyEval_SaveThread(); /* waits while a C pass runs this registration */
+    rc = al_unregister(h);
+    PyEval_RestoreThread(ts);
+    return PyBool_FromLong(rc == AL_OK);
 }
 
 static PyObject *set_run_from_c(PyObject *self, PyObject *fn)

@@ -114,8 +114,10 @@ static PyObject *survey_load(PyObject *self, PyObject *args, PyObject *kw)
         goto out;
     al_error err;
     al_tensordict *td;
-    Py_BEGIN_ALLOW_THREADS td = al_survey_load(path, &o, &err);
-    Py_END_ALLOW_THREADS ext_log_drain();
+    PyThreadState *ts = PyEval_SaveThread();
+    td = al_survey_load(path, &o, &err);
+    PyEval_RestoreThread(ts);
+    ext_log_drain();
     if (pc.failed) {
         al_survey_free(td);
         Py_DECREF(obj);
@@ -158,8 +160,10 @@ static PyObject *survey_save(PyObject *self, PyObject *args)
     int rc;
     const char *path = PyBytes_AS_STRING(pathobj);
     o->busy = 1;
-    Py_BEGIN_ALLOW_THREADS rc = al_survey_save_fits(o->td, path, &so, &err);
-    Py_END_ALLOW_THREADS o->busy = 0;
+    PyThreadState *ts = PyEval_SaveThread();
+    rc = al_survey_save_fits(o->td, path, &so, &err);
+    PyEval_RestoreThread(ts);
+    o->busy = 0;
     ext_log_drain();
     PyObject *r = rc == AL_OK ? Py_NewRef(Py_None) : ext_raise_err(&err, path);
     Py_DECREF(pathobj);

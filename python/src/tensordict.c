@@ -263,8 +263,10 @@ static PyObject *td_optimize(PyObject *self, PyObject *args, PyObject *kw)
     al_optimize_report report;
     int rc;
     o->busy = 1;
-    Py_BEGIN_ALLOW_THREADS rc = al_tensordict_optimize_memory(o->td, &opts, &report);
-    Py_END_ALLOW_THREADS o->busy = 0;
+    PyThreadState *ts = PyEval_SaveThread();
+    rc = al_tensordict_optimize_memory(o->td, &opts, &report);
+    PyEval_RestoreThread(ts);
+    o->busy = 0;
     ext_log_drain();
     if (rc != AL_OK)
         return ext_raise(rc, "optimize_memory failed; the tensordict is unchanged", NULL);

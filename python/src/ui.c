@@ -70,8 +70,10 @@ static PyObject *serve(PyObject *self, PyObject *args)
     o.open_reads = open_reads;
     al_error err;
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = al_ui_serve(&o, &err);
-    Py_END_ALLOW_THREADS ext_log_drain();
+    PyThreadState *ts = PyEval_SaveThread();
+    rc = al_ui_serve(&o, &err);
+    PyEval_RestoreThread(ts);
+    ext_log_drain();
     if (rc != AL_OK)
         return ext_raise_err(&err, NULL);
     char *url = al_ui_url();
@@ -86,9 +88,10 @@ static PyObject *stop(PyObject *self, PyObject *unused)
 {
     (void)self, (void)unused;
     int rc;
-    Py_BEGIN_ALLOW_THREADS /* waits for the server's threads, which may log */
-        rc = al_ui_stop();
-    Py_END_ALLOW_THREADS ext_log_drain();
+    PyThreadState *ts = PyEval_SaveThread(); /* waits for the server's threads, which may log */
+    rc = al_ui_stop();
+    PyEval_RestoreThread(ts);
+    ext_log_drain();
     return PyBool_FromLong(rc == AL_OK);
 }
 

@@ -337,3 +337,35 @@ def test_fail_after_from_the_environment_never_crashes(tmp_path):
         assert run.returncode == 0, (n, run.stderr[-2000:])
         outcomes.add(run.stdout.split()[0])
     assert "MemoryError" in outcomes
+
+
+def test_from_file_releases_the_gil(tmp_path):
+    """Another Python thread runs while the loader reads between two progress calls. With a
+    switch interval of minutes, a thread holding the GIL in C would never let it run there;
+    the ticker gives the GIL back at every tick (sleep(0)), so the progress callbacks, which
+    take it back, are not held up."""
+    import sys
+    import time
+    csv = tmp_path / "big.csv"
+    write_csv(csv, rows=300_000)
+    state = {"ticks": 0, "stop": False}
+    seen = []
+
+    def ticker():
+        while not state["stop"]:
+            state["ticks"] += 1
+            time.sleep(0)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(120)
+    t = threading.Thread(target=ticker)
+    try:
+        t.start()
+        td = SurveyTensorDict.from_file(str(csv), progress=lambda d, n: seen.append(state["ticks"]))
+    finally:
+        state["stop"] = True
+        sys.setswitchinterval(interval)
+        t.join()
+    assert td.batch_size == (300_000,)
+    assert len(seen) >= 2, seen
+    assert seen[-1] > seen[0]
