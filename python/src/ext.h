@@ -5,8 +5,8 @@
  * C side), logbridge.c (C log records into Python's logging), tensordict.c (the TensorDict
  * type), arrays.c (numpy views of C tensors and tensors from numpy, DLPack), survey.c (loads
  * and saves), ui.c (panels and the dashboard), numpy_hook.c (numpy's data allocator),
- * pymem_hook.c (Python's own allocator domains, on request). Every
- * function here needs the GIL unless it says otherwise. */
+ * pymem_hook.c (Python's own allocator domains, on request). Every function here needs the
+ * GIL unless it says otherwise. */
 #ifndef ASTROLAB_PY_EXT_H
 #define ASTROLAB_PY_EXT_H
 
@@ -26,7 +26,6 @@ PyObject *ext_raise(int code, const char *message, const char *path);
 PyObject *ext_raise_err(const al_error *err, const char *path);
 
 /* -------- logbridge.c -------- */
-int ext_log_init(PyObject *module);
 /* Delivers queued C log records to Python's logging, in order; safe to call at any point
  * where the GIL is held and no AstroLab lock is (every entry point calls it on its way out). */
 void ext_log_drain(void);

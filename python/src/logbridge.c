@@ -238,9 +238,3 @@ PyMethodDef ext_log_methods[] = {
     {"_log_uninstall", log_uninstall, METH_NOARGS, "Restore the C library's own sink."},
     {NULL, NULL, 0, NULL},
 };
-
-int ext_log_init(PyObject *module)
-{
-    (void)module;
-    return 0;
-}

@@ -56,8 +56,8 @@ PyMODINIT_FUNC PyInit__astrolab(void)
         add_methods(m, ext_memory_methods) < 0 || add_methods(m, ext_survey_methods) < 0 ||
         add_methods(m, ext_ui_methods) < 0 || add_methods(m, ext_numpy_hook_methods) < 0 ||
         add_methods(m, ext_pymem_hook_methods) < 0 || ext_errors_init(m) < 0 ||
-        ext_log_init(m) < 0 || ext_memory_init(m) < 0 || ext_arrays_init(m) < 0 ||
-        ext_tensordict_init(m) < 0 || ext_numpy_hook_init(m) < 0) {
+        ext_memory_init(m) < 0 || ext_arrays_init(m) < 0 || ext_tensordict_init(m) < 0 ||
+        ext_numpy_hook_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }
