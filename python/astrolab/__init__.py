@@ -36,8 +36,24 @@ def _shutdown():
 
 _atexit.register(_shutdown)
 # numpy's array data in the one ledger (python/src/numpy_hook.c), unless ASTROLAB_NUMPY=0.
+# numpy keeps its allocator in a context variable, which every new thread starts without:
+# threading's start hook (a profile function that runs once, then hands over to whatever
+# profile function was set before) installs it in each thread threading starts.
 if _os.environ.get("ASTROLAB_NUMPY", "1") != "0":
     _astrolab.track_numpy(True)
+    import sys as _sys
+    import threading as _threading
+
+    _previous_profile = _threading.getprofile()
+
+    def _track_numpy_in_new_thread(frame, event, arg):
+        _sys.setprofile(_previous_profile)
+        _astrolab.track_numpy(True)
+        if _previous_profile is not None:
+            return _previous_profile(frame, event, arg)
+        return None
+
+    _threading.setprofile(_track_numpy_in_new_thread)
 
 __all__ = [
     "AstroLabError", "AstroLabFileNotFoundError", "AstroLabKeyError", "AstroLabMemoryError",

@@ -293,8 +293,8 @@ class memory_management:
     would take the scope's live bytes above it fail with MemoryError. collect=False skips the
     full garbage collection on exit (it costs milliseconds: too much for a hot function).
 
-    numpy keeps its allocator per thread (a context variable): a thread other than the one that
-    imported astrolab calls track_numpy() for its arrays to be counted."""
+    numpy keeps its allocator per thread (a context variable): threads that threading starts
+    get AstroLab's at start; others (_thread.start_new_thread) call track_numpy()."""
 
     def __init__(self, name="memory_management", budget_bytes=0, collect=True):
         if callable(name):  # @memory_management without parentheses

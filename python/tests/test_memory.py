@@ -94,7 +94,6 @@ def test_scopes_on_many_threads():
 
     def run(i):
         try:
-            mem.track_numpy()  # numpy's allocator is per thread (a context variable)
             for _ in range(50):
                 with mem.memory_management(f"t{i}", collect=False) as r:
                     a = np.ones(1000 + i)

@@ -51,14 +51,14 @@ def test_growth_by_realloc_and_views():
     gc.collect()
 
 
-def test_other_threads_opt_in():
+def test_threads_started_by_threading_are_tracked_too():
     seen = []
 
     def run():
         before = mem.get_memory_stats()["current_bytes"]
         x = np.ones(50000)
         seen.append(mem.get_memory_stats()["current_bytes"] - before)
-        mem.track_numpy()
+        mem.track_numpy(False)  # per thread: this one only
         y = np.ones(50000)
         seen.append(mem.get_memory_stats()["current_bytes"] - before)
         del x, y
@@ -66,7 +66,11 @@ def test_other_threads_opt_in():
     t = threading.Thread(target=run)
     t.start()
     t.join()
-    assert seen[0] == 0 and seen[1] >= 400000
+    assert seen[0] >= 400000 and seen[1] == seen[0]
+    before = mem.get_memory_stats()["current_bytes"]
+    z = np.ones(50000)  # the main thread is still tracked
+    assert mem.get_memory_stats()["current_bytes"] - before >= 400000
+    del z
 
 
 def test_track_python_counts_python_objects_and_switches_off_safely():
