@@ -17,19 +17,31 @@
 /* Bytes read at a time while cutting. */
 #define CUT_BLOCK (1u << 20)
 
+/* Reads the next block of [from, to) of fd into buf (at most CUT_BLOCK bytes): *got > 0 bytes,
+ * or AL_EIO (err filled) when the read fails or the file ends before `to`. */
+static int read_block(int fd, const char *path, int64_t from, int64_t to, char *buf, ssize_t *got,
+                      al_error *err)
+{
+    size_t want = to - from < CUT_BLOCK ? (size_t)(to - from) : CUT_BLOCK;
+    do
+        *got = pread(fd, buf, want, from);
+    while (*got < 0 && errno == EINTR);
+    if (*got <= 0)
+        return al_error_set(err, AL_EIO, "%s: read failed at byte %lld: %s", path, (long long)from,
+                            *got < 0 ? strerror(errno) : "file shrank");
+    return AL_OK;
+}
+
 /* The quotes in [from, to) of fd into *quotes. */
 static int count_quotes(int fd, const char *path, int64_t from, int64_t to, char *buf,
                         uint64_t *quotes, al_error *err)
 {
     uint64_t n = 0;
     while (from < to) {
-        size_t want = to - from < CUT_BLOCK ? (size_t)(to - from) : CUT_BLOCK;
-        ssize_t got = pread(fd, buf, want, from);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            return al_error_set(err, AL_EIO, "%s: read failed at byte %lld: %s", path,
-                                (long long)from, got < 0 ? strerror(errno) : "file shrank");
+        ssize_t got;
+        int rc = read_block(fd, path, from, to, buf, &got, err);
+        if (rc != AL_OK)
+            return rc;
         for (const char *p = buf, *end = buf + got; (p = memchr(p, '"', (size_t)(end - p))); p++)
             n++;
         from += got;
@@ -44,13 +56,10 @@ static int record_start(int fd, const char *path, int64_t from, int64_t size, in
                         int64_t *start, al_error *err)
 {
     while (from < size) {
-        size_t want = size - from < CUT_BLOCK ? (size_t)(size - from) : CUT_BLOCK;
-        ssize_t got = pread(fd, buf, want, from);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            return al_error_set(err, AL_EIO, "%s: read failed at byte %lld: %s", path,
-                                (long long)from, got < 0 ? strerror(errno) : "file shrank");
+        ssize_t got;
+        int rc = read_block(fd, path, from, size, buf, &got, err);
+        if (rc != AL_OK)
+            return rc;
         for (ssize_t i = 0; i < got; i++) {
             if (buf[i] == '"')
                 quoted = !quoted;
