@@ -138,8 +138,8 @@ typedef struct al_memory_stats {
     uint64_t live_blocks;               /* live tracked blocks */
     uint64_t total_allocations;         /* blocks ever allocated (realloc moves count once) */
     uint64_t total_frees;               /* blocks ever freed or reclaimed */
-    uint64_t rss_bytes;                 /* resident set size, from the OS */
-    uint64_t peak_rss_bytes;            /* peak resident set size, from the OS */
+    uint64_t rss_bytes;                 /* resident set size, from the OS (up to 1 ms old) */
+    uint64_t peak_rss_bytes;            /* its peak, from the OS (up to 1 ms old) */
     uint64_t cuda_allocated_bytes;      /* device bytes in live CUDA blocks */
     uint64_t cuda_reserved_bytes;       /* device bytes held by the caching allocator */
     uint64_t cuda_peak_allocated_bytes; /* highest cuda_allocated_bytes */
@@ -156,8 +156,9 @@ AL_API void al_reset_peak_memory_stats(void);
 /* Every field of al_memory_stats as a JSON object under the same names; free() the result.
  * NULL when out of memory. */
 AL_API AL_NODISCARD char *al_memory_stats_json(void);
-/* Resident set size and its peak from the OS, in bytes; either pointer may be NULL. Returns
- * AL_OK, or AL_EIO (both set to 0) when the OS reports neither. */
+/* Resident set size and its peak from the OS, in bytes, read now (al_get_memory_stats reuses a
+ * reading up to a millisecond old); either pointer may be NULL. Returns AL_OK, or AL_EIO (both
+ * set to 0) when the OS reports neither. */
 AL_API AL_NODISCARD int al_process_rss(uint64_t *rss_bytes, uint64_t *peak_rss_bytes);
 
 /* -------- Scopes: per thread; end a scope on the thread that began it. --------
