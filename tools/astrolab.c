@@ -44,7 +44,7 @@ static const cli_command commands[] = {
      cmd_demo},
     {"run",
      "[--report FILE.json] [--ui [HOST:]PORT] [--error-exitcode N] [--wrapper NAME] "
-     "[--folded FILE] [--pprof FILE] [--suppressions FILE] -- PROGRAM ARGS...",
+     "[--folded FILE] [--pprof FILE] [--html FILE] [--suppressions FILE] -- PROGRAM ARGS...",
      "run an unmodified program with its malloc family tracked; report leaks at exit",
      "Runs PROGRAM with the preload library routing malloc, calloc, realloc, free,\n"
      "posix_memalign, aligned_alloc, memalign, valloc, pvalloc, malloc_usable_size, strdup and\n"
@@ -70,6 +70,8 @@ static const cli_command commands[] = {
      "                        bytes (flamegraph.pl, speedscope)\n"
      "  --pprof FILE          write a gzipped pprof profile: alloc_objects, alloc_space,\n"
      "                        inuse_objects, inuse_space (go tool pprof, speedscope)\n"
+     "  --html FILE           write one self-contained page (opens offline): flame graphs of\n"
+     "                        the peak, the leaks and all allocations, the timeline, the tables\n"
      "  --suppressions FILE   LeakSanitizer's leak:PATTERN lines (repeatable): leaks they match\n"
      "                        are marked suppressed and summarized, as are those made\n"
      "                        entirely inside other libraries; the program's own are listed",

@@ -20,6 +20,7 @@
 
 #include "astrolab/job.h"
 #include "cli.h"
+#include "run_html.h"
 
 #define CMD "run"
 
@@ -37,6 +38,8 @@ typedef struct run_opts {
     const char *pprof;   /* --pprof FILE, or NULL */
     char folded_abs[PATH_MAX], pprof_abs[PATH_MAX]; /* their absolute paths, once checked */
     char suppressions[8192]; /* --suppressions FILE...: absolute paths, one a line */
+    const char *html;        /* --html FILE, or NULL (run_html.c) */
+    char html_abs[PATH_MAX]; /* its absolute path, once checked */
 } run_opts;
 
 /* Checks suppression file `path` (LeakSanitizer's format: `leak:PATTERN` lines, `#` comments,
@@ -133,6 +136,12 @@ static int parse(int argc, char **argv, run_opts *o)
                                        PATH_MAX - 1);
             *(argv[i][2] == 'f' ? &o->folded : &o->pprof) = argv[i + 1];
             i++;
+            continue;
+        }
+        if (strcmp(argv[i], "--html") == 0) {
+            if (i + 1 >= argc || !*argv[i + 1])
+                return cli_usage_error(CMD, "--html needs a file name");
+            o->html = argv[++i];
             continue;
         }
         if (strcmp(argv[i], "--suppressions") == 0) {
@@ -452,6 +461,9 @@ int cmd_run(int argc, char **argv)
         (o.pprof && (rc = absolute_output("--pprof", o.pprof, o.pprof_abs, sizeof o.pprof_abs)) !=
                         CLI_EXIT_OK))
         return rc;
+    if (o.html &&
+        (rc = absolute_output("--html", o.html, o.html_abs, sizeof o.html_abs)) != CLI_EXIT_OK)
+        return rc;
     bool temporary = o.report == NULL;
     /* An old --report FILE stays until the program's report replaces it (renamed into place,
      * so a new inode): a run that writes none leaves it, and is told apart by that inode. */
@@ -514,6 +526,10 @@ int cmd_run(int argc, char **argv)
     }
     bool summarized = false;
     int errors = summarize(&o, report, had_old ? &old_report : NULL, status, kind, &summarized);
+    /* A page asked for and not written fails a run that otherwise succeeded. */
+    bool html_failed = o.html && (summarized ? run_html_write(CMD, report, o.argv, o.html_abs)
+                                             : cli_fail(CMD, "--html %s: no report to draw it from",
+                                                        o.html)) != CLI_EXIT_OK;
     int n_children = summarized ? 0 : count_children(children);
     if (n_children > 0)
         fprintf(stderr,
@@ -526,6 +542,8 @@ int cmd_run(int argc, char **argv)
         unlink(report);
     if (errors > 0 && o.error_exitcode)
         return o.error_exitcode;
+    if (html_failed && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return CLI_EXIT_FAILURE;
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : CLI_EXIT_FAILURE;
