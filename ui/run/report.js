@@ -210,5 +210,17 @@
     { title: 'temporaries', num: true, get: (s) => fmtCount(s.temporaries) },
     site,
   ]);
+  // Each process's own report stays in the embedded JSON; the table sums it up.
+  const procs = (Array.isArray(report.processes) ? report.processes : []).concat(
+    (Array.isArray(report.untracked_processes) ? report.untracked_processes : [])
+      .map((p) => Object.assign({ untracked: true }, p)));
+  const own = (p) => (p.report && p.report.stats) || {};
+  table('table-processes', procs, [
+    { title: 'pid', num: true, get: (p) => p.pid },
+    { title: 'exit', num: true, get: (p) => (p.untracked ? 'untracked' : p.exit_status) },
+    { title: 'peak', num: true, get: (p) => (p.untracked ? '-' : fmtBytes(own(p).peak_bytes)) },
+    { title: 'live at exit', num: true, get: (p) => (p.untracked ? '-' : fmtBytes(own(p).current_bytes)) },
+    { title: 'command', get: (p) => (Array.isArray(p.argv) ? p.argv.join(' ') : '') },
+  ]);
   document.body.dataset.ready = 'true';
 })();
