@@ -103,11 +103,14 @@
     return strip(root);
   }
 
-  function drawFlame(id, entries, weight, unit) {
+  // `whole`: the figure the entries are a part of (the report lists the largest sites only).
+  function drawFlame(id, entries, weight, unit, whole) {
     const box = $(id);
     const tree = buildTree(entries, weight);
     const fmt = unit === 'bytes' ? fmtBytes : (n) => `${fmtCount(n)} allocations`;
-    $(`${id}-info`).textContent = tree.value ? fmt(tree.value) : '';
+    const part = Number(whole) > tree.value
+      ? ` of ${fmt(whole)} (the report's ${entries.length} largest sites)` : '';
+    $(`${id}-info`).textContent = tree.value ? fmt(tree.value) + part : '';
     box.dataset.total = String(tree.value);
     if (!tree.value) {
       box.append(el('p', 'empty', 'Nothing to draw.'));
@@ -126,7 +129,7 @@
 
   const peakSites = Array.isArray(peak.sites) ? peak.sites : [];
   const hot = Array.isArray(report.hot_sites) ? report.hot_sites : [];
-  drawFlame('flame-peak', peakSites, (s) => s.bytes, 'bytes');
+  drawFlame('flame-peak', peakSites, (s) => s.bytes, 'bytes', peak.sites_bytes);
   drawFlame('flame-leaks', leaks, (s) => s.bytes, 'bytes');
   drawFlame('flame-allocs', hot, (s) => s.count, 'allocations');
 
