@@ -44,7 +44,8 @@ static const cli_command commands[] = {
      cmd_demo},
     {"run",
      "[--report FILE.json] [--ui [HOST:]PORT] [--error-exitcode N] [--wrapper NAME] "
-     "[--folded FILE] [--pprof FILE] [--html FILE] [--suppressions FILE] -- PROGRAM ARGS...",
+     "[--folded FILE] [--pprof FILE] [--html FILE] [--suppressions FILE] [--sample-bytes N] "
+     "[--stacks all] -- PROGRAM ARGS...",
      "run an unmodified program with its malloc family tracked; report leaks at exit",
      "Runs PROGRAM with the preload library routing malloc, calloc, realloc, free,\n"
      "posix_memalign, aligned_alloc, memalign, valloc, pvalloc, malloc_usable_size, strdup and\n"
@@ -74,7 +75,11 @@ static const cli_command commands[] = {
      "                        the peak, the leaks and all allocations, the timeline, the tables\n"
      "  --suppressions FILE   LeakSanitizer's leak:PATTERN lines (repeatable): leaks they match\n"
      "                        are marked suppressed and summarized, as are those made\n"
-     "                        entirely inside other libraries; the program's own are listed",
+     "                        entirely inside other libraries; the program's own are listed\n"
+     "  --sample-bytes N      the full call stack of one allocation in every N bytes on average\n"
+     "                        (byte-weighted Poisson sample, default 524288), scaled back to\n"
+     "                        estimates marked as such; ASTROLAB_SAMPLE_SEED fixes the seed\n"
+     "  --stacks all          the stack of every allocation, exact (unwinds each: slower)",
      cmd_run},
     {"report", "merge FILES... [--json]",
      "merge the per-rank reports of an MPI job into one view of the job",

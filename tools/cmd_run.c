@@ -37,9 +37,10 @@ typedef struct run_opts {
     const char *folded;  /* --folded FILE, or NULL */
     const char *pprof;   /* --pprof FILE, or NULL */
     char folded_abs[PATH_MAX], pprof_abs[PATH_MAX]; /* their absolute paths, once checked */
-    char suppressions[8192]; /* --suppressions FILE...: absolute paths, one a line */
-    const char *html;        /* --html FILE, or NULL (run_html.c) */
-    char html_abs[PATH_MAX]; /* its absolute path, once checked */
+    char suppressions[8192];  /* --suppressions FILE...: absolute paths, one a line */
+    const char *html;         /* --html FILE, or NULL (run_html.c) */
+    char html_abs[PATH_MAX];  /* its absolute path, once checked */
+    const char *sample_bytes; /* --sample-bytes N ("0": --stacks all), for ASTROLAB_SAMPLE_BYTES */
 } run_opts;
 
 /* Checks suppression file `path` (LeakSanitizer's format: `leak:PATTERN` lines, `#` comments,
@@ -110,6 +111,25 @@ static int parse(int argc, char **argv, run_opts *o)
                 o->fail_after = argv[i];
             else
                 o->error_exitcode = (int)v;
+            continue;
+        }
+        if (strcmp(argv[i], "--sample-bytes") == 0 || strcmp(argv[i], "--stacks") == 0) {
+            bool stacks = strcmp(argv[i], "--stacks") == 0;
+            const char *v = i + 1 < argc ? argv[++i] : NULL;
+            int64_t n;
+            int rc = CLI_EXIT_OK;
+            if (stacks && (!v || (strcmp(v, "all") != 0 && strcmp(v, "sampled") != 0)))
+                return cli_usage_error(CMD, "--stacks needs 'all' or 'sampled'%s%s%s",
+                                       v ? ", not '" : "", v ? v : "", v ? "'" : "");
+            if (!stacks && !v)
+                return cli_usage_error(CMD, "--sample-bytes needs a number of bytes");
+            if (!stacks && (rc = cli_parse_int(CMD, "--sample-bytes", v, 1, INT64_C(1) << 40,
+                                               &n)) != CLI_EXIT_OK)
+                return rc;
+            const char *value = stacks ? (strcmp(v, "all") == 0 ? "0" : NULL) : v;
+            if (value && o->sample_bytes && strcmp(value, o->sample_bytes) != 0)
+                return cli_usage_error(CMD, "--stacks all and --sample-bytes exclude each other");
+            o->sample_bytes = value ? value : o->sample_bytes;
             continue;
         }
         if (strcmp(argv[i], "--wrapper") == 0) {
@@ -222,6 +242,8 @@ static void child(const run_opts *o, const char *ld, const char *report, const c
         setenv("ASTROLAB_RUN_WRAPPERS", o->wrappers, 1);
     else
         unsetenv("ASTROLAB_RUN_WRAPPERS");
+    if (o->sample_bytes)
+        setenv("ASTROLAB_SAMPLE_BYTES", o->sample_bytes, 1);
     /* Fault injection reaches the program only when asked for with --fail-after: an
      * ASTROLAB_FAIL_AFTER meant for astrolab itself (a test's) must not fail the program. */
     if (o->fail_after)

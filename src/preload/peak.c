@@ -70,6 +70,7 @@ static bool copy_locked(int64_t balance)
         pk.sites[id].count = t.live_count;
         pk.sites[id].bytes = t.live_bytes;
     }
+    ali_sample_peak_copy(); /* the sampled stacks' live estimates, at the same moment */
     pk.n = n;
     pk.bytes = balance;
     pk.time_ns = ali_peak_since_start();

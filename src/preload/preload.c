@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,12 +271,12 @@ static uint32_t lean_live = LEAN_LIVE;
 
 static inline size_t lean_guard_size(uint32_t magic)
 {
-    return magic == LEAN_GUARDED ? ALI_GUARD_SIZE : 0;
+    return lean_is_guarded(magic) ? ALI_GUARD_SIZE : 0;
 }
 
 static inline bool lean_guard_intact(const lean_block *h)
 {
-    if (h->magic != LEAN_GUARDED || h->size > ALI_GUARD_MAX)
+    if (!lean_is_guarded(h->magic) || h->size > ALI_GUARD_MAX)
         return true;
     uint64_t g;
     memcpy(&g, (const char *)(h + 1) + h->size, sizeof g);
@@ -284,7 +285,7 @@ static inline bool lean_guard_intact(const lean_block *h)
 
 static inline void lean_guard_write(lean_block *h)
 {
-    if (h->magic == LEAN_GUARDED && h->size <= ALI_GUARD_MAX)
+    if (lean_is_guarded(h->magic) && h->size <= ALI_GUARD_MAX)
         memset((char *)(h + 1) + h->size, ALI_GUARD_BYTE, ALI_GUARD_SIZE);
 }
 
@@ -321,7 +322,77 @@ static inline void count_temporary(uint32_t site)
         ali_temporary_slow(site);
 }
 
-static inline void *lean_alloc(ali_shard *sh, size_t n, size_t align, bool zero, ali_site *site)
+/* -------- Sampled stacks (sample.c): each thread counts down the bytes it allocates; the
+ * allocation that takes the count below zero has its full stack unwound and recorded, and a new
+ * count is drawn from an exponential of mean sample_interval, so allocations are sampled by a
+ * Poisson process over bytes. The cost on every allocation is one subtract and branch on a
+ * thread-local; the unwinding (a few hundred ns) comes once per sample_interval bytes. */
+static int64_t sample_interval = 512 * 1024; /* ASTROLAB_SAMPLE_BYTES; 0: every allocation */
+static uint64_t sample_seed;                 /* ASTROLAB_SAMPLE_SEED, or from time and pid */
+static _Atomic uint64_t sample_threads;      /* threads seeded so far: each gets its own stream */
+static ALI_TLS int64_t sample_left = -1;     /* bytes to the thread's next sample */
+static ALI_TLS uint64_t sample_rng;          /* xorshift64* state; 0: not seeded yet */
+
+void ali_sample_settings(int64_t *interval, uint64_t *seed)
+{
+    *interval = sample_interval;
+    *seed = sample_seed;
+}
+
+static uint64_t splitmix(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+/* Bytes to the next sample: exponential of mean sample_interval; -1 (every allocation) at 0. */
+static int64_t sample_next(void)
+{
+    if (sample_interval == 0)
+        return -1;
+    uint64_t x = sample_rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    sample_rng = x;
+    double u = (double)(((x * 0x2545F4914F6CDD1Dull) >> 11) + 1) * 0x1.0p-53; /* (0, 1] */
+    return (int64_t)(-log(u) * (double)sample_interval);
+}
+
+/* The allocation of block h by return address pc took the thread's count below zero. */
+static __attribute__((noinline)) void sample_slow(lean_block *h, uintptr_t pc)
+{
+    if (AL_UNLIKELY(!sample_rng)) { /* the thread's first allocation: draw its first count */
+        uint64_t k = atomic_fetch_add_explicit(&sample_threads, 1, memory_order_relaxed);
+        sample_rng = splitmix(sample_seed + k * 0x9E3779B97F4A7C15ull) | 1;
+        if (sample_interval > 0 && (sample_left += 1 + sample_next()) >= 0)
+            return; /* -1 at start: so that even a first malloc(0) comes here */
+    }
+    sample_left = sample_next();
+    if (AL_UNLIKELY(!ready))
+        return; /* before main: no unwinding from the loader's constructors */
+    in_manager++;
+    void *buf[ALI_STACK_MAX + 8];
+    int n = unw_backtrace(buf, ALI_STACK_MAX + 8), k = 0;
+    while (k < n && (uintptr_t)buf[k] != pc)
+        k++;
+    uintptr_t frames[ALI_STACK_MAX];
+    int depth = 1;
+    frames[0] = pc; /* the caller's frame not found: the return address alone */
+    if (k < n) {
+        depth = n - k < ALI_STACK_MAX ? n - k : ALI_STACK_MAX;
+        for (int i = 0; i < depth; i++)
+            frames[i] = (uintptr_t)buf[k + i];
+    }
+    if (ali_sample_take((uintptr_t)h, h->site, h->size, sample_interval, frames, depth))
+        h->magic |= 1; /* LEAN_SAMPLED, LEAN_SAMPLED_GUARDED */
+    in_manager--;
+}
+
+static inline void *lean_alloc(ali_shard *sh, size_t n, size_t align, bool zero, ali_site *site,
+                               uintptr_t pc)
 {
     size_t total;
     uint32_t live = lean_live;
@@ -345,6 +416,8 @@ static inline void *lean_alloc(ali_shard *sh, size_t n, size_t align, bool zero,
         raise_max_size(n);
     if (AL_LIKELY(sh != NULL))
         ali_account(sh, site, (int64_t)n, 1);
+    if (AL_UNLIKELY((sample_left -= (int64_t)n) < 0))
+        sample_slow(h, pc);
     last_block = ~(uintptr_t)h;
     return h + 1;
 }
@@ -388,6 +461,8 @@ static inline void lean_free(void *p)
                     size > atomic_load_explicit(&lean_max_size, memory_order_relaxed)) &&
         !lean_check(p, "free"))
         return;
+    if (AL_UNLIKELY(h->magic & 1))
+        ali_sample_free((uintptr_t)h);
     h->magic = LEAN_FREED;
     if (AL_UNLIKELY(!sh))
         sh = ali_shard_self();
@@ -405,7 +480,7 @@ static inline void lean_free(void *p)
 }
 
 /* Resizes lean block p (n > 0) and moves it to `site`; NULL (p unchanged) on failure. */
-static void *lean_resize(void *p, size_t n, ali_site *site)
+static void *lean_resize(void *p, size_t n, ali_site *site, uintptr_t pc)
 {
     if (!lean_check(p, "realloc"))
         return NULL;
@@ -428,6 +503,10 @@ static void *lean_resize(void *p, size_t n, ali_site *site)
         h->magic = live;
         return NULL;
     }
+    if (live & 1) { /* the old allocation's sample ends; the new size may be sampled below */
+        ali_sample_free((uintptr_t)h);
+        live &= ~1u;
+    }
     h = moved;
     if (n > atomic_load_explicit(&lean_max_size, memory_order_relaxed))
         raise_max_size(n);
@@ -436,6 +515,8 @@ static void *lean_resize(void *p, size_t n, ali_site *site)
     h->magic = live;
     lean_guard_write(h);
     ali_account_resize(ali_site_by_id(old_site), old, site, n);
+    if ((sample_left -= (int64_t)n) < 0)
+        sample_slow(h, pc);
     last_block = ~(uintptr_t)h;
     return h + 1;
 }
@@ -481,7 +562,7 @@ static __attribute__((noinline)) void *alloc_slow(size_t n, size_t align, bool z
     else if (AL_LIKELY(!ali_scope_current() &&
                        !atomic_load_explicit(&ali_fault_armed, memory_order_relaxed) &&
                        !atomic_load_explicit(&ali_limits_active, memory_order_relaxed)))
-        p = lean_alloc(ali_shard_self(), n, align, zero, site);
+        p = lean_alloc(ali_shard_self(), n, align, zero, site, pc);
     else
         p = ali_alloc(n, align, zero, site, NULL);
     in_manager--;
@@ -501,7 +582,7 @@ static __attribute__((noinline)) void *alloc_wrapped(size_t n, size_t align, boo
         !atomic_load_explicit(&ali_fault_armed, memory_order_relaxed) &&
         !atomic_load_explicit(&ali_limits_active, memory_order_relaxed) &&
         (site = wrapped_fast(pc, cfa, tag)) != NULL) {
-        void *p = lean_alloc(sh, n, align, zero, site);
+        void *p = lean_alloc(sh, n, align, zero, site, pc);
         if (AL_UNLIKELY(!p))
             errno = ENOMEM;
         return p;
@@ -522,7 +603,7 @@ alloc(size_t n, size_t align, bool zero, uintptr_t pc, uintptr_t cfa, const char
                   !ali_scope_current() &&
                   !atomic_load_explicit(&ali_fault_armed, memory_order_relaxed) &&
                   !atomic_load_explicit(&ali_limits_active, memory_order_relaxed))) {
-        void *p = lean_alloc(sh, n, align, zero, e->site);
+        void *p = lean_alloc(sh, n, align, zero, e->site, pc);
         if (AL_UNLIKELY(!p))
             errno = ENOMEM;
         return p;
@@ -540,6 +621,8 @@ static enum kind kind_of(const void *p)
     switch (((const uint32_t *)p)[-1]) {
     case LEAN_LIVE:
     case LEAN_GUARDED:
+    case LEAN_SAMPLED:
+    case LEAN_SAMPLED_GUARDED:
         return LEAN;
     case LEAN_FREED:
         return LEAN_FREE;
@@ -635,7 +718,7 @@ static void *resize(void *p, size_t n, uintptr_t pc, uintptr_t cfa)
     if (k == LEAN && !in_manager) {
         in_manager++;
         ali_site *site = site_for(pc, cfa, TAG_REALLOC);
-        void *q = site ? lean_resize(p, n, site) : NULL;
+        void *q = site ? lean_resize(p, n, site, pc) : NULL;
         in_manager--;
         if (!q)
             errno = ENOMEM;
@@ -772,6 +855,7 @@ static void before_fork(void)
 {
     in_manager++;
     ali_wrapper_fork_prepare();
+    ali_sample_fork_prepare();
     pthread_mutex_lock(&stacks.lock);
     ali_site_lock();
 }
@@ -780,6 +864,7 @@ static void after_fork(void)
 {
     ali_site_unlock();
     pthread_mutex_unlock(&stacks.lock);
+    ali_sample_fork_done();
     ali_wrapper_fork_done();
     in_manager--;
 }
@@ -793,6 +878,11 @@ __attribute__((constructor)) static void preload_init(void)
         lean_live = LEAN_GUARDED;
     long long depth = ali_setting_int(ALI_SET_STACK_DEPTH); /* the table accepts 1..16 */
     stack_depth = depth < ALI_STACK_MAX ? (int)depth : ALI_STACK_MAX;
+    sample_interval = (int64_t)ali_setting_int(ALI_SET_SAMPLE_BYTES);
+    sample_seed =
+        ali_setting_text(ALI_SET_SAMPLE_SEED)
+            ? (uint64_t)ali_setting_int(ALI_SET_SAMPLE_SEED)
+            : splitmix((uint64_t)ali_now_ns() ^ (uint64_t)getpid() << 32) >> 11; /* JSON-exact */
     ali_own_thread_hook = mark_own_thread;
     ali_recommend_for_whole_programs();
     ali_peak_start();

@@ -13,12 +13,18 @@
 typedef struct lean_block {
     uint64_t size;  /* bytes requested */
     uint32_t site;  /* site id */
-    uint32_t magic; /* LEAN_LIVE or LEAN_GUARDED; LEAN_FREED once freed */
+    uint32_t magic; /* LEAN_LIVE or LEAN_GUARDED (| 1: sampled); LEAN_FREED once freed */
 } lean_block;
 _Static_assert(sizeof(lean_block) == 16, "lean header keeps 16-byte alignment");
 #define LEAN_LIVE 0xA57B1EA4u
 #define LEAN_GUARDED 0xA57B1EA6u /* live, with guard bytes after the user bytes */
 #define LEAN_FREED 0xDEADF1EAu
+/* A live block whose allocation was sampled (sample.c): its free takes its weight off its
+ * stack's live estimate. LEAN_LIVE | 1 and LEAN_GUARDED | 1, so the guard test is one mask. */
+#define LEAN_SAMPLED 0xA57B1EA5u
+#define LEAN_SAMPLED_GUARDED 0xA57B1EA7u
+static inline bool lean_is_live(uint32_t magic) { return (magic & ~3u) == LEAN_LIVE; }
+static inline bool lean_is_guarded(uint32_t magic) { return (magic & ~1u) == LEAN_GUARDED; }
 
 static inline lean_block *lean_of(const void *p) { return (lean_block *)p - 1; }
 
@@ -91,6 +97,34 @@ uintptr_t ali_wrapper_caller(uintptr_t pc, uintptr_t *cfa);
 int ali_wrapper_named_frame(const uintptr_t *pc, int n);
 void ali_wrapper_fork_prepare(void);
 void ali_wrapper_fork_done(void);
+
+/* -------- Sampled stacks (sample.c) -------- */
+/* One sampled stack: its frames from the allocation's caller on (innermost first), the site its
+ * allocations were counted at, and the estimates its samples make (weights summed). */
+typedef struct ali_sample_stack {
+    uintptr_t pc[ALI_STACK_MAX];
+    int n;
+    uint32_t site;                   /* the immediate site's id (site.c) */
+    uint64_t samples;                /* allocations sampled here */
+    double alloc_count, alloc_bytes; /* since start */
+    double live_count, live_bytes;   /* now */
+    double peak_count, peak_bytes;   /* at the peak's copy (peak.c) */
+} ali_sample_stack;
+/* Records the sampled allocation of size bytes at `block` (a lean block marked LEAN_SAMPLED)
+ * of site `site`, with mean interval `interval` (0: every allocation, weight 1) and its frames.
+ * False when out of memory (the block is then not marked). Call inside the manager. */
+bool ali_sample_take(uintptr_t block, uint32_t site, uint64_t size, int64_t interval,
+                     const uintptr_t *frames, int n);
+/* A sampled block is freed (or moved by realloc): its weight leaves its stack's live figures. */
+void ali_sample_free(uintptr_t block);
+/* Copies every stack's live estimates as its peak estimates (peak.c, at each peak copy). */
+void ali_sample_peak_copy(void);
+/* A copy of every sampled stack (*n of them; ali_internal_free it), and the samples taken. */
+ali_sample_stack *ali_sample_stacks(size_t *n, uint64_t *samples);
+/* The sampling in force: mean interval in bytes (0: every allocation), the seed. */
+void ali_sample_settings(int64_t *interval, uint64_t *seed);
+void ali_sample_fork_prepare(void);
+void ali_sample_fork_done(void);
 
 /* -------- The peak and the temporaries (peak.c) -------- */
 typedef struct ali_peak_site {

@@ -7,8 +7,11 @@
  * at the peak (peak.c), the flame graph memray shows first. The pprof file is profile.proto
  * (github.com/google/pprof, proto/profile.proto), gzipped, with the sample types of Go's heap
  * profiles: alloc_objects, alloc_space (since start), inuse_objects, inuse_space (at exit);
- * locations carry function names and file:line, so no binary is needed to read it. Every
- * figure is exact. Both are written beside the destination and renamed over it. */
+ * locations carry function names and file:line, so no binary is needed to read it. Each site's
+ * figures are exact; where the site has sampled stacks (sample.c), they are shared among its
+ * stacks in proportion to the samples' estimates, so the stacks below a site are estimated
+ * and their sum is exact. Both are written beside the destination and renamed over it. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,16 +82,107 @@ typedef struct prof_site {
     int64_t peak_bytes;             /* live at the peak */
 } prof_site;
 
-/* Every site with allocations, into *out (free() it); their number, or -1 out of memory. */
+/* Splits each of a site's exact figures (NF of them, in site) among its k sampled stacks
+ * (out[0..k-1]) in proportion to their estimates of the same figure (w[i][f]): the shares are
+ * rounded and the rest goes to the stack with the largest estimate, so the stacks of a
+ * site add up to its exact figure. A figure no sample saw stays with the site's own entry
+ * (site, whose figures are replaced by what is left). */
+#define NF 5
+static void split(uint64_t site[NF], const double (*w)[NF], int k, uint64_t (*out)[NF])
+{
+    for (int f = 0; f < NF; f++) {
+        double sum = 0;
+        int top = 0;
+        for (int i = 0; i < k; i++) {
+            sum += w[i][f] > 0 ? w[i][f] : 0;
+            top = w[i][f] > w[top][f] ? i : top;
+        }
+        uint64_t given = 0;
+        for (int i = 0; i < k; i++) {
+            out[i][f] =
+                sum > 0 && w[i][f] > 0 ? (uint64_t)llround((double)site[f] * (w[i][f] / sum)) : 0;
+            out[i][f] = out[i][f] > site[f] - given ? site[f] - given : out[i][f];
+            given += out[i][f];
+        }
+        if (sum > 0)
+            out[top][f] += site[f] - given;
+        site[f] = sum > 0 ? 0 : site[f];
+    }
+}
+
+/* Sets p's figures from v (allocs, alloc_bytes, live_count, live_bytes, peak_bytes). */
+static void set_figures(prof_site *p, const uint64_t v[NF])
+{
+    p->allocs = v[0];
+    p->alloc_bytes = v[1];
+    p->live_count = (int64_t)v[2];
+    p->live_bytes = (int64_t)v[3];
+    p->peak_bytes = (int64_t)v[4];
+}
+
+/* Replaces site entry *p by one entry per sampled stack of its site (stk, k of them) carrying
+ * its share of the site's figures, and the site's own entry for what no sample saw; returns the
+ * entries used from p on. */
+static long expand(prof_site *p, const ali_sample_stack *const *stk, int k)
+{
+    uint64_t site[NF] = {p->allocs, p->alloc_bytes,
+                         (uint64_t)(p->live_count > 0 ? p->live_count : 0),
+                         (uint64_t)(p->live_bytes > 0 ? p->live_bytes : 0),
+                         (uint64_t)(p->peak_bytes > 0 ? p->peak_bytes : 0)};
+    double(*w)[NF] = calloc((size_t)k, sizeof *w);
+    uint64_t(*out)[NF] = calloc((size_t)k, sizeof *out);
+    if (!w || !out) {
+        free(w);
+        free(out);
+        return 1; /* the site's own entry stays whole */
+    }
+    for (int i = 0; i < k; i++) {
+        w[i][0] = stk[i]->alloc_count;
+        w[i][1] = stk[i]->alloc_bytes;
+        w[i][2] = stk[i]->live_count;
+        w[i][3] = stk[i]->live_bytes;
+        w[i][4] = stk[i]->peak_bytes;
+    }
+    split(site, (const double(*)[NF])w, k, out);
+    prof_site own = *p;
+    long used = 0;
+    for (int i = 0; i < k; i++) {
+        prof_site *q = &p[used++];
+        *q = own;
+        q->loc = NULL;
+        q->n = stk[i]->n;
+        memcpy(q->frames, stk[i]->pc, (size_t)stk[i]->n * sizeof q->frames[0]);
+        set_figures(q, out[i]);
+    }
+    if (site[0] || site[1] || site[2] || site[3] || site[4]) {
+        p[used] = own;
+        set_figures(&p[used++], site);
+    }
+    free(w);
+    free(out);
+    return used;
+}
+
+/* Every site with allocations, into *out (free() it); their number, or -1 out of memory. A
+ * site with sampled stacks (sample.c) is one entry per stack, each with its estimated share
+ * of the site's exact figures (expand). */
 static long gather(prof_site **out)
 {
     uint32_t n = ali_site_count(), npeak = 0;
     int64_t peak_total;
     uint64_t peak_ns;
     const ali_peak_site *peak = ali_peak_get(&npeak, &peak_total, &peak_ns);
-    prof_site *s = calloc(n ? n : 1, sizeof *s);
-    if (!s)
+    size_t nsamples = 0;
+    uint64_t taken;
+    ali_sample_stack *smp = ali_sample_stacks(&nsamples, &taken);
+    const ali_sample_stack **of_site = calloc(nsamples ? nsamples : 1, sizeof *of_site);
+    prof_site *s = calloc((size_t)n + nsamples + 1, sizeof *s);
+    if (!s || !smp || !of_site) {
+        free(s);
+        free(of_site);
+        ali_internal_free(smp);
         return -1;
+    }
     long used = 0;
     for (uint32_t id = 0; id < n; id++) {
         ali_site *site = ali_site_by_id(id);
@@ -115,8 +209,14 @@ static long gather(prof_site **out)
                 p->n = 1;
             }
         }
-        used++;
+        int k = 0;
+        for (size_t i = 0; !site->loc && i < nsamples; i++)
+            if (smp[i].site == id)
+                of_site[k++] = &smp[i];
+        used += k ? expand(p, of_site, k) : 1;
     }
+    free(of_site);
+    ali_internal_free(smp);
     *out = s;
     return used;
 }

@@ -297,7 +297,7 @@ static bool header_at(const scan *s, uintptr_t user, uint32_t *site, uint64_t *s
         !readable(s, user - sizeof(lean_block), sizeof(lean_block)))
         return false;
     uint32_t magic = ((const uint32_t *)user)[-1];
-    if (magic == LEAN_LIVE || magic == LEAN_GUARDED) {
+    if (lean_is_live(magic)) {
         const lean_block *h = lean_of((const void *)user);
         *site = h->site;
         *size = h->size;

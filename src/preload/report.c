@@ -6,6 +6,7 @@
  * own allocations are raw and do not count. */
 #include <cjson/cJSON.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ typedef struct leak {
     uint64_t lost_count, lost_bytes; /* of those, unreachable (reach.c) */
     uintptr_t stack_key; /* a stack site's synthetic pc (ASTROLAB_STACK_DEPTH > 1), else 0 */
     char where[1024];    /* "file:line;file:line..." of the stack: the grouping key */
+    uint32_t site_id;    /* the group's first site: its sampled stacks stand for the group's */
 } leak;
 
 /* Blocks the C runtime keeps until exit (thread control blocks, stdio buffers) and blocks that
@@ -113,6 +115,7 @@ static size_t group_of(leak *out, size_t *used, const ali_site *s)
         out[j].sym = sym;
         out[j].tag = s->tag;
         out[j].stack_key = stack ? s->pc : 0;
+        out[j].site_id = s->id;
         snprintf(out[j].where, sizeof out[j].where, "%s", where);
         (*used)++;
     }
@@ -159,11 +162,9 @@ static leak *collect(size_t *n)
     return out;
 }
 
-/* The frames of a stack site: [{"function", "file", "line", "object"}...], innermost first. */
-static cJSON *stack_json(uintptr_t key)
+/* Frames [{"function", "file", "line", "object"}...], innermost first. */
+static cJSON *frames_json(const uintptr_t *pc, int n)
 {
-    uintptr_t pc[ALI_STACK_MAX];
-    int n = ali_preload_stack(key, pc);
     cJSON *arr = cJSON_CreateArray();
     for (int i = 0; arr && i < n; i++) {
         ali_symbol sym;
@@ -176,6 +177,92 @@ static cJSON *stack_json(uintptr_t key)
         cJSON_AddItemToArray(arr, f);
     }
     return arr;
+}
+
+/* The frames of a stack site. */
+static cJSON *stack_json(uintptr_t key)
+{
+    uintptr_t pc[ALI_STACK_MAX];
+    return frames_json(pc, ali_preload_stack(key, pc));
+}
+
+/* Sites listed at most in `peak.sites`, `temporaries`, `hot_sites` and `sampled_stacks`. */
+#define TOP_SITES 50
+
+/* The sampled stacks (sample.c), copied once when the report is built. */
+static ali_sample_stack *samples;
+static size_t nsamples;
+static uint64_t samples_taken;
+
+/* The sampled stack of `site` holding the most bytes live at exit (or at the peak), or NULL:
+ * the stack shown for a site that has no deeper stack of its own. */
+static const ali_sample_stack *sample_of(uint32_t site, bool at_peak)
+{
+    const ali_sample_stack *best = NULL;
+    for (size_t i = 0; i < nsamples; i++) {
+        double b = at_peak ? samples[i].peak_bytes : samples[i].live_bytes;
+        if (samples[i].site == site && samples[i].n > 1 && b > 0.5 &&
+            (!best || b > (at_peak ? best->peak_bytes : best->live_bytes)))
+            best = &samples[i];
+    }
+    return best;
+}
+
+/* `stack` of an entry: the site's own frames, else the sampled stack (marked so), else none. */
+static void add_stack(cJSON *o, const leak *l, bool at_peak)
+{
+    const ali_sample_stack *s = l->stack_key ? NULL : sample_of(l->site_id, at_peak);
+    if (l->stack_key)
+        cJSON_AddItemToObject(o, "stack", stack_json(l->stack_key));
+    else if (s) {
+        cJSON_AddItemToObject(o, "stack", frames_json(s->pc, s->n));
+        cJSON_AddBoolToObject(o, "stack_sampled", true);
+    }
+}
+
+static int by_alloc_bytes_desc(const void *a, const void *b)
+{
+    double x = ((const ali_sample_stack *)a)->alloc_bytes;
+    double y = ((const ali_sample_stack *)b)->alloc_bytes;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* `sampling` (how the stacks were sampled) and `sampled_stacks` (the largest by estimated
+ * bytes allocated, with their estimates; exact when every allocation was sampled). */
+static void samples_json(cJSON *doc)
+{
+    int64_t interval;
+    uint64_t seed;
+    ali_sample_settings(&interval, &seed);
+    bool exact = interval == 0;
+    cJSON *o = cJSON_AddObjectToObject(doc, "sampling");
+    cJSON_AddNumberToObject(o, "interval_bytes", (double)interval);
+    cJSON_AddNumberToObject(o, "seed", (double)seed);
+    cJSON_AddNumberToObject(o, "samples", (double)samples_taken);
+    cJSON_AddNumberToObject(o, "stacks", (double)nsamples);
+    cJSON_AddBoolToObject(o, "exact", exact);
+    qsort(samples, nsamples, sizeof *samples, by_alloc_bytes_desc);
+    cJSON *arr = cJSON_AddArrayToObject(doc, "sampled_stacks");
+    for (size_t i = 0; arr && i < nsamples && i < TOP_SITES; i++) {
+        const ali_sample_stack *s = &samples[i];
+        ali_symbol sym;
+        ali_symbolize(s->pc[ali_wrapper_named_frame(s->pc, s->n)], &sym);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "function", sym.function);
+        cJSON_AddStringToObject(e, "file", sym.file);
+        cJSON_AddNumberToObject(e, "line", sym.line);
+        cJSON_AddStringToObject(e, "object", sym.object);
+        cJSON_AddNumberToObject(e, "samples", (double)s->samples);
+        cJSON_AddNumberToObject(e, "allocations", round(s->alloc_count));
+        cJSON_AddNumberToObject(e, "bytes", round(s->alloc_bytes));
+        cJSON_AddNumberToObject(e, "peak_count", round(s->peak_count));
+        cJSON_AddNumberToObject(e, "peak_bytes", round(s->peak_bytes));
+        cJSON_AddNumberToObject(e, "live_count", round(s->live_count));
+        cJSON_AddNumberToObject(e, "live_bytes", round(s->live_bytes));
+        cJSON_AddBoolToObject(e, "exact", exact);
+        cJSON_AddItemToObject(e, "stack", frames_json(s->pc, s->n));
+        cJSON_AddItemToArray(arr, e);
+    }
 }
 
 static cJSON *leaks_json(void)
@@ -195,8 +282,7 @@ static cJSON *leaks_json(void)
             cJSON_AddNumberToObject(o, "lost_count", (double)l[i].lost_count);
             cJSON_AddNumberToObject(o, "lost_bytes", (double)l[i].lost_bytes);
         }
-        if (l[i].stack_key)
-            cJSON_AddItemToObject(o, "stack", stack_json(l[i].stack_key));
+        add_stack(o, &l[i], false);
         cJSON_AddStringToObject(o, "tag", l[i].tag);
         cJSON_AddStringToObject(o, "object", l[i].sym.object);
         /* Whose leak: the program's, or made entirely inside other libraries; and whether a
@@ -204,6 +290,9 @@ static cJSON *leaks_json(void)
         ali_symbol frames[ALI_STACK_MAX];
         uintptr_t pc[ALI_STACK_MAX];
         int nf = l[i].stack_key ? ali_preload_stack(l[i].stack_key, pc) : 0;
+        const ali_sample_stack *smp = nf ? NULL : sample_of(l[i].site_id, false);
+        for (int f = 0; smp && f < smp->n; f++)
+            pc[nf++] = smp->pc[f];
         for (int f = 0; f < nf; f++)
             ali_symbolize(pc[f], &frames[f]);
         if (nf == 0) {
@@ -221,15 +310,15 @@ static cJSON *leaks_json(void)
     return arr;
 }
 
-/* One entry of `peak`, `temporaries` or `hot_sites`: the site's names and stack, as leaks'. */
-static cJSON *site_entry(const leak *l)
+/* One entry of `peak`, `temporaries` or `hot_sites`: the site's names and stack, as leaks'
+ * (the sampled stack live at the peak for `peak`, the largest allocated for the others). */
+static cJSON *site_entry(const leak *l, bool at_peak)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "function", l->sym.function);
     cJSON_AddStringToObject(o, "file", l->sym.file);
     cJSON_AddNumberToObject(o, "line", l->sym.line);
-    if (l->stack_key)
-        cJSON_AddItemToObject(o, "stack", stack_json(l->stack_key));
+    add_stack(o, l, at_peak);
     cJSON_AddStringToObject(o, "tag", l->tag);
     cJSON_AddStringToObject(o, "object", l->sym.object);
     return o;
@@ -240,9 +329,6 @@ static int by_count_desc(const void *a, const void *b)
     const leak *x = a, *y = b;
     return x->count < y->count ? 1 : x->count > y->count ? -1 : by_bytes_desc(a, b);
 }
-
-/* Sites listed at most in `peak.sites`, `temporaries` and `hot_sites`. */
-#define TOP_SITES 50
 
 /* Sites considered for a list of TOP_SITES lines: the sites with the highest scores. Lines are
  * groups of sites (the copies of an unrolled loop), so a line's rank comes from its largest
@@ -309,7 +395,7 @@ static cJSON *peak_json(const cJSON *stats)
         qsort(g, used, sizeof *g, by_bytes_desc);
     cJSON *arr = cJSON_AddArrayToObject(o, "sites");
     for (size_t i = 0; g && i < used && i < TOP_SITES; i++) {
-        cJSON *e = site_entry(&g[i]);
+        cJSON *e = site_entry(&g[i], true);
         cJSON_AddNumberToObject(e, "count", (double)g[i].count);
         cJSON_AddNumberToObject(e, "bytes", (double)g[i].bytes);
         cJSON_AddBoolToObject(e, "exact", exact);
@@ -363,13 +449,13 @@ static void counts_json(cJSON *doc)
         qsort(hot, nh, sizeof *hot, by_count_desc);
     }
     for (size_t i = 0; temp && hot && i < nt && i < TOP_SITES; i++) {
-        cJSON *e = site_entry(&temp[i]);
+        cJSON *e = site_entry(&temp[i], false);
         cJSON_AddNumberToObject(e, "count", (double)temp[i].count);
         cJSON_AddNumberToObject(e, "allocations", (double)temp[i].lost_count);
         cJSON_AddItemToArray(ta, e);
     }
     for (size_t i = 0; temp && hot && i < nh && i < TOP_SITES; i++) {
-        cJSON *e = site_entry(&hot[i]);
+        cJSON *e = site_entry(&hot[i], false);
         cJSON_AddNumberToObject(e, "count", (double)hot[i].count);
         cJSON_AddNumberToObject(e, "temporaries", (double)hot[i].lost_count);
         cJSON_AddItemToArray(ha, e);
@@ -415,12 +501,19 @@ cJSON *ali_report_build(void)
 {
     cJSON *stats = ali_memory_stats_cjson();
     cJSON *doc = cJSON_CreateObject();
+    uint32_t npk;
+    int64_t pk_bytes;
+    uint64_t pk_ns;
+    ali_peak_get(&npk, &pk_bytes, &pk_ns); /* the peak's copy first: the samples' included */
+    ali_internal_free(samples);
+    samples = ali_sample_stacks(&nsamples, &samples_taken);
     cJSON_AddItemToObject(doc, "stats", stats ? stats : cJSON_CreateObject());
     cJSON_AddItemToObject(doc, "leaks", leaks_json());
     cJSON_AddItemToObject(doc, "recommendations", recommendations_json());
     cJSON_AddItemToObject(doc, "peak", peak_json(stats));
     counts_json(doc);
     cJSON_AddItemToObject(doc, "timeline", timeline_json());
+    samples_json(doc);
     cJSON_AddItemToObject(doc, "errors", ali_errors_json());
     cJSON *runtime = cJSON_AddObjectToObject(doc, "runtime");
     cJSON_AddNumberToObject(runtime, "live_blocks", (double)runtime_blocks);

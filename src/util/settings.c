@@ -76,6 +76,16 @@ static const setting table[ALI_SET_COUNT] = {
                                        README},
     [ALI_SET_STACK_DEPTH] = {"ASTROLAB_STACK_DEPTH", KIND_NUMBER, "1", 1, 16, NULL, MEM,
                              "astrolab run: frames per call site (1: the caller alone)", README},
+    [ALI_SET_SAMPLE_BYTES] = {"ASTROLAB_SAMPLE_BYTES", KIND_NUMBER, "524288", 0, 1099511627776LL,
+                              NULL, MEM,
+                              "astrolab run: mean bytes between allocations whose full stack is "
+                              "sampled (0: every allocation, exact)",
+                              "docs/RUN-REPORT.md"},
+    [ALI_SET_SAMPLE_SEED] = {"ASTROLAB_SAMPLE_SEED", KIND_NUMBER, "", 0, 9007199254740991LL, NULL,
+                             MEM,
+                             "astrolab run: seed of the stack sampling (unset: from the time "
+                             "and pid)",
+                             "docs/RUN-REPORT.md"},
     [ALI_SET_PRELOAD_LIB] = {"ASTROLAB_PRELOAD_LIB", KIND_TEXT, "", 0, 0, NULL, "astrolab",
                              "where astrolab run finds libastrolab_preload.so", README},
     [ALI_SET_NO_PROGRESS] = {"ASTROLAB_NO_PROGRESS", KIND_TEXT, "", 0, 0, NULL, "astrolab",

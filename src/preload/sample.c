@@ -1,0 +1,164 @@
+/* Sampled call stacks (issue 17 item 1): full stacks for a byte-weighted Poisson sample of the
+ * program's allocations, scaled back to unbiased estimates, the method of jemalloc's and
+ * tcmalloc's heap profilers and Go's pprof. preload.c keeps the per-thread countdown (one
+ * subtract and branch per allocation) and calls ali_sample_take for the allocation that
+ * crosses it, with the block marked (LEAN_SAMPLED); this file keeps the stacks, their
+ * estimates and the sampled blocks still live. The exact per-site counters (site.c) are not
+ * touched: each figure here is an estimate, except with ASTROLAB_SAMPLE_BYTES=0 (`astrolab run
+ * --stacks all`), where every allocation is sampled with weight 1 and every figure is exact.
+ *
+ * An allocation of s bytes is sampled with probability p = 1 - exp(-s/S) (S the mean
+ * interval): the countdown is exponential, so memoryless. It then stands for 1/p allocations and
+ * s/p bytes, which makes every sum of weights an unbiased estimate of the sum it samples.
+ * Its weight is remembered with the block (a table by address), so its free takes the same
+ * weight off the stack's live estimate. report.c and profile.c read the stacks at exit; peak.c
+ * copies the live estimates when it copies the sites' counters at a new high. */
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "memory/memory_int.h"
+#include "preload_int.h"
+
+typedef struct sampled_block {
+    uintptr_t block; /* the lean_block's address; 0: empty slot */
+    uint32_t stack;  /* index in st.items */
+    double count, bytes;
+} sampled_block;
+
+static struct {
+    pthread_mutex_t lock; /* guards every field below */
+    ali_sample_stack *items;
+    size_t n, cap;
+    sampled_block *blocks; /* open addressing, linear probing; cap a power of two */
+    size_t nblocks, blocks_cap;
+    uint64_t samples; /* allocations sampled */
+} st = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static inline size_t slot_of(uintptr_t block, size_t cap)
+{
+    return (size_t)((block >> 4) * 0x9E3779B97F4A7C15ull >> 20) & (cap - 1);
+}
+
+/* Room for one more sampled block; lock held. False when out of memory. */
+static bool blocks_room(void)
+{
+    if ((st.nblocks + 1) * 4 <= st.blocks_cap * 3)
+        return true;
+    size_t cap = st.blocks_cap ? st.blocks_cap * 2 : 1024;
+    sampled_block *b = ali_internal_calloc(cap, sizeof *b);
+    if (!b)
+        return false;
+    for (size_t i = 0; i < st.blocks_cap; i++) {
+        if (!st.blocks[i].block)
+            continue;
+        size_t j = slot_of(st.blocks[i].block, cap);
+        while (b[j].block)
+            j = (j + 1) & (cap - 1);
+        b[j] = st.blocks[i];
+    }
+    ali_internal_free(st.blocks);
+    st.blocks = b;
+    st.blocks_cap = cap;
+    return true;
+}
+
+/* The index of the stack with these frames, added when new; -1 out of memory. Lock held. */
+static long stack_index(const uintptr_t *frames, int n, uint32_t site)
+{
+    for (size_t i = 0; i < st.n; i++)
+        if (st.items[i].site == site && st.items[i].n == n &&
+            memcmp(st.items[i].pc, frames, (size_t)n * sizeof *frames) == 0)
+            return (long)i;
+    if (st.n == st.cap) {
+        size_t cap = st.cap * 2 + 64;
+        ali_sample_stack *r = ali_internal_realloc(st.items, cap * sizeof *r);
+        if (!r)
+            return -1;
+        st.items = r;
+        st.cap = cap;
+    }
+    ali_sample_stack *s = &st.items[st.n];
+    memset(s, 0, sizeof *s);
+    s->site = site;
+    s->n = n;
+    memcpy(s->pc, frames, (size_t)n * sizeof *frames);
+    return (long)st.n++;
+}
+
+bool ali_sample_take(uintptr_t block, uint32_t site, uint64_t size, int64_t interval,
+                     const uintptr_t *frames, int n)
+{
+    /* The weight: 1/p allocations, size/p bytes; p = 1 with every allocation sampled. */
+    double p = interval > 0 ? -expm1(-(double)size / (double)interval) : 1.0;
+    double count = p > 0 ? 1.0 / p : 1.0, bytes = p > 0 ? (double)size / p : 0.0;
+    pthread_mutex_lock(&st.lock);
+    long i = blocks_room() ? stack_index(frames, n, site) : -1;
+    if (i >= 0) {
+        ali_sample_stack *s = &st.items[i];
+        s->samples++;
+        s->alloc_count += count;
+        s->alloc_bytes += bytes;
+        s->live_count += count;
+        s->live_bytes += bytes;
+        size_t j = slot_of(block, st.blocks_cap);
+        while (st.blocks[j].block)
+            j = (j + 1) & (st.blocks_cap - 1);
+        st.blocks[j] = (sampled_block){block, (uint32_t)i, count, bytes};
+        st.nblocks++;
+        st.samples++;
+    }
+    pthread_mutex_unlock(&st.lock);
+    return i >= 0;
+}
+
+void ali_sample_free(uintptr_t block)
+{
+    pthread_mutex_lock(&st.lock);
+    size_t cap = st.blocks_cap, j = cap ? slot_of(block, cap) : 0;
+    while (cap && st.blocks[j].block && st.blocks[j].block != block)
+        j = (j + 1) & (cap - 1);
+    if (cap && st.blocks[j].block == block) {
+        ali_sample_stack *s = &st.items[st.blocks[j].stack];
+        s->live_count -= st.blocks[j].count;
+        s->live_bytes -= st.blocks[j].bytes;
+        /* Backward-shift deletion: the entries after j that probed past it move up. */
+        size_t hole = j;
+        for (size_t k = (j + 1) & (cap - 1); st.blocks[k].block; k = (k + 1) & (cap - 1)) {
+            size_t home = slot_of(st.blocks[k].block, cap);
+            if (((k - home) & (cap - 1)) >= ((k - hole) & (cap - 1))) {
+                st.blocks[hole] = st.blocks[k];
+                hole = k;
+            }
+        }
+        st.blocks[hole].block = 0;
+        st.nblocks--;
+    }
+    pthread_mutex_unlock(&st.lock);
+}
+
+void ali_sample_peak_copy(void)
+{
+    pthread_mutex_lock(&st.lock);
+    for (size_t i = 0; i < st.n; i++) {
+        st.items[i].peak_count = st.items[i].live_count;
+        st.items[i].peak_bytes = st.items[i].live_bytes;
+    }
+    pthread_mutex_unlock(&st.lock);
+}
+
+ali_sample_stack *ali_sample_stacks(size_t *n, uint64_t *samples)
+{
+    pthread_mutex_lock(&st.lock);
+    ali_sample_stack *copy = ali_internal_calloc(st.n ? st.n : 1, sizeof *copy);
+    *n = copy ? st.n : 0;
+    *samples = st.samples;
+    if (copy && st.n)
+        memcpy(copy, st.items, st.n * sizeof *copy);
+    pthread_mutex_unlock(&st.lock);
+    return copy;
+}
+
+void ali_sample_fork_prepare(void) { pthread_mutex_lock(&st.lock); }
+
+void ali_sample_fork_done(void) { pthread_mutex_unlock(&st.lock); }
