@@ -30,6 +30,8 @@ static struct {
     pthread_mutex_t lock; /* guards every field below */
     ali_sample_stack *items;
     size_t n, cap;
+    uint32_t *index;       /* open addressing by stack_hash: item index + 1; 0: empty */
+    size_t index_cap;      /* a power of two, at least twice n */
     sampled_block *blocks; /* open addressing, linear probing; cap a power of two */
     size_t nblocks, blocks_cap;
     uint64_t samples; /* allocations sampled */
@@ -63,13 +65,45 @@ static bool blocks_room(void)
     return true;
 }
 
-/* The index of the stack with these frames, added when new; -1 out of memory. Lock held. */
+static size_t stack_hash(const uintptr_t *frames, int n, uint32_t site)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ site;
+    for (int i = 0; i < n; i++)
+        h = (h ^ frames[i]) * 0x100000001b3ull;
+    return (size_t)(h ^ (h >> 29));
+}
+
+/* Rebuilds the index with room for twice the stacks; lock held. False when out of memory. */
+static bool index_grow(void)
+{
+    size_t cap = st.index_cap ? st.index_cap * 2 : 256;
+    uint32_t *x = ali_internal_calloc(cap, sizeof *x);
+    if (!x)
+        return false;
+    for (size_t i = 0; i < st.n; i++) {
+        size_t j = stack_hash(st.items[i].pc, st.items[i].n, st.items[i].site) & (cap - 1);
+        while (x[j])
+            j = (j + 1) & (cap - 1);
+        x[j] = (uint32_t)i + 1;
+    }
+    ali_internal_free(st.index);
+    st.index = x;
+    st.index_cap = cap;
+    return true;
+}
+
+/* The index of the stack with these frames, added when new; -1 out of memory. Lock held. A
+ * program has thousands of distinct stacks, and --stacks all looks one up per allocation. */
 static long stack_index(const uintptr_t *frames, int n, uint32_t site)
 {
-    for (size_t i = 0; i < st.n; i++)
-        if (st.items[i].site == site && st.items[i].n == n &&
-            memcmp(st.items[i].pc, frames, (size_t)n * sizeof *frames) == 0)
-            return (long)i;
+    if ((st.n + 1) * 2 > st.index_cap && !index_grow())
+        return -1;
+    size_t mask = st.index_cap - 1, j = stack_hash(frames, n, site) & mask;
+    for (; st.index[j]; j = (j + 1) & mask) {
+        const ali_sample_stack *s = &st.items[st.index[j] - 1];
+        if (s->site == site && s->n == n && memcmp(s->pc, frames, (size_t)n * sizeof *frames) == 0)
+            return (long)(st.index[j] - 1);
+    }
     if (st.n == st.cap) {
         size_t cap = st.cap * 2 + 64;
         ali_sample_stack *r = ali_internal_realloc(st.items, cap * sizeof *r);
@@ -83,6 +117,7 @@ static long stack_index(const uintptr_t *frames, int n, uint32_t site)
     s->site = site;
     s->n = n;
     memcpy(s->pc, frames, (size_t)n * sizeof *frames);
+    st.index[j] = (uint32_t)st.n + 1;
     return (long)st.n++;
 }
 
