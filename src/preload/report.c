@@ -289,10 +289,9 @@ static cJSON *leaks_json(void)
          * suppression (suppress.c) matches a frame of it. */
         ali_symbol frames[ALI_STACK_MAX];
         uintptr_t pc[ALI_STACK_MAX];
+        /* Not from a sampled stack: which leaks were sampled varies from run to run, and every
+         * full stack goes through the program's main. */
         int nf = l[i].stack_key ? ali_preload_stack(l[i].stack_key, pc) : 0;
-        const ali_sample_stack *smp = nf ? NULL : sample_of(l[i].site_id, false);
-        for (int f = 0; smp && f < smp->n; f++)
-            pc[nf++] = smp->pc[f];
         for (int f = 0; f < nf; f++)
             ali_symbolize(pc[f], &frames[f]);
         if (nf == 0) {
