@@ -908,6 +908,35 @@ TEST(test_run_stacks_all_gives_exact_stacks)
     cJSON_Delete(doc);
 }
 
+TEST(test_run_samples_stacks_in_every_thread)
+{
+    /* Each thread counts down on its own: exact with --stacks all, and an estimate from
+     * about 60,000 samples (S = 4 KiB) within 5% otherwise. */
+    const char *report = test_tmp_path("threads.json"), *err = test_tmp_path("threads.err");
+    const char *modes[2][2] = {{"--stacks", "all"}, {"--sample-bytes", "4096"}};
+    for (int m = 0; m < 2; m++) {
+        int status = start_run(true, NULL, "ASTROLAB_SAMPLE_SEED=7", err,
+                               (const char *[]){modes[m][0], modes[m][1], "--report", report, "--",
+                                                BUILD "/tests/plain_sampled_threads", NULL});
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        cJSON *doc = load_json(report);
+        CHECK(doc != NULL);
+        if (!doc)
+            return;
+        int stacks;
+        double allocs = sampled_sum(doc, "work", "allocations", &stacks);
+        double live = sampled_sum(doc, "work", "live_count", &stacks);
+        fprintf(stderr, "  %s %s: %.0f allocations (exact 1200000), %.0f live (exact 133336)\n",
+                modes[m][0], modes[m][1], allocs, live);
+        if (m == 0)
+            CHECK(allocs == 1200000 && live == 133336);
+        else
+            CHECK(fabs(allocs - 1200000) < 0.05 * 1200000 && fabs(live - 133336) < 0.05 * 133336);
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "errors")) == 0);
+        cJSON_Delete(doc);
+    }
+}
+
 TEST(test_run_refuses_bad_sample_bytes)
 {
     const char *err = test_tmp_path("badsample.err");
