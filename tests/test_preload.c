@@ -840,6 +840,7 @@ TEST(test_run_samples_stacks_with_unbiased_estimates)
     CHECK(leak && cJSON_IsTrue(cJSON_GetObjectItem(leak, "exact")));
     CHECK(leak && cJSON_IsTrue(cJSON_GetObjectItem(leak, "stack_sampled")));
     CHECK(leak && stack_has(leak, "keep_small") && stack_has(leak, "main"));
+    CHECK(strstr(slurp(err), "called from (sampled) keep_small (plain_sampled.c:") != NULL);
     const cJSON *pk = make_entry(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "peak"), "sites"));
     CHECK(pk && stack_has(pk, "keep_small"));
     /* Folded: the peak's bytes at MAKE under keep_small's stack; lines add up to the peak. */

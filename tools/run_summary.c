@@ -22,11 +22,13 @@ static const char *str(const cJSON *o, const char *key)
 }
 
 /* The frames of a site's stack other than the one the site is named by: the allocation
- * wrappers it went through ("via"), then its callers ("called from"). */
+ * wrappers it went through ("via"), then its callers ("called from"; "(sampled)" when the
+ * stack is the sampled one holding most of the site's bytes, not the site's own). */
 static void print_stack(const cJSON *site)
 {
     const cJSON *frame;
     bool outer = false;
+    bool sampled = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(site, "stack_sampled"));
     cJSON_ArrayForEach(frame, cJSON_GetObjectItemCaseSensitive(site, "stack"))
     {
         const char *ff = str(frame, "file");
@@ -42,7 +44,10 @@ static void print_stack(const cJSON *site)
             snprintf(at, sizeof at, "%s:%d", fs ? fs + 1 : ff, (int)run_num(frame, "line"));
         else
             snprintf(at, sizeof at, "%s", str(frame, "object"));
-        fprintf(stderr, "  %32s %s %s (%s)\n", "", outer ? "called from" : "via",
+        fprintf(stderr, "  %32s %s %s (%s)\n", "",
+                !outer    ? "via"
+                : sampled ? "called from (sampled)"
+                          : "called from",
                 str(frame, "function"), at);
     }
 }
