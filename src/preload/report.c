@@ -310,7 +310,7 @@ static cJSON *leaks_json(void)
 }
 
 /* One entry of `peak`, `temporaries` or `hot_sites`: the site's names and stack, as leaks'
- * (the sampled stack live at the peak for `peak`, the largest allocated for the others). */
+ * (the sampled stack holding most at the peak for `peak`, at exit for the others). */
 static cJSON *site_entry(const leak *l, bool at_peak)
 {
     cJSON *o = cJSON_CreateObject();
