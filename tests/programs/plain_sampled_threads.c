@@ -18,6 +18,7 @@ __attribute__((noinline)) static void *work(void *arg)
         p = realloc(NULL, 64);
         sink[k] = p;
         p = realloc(p, 200);
+        sink[k] = p; /* else gcc -O3 drops the realloc and free as a pair that does nothing */
         free(p);
     }
     return arg;
