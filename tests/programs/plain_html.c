@@ -29,7 +29,14 @@ __attribute__((noinline)) void build_catalogue(void)
         free(rows[i]);
 }
 
-void *hostile_leak(size_t n) __asm__("\"</script><img src=x onerror=alert(1)>&amp;'<!--\"");
+/* gcc hands the name to the assembler as written, so it must carry the assembler's quotes;
+ * clang's integrated assembler quotes it itself and would keep ours in the name. */
+#ifdef __clang__
+#define HOSTILE_SYMBOL "</script><img src=x onerror=alert(1)>&amp;'<!--"
+#else
+#define HOSTILE_SYMBOL "\"</script><img src=x onerror=alert(1)>&amp;'<!--\""
+#endif
+void *hostile_leak(size_t n) __asm__(HOSTILE_SYMBOL);
 
 __attribute__((noinline)) void *hostile_leak(size_t n)
 {
