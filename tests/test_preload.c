@@ -137,6 +137,10 @@ TEST(test_run_finds_planted_leaks_and_passes_exit_status)
         double b = cJSON_GetObjectItem(l, "bytes")->valuedouble;
         CHECK(b <= prev);
         prev = b;
+        /* SPEC §6: every leak entry has its stack, at least the site's own frame. */
+        const cJSON *stack = cJSON_GetObjectItem(l, "stack");
+        CHECK(cJSON_GetArraySize(stack) >= 1 &&
+              cJSON_GetObjectItem(cJSON_GetArrayItem(stack, 0), "function") != NULL);
     }
     cJSON_Delete(doc);
     const char *text = slurp(err);

@@ -162,6 +162,17 @@ static leak *collect(size_t *n)
     return out;
 }
 
+/* One frame: {"function", "file", "line", "object"}. */
+static cJSON *frame_json(const ali_symbol *sym)
+{
+    cJSON *f = cJSON_CreateObject();
+    cJSON_AddStringToObject(f, "function", sym->function);
+    cJSON_AddStringToObject(f, "file", sym->file);
+    cJSON_AddNumberToObject(f, "line", sym->line);
+    cJSON_AddStringToObject(f, "object", sym->object);
+    return f;
+}
+
 /* Frames [{"function", "file", "line", "object"}...], innermost first. */
 static cJSON *frames_json(const uintptr_t *pc, int n)
 {
@@ -169,12 +180,7 @@ static cJSON *frames_json(const uintptr_t *pc, int n)
     for (int i = 0; arr && i < n; i++) {
         ali_symbol sym;
         ali_symbolize(pc[i], &sym);
-        cJSON *f = cJSON_CreateObject();
-        cJSON_AddStringToObject(f, "function", sym.function);
-        cJSON_AddStringToObject(f, "file", sym.file);
-        cJSON_AddNumberToObject(f, "line", sym.line);
-        cJSON_AddStringToObject(f, "object", sym.object);
-        cJSON_AddItemToArray(arr, f);
+        cJSON_AddItemToArray(arr, frame_json(&sym));
     }
     return arr;
 }
@@ -208,7 +214,8 @@ static const ali_sample_stack *sample_of(uint32_t site, bool at_peak)
     return best;
 }
 
-/* `stack` of an entry: the site's own frames, else the sampled stack (marked so), else none. */
+/* `stack` of an entry (SPEC §6: every entry has one): the site's own frames, else the sampled
+ * stack (marked so), else the site's one frame. */
 static void add_stack(cJSON *o, const leak *l, bool at_peak)
 {
     const ali_sample_stack *s = l->stack_key ? NULL : sample_of(l->site_id, at_peak);
@@ -217,6 +224,10 @@ static void add_stack(cJSON *o, const leak *l, bool at_peak)
     else if (s) {
         cJSON_AddItemToObject(o, "stack", frames_json(s->pc, s->n));
         cJSON_AddBoolToObject(o, "stack_sampled", true);
+    } else {
+        cJSON *one = cJSON_CreateArray();
+        cJSON_AddItemToArray(one, frame_json(&l->sym));
+        cJSON_AddItemToObject(o, "stack", one);
     }
 }
 
