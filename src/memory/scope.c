@@ -212,7 +212,7 @@ void ali_scope_release(ali_block *b)
         return;
     }
     /* Another thread's free: the slot becomes a hole (0) that the owner sweeps up later. */
-    if (!(ali_block_flags(b) & ALI_BLOCK_IN_HEAP) || !s->heap)
+    if (ali_scope_outside_heap(s, b))
         atomic_fetch_sub_explicit(&s->outside, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->remote_freed_bytes, b->size, memory_order_relaxed);
     ali_scope_tally_remote(s, b->site, (int64_t)b->size);
@@ -240,7 +240,7 @@ void *al_scope_keep(void *p)
                          p, s->name);
         return p;
     }
-    if (!(ali_block_flags(b) & ALI_BLOCK_IN_HEAP) || !s->heap)
+    if (ali_scope_outside_heap(s, b))
         atomic_fetch_sub_explicit(&s->outside, 1, memory_order_relaxed);
     ali_scope_tally_bump(s, b->site, -1, -(int64_t)b->size);
     ali_scope_slot_clear_owner(s, b);

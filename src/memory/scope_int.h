@@ -75,6 +75,13 @@ static inline int64_t ali_scope_live(al_scope *s)
            (int64_t)atomic_load_explicit(&s->remote_freed_bytes, memory_order_relaxed);
 }
 
+/* True when block b of scope s lies outside s's heap (kept from a child, or no heap): such
+ * blocks are counted in s->outside, since they keep the scope's end from a heap destroy. */
+static inline bool ali_scope_outside_heap(const al_scope *s, const ali_block *b)
+{
+    return !(ali_block_flags(b) & ALI_BLOCK_IN_HEAP) || !s->heap;
+}
+
 /* Reports a charge refused by the scope's budget; returns false. */
 bool ali_scope_refuse(al_scope *s, uint64_t bytes, int64_t live, const al_site *loc);
 
@@ -140,10 +147,9 @@ static inline __attribute__((always_inline)) bool ali_scope_adopt(al_scope *s, a
     b->chunk_gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
     s->blocks_allocated++;
     ali_scope_tally_bump(s, b->site, 1, (int64_t)b->size);
-    uint16_t flags = ali_block_flags(b);
-    if (!(flags & ALI_BLOCK_IN_HEAP) || !s->heap)
+    if (ali_scope_outside_heap(s, b))
         atomic_fetch_add_explicit(&s->outside, 1, memory_order_relaxed);
-    if (AL_UNLIKELY(flags & ALI_BLOCK_WATCHED))
+    if (AL_UNLIKELY(ali_block_flags(b) & ALI_BLOCK_WATCHED))
         atomic_fetch_add(&s->watched, 1);
     return true;
 }
@@ -160,7 +166,7 @@ static inline void ali_scope_slot_clear_owner(al_scope *s, ali_block *b)
 /* Removes block b (owned by s, checked by ali_scope_owns) from s on a free by s's own thread. */
 static inline void ali_scope_release_owned(al_scope *s, ali_block *b)
 {
-    if (!(ali_block_flags(b) & ALI_BLOCK_IN_HEAP) || !s->heap)
+    if (ali_scope_outside_heap(s, b))
         atomic_fetch_sub_explicit(&s->outside, 1, memory_order_relaxed);
     s->owner_balance -= (int64_t)b->size;
     s->owner_freed_bytes += b->size;
