@@ -63,6 +63,7 @@ typedef struct ali_site_totals {
     int64_t live_bytes;
     int64_t live_count;
     uint64_t allocs;
+    uint64_t alloc_bytes;
     uint64_t reclaimed;
     uint64_t reclaimed_bytes;
 } ali_site_totals;

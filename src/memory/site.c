@@ -284,6 +284,7 @@ void ali_site_totals_get(uint32_t id, ali_site_totals *out)
         out->live_count += ali_flow_live(&c->flow);
         out->live_bytes += ali_flow_bytes(&c->flow);
         out->allocs += atomic_load_explicit(&c->flow.allocs, memory_order_relaxed);
+        out->alloc_bytes += atomic_load_explicit(&c->flow.alloc_bytes, memory_order_relaxed);
         out->reclaimed += atomic_load_explicit(&c->reclaimed, memory_order_relaxed);
         out->reclaimed_bytes += atomic_load_explicit(&c->reclaimed_bytes, memory_order_relaxed);
     }

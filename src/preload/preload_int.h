@@ -119,7 +119,8 @@ bool ali_sample_take(uintptr_t block, uint32_t site, uint64_t size, int64_t inte
 void ali_sample_free(uintptr_t block);
 /* Copies every stack's live estimates as its peak estimates (peak.c, at each peak copy). */
 void ali_sample_peak_copy(void);
-/* A copy of every sampled stack (*n of them; ali_internal_free it), and the samples taken. */
+/* A copy of every sampled stack (*n of them, by site; ali_internal_free it), and the samples
+ * taken. The stacks of a site share its exact figures in proportion to their estimates. */
 ali_sample_stack *ali_sample_stacks(size_t *n, uint64_t *samples);
 /* The sampling in force: mean interval in bytes (0: every allocation), the seed. */
 void ali_sample_settings(int64_t *interval, uint64_t *seed);

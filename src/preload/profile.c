@@ -189,15 +189,12 @@ static long gather(prof_site **out)
         if (!site)
             continue;
         prof_site *p = &s[used];
-        for (ali_shard *sh = ali_shard_first(); sh; sh = sh->next) {
-            ali_site_counters *c = ali_counters_of(sh, id, false);
-            if (!c)
-                continue;
-            p->allocs += atomic_load_explicit(&c->flow.allocs, memory_order_relaxed);
-            p->alloc_bytes += atomic_load_explicit(&c->flow.alloc_bytes, memory_order_relaxed);
-            p->live_count += ali_flow_live(&c->flow);
-            p->live_bytes += ali_flow_bytes(&c->flow);
-        }
+        ali_site_totals t;
+        ali_site_totals_get(id, &t);
+        p->allocs = t.allocs;
+        p->alloc_bytes = t.alloc_bytes;
+        p->live_count = t.live_count;
+        p->live_bytes = t.live_bytes;
         if (!p->allocs)
             continue;
         p->peak_bytes = peak && id < npeak ? peak[id].bytes : 0;

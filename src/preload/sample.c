@@ -11,10 +11,13 @@
  * interval): the countdown is exponential, so memoryless. It then stands for 1/p allocations and
  * s/p bytes, which makes every sum of weights an unbiased estimate of the sum it samples.
  * Its weight is remembered with the block (a table by address), so its free takes the same
- * weight off the stack's live estimate. report.c and profile.c read the stacks at exit; peak.c
- * copies the live estimates when it copies the sites' counters at a new high. */
+ * weight off the stack's live estimate. report.c and profile.c read the stacks at exit,
+ * calibrated to the sites' exact counters (calibrate); peak.c copies the live estimates when it
+ * copies the sites' counters at a new high. */
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "memory/memory_int.h"
@@ -182,8 +185,57 @@ void ali_sample_peak_copy(void)
     pthread_mutex_unlock(&st.lock);
 }
 
+static int by_site(const void *a, const void *b)
+{
+    uint32_t x = ((const ali_sample_stack *)a)->site, y = ((const ali_sample_stack *)b)->site;
+    return x < y ? -1 : x > y;
+}
+
+/* Scales one figure of the stacks s[0..k-1] of a site so that they add up to the site's exact
+ * figure: each keeps its share of the site's estimate. A figure no sample saw stays 0. */
+static void scale(ali_sample_stack *s, size_t k, size_t offset, double exact)
+{
+    double sum = 0;
+    for (size_t i = 0; i < k; i++)
+        sum += *(double *)((char *)&s[i] + offset);
+    for (size_t i = 0; i < k && sum > 0; i++) {
+        double *f = (double *)((char *)&s[i] + offset);
+        *f = exact > 0 ? *f / sum * exact : 0;
+    }
+}
+
+/* The ratio estimator: the stacks of each site share its exact figures (site.c's counters, and
+ * peak.c's copy at the peak) in proportion to their estimates. A site reached from one stack is
+ * then exact, and the error of a site's stacks is that of their shares, not of the sum: with
+ * one sample per S bytes a stack's own estimate has a relative error of about
+ * 1/sqrt(its bytes / S), which this keeps only where one site has several stacks. */
+static void calibrate(ali_sample_stack *s, size_t n, const ali_peak_site *peak, uint32_t npeak)
+{
+    qsort(s, n, sizeof *s, by_site);
+    for (size_t i = 0, k; i < n; i += k) {
+        for (k = 1; i + k < n && s[i + k].site == s[i].site; k++)
+            ;
+        uint32_t id = s[i].site;
+        ali_site_totals t;
+        ali_site_totals_get(id, &t);
+        scale(s + i, k, offsetof(ali_sample_stack, alloc_count), (double)t.allocs);
+        scale(s + i, k, offsetof(ali_sample_stack, alloc_bytes), (double)t.alloc_bytes);
+        scale(s + i, k, offsetof(ali_sample_stack, live_count), (double)t.live_count);
+        scale(s + i, k, offsetof(ali_sample_stack, live_bytes), (double)t.live_bytes);
+        if (peak && id < npeak) {
+            scale(s + i, k, offsetof(ali_sample_stack, peak_count), (double)peak[id].count);
+            scale(s + i, k, offsetof(ali_sample_stack, peak_bytes), (double)peak[id].bytes);
+        }
+    }
+}
+
 ali_sample_stack *ali_sample_stacks(size_t *n, uint64_t *samples)
 {
+    /* The peak first: taking it may copy the present state, stacks included. */
+    uint32_t npeak = 0;
+    int64_t peak_bytes;
+    uint64_t peak_ns;
+    const ali_peak_site *peak = ali_peak_get(&npeak, &peak_bytes, &peak_ns);
     pthread_mutex_lock(&st.lock);
     ali_sample_stack *copy = ali_internal_calloc(st.n ? st.n : 1, sizeof *copy);
     *n = copy ? st.n : 0;
@@ -191,6 +243,8 @@ ali_sample_stack *ali_sample_stacks(size_t *n, uint64_t *samples)
     if (copy && st.n)
         memcpy(copy, st.items, st.n * sizeof *copy);
     pthread_mutex_unlock(&st.lock);
+    if (copy)
+        calibrate(copy, *n, peak, npeak);
     return copy;
 }
 
