@@ -143,9 +143,12 @@ def bench(configs, rounds, title):
 want = planted()
 report = f"{tmp}/r.json"
 run = [astrolab, "run", "--report", report, "--"]
+run_all = [astrolab, "run", "--stacks", "all", "--report", report, "--"]
 bench([
     ("plain", [bins["plain"], millions], None, None),
     ("astrolab run", run + [bins["plain"], millions], None,
+     lambda err: fmt(sites_astrolab(report), want)),
+    ("astrolab run --stacks all", run_all + [bins["plain"], millions], None,
      lambda err: fmt(sites_astrolab(report), want)),
     ("astrolab run, ASTROLAB_CHECK_GUARDS=1", run + [bins["plain"], millions],
      {"ASTROLAB_CHECK_GUARDS": "1"}, lambda err: fmt(sites_astrolab(report), want)),
@@ -164,6 +167,7 @@ perl = ["perl", "-e", "my %h; $h{$_} = [$_] for 1..300000;"]
 bench([
     ("plain", perl, None, None),
     ("astrolab run", run + perl, None, lambda err: bytes_astrolab(report)),
+    ("astrolab run --stacks all", run_all + perl, None, lambda err: bytes_astrolab(report)),
     ("heaptrack", ["heaptrack", "-o", f"{tmp}/ht"] + perl, None,
      lambda err: bytes_heaptrack(heaptrack_file())),
     ("valgrind --leak-check=full", ["valgrind", "--leak-check=full"] + perl, None, bytes_valgrind),

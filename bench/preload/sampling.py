@@ -9,14 +9,18 @@ the default (one sample per 512 KiB), --sample-bytes 65536 and --stacks all.
 
 Spread: tests' plain_sampled (three callers of one malloc line, 10, 20 and 65 MB) under
 20 seeds at the default interval and at 64 KiB: the largest error of each caller's estimate of
-bytes allocated, against the exact figure.
+bytes allocated and at the peak, against the exact figure.
 
-Usage: sampling.py BUILD WORKLOAD MILLIONS REPEATS [BEFORE_ASTROLAB] [PLAIN_SAMPLED]"""
-import json, os, statistics, subprocess, sys, tempfile, time
+Then bench/preload/peak_split.c: one site's peak of 100 MB held by five callers (60% to 1%),
+the same 20 seeds: the error of each caller's estimate of bytes live at the peak.
+
+Usage: sampling.py BUILD WORKLOAD MILLIONS REPEATS [BEFORE_ASTROLAB] [PLAIN_SAMPLED [PEAK_SPLIT]]"""
+import json, os, shutil, statistics, subprocess, sys, tempfile, time
 
 build, workload, millions, repeats = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 before = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] else None
 sampled_prog = sys.argv[6] if len(sys.argv) > 6 else None
+peak_split = sys.argv[7] if len(sys.argv) > 7 else None
 astrolab = os.path.join(build, "astrolab")
 tmp = tempfile.mkdtemp(prefix="astrolab-sampling-bench-")
 
@@ -56,22 +60,42 @@ for name, _ in modes:
         name, statistics.median(cpu[name]), min(cpu[name]),
         statistics.median(cpu[name]) / base, statistics.median(wall[name])))
 
-if sampled_prog:
-    exact = {"keep_small": 10240000, "churn_medium": 20480000, "churn_large": 65536000}
-    print()
-    print("| interval | caller (exact bytes) | median estimate | worst error of 20 seeds |")
-    print("| --- | --- | ---: | ---: |")
+def spread(prog, figures):
+    """Runs prog under 20 seeds at the default interval and at 64 KiB; for each (figure, key,
+    {caller: exact}) prints the median and the worst relative error of the sum of the sampled
+    stacks that pass through caller."""
     for interval in ("524288", "65536"):
-        est = {k: [] for k in exact}
+        est = [{k: [] for k in exact} for _, _, exact in figures]
         for seed in range(1, 21):
             report = os.path.join(tmp, "s.json")
-            run([astrolab, "run", "--sample-bytes", interval, "--report", report, "--",
-                 sampled_prog], {"ASTROLAB_SAMPLE_SEED": str(seed)})
+            run([astrolab, "run", "--sample-bytes", interval, "--report", report, "--", prog],
+                {"ASTROLAB_SAMPLE_SEED": str(seed)})
             doc = json.load(open(report))
-            for k in exact:
-                est[k].append(sum(s["bytes"] for s in doc["sampled_stacks"]
-                                  if any(f["function"] == k for f in s["stack"])))
-        for k, v in exact.items():
-            worst = max(abs(e - v) / v for e in est[k])
-            print("| %s | %s (%d) | %.0f | %.1f%% |" % (interval, k, v, statistics.median(est[k]),
-                                                       100 * worst))
+            for (_, key, exact), e in zip(figures, est):
+                for k in exact:
+                    e[k].append(sum(s[key] for s in doc["sampled_stacks"]
+                                    if any(f["function"] == k for f in s["stack"])))
+        for (figure, _, exact), e in zip(figures, est):
+            for k, v in exact.items():
+                worst = max(abs(x - v) / v for x in e[k])
+                print("| %s | %s | %s | %s (%d) | %.0f | %.1f%% |" % (
+                    os.path.basename(prog), interval, figure, k, v, statistics.median(e[k]),
+                    100 * worst))
+
+
+if sampled_prog:
+    print()
+    print("| program | interval | figure | stack (exact) | median estimate | worst of 20 seeds |")
+    print("| --- | --- | --- | --- | ---: | ---: |")
+    # Bytes allocated by each caller, and bytes live at the peak (keep_small's 40,000 blocks
+    # and at most one churn block: keep_small holds over 99% of it, churn_large under 1%).
+    spread(sampled_prog, [
+        ("allocated", "bytes",
+         {"keep_small": 10240000, "churn_medium": 20480000, "churn_large": 65536000}),
+        ("at the peak", "peak_bytes", {"keep_small": 10240000})])
+if peak_split:
+    # One site's peak of 100 MB shared by five callers, 60% down to 1%.
+    spread(peak_split, [("at the peak", "peak_bytes",
+                         {"share_60": 60000000, "share_25": 25000000, "share_10": 10000000,
+                          "share_4": 4000000, "share_1": 1000000})])
+shutil.rmtree(tmp, ignore_errors=True)
