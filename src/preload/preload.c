@@ -12,14 +12,12 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <libunwind.h>
 #include <mimalloc.h>
 
 #include "astrolab/log.h"
@@ -27,7 +25,6 @@
 #include "memory/front_int.h"
 #include "memory/memory_int.h"
 #include "preload_int.h"
-#include "util/grow_int.h"
 #include "util/settings_int.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -88,60 +85,6 @@ static const char TAG_INIT[] = "before-main";
  * allocations through a wrapper (xmalloc, operator new) are told apart by who called it. */
 static int stack_depth = 1;
 
-static struct {
-    pthread_mutex_t lock; /* guards every field below */
-    struct stack_rec {
-        uintptr_t key;
-        int n;
-        uintptr_t pc[ALI_STACK_MAX];
-    } * items;
-    size_t n, cap;
-} stacks = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-int ali_preload_stack(uintptr_t key, uintptr_t out[ALI_STACK_MAX])
-{
-    if (!(key & ALI_STACK_BIT))
-        return 0;
-    int n = 0;
-    pthread_mutex_lock(&stacks.lock);
-    for (size_t i = 0; i < stacks.n; i++)
-        if (stacks.items[i].key == key) {
-            n = stacks.items[i].n;
-            memcpy(out, stacks.items[i].pc, (size_t)n * sizeof *out);
-            break;
-        }
-    pthread_mutex_unlock(&stacks.lock);
-    return n;
-}
-
-static void remember_stack(uintptr_t key, const uintptr_t *frames, int n)
-{
-    pthread_mutex_lock(&stacks.lock);
-    for (size_t i = 0; i < stacks.n; i++)
-        if (stacks.items[i].key == key) {
-            pthread_mutex_unlock(&stacks.lock);
-            return;
-        }
-    if (stacks.n == stacks.cap) {
-        size_t cap;
-        struct stack_rec *r = NULL;
-        if (ali_grow_cap(stacks.cap, stacks.n + 1, 256, sizeof *r, &cap))
-            r = ali_internal_realloc(stacks.items, cap * sizeof *r);
-        if (!r) {
-            pthread_mutex_unlock(&stacks.lock);
-            return; /* the site still counts; its report shows the first frame only */
-        }
-        stacks.items = r;
-        stacks.cap = cap;
-    }
-    struct stack_rec *r = &stacks.items[stacks.n++];
-    r->key = key;
-    r->n = n;
-    for (int i = 0; i < n; i++)
-        r->pc[i] = frames[i];
-    pthread_mutex_unlock(&stacks.lock);
-}
-
 /* The site of a stack (innermost first): a synthetic pc hashed from its frames. */
 static inline uintptr_t stack_key(const uintptr_t *frames, int n);
 
@@ -152,23 +95,17 @@ static ali_site *site_of_stack(const uintptr_t *frames, int n, const char *tag)
         return cache_entry(key, tag)->site; /* seen on this thread: its frames are remembered */
     ali_site *s = site_of(key, tag);
     if (s)
-        remember_stack(key, frames, n);
+        ali_preload_stack_remember(key, frames, n);
     return s;
 }
 
 /* The site of the N innermost frames from the caller's return address `pc` on. */
 static ali_site *stack_site_of(uintptr_t pc, const char *tag)
 {
-    void *buf[ALI_STACK_MAX + 8];
-    int n = unw_backtrace(buf, ALI_STACK_MAX + 8), k = 0;
-    while (k < n && (uintptr_t)buf[k] != pc)
-        k++;
-    if (k == n) /* the caller's frame was not found: fall back to the return address */
-        return site_of(pc, tag);
-    int depth = n - k < stack_depth ? n - k : stack_depth;
     uintptr_t frames[ALI_STACK_MAX];
-    for (int i = 0; i < depth; i++)
-        frames[i] = (uintptr_t)buf[k + i];
+    int depth = ali_preload_unwind_from(pc, frames, stack_depth);
+    if (depth == 0) /* the caller's frame was not found: fall back to the return address */
+        return site_of(pc, tag);
     return site_of_stack(frames, depth, tag);
 }
 
@@ -322,73 +259,13 @@ static inline void count_temporary(uint32_t site)
         ali_temporary_slow(site);
 }
 
-/* -------- Sampled stacks (sample.c): each thread counts down the bytes it allocates; the
- * allocation that takes the count below zero has its full stack unwound and recorded, and a new
- * count is drawn from an exponential of mean sample_interval, so allocations are sampled by a
- * Poisson process over bytes. The cost on every allocation is one subtract and branch on a
- * thread-local; the unwinding (a few hundred ns) comes once per sample_interval bytes. */
-static int64_t sample_interval = 512 * 1024; /* ASTROLAB_SAMPLE_BYTES; 0: every allocation */
-static uint64_t sample_seed;                 /* ASTROLAB_SAMPLE_SEED, or from time and pid */
-static _Atomic uint64_t sample_threads;      /* threads seeded so far: each gets its own stream */
-static ALI_TLS int64_t sample_left = -1;     /* bytes to the thread's next sample */
-static ALI_TLS uint64_t sample_rng;          /* xorshift64* state; 0: not seeded yet */
-
-void ali_sample_settings(int64_t *interval, uint64_t *seed)
-{
-    *interval = sample_interval;
-    *seed = sample_seed;
-}
-
-static uint64_t splitmix(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
-/* Bytes to the next sample: exponential of mean sample_interval; -1 (every allocation) at 0. */
-static int64_t sample_next(void)
-{
-    if (sample_interval == 0)
-        return -1;
-    uint64_t x = sample_rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    sample_rng = x;
-    double u = (double)(((x * 0x2545F4914F6CDD1Dull) >> 11) + 1) * 0x1.0p-53; /* (0, 1] */
-    return (int64_t)(-log(u) * (double)sample_interval);
-}
-
-/* The allocation of block h by return address pc took the thread's count below zero. */
+/* -------- Sampled stacks (sample.c): each thread counts down the bytes it allocates
+ * (ali_sample_left, one subtract and branch per allocation); the allocation that takes the count
+ * below zero goes to sample.c, which unwinds its stack and draws the next count. -------- */
 static __attribute__((noinline)) void sample_slow(lean_block *h, uintptr_t pc)
 {
-    if (AL_UNLIKELY(!sample_rng)) { /* the thread's first allocation: draw its first count */
-        uint64_t k = atomic_fetch_add_explicit(&sample_threads, 1, memory_order_relaxed);
-        sample_rng = splitmix(sample_seed + k * 0x9E3779B97F4A7C15ull) | 1;
-        if (sample_interval > 0 && (sample_left += 1 + sample_next()) >= 0)
-            return; /* -1 at start: so that even a first malloc(0) comes here */
-    }
-    sample_left = sample_next();
-    if (AL_UNLIKELY(!ready))
-        return; /* before main: no unwinding from the loader's constructors */
-    in_manager++;
-    void *buf[ALI_STACK_MAX + 8];
-    int n = unw_backtrace(buf, ALI_STACK_MAX + 8), k = 0;
-    while (k < n && (uintptr_t)buf[k] != pc)
-        k++;
-    uintptr_t frames[ALI_STACK_MAX];
-    int depth = 1;
-    frames[0] = pc; /* the caller's frame not found: the return address alone */
-    if (k < n) {
-        depth = n - k < ALI_STACK_MAX ? n - k : ALI_STACK_MAX;
-        for (int i = 0; i < depth; i++)
-            frames[i] = (uintptr_t)buf[k + i];
-    }
-    if (ali_sample_take((uintptr_t)h, h->site, h->size, sample_interval, frames, depth))
+    if (ali_sample_crossed((uintptr_t)h, h->site, h->size, pc, ready))
         h->magic |= 1; /* LEAN_SAMPLED, LEAN_SAMPLED_GUARDED */
-    in_manager--;
 }
 
 static inline void *lean_alloc(ali_shard *sh, size_t n, size_t align, bool zero, ali_site *site,
@@ -416,7 +293,7 @@ static inline void *lean_alloc(ali_shard *sh, size_t n, size_t align, bool zero,
         raise_max_size(n);
     if (AL_LIKELY(sh != NULL))
         ali_account(sh, site, (int64_t)n, 1);
-    if (AL_UNLIKELY((sample_left -= (int64_t)n) < 0))
+    if (AL_UNLIKELY((ali_sample_left -= (int64_t)n) < 0))
         sample_slow(h, pc);
     last_block = ~(uintptr_t)h;
     return h + 1;
@@ -515,7 +392,7 @@ static void *lean_resize(void *p, size_t n, ali_site *site, uintptr_t pc)
     h->magic = live;
     lean_guard_write(h);
     ali_account_resize(ali_site_by_id(old_site), old, site, n);
-    if ((sample_left -= (int64_t)n) < 0)
+    if ((ali_sample_left -= (int64_t)n) < 0)
         sample_slow(h, pc);
     last_block = ~(uintptr_t)h;
     return h + 1;
@@ -856,14 +733,14 @@ static void before_fork(void)
     in_manager++;
     ali_wrapper_fork_prepare();
     ali_sample_fork_prepare();
-    pthread_mutex_lock(&stacks.lock);
+    ali_preload_stacks_lock();
     ali_site_lock();
 }
 
 static void after_fork(void)
 {
     ali_site_unlock();
-    pthread_mutex_unlock(&stacks.lock);
+    ali_preload_stacks_unlock();
     ali_sample_fork_done();
     ali_wrapper_fork_done();
     in_manager--;
@@ -878,11 +755,7 @@ __attribute__((constructor)) static void preload_init(void)
         lean_live = LEAN_GUARDED;
     long long depth = ali_setting_int(ALI_SET_STACK_DEPTH); /* the table accepts 1..16 */
     stack_depth = depth < ALI_STACK_MAX ? (int)depth : ALI_STACK_MAX;
-    sample_interval = (int64_t)ali_setting_int(ALI_SET_SAMPLE_BYTES);
-    sample_seed =
-        ali_setting_text(ALI_SET_SAMPLE_SEED)
-            ? (uint64_t)ali_setting_int(ALI_SET_SAMPLE_SEED)
-            : splitmix((uint64_t)ali_now_ns() ^ (uint64_t)getpid() << 32) >> 11; /* JSON-exact */
+    ali_sample_configure();
     ali_own_thread_hook = mark_own_thread;
     ali_recommend_for_whole_programs();
     ali_peak_start();

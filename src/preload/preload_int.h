@@ -53,6 +53,15 @@ void ali_preload_leave(void);
 /* Copies the frames of synthetic pc `key` (innermost first) into out; returns their number, or
  * 0 when key is not a stack. */
 int ali_preload_stack(uintptr_t key, uintptr_t out[ALI_STACK_MAX]);
+/* Remembers the frames of synthetic pc `key` (once; out of memory, the site keeps its first
+ * frame only). */
+void ali_preload_stack_remember(uintptr_t key, const uintptr_t *frames, int n);
+/* Unwinds the calling thread's stack and copies into frames the frames from return address pc
+ * outward, at most max (<= ALI_STACK_MAX); returns their number, 0 when pc is not on the stack. */
+int ali_preload_unwind_from(uintptr_t pc, uintptr_t *frames, int max);
+/* Held across fork (stack_sites.c's lock). */
+void ali_preload_stacks_lock(void);
+void ali_preload_stacks_unlock(void);
 
 /* Reads ASTROLAB_RUN_REPORT / ASTROLAB_RUN_PID and registers the exit report. */
 void ali_preload_report_init(void);
@@ -124,6 +133,16 @@ void ali_sample_peak_copy(void);
 ali_sample_stack *ali_sample_stacks(size_t *n, uint64_t *samples);
 /* The sampling in force: mean interval in bytes (0: every allocation), the seed. */
 void ali_sample_settings(int64_t *interval, uint64_t *seed);
+/* Reads ASTROLAB_SAMPLE_BYTES and ASTROLAB_SAMPLE_SEED (the preload library's constructor). */
+void ali_sample_configure(void);
+/* Bytes the calling thread may still allocate before its next sample: each allocation of n
+ * bytes subtracts n, and the one that takes it below zero calls ali_sample_crossed. */
+extern
+    __attribute__((tls_model("initial-exec"))) _Thread_local int64_t ali_sample_left; /* ALI_TLS */
+/* The allocation of `size` bytes at `block` (lean block of site `site`, made from return
+ * address pc) took the count below zero: draws the next count and, when unwind (after main),
+ * records the allocation's stack. True when recorded: mark the block LEAN_SAMPLED. */
+bool ali_sample_crossed(uintptr_t block, uint32_t site, uint64_t size, uintptr_t pc, bool unwind);
 void ali_sample_fork_prepare(void);
 void ali_sample_fork_done(void);
 

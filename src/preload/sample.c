@@ -19,9 +19,11 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "memory/memory_int.h"
 #include "preload_int.h"
+#include "util/settings_int.h"
 
 typedef struct sampled_block {
     uintptr_t block; /* the lean_block's address; 0: empty slot */
@@ -40,6 +42,73 @@ static struct {
     uint64_t samples; /* allocations sampled */
 } st = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* -------- The countdown: settings, and the draw of each thread's next count -------- */
+static int64_t interval = 512 * 1024;   /* ASTROLAB_SAMPLE_BYTES; 0: every allocation */
+static uint64_t seed;                   /* ASTROLAB_SAMPLE_SEED, or from time and pid */
+static _Atomic uint64_t threads_seeded; /* each thread gets its own stream */
+ALI_TLS int64_t ali_sample_left = -1;   /* bytes to the thread's next sample */
+static ALI_TLS uint64_t rng;            /* xorshift64* state; 0: not seeded yet */
+
+static uint64_t splitmix(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+void ali_sample_configure(void)
+{
+    interval = (int64_t)ali_setting_int(ALI_SET_SAMPLE_BYTES);
+    seed = ali_setting_text(ALI_SET_SAMPLE_SEED)
+               ? (uint64_t)ali_setting_int(ALI_SET_SAMPLE_SEED)
+               : splitmix((uint64_t)ali_now_ns() ^ (uint64_t)getpid() << 32) >> 11; /* JSON-exact */
+}
+
+void ali_sample_settings(int64_t *interval_out, uint64_t *seed_out)
+{
+    *interval_out = interval;
+    *seed_out = seed;
+}
+
+/* Bytes to the next sample: exponential of mean `interval`; -1 (every allocation) at 0. */
+static int64_t next_count(void)
+{
+    if (interval == 0)
+        return -1;
+    uint64_t x = rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    rng = x;
+    double u = (double)(((x * 0x2545F4914F6CDD1Dull) >> 11) + 1) * 0x1.0p-53; /* (0, 1] */
+    return (int64_t)(-log(u) * (double)interval);
+}
+
+bool ali_sample_crossed(uintptr_t block, uint32_t site, uint64_t size, uintptr_t pc, bool unwind)
+{
+    if (AL_UNLIKELY(!rng)) { /* the thread's first allocation: draw its first count */
+        uint64_t k = atomic_fetch_add_explicit(&threads_seeded, 1, memory_order_relaxed);
+        rng = splitmix(seed + k * 0x9E3779B97F4A7C15ull) | 1;
+        if (interval > 0 && (ali_sample_left += 1 + next_count()) >= 0)
+            return false; /* -1 at start: so that even a first malloc(0) comes here */
+    }
+    ali_sample_left = next_count();
+    if (!unwind)
+        return false;
+    ali_preload_enter();
+    uintptr_t frames[ALI_STACK_MAX];
+    int depth = ali_preload_unwind_from(pc, frames, ALI_STACK_MAX);
+    if (depth == 0) {
+        frames[0] = pc; /* the caller's frame not found: the return address alone */
+        depth = 1;
+    }
+    bool taken = ali_sample_take(block, site, size, interval, frames, depth);
+    ali_preload_leave();
+    return taken;
+}
+
+/* -------- The stacks and the sampled blocks -------- */
 static inline size_t slot_of(uintptr_t block, size_t cap)
 {
     return (size_t)((block >> 4) * 0x9E3779B97F4A7C15ull >> 20) & (cap - 1);
