@@ -153,6 +153,16 @@ typedef struct al_memory_stats {
 AL_API AL_NODISCARD int al_get_memory_stats(al_memory_stats *out);
 /* Sets peak_bytes (and the CUDA peak) to the current figures. */
 AL_API void al_reset_peak_memory_stats(void);
+/* One field of al_memory_stats: its name (the key in al_memory_stats_json and in Python's
+ * get_memory_stats), its offset in the struct, and its type. */
+typedef struct al_memory_stats_field {
+    const char *name;
+    size_t offset;
+    int is_double; /* 1: double; 0: uint64_t */
+} al_memory_stats_field;
+/* Every field of al_memory_stats, in declaration order; *n gets their number (n not NULL).
+ * A binding that builds its own dictionary of the figures walks this table. */
+AL_API const al_memory_stats_field *al_memory_stats_fields(size_t *n);
 /* Every field of al_memory_stats as a JSON object under the same names; free() the result.
  * NULL when out of memory. */
 AL_API AL_NODISCARD char *al_memory_stats_json(void);

@@ -25,47 +25,42 @@ PyObject *ext_json_take(char *text)
     return r;
 }
 
-/* The stats dict's keys, made and interned once: building 14 key strings per call was a third
- * of get_memory_stats() (issue 16 asks it under 2 us). */
-enum { N_STAT_KEYS = 14 };
-static const char *const stat_names[N_STAT_KEYS] = {"current_bytes",
-                                                    "peak_bytes",
-                                                    "live_blocks",
-                                                    "total_allocations",
-                                                    "total_frees",
-                                                    "rss_bytes",
-                                                    "peak_rss_bytes",
-                                                    "cuda_allocated_bytes",
-                                                    "cuda_reserved_bytes",
-                                                    "cuda_peak_allocated_bytes",
-                                                    "errors",
-                                                    "current_mb",
-                                                    "peak_mb",
-                                                    "cuda_memory_allocated"};
-static PyObject *stat_keys[N_STAT_KEYS];
+/* The stats dict's keys (al_memory_stats_fields), made and interned once: building 14 key
+ * strings per call was a third of get_memory_stats() (issue 16 asks it under 2 us). */
+enum { MAX_STAT_KEYS = 32 };
+static PyObject *stat_keys[MAX_STAT_KEYS];
+static const al_memory_stats_field *stat_fields;
+static size_t n_stat_fields;
+
+/* Interns the keys on first use; false (Python error set) when out of memory, the ones made
+ * kept for the next call. */
+static bool stat_keys_ready(void)
+{
+    if (!stat_fields) {
+        size_t n;
+        const al_memory_stats_field *f = al_memory_stats_fields(&n);
+        if (n > MAX_STAT_KEYS) {
+            PyErr_SetString(PyExc_SystemError, "astrolab: more statistics than keys");
+            return false;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (!stat_keys[i] && !(stat_keys[i] = PyUnicode_InternFromString(f[i].name)))
+                return false;
+        n_stat_fields = n;
+        stat_fields = f; /* last: every key is made */
+    }
+    return true;
+}
 
 PyObject *ext_stats_dict(const al_memory_stats *s)
 {
-    if (!stat_keys[N_STAT_KEYS - 1]) /* the last one made: all are */
-        for (int i = 0; i < N_STAT_KEYS; i++)
-            if (!stat_keys[i] && !(stat_keys[i] = PyUnicode_InternFromString(stat_names[i])))
-                return NULL; /* the ones made are kept for the next call */
-    const uint64_t ints[11] = {s->current_bytes,
-                               s->peak_bytes,
-                               s->live_blocks,
-                               s->total_allocations,
-                               s->total_frees,
-                               s->rss_bytes,
-                               s->peak_rss_bytes,
-                               s->cuda_allocated_bytes,
-                               s->cuda_reserved_bytes,
-                               s->cuda_peak_allocated_bytes,
-                               s->errors};
-    const double floats[3] = {s->current_mb, s->peak_mb, s->cuda_memory_allocated};
+    if (!stat_keys_ready())
+        return NULL;
     PyObject *d = PyDict_New();
-    for (int i = 0; d && i < N_STAT_KEYS; i++) {
-        PyObject *v =
-            i < 11 ? PyLong_FromUnsignedLongLong(ints[i]) : PyFloat_FromDouble(floats[i - 11]);
+    for (size_t i = 0; d && i < n_stat_fields; i++) {
+        const char *at = (const char *)s + stat_fields[i].offset;
+        PyObject *v = stat_fields[i].is_double ? PyFloat_FromDouble(*(const double *)at)
+                                               : PyLong_FromUnsignedLongLong(*(const uint64_t *)at);
         if (!v || PyDict_SetItem(d, stat_keys[i], v) < 0)
             Py_CLEAR(d);
         Py_XDECREF(v);

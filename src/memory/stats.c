@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,31 +192,50 @@ void al_reset_peak_memory_stats(void)
         dev->reset_peaks();
 }
 
+#define FIELD(name, type)                                                                          \
+    {                                                                                              \
+#name, offsetof(al_memory_stats, name), type                                               \
+    }
+static const al_memory_stats_field fields[] = {
+    FIELD(current_bytes, 0),
+    FIELD(peak_bytes, 0),
+    FIELD(live_blocks, 0),
+    FIELD(total_allocations, 0),
+    FIELD(total_frees, 0),
+    FIELD(rss_bytes, 0),
+    FIELD(peak_rss_bytes, 0),
+    FIELD(cuda_allocated_bytes, 0),
+    FIELD(cuda_reserved_bytes, 0),
+    FIELD(cuda_peak_allocated_bytes, 0),
+    FIELD(errors, 0),
+    FIELD(current_mb, 1),
+    FIELD(peak_mb, 1),
+    FIELD(cuda_memory_allocated, 1),
+};
+#undef FIELD
+_Static_assert(sizeof fields / sizeof fields[0] * sizeof(uint64_t) == sizeof(al_memory_stats),
+               "every field of al_memory_stats is in the table");
+
+const al_memory_stats_field *al_memory_stats_fields(size_t *n)
+{
+    *n = sizeof fields / sizeof fields[0];
+    return fields;
+}
+
 cJSON *ali_memory_stats_cjson(void)
 {
     al_memory_stats s;
     if (al_get_memory_stats(&s) != AL_OK)
         return NULL;
     cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
-    const ali_json_u64 ints[] = {
-        {"current_bytes", s.current_bytes},
-        {"peak_bytes", s.peak_bytes},
-        {"live_blocks", s.live_blocks},
-        {"total_allocations", s.total_allocations},
-        {"total_frees", s.total_frees},
-        {"rss_bytes", s.rss_bytes},
-        {"peak_rss_bytes", s.peak_rss_bytes},
-        {"cuda_allocated_bytes", s.cuda_allocated_bytes},
-        {"cuda_reserved_bytes", s.cuda_reserved_bytes},
-        {"cuda_peak_allocated_bytes", s.cuda_peak_allocated_bytes},
-        {"errors", s.errors},
-    };
-    bool ok = ali_json_add_u64s(o, ints, sizeof ints / sizeof ints[0]);
-    ok &= cJSON_AddNumberToObject(o, "current_mb", s.current_mb) != NULL;
-    ok &= cJSON_AddNumberToObject(o, "peak_mb", s.peak_mb) != NULL;
-    ok &= cJSON_AddNumberToObject(o, "cuda_memory_allocated", s.cuda_memory_allocated) != NULL;
+    bool ok = o != NULL;
+    for (size_t i = 0; ok && i < sizeof fields / sizeof fields[0]; i++) {
+        const char *at = (const char *)&s + fields[i].offset;
+        if (fields[i].is_double)
+            ok = cJSON_AddNumberToObject(o, fields[i].name, *(const double *)at) != NULL;
+        else
+            ok = ali_json_add_u64s(o, &(ali_json_u64){fields[i].name, *(const uint64_t *)at}, 1);
+    }
     if (!ok) {
         cJSON_Delete(o);
         return NULL;
