@@ -185,13 +185,6 @@ static cJSON *frames_json(const uintptr_t *pc, int n)
     return arr;
 }
 
-/* The frames of a stack site. */
-static cJSON *stack_json(uintptr_t key)
-{
-    uintptr_t pc[ALI_STACK_MAX];
-    return frames_json(pc, ali_preload_stack(key, pc));
-}
-
 /* Sites listed at most in `peak.sites`, `temporaries`, `hot_sites` and `sampled_stacks`. */
 #define TOP_SITES 50
 
@@ -200,30 +193,37 @@ static ali_sample_stack *samples;
 static size_t nsamples;
 static uint64_t samples_taken;
 
-/* The sampled stack of `site` holding the most bytes live at exit (or at the peak), or NULL:
- * the stack shown for a site that has no deeper stack of its own. */
-static const ali_sample_stack *sample_of(uint32_t site, bool at_peak)
+/* The sampled stack of `site` holding the most bytes live at exit (or at the peak) that goes
+ * deeper than the site's own frames (own[0..n), innermost first) and begins with them, or
+ * NULL: the stack shown for the site. A site of one frame (own NULL, n 1) takes any sampled
+ * stack of more frames; a site behind allocation wrappers, whose own frames end at the first
+ * frame outside them, takes one that goes on to that frame's callers. */
+static const ali_sample_stack *sample_of(uint32_t site, bool at_peak, const uintptr_t *own, int n)
 {
     const ali_sample_stack *best = NULL;
     for (size_t i = 0; i < nsamples; i++) {
         double b = at_peak ? samples[i].peak_bytes : samples[i].live_bytes;
-        if (samples[i].site == site && samples[i].n > 1 && b > 0.5 &&
+        if (samples[i].site == site && samples[i].n > n && b > 0.5 &&
+            (!own || memcmp(samples[i].pc, own, (size_t)n * sizeof *own) == 0) &&
             (!best || b > (at_peak ? best->peak_bytes : best->live_bytes)))
             best = &samples[i];
     }
     return best;
 }
 
-/* `stack` of an entry (SPEC §6: every entry has one): the site's own frames, else the sampled
- * stack (marked so), else the site's one frame. */
+/* `stack` of an entry (SPEC §6: every entry has one): the sampled stack that extends the site's
+ * own frames (marked so), else the site's own frames, else its one frame. */
 static void add_stack(cJSON *o, const leak *l, bool at_peak)
 {
-    const ali_sample_stack *s = l->stack_key ? NULL : sample_of(l->site_id, at_peak);
-    if (l->stack_key)
-        cJSON_AddItemToObject(o, "stack", stack_json(l->stack_key));
-    else if (s) {
+    uintptr_t own[ALI_STACK_MAX];
+    int n = l->stack_key ? ali_preload_stack(l->stack_key, own) : 0;
+    const ali_sample_stack *s =
+        n > 0 ? sample_of(l->site_id, at_peak, own, n) : sample_of(l->site_id, at_peak, NULL, 1);
+    if (s) {
         cJSON_AddItemToObject(o, "stack", frames_json(s->pc, s->n));
         cJSON_AddBoolToObject(o, "stack_sampled", true);
+    } else if (n > 0) {
+        cJSON_AddItemToObject(o, "stack", frames_json(own, n));
     } else {
         cJSON *one = cJSON_CreateArray();
         cJSON_AddItemToArray(one, frame_json(&l->sym));
