@@ -40,6 +40,7 @@ static int marker_line(const char *file, const char *marker)
 /* Runs `astrolab run --report REPORT -- PROGRAM`; stderr goes to errfile. Returns the raw
  * wait status. */
 static int run_program(const char *program, const char *report, const char *errfile);
+static bool stack_has(const cJSON *e, const char *fn);
 
 /* As run_program with one environment variable set for the run. */
 static int run_program_env(const char *program, const char *report, const char *errfile,
@@ -125,6 +126,15 @@ TEST(test_run_finds_planted_leaks_and_passes_exit_status)
     check_leak(doc, "plain_leaky.c", "/* LEAK-A */", 10, 1000);
     check_leak(doc, "plain_leaky.c", "/* LEAK-B */", 5, 1000);
     check_leak(doc, "plain_leaky.c", "/* LEAK-C */", 3, 3 * 4096);
+    /* In the default mode too, each planted leak shows its stack down to main: a few blocks
+     * among 400,000 allocations are seldom sampled, so this is its first allocation's stack. */
+    const char *markers[3] = {"/* LEAK-A */", "/* LEAK-B */", "/* LEAK-C */"};
+    const char *callers[3] = {"leak_a", "leak_b", "leak_c"};
+    for (int i = 0; i < 3; i++) {
+        const cJSON *l = leak_at(doc, "plain_leaky.c", marker_line("plain_leaky.c", markers[i]));
+        CHECK(l && stack_has(l, callers[i]) && stack_has(l, "main"));
+        CHECK(l && cJSON_IsTrue(cJSON_GetObjectItem(l, "stack_sampled")));
+    }
     const cJSON *stats = cJSON_GetObjectItem(doc, "stats");
     CHECK(cJSON_GetObjectItem(stats, "total_allocations")->valuedouble > 400000);
     CHECK(cJSON_GetObjectItem(stats, "peak_bytes")->valuedouble > 0);

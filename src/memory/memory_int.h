@@ -19,11 +19,12 @@
 
 /* -------- Sites: one runtime record per (call site, tag), never freed. -------- */
 struct ali_site {
-    const al_site *loc;  /* static call-site record (file, function, line) */
-    const char *tag_ptr; /* the tag pointer this record was resolved for (cache key) */
-    const char *tag;     /* interned copy of the tag, never NULL */
-    uint32_t id;         /* dense index, 0.. */
-    uintptr_t pc;        /* return address for sites made by the preload library, else 0 */
+    const al_site *loc;          /* static call-site record (file, function, line) */
+    const char *tag_ptr;         /* the tag pointer this record was resolved for (cache key) */
+    const char *tag;             /* interned copy of the tag, never NULL */
+    uint32_t id;                 /* dense index, 0.. */
+    _Atomic uint8_t stack_noted; /* the preload library has its first allocation's stack */
+    uintptr_t pc;                /* return address for sites made by the preload library, else 0 */
 };
 
 /* Blocks and bytes that came and went, as the per-site counters and the per-thread statistics

@@ -442,6 +442,12 @@ static __attribute__((noinline)) void *alloc_slow(size_t n, size_t align, bool z
         p = lean_alloc(ali_shard_self(), n, align, zero, site, pc);
     else
         p = ali_alloc(n, align, zero, site, NULL);
+    /* A site's first allocation after main: its stack, once (the slow path meets every new
+     * site; the exchange keeps other threads from unwinding it again). */
+    if (p && ready && stack_depth == 1 &&
+        !atomic_load_explicit(&site->stack_noted, memory_order_relaxed) &&
+        !atomic_exchange_explicit(&site->stack_noted, 1, memory_order_relaxed))
+        ali_sample_first_stack(site->id, pc);
     in_manager--;
     if (!p)
         errno = ENOMEM;

@@ -124,6 +124,10 @@ typedef struct ali_sample_stack {
  * False when out of memory (the block is then not marked). Call inside the manager. */
 bool ali_sample_take(uintptr_t block, uint32_t site, uint64_t size, int64_t interval,
                      const uintptr_t *frames, int n);
+/* Records the stack of the first allocation of site `site` (made from return address pc) as a
+ * stack of that site with no weight: every site then has a stack to show, even one no sample
+ * reached (a leak of a few blocks). Call inside the manager, once per site. */
+void ali_sample_first_stack(uint32_t site, uintptr_t pc);
 /* A sampled block is freed (or moved by realloc): its weight leaves its stack's live figures. */
 void ali_sample_free(uintptr_t block);
 /* Copies every stack's live estimates as its peak estimates (peak.c, at each peak copy). */

@@ -208,7 +208,7 @@ static long gather(prof_site **out)
         }
         int k = 0;
         for (size_t i = 0; !site->loc && i < nsamples; i++)
-            if (smp[i].site == id)
+            if (smp[i].site == id && smp[i].samples > 0) /* not first-allocation stacks */
                 of_site[k++] = &smp[i];
         used += k ? expand(p, of_site, k) : 1;
     }

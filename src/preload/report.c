@@ -200,15 +200,19 @@ static uint64_t samples_taken;
  * frame outside them, takes one that goes on to that frame's callers. */
 static const ali_sample_stack *sample_of(uint32_t site, bool at_peak, const uintptr_t *own, int n)
 {
-    const ali_sample_stack *best = NULL;
+    const ali_sample_stack *best = NULL, *first = NULL;
     for (size_t i = 0; i < nsamples; i++) {
-        double b = at_peak ? samples[i].peak_bytes : samples[i].live_bytes;
-        if (samples[i].site == site && samples[i].n > n && b > 0.5 &&
-            (!own || memcmp(samples[i].pc, own, (size_t)n * sizeof *own) == 0) &&
-            (!best || b > (at_peak ? best->peak_bytes : best->live_bytes)))
-            best = &samples[i];
+        const ali_sample_stack *s = &samples[i];
+        if (s->site != site || s->n <= n ||
+            (own && memcmp(s->pc, own, (size_t)n * sizeof *own) != 0))
+            continue;
+        double b = at_peak ? s->peak_bytes : s->live_bytes;
+        if (b > 0.5 && (!best || b > (at_peak ? best->peak_bytes : best->live_bytes)))
+            best = s;
+        else if (s->samples == 0)
+            first = s; /* the site's first allocation (ali_sample_first_stack) */
     }
-    return best;
+    return best ? best : first;
 }
 
 /* `stack` of an entry (SPEC §6: every entry has one): the sampled stack that extends the site's
@@ -249,13 +253,19 @@ static void samples_json(cJSON *doc)
     cJSON *o = cJSON_AddObjectToObject(doc, "sampling");
     cJSON_AddNumberToObject(o, "interval_bytes", (double)interval);
     cJSON_AddNumberToObject(o, "seed", (double)seed);
+    size_t sampled = 0; /* stacks with samples: not the first-allocation stacks alone */
+    for (size_t i = 0; i < nsamples; i++)
+        sampled += samples[i].samples > 0;
     cJSON_AddNumberToObject(o, "samples", (double)samples_taken);
-    cJSON_AddNumberToObject(o, "stacks", (double)nsamples);
+    cJSON_AddNumberToObject(o, "stacks", (double)sampled);
     cJSON_AddBoolToObject(o, "exact", exact);
     qsort(samples, nsamples, sizeof *samples, by_alloc_bytes_desc);
     cJSON *arr = cJSON_AddArrayToObject(doc, "sampled_stacks");
-    for (size_t i = 0; arr && i < nsamples && i < TOP_SITES; i++) {
+    for (size_t i = 0, shown = 0; arr && i < nsamples && shown < TOP_SITES; i++) {
         const ali_sample_stack *s = &samples[i];
+        if (s->samples == 0)
+            continue;
+        shown++;
         ali_symbol sym;
         ali_symbolize(s->pc[ali_wrapper_named_frame(s->pc, s->n)], &sym);
         cJSON *e = cJSON_CreateObject();

@@ -219,6 +219,17 @@ bool ali_sample_take(uintptr_t block, uint32_t site, uint64_t size, int64_t inte
     return i >= 0;
 }
 
+void ali_sample_first_stack(uint32_t site, uintptr_t pc)
+{
+    uintptr_t frames[ALI_STACK_MAX];
+    int n = ali_preload_unwind_from(pc, frames, ALI_STACK_MAX);
+    if (n == 0)
+        return;
+    pthread_mutex_lock(&st.lock);
+    (void)stack_index(frames, n, site); /* out of memory: the site shows its own frames */
+    pthread_mutex_unlock(&st.lock);
+}
+
 void ali_sample_free(uintptr_t block)
 {
     pthread_mutex_lock(&st.lock);
