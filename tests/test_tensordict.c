@@ -516,4 +516,105 @@ TEST(test_allocation_failures_in_tensordict_calls_leave_it_unchanged)
     CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_WARNING), AL_OK);
 }
 
+/* n strings of width w from words[], as a 1-D tensor. */
+static al_tensor *words_of(size_t w, int64_t n, const char *const *words)
+{
+    al_tensor *t = al_tensor_new_string(1, (int64_t[]){n}, w, AL_CPU, NULL);
+    for (int64_t i = 0; t && i < n; i++)
+        CHECK_EQ_INT(al_tensor_set_string(t, (int64_t[]){i}, words[i], strlen(words[i])), AL_OK);
+    return t;
+}
+
+/* A 1-D tensor of codes of type dtype: values[0..n). */
+static al_tensor *codes_of(al_dtype dtype, int64_t n, const int64_t *values)
+{
+    al_tensor *t = al_tensor_new(dtype, 1, (int64_t[]){n}, AL_CPU, NULL);
+    for (int64_t i = 0; t && i < n; i++)
+        CHECK_EQ_INT(al_tensor_set_int64(t, (int64_t[]){i}, values[i]), AL_OK);
+    return t;
+}
+
+/* Entry key decodes to want[0..n) (NUL-padded to the dictionary's width). */
+static int decodes_to(const al_tensordict *td, const char *key, int64_t n, const char *const *want)
+{
+    al_tensor *back = al_tensordict_get(td, key, NULL);
+    int ok = back && al_tensor_dtype(back) == AL_DTYPE_STRING && al_tensor_shape(back)[0] == n;
+    size_t w = back ? al_tensor_itemsize(back) : 0;
+    for (int64_t i = 0; ok && i < n; i++)
+        ok = strnlen(want[i], w + 1) <= w &&
+             strncmp((const char *)al_tensor_data(back) + (size_t)i * w, want[i], w) == 0;
+    al_tensor_free(back);
+    return ok;
+}
+
+/* Out of memory at each allocation al_tensordict_set_encoded makes (the views of codes and
+ * dictionary, the entries' array, the name, nested tensordicts on the way): AL_ENOMEM with a
+ * message, the tensordict as it was, nothing leaked; with no injection the same call succeeds
+ * and reads back. A new entry, a nested one, and a replacement of a plain and of an encoded
+ * entry, with err and without. */
+TEST(test_set_encoded_out_of_memory_at_each_allocation_changes_nothing)
+{
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_OFF), AL_OK);
+    static const char *const bands[] = {"G", "BP", "RP", "G_RVS"};
+    static const char *const want[] = {"G_RVS", "G", "RP", "BP", "G", "G"};
+    al_tensor *dict = words_of(6, 4, bands);
+    al_tensor *codes = codes_of(AL_DTYPE_UINT16, 6, (int64_t[]){3, 0, 2, 1, 0, 0});
+    static const char *const keys[] = {"c", "x.y.z", "a", "enc"};
+    for (int with_err = 1; with_err >= 0; with_err--)
+        for (size_t op = 0; op < sizeof keys / sizeof keys[0]; op++) {
+            al_tensordict *td = al_tensordict_new(6, AL_CPU, NULL);
+            CHECK_EQ_INT(add(td, "a", 6, 0, NULL), AL_OK);
+            CHECK_EQ_INT(add(td, "n.b", 6, AL_ENTRY_TEMPORARY, NULL), AL_OK);
+            al_tensor *old = words_of(6, 4, (const char *const[]){"w", "x", "y", "z"});
+            CHECK_EQ_INT(al_tensordict_set_encoded(td, "enc", codes, old, 0, NULL), AL_OK);
+            al_tensor_free(old);
+            char *before = state_of(td);
+            uint64_t live = test_live_blocks();
+            int ok = 0, failures = 0;
+            for (uint64_t n = 1; !ok && n < 100; n++) {
+                al_error err;
+                al_error_clear(&err);
+                uint64_t injected = al_memory_fail_count();
+                al_memory_fail_after(n, 0);
+                int rc = al_tensordict_set_encoded(td, keys[op], codes, dict, AL_ENTRY_TEMPORARY,
+                                                   with_err ? &err : NULL);
+                al_memory_fail_after(0, 0);
+                if (rc == AL_OK) {
+                    ok = 1;
+                    CHECK_EQ_INT(al_memory_fail_count(), injected); /* none was left to fail */
+                    break;
+                }
+                failures++;
+                CHECK_EQ_INT(al_memory_fail_count(), injected + 1);
+                CHECK_EQ_INT(rc, AL_ENOMEM);
+                if (with_err) {
+                    CHECK_EQ_INT(err.code, AL_ENOMEM);
+                    CHECK(err.message[0] != '\0');
+                }
+                char *now = state_of(td);
+                CHECK_EQ_STR(now, before);
+                free(now);
+                CHECK_EQ_INT(test_live_blocks(), live);
+            }
+            if (!ok || failures < 2)
+                fprintf(stderr, "  set_encoded '%s': ok %d after %d failures\n", keys[op], ok,
+                        failures);
+            CHECK(ok);
+            CHECK(failures >= 2); /* at least the codes' and the dictionary's views */
+            const al_tensor *gc = NULL, *gd = NULL;
+            CHECK_EQ_INT(al_tensordict_get_encoded(td, keys[op], &gc, &gd), AL_OK);
+            CHECK(gc && al_tensor_shares_storage(gc, codes));
+            CHECK(gd && al_tensor_shares_storage(gd, dict));
+            CHECK(decodes_to(td, keys[op], 6, want));
+            unsigned flags = 0;
+            CHECK_EQ_INT(al_tensordict_get_flags(td, keys[op], &flags), AL_OK);
+            CHECK_EQ_INT(flags, AL_ENTRY_TEMPORARY);
+            free(before);
+            al_tensordict_free(td);
+        }
+    al_tensor_free(codes);
+    al_tensor_free(dict);
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_WARNING), AL_OK);
+}
+
 TEST_MAIN()

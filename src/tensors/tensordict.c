@@ -400,6 +400,7 @@ int ali_td_set(al_tensordict *td, const char *key, const al_tensor *t, const al_
     al_tensor *view = al_tensor_view(t, err), *dview = dict ? al_tensor_view(dict, err) : NULL;
     if (!view || (dict && !dview)) {
         al_tensor_free(view);
+        al_tensor_free(dview); /* made when only the first view failed */
         root->busy--;
         return AL_ENOMEM;
     }
