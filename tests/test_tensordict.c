@@ -547,6 +547,107 @@ static int decodes_to(const al_tensordict *td, const char *key, int64_t n, const
     return ok;
 }
 
+/* Every malformed call of al_tensordict_set_encoded is refused with the code the header gives
+ * and a message naming the entry and the fault, with err or without, and changes nothing. */
+TEST(test_set_encoded_refuses_bad_arguments_by_name_and_changes_nothing)
+{
+    static const char *const bands[] = {"G", "BP", "RP"};
+    al_tensordict *td = al_tensordict_new(5, AL_CPU, NULL);
+    CHECK_EQ_INT(add(td, "a", 5, 0, NULL), AL_OK);
+    al_tensor *dict = words_of(4, 3, bands);
+    al_tensor *codes = codes_of(AL_DTYPE_UINT8, 5, (int64_t[]){0, 1, 2, 1, 0});
+    CHECK_EQ_INT(al_tensordict_set_encoded(td, "enc", codes, dict, 0, NULL), AL_OK);
+
+    al_tensor *past = codes_of(AL_DTYPE_UINT8, 5, (int64_t[]){0, 1, 2, 3, 0}); /* 3 of 3 */
+    al_tensor *neg = codes_of(AL_DTYPE_INT32, 5, (int64_t[]){0, 1, -1, 1, 0});
+    al_tensor *huge = codes_of(AL_DTYPE_UINT64, 5, (int64_t[]){0, 0, 0, 0, 0});
+    ((uint64_t *)al_tensor_data(huge))[4] = UINT64_C(1) << 63; /* negative if read as int64 */
+    al_tensor *floats = al_tensor_new(AL_DTYPE_FLOAT32, 1, (int64_t[]){5}, AL_CPU, NULL);
+    al_tensor *bools = al_tensor_new(AL_DTYPE_BOOL, 1, (int64_t[]){5}, AL_CPU, NULL);
+    memset(al_tensor_data(floats), 0, 20);
+    memset(al_tensor_data(bools), 0, 5);
+    al_tensor *short_codes = codes_of(AL_DTYPE_UINT8, 4, (int64_t[]){0, 1, 2, 1});
+    al_tensor *scalar = al_tensor_new(AL_DTYPE_UINT8, 0, NULL, AL_CPU, NULL);
+    memset(al_tensor_data(scalar), 0, 1); /* a valid code: the 0-d shape is the fault */
+    al_tensor *grid = al_tensor_new_string(2, (int64_t[]){3, 1}, 4, AL_CPU, NULL);
+    memset(al_tensor_data(grid), 0, 12);
+    al_tensor *empty = al_tensor_new_string(1, (int64_t[]){0}, 4, AL_CPU, NULL);
+    al_tensor *int_dict = codes_of(AL_DTYPE_INT64, 3, (int64_t[]){7, 8, 9});
+    struct {
+        const char *what;
+        al_tensordict *td;
+        const char *key;
+        const al_tensor *codes, *dict;
+        int code;
+        const char *says[2]; /* the message holds both (NULL: nothing asked) */
+    } cases[] = {
+        {"no tensordict", NULL, "bad", codes, dict, AL_EINVAL, {"tensordict is NULL", NULL}},
+        {"no key", td, NULL, codes, dict, AL_EINVAL, {"key is NULL", NULL}},
+        {"no codes", td, "bad", NULL, dict, AL_EINVAL, {"codes is NULL", NULL}},
+        {"no dictionary", td, "bad", codes, NULL, AL_EINVAL, {"dictionary is NULL", NULL}},
+        {"empty key", td, "", codes, dict, AL_EINVAL, {"key", "empty"}},
+        {"empty path component", td, "x..y", codes, dict, AL_EINVAL, {"x..y", "empty path"}},
+        {"a tensor in the path", td, "a.bad", codes, dict, AL_EINVAL, {"'a'", "not a tensordict"}},
+        {"float codes", td, "bad", floats, dict, AL_EINVAL, {"'bad'", "not integers"}},
+        {"bool codes", td, "bad", bools, dict, AL_EINVAL, {"'bad'", "not integers"}},
+        {"a dictionary of ints", td, "bad", codes, int_dict, AL_EINVAL, {"'bad'", "not 1-d"}},
+        {"a 2-d dictionary", td, "bad", codes, grid, AL_EINVAL, {"'bad'", "2-d"}},
+        {"a code past the end", td, "bad", past, dict, AL_EINVAL, {"'bad'", "element 3"}},
+        {"a negative code", td, "bad", neg, dict, AL_EINVAL, {"'bad'", "element 2"}},
+        {"a code of 2^63", td, "bad", huge, dict, AL_EINVAL, {"'bad'", "element 4"}},
+        {"an empty dictionary", td, "bad", codes, empty, AL_EINVAL, {"'bad'", "element 0"}},
+        {"codes of 4 rows", td, "bad", short_codes, dict, AL_ESHAPE, {"expected 5", "got 4"}},
+        {"0-d codes", td, "bad", scalar, dict, AL_EINVAL, {"'bad'", "0-d"}},
+        {"replacing with a bad pair", td, "enc", past, dict, AL_EINVAL, {"'enc'", "element 3"}},
+    };
+    char *before = state_of(td);
+    uint64_t live = test_live_blocks();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        al_error err;
+        al_error_clear(&err);
+        int rc = al_tensordict_set_encoded(cases[i].td, cases[i].key, cases[i].codes, cases[i].dict,
+                                           0, &err);
+        int rc_quiet = al_tensordict_set_encoded(cases[i].td, cases[i].key, cases[i].codes,
+                                                 cases[i].dict, 0, NULL);
+        int said = err.code == rc;
+        for (int k = 0; k < 2; k++)
+            said = said && (!cases[i].says[k] || strstr(err.message, cases[i].says[k]));
+        if (rc != cases[i].code || rc_quiet != cases[i].code || !said)
+            fprintf(stderr, "  %s: code %d (without err %d), want %d: %s\n", cases[i].what, rc,
+                    rc_quiet, cases[i].code, err.message);
+        CHECK_EQ_INT(rc, cases[i].code);
+        CHECK_EQ_INT(rc_quiet, cases[i].code);
+        CHECK(said);
+        char *now = state_of(td);
+        CHECK_EQ_STR(now, before);
+        free(now);
+        CHECK_EQ_INT(test_live_blocks(), live);
+    }
+    CHECK(!al_tensordict_contains(td, "bad"));
+    CHECK(decodes_to(td, "enc", 5, (const char *const[]){"G", "BP", "RP", "BP", "G"}));
+    /* The header asks for n strings, not n distinct ones: a dictionary that repeats a value is
+     * a valid mapping (Arrow allows one too) and decodes as given. */
+    static const char *const twice[] = {"G", "BP", "G"};
+    al_tensor *dup = words_of(4, 3, twice);
+    CHECK_EQ_INT(al_tensordict_set_encoded(td, "dup", codes, dup, 0, NULL), AL_OK);
+    CHECK(decodes_to(td, "dup", 5, (const char *const[]){"G", "BP", "G", "BP", "G"}));
+    free(before);
+    al_tensor_free(dup);
+    al_tensor_free(int_dict);
+    al_tensor_free(empty);
+    al_tensor_free(grid);
+    al_tensor_free(scalar);
+    al_tensor_free(short_codes);
+    al_tensor_free(bools);
+    al_tensor_free(floats);
+    al_tensor_free(huge);
+    al_tensor_free(neg);
+    al_tensor_free(past);
+    al_tensor_free(codes);
+    al_tensor_free(dict);
+    al_tensordict_free(td);
+}
+
 /* Out of memory at each allocation al_tensordict_set_encoded makes (the views of codes and
  * dictionary, the entries' array, the name, nested tensordicts on the way): AL_ENOMEM with a
  * message, the tensordict as it was, nothing leaked; with no injection the same call succeeds

@@ -323,9 +323,11 @@ AL_API AL_NODISCARD int al_tensordict_get_encoded(const al_tensordict *td, const
 /* Sets entry `key` to dictionary-encoded strings, as al_tensordict_set sets a tensor: `codes`
  * (integers, the entry's shape, each in 0..n-1) and `dictionary` (n strings, 1-D), both on the
  * tensordict's device, kept as views. The pair reads back as al_tensordict_get_encoded gives
- * it, and al_tensordict_get decodes it. AL_EINVAL (the message names the entry and the fault)
- * for codes that are not integers, a dictionary that is not 1-D strings, a code outside the
- * dictionary; otherwise what al_tensordict_set returns. */
+ * it, and al_tensordict_get decodes it. The dictionary's strings need not be distinct: two
+ * codes may stand for equal strings, and each decodes as given. AL_EINVAL (the message names
+ * the entry and the fault) for a NULL argument (named), codes that are not integers, a
+ * dictionary that is not 1-D strings, a code outside the dictionary; otherwise what
+ * al_tensordict_set returns. */
 AL_API AL_NODISCARD int al_tensordict_set_encoded(al_tensordict *td, const char *key,
                                                   const al_tensor *codes,
                                                   const al_tensor *dictionary, unsigned flags,

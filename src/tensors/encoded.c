@@ -31,7 +31,11 @@ int al_tensordict_set_encoded(al_tensordict *td, const char *key, const al_tenso
                               const al_tensor *dictionary, unsigned flags, al_error *err)
 {
     if (!td || !key || !codes || !dictionary)
-        return al_error_set(err, AL_EINVAL, "al_tensordict_set_encoded: a NULL argument");
+        return al_error_set(err, AL_EINVAL, "al_tensordict_set_encoded: %s is NULL",
+                            !td      ? "the tensordict"
+                            : !key   ? "the key"
+                            : !codes ? "codes"
+                                     : "the dictionary");
     if (!ali_dtype_is_int(codes->dtype))
         return al_error_set(err, AL_EINVAL, "entry '%s': codes of type %s are not integers", key,
                             al_dtype_name(codes->dtype));

@@ -406,8 +406,14 @@ int ali_td_set(al_tensordict *td, const char *key, const al_tensor *t, const al_
     }
     undo u = {0};
     const char *leaf;
-    al_tensordict *parent = walk_parent(td, key, true, &leaf, &u, err);
-    rc = parent ? AL_OK : err ? err->code : AL_ENOMEM;
+    /* A local record: walk_parent's code (AL_EINVAL for a tensor in the path, AL_ENOMEM) is
+     * the call's, also when the caller passed no err. */
+    al_error local;
+    al_error_clear(&local);
+    al_tensordict *parent = walk_parent(td, key, true, &leaf, &u, &local);
+    rc = parent ? AL_OK : local.code ? local.code : AL_ENOMEM;
+    if (!parent && err)
+        *err = local;
     if (parent) {
         ptrdiff_t i = find(parent, leaf, strlen(leaf), true);
         if (i >= 0) {
