@@ -111,9 +111,10 @@ typedef struct al_mpi_optimize_report {
  * which; dry_run decides and reports without changing anything. Every
  * rank's td must hold the same entries with the same dtypes (as al_mpi_survey_load gives).
  * `report` may be NULL. AL_OK; on failure (AL_EINVAL: entries that differ between ranks;
- * AL_ENOMEM, AL_EMPI, AL_EPEER) every rank returns the error and, when it came before the
- * commit (every new tensor is built first), no td has changed; an AL_ENOMEM while replacing
- * entries leaves those replaced so far narrowed on that rank, their values unchanged. */
+ * AL_ENOMEM, AL_EMPI, AL_EPEER) every rank returns the error and no td has changed: every new
+ * tensor is built first, and when replacing the entries fails on any rank, every rank puts
+ * back those it had replaced. Only when putting one back runs out of memory too does that
+ * entry stay narrowed on that rank, its values unchanged. */
 AL_API AL_NODISCARD int al_mpi_optimize_memory(al_tensordict *td, const al_optimize_options *opts,
                                                MPI_Comm comm, al_mpi_optimize_report *report);
 

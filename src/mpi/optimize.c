@@ -234,6 +234,42 @@ static bool dict_candidate(const al_tensor *t, const figures *f, const al_optimi
     return al_tensor_dtype(t) == AL_DTYPE_STRING && (o->passes & AL_OPTIMIZE_STRINGS) && !f->binary;
 }
 
+/* Replaces every entry i that has a built[i] (with dicts[i] when encoded); rc is the job's
+ * status so far (the same on every rank). Every rank first takes views of the tensors it will
+ * replace; when replacing fails on any rank (al_tensordict_set can run out of memory for its
+ * view), every rank puts back what it had replaced, so that the parts keep the same types on
+ * every rank and the next call starts from agreeing tables. Only a put-back that runs out of
+ * memory too leaves an entry narrowed (its values kept). Collective. */
+static int commit(al_tensordict *td, al_tensor **built, al_tensor **dicts, size_t n, int rc,
+                  MPI_Comm comm, al_error *err)
+{
+    al_tensor **old = rc == AL_OK ? AL_NEW_ARRAY(al_tensor *, n + 1) : NULL;
+    if (rc == AL_OK && !old)
+        rc = al_error_set(err, AL_ENOMEM, "al_mpi_optimize_memory: out of memory");
+    char key[KEY_MAX];
+    al_tensordict_entry e;
+    for (size_t i = 0; rc == AL_OK && i < n; i++)
+        if (built[i] && entry_key(td, i, &e, key) && !(old[i] = al_tensor_view(e.tensor, err)))
+            rc = err && err->code ? err->code : AL_ENOMEM;
+    bool started = (rc = al_mpi_agree(comm, rc, err)) == AL_OK;
+    size_t done = 0;
+    for (; rc == AL_OK && done < n; done++)
+        if (built[done] && entry_key(td, done, &e, key))
+            rc = dicts[done]
+                     ? al_tensordict_set_encoded(td, key, built[done], dicts[done], e.flags, err)
+                     : al_tensordict_set(td, key, built[done], e.flags, err);
+    if (started && (rc = al_mpi_agree(comm, rc, err)) != AL_OK)
+        for (size_t i = 0; i < done; i++) /* an entry now encoded is no entry_key: by name */
+            if (old[i] && al_tensordict_entry_at(td, i, &e) == AL_OK &&
+                al_tensordict_key_escape(e.name, key, KEY_MAX) < KEY_MAX)
+                /* Out of memory again: this entry stays narrowed, as the header says. */
+                (void)!al_tensordict_set(td, key, old[i], e.flags, NULL);
+    for (size_t i = 0; old && i < n; i++)
+        al_tensor_free(old[i]);
+    al_free(old);
+    return rc;
+}
+
 /* Builds every encoded or narrowed tensor (built[i], with dicts[i] when encoded; NULL when
  * unchanged), then replaces the entries; *after gets the entries' bytes as they are (dry run:
  * would be) afterwards. Collective: the dictionary pass runs in step on every rank. */
@@ -246,7 +282,13 @@ static int apply(al_tensordict *td, const figures *f, size_t n, const al_optimiz
     char key[KEY_MAX];
     al_tensordict_entry e;
     *changed = 0;
-    for (size_t i = 0; built && i < n; i++) /* in step on every rank, failed or not */
+    /* The dictionary pass runs on every rank or on none: rc is the same everywhere after the
+     * agree above. Inside it each call takes part whatever this rank's rc (a rank that failed
+     * in one entry's pass still joins the next entry's collectives). Keying the loop on this
+     * rank's `built` instead let the other ranks wait in the pass's collectives while a rank
+     * whose array failed went on to its next call's (tests/mpi/mpi_dict_fault.c). */
+    bool pass = rc == AL_OK;
+    for (size_t i = 0; pass && i < n; i++)
         if (entry_key(td, i, &e, key) && dict_candidate(e.tensor, &f[i], o))
             rc = ali_mpi_dictionary(e.tensor, f[i].width ? (size_t)f[i].width : 1, o, rc, comm,
                                     &built[i], &dicts[i], err);
@@ -262,15 +304,13 @@ static int apply(al_tensordict *td, const figures *f, size_t n, const al_optimiz
         *after += al_tensor_nbytes(built[i] ? built[i] : e.tensor) +
                   (dicts[i] ? al_tensor_nbytes(dicts[i]) : 0);
     }
-    if ((rc = al_mpi_agree(comm, rc, err)) == AL_OK && !o->dry_run)
-        for (size_t i = 0; rc == AL_OK && i < n; i++)
-            if (built[i] && entry_key(td, i, &e, key))
-                rc = dicts[i] ? al_tensordict_set_encoded(td, key, built[i], dicts[i], e.flags, err)
-                              : al_tensordict_set(td, key, built[i], e.flags, err);
+    rc = al_mpi_agree(comm, rc, err);
+    if (!o->dry_run)
+        rc = commit(td, built, dicts, n, rc, comm, err);
     for (size_t i = 0; built && i < 2 * n; i++)
         al_tensor_free(built[i]);
     al_free(built);
-    return al_mpi_agree(comm, rc, err);
+    return rc;
 }
 
 int al_mpi_optimize_memory(al_tensordict *td, const al_optimize_options *opts, MPI_Comm comm,
