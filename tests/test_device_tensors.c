@@ -721,6 +721,23 @@ static void *op_td_cuda(void *td) { return al_tensordict_to(td, CUDA0, NULL); }
 static void *op_td_cpu(void *td) { return al_tensordict_to(td, AL_CPU, NULL); }
 static void *op_get_cls(void *td) { return al_tensordict_get(td, "cls", NULL); }
 
+/* Sets td's encoded pair "cls" (on the device) again as "again.cls": the codes' range check
+ * reads them through a host copy, and "again" is created on the way. */
+static void *op_set_encoded(void *td)
+{
+    const al_tensor *codes = NULL, *dict = NULL;
+    CHECK_EQ_INT(al_tensordict_get_encoded(td, "cls", &codes, &dict), AL_OK);
+    al_error err;
+    al_error_clear(&err);
+    int rc = al_tensordict_set_encoded(td, "again.cls", codes, dict, 0, &err);
+    if (rc != AL_OK) {
+        CHECK_EQ_INT(rc, AL_ENOMEM);
+        CHECK(err.code == AL_ENOMEM && err.message[0]);
+        CHECK(!al_tensordict_contains(td, "again"));
+    }
+    return rc == AL_OK ? td : NULL;
+}
+
 static void *op_equal(void *pair)
 {
     al_tensor **p = pair;
@@ -772,6 +789,11 @@ TEST(test_host_allocation_failures_during_copies_leak_nothing)
         check_same(th, AL_CPU, td);
     al_tensor *cls = tg ? with_failures(op_get_cls, tg, &failures) : NULL; /* decode via host */
     CHECK(cls && on(cls, CUDA0) && failures >= 4);
+    CHECK(tg && with_failures(op_set_encoded, tg, &failures) == tg);
+    CHECK(failures >= 5); /* host copy of the codes, two views, "again", its entry */
+    al_tensor *again = tg ? al_tensordict_get(tg, "again.cls", NULL) : NULL;
+    CHECK(again && cls && tensor_equal(again, cls, AL_EQUAL_BITWISE) == 1);
+    al_tensor_free(again);
     al_tensor_free(cls);
     al_tensordict_free(th);
     al_tensordict_free(tg);
