@@ -85,4 +85,36 @@ static inline uint64_t median(const uint64_t *v, int n, uint64_t *min)
     return m;
 }
 
+/* alloc_at(site, n): one of 100 distinct call sites, each a case of a switch made of A(i), a
+ * macro the including file defines as `case (i): return <an allocation of n bytes>;` (each
+ * expansion is its own call site; give each its own tag where they share a line). */
+#define BENCH_X10_(A, d)                                                                           \
+    A(10 * (d) + 0)                                                                                \
+    A(10 * (d) + 1)                                                                                \
+    A(10 * (d) + 2)                                                                                \
+    A(10 * (d) + 3)                                                                                \
+    A(10 * (d) + 4)                                                                                \
+    A(10 * (d) + 5)                                                                                \
+    A(10 * (d) + 6)                                                                                \
+    A(10 * (d) + 7)                                                                                \
+    A(10 * (d) + 8)                                                                                \
+    A(10 * (d) + 9)
+#define BENCH_SITES_100(A)                                                                         \
+    static void *alloc_at(int site, size_t n)                                                      \
+    {                                                                                              \
+        switch (site) {                                                                            \
+            BENCH_X10_(A, 0)                                                                       \
+            BENCH_X10_(A, 1)                                                                       \
+            BENCH_X10_(A, 2)                                                                       \
+            BENCH_X10_(A, 3)                                                                       \
+            BENCH_X10_(A, 4)                                                                       \
+            BENCH_X10_(A, 5)                                                                       \
+            BENCH_X10_(A, 6)                                                                       \
+            BENCH_X10_(A, 7)                                                                       \
+            BENCH_X10_(A, 8)                                                                       \
+            BENCH_X10_(A, 9)                                                                       \
+        }                                                                                          \
+        return NULL;                                                                               \
+    }
+
 #endif

@@ -33,25 +33,7 @@ static const char *const tags[10] = {"struct star",  "struct galaxy", "column ra
 #define A(i)                                                                                       \
     case (i):                                                                                      \
         return al_malloc_tagged(n, tags[(i) % 10]);
-#define X10(d)                                                                                     \
-    A(10 * (d) + 0)                                                                                \
-    A(10 * (d) + 1)                                                                                \
-    A(10 * (d) + 2)                                                                                \
-    A(10 * (d) + 3)                                                                                \
-    A(10 * (d) + 4)                                                                                \
-    A(10 * (d) + 5)                                                                                \
-    A(10 * (d) + 6)                                                                                \
-    A(10 * (d) + 7)                                                                                \
-    A(10 * (d) + 8)                                                                                \
-    A(10 * (d) + 9)
-
-static void *alloc_at(int site, size_t n)
-{
-    switch (site) {
-        X10(0) X10(1) X10(2) X10(3) X10(4) X10(5) X10(6) X10(7) X10(8) X10(9)
-    }
-    return NULL;
-}
+BENCH_SITES_100(A)
 
 enum { OP_DIAGNOSE, OP_SNAPSHOT, OP_DIFF, OP_JSON, OP_TEXT, OP_STATS, OP_COUNT };
 static const char *const op_names[OP_COUNT] = {"al_diagnose_memory_leaks + free",

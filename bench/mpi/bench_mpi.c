@@ -83,25 +83,7 @@ static void bench_load(const char *path, int repeats)
 #define A(i)                                                                                       \
     case (i):                                                                                      \
         return al_malloc_tagged(n, "site " #i);
-#define X10(d)                                                                                     \
-    A(10 * (d) + 0)                                                                                \
-    A(10 * (d) + 1)                                                                                \
-    A(10 * (d) + 2)                                                                                \
-    A(10 * (d) + 3)                                                                                \
-    A(10 * (d) + 4)                                                                                \
-    A(10 * (d) + 5)                                                                                \
-    A(10 * (d) + 6)                                                                                \
-    A(10 * (d) + 7)                                                                                \
-    A(10 * (d) + 8)                                                                                \
-    A(10 * (d) + 9)
-
-static void *alloc_at(int site, size_t n)
-{
-    switch (site) {
-        X10(0) X10(1) X10(2) X10(3) X10(4) X10(5) X10(6) X10(7) X10(8) X10(9)
-    }
-    return NULL;
-}
+BENCH_SITES_100(A)
 
 static void bench_diagnose(int repeats)
 {
