@@ -114,7 +114,9 @@ typedef struct al_mpi_optimize_report {
  * AL_ENOMEM, AL_EMPI, AL_EPEER) every rank returns the error and no td has changed: every new
  * tensor is built first, and when replacing the entries fails on any rank, every rank puts
  * back those it had replaced. Only when putting one back runs out of memory too does that
- * entry stay narrowed on that rank, its values unchanged. */
+ * entry stay narrowed on that rank, its values unchanged. On failure each rank also logs what
+ * failed (logger "astrolab.mpi", level ERROR): the rank that ran out names the allocation, the
+ * others the rank that failed. */
 AL_API AL_NODISCARD int al_mpi_optimize_memory(al_tensordict *td, const al_optimize_options *opts,
                                                MPI_Comm comm, al_mpi_optimize_report *report);
 

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "astrolab/log.h"
 #include "mpi/mpi_int.h"
 
 /* Longest entry key narrowed (escaped); longer ones stay as they are. */
@@ -339,5 +340,8 @@ int al_mpi_optimize_memory(al_tensordict *td, const al_optimize_options *opts, M
     al_free(f);
     if (rc == AL_OK && report)
         *report = (al_mpi_optimize_report){figs[0], figs[1], job[0], job[1], changed};
+    else if (rc != AL_OK) /* the call has no al_error (SPEC §9): the logger says what failed */
+        al_log(AL_LOG_ERROR, "astrolab.mpi", "al_mpi_optimize_memory: %s",
+               err.message[0] ? err.message : al_strerror(rc));
     return rc;
 }

@@ -8,6 +8,7 @@
  * dictionary everywhere. The part holds a string entry that is encoded (the job's four values,
  * one of them only on the last rank), one with too many distinct values (narrowed instead) and
  * an integer entry (narrowed): every allocation of the pass and around it. */
+#include "../log_capture.h"
 #include "mpi_common.h"
 
 #define ROWS 300
@@ -118,7 +119,9 @@ static int sweep(int victim, const al_optimize_options *o)
         if (mt_rank == victim)
             al_memory_fail_after(n, 0);
         al_mpi_optimize_report rep;
+        capture_only("astrolab.mpi", AL_LOG_ERROR);
         int rc = al_mpi_optimize_memory(td, o, MPI_COMM_WORLD, &rep);
+        capture_end();
         al_memory_fail_after(0, 0);
         int fired = al_memory_fail_count() != injected, any = 0;
         MPI_Allreduce(&fired, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
@@ -136,6 +139,11 @@ static int sweep(int victim, const al_optimize_options *o)
             fprintf(stderr, "rank %d: victim %d, allocation %llu: code %d, want %d\n", mt_rank,
                     victim, (unsigned long long)n, rc, want);
         MT_CHECK(rc == want);
+        /* The call has no al_error: its log says what failed, and where. */
+        char peer[48];
+        snprintf(peer, sizeof peer, "rank %d", victim);
+        MT_CHECK(log_errors >= 1 && captured("al_mpi_optimize_memory: "));
+        MT_CHECK(mt_rank == victim ? captured("out of memory") : captured(peer));
         char *now = al_tensordict_memory_info_json(td);
         if (!before || !now || strcmp(before, now) != 0)
             fprintf(stderr, "rank %d: victim %d, allocation %llu: the part changed\n", mt_rank,
