@@ -54,15 +54,17 @@ static void base_name(char *dst, size_t len, const char *path)
     snprintf(dst, len, "%s", slash ? slash + 1 : path ? path : "?");
 }
 
-/* The object and dynamic symbol of a call instruction, by dladdr alone. */
-static void lookup_dynamic(uintptr_t call, ali_symbol *out)
+/* The object and dynamic symbol of a call instruction, by dladdr alone; the object's load
+ * address, or 0 when dladdr knows no object. */
+static uintptr_t lookup_dynamic(uintptr_t call, ali_symbol *out)
 {
     Dl_info dl;
-    if (dladdr((void *)call, &dl)) {
-        base_name(out->object, sizeof out->object, dl.dli_fname);
-        if (dl.dli_sname)
-            snprintf(out->function, sizeof out->function, "%s", dl.dli_sname);
-    }
+    if (!dladdr((void *)call, &dl))
+        return 0;
+    base_name(out->object, sizeof out->object, dl.dli_fname);
+    if (dl.dli_sname)
+        snprintf(out->function, sizeof out->function, "%s", dl.dli_sname);
+    return (uintptr_t)dl.dli_fbase;
 }
 
 /* ld.so or libc, by the object's base name. */
@@ -144,11 +146,10 @@ static void outside_system_headers(Dwfl_Module *m, uintptr_t call, ali_symbol *o
     free(scopes);
 }
 
-static void lookup(uintptr_t pc, ali_symbol *out)
+/* Function and file:line from the debug information (or the symbol table) through libdwfl. */
+static void lookup_debug(uintptr_t pc, ali_symbol *out)
 {
-    memset(out, 0, sizeof *out);
     uintptr_t call = pc - 1; /* the call instruction, not the one after it */
-    lookup_dynamic(call, out);
     /* The runtime's own lines are named by dynamic symbol only: with libc6-dbg installed,
      * reading libc's debug information took 50 ms of every report. */
     if (runtime_object(out->object))
@@ -177,6 +178,23 @@ static void lookup(uintptr_t pc, ali_symbol *out)
         line_by_unit_scan(m, call, out);
     }
     outside_system_headers(m, call, out);
+}
+
+/* A return address with no symbol (a stripped program: Debian's source-extractor, SWarp,
+ * solve-field) is named "object+0xOFFSET", the offset from where the object was loaded, as the
+ * dashboard names it (src/ui/routes.c): the same in every run despite address randomization,
+ * so runs and MPI ranks compare, and what `eu-addr2line -e OBJECT` takes for a PIE program or
+ * a shared library once its debug symbols are installed. */
+static void lookup(uintptr_t pc, ali_symbol *out)
+{
+    memset(out, 0, sizeof *out);
+    uintptr_t base = lookup_dynamic(pc - 1, out);
+    lookup_debug(pc, out);
+    if (!out->function[0] && out->object[0] && base && pc > base) {
+        char named[sizeof out->function]; /* object and function share out: no overlap */
+        snprintf(named, sizeof named, "%s+%#lx", out->object, (unsigned long)(pc - base));
+        memcpy(out->function, named, sizeof named);
+    }
 }
 
 int ali_symbolize(uintptr_t pc, ali_symbol *out)
