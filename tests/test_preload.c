@@ -332,6 +332,29 @@ TEST(test_run_finds_leak_inside_shared_library)
     cJSON_Delete(doc);
 }
 
+TEST(test_run_leaves_the_dynamic_loaders_records_to_the_runtime)
+{
+    /* SWarp's threads leave through pthread_exit: the loader's records of libgcc_s were
+     * reported as 6 blocks leaked at SWarp's call to pthread_exit, one of them lost. */
+    const char *report = test_tmp_path("dlopen.json"), *err = test_tmp_path("dlopen.err");
+    int status = run_program("plain_dlopen", report, err);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cJSON *doc = load_json(report);
+    CHECK(doc != NULL);
+    if (!doc)
+        return;
+    check_leak(doc, "plain_dlopen.c", "/* LEAK-D */", 3, 3 * 48);
+    const char *lines[] = {"/* DLOPEN */", "/* PTHREAD-EXIT */"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *l = leak_at(doc, "plain_dlopen.c", marker_line("plain_dlopen.c", lines[i]));
+        CHECK(l == NULL);
+        if (l)
+            fprintf(stderr, "  %d blocks filed at the program's %s line\n",
+                    cJSON_GetObjectItem(l, "count")->valueint, lines[i]);
+    }
+    cJSON_Delete(doc);
+}
+
 /* The function of the leak entry of `count` blocks of 300 bytes live at exit, copied into out
  * ("" when none). */
 static void leak_function_by_count(const char *report, int count, char *out, size_t len)

@@ -222,7 +222,8 @@ cJSON *ali_errors_json(void);
 /* runtime.c: is return address pc in libc's or ld.so's code? (Ranges found once.) */
 bool ali_preload_in_runtime(uintptr_t pc);
 /* The first frame outside the runtime above return address pc on this thread's stack (the
- * program's call into libc), or 0 when every frame is the runtime's. Unwinds: slow path only. */
+ * program's call into libc), or 0 when every frame is the runtime's or the dynamic loader
+ * made the allocation (its records are the runtime's). Unwinds: slow path only. */
 uintptr_t ali_preload_program_frame(uintptr_t pc);
 /* The tag of blocks the runtime allocated for the program (at the program's frame). */
 extern const char ali_tag_libc[];

@@ -1,8 +1,11 @@
 /* The C runtime's code (libc and ld.so) as address ranges, and the program's frame behind an
  * allocation the runtime made for it. What a program leaks through libc (asprintf, realpath,
  * getline...) is the program's leak at the program's line, as valgrind reports it; judging by
- * the immediate caller filed it under "kept by the C runtime". preload.c asks here only when
- * the caller of malloc is in the runtime; report.c decides what such a site's blocks are. */
+ * the immediate caller filed it under "kept by the C runtime". What the dynamic loader
+ * allocates (the records of an object dlopen loads, for the program, for NSS, or for
+ * pthread_exit, which loads libgcc_s to unwind) stays the runtime's: the loader keeps it until
+ * dlclose or exit. preload.c asks here only when the caller of malloc is in the runtime;
+ * report.c decides what such a site's blocks are. */
 #include <libunwind.h>
 #include <link.h>
 #include <pthread.h>
@@ -18,14 +21,20 @@ static struct {
     int n;
     struct {
         uintptr_t lo, hi;
+        bool loader; /* ld.so's code, not libc's */
     } r[RANGES_MAX];
 } rt = {.once = PTHREAD_ONCE_INIT};
+
+static const char *base_of(const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    return slash ? slash + 1 : path ? path : "";
+}
 
 /* libc.so.* and ld-linux*: by base name, as symbolize.c's runtime_object. */
 static bool runtime_name(const char *path)
 {
-    const char *slash = path ? strrchr(path, '/') : NULL;
-    const char *base = slash ? slash + 1 : path ? path : "";
+    const char *base = base_of(path);
     return strncmp(base, "ld-linux", 8) == 0 || strncmp(base, "libc.so", 7) == 0;
 }
 
@@ -39,6 +48,7 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *data)
         if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
             rt.r[rt.n].lo = info->dlpi_addr + ph->p_vaddr;
             rt.r[rt.n].hi = rt.r[rt.n].lo + ph->p_memsz;
+            rt.r[rt.n].loader = strncmp(base_of(info->dlpi_name), "ld-linux", 8) == 0;
             rt.n++;
         }
     }
@@ -47,26 +57,36 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *data)
 
 static void find_runtime(void) { dl_iterate_phdr(add_object, NULL); }
 
-bool ali_preload_in_runtime(uintptr_t pc)
+/* The runtime range holding return address pc, or -1. */
+static int runtime_range(uintptr_t pc)
 {
     pthread_once(&rt.once, find_runtime);
     for (int i = 0; i < rt.n; i++)
         if (pc - 1 >= rt.r[i].lo && pc - 1 < rt.r[i].hi) /* pc: a return address */
-            return true;
-    return false;
+            return i;
+    return -1;
 }
+
+bool ali_preload_in_runtime(uintptr_t pc) { return runtime_range(pc) >= 0; }
 
 /* Frames unwound, at most, looking for the program's call into the runtime. */
 #define PROGRAM_FRAME_DEPTH 48
 
 uintptr_t ali_preload_program_frame(uintptr_t pc)
 {
+    int r = runtime_range(pc);
+    if (r >= 0 && rt.r[r].loader)
+        return 0;
     void *buf[PROGRAM_FRAME_DEPTH];
     int n = unw_backtrace(buf, PROGRAM_FRAME_DEPTH), k = 0;
     while (k < n && (uintptr_t)buf[k] != pc)
         k++;
-    for (int i = k + 1; i < n; i++)
-        if (!ali_preload_in_runtime((uintptr_t)buf[i]))
+    for (int i = k + 1; i < n; i++) {
+        r = runtime_range((uintptr_t)buf[i]);
+        if (r < 0)
             return (uintptr_t)buf[i];
+        if (rt.r[r].loader) /* the dynamic loader's own record: the runtime's */
+            return 0;
+    }
     return 0;
 }
