@@ -5,9 +5,12 @@
 # synthetic 2048 x 2048 star fields (bench/astro/make_field.py, Tycho-2 stars from
 # astrometry.net's index, so solve-field solves them), plain and under each tool; compares the
 # outputs with and without `astrolab run` byte for byte (FITS headers without DATE, which holds
-# the time of the run) and prints markdown tables: median wall times and ratios, and the leak
-# totals against valgrind's. Exits 1 when an output of `astrolab run` differs from the plain
-# run's. NAMES for --only: source-extractor, SWarp, image2xy, scamp, solve-field.
+# the time of the run, and the other time-of-run fields programs.py lists) and prints markdown
+# tables: median wall times and ratios, and the leak totals against valgrind's. Exits 1 when
+# an output of `astrolab run` differs from the plain run's. NAMES for --only:
+# source-extractor, SWarp, image2xy, scamp, solve-field. Every run's outputs are kept until
+# the end: about 1.2 GB under $TMPDIR (removed unless --keep). About 10 minutes, mostly
+# valgrind's.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build="$root/build-bench"
