@@ -433,6 +433,15 @@ static __attribute__((noinline)) void *alloc_slow(size_t n, size_t align, bool z
         ali_site *mine = at ? site_of(at, ali_tag_libc) : NULL;
         site = mine ? mine : site;
     }
+    /* A site's first allocation after main: its stack, once (the slow path meets every new
+     * site; the exchange keeps other threads from unwinding it again). Before the block is
+     * made, not after: unwinding after it, with the new block's address live in a register,
+     * left a copy of that address where the exit scan found it (where exactly was not
+     * established), and a lost block counted as reachable in gcc -O3 builds. */
+    if (site && ready && stack_depth == 1 &&
+        !atomic_load_explicit(&site->stack_noted, memory_order_relaxed) &&
+        !atomic_exchange_explicit(&site->stack_noted, 1, memory_order_relaxed))
+        ali_sample_first_stack(site->id, pc);
     void *p = NULL;
     if (AL_UNLIKELY(!site))
         p = NULL;
@@ -442,12 +451,6 @@ static __attribute__((noinline)) void *alloc_slow(size_t n, size_t align, bool z
         p = lean_alloc(ali_shard_self(), n, align, zero, site, pc);
     else
         p = ali_alloc(n, align, zero, site, NULL);
-    /* A site's first allocation after main: its stack, once (the slow path meets every new
-     * site; the exchange keeps other threads from unwinding it again). */
-    if (p && ready && stack_depth == 1 &&
-        !atomic_load_explicit(&site->stack_noted, memory_order_relaxed) &&
-        !atomic_exchange_explicit(&site->stack_noted, 1, memory_order_relaxed))
-        ali_sample_first_stack(site->id, pc);
     in_manager--;
     if (!p)
         errno = ENOMEM;
