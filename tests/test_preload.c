@@ -588,6 +588,9 @@ TEST(test_run_files_allocations_through_wrappers_at_their_callers)
     /* A wrapper that also does work (counts and zeroes) is still one; realloc wrappers too. */
     check_leak(doc, "plain_wrappers.c", "/* SITE-B */", 3, 192);
     check_leak(doc, "plain_wrappers.c", "/* SITE-C */", 1, 1000);
+    /* A wide-string duplicator is a wrapper by its name. */
+    check_leak(doc, "plain_wrappers.c", "/* SITE-W */", 1, 5 * (int)sizeof(wchar_t));
+    CHECK(leak_at(doc, "plain_wrappers.c", marker_line("plain_wrappers.c", "/* WIDE */")) == NULL);
     /* A function not named as an allocator is a site of its own. */
     check_leak(doc, "plain_wrappers.c", "/* TABLE */", 2, 96);
     CHECK(leak_at(doc, "plain_wrappers.c", marker_line("plain_wrappers.c", "/* INNER */")) == NULL);

@@ -5,7 +5,8 @@
  *
  * Which functions are wrappers: those named with --wrapper (ASTROLAB_RUN_WRAPPERS), and,
  * found automatically, small functions whose name says they allocate: the name contains
- * "alloc", "strdup", "strndup" or "memdup", or is C++'s operator new, and the function's code
+ * "alloc", "strdup", "strndup", "wcsdup" (python's _PyMem_RawWcsdup) or "memdup", or is C++'s
+ * operator new, and the function's code
  * is at most WRAPPER_MAX_CODE bytes (by its ELF symbol's size). A function that does real work
  * around its malloc (fills a table, parses a record) is larger, and stays a site; one that
  * logs or counts what it allocates is still a wrapper. Measured sizes of real wrappers (Debian
@@ -81,8 +82,9 @@ static bool says_it_allocates(const char *function)
         low[i] = (char)tolower((unsigned char)function[i]);
     low[i] = '\0';
     return strstr(low, "alloc") || strstr(low, "strdup") || strstr(low, "strndup") ||
-           strstr(low, "memdup") || strncmp(function, "operator new", 12) == 0 ||
-           strncmp(function, "_Znwm", 5) == 0 || strncmp(function, "_Znam", 5) == 0;
+           strstr(low, "wcsdup") || strstr(low, "memdup") ||
+           strncmp(function, "operator new", 12) == 0 || strncmp(function, "_Znwm", 5) == 0 ||
+           strncmp(function, "_Znam", 5) == 0;
 }
 
 bool ali_wrapper_function(const char *function, uint64_t code_size)

@@ -1,11 +1,13 @@
 /* Allocation wrappers for `astrolab run` (issue 17, "wrappers are not sites"): two levels
  * (xmalloc calls my_alloc, which calls malloc), a wrapper that also does work (counted_alloc
  * counts and zeroes), a realloc wrapper, a function that is not a wrapper by name (make_table,
- * a wrapper only with --wrapper make_table), and the same wrappers called from two threads.
+ * a wrapper only with --wrapper make_table), a wide-string duplicator (my_wcsdup: a wrapper by
+ * name, as python's _PyMem_RawWcsdup), and the same wrappers called from two threads.
  * Every block leaks; the lines marked SITE-* are where the report must file them. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 void *volatile sink;
 static size_t counted;
@@ -44,6 +46,15 @@ __attribute__((noinline)) void *xrealloc(void *p, size_t n)
 
 __attribute__((noinline)) void *make_table(size_t n) { return malloc(n); /* TABLE */ }
 
+__attribute__((noinline)) wchar_t *my_wcsdup(const wchar_t *s)
+{
+    size_t n = wcslen(s) + 1;
+    wchar_t *p = malloc(n * sizeof *p); /* WIDE */
+    if (p)
+        wmemcpy(p, s, n);
+    return p;
+}
+
 __attribute__((noinline)) static void two_levels(void)
 {
     for (int i = 0; i < 4; i++)
@@ -68,6 +79,8 @@ __attribute__((noinline)) static void tables(void)
         sink = make_table(48); /* SITE-D */
 }
 
+__attribute__((noinline)) static void wide(void) { sink = my_wcsdup(L"wide"); /* SITE-W */ }
+
 static void *worker(void *arg)
 {
     (void)arg;
@@ -82,6 +95,7 @@ int main(void)
     with_work();
     grows();
     tables();
+    wide();
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
         pthread_create(&t[i], NULL, worker, NULL);
