@@ -219,6 +219,10 @@ void ali_errors_start(void);
 /* `errors`: [{"kind", "site", "message"}...] of the errors kept; the caller owns it. */
 cJSON *ali_errors_json(void);
 
+/* The part of path after its last '/' (path itself without one; "" for NULL). */
+const char *ali_preload_base_name(const char *path);
+/* Is the object at path (or of that base name) the C runtime: libc.so.* or ld-linux*? */
+bool ali_preload_runtime_name(const char *path);
 /* runtime.c: is return address pc in libc's or ld.so's code? (Ranges found once.) */
 bool ali_preload_in_runtime(uintptr_t pc);
 /* The first frame outside the runtime above return address pc on this thread's stack (the

@@ -25,30 +25,29 @@ static struct {
     } r[RANGES_MAX];
 } rt = {.once = PTHREAD_ONCE_INIT};
 
-static const char *base_of(const char *path)
+const char *ali_preload_base_name(const char *path)
 {
     const char *slash = path ? strrchr(path, '/') : NULL;
     return slash ? slash + 1 : path ? path : "";
 }
 
-/* libc.so.* and ld-linux*: by base name, as symbolize.c's runtime_object. */
-static bool runtime_name(const char *path)
+bool ali_preload_runtime_name(const char *path)
 {
-    const char *base = base_of(path);
+    const char *base = ali_preload_base_name(path);
     return strncmp(base, "ld-linux", 8) == 0 || strncmp(base, "libc.so", 7) == 0;
 }
 
 static int add_object(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size, (void)data;
-    if (!runtime_name(info->dlpi_name))
+    if (!ali_preload_runtime_name(info->dlpi_name))
         return 0;
     for (int i = 0; i < info->dlpi_phnum && rt.n < RANGES_MAX; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
             rt.r[rt.n].lo = info->dlpi_addr + ph->p_vaddr;
             rt.r[rt.n].hi = rt.r[rt.n].lo + ph->p_memsz;
-            rt.r[rt.n].loader = strncmp(base_of(info->dlpi_name), "ld-linux", 8) == 0;
+            rt.r[rt.n].loader = strncmp(ali_preload_base_name(info->dlpi_name), "ld-linux", 8) == 0;
             rt.n++;
         }
     }

@@ -50,8 +50,7 @@ static Dwfl *session(void)
 
 static void base_name(char *dst, size_t len, const char *path)
 {
-    const char *slash = path ? strrchr(path, '/') : NULL;
-    snprintf(dst, len, "%s", slash ? slash + 1 : path ? path : "?");
+    snprintf(dst, len, "%s", path ? ali_preload_base_name(path) : "?");
 }
 
 /* The object and dynamic symbol of a call instruction, by dladdr alone; the object's load
@@ -67,18 +66,12 @@ static uintptr_t lookup_dynamic(uintptr_t call, ali_symbol *out)
     return (uintptr_t)dl.dli_fbase;
 }
 
-/* ld.so or libc, by the object's base name. */
-static bool runtime_object(const char *object)
-{
-    return strncmp(object, "ld-linux", 8) == 0 || strncmp(object, "libc.so", 7) == 0;
-}
-
 bool ali_symbol_in_runtime(uintptr_t pc)
 {
     ali_symbol sym;
     memset(&sym, 0, sizeof sym);
     lookup_dynamic(pc - 1, &sym);
-    return runtime_object(sym.object);
+    return ali_preload_runtime_name(sym.object);
 }
 
 /* The source line of `call` in m by visiting each compile unit. libdw 0.188 finds a unit by
@@ -146,14 +139,10 @@ static void outside_system_headers(Dwfl_Module *m, uintptr_t call, ali_symbol *o
     free(scopes);
 }
 
-/* Function and file:line from the debug information (or the symbol table) through libdwfl. */
-static void lookup_debug(uintptr_t pc, ali_symbol *out)
+/* The module of libdwfl's session holding address `call`, or NULL; lock held. An object loaded
+ * since the session began (dlopen) is found by reporting the process's modules again. */
+static Dwfl_Module *module_of(uintptr_t call)
 {
-    uintptr_t call = pc - 1; /* the call instruction, not the one after it */
-    /* The runtime's own lines are named by dynamic symbol only: with libc6-dbg installed,
-     * reading libc's debug information took 50 ms of every report. */
-    if (runtime_object(out->object))
-        return;
     Dwfl *d = session();
     Dwfl_Module *m = d ? dwfl_addrmodule(d, call) : NULL;
     if (!m && d) { /* an object loaded since the session began (dlopen): report again */
@@ -161,6 +150,18 @@ static void lookup_debug(uintptr_t pc, ali_symbol *out)
         if (dwfl_linux_proc_report(d, getpid()) == 0 && dwfl_report_end(d, NULL, NULL) == 0)
             m = dwfl_addrmodule(d, call);
     }
+    return m;
+}
+
+/* Function and file:line from the debug information (or the symbol table) through libdwfl. */
+static void lookup_debug(uintptr_t pc, ali_symbol *out)
+{
+    uintptr_t call = pc - 1; /* the call instruction, not the one after it */
+    /* The runtime's own lines are named by dynamic symbol only: with libc6-dbg installed,
+     * reading libc's debug information took 50 ms of every report. */
+    if (ali_preload_runtime_name(out->object))
+        return;
+    Dwfl_Module *m = module_of(call);
     if (!m)
         return;
     const char *name = dwfl_module_addrname(m, call);
@@ -217,13 +218,7 @@ int ali_symbol_function(uintptr_t pc, char *function, size_t len, uint64_t *code
     uintptr_t call = pc - 1;
     int rc = -1;
     pthread_mutex_lock(&lock);
-    Dwfl *d = session();
-    Dwfl_Module *m = d ? dwfl_addrmodule(d, call) : NULL;
-    if (!m && d) { /* an object loaded since the session began (dlopen): report again */
-        dwfl_report_begin(d);
-        if (dwfl_linux_proc_report(d, getpid()) == 0 && dwfl_report_end(d, NULL, NULL) == 0)
-            m = dwfl_addrmodule(d, call);
-    }
+    Dwfl_Module *m = module_of(call);
     GElf_Sym sym;
     GElf_Off offset;
     const char *name = m ? dwfl_module_addrinfo(m, call, &offset, &sym, NULL, NULL, NULL) : NULL;
