@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "run_common.h"
 #include "test.h"
 
 #define BUILD ASTROLAB_BUILD_DIR
@@ -51,9 +52,6 @@ static int run_program_env(const char *program, const char *report, const char *
     unsetenv(name);
     return status;
 }
-
-static int start_run(bool wait_for, const char *cwd, const char *env, const char *errfile,
-                     const char *const *args);
 
 static int run_program(const char *program, const char *report, const char *errfile)
 {
@@ -1172,39 +1170,6 @@ TEST(test_run_rejects_bad_arguments)
 }
 
 /* -------- The run command's own behaviour -------- */
-
-/* Starts `astrolab run ARGS...` (NULL-terminated, at most 12) in `cwd` (NULL: here) with
- * stderr to errfile (stdout to /dev/null) and one optional NAME=VALUE in its environment; returns
- * the pid, or waits and returns the wait status when `wait_for` is true. */
-static int start_run(bool wait_for, const char *cwd, const char *env, const char *errfile,
-                     const char *const *args)
-{
-    const char *argv[16] = {BUILD "/astrolab", "run"};
-    int n = 2;
-    for (; args[n - 2] && n < 15; n++)
-        argv[n] = args[n - 2];
-    argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 2);
-        int out = open("/dev/null", O_WRONLY);
-        dup2(out, 1);
-        setenv("LD_LIBRARY_PATH", BUILD "/tests", 1); /* plainlib_*.so */
-        if (cwd && chdir(cwd) != 0)
-            _exit(98);
-        if (env)
-            putenv((char *)env);
-        setpgid(0, 0); /* its own group: a signal to it is not the terminal's */
-        execv(argv[0], (char *const *)argv);
-        _exit(99);
-    }
-    if (!wait_for)
-        return pid;
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return status;
-}
 
 static int run_args(const char *errfile, const char *const *args)
 {

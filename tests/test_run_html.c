@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "run_common.h"
 #include "test.h"
 
 #define BUILD ASTROLAB_BUILD_DIR
@@ -19,24 +20,7 @@
  * the wait status. ASTROLAB_STACK_DEPTH=8 gives the flame graphs depth. */
 static int run_args(const char *errfile, const char *const *args)
 {
-    const char *argv[16] = {BUILD "/astrolab", "run"};
-    int n = 2;
-    for (; args[n - 2] && n < 15; n++)
-        argv[n] = args[n - 2];
-    argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 2);
-        int out = open("/dev/null", O_WRONLY);
-        dup2(out, 1);
-        setenv("ASTROLAB_STACK_DEPTH", "8", 1);
-        execv(argv[0], (char *const *)argv);
-        _exit(99);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return status;
+    return start_run(true, NULL, "ASTROLAB_STACK_DEPTH=8", errfile, args);
 }
 
 /* The whole file, NUL-terminated (free() it), or NULL. */
