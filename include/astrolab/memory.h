@@ -122,6 +122,22 @@ typedef struct al_block_info {
 /* Fills *out for live block p. Returns AL_OK, or AL_EBADPTR for a pointer not owned. */
 AL_API AL_NODISCARD int al_block_get_info(const void *p, al_block_info *out);
 
+/* Keeping freed blocks for reuse, for a caller with a cache of its own (numpy's default
+ * handler keeps one; AstroLab's Python handler does too). al_free_keep frees live block p in
+ * every count, exactly as al_free at `site` would (its site's and the process's; a second free
+ * of p is reported as a double free), but keeps its memory; stores its size in *size (may be
+ * NULL). Returns AL_OK; AL_EBADPTR for a pointer that is not a live block (reported as a misuse,
+ * like a bad free); AL_ESCOPE for a block a scope owns and AL_ESTATE for a registered or weakly
+ * referenced one: al_free those. */
+AL_API AL_NODISCARD int al_free_keep(void *p, al_site *site, size_t *size);
+/* Counts kept block p allocated again, at `site`, with its old size, owned by the process
+ * whatever scope is current, and returns it. NULL when the allocation is refused (a hard
+ * limit, an injected failure, no memory for the site's record: reported as al_malloc reports
+ * them) or p is not a kept block; p then stays kept. */
+AL_API AL_NODISCARD void *al_reuse_kept(void *p, al_site *site);
+/* Gives the memory of kept block p back. */
+AL_API void al_release_kept(void *p);
+
 /* The calling thread's small id, as recorded in blocks (1, 2, 3...; never 0). */
 AL_API unsigned al_thread_id(void);
 

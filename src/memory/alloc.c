@@ -240,7 +240,7 @@ ali_block *ali_block_check(const void *p, const al_site *loc, const char *op)
         return NULL;
     }
     ali_where_loc(&where, loc);
-    if (magic == ALI_MAGIC_FREED) {
+    if (magic == ALI_MAGIC_FREED || magic == ALI_MAGIC_KEPT) {
         ali_block freed;
         ali_where alloc_at;
         peek_header(p, &freed);
@@ -316,19 +316,33 @@ void *al_malloc_aligned_at(size_t n, size_t align, const char *tag, al_site *sit
 
 void al_free_at(void *p, al_site *site) { ali_free(p, site); }
 
+/* Whether p is, without asking the backing store, a live and intact block: when the header
+ * lies on p's own page, reading it cannot fault, and the 32-bit magic stands in for asking the
+ * backing store whether it owns p (a region lookup); near a page start the caller asks. */
+static inline bool live_on_page(const void *p)
+{
+    uintptr_t in_page = (uintptr_t)p & (ALI_MIN_PAGE - 1);
+    return (in_page & 15) == 0 && in_page >= sizeof(ali_block) && peek_magic(p) == ALI_MAGIC_LIVE &&
+           guard_intact(ali_block_of(p));
+}
+
+/* Whether p is a block kept by al_free_keep (on its page, as above, or asking the backing store).
+ */
+static inline bool kept(const void *p)
+{
+    uintptr_t in_page = (uintptr_t)p & (ALI_MIN_PAGE - 1);
+    return (in_page & 15) == 0 && (in_page >= sizeof(ali_block) || backing_owns(p)) &&
+           peek_magic(p) == ALI_MAGIC_KEPT;
+}
+
 void ali_free(void *p, const al_site *site)
 {
     if (!p)
         return;
     /* Fast path inlined: a live, intact block watched by nobody, owned by no scope or by a
-     * scope of this thread that still holds it. When the header lies on p's own page, reading
-     * it cannot fault, and the 32-bit magic stands in for asking the backing store whether it
-     * owns p (a region lookup per free); near a page start the slow path asks. */
+     * scope of this thread that still holds it. */
     ali_block *b = ali_block_of(p);
-    uintptr_t in_page = (uintptr_t)p & (ALI_MIN_PAGE - 1);
-    if (AL_LIKELY((in_page & 15) == 0 && in_page >= sizeof(ali_block) &&
-                  peek_magic(p) == ALI_MAGIC_LIVE && guard_intact(b) &&
-                  !(ali_block_flags(b) & ALI_BLOCK_WATCHED))) {
+    if (AL_LIKELY(live_on_page(p) && !(ali_block_flags(b) & ALI_BLOCK_WATCHED))) {
         ali_shard *sh = ali_shard_self();
         if (b->chunk) {
             /* The owner's check: the slot still holds b (else its scope ended: the slow path
@@ -348,6 +362,63 @@ slow:
     b = ali_block_check(p, site, "free");
     if (b)
         ali_free_block(b, site);
+}
+
+int al_free_keep(void *p, al_site *site, size_t *size)
+{
+    ali_block *b = p && AL_LIKELY(live_on_page(p)) ? ali_block_of(p)
+                                                   : ali_block_check(p, site, "al_free_keep");
+    if (!b)
+        return AL_EBADPTR;
+    if (b->chunk)
+        return AL_ESCOPE;
+    if (ali_block_flags(b) & ALI_BLOCK_WATCHED)
+        return AL_ESTATE;
+    if (size)
+        *size = b->size;
+    b->free_site = site;
+    ali_block_release(b, false);
+    b->magic = ALI_MAGIC_KEPT;
+    return AL_OK;
+}
+
+void *al_reuse_kept(void *p, al_site *site)
+{
+    ali_block *b = ali_block_of(p);
+    if (AL_UNLIKELY(!p || !kept(p))) {
+        ali_where where;
+        ali_memory_error("al_reuse_kept of %p at %s: not a block kept by al_free_keep", p,
+                         ali_where_loc(&where, site));
+        return NULL;
+    }
+    ali_site *rt = ali_site_get(site, NULL);
+    if (AL_UNLIKELY(!rt))
+        return fail(b->size, site, "out of memory for the site record");
+    if (AL_UNLIKELY(atomic_load_explicit(&ali_fault_armed, memory_order_relaxed)) &&
+        ali_fault_should_fail(rt->tag, NULL))
+        return fail(b->size, site, "injected failure (al_memory_fail_after)");
+    if (AL_UNLIKELY(atomic_load_explicit(&ali_limits_active, memory_order_relaxed)) &&
+        !ali_limits_admit(b->size, site))
+        return NULL; /* limits.c reported it */
+    ali_shard *sh = ali_shard_self();
+    b->site = rt;
+    b->free_site = NULL;
+    b->tid = sh ? sh->tid : 0;
+    b->magic = ALI_MAGIC_LIVE;
+    if (AL_LIKELY(sh != NULL))
+        ali_account(sh, rt, (int64_t)b->size, 1);
+    return p;
+}
+
+void al_release_kept(void *p)
+{
+    if (!p)
+        return;
+    if (AL_UNLIKELY(!kept(p))) {
+        ali_memory_error("al_release_kept of %p: not a block kept by al_free_keep", p);
+        return;
+    }
+    ali_block_release_raw(ali_block_of(p));
 }
 
 /* Moves a block to a new size through allocate-copy-free, into scope `into`. */
