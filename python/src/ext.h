@@ -5,8 +5,8 @@
  * C side), logbridge.c (C log records into Python's logging), tensordict.c (the TensorDict
  * type), arrays.c (numpy views of C tensors and tensors from numpy, DLPack), survey.c (loads
  * and saves), ui.c (panels and the dashboard), numpy_hook.c (numpy's data allocator),
- * pymem_hook.c (Python's own allocator domains, on request). Every function here needs the
- * GIL unless it says otherwise. */
+ * numpy_cache.c (its per-thread cache of small freed blocks), pymem_hook.c (Python's own allocator
+ * domains, on request). Every function here needs the GIL unless it says otherwise. */
 #ifndef ASTROLAB_PY_EXT_H
 #define ASTROLAB_PY_EXT_H
 
@@ -70,6 +70,18 @@ extern PyMethodDef ext_survey_methods[];
 extern PyMethodDef ext_ui_methods[];
 int ext_numpy_hook_init(PyObject *module);
 extern PyMethodDef ext_numpy_hook_methods[];
+/* numpy_cache.c; none of these needs the GIL. Blocks under EXT_NUMPY_CACHE_MAX bytes only. */
+#define EXT_NUMPY_CACHE_MAX 1024
+/* The site of numpy's frees. */
+extern al_site ext_numpy_free_site;
+/* A cached block of exactly `size` bytes, kept by al_free_keep (the caller al_reuse_kept's
+ * it); NULL when there is none or a scope is current (the caller then allocates). */
+void *ext_numpy_cache_take(size_t size);
+/* Frees block p of `size` bytes, keeping its memory for reuse; 1 when done (or p was not a
+ * live block, already reported), 0 when the caller must al_free it. */
+int ext_numpy_cache_put(void *p, size_t size);
+/* Gives the memory of the calling thread's cached blocks back. */
+void ext_numpy_cache_flush(void);
 extern PyMethodDef ext_pymem_hook_methods[];
 
 #endif /* ASTROLAB_PY_EXT_H */

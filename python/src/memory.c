@@ -168,6 +168,64 @@ static PyObject *diagnose(PyObject *self, PyObject *unused)
     return ext_json_take(json);
 }
 
+/* _count_by_type(objects): [(type, count)] for a list of objects, most numerous first. The
+ * seed's object census over gc.get_objects(): tens of thousands of objects, counted in a C
+ * table keyed by type (the types are held by their objects; a list of them, referenced). */
+static int by_count(const void *a, const void *b)
+{
+    Py_ssize_t x = ((const Py_ssize_t *)a)[1], y = ((const Py_ssize_t *)b)[1];
+    return (x < y) - (x > y);
+}
+
+static PyObject *count_by_type(PyObject *self, PyObject *objects)
+{
+    (void)self;
+    if (!PyList_Check(objects))
+        return PyErr_Format(PyExc_TypeError, "_count_by_type wants a list");
+    Py_ssize_t n = PyList_GET_SIZE(objects), cap = 256, used = 0;
+    Py_ssize_t *t = NULL; /* pairs (type, count), open addressing on the type's address */
+    for (;;) {
+        t = calloc((size_t)cap, 2 * sizeof *t);
+        if (!t)
+            return PyErr_NoMemory();
+        used = 0;
+        Py_ssize_t i = 0;
+        for (; i < n && used * 2 < cap; i++) {
+            Py_ssize_t key = (Py_ssize_t)Py_TYPE(PyList_GET_ITEM(objects, i));
+            size_t h = ((size_t)key >> 4) * 0x9E3779B97F4A7C15ull;
+            for (size_t j = h & (size_t)(cap - 1);; j = (j + 1) & (size_t)(cap - 1)) {
+                if (t[2 * j] == key) {
+                    t[2 * j + 1]++;
+                    break;
+                }
+                if (!t[2 * j]) {
+                    t[2 * j] = key, t[2 * j + 1] = 1, used++;
+                    break;
+                }
+            }
+        }
+        if (i == n)
+            break;
+        free(t); /* half full: start again twice the size */
+        cap *= 2;
+    }
+    Py_ssize_t k = 0;
+    for (Py_ssize_t j = 0; j < cap; j++)
+        if (t[2 * j])
+            t[2 * k] = t[2 * j], t[2 * k + 1] = t[2 * j + 1], k++;
+    qsort(t, (size_t)k, 2 * sizeof *t, by_count);
+    PyObject *out = PyList_New(k);
+    for (Py_ssize_t j = 0; out && j < k; j++) {
+        PyObject *pair = Py_BuildValue("(On)", (PyObject *)t[2 * j], t[2 * j + 1]);
+        if (!pair)
+            Py_CLEAR(out);
+        else
+            PyList_SET_ITEM(out, j, pair);
+    }
+    free(t);
+    return out;
+}
+
 /* Set while this thread runs a forced cleanup on behalf of Python: the Python registrations
  * were run by astrolab/memory.py just before, so the C pass skips them. */
 static _Thread_local int python_pass;
@@ -178,6 +236,7 @@ static PyObject *force_cleanup(PyObject *self, PyObject *unused)
     al_cleanup_result r;
     python_pass = 1;
     PyThreadState *ts = PyEval_SaveThread(); /* release functions may wait for other threads */
+    ext_numpy_cache_flush(); /* the cache's blocks are memory a cleanup gives back */
     r = al_force_comprehensive_cleanup();
     PyEval_RestoreThread(ts);
     python_pass = 0;
@@ -353,6 +412,7 @@ static PyObject *get_thresholds(PyObject *self, PyObject *unused)
 }
 
 PyMethodDef ext_memory_methods[] = {
+    {"_count_by_type", count_by_type, METH_O, "[(type, count)] of a list, most numerous first."},
     {"get_memory_stats", get_memory_stats, METH_NOARGS, "The manager's statistics as a dict."},
     {"reset_peak_memory_stats", reset_peak, METH_NOARGS, "Set the peaks to the current figures."},
     {"_scope_begin", scope_begin, METH_VARARGS, "Begin a report-only scope on this thread."},

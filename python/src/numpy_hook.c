@@ -22,6 +22,12 @@
 #define NO_IMPORT_ARRAY
 #define PY_ARRAY_UNIQUE_SYMBOL astrolab_ARRAY_API
 #include <numpy/arrayobject.h>
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000 &&                                 \
+    !defined(ASTROLAB_PY_PUBLIC_FRAMES)
+#define Py_BUILD_CORE 1
+#include <internal/pycore_frame.h> /* _PyInterpreterFrame: see python_site */
+#undef Py_BUILD_CORE
+#endif
 
 #define TAG "numpy.ndarray"
 #define TABLE_BITS 14 /* 16384 sites; beyond that, the frameless site */
@@ -37,7 +43,7 @@ typedef struct {
 static slot table[TABLE_SIZE];
 static size_t used;
 static al_site frameless = {"(numpy, no Python frame)", "?", 0, TAG, 0};
-static al_site free_site = {"(numpy)", "free", 0, TAG, 0};
+al_site ext_numpy_free_site = {"(numpy)", "free", 0, TAG, 0};
 
 static int is_numpy_file(const char *file) { return strstr(file, "/numpy/") != NULL; }
 
@@ -83,35 +89,82 @@ static al_site *make_site(PyCodeObject *code, int line)
     return s;
 }
 
-/* The site of one frame. Keyed by instruction offset first, which costs no line-table scan
- * (the line is computed on the first visit only); offsets of one line share its site. */
-static int frame_site(PyFrameObject *f, al_site **out)
+/* The site of (code, instruction offset), made on the first visit: the line-table scan runs
+ * once per offset; offsets of one line share its site. NULL: numpy's own file; -1 when full. */
+static int code_site(PyCodeObject *code, int lasti, int (*line_of)(void *, PyCodeObject *),
+                     void *frame, al_site **out)
 {
-    PyCodeObject *code = PyFrame_GetCode(f);
-    int lasti = PyFrame_GetLasti(f), rc = 0;
     slot *s = lookup(code, lasti, 0);
     if (s && s->code) {
         *out = s->site;
-    } else {
-        int line = PyFrame_GetLineNumber(f);
-        slot *ls = lookup(code, line, 1);
-        if (!ls) {
-            rc = -1;
-        } else {
-            if (!ls->code) {
-                *ls = (slot){code, line, 1, make_site(code, line)};
-                used++;
-            }
-            *out = ls->site;
-            s = lookup(code, lasti, 0); /* again: the line's slot may have taken its place */
-            if (s && !s->code) {
-                *s = (slot){code, lasti, 0, ls->site};
-                used++;
-            }
-        }
+        return 0;
     }
-    Py_DECREF(code);
-    return rc;
+    int line = line_of(frame, code);
+    slot *ls = lookup(code, line, 1);
+    if (!ls)
+        return -1;
+    if (!ls->code) {
+        *ls = (slot){code, line, 1, make_site(code, line)};
+        used++;
+    }
+    *out = ls->site;
+    s = lookup(code, lasti, 0); /* again: the line's slot may have taken its place */
+    if (s && !s->code) {
+        *s = (slot){code, lasti, 0, ls->site};
+        used++;
+    }
+    return 0;
+}
+
+/* The last (code, offset) asked for and its site: a loop making arrays asks the same one. */
+static const void *last_code;
+static int last_lasti = -1;
+static al_site *last_site;
+
+static al_site *remembered(const void *code, int lasti, al_site *site)
+{
+    last_code = code, last_lasti = lasti, last_site = site;
+    return site;
+}
+
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000 &&                                 \
+    !defined(ASTROLAB_PY_PUBLIC_FRAMES)
+/* CPython 3.11: the interpreter's own frames, read in place. The public calls would make a
+ * frame object for every Python frame that allocates an array (PyEval_GetFrame), and take and
+ * drop a reference to its code; this is the layout CPython 3.11's own tools read
+ * (sys._getframe and the traceback module use the same fields), fixed for the 3.11 series. */
+static int line_of_offset(void *lasti, PyCodeObject *code)
+{
+    return PyCode_Addr2Line(code, (int)(intptr_t)lasti * (int)sizeof(_Py_CODEUNIT));
+}
+
+static al_site *python_site(void)
+{
+    if (!PyGILState_Check())
+        return &frameless;
+    _PyInterpreterFrame *f = PyThreadState_Get()->cframe->current_frame;
+    for (int depth = 0; f && depth < 16; f = f->previous) {
+        if (_PyFrame_IsIncomplete(f))
+            continue;
+        PyCodeObject *code = f->f_code;
+        int lasti = _PyInterpreterFrame_LASTI(f);
+        if (code == last_code && lasti == last_lasti)
+            return last_site;
+        al_site *s;
+        if (code_site(code, lasti, line_of_offset, (void *)(intptr_t)lasti, &s) < 0)
+            break;
+        if (s)
+            return remembered(code, lasti, s);
+        depth++; /* numpy's own frame: look at its caller */
+    }
+    return &frameless;
+}
+#else
+/* Other versions: the public frame calls. */
+static int line_of_frame(void *frame, PyCodeObject *code)
+{
+    (void)code;
+    return PyFrame_GetLineNumber(frame);
 }
 
 static al_site *python_site(void)
@@ -122,11 +175,17 @@ static al_site *python_site(void)
     PyFrameObject *owned = NULL;
     al_site *site = &frameless;
     for (int depth = 0; f && depth < 16; depth++) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        int lasti = PyFrame_GetLasti(f);
         al_site *s;
-        if (frame_site(f, &s) < 0)
+        int rc = code == last_code && lasti == last_lasti
+                     ? (s = last_site, 0)
+                     : code_site(code, lasti, line_of_frame, f, &s);
+        Py_DECREF(code);
+        if (rc < 0)
             break;
         if (s) {
-            site = s;
+            site = remembered(code, lasti, s);
             break;
         }
         PyFrameObject *back = PyFrame_GetBack(f); /* numpy's own frame: look at its caller */
@@ -137,16 +196,34 @@ static al_site *python_site(void)
     Py_XDECREF(owned);
     return site;
 }
+#endif
+
+/* A block from the cache, counted allocated at the Python line. Refused only where a fresh
+ * block would be too (a hard limit, an injected failure: the manager reported it). */
+static void *reuse(void *kept)
+{
+    void *p = al_reuse_kept(kept, python_site());
+    if (!p)
+        al_release_kept(kept);
+    return p;
+}
 
 static void *h_malloc(void *ctx, size_t size)
 {
     (void)ctx;
+    void *p = ext_numpy_cache_take(size);
+    if (p)
+        return reuse(p);
     return ext_own_by_process(al_malloc_at(size, python_site()));
 }
 
 static void *h_calloc(void *ctx, size_t n, size_t size)
 {
     (void)ctx;
+    size_t total;
+    void *p = __builtin_mul_overflow(n, size, &total) ? NULL : ext_numpy_cache_take(total);
+    if (p)
+        return (p = reuse(p)) ? memset(p, 0, total) : NULL;
     return ext_own_by_process(al_calloc_at(n, size, python_site()));
 }
 
@@ -158,8 +235,9 @@ static void *h_realloc(void *ctx, void *p, size_t size)
 
 static void h_free(void *ctx, void *p, size_t size)
 {
-    (void)ctx, (void)size;
-    al_free_at(p, &free_site);
+    (void)ctx;
+    if (!ext_numpy_cache_put(p, size))
+        al_free_at(p, &ext_numpy_free_site);
 }
 
 static PyDataMem_Handler handler = {
@@ -189,6 +267,7 @@ static PyObject *track_numpy(PyObject *self, PyObject *args)
             return NULL;
         Py_DECREF(old);
     } else if (!enable && was) {
+        ext_numpy_cache_flush();
         PyObject *old = PyDataMem_SetHandler(NULL); /* NULL: numpy's default */
         if (!old)
             return NULL;

@@ -26,6 +26,63 @@ def test_arrays_are_tagged_and_attributed_to_the_python_line():
     del arrays
 
 
+def small_here():
+    return np.ones(8)  # the line a reused block must name
+
+
+def test_small_blocks_reused_from_the_cache_keep_the_counts_exact():
+    """Small data blocks freed by numpy are kept for reuse (as numpy's default allocator
+    does), freed in every count: making and dropping arrays leaves the statistics as they
+    were, and a reused block is attributed to the line of its new array."""
+    gc.collect()
+    s0 = mem.get_memory_stats()
+    for _ in range(1000):
+        a = np.ones(8)
+        b = np.empty(3, dtype=np.int8)
+        del a, b
+    s1 = mem.get_memory_stats()
+    assert (s1["current_bytes"], s1["live_blocks"]) == (s0["current_bytes"], s0["live_blocks"])
+    assert s1["errors"] == s0["errors"]
+    keep = [small_here() for _ in range(5)]  # the first ones come from the cache
+    line = small_here.__code__.co_firstlineno + 1
+    d = mem.diagnose_memory_leaks()
+    sites = [s for s in d["top_consumers"] if s["file"] == __file__ and s["line"] == line]
+    assert sites and sites[0]["count"] == 5 and sites[0]["bytes"] == 5 * 64, sites
+    assert mem.get_memory_stats()["current_bytes"] == s0["current_bytes"] + 5 * 64
+    del keep
+    assert mem.get_memory_stats()["current_bytes"] == s0["current_bytes"]
+
+
+def test_a_thread_exiting_with_cached_blocks_leaves_the_counts_alone():
+    gc.collect()
+    before = mem.get_memory_stats()
+
+    def work():
+        mem.track_numpy(True)
+        for n in range(1, 200):
+            a = np.ones(n % 100 + 1)
+            del a
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    after = mem.get_memory_stats()
+    assert (after["current_bytes"], after["live_blocks"]) == \
+        (before["current_bytes"], before["live_blocks"])
+    assert after["errors"] == before["errors"]
+
+
+def test_arrays_in_a_scope_bypass_the_cache():
+    a = np.ones(8)
+    del a  # one block in the cache
+    with mem.memory_management("cache") as report:
+        b = np.ones(8)
+        del b
+    assert report.bytes_allocated >= 64 and report.bytes_freed >= 64
+
+
 def test_arrays_made_without_the_handler_free_normally():
     assert mem.track_numpy(False) is True  # it was on
     try:
