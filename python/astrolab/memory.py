@@ -214,11 +214,7 @@ def diagnose_memory_leaks():
     (not builtins) get a high_object_count recommendation, five at most."""
     diagnosis = _c._diagnose()
     threshold = _c._thresholds()["object_count"]
-    counts = {}
-    for obj in gc.get_objects():
-        t = type(obj)
-        counts[t] = counts.get(t, 0) + 1
-    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    ranked = _c._count_by_type(gc.get_objects())
     diagnosis["python_objects"] = [
         {"type": t.__qualname__, "module": t.__module__, "count": n, "flagged": n > threshold}
         for t, n in ranked]

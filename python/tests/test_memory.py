@@ -327,3 +327,16 @@ def test_registering_from_many_threads():
     assert result["python_callbacks_run"] >= 400
     assert all(c.cleaned == 1 for c in caches)
     assert sum(h.unregister() for h in handles) == 400
+
+
+def test_object_census_counts_every_type_in_c():
+    """The census behind python_objects: a C table that grows past its first 256 types."""
+    from astrolab import _astrolab
+    kinds = [type(f"Kind{i}", (), {}) for i in range(600)]
+    objects = [k() for k in kinds for _ in range(2)] + [1.5] * 7 + ["x"] * 3
+    ranked = _astrolab._count_by_type(objects)
+    assert ranked[0] == (float, 7) and ranked[1] == (str, 3)
+    assert len(ranked) == 602 and all(n == 2 for _, n in ranked[2:])
+    assert _astrolab._count_by_type([]) == []
+    with pytest.raises(TypeError):
+        _astrolab._count_by_type((1, 2))
