@@ -200,7 +200,7 @@ static uint64_t samples_taken;
  * frame outside them, takes one that goes on to that frame's callers. */
 static const ali_sample_stack *sample_of(uint32_t site, bool at_peak, const uintptr_t *own, int n)
 {
-    const ali_sample_stack *best = NULL, *first = NULL;
+    const ali_sample_stack *best = NULL, *first = NULL, *any = NULL;
     for (size_t i = 0; i < nsamples; i++) {
         const ali_sample_stack *s = &samples[i];
         if (s->site != site || s->n <= n ||
@@ -211,8 +211,13 @@ static const ali_sample_stack *sample_of(uint32_t site, bool at_peak, const uint
             best = s;
         else if (s->samples == 0)
             first = s; /* the site's first allocation (ali_sample_first_stack) */
+        else if (!any)
+            any = s;
     }
-    return best ? best : first;
+    /* With no stack holding bytes, the first allocation's; when a sample fell on that same
+     * stack (the first entry is shared) and its block was freed since, that entry has samples
+     * and no bytes: still a stack of the site, better than none. */
+    return best ? best : first ? first : any;
 }
 
 /* `stack` of an entry (SPEC §6: every entry has one): the sampled stack that extends the site's
