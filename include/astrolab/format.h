@@ -54,6 +54,17 @@ AL_API AL_NODISCARD char *al_json_quote(const char *s, size_t n);
  * for text that is not one JSON value (naming the byte offset), or AL_ENOMEM. */
 AL_API AL_NODISCARD char *al_json_format(const char *json, int pretty, al_error *err);
 
+/* -------- Files. -------- */
+
+/* Replaces the file at `path` with the len bytes at buf, never damaging what was there: they
+ * are written beside it, flushed to disk and renamed over it, as the library writes its own
+ * reports and FITS files, so a crash, a kill or a full disk leaves the old file whole. The new
+ * file keeps the old one's mode (else 0666 less the umask). A destination that exists and is
+ * not a regular file (a directory, device, FIFO or symbolic link) is refused. AL_OK, or
+ * AL_EINVAL (not a file name; NULL buf with len) or AL_EIO naming the file and the reason, in
+ * err (may be NULL). */
+AL_API AL_NODISCARD int al_write_file(const char *path, const void *buf, size_t len, al_error *err);
+
 #ifdef __cplusplus
 }
 #endif

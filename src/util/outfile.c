@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "astrolab/format.h"
 #include "util/outfile_int.h"
 
 const char *ali_outfile_reason(int e)
@@ -177,4 +178,15 @@ void ali_outfile_abort(ali_outfile *o)
         rmdir(o->dir);
     o->dir[0] = '\0';
     errno = saved;
+}
+
+int al_write_file(const char *path, const void *buf, size_t len, al_error *err)
+{
+    if (!buf && len)
+        return al_error_set(err, AL_EINVAL, "al_write_file: no buffer for %zu bytes", len);
+    ali_outfile o;
+    int rc = ali_outfile_begin(&o, path, true, err);
+    if (rc == AL_OK)
+        rc = ali_outfile_write(&o, buf, len, err);
+    return rc == AL_OK ? ali_outfile_commit(&o, err) : (ali_outfile_abort(&o), rc);
 }
