@@ -194,8 +194,9 @@ TEST(test_run_html_unwritable_path_fails_naming_it_and_leaves_no_file)
     status = run_args(err, (const char *[]){"--html", page_path, "--", "mkdir", page_path, NULL});
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
     text = slurp(err);
-    char want[400];
-    snprintf(want, sizeof want, "--html %s: cannot write: Is a directory", page_path);
+    char want[800];
+    snprintf(want, sizeof want, "--html %s: cannot write the page: %s: is a directory", page_path,
+             page_path);
     CHECK(text && strstr(text, want) != NULL);
     free(text);
     CHECK_EQ_INT(entries(sub), 1);       /* the program's directory only */

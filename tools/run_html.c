@@ -5,15 +5,12 @@
  * runs inside the program) does none of it. The neighbours: cmd_run.c runs the program and calls
  * run_html_write; run_summary.c prints the same report as text. */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "astrolab/format.h"
 #include "cli.h"
 #include "run_html.h"
 
@@ -133,43 +130,6 @@ static char *command_json(char *const *argv)
     return text;
 }
 
-/* The whole of the file at `path`, NUL-terminated, in *len bytes; NULL with errno set. */
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return NULL;
-    char *text = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 65536 + 1 > cap) {
-            cap = cap ? cap * 2 : 65536 * 4;
-            char *p = realloc(text, cap);
-            if (!p) {
-                free(text);
-                fclose(f);
-                errno = ENOMEM;
-                return NULL;
-            }
-            text = p;
-        }
-        size_t got = fread(text + n, 1, 65536, f);
-        n += got;
-        if (got < 65536)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(text);
-        errno = EIO;
-        return NULL;
-    }
-    text[n] = '\0';
-    *len = n;
-    return text;
-}
-
 /* Fills the template's markers: <!--astrolab:styles-->, <!--astrolab:data-->,
  * <!--astrolab:scripts-->. False when an asset is missing or unfit (see put_asset). */
 static bool fill(page *b, const char *report, size_t report_len, const char *command)
@@ -206,52 +166,10 @@ static bool fill(page *b, const char *report, size_t report_len, const char *com
     return ok;
 }
 
-/* Writes the page beside `path` (a hidden ".NAME.XXXXXX" in the same directory, so the rename
- * cannot cross file systems) and renames it over `path`. The new file gets the old one's mode,
- * else 0666 less the umask, as a plain fopen would. */
-static int write_replacing(const char *cmd, const char *path, const page *b)
-{
-    char tmp[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    int dlen = slash ? (int)(slash - path) + 1 : 0;
-    if ((size_t)snprintf(tmp, sizeof tmp, "%.*s.%s.XXXXXX", dlen, path, slash ? slash + 1 : path) >=
-        sizeof tmp)
-        return cli_fail(cmd, "--html %s: the path is too long", path);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
-        return cli_fail(cmd, "--html %s: cannot create a file in its directory: %s", path,
-                        strerror(errno));
-    struct stat old;
-    mode_t mask = umask(0);
-    umask(mask);
-    mode_t mode = stat(path, &old) == 0 ? old.st_mode & 07777 : 0666 & ~mask;
-    int err = 0;
-    for (size_t done = 0; !err && done < b->n;) {
-        ssize_t w = write(fd, b->p + done, b->n - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            err = w < 0 ? errno : ENOSPC;
-        else
-            done += (size_t)w;
-    }
-    if (!err && (fchmod(fd, mode) != 0 || fsync(fd) != 0))
-        err = errno;
-    if (close(fd) != 0 && !err)
-        err = errno;
-    if (!err && rename(tmp, path) != 0)
-        err = errno;
-    if (err) {
-        unlink(tmp);
-        return cli_fail(cmd, "--html %s: cannot write: %s", path, strerror(err));
-    }
-    return CLI_EXIT_OK;
-}
-
 int run_html_write(const char *cmd, const char *report, char *const *argv, const char *path)
 {
     size_t len = 0;
-    char *text = read_all(report, &len);
+    char *text = cli_read_file(report, &len);
     if (!text)
         return cli_fail(cmd, "--html %s: cannot read the report %s: %s", path, report,
                         strerror(errno));
@@ -268,13 +186,16 @@ int run_html_write(const char *cmd, const char *report, char *const *argv, const
     free(text);
     free(command);
     int rc;
+    al_error err;
     if (!command || b.oom)
         rc = cli_fail(cmd, "--html %s: out of memory", path);
     else if (!filled)
         rc = cli_fail(cmd, "--html %s: the page's embedded files are incomplete (a build error)",
                       path);
+    else if (al_write_file(path, b.p, b.n, &err) != AL_OK)
+        rc = cli_fail(cmd, "--html %s: cannot write the page: %s", path, err.message);
     else
-        rc = write_replacing(cmd, path, &b);
+        rc = CLI_EXIT_OK;
     free(b.p);
     return rc;
 }
