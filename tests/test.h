@@ -4,6 +4,7 @@
 #ifndef ASTROLAB_TEST_H
 #define ASTROLAB_TEST_H
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +116,20 @@ static inline const char *test_tmp_path(const char *name)
     char *b = bufs[next++ % 4];
     snprintf(b, 256, "%s/%s", test_tmpdir, name);
     return b;
+}
+
+/* The entries of directory `dir` other than "." and ".." (0 when it cannot be read): what a
+ * writer left beside its output. */
+__attribute__((unused)) static int test_dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d)) != NULL)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    if (d)
+        closedir(d);
+    return n;
 }
 
 /* A writable copy of the installed file `src` as `name` in the test's directory (test_tmp_path's

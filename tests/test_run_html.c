@@ -2,7 +2,6 @@
  * data, escaped so that no name can end its script element, inlines everything it needs, and
  * is written whole or not at all. tests/browser/run_html.mjs opens it in Chromium. */
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -49,18 +48,6 @@ static int count(const char *text, const char *needle)
 }
 
 /* Entries of directory `dir` other than . and .. */
-static int entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    while (d && (e = readdir(d)) != NULL)
-        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    if (d)
-        closedir(d);
-    return n;
-}
-
 /* The text of <script type="application/json" id="ID"> in page, parsed; NULL when absent.
  * *raw gets whether the text held a '<' (it must not: see put_json_data). */
 static cJSON *embedded(const char *page, const char *id, bool *raw_lt)
@@ -157,7 +144,7 @@ TEST(test_run_html_page_holds_the_report_as_escaped_data_and_loads_nothing)
     CHECK(strstr(page, "d3-flame-graph") != NULL && strstr(page, "uPlot") != NULL);
     CHECK(strstr(page, "function buildTree(") != NULL);
     /* Nothing left beside it: the page, the report and the stderr file only. */
-    CHECK_EQ_INT(entries(dir), 3);
+    CHECK_EQ_INT(test_dir_entries(dir), 3);
     free(page);
     free(json);
 }
@@ -199,8 +186,8 @@ TEST(test_run_html_unwritable_path_fails_naming_it_and_leaves_no_file)
              page_path);
     CHECK(text && strstr(text, want) != NULL);
     free(text);
-    CHECK_EQ_INT(entries(sub), 1);       /* the program's directory only */
-    CHECK_EQ_INT(entries(page_path), 0); /* still empty */
+    CHECK_EQ_INT(test_dir_entries(sub), 1);       /* the program's directory only */
+    CHECK_EQ_INT(test_dir_entries(page_path), 0); /* still empty */
     /* No report to draw from (a program killed runs no exit handler): said, no page, and the
      * exit status is still the program's. */
     CHECK(rmdir(page_path) == 0);
@@ -211,7 +198,7 @@ TEST(test_run_html_unwritable_path_fails_naming_it_and_leaves_no_file)
     snprintf(want, sizeof want, "--html %s: no report to draw it from", page_path);
     CHECK(text && strstr(text, want) != NULL);
     free(text);
-    CHECK_EQ_INT(entries(sub), 0);
+    CHECK_EQ_INT(test_dir_entries(sub), 0);
 }
 
 TEST(test_run_html_replaces_an_old_page_keeping_its_mode)

@@ -1,24 +1,11 @@
 /* Tests of al_write_file (src/util/outfile.c), the public face of the library's own way of
  * writing files: beside the destination, flushed, renamed over it; never a damaged file, never
  * a temporary left behind. */
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "astrolab/format.h"
 #include "test.h"
-
-static int entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-    while (d && (e = readdir(d)) != NULL)
-        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    if (d)
-        closedir(d);
-    return n;
-}
 
 static char *slurp(const char *path)
 {
@@ -57,7 +44,7 @@ TEST(test_write_file_creates_and_replaces_keeping_the_mode)
     CHECK(stat(path, &sb) == 0 && (sb.st_mode & 07777) == 0640);
     CHECK_EQ_INT(al_write_file(path, NULL, 0, &err), AL_OK); /* an empty file */
     CHECK(stat(path, &sb) == 0 && sb.st_size == 0);
-    CHECK_EQ_INT(entries(dir), 1); /* no temporary left beside it */
+    CHECK_EQ_INT(test_dir_entries(dir), 1); /* no temporary left beside it */
 }
 
 TEST(test_write_file_refuses_what_is_not_a_regular_file_and_leaves_it)
@@ -76,8 +63,8 @@ TEST(test_write_file_refuses_what_is_not_a_regular_file_and_leaves_it)
     CHECK_EQ_INT(al_write_file(link, "x", 1, &err), AL_EIO);
     CHECK(strstr(err.message, "a symbolic link") != NULL);
     CHECK_EQ_STR(slurp(target), "kept");
-    CHECK_EQ_INT(entries(sub), 0);
-    CHECK_EQ_INT(entries(dir), 3);
+    CHECK_EQ_INT(test_dir_entries(sub), 0);
+    CHECK_EQ_INT(test_dir_entries(dir), 3);
 }
 
 TEST(test_write_file_names_a_bad_path_or_argument)
