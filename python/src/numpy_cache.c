@@ -48,8 +48,11 @@ static void empty(cache *c)
     }
 }
 
+/* Runs in the exiting thread: a free after it (from a later key's destructor) starts a new
+ * cache, which the next round of destructors empties in turn. */
 static void on_thread_exit(void *c)
 {
+    mine = NULL;
     empty(c);
     free(c);
 }
