@@ -7,6 +7,9 @@ reports live at exit. Repeats are interleaved (one run of every tool per round),
 machine's noise falls on all of them alike. See bench/preload.sh."""
 import json, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import valgrind_log  # noqa: E402  (bench/valgrind_log.py, found through the line above)
+
 build, src, millions, repeats = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 bins = {k: os.path.join(build, "bench", "preload", v) for k, v in
         {"plain": "leak_workload", "lsan": "leak_workload_lsan", "asan": "leak_workload_asan"}.items()}
@@ -39,17 +42,19 @@ def sites_astrolab(report):
 
 
 def sites_valgrind(text):
+    """The definitely lost records per site: the first caller named file:line, else the
+    innermost frame in a .c file. A record whose blocks point to indirectly lost ones is left
+    out, as this script always did (none of leak_workload's does)."""
     out = {}
-    for block in re.split(r"\n==\d+== \n", text):
-        m = re.search(r"([\d,]+) bytes in ([\d,]+) blocks are definitely lost", block)
-        if not m:
+    for r in valgrind_log.loss_records(text):
+        if r.kind != "definitely lost" or r.indirect:
             continue
-        loc = re.findall(r"by 0x[0-9A-F]+: \w+ \((\S+?):(\d+)\)", block)
-        loc = loc or re.findall(r"at 0x[0-9A-F]+: \w+ \((\S+?\.c):(\d+)\)", block)
+        named = [f for f in r.frames if re.fullmatch(r"\w+", f.function) and f.line is not None]
+        loc = [f for f in named if not f.at] or [f for f in named if f.at and f.file.endswith(".c")]
         if loc:
-            key = (loc[0][0], int(loc[0][1]))
+            key = (loc[0].file, loc[0].line)
             c, b = out.get(key, (0, 0))
-            out[key] = (c + int(m.group(2).replace(",", "")), b + int(m.group(1).replace(",", "")))
+            out[key] = (c + r.blocks, b + r.bytes)
     return out
 
 
@@ -94,10 +99,8 @@ def bytes_astrolab(report):
 
 
 def bytes_valgrind(text):
-    kinds = {k: (int(b.replace(",", "")), int(n.replace(",", ""))) for k, b, n in
-             re.findall(r"(definitely lost|indirectly lost|possibly lost|still reachable): "
-                        r"([\d,]+) bytes in ([\d,]+) blocks", text)}
-    total = sum(b for b, n in kinds.values())
+    kinds = valgrind_log.leak_summary(text)
+    total = sum(kinds.get(k, (0, 0))[0] for k in valgrind_log.KINDS)
     lost = [kinds.get(k, (0, 0)) for k in ("definitely lost", "indirectly lost")]
     return (f"{total / 2**20:.1f} MiB at exit; definitely + indirectly lost "
             f"{lost[0][0] + lost[1][0]:,} B in {lost[0][1] + lost[1][1]} blocks")
