@@ -25,6 +25,9 @@ How the tools are made comparable (a site is a function, as heaptrack and valgri
 """
 import json, os, re, shutil, subprocess, sys, tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import valgrind_log  # noqa: E402  (bench/valgrind_log.py, found through the line above)
+
 EXPECTATIONS = """\
 - peak, by site (default mode): no top-5 site of `astrolab run` is a wrapper; at least 4 of its
   top 5 are in heaptrack's top 5, and each of those within 5% of heaptrack's bytes.
@@ -232,31 +235,25 @@ def heaptrack_traces(path, names):
 def valgrind_records(text, names):
     """[(kind, blocks, direct bytes, frame names innermost first)] of the loss records shown,
     perl's unnamed frames named perl+0xOFF from a base found from the frames it does name."""
-    records = []
-    for block in re.split(r"\n==\d+== \n", text):
-        m = re.search(r"([\d,]+)(?: \(([\d,]+) direct, [\d,]+ indirect\))? bytes in ([\d,]+) "
-                      r"blocks are (definitely|indirectly) lost", block)
-        if not m:
-            continue
-        frames = re.findall(r"(?:at|by) 0x([0-9A-F]+): (\S+) \(([^)]*)\)", block)
-        direct = int((m.group(2) or m.group(1)).replace(",", ""))
-        records.append((m.group(4), int(m.group(3).replace(",", "")), direct, frames))
+    records = [r for r in valgrind_log.loss_records(text)
+               if r.kind in ("definitely lost", "indirectly lost")]
     bases = {}
-    for _, _, _, frames in records:  # base = (pc - symbol) rounded to a page, small functions
-        for pc, fn, where in frames:
-            v = names.syms.get(fn)
-            if v and where == f"in {names.exe}" and v[1] < 4096:
-                b = (int(pc, 16) - v[0]) & ~0xfff
+    for r in records:  # base = (pc - symbol) rounded to a page, small functions
+        for f in r.frames:
+            v = names.syms.get(f.function)
+            if v and f.object == names.exe and v[1] < 4096:
+                b = (f.pc - v[0]) & ~0xfff
                 bases[b] = bases.get(b, 0) + 1
     base = max(bases, key=bases.get) if bases else None
     out = []
-    for kind, n, direct, frames in records:
+    for r in records:
         named = []
-        for pc, fn, where in frames:
-            if fn == "???" and where == f"in {names.exe}" and base is not None:
-                fn = names.addr(int(pc, 16) - base)
+        for f in r.frames:
+            fn = f.function
+            if fn == "???" and f.object == names.exe and base is not None:
+                fn = names.addr(f.pc - base)
             named.append(fn)
-        out.append((kind, n, direct, named))
+        out.append((r.kind, r.blocks, r.direct, named))
     return out
 
 
@@ -428,13 +425,12 @@ def planted_part():
         out=f"{tmp}/planted-all.txt")
     vg = run(["valgrind", "--leak-check=full", "--num-callers=30", exe, "1"],
              out=f"{tmp}/planted-valgrind.txt").stderr
-    vsites = {}
-    for block in re.split(r"\n==\d+== \n", vg):
-        m = re.search(r"([\d,]+) bytes in ([\d,]+) blocks are definitely lost", block)
-        f = re.search(r"by 0x[0-9A-F]+: (\w+) \(leak_workload\.c:(\d+)\)", block)
-        if m and f:
-            vsites[int(f.group(2))] = (int(m.group(2).replace(",", "")),
-                                       int(m.group(1).replace(",", "")))
+    vsites = {}  # line of leak_workload.c: (blocks, bytes) definitely lost, without indirect
+    for r in valgrind_log.loss_records(vg):
+        f = next((f for f in r.frames if not f.at and re.fullmatch(r"\w+", f.function)
+                  and f.file == "leak_workload.c" and f.line is not None), None)
+        if r.kind == "definitely lost" and not r.indirect and f:
+            vsites[f.line] = (r.blocks, r.bytes)
     print("## Planted leaks: `build-bench/bench/preload/leak_workload 1`\n")
     print("| site (source) | made: blocks x bytes | lost (source) | mode | astrolab live |"
           " astrolab lost | valgrind definitely lost | stack | right |")
