@@ -18,6 +18,9 @@ two markdown tables and exits 1 when an output differs."""
 import glob, json, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+import valgrind_log  # noqa: E402  (bench/valgrind_log.py, found through the line above)
+
 INDEX = "/usr/share/astrometry/index-tycho2-10.littleendian.fits"
 RA, DEC = 300.0, 35.0  # in Cygnus: about 80 Tycho-2 stars of the index in the field
 SEX_PARAMS = """NUMBER X_IMAGE Y_IMAGE XWIN_IMAGE YWIN_IMAGE ERRAWIN_IMAGE ERRBWIN_IMAGE
@@ -344,25 +347,22 @@ def valgrind_summary(d):
         if not cmd or "python" in name or name in ("sh", "dash"):
             continue
         s["procs"] += 1
+        summary = valgrind_log.leak_summary(text)
         lost = [0, 0]
         for kind in ("definitely lost", "indirectly lost"):
-            m = re.search(kind + r": ([\d,]+) bytes in ([\d,]+) blocks", text)
-            if m:
-                lost[0] += int(m.group(2).replace(",", ""))
-                lost[1] += int(m.group(1).replace(",", ""))
+            b, n = summary.get(kind, (0, 0))
+            lost[0] += n
+            lost[1] += b
         s["lost"][0] += lost[0]
         s["lost"][1] += lost[1]
         prev = s["per"].get(name, (0, 0))
         s["per"][name] = (prev[0] + lost[0], prev[1] + lost[1])
-        for block in re.split(r"\n==\d+== \n", text):
-            m = re.search(r"([\d,]+) (?:\([\d,]+ direct, [\d,]+ indirect\) )?bytes in ([\d,]+) "
-                          r"blocks are definitely lost", block)
-            if not m:
+        for r in valgrind_log.loss_records(text):
+            if r.kind != "definitely lost":
                 continue
-            frames = re.findall(r"by 0x[0-9A-F]+: (\S+) \((?:in )?(\S+?)(?::\d+)?\)", block)
-            name = f"{frames[0][0]} ({os.path.basename(frames[0][1])})" if frames else "?"
-            s["sites"].append((int(m.group(1).replace(",", "")),
-                               int(m.group(2).replace(",", "")), name))
+            f = next((f for f in r.frames if not f.at and (f.object or f.file)), None)
+            name = f"{f.function} ({os.path.basename(f.object or f.file)})" if f else "?"
+            s["sites"].append((r.bytes, r.blocks, name))
     s["sites"].sort(reverse=True)
     return s
 
