@@ -182,10 +182,11 @@ static void lookup_debug(uintptr_t pc, ali_symbol *out)
 }
 
 /* A return address with no symbol (a stripped program: Debian's source-extractor, SWarp,
- * solve-field) is named "object+0xOFFSET", the offset from where the object was loaded, as the
- * dashboard names it (src/ui/routes.c): the same in every run despite address randomization,
- * so runs and MPI ranks compare, and what `eu-addr2line -e OBJECT` takes for a PIE program or
- * a shared library once its debug symbols are installed. */
+ * solve-field) is named "object+0xOFFSET", the offset from where the object was loaded of the
+ * call instruction's last byte (the return address - 1): the same in every run despite address
+ * randomization, so runs and MPI ranks compare; the offset valgrind and heaptrack print for
+ * the same frame; and what `eu-addr2line -e OBJECT` takes to name the line of the call, for a
+ * PIE program or a shared library once its debug symbols are installed. */
 static void lookup(uintptr_t pc, ali_symbol *out)
 {
     memset(out, 0, sizeof *out);
@@ -193,7 +194,7 @@ static void lookup(uintptr_t pc, ali_symbol *out)
     lookup_debug(pc, out);
     if (!out->function[0] && out->object[0] && base && pc > base) {
         char named[sizeof out->function]; /* object and function share out: no overlap */
-        snprintf(named, sizeof named, "%s+%#lx", out->object, (unsigned long)(pc - base));
+        snprintf(named, sizeof named, "%s+%#lx", out->object, (unsigned long)(pc - 1 - base));
         memcpy(out->function, named, sizeof named);
     }
 }
