@@ -130,4 +130,17 @@ TEST(test_released_kept_blocks_leave_the_counts_alone)
     CHECK(s1.errors == s0.errors);
 }
 
+TEST(test_a_released_block_is_neither_released_nor_reused_again)
+{
+    void *p = al_malloc_at(200, &line_a); /* 200 bytes: the header's magic outlives the free */
+    CHECK_EQ_INT(al_free_keep(p, &cache_site, NULL), AL_OK);
+    al_release_kept(p);
+    capture_errors();
+    al_release_kept(p);
+    void *q = al_reuse_kept(p, &line_b);
+    capture_end();
+    CHECK(q == NULL);
+    CHECK_EQ_INT(log_count, 2);
+}
+
 TEST_MAIN()

@@ -418,7 +418,9 @@ void al_release_kept(void *p)
         ali_memory_error("al_release_kept of %p: not a block kept by al_free_keep", p);
         return;
     }
-    ali_block_release_raw(ali_block_of(p));
+    ali_block *b = ali_block_of(p);
+    b->magic = ALI_MAGIC_FREED; /* a second release, or a reuse, is then refused */
+    ali_block_release_raw(b);
 }
 
 /* Moves a block to a new size through allocate-copy-free, into scope `into`. */
