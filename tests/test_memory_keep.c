@@ -89,6 +89,8 @@ TEST(test_blocks_of_scopes_and_watched_blocks_are_not_kept)
     int local;
     capture_errors();
     CHECK_EQ_INT(al_free_keep(&local, &cache_site, NULL), AL_EBADPTR);
+    CHECK_EQ_INT(al_free_keep(NULL, &cache_site, NULL), AL_EINVAL); /* not reported */
+    al_release_kept(NULL);                                          /* nothing, as free(NULL) */
     capture_end();
     CHECK_EQ_INT(log_count, 1);
 }

@@ -128,7 +128,7 @@ AL_API AL_NODISCARD int al_block_get_info(const void *p, al_block_info *out);
  * of p is reported as a double free), but keeps its memory; stores its size in *size (may be
  * NULL). Returns AL_OK; AL_EBADPTR for a pointer that is not a live block (reported as a misuse,
  * like a bad free); AL_ESCOPE for a block a scope owns and AL_ESTATE for a registered or weakly
- * referenced one: al_free those. */
+ * referenced one: al_free those; AL_EINVAL, unreported, for NULL. */
 AL_API AL_NODISCARD int al_free_keep(void *p, al_site *site, size_t *size);
 /* Counts kept block p allocated again, at `site`, with its old size, owned by the process
  * whatever scope is current, and returns it. NULL when the allocation is refused (a hard

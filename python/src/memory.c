@@ -168,13 +168,51 @@ static PyObject *diagnose(PyObject *self, PyObject *unused)
     return ext_json_take(json);
 }
 
-/* _count_by_type(objects): [(type, count)] for a list of objects, most numerous first. The
- * seed's object census over gc.get_objects(): tens of thousands of objects, counted in a C
- * table keyed by type (the types are held by their objects; a list of them, referenced). */
+/* _count_by_type(objects): [(type, count)] for a list of objects, most numerous first, ties in
+ * the order first seen (as a dict would keep them). The seed's object census over
+ * gc.get_objects(): tens of thousands of objects, counted in a C table keyed by type, which holds
+ * a reference to each type until the result holds its own. */
+typedef struct {
+    PyObject *type;
+    Py_ssize_t count, first;
+} census;
+
 static int by_count(const void *a, const void *b)
 {
-    Py_ssize_t x = ((const Py_ssize_t *)a)[1], y = ((const Py_ssize_t *)b)[1];
-    return (x < y) - (x > y);
+    const census *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    return (x->first > y->first) - (x->first < y->first);
+}
+
+/* Counts the types of objects[0..n) into t (cap entries, a power of two); false when the
+ * table is half full before the end (the caller starts again with a bigger one). */
+static bool census_fill(PyObject *objects, Py_ssize_t n, census *t, Py_ssize_t cap)
+{
+    Py_ssize_t used = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *type = (PyObject *)Py_TYPE(PyList_GET_ITEM(objects, i));
+        size_t j = ((size_t)type >> 4) * 0x9E3779B97F4A7C15ull & (size_t)(cap - 1);
+        while (t[j].type && t[j].type != type)
+            j = (j + 1) & (size_t)(cap - 1);
+        if (t[j].type) {
+            t[j].count++;
+        } else if (used * 2 >= cap) {
+            return false;
+        } else {
+            Py_INCREF(type);
+            t[j] = (census){type, 1, i};
+            used++;
+        }
+    }
+    return true;
+}
+
+static void census_clear(census *t, Py_ssize_t cap)
+{
+    for (Py_ssize_t j = 0; j < cap; j++)
+        Py_XDECREF(t[j].type);
+    free(t);
 }
 
 static PyObject *count_by_type(PyObject *self, PyObject *objects)
@@ -182,47 +220,33 @@ static PyObject *count_by_type(PyObject *self, PyObject *objects)
     (void)self;
     if (!PyList_Check(objects))
         return PyErr_Format(PyExc_TypeError, "_count_by_type wants a list");
-    Py_ssize_t n = PyList_GET_SIZE(objects), cap = 256, used = 0;
-    Py_ssize_t *t = NULL; /* pairs (type, count), open addressing on the type's address */
+    Py_ssize_t n = PyList_GET_SIZE(objects), cap = 256;
+    census *t;
     for (;;) {
-        t = calloc((size_t)cap, 2 * sizeof *t);
+        t = calloc((size_t)cap, sizeof *t);
         if (!t)
             return PyErr_NoMemory();
-        used = 0;
-        Py_ssize_t i = 0;
-        for (; i < n && used * 2 < cap; i++) {
-            Py_ssize_t key = (Py_ssize_t)Py_TYPE(PyList_GET_ITEM(objects, i));
-            size_t h = ((size_t)key >> 4) * 0x9E3779B97F4A7C15ull;
-            for (size_t j = h & (size_t)(cap - 1);; j = (j + 1) & (size_t)(cap - 1)) {
-                if (t[2 * j] == key) {
-                    t[2 * j + 1]++;
-                    break;
-                }
-                if (!t[2 * j]) {
-                    t[2 * j] = key, t[2 * j + 1] = 1, used++;
-                    break;
-                }
-            }
-        }
-        if (i == n)
+        if (census_fill(objects, n, t, cap))
             break;
-        free(t); /* half full: start again twice the size */
+        census_clear(t, cap);
         cap *= 2;
     }
     Py_ssize_t k = 0;
     for (Py_ssize_t j = 0; j < cap; j++)
-        if (t[2 * j])
-            t[2 * k] = t[2 * j], t[2 * k + 1] = t[2 * j + 1], k++;
-    qsort(t, (size_t)k, 2 * sizeof *t, by_count);
+        if (t[j].type)
+            t[k++] = t[j]; /* k <= j: moves down only */
+    for (Py_ssize_t j = k; j < cap; j++)
+        t[j].type = NULL;
+    qsort(t, (size_t)k, sizeof *t, by_count);
     PyObject *out = PyList_New(k);
     for (Py_ssize_t j = 0; out && j < k; j++) {
-        PyObject *pair = Py_BuildValue("(On)", (PyObject *)t[2 * j], t[2 * j + 1]);
+        PyObject *pair = Py_BuildValue("(On)", t[j].type, t[j].count);
         if (!pair)
             Py_CLEAR(out);
         else
             PyList_SET_ITEM(out, j, pair);
     }
-    free(t);
+    census_clear(t, cap);
     return out;
 }
 

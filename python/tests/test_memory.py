@@ -337,6 +337,7 @@ def test_object_census_counts_every_type_in_c():
     ranked = _astrolab._count_by_type(objects)
     assert ranked[0] == (float, 7) and ranked[1] == (str, 3)
     assert len(ranked) == 602 and all(n == 2 for _, n in ranked[2:])
+    assert [t for t, _ in ranked[2:]] == kinds  # ties in the order first seen
     assert _astrolab._count_by_type([]) == []
     with pytest.raises(TypeError):
         _astrolab._count_by_type((1, 2))

@@ -366,8 +366,10 @@ slow:
 
 int al_free_keep(void *p, al_site *site, size_t *size)
 {
-    ali_block *b = p && AL_LIKELY(live_on_page(p)) ? ali_block_of(p)
-                                                   : ali_block_check(p, site, "al_free_keep");
+    if (!p)
+        return AL_EINVAL;
+    ali_block *b =
+        AL_LIKELY(live_on_page(p)) ? ali_block_of(p) : ali_block_check(p, site, "al_free_keep");
     if (!b)
         return AL_EBADPTR;
     if (b->chunk)
@@ -384,13 +386,13 @@ int al_free_keep(void *p, al_site *site, size_t *size)
 
 void *al_reuse_kept(void *p, al_site *site)
 {
-    ali_block *b = ali_block_of(p);
     if (AL_UNLIKELY(!p || !kept(p))) {
         ali_where where;
         ali_memory_error("al_reuse_kept of %p at %s: not a block kept by al_free_keep", p,
                          ali_where_loc(&where, site));
         return NULL;
     }
+    ali_block *b = ali_block_of(p);
     ali_site *rt = ali_site_get(site, NULL);
     if (AL_UNLIKELY(!rt))
         return fail(b->size, site, "out of memory for the site record");
