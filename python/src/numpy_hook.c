@@ -116,6 +116,15 @@ static int code_site(PyCodeObject *code, int lasti, int (*line_of)(void *, PyCod
     return 0;
 }
 
+/* Whether the calling thread holds the GIL: the GIL's current thread state is this thread's.
+ * Not PyGILState_Check, which answers yes on every thread once a subinterpreter exists or
+ * while the interpreter finalizes; a wrong yes would walk another thread's frames. */
+static int holds_gil(void)
+{
+    PyThreadState *ts = _PyThreadState_UncheckedGet();
+    return ts && ts == PyGILState_GetThisThreadState();
+}
+
 /* The last (code, offset) asked for and its site: a loop making arrays asks the same one. */
 static const void *last_code;
 static int last_lasti = -1;
@@ -140,7 +149,7 @@ static int line_of_offset(void *lasti, PyCodeObject *code)
 
 static al_site *python_site(void)
 {
-    if (!PyGILState_Check())
+    if (!holds_gil())
         return &frameless;
     _PyInterpreterFrame *f = PyThreadState_Get()->cframe->current_frame;
     for (int depth = 0; f && depth < 16; f = f->previous) {
@@ -169,7 +178,7 @@ static int line_of_frame(void *frame, PyCodeObject *code)
 
 static al_site *python_site(void)
 {
-    if (!PyGILState_Check())
+    if (!holds_gil())
         return &frameless;
     PyFrameObject *f = PyEval_GetFrame(); /* borrowed */
     PyFrameObject *owned = NULL;
