@@ -128,19 +128,28 @@ static void *fail(size_t n, const al_site *loc, const char *why)
     return NULL;
 }
 
+/* Whether n more bytes at `site` may be allocated: the site's record exists, no failure is
+ * injected, the hard limit admits them; false, reported, otherwise. A fresh block and a kept
+ * one taken again (al_reuse_kept) meet the same refusals. */
+static inline __attribute__((always_inline)) bool admitted(al_scope *scope, size_t n,
+                                                           ali_site *site, const al_site *loc)
+{
+    if (AL_UNLIKELY(!site))
+        return fail(n, loc, "out of memory for the site record"), false;
+    if (AL_UNLIKELY(atomic_load_explicit(&ali_fault_armed, memory_order_relaxed)) &&
+        ali_fault_should_fail(site->tag, scope))
+        return fail(n, loc, "injected failure (al_memory_fail_after)"), false;
+    return !AL_UNLIKELY(atomic_load_explicit(&ali_limits_active, memory_order_relaxed)) ||
+           ali_limits_admit(n, loc); /* limits.c reports a refusal */
+}
+
 /* The one allocation worker, inlined into each public entry point (measured: the chain of
  * out-of-line calls per operation cost about a tenth of the tracked path). */
 static inline __attribute__((always_inline)) void *
 alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site *site, const al_site *loc)
 {
-    if (AL_UNLIKELY(!site))
-        return fail(n, loc, "out of memory for the site record");
-    if (AL_UNLIKELY(atomic_load_explicit(&ali_fault_armed, memory_order_relaxed)) &&
-        ali_fault_should_fail(site->tag, scope))
-        return fail(n, loc, "injected failure (al_memory_fail_after)");
-    if (AL_UNLIKELY(atomic_load_explicit(&ali_limits_active, memory_order_relaxed)) &&
-        !ali_limits_admit(n, loc))
-        return NULL; /* limits.c reported it */
+    if (AL_UNLIKELY(!admitted(scope, n, site, loc)))
+        return NULL;
     unsigned align_log2 = 0;
     if (align > 16)
         align_log2 = (unsigned)__builtin_ctzl(align);
@@ -394,14 +403,8 @@ void *al_reuse_kept(void *p, al_site *site)
     }
     ali_block *b = ali_block_of(p);
     ali_site *rt = ali_site_get(site, NULL);
-    if (AL_UNLIKELY(!rt))
-        return fail(b->size, site, "out of memory for the site record");
-    if (AL_UNLIKELY(atomic_load_explicit(&ali_fault_armed, memory_order_relaxed)) &&
-        ali_fault_should_fail(rt->tag, NULL))
-        return fail(b->size, site, "injected failure (al_memory_fail_after)");
-    if (AL_UNLIKELY(atomic_load_explicit(&ali_limits_active, memory_order_relaxed)) &&
-        !ali_limits_admit(b->size, site))
-        return NULL; /* limits.c reported it */
+    if (AL_UNLIKELY(!admitted(NULL, b->size, rt, site)))
+        return NULL;
     ali_shard *sh = ali_shard_self();
     b->site = rt;
     b->free_site = NULL;
