@@ -118,6 +118,32 @@ static inline const char *test_tmp_path(const char *name)
     return b;
 }
 
+/* The whole of the file at `path`, NUL-terminated; free() it. NULL when it cannot be read. */
+__attribute__((unused)) static char *test_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t n = 0, cap = 0, got;
+    do {
+        if (cap - n < 4096) {
+            char *b = realloc(buf, cap = cap * 2 + 8192);
+            if (!b) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = b;
+        }
+        got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+    } while (got > 0);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
 /* The entries of directory `dir` other than "." and ".." (0 when it cannot be read): what a
  * writer left beside its output. */
 __attribute__((unused)) static int test_dir_entries(const char *dir)

@@ -1088,18 +1088,6 @@ typedef struct site_line {
 
 static char tmpdir[64];
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = calloc(1, 1 << 20);
-    size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-    (void)n;
-    fclose(f);
-    return buf;
-}
-
 /* Runs the child with `mode` and ASTROLAB_LEAK_REPORT=`report` (NULL: unset), plus one extra
  * variable; returns its exit status, -1 when it did not exit normally. */
 static int run_child(const char *mode, const char *report, const char *var, const char *value)
@@ -1134,7 +1122,7 @@ static int child_sites(site_line *sites, int max)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/out", tmpdir);
-    char *text = slurp(path);
+    char *text = test_slurp(path);
     int n = 0;
     for (char *l = text; l && *l && n < max;) {
         char *end = strchr(l, '\n');
@@ -1172,7 +1160,7 @@ static void check_text_report(const site_line *sites, int n)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/err", tmpdir);
-    char *err = slurp(path);
+    char *err = test_slurp(path);
     CHECK(contains(err, "astrolab: leak report:"));
     const char *prev = err;
     unsigned long long prev_bytes = ~0ull;
@@ -1219,18 +1207,18 @@ TEST(test_leak_report_at_exit_prints_every_live_block_grouped_by_site_largest_fi
     check_text_report(sites, n);
     char path[128];
     snprintf(path, sizeof path, "%s/err", tmpdir);
-    char *err = slurp(path);
+    char *err = test_slurp(path);
     CHECK(contains(err, "9 blocks, 5,120 bytes"));
     free(err);
 
     /* Without the variable: no report. */
     CHECK_EQ_INT(run_child("main", NULL, NULL, NULL), 0);
-    err = slurp(path);
+    err = test_slurp(path);
     CHECK(err && !contains(err, "leak report"));
     free(err);
     /* Nothing leaked. */
     CHECK_EQ_INT(run_child("none", "1", NULL, NULL), 0);
-    err = slurp(path);
+    err = test_slurp(path);
     CHECK(contains(err, "no tracked blocks live at exit"));
     free(err);
     remove_tmpdir();
@@ -1245,7 +1233,7 @@ TEST(test_leak_report_at_exit_writes_json_to_a_file)
     site_line sites[16];
     int n = child_sites(sites, 16);
     CHECK_EQ_INT(n, 4);
-    char *text = slurp(json_path);
+    char *text = test_slurp(json_path);
     cJSON *root = text ? cJSON_Parse(text) : NULL;
     CHECK(root != NULL);
     const cJSON *leaks = cJSON_GetObjectItemCaseSensitive(root, "leaks");
@@ -1306,15 +1294,15 @@ TEST(test_a_fresh_process_reads_thresholds_from_its_environment)
     char path[128];
     snprintf(path, sizeof path, "%s/out", tmpdir);
     CHECK_EQ_INT(run_child("thresholds", NULL, "ASTROLAB_OBJECT_THRESHOLD", "7"), 0);
-    char *out = slurp(path);
+    char *out = test_slurp(path);
     CHECK(contains(out, "THRESHOLDS 7 524288000 1073741824"));
     free(out);
     CHECK_EQ_INT(run_child("thresholds", NULL, "ASTROLAB_MEMORY_WARN_MB", "seven"), 0);
-    out = slurp(path);
+    out = test_slurp(path);
     CHECK(contains(out, "THRESHOLDS 1000 524288000 1073741824"));
     free(out);
     snprintf(path, sizeof path, "%s/err", tmpdir);
-    char *err = slurp(path);
+    char *err = test_slurp(path);
     CHECK(contains(err, "WARNING astrolab.memory: ASTROLAB_MEMORY_WARN_MB=\"seven\""));
     free(err);
     remove_tmpdir();

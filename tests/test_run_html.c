@@ -22,23 +22,6 @@ static int run_args(const char *errfile, const char *const *args)
     return start_run(true, NULL, "ASTROLAB_STACK_DEPTH=8", errfile, args);
 }
 
-/* The whole file, NUL-terminated (free() it), or NULL. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = buf ? fread(buf, 1, (size_t)n, f) : 0;
-    fclose(f);
-    if (buf)
-        buf[got] = '\0';
-    return buf;
-}
-
 static int count(const char *text, const char *needle)
 {
     int n = 0;
@@ -98,7 +81,7 @@ TEST(test_run_html_page_holds_the_report_as_escaped_data_and_loads_nothing)
     int status = run_args(err, (const char *[]){"--html", page_path, "--report", report, "--",
                                                 BUILD "/tests/plain_html", NULL});
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    char *page = slurp(page_path), *json = slurp(report);
+    char *page = test_slurp(page_path), *json = test_slurp(report);
     CHECK(page != NULL && json != NULL);
     if (!page || !json) {
         free(page);
@@ -156,19 +139,19 @@ TEST(test_run_html_unwritable_path_fails_naming_it_and_leaves_no_file)
     int status =
         run_args(err, (const char *[]){"--html", "/no/such/dir/p.html", "--", "true", NULL});
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
-    char *text = slurp(err);
+    char *text = test_slurp(err);
     CHECK(text && strstr(text, "--html /no/such/dir/p.html: directory /no/such/dir") != NULL);
     free(text);
     const char *dir = test_tmp_path("adir");
     CHECK(mkdir(dir, 0755) == 0);
     status = run_args(err, (const char *[]){"--html", dir, "--", "true", NULL});
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
-    text = slurp(err);
+    text = test_slurp(err);
     CHECK(text && strstr(text, "exists and is not a regular file") != NULL);
     free(text);
     status = run_args(err, (const char *[]){"--html", NULL});
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
-    text = slurp(err);
+    text = test_slurp(err);
     CHECK(text && strstr(text, "--html needs a file name") != NULL);
     free(text);
 
@@ -180,7 +163,7 @@ TEST(test_run_html_unwritable_path_fails_naming_it_and_leaves_no_file)
     snprintf(page_path, sizeof page_path, "%s/page.html", sub);
     status = run_args(err, (const char *[]){"--html", page_path, "--", "mkdir", page_path, NULL});
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
-    text = slurp(err);
+    text = test_slurp(err);
     char want[800];
     snprintf(want, sizeof want, "--html %s: cannot write the page: %s: is a directory", page_path,
              page_path);
@@ -194,7 +177,7 @@ TEST(test_run_html_unwritable_path_fails_naming_it_and_leaves_no_file)
     status =
         run_args(err, (const char *[]){"--html", page_path, "--", "sh", "-c", "kill -9 $$", NULL});
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 128 + 9);
-    text = slurp(err);
+    text = test_slurp(err);
     snprintf(want, sizeof want, "--html %s: no report to draw it from", page_path);
     CHECK(text && strstr(text, want) != NULL);
     free(text);
@@ -213,7 +196,7 @@ TEST(test_run_html_replaces_an_old_page_keeping_its_mode)
     CHECK(chmod(page_path, 0640) == 0);
     int status = run_args(err, (const char *[]){"--html", page_path, "--", "true", NULL});
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    char *page = slurp(page_path);
+    char *page = test_slurp(page_path);
     CHECK(page && strncmp(page, "<!doctype html>", 15) == 0);
     free(page);
     struct stat sb;

@@ -21,18 +21,6 @@ static bool find(const char *name, al_setting_info *out)
     return false;
 }
 
-static char *slurp_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *text = calloc(1, 1 << 20);
-    size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
-    (void)n;
-    fclose(f);
-    return text;
-}
-
 TEST(test_every_setting_is_named_once_with_meaning_and_documentation)
 {
     int n = al_setting_count();
@@ -60,7 +48,7 @@ TEST(test_every_setting_is_named_once_with_meaning_and_documentation)
 
 TEST(test_settings_documented_in_the_readme_are_in_it)
 {
-    char *readme = slurp_file(README);
+    char *readme = test_slurp(README);
     CHECK(readme != NULL);
     if (!readme)
         return;
