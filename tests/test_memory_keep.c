@@ -1,5 +1,5 @@
 /* Tests of blocks freed and kept for reuse by a caller's own cache (al_free_keep,
- * al_reuse_kept, al_release_kept in src/memory/alloc.c): the counts stay exact, and every
+ * al_reuse_kept, al_release_kept in src/memory/kept.c): the counts stay exact, and every
  * refusal a fresh allocation would meet still applies. */
 #include "log_capture.h"
 #include "test.h"

@@ -138,6 +138,23 @@ AL_API AL_NODISCARD void *al_reuse_kept(void *p, al_site *site);
 /* Gives the memory of kept block p back. */
 AL_API void al_release_kept(void *p);
 
+/* A thread cache of small blocks, as numpy's default data allocator keeps one: for a program
+ * that makes and drops many blocks of a few small sizes in turn. al_free_cached frees p in every
+ * count, exactly as al_free does, but keeps a block of at most AL_CACHE_MAX bytes (owned by no
+ * scope, not registered) in the calling thread's cache, up to 4 of each 8-byte size class;
+ * anything else it frees. al_malloc_cached allocates as al_malloc does, taking a cached block of
+ * exactly n bytes when there is one and no scope is current; the block is counted allocated at
+ * the new site, and refused as a fresh one would be (hard limits, injected failures). A second
+ * free of a cached block is reported as a double free. The cache is emptied when the thread
+ * exits, and by al_cache_flush. */
+#define AL_CACHE_MAX 1024
+#define al_malloc_cached(n) al_malloc_cached_at((n), AL_HERE)
+#define al_free_cached(p) al_free_cached_at((p), AL_HERE)
+AL_API AL_NODISCARD void *al_malloc_cached_at(size_t n, al_site *site);
+AL_API void al_free_cached_at(void *p, al_site *site);
+/* Gives the calling thread's cached blocks back to the system (their counts do not change). */
+AL_API void al_cache_flush(void);
+
 /* The calling thread's small id, as recorded in blocks (1, 2, 3...; never 0). */
 AL_API unsigned al_thread_id(void);
 

@@ -4,7 +4,7 @@
  * choose arguments. Each block carries a 48-byte header (block_int.h) and an 8-byte guard
  * after the user bytes. Failure is NULL with an ERROR on "astrolab.memory"; the manager never
  * aborts unless ASTROLAB_ABORT_ON_ERROR=1. Scope ownership is in scope.c, site counters in
- * site.c, the global balance in stats.c. */
+ * site.c, the global balance in stats.c; blocks kept for reuse and the thread caches in kept.c. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc_int.h"
 #include "astrolab/log.h"
 #include "backing.h"
 #include "front_int.h"
@@ -20,24 +21,6 @@
 #include "scope_int.h"
 #include "util/assert_int.h"
 #include "util/settings_int.h"
-
-/* Bytes before the user pointer: the header, and for large alignments on the system backing,
- * padding so that the user pointer lands on the alignment. */
-static inline size_t front_space(unsigned align_log2)
-{
-#if ALI_BACKING_HAS_HEAPS
-    (void)align_log2;
-    return sizeof(ali_block);
-#else
-    size_t align = align_log2 ? (size_t)1 << align_log2 : 16;
-    return (sizeof(ali_block) + align - 1) / align * align; /* a multiple of align, >= the header */
-#endif
-}
-
-static inline void *raw_of(ali_block *b)
-{
-    return (char *)ali_block_user(b) - front_space(b->align_log2);
-}
 
 /* Blocks up to ALI_GUARD_MAX bytes carry a guard. Larger ones do not: writing it would fault in
  * a page the program may never touch (measured: +0.1 s of page faults per 60,000 large blocks
@@ -51,22 +34,11 @@ static inline void guard_write(ali_block *b)
 /* ASTROLAB_CHECK_GUARDS=0 skips the check on free (the guard is still written): the check
  * reads a second cache line per free, measured at about a third of the tracked free's cost on
  * bench_alloc's workload. */
-static int check_guards = 1;
+int ali_check_guards = 1;
 
 __attribute__((constructor)) static void guards_from_env(void)
 {
-    check_guards = (int)ali_setting_int(ALI_SET_CHECK_GUARDS);
-}
-
-static inline bool guard_intact(const ali_block *b)
-{
-    if (b->size > ALI_GUARD_MAX || !check_guards)
-        return true;
-    static const unsigned char expect[ALI_GUARD_SIZE] = {ALI_GUARD_BYTE, ALI_GUARD_BYTE,
-                                                         ALI_GUARD_BYTE, ALI_GUARD_BYTE,
-                                                         ALI_GUARD_BYTE, ALI_GUARD_BYTE,
-                                                         ALI_GUARD_BYTE, ALI_GUARD_BYTE};
-    return memcmp((const char *)(b + 1) + b->size, expect, ALI_GUARD_SIZE) == 0;
+    ali_check_guards = (int)ali_setting_int(ALI_SET_CHECK_GUARDS);
 }
 
 /* -------- Errors -------- */
@@ -119,28 +91,13 @@ void ali_internal_free(void *p)
 
 /* -------- Allocation -------- */
 
-static void *fail(size_t n, const al_site *loc, const char *why)
+void *ali_alloc_fail(size_t n, const al_site *loc, const char *why)
 {
     ali_where where;
     ali_memory_error("allocation of %zu bytes at %s failed: %s", n, ali_where_loc(&where, loc),
                      why);
     errno = ENOMEM;
     return NULL;
-}
-
-/* Whether n more bytes at `site` may be allocated: the site's record exists, no failure is
- * injected, the hard limit admits them; false, reported, otherwise. A fresh block and a kept
- * one taken again (al_reuse_kept) meet the same refusals. */
-static inline __attribute__((always_inline)) bool admitted(al_scope *scope, size_t n,
-                                                           ali_site *site, const al_site *loc)
-{
-    if (AL_UNLIKELY(!site))
-        return fail(n, loc, "out of memory for the site record"), false;
-    if (AL_UNLIKELY(atomic_load_explicit(&ali_fault_armed, memory_order_relaxed)) &&
-        ali_fault_should_fail(site->tag, scope))
-        return fail(n, loc, "injected failure (al_memory_fail_after)"), false;
-    return !AL_UNLIKELY(atomic_load_explicit(&ali_limits_active, memory_order_relaxed)) ||
-           ali_limits_admit(n, loc); /* limits.c reports a refusal */
 }
 
 /* The one allocation worker, inlined into each public entry point (measured: the chain of
@@ -156,7 +113,7 @@ alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site *site, con
     size_t front = front_space(align_log2), total;
     if (AL_UNLIKELY(__builtin_add_overflow(n, front + ALI_GUARD_SIZE, &total) ||
                     total > PTRDIFF_MAX))
-        return fail(n, loc, "size overflows");
+        return ali_alloc_fail(n, loc, "size overflows");
     if (AL_UNLIKELY(scope && !ali_scope_charge(scope, n, loc)))
         return NULL; /* scope.c reported it */
     void *heap = scope ? scope->heap : NULL;
@@ -165,7 +122,7 @@ alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site *site, con
     if (AL_UNLIKELY(!raw)) {
         if (scope)
             ali_scope_uncharge(scope, n);
-        return fail(n, loc, "out of memory");
+        return ali_alloc_fail(n, loc, "out of memory");
     }
     ali_block *b = (ali_block *)(raw + front) - 1;
     ali_shard *sh = ali_shard_self();
@@ -184,7 +141,7 @@ alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site *site, con
         ali_scope_uncharge(scope, n);
         b->magic = ALI_MAGIC_FREED;
         backing_free(raw);
-        return fail(n, loc, "out of memory for the scope's slot table");
+        return ali_alloc_fail(n, loc, "out of memory for the scope's slot table");
     }
     if (AL_LIKELY(sh != NULL))
         ali_account(sh, site, (int64_t)n, 1);
@@ -203,17 +160,7 @@ void *ali_alloc(size_t n, size_t align, bool zero, ali_site *site, const al_site
     return alloc_in(ali_scope_current(), n, align, zero, site, loc);
 }
 
-/* Reads the header before p, which may not be ours: for a foreign pointer on the system
- * backing (sanitizer builds) that is another object's memory or a redzone, and for a double
- * free it is freed memory, so these reads are exempt from the sanitizers: detecting exactly
- * those mistakes is our job here. With mimalloc, backing_owns has vouched for p first. */
-#define NO_SANITIZE __attribute__((no_sanitize("address", "thread")))
-NO_SANITIZE static uint32_t peek_magic(const void *p)
-{
-    return ((const volatile ali_block *)ali_block_of(p))->magic;
-}
-
-NO_SANITIZE static void peek_header(const void *p, ali_block *out)
+ALI_NO_SANITIZE static void peek_header(const void *p, ali_block *out)
 {
     const volatile ali_block *b = ali_block_of(p);
     out->site = b->site;
@@ -265,16 +212,6 @@ ali_block *ali_block_check(const void *p, const al_site *loc, const char *op)
     return NULL;
 }
 
-void ali_block_release(ali_block *b, bool backing_release)
-{
-    ali_shard *sh = ali_shard_self();
-    if (AL_LIKELY(sh != NULL))
-        ali_account_free(sh, b->site->id, b->size);
-    b->magic = ALI_MAGIC_FREED;
-    if (backing_release)
-        backing_free(raw_of(b));
-}
-
 void ali_block_release_raw(ali_block *b) { backing_free(raw_of(b)); }
 
 void ali_free_block(ali_block *b, const al_site *loc)
@@ -284,7 +221,8 @@ void ali_free_block(ali_block *b, const al_site *loc)
     if (b->chunk)
         ali_scope_release(b);
     b->free_site = loc;
-    ali_block_release(b, true);
+    account_freed(b, ALI_MAGIC_FREED);
+    backing_free(raw_of(b));
 }
 
 void *al_malloc_at(size_t n, al_site *site)
@@ -325,25 +263,6 @@ void *al_malloc_aligned_at(size_t n, size_t align, const char *tag, al_site *sit
 
 void al_free_at(void *p, al_site *site) { ali_free(p, site); }
 
-/* Whether p is, without asking the backing store, a live and intact block: when the header
- * lies on p's own page, reading it cannot fault, and the 32-bit magic stands in for asking the
- * backing store whether it owns p (a region lookup); near a page start the caller asks. */
-static inline bool live_on_page(const void *p)
-{
-    uintptr_t in_page = (uintptr_t)p & (ALI_MIN_PAGE - 1);
-    return (in_page & 15) == 0 && in_page >= sizeof(ali_block) && peek_magic(p) == ALI_MAGIC_LIVE &&
-           guard_intact(ali_block_of(p));
-}
-
-/* Whether p is a block kept by al_free_keep (on its page, as above, or asking the backing store).
- */
-static inline bool kept(const void *p)
-{
-    uintptr_t in_page = (uintptr_t)p & (ALI_MIN_PAGE - 1);
-    return (in_page & 15) == 0 && (in_page >= sizeof(ali_block) || backing_owns(p)) &&
-           peek_magic(p) == ALI_MAGIC_KEPT;
-}
-
 void ali_free(void *p, const al_site *site)
 {
     if (!p)
@@ -373,61 +292,6 @@ slow:
         ali_free_block(b, site);
 }
 
-int al_free_keep(void *p, al_site *site, size_t *size)
-{
-    if (!p)
-        return AL_EINVAL;
-    ali_block *b =
-        AL_LIKELY(live_on_page(p)) ? ali_block_of(p) : ali_block_check(p, site, "al_free_keep");
-    if (!b)
-        return AL_EBADPTR;
-    if (b->chunk)
-        return AL_ESCOPE;
-    if (ali_block_flags(b) & ALI_BLOCK_WATCHED)
-        return AL_ESTATE;
-    if (size)
-        *size = b->size;
-    b->free_site = site;
-    ali_block_release(b, false);
-    b->magic = ALI_MAGIC_KEPT;
-    return AL_OK;
-}
-
-void *al_reuse_kept(void *p, al_site *site)
-{
-    if (AL_UNLIKELY(!p || !kept(p))) {
-        ali_where where;
-        ali_memory_error("al_reuse_kept of %p at %s: not a block kept by al_free_keep", p,
-                         ali_where_loc(&where, site));
-        return NULL;
-    }
-    ali_block *b = ali_block_of(p);
-    ali_site *rt = ali_site_get(site, NULL);
-    if (AL_UNLIKELY(!admitted(NULL, b->size, rt, site)))
-        return NULL;
-    ali_shard *sh = ali_shard_self();
-    b->site = rt;
-    b->free_site = NULL;
-    b->tid = sh ? sh->tid : 0;
-    b->magic = ALI_MAGIC_LIVE;
-    if (AL_LIKELY(sh != NULL))
-        ali_account(sh, rt, (int64_t)b->size, 1);
-    return p;
-}
-
-void al_release_kept(void *p)
-{
-    if (!p)
-        return;
-    if (AL_UNLIKELY(!kept(p))) {
-        ali_memory_error("al_release_kept of %p: not a block kept by al_free_keep", p);
-        return;
-    }
-    ali_block *b = ali_block_of(p);
-    b->magic = ALI_MAGIC_FREED; /* a second release, or a reuse, is then refused */
-    ali_block_release_raw(b);
-}
-
 /* Moves a block to a new size through allocate-copy-free, into scope `into`. */
 static void *realloc_by_copy(ali_block *b, size_t n, al_scope *into, ali_site *site,
                              const al_site *loc)
@@ -454,7 +318,7 @@ void *al_realloc_at(void *p, size_t n, al_site *site)
     }
     ali_site *rt = ali_site_get(site, b->site ? b->site->tag : NULL);
     if (!rt)
-        return fail(n, site, "out of memory for the site record");
+        return ali_alloc_fail(n, site, "out of memory for the site record");
     return ali_realloc_block(b, n, rt, site);
 }
 
@@ -476,7 +340,7 @@ void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *sit
         return realloc_by_copy(b, n, owner, rt, site);
     if (AL_UNLIKELY(atomic_load_explicit(&ali_fault_armed, memory_order_relaxed)) &&
         ali_fault_should_fail(rt->tag, owner))
-        return fail(n, site, "injected failure (al_memory_fail_after)");
+        return ali_alloc_fail(n, site, "injected failure (al_memory_fail_after)");
     int64_t delta = (int64_t)n - (int64_t)b->size;
     if (AL_UNLIKELY(atomic_load_explicit(&ali_limits_active, memory_order_relaxed)) && delta > 0 &&
         !ali_limits_admit((uint64_t)delta, site))
@@ -487,7 +351,7 @@ void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *sit
     if (__builtin_add_overflow(n, front + ALI_GUARD_SIZE, &total)) {
         if (owner && delta > 0)
             ali_scope_uncharge(owner, (uint64_t)delta);
-        return fail(n, site, "size overflows");
+        return ali_alloc_fail(n, site, "size overflows");
     }
     ali_block saved = *b;
     void *heap = (ali_block_flags(b) & ALI_BLOCK_IN_HEAP) ? owner->heap : NULL;
@@ -503,7 +367,7 @@ void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *sit
         b->magic = ALI_MAGIC_LIVE;
         if (owner && delta > 0)
             ali_scope_uncharge(owner, (uint64_t)delta);
-        return fail(n, site, "out of memory");
+        return ali_alloc_fail(n, site, "out of memory");
     }
     ali_block *nb = (ali_block *)(raw + front) - 1;
     *nb = saved; /* the backing store may have overwritten the header's first word */

@@ -128,6 +128,7 @@ static inline const char *ali_where_site(ali_where *w, const ali_site *s)
 
 /* -------- Per-thread statistics shards. -------- */
 typedef struct ali_shard ali_shard;
+typedef struct ali_thread_cache ali_thread_cache; /* kept.c */
 struct ali_shard {
     ali_flow flow;                     /* what this thread allocated and freed */
     int64_t pending;                   /* owner only: bytes not yet published to the global */
@@ -135,6 +136,7 @@ struct ali_shard {
     ali_site_counters *_Atomic *pages; /* directory of per-site counter pages */
     uint32_t free_guess;             /* owner only: site of the last free (see ali_account_free) */
     ali_site_counters *free_guess_c; /* owner only: its counters */
+    ali_thread_cache *cache;         /* owner only: al_free_cached's blocks; NULL until used */
     ali_shard *next;                 /* all shards ever made; never freed */
     atomic_bool in_use;              /* a live thread owns it */
     unsigned tid;
@@ -150,15 +152,21 @@ static inline ali_shard *ali_shard_self(void)
 }
 /* The thread's counters of site `id`; creates their page when `create`. */
 ali_site_counters *ali_counters_page(ali_shard *sh, uint32_t id, bool create);
-static inline ali_site_counters *ali_counters_of(ali_shard *sh, uint32_t id, bool create)
+/* The thread's counters of site `id` when their page exists, else NULL; never calls out. */
+static inline ali_site_counters *ali_counters_made(ali_shard *sh, uint32_t id)
 {
     ali_site_counters *page =
         atomic_load_explicit(&sh->pages[id / ALI_PAGE_SITES], memory_order_acquire);
-    if (__builtin_expect(page != NULL, 1))
-        return &page[id % ALI_PAGE_SITES];
-    return ali_counters_page(sh, id, create);
+    return __builtin_expect(page != NULL, 1) ? &page[id % ALI_PAGE_SITES] : NULL;
+}
+static inline ali_site_counters *ali_counters_of(ali_shard *sh, uint32_t id, bool create)
+{
+    ali_site_counters *c = ali_counters_made(sh, id);
+    return __builtin_expect(c != NULL, 1) ? c : ali_counters_page(sh, id, create);
 }
 ali_shard *ali_shard_first(void);
+/* Gives back the blocks in shard sh's thread cache (kept.c); the owner thread only. */
+void ali_thread_cache_empty(ali_shard *sh);
 /* Publishes the calling thread's pending byte balance and updates the peak. */
 void ali_stats_publish(ali_shard *sh);
 /* The device allocator's hooks (ali_memory_set_device_hooks); never NULL (an empty set until
@@ -183,15 +191,20 @@ static inline void ali_flow_bump(ali_flow *f, int64_t bytes, int64_t count)
         ALI_BUMP(f->freed_bytes, (uint64_t)-bytes);
     }
 }
-static inline void ali_stats_change(ali_shard *sh, int64_t bytes, int64_t blocks)
+/* Adds a change to the thread's totals; true when its pending balance is then due for
+ * publishing (beyond AL_STATS_BATCH_BYTES either way). */
+static inline bool ali_stats_add(ali_shard *sh, int64_t bytes, int64_t blocks)
 {
     ali_flow_bump(&sh->flow, bytes, blocks);
     sh->pending += bytes;
     if (sh->pending > sh->pending_max)
         sh->pending_max = sh->pending;
-    if (__builtin_expect(sh->pending > (int64_t)AL_STATS_BATCH_BYTES ||
-                             sh->pending < -(int64_t)AL_STATS_BATCH_BYTES,
-                         0))
+    return sh->pending > (int64_t)AL_STATS_BATCH_BYTES ||
+           sh->pending < -(int64_t)AL_STATS_BATCH_BYTES;
+}
+static inline void ali_stats_change(ali_shard *sh, int64_t bytes, int64_t blocks)
+{
+    if (__builtin_expect(ali_stats_add(sh, bytes, blocks), 0))
         ali_stats_publish(sh);
 }
 /* Accounts a block of `bytes` (negative: freed) at site `id` and in the thread's totals. */
@@ -277,9 +290,6 @@ void *ali_alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site 
                    const al_site *loc);
 /* Frees live block b (already checked), tells the registry and its scope; loc may be NULL. */
 void ali_free_block(ali_block *b, const al_site *loc);
-/* Accounts a block as freed (site, thread balance), marks it freed and, when backing_release,
- * gives its memory back. */
-void ali_block_release(ali_block *b, bool backing_release);
 /* Gives a block's memory back to the backing store; no accounting. */
 void ali_block_release_raw(ali_block *b);
 

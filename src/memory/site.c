@@ -185,6 +185,7 @@ ali_site *ali_site_by_id(uint32_t id)
 static void shard_retire(void *arg)
 {
     ali_shard *sh = arg;
+    ali_thread_cache_empty(sh);
     ali_stats_publish(sh);
     ali_tls_shard = NULL;
     atomic_store_explicit(&sh->in_use, false, memory_order_release);

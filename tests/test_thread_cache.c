@@ -1,0 +1,206 @@
+/* Tests of the thread cache of small blocks (al_malloc_cached, al_free_cached, al_cache_flush
+ * in src/memory/kept.c): a cached block is freed in every count and counted allocated again at
+ * its new site, the refusals of a fresh allocation still apply, scopes and watched blocks go
+ * around the cache, and a thread's cache is emptied when it exits. */
+// ctest-labels: threads
+#include <pthread.h>
+
+#include "log_capture.h"
+#include "test.h"
+
+static al_memory_stats stats(void)
+{
+    al_memory_stats s;
+    CHECK(al_get_memory_stats(&s) == AL_OK);
+    return s;
+}
+
+static al_site free_site = {"numpy_hook.c", "h_free", 1, "numpy.ndarray", 0};
+static al_site line_a = {"pipeline.py", "step", 10, "numpy.ndarray", 0};
+static al_site line_b = {"pipeline.py", "step", 20, "numpy.ndarray", 0};
+
+/* A block of n bytes made at line_a and put in the cache; returns its address. */
+static void *cached_block(size_t n)
+{
+    void *p = al_malloc_cached_at(n, &line_a);
+    CHECK(p != NULL);
+    memset(p, 0x5A, n);
+    al_free_cached_at(p, &free_site);
+    return p;
+}
+
+TEST(test_a_cached_block_is_freed_in_every_count_and_reused_at_its_new_site)
+{
+    al_cache_flush();
+    al_memory_stats s0 = stats();
+    void *p = cached_block(40);
+    al_memory_stats s1 = stats();
+    CHECK(s1.current_bytes == s0.current_bytes && s1.live_blocks == s0.live_blocks);
+    CHECK(s1.total_allocations == s0.total_allocations + 1 && s1.total_frees == s0.total_frees + 1);
+    CHECK(!al_owns(p)); /* not a live block while cached */
+
+    void *q = al_malloc_cached_at(40, &line_b);
+    CHECK(q == p);
+    al_memory_stats s2 = stats();
+    CHECK(s2.current_bytes == s0.current_bytes + 40 && s2.live_blocks == s0.live_blocks + 1);
+    CHECK(s2.total_allocations == s0.total_allocations + 2);
+    al_block_info bi;
+    CHECK_EQ_INT(al_block_get_info(q, &bi), AL_OK);
+    CHECK(bi.size == 40 && bi.line == 20 && bi.scope == NULL);
+    void *other = al_malloc_cached_at(48, &line_b); /* another size: a fresh block */
+    CHECK(other != NULL && other != p);
+    al_free_cached_at(q, &free_site);
+    al_cache_flush();
+    CHECK(stats().current_bytes == s0.current_bytes + 48);
+    al_free(other);
+    CHECK(stats().errors == s0.errors);
+}
+
+TEST(test_the_cache_keeps_four_blocks_of_a_size_class_and_frees_the_rest)
+{
+    al_cache_flush();
+    cached_block(100);
+    al_memory_stats s0 = stats();
+    void *ps[6];
+    for (int i = 0; i < 6; i++)
+        ps[i] = al_malloc_cached_at(100, &line_a);
+    for (int i = 0; i < 6; i++)
+        al_free_cached_at(ps[i], &free_site);
+    int reused = 0;
+    void *qs[6];
+    for (int i = 0; i < 6; i++) {
+        qs[i] = al_malloc_cached_at(100, &line_b);
+        for (int j = 0; j < 4; j++)
+            reused += qs[i] == ps[j];
+    }
+    CHECK_EQ_INT(reused, 4); /* the first four freed were kept, the other two freed */
+    CHECK(stats().current_bytes == s0.current_bytes + 600);
+    for (int i = 0; i < 6; i++)
+        al_free_cached_at(qs[i], &free_site);
+    al_cache_flush();
+    al_memory_stats s1 = stats();
+    CHECK(s1.current_bytes == s0.current_bytes && s1.errors == s0.errors);
+}
+
+TEST(test_a_second_free_of_a_cached_block_is_a_double_free)
+{
+    cached_block(24);
+    void *p = cached_block(24);
+    capture_only(NULL, AL_LOG_ERROR);
+    al_free_cached_at(p, &free_site);
+    al_free(p);
+    capture_end();
+    CHECK(log_count == 2 && strstr(log_first, "double free") != NULL &&
+          strstr(log_first, "h_free") != NULL);
+    void *q = al_malloc_cached_at(24, &line_a); /* the cache still holds it, once */
+    CHECK(q == p);
+    void *r = al_malloc_cached_at(24, &line_a);
+    CHECK(r != p);
+    al_free(q);
+    al_free(r);
+    al_cache_flush();
+}
+
+TEST(test_large_scope_and_watched_blocks_go_around_the_cache)
+{
+    al_cache_flush();
+    cached_block(16);
+    al_memory_stats s0 = stats();
+    void *big = al_malloc_cached_at(AL_CACHE_MAX + 1, &line_a);
+    al_free_cached_at(big, &free_site);
+    CHECK(stats().current_bytes == s0.current_bytes);
+
+    void *p = cached_block(64);
+    al_scope *s = al_scope_begin("cache");
+    void *q = al_malloc_cached_at(64, &line_a); /* inside a scope: the scope's own block */
+    CHECK(q != p);
+    al_block_info bi;
+    CHECK_EQ_INT(al_block_get_info(q, &bi), AL_OK);
+    CHECK(bi.scope != NULL && strcmp(bi.scope, "cache") == 0);
+    al_free_cached_at(q, &free_site); /* a scope's block is freed, not cached */
+    al_scope_report r;
+    CHECK_EQ_INT(al_scope_end(s, &r), AL_OK);
+    CHECK(r.bytes_allocated == 64 && r.bytes_freed == 64 && r.reclaimed_blocks == 0);
+    CHECK(al_malloc_cached_at(64, &line_a) == p); /* outside again: the cached block */
+
+    void *w = al_malloc_cached_at(32, &line_a);
+    al_weak *ref = al_weak_ref(w);
+    CHECK(ref != NULL);
+    al_free_cached_at(w, &free_site);
+    CHECK(al_weak_get(ref) == NULL); /* the registry saw the free */
+    al_weak_release(ref);
+
+    capture_only(NULL, AL_LOG_ERROR);
+    int local;
+    al_free_cached_at(&local, &free_site); /* reported, as al_free reports it */
+    al_free_cached_at(NULL, &free_site);   /* nothing */
+    capture_end();
+    CHECK_EQ_INT(log_count, 1);
+    al_free(p);
+    al_cache_flush();
+}
+
+TEST(test_a_cached_block_is_refused_where_a_fresh_block_would_be)
+{
+    void *p = cached_block(72);
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_OFF), AL_OK);
+    al_memory_fail_after(1, 0);
+    CHECK(al_malloc_cached_at(72, &line_a) == NULL);
+    al_memory_fail_after(0, 0);
+    al_memory_stats s = stats();
+    CHECK_EQ_INT(al_memory_set_limit(0, s.current_bytes + 32), AL_OK);
+    CHECK(al_malloc_cached_at(72, &line_a) == NULL);
+    CHECK_EQ_INT(al_memory_set_limit(0, 0), AL_OK);
+    CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_WARNING), AL_OK);
+    CHECK(stats().current_bytes == s.current_bytes);
+    void *q = al_malloc_cached_at(72, &line_a); /* still cached */
+    CHECK(q == p);
+    al_free(q);
+    al_cache_flush();
+}
+
+TEST(test_counts_stay_exact_past_a_batch_of_pending_bytes)
+{
+    al_cache_flush();
+    cached_block(1000);
+    al_memory_stats s0 = stats();
+    enum { N = 600 }; /* 600 KB: past AL_STATS_BATCH_BYTES each way */
+    static void *ps[N];
+    for (int i = 0; i < N; i++)
+        ps[i] = al_malloc_cached_at(1000, &line_a);
+    CHECK(stats().current_bytes == s0.current_bytes + N * 1000);
+    for (int i = 0; i < N; i++)
+        al_free_cached_at(ps[i], &free_site);
+    al_memory_stats s1 = stats();
+    CHECK(s1.current_bytes == s0.current_bytes && s1.live_blocks == s0.live_blocks);
+    CHECK(s1.peak_bytes >= s0.current_bytes + N * 1000);
+    al_cache_flush();
+}
+
+static void *churn(void *arg)
+{
+    (void)arg;
+    void *ps[64];
+    for (int round = 0; round < 100; round++) {
+        for (int i = 0; i < 64; i++)
+            ps[i] = al_malloc_cached_at((size_t)(i % 16) * 8 + 8, &line_a);
+        for (int i = 0; i < 64; i++)
+            al_free_cached_at(ps[i], &free_site);
+    }
+    return NULL; /* exits with blocks in its cache: the thread's exit gives them back */
+}
+
+TEST(test_threads_exiting_with_cached_blocks_leave_the_counts_alone)
+{
+    al_memory_stats s0 = stats();
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        CHECK(pthread_create(&t[i], NULL, churn, NULL) == 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    al_memory_stats s1 = stats();
+    CHECK(s1.current_bytes == s0.current_bytes && s1.live_blocks == s0.live_blocks);
+    CHECK(s1.errors == s0.errors);
+}
+
+TEST_MAIN()
