@@ -4,9 +4,9 @@
  * Python exceptions), memory.c (stats, scopes, diagnosis, cleanup, the Python cleanup registry's
  * C side), logbridge.c (C log records into Python's logging), tensordict.c (the TensorDict
  * type), arrays.c (numpy views of C tensors and tensors from numpy, DLPack), survey.c (loads
- * and saves), ui.c (panels and the dashboard), numpy_hook.c (numpy's data allocator),
- * numpy_cache.c (its per-thread cache of small freed blocks), pymem_hook.c (Python's own allocator
- * domains, on request). Every function here needs the GIL unless it says otherwise. */
+ * and saves), ui.c (panels and the dashboard), numpy_hook.c (numpy's data allocator, through
+ * the library's thread cache of small blocks), pymem_hook.c (Python's own allocator domains, on
+ * request). Every function here needs the GIL unless it says otherwise. */
 #ifndef ASTROLAB_PY_EXT_H
 #define ASTROLAB_PY_EXT_H
 
@@ -35,8 +35,15 @@ extern PyMethodDef ext_log_methods[];
 int ext_memory_init(PyObject *module);
 /* The calling thread's innermost scope begun from Python (report-only), or NULL. */
 extern _Thread_local al_scope *ext_python_scope;
-/* Moves tracked block p out of any C scope to the process (see memory.c); returns p. */
-void *ext_own_by_process(void *p);
+/* Moves tracked block p out of C scope s, current on the thread, to the process (see
+ * memory.c); returns p. */
+void *ext_own_by_process_from(void *p, al_scope *s);
+/* Moves tracked block p out of any C scope to the process; returns p. */
+static inline void *ext_own_by_process(void *p)
+{
+    al_scope *s;
+    return p && (s = al_scope_current()) != NULL ? ext_own_by_process_from(p, s) : p;
+}
 extern PyMethodDef ext_memory_methods[];
 /* A dict of al_memory_stats, the seed's MiB keys included; NULL with an exception. */
 PyObject *ext_stats_dict(const al_memory_stats *s);
@@ -70,18 +77,8 @@ extern PyMethodDef ext_survey_methods[];
 extern PyMethodDef ext_ui_methods[];
 int ext_numpy_hook_init(PyObject *module);
 extern PyMethodDef ext_numpy_hook_methods[];
-/* numpy_cache.c; none of these needs the GIL. Blocks under EXT_NUMPY_CACHE_MAX bytes only. */
-#define EXT_NUMPY_CACHE_MAX 1024
 /* The site of numpy's frees. */
 extern al_site ext_numpy_free_site;
-/* A cached block of exactly `size` bytes, kept by al_free_keep (the caller al_reuse_kept's
- * it); NULL when there is none or a scope is current (the caller then allocates). */
-void *ext_numpy_cache_take(size_t size);
-/* Frees block p of `size` bytes, keeping its memory for reuse; 1 when done (or p was not a
- * live block, already reported), 0 when the caller must al_free it. */
-int ext_numpy_cache_put(void *p, size_t size);
-/* Gives the memory of the calling thread's cached blocks back. */
-void ext_numpy_cache_flush(void);
 extern PyMethodDef ext_pymem_hook_methods[];
 
 #endif /* ASTROLAB_PY_EXT_H */

@@ -146,10 +146,9 @@ static PyObject *scope_end(PyObject *self, PyObject *cap)
  * would otherwise free what Python still holds. So a block made while a C scope is current
  * moves out to the process at once; Python's own scopes (report-only) keep theirs, to report
  * them. */
-void *ext_own_by_process(void *p)
+void *ext_own_by_process_from(void *p, al_scope *s)
 {
-    al_scope *s;
-    if (p && (s = al_scope_current()) != NULL && s != ext_python_scope) {
+    if (s != ext_python_scope) {
         al_block_info bi;
         for (int i = 0; i < 256 && al_block_get_info(p, &bi) == AL_OK && bi.scope; i++)
             al_scope_keep(p);
@@ -260,7 +259,7 @@ static PyObject *force_cleanup(PyObject *self, PyObject *unused)
     al_cleanup_result r;
     python_pass = 1;
     PyThreadState *ts = PyEval_SaveThread(); /* release functions may wait for other threads */
-    ext_numpy_cache_flush(); /* the cache's blocks are memory a cleanup gives back */
+    al_cache_flush(); /* the thread cache's blocks are memory a cleanup gives back */
     r = al_force_comprehensive_cleanup();
     PyEval_RestoreThread(ts);
     python_pass = 0;

@@ -116,13 +116,29 @@ static int code_site(PyCodeObject *code, int lasti, int (*line_of)(void *, PyCod
     return 0;
 }
 
-/* Whether the calling thread holds the GIL: the GIL's current thread state is this thread's.
- * Not PyGILState_Check, which answers yes on every thread once a subinterpreter exists or
- * while the interpreter finalizes; a wrong yes would walk another thread's frames. */
-static int holds_gil(void)
+/* This thread's own thread state, as last confirmed by PyGILState_GetThisThreadState. */
+static __attribute__((tls_model("initial-exec"))) _Thread_local PyThreadState *own_ts;
+
+static __attribute__((noinline)) PyThreadState *gil_holder_confirm(PyThreadState *ts)
+{
+    if (ts != PyGILState_GetThisThreadState())
+        return NULL;
+    own_ts = ts;
+    return ts;
+}
+
+/* The calling thread's thread state when it holds the GIL, else NULL: the GIL's current
+ * thread state is this thread's. Not PyGILState_Check, which answers yes on every thread once
+ * a subinterpreter exists or while the interpreter finalizes; a wrong yes would walk another
+ * thread's frames. The thread state confirmed last is remembered, with the thread that made
+ * it (thread_id, which CPython sets from pthread_self), so the common case asks Python's
+ * thread-specific storage nothing. */
+static inline PyThreadState *gil_holder(void)
 {
     PyThreadState *ts = _PyThreadState_UncheckedGet();
-    return ts && ts == PyGILState_GetThisThreadState();
+    if (AL_LIKELY(ts && ts == own_ts && ts->thread_id == (unsigned long)pthread_self()))
+        return ts;
+    return ts ? gil_holder_confirm(ts) : NULL;
 }
 
 /* The last (code, offset) asked for and its site: a loop making arrays asks the same one. */
@@ -147,11 +163,9 @@ static int line_of_offset(void *lasti, PyCodeObject *code)
     return PyCode_Addr2Line(code, (int)(intptr_t)lasti * (int)sizeof(_Py_CODEUNIT));
 }
 
-static al_site *python_site(void)
+/* The walk from frame f (the GIL held) outward to the first frame outside numpy's files. */
+static __attribute__((noinline)) al_site *python_site_walk(_PyInterpreterFrame *f)
 {
-    if (!holds_gil())
-        return &frameless;
-    _PyInterpreterFrame *f = PyThreadState_Get()->cframe->current_frame;
     for (int depth = 0; f && depth < 16; f = f->previous) {
         if (_PyFrame_IsIncomplete(f))
             continue;
@@ -168,6 +182,19 @@ static al_site *python_site(void)
     }
     return &frameless;
 }
+
+/* The common case inline: the innermost frame is the one asked for last. */
+static inline al_site *python_site(void)
+{
+    PyThreadState *ts = gil_holder();
+    if (!ts)
+        return &frameless;
+    _PyInterpreterFrame *f = ts->cframe->current_frame;
+    if (AL_LIKELY(f && !_PyFrame_IsIncomplete(f) && f->f_code == last_code &&
+                  _PyInterpreterFrame_LASTI(f) == last_lasti))
+        return last_site;
+    return python_site_walk(f);
+}
 #else
 /* Other versions: the public frame calls. */
 static int line_of_frame(void *frame, PyCodeObject *code)
@@ -178,7 +205,7 @@ static int line_of_frame(void *frame, PyCodeObject *code)
 
 static al_site *python_site(void)
 {
-    if (!holds_gil())
+    if (!gil_holder())
         return &frameless;
     PyFrameObject *f = PyEval_GetFrame(); /* borrowed */
     PyFrameObject *owned = NULL;
@@ -207,33 +234,23 @@ static al_site *python_site(void)
 }
 #endif
 
-/* A block from the cache, counted allocated at the Python line. Refused only where a fresh
- * block would be too (a hard limit, an injected failure: the manager reported it). */
-static void *reuse(void *kept)
-{
-    void *p = al_reuse_kept(kept, python_site());
-    if (!p)
-        al_release_kept(kept);
-    return p;
-}
-
+/* Small blocks go through the library's thread cache (al_malloc_cached / al_free_cached), as
+ * numpy's default handler keeps one: an array of a few elements made and dropped in a loop
+ * then costs no allocation from the system, and every count stays exact. */
 static void *h_malloc(void *ctx, size_t size)
 {
     (void)ctx;
-    void *p = ext_numpy_cache_take(size);
-    if (p)
-        return reuse(p);
-    return ext_own_by_process(al_malloc_at(size, python_site()));
+    return ext_own_by_process(al_malloc_cached_at(size, python_site()));
 }
 
 static void *h_calloc(void *ctx, size_t n, size_t size)
 {
     (void)ctx;
     size_t total;
-    void *p = __builtin_mul_overflow(n, size, &total) ? NULL : ext_numpy_cache_take(total);
-    if (p)
-        return (p = reuse(p)) ? memset(p, 0, total) : NULL;
-    return ext_own_by_process(al_calloc_at(n, size, python_site()));
+    if (__builtin_mul_overflow(n, size, &total) || total > AL_CACHE_MAX)
+        return ext_own_by_process(al_calloc_at(n, size, python_site()));
+    void *p = ext_own_by_process(al_malloc_cached_at(total, python_site()));
+    return p ? memset(p, 0, total) : NULL;
 }
 
 static void *h_realloc(void *ctx, void *p, size_t size)
@@ -244,9 +261,8 @@ static void *h_realloc(void *ctx, void *p, size_t size)
 
 static void h_free(void *ctx, void *p, size_t size)
 {
-    (void)ctx;
-    if (!ext_numpy_cache_put(p, size))
-        al_free_at(p, &ext_numpy_free_site);
+    (void)ctx, (void)size; /* the block's header knows its size */
+    al_free_cached_at(p, &ext_numpy_free_site);
 }
 
 static PyDataMem_Handler handler = {
@@ -276,7 +292,7 @@ static PyObject *track_numpy(PyObject *self, PyObject *args)
             return NULL;
         Py_DECREF(old);
     } else if (!enable && was) {
-        ext_numpy_cache_flush();
+        al_cache_flush();
         PyObject *old = PyDataMem_SetHandler(NULL); /* NULL: numpy's default */
         if (!old)
             return NULL;
