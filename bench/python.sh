@@ -3,8 +3,9 @@
 # own process and repeated, medians printed as Markdown tables:
 #   - SurveyTensorDict.from_file against the C loader (bench_survey load), astropy's
 #     Table.read and astropy converted to native byte order, on a Gaia-like FITS table;
-#   - numpy's allocator hook: 10^6 small arrays and 10^3 arrays of 8 MiB made and dropped,
-#     without AstroLab's handler, with it, and under tracemalloc instead;
+#   - numpy's allocator hook: small arrays and arrays of 8 MiB made and dropped without
+#     AstroLab's handler, with it, and under tracemalloc instead, in rounds within one process
+#     (bench_python.py numpy-paired: ratios of neighbouring blocks, medians);
 #   - the call cost of get_memory_stats() and of diagnose_memory_leaks() with 10^6 live arrays.
 #
 #   bench/python.sh [--rows N] [--repeats N] [--dir DIR] [--build DIR]
@@ -45,10 +46,8 @@ for r in $(seq "$repeats"); do
         "$build/bench/bench_survey" load "$fits"
         $py load "$fits"
         $py astropy "$fits"
-        for mode in off astrolab tracemalloc; do
-            $py numpy-small 1000000 $mode
-            $py numpy-large 1000 $mode
-        done
+        $py numpy-paired small 100000 15
+        $py numpy-paired large 100 9
         $py calls 1000000
     } >>"$results"
 done
@@ -74,13 +73,18 @@ for m in ("al_survey_load", "python_from_file", "astropy_table_read", "astropy_n
     s, peak = med(m, "seconds"), med(m, "peak_rss_bytes")
     above = (peak - med(m, "start_rss_bytes")) / med(m, "data_bytes")
     print(f"| {m} | {s:.3f} | {s / c:.2f}x | {peak / mib:.0f} | {above:.3f} |")
-print("\n| numpy, make and drop | no handler | AstroLab's handler | ratio | tracemalloc | ratio |")
+print("\n| numpy, make and drop (rounds of the three in one process) | no handler | "
+      "AstroLab's handler | ratio | tracemalloc | ratio |")
 print("|---|---:|---:|---:|---:|---:|")
-for size, field, unit in (("small", "ns_per_array", "ns"), ("large", "us_per_array", "µs")):
-    off, al, tm = (med(f"numpy_{size}_{m}", field) for m in ("off", "astrolab", "tracemalloc"))
-    what = "10^6 arrays of 64 B" if size == "small" else "10^3 arrays of 8 MiB"
-    print(f"| {what} | {off:.0f} {unit} | {al:.0f} {unit} | {al / off:.2f}x | {tm:.0f} {unit} "
-          f"| {tm / off:.2f}x |")
+for size, unit in (("small", "ns"), ("large", "µs")):
+    m = f"numpy_{size}_paired"
+    off, al, tm = (med(m, k) for k in ("off", "astrolab", "tracemalloc"))
+    ra, rt = med(m, "ratio_astrolab"), med(m, "ratio_tracemalloc")
+    d = runs[m][0]
+    what = (f"{d['rounds']} x 10^5 arrays of 64 B" if size == "small"
+            else f"{d['rounds']} x 100 arrays of 8 MiB")
+    print(f"| {what} | {off:.0f} {unit} | {al:.0f} {unit} | {ra:.3f}x | {tm:.0f} {unit} "
+          f"| {rt:.2f}x |")
 print(f"\nget_memory_stats(): {med('calls', 'get_memory_stats_us'):.1f} µs a call; "
       f"diagnose_memory_leaks() with 10^6 live arrays: "
       f"{med('calls', 'diagnose_memory_leaks_ms'):.2f} ms a call.")

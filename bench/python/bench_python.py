@@ -6,6 +6,12 @@ RSS matters. Run through bench/python.sh, which builds what it needs.
     bench_python.py numpy-small N MODE   make and drop N arrays of 8 float64 (MODE: off,
                                          astrolab, tracemalloc)
     bench_python.py numpy-large N MODE   make and drop N arrays of 8 MiB (np.ones)
+    bench_python.py numpy-paired small|large N ROUNDS
+                                         the three modes in one process, a block of N arrays
+                                         each, in turn (the order rotating), ROUNDS times: the
+                                         median of each round's ratio to the block without
+                                         the handler (this VM's speed drifts by up to 2x
+                                         between processes; neighbouring blocks share it)
     bench_python.py calls N_ARRAYS       get_memory_stats() and diagnose_memory_leaks() with
                                          N_ARRAYS live numpy arrays
 Each prints one JSON line."""
@@ -89,6 +95,51 @@ def numpy_large(n, mode):
                       "us_per_array": (t1 - t0) / n * 1e6}))
 
 
+def small_block(np, n):
+    empty = np.empty
+    t0 = time.perf_counter()
+    for _ in range(n):
+        a = empty(8)
+        del a
+    return (time.perf_counter() - t0) / n
+
+
+def large_block(np, n):
+    ones = np.ones
+    t0 = time.perf_counter()
+    for _ in range(n):
+        a = ones(1 << 20)
+        del a
+    return (time.perf_counter() - t0) / n
+
+
+def numpy_paired(kind, n, rounds):
+    import statistics
+    import tracemalloc
+    import astro_lab.memory as mem
+    import numpy as np
+    block = small_block if kind == "small" else large_block
+    modes = ("off", "astrolab", "tracemalloc")
+    times = {m: [] for m in modes}
+    for r in range(rounds):
+        for m in modes[r % 3:] + modes[:r % 3]:
+            mem.track_numpy(m == "astrolab")
+            if m == "tracemalloc":
+                tracemalloc.start()
+            block(np, max(n // 50, 1))  # warm: the handler's caches, tracemalloc's tables
+            times[m].append(block(np, n))
+            if m == "tracemalloc":
+                tracemalloc.stop()
+    mem.track_numpy(True)
+    unit = 1e9 if kind == "small" else 1e6
+    out = {"method": f"numpy_{kind}_paired", "arrays": n, "rounds": rounds,
+           "unit": "ns" if kind == "small" else "us"}
+    for m in modes:
+        out[m] = statistics.median(times[m]) * unit
+        out[f"ratio_{m}"] = statistics.median(t / o for t, o in zip(times[m], times["off"]))
+    print(json.dumps(out))
+
+
 def calls(n_arrays):
     import numpy as np
     import astro_lab.memory as mem
@@ -118,6 +169,8 @@ if __name__ == "__main__":
         numpy_small(int(args[0]), args[1])
     elif cmd == "numpy-large":
         numpy_large(int(args[0]), args[1])
+    elif cmd == "numpy-paired":
+        numpy_paired(args[0], int(args[1]), int(args[2]))
     elif cmd == "calls":
         calls(int(args[0]))
     else:
