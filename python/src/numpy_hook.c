@@ -116,14 +116,17 @@ static int code_site(PyCodeObject *code, int lasti, int (*line_of)(void *, PyCod
     return 0;
 }
 
-/* This thread's own thread state, as last confirmed by PyGILState_GetThisThreadState. */
+/* This thread's own thread state, as last confirmed by PyGILState_GetThisThreadState, and the
+ * thread's id (pthread_self, as CPython's thread_id). */
 static __attribute__((tls_model("initial-exec"))) _Thread_local PyThreadState *own_ts;
+static __attribute__((tls_model("initial-exec"))) _Thread_local unsigned long own_tid;
 
 static __attribute__((noinline)) PyThreadState *gil_holder_confirm(PyThreadState *ts)
 {
     if (ts != PyGILState_GetThisThreadState())
         return NULL;
     own_ts = ts;
+    own_tid = (unsigned long)pthread_self();
     return ts;
 }
 
@@ -136,7 +139,7 @@ static __attribute__((noinline)) PyThreadState *gil_holder_confirm(PyThreadState
 static inline PyThreadState *gil_holder(void)
 {
     PyThreadState *ts = _PyThreadState_UncheckedGet();
-    if (AL_LIKELY(ts && ts == own_ts && ts->thread_id == (unsigned long)pthread_self()))
+    if (AL_LIKELY(ts && ts == own_ts && ts->thread_id == own_tid))
         return ts;
     return ts ? gil_holder_confirm(ts) : NULL;
 }

@@ -31,6 +31,8 @@ static inline void guard_write(ali_block *b)
         memset((char *)ali_block_user(b) + b->size, ALI_GUARD_BYTE, ALI_GUARD_SIZE);
 }
 
+atomic_uint ali_gates; /* ALI_GATE_* (memory_int.h) */
+
 /* ASTROLAB_CHECK_GUARDS=0 skips the check on free (the guard is still written): the check
  * reads a second cache line per free, measured at about a third of the tracked free's cost on
  * bench_alloc's workload. */
@@ -338,11 +340,10 @@ void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *sit
     if (AL_UNLIKELY(watched) &&
         n + front_space(b->align_log2) + ALI_GUARD_SIZE > backing_usable(raw_of(b)))
         return realloc_by_copy(b, n, owner, rt, site);
-    if (AL_UNLIKELY(atomic_load_explicit(&ali_fault_armed, memory_order_relaxed)) &&
-        ali_fault_should_fail(rt->tag, owner))
+    if (AL_UNLIKELY((ali_gates_now() & ALI_GATE_FAULT)) && ali_fault_should_fail(rt->tag, owner))
         return ali_alloc_fail(n, site, "injected failure (al_memory_fail_after)");
     int64_t delta = (int64_t)n - (int64_t)b->size;
-    if (AL_UNLIKELY(atomic_load_explicit(&ali_limits_active, memory_order_relaxed)) && delta > 0 &&
+    if (AL_UNLIKELY((ali_gates_now() & ALI_GATE_LIMITS)) && delta > 0 &&
         !ali_limits_admit((uint64_t)delta, site))
         return NULL;
     if (owner && delta > 0 && !ali_scope_charge(owner, (uint64_t)delta, site))

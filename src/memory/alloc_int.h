@@ -60,11 +60,12 @@ static inline __attribute__((always_inline)) bool admitted(al_scope *scope, size
 {
     if (AL_UNLIKELY(!site))
         return ali_alloc_fail(n, loc, "out of memory for the site record"), false;
-    if (AL_UNLIKELY(atomic_load_explicit(&ali_fault_armed, memory_order_relaxed)) &&
-        ali_fault_should_fail(site->tag, scope))
+    unsigned gates = ali_gates_now();
+    if (AL_LIKELY(!gates))
+        return true;
+    if ((gates & ALI_GATE_FAULT) && ali_fault_should_fail(site->tag, scope))
         return ali_alloc_fail(n, loc, "injected failure (al_memory_fail_after)"), false;
-    return !AL_UNLIKELY(atomic_load_explicit(&ali_limits_active, memory_order_relaxed)) ||
-           ali_limits_admit(n, loc); /* limits.c reports a refusal */
+    return !(gates & ALI_GATE_LIMITS) || ali_limits_admit(n, loc); /* limits.c reports refusals */
 }
 
 /* Reads the header before p, which may not be ours: for a foreign pointer on the system

@@ -1,6 +1,6 @@
 /* Fault injection for tests of error paths, after SQLite's sqlite3_memdebug_fail and curl's
  * torture mode: the n-th next matching tracked allocation fails, once or from then on.
- * Settings are guarded by one mutex; the allocation fast path reads only ali_fault_armed. */
+ * Settings are guarded by one mutex; the allocation fast path reads only ALI_GATE_FAULT. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -10,8 +10,6 @@
 #include "memory_int.h"
 #include "util/assert_int.h"
 #include "util/settings_int.h"
-
-atomic_bool ali_fault_armed;
 
 static struct {
     pthread_mutex_t lock; /* guards every field below */
@@ -31,7 +29,7 @@ static void disarm_locked(void)
     fault.tag = NULL;
     fault.scope = NULL;
     fault.countdown = 0;
-    atomic_store(&ali_fault_armed, false);
+    ali_gate_set(ALI_GATE_FAULT, false);
 }
 
 int al_memory_fail_set(const al_fail_spec *spec)
@@ -49,7 +47,7 @@ int al_memory_fail_set(const al_fail_spec *spec)
         fault.tag = tag;
         fault.scope = spec->scope;
         tag = NULL;
-        atomic_store(&ali_fault_armed, true);
+        ali_gate_set(ALI_GATE_FAULT, true);
     }
     pthread_mutex_unlock(&fault.lock);
     ali_internal_free(tag);

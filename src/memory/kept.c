@@ -96,11 +96,14 @@ void al_release_kept(void *p)
 #define CACHE_BINS (AL_CACHE_MAX / 8) /* bin (size - 1) / 8 */
 #define CACHE_PER_BIN 4               /* blocks of each bin: under 512 KiB a thread at worst */
 
+/* A bin holds blocks of one 8-byte size class; their headers say their exact sizes (a cached
+ * block's header is read anyway when it is handed out again). */
 typedef struct {
     ali_block *block[CACHE_PER_BIN];
-    uint32_t size[CACHE_PER_BIN];
-    unsigned n;
+    uint32_t n;
+    uint32_t pad[7]; /* 64 bytes: a bin's address is a shift, not a multiply */
 } cache_bin;
+_Static_assert(sizeof(cache_bin) == 64, "a cache bin is 64 bytes");
 
 struct ali_thread_cache {
     cache_bin bins[CACHE_BINS];
@@ -113,7 +116,7 @@ static inline cache_bin *bin_of(ali_thread_cache *c, size_t n) { return &c->bins
 static inline int bin_find(const cache_bin *bin, size_t n)
 {
     for (unsigned i = bin->n; i-- > 0;)
-        if (bin->size[i] == n)
+        if (bin->block[i]->size == n)
             return (int)i;
     return -1;
 }
@@ -121,18 +124,11 @@ static inline int bin_find(const cache_bin *bin, size_t n)
 static inline ali_block *bin_take(cache_bin *bin, int i)
 {
     ali_block *b = bin->block[i];
-    bin->n--;
-    bin->block[i] = bin->block[bin->n];
-    bin->size[i] = bin->size[bin->n];
+    bin->block[i] = bin->block[--bin->n];
     return b;
 }
 
-static inline void bin_put(cache_bin *bin, ali_block *b)
-{
-    bin->block[bin->n] = b;
-    bin->size[bin->n] = (uint32_t)b->size;
-    bin->n++;
-}
+static inline void bin_put(cache_bin *bin, ali_block *b) { bin->block[bin->n++] = b; }
 
 /* Whether live block b may go to a cache: small, a scope's own, watched by nobody. */
 static inline bool cacheable(const ali_block *b)
@@ -167,8 +163,7 @@ void *al_malloc_cached_at(size_t n, al_site *site)
     ali_site *rt = (ali_site *)__atomic_load_n(&site->rt, __ATOMIC_ACQUIRE);
     ali_thread_cache *c;
     if (AL_UNLIKELY(!sh || !(c = sh->cache) || n - 1 >= AL_CACHE_MAX || ali_tls_scope || !rt ||
-                    rt->tag_ptr || atomic_load_explicit(&ali_fault_armed, memory_order_relaxed) ||
-                    atomic_load_explicit(&ali_limits_active, memory_order_relaxed) ||
+                    rt->tag_ptr || ali_gates_now() ||
                     sh->pending + (int64_t)n > (int64_t)AL_STATS_BATCH_BYTES))
         return malloc_general(n, site);
     /* The counters of the thread's previous cached allocation's site, guessed as ali_account_free

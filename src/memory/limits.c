@@ -1,6 +1,6 @@
 /* Soft and hard limits on tracked current bytes, checked on the allocation path.
  *
- * alloc.c calls ali_limits_admit only while a limit is set (ali_limits_active), so programs
+ * alloc.c calls ali_limits_admit only while a limit is set (ALI_GATE_LIMITS), so programs
  * without limits pay one relaxed load per allocation. The check reads the current balance
  * (ali_stats_current, a sum over the threads' shards) and is not a reservation: threads
  * allocating at the same instant may each pass the hard limit's check, so it can be exceeded by
@@ -14,8 +14,6 @@
 #include "registry_int.h"
 
 #define SOFT_INTERVAL_DEFAULT_NS 100000000ull /* 100 ms */
-
-atomic_bool ali_limits_active;
 
 static struct {
     pthread_mutex_t lock;          /* serializes al_memory_set_limit */
@@ -38,7 +36,7 @@ int al_memory_set_limit(uint64_t soft_bytes, uint64_t hard_bytes)
     atomic_store(&lim.soft, soft_bytes);
     atomic_store(&lim.hard, hard_bytes);
     atomic_store(&lim.last_soft_ns, 0); /* a new soft limit may act at once */
-    atomic_store(&ali_limits_active, soft_bytes != 0 || hard_bytes != 0);
+    ali_gate_set(ALI_GATE_LIMITS, soft_bytes != 0 || hard_bytes != 0);
     pthread_mutex_unlock(&lim.lock);
     al_log(AL_LOG_DEBUG, ALI_LOGGER, "limits: soft %llu bytes, hard %llu bytes (0: none)",
            (unsigned long long)soft_bytes, (unsigned long long)hard_bytes);

@@ -295,13 +295,29 @@ void ali_free_block(ali_block *b, const al_site *loc);
 /* Gives a block's memory back to the backing store; no accounting. */
 void ali_block_release_raw(ali_block *b);
 
+/* -------- Gates: why an allocation must take the checked path. --------
+ * Fault injection armed (fault.c), a limit set (limits.c): one word, so that the fast paths
+ * (alloc.c, kept.c, the preload library) test both with one load. */
+enum { ALI_GATE_FAULT = 1u << 0, ALI_GATE_LIMITS = 1u << 1 };
+extern atomic_uint ali_gates;
+static inline unsigned ali_gates_now(void)
+{
+    return atomic_load_explicit(&ali_gates, memory_order_relaxed);
+}
+static inline void ali_gate_set(unsigned gate, bool open)
+{
+    if (open)
+        atomic_fetch_or(&ali_gates, gate);
+    else
+        atomic_fetch_and(&ali_gates, ~gate);
+}
+
 /* -------- Fault injection (fault.c). -------- */
-extern atomic_bool ali_fault_armed;
-/* True when this allocation must fail; called only when ali_fault_armed is set. */
+/* True when this allocation must fail; called only while ALI_GATE_FAULT is set. */
 bool ali_fault_should_fail(const char *tag, const al_scope *owner);
 
 /* -------- Limits and registry hooks (limits.c, registry.c). -------- */
-extern atomic_bool ali_limits_active;
+/* (ALI_GATE_LIMITS is set while a soft or hard limit is.) */
 /* Decides whether `bytes` more may be allocated; may run cleanup. False: refuse. */
 bool ali_limits_admit(uint64_t bytes, const al_site *loc);
 /* Drops registrations and weak references of a block being freed. */

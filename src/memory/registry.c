@@ -162,7 +162,7 @@ static void table_remove(table *t, node *n)
 
 static void *bk_alloc(size_t n)
 {
-    if (AL_UNLIKELY(atomic_load_explicit(&ali_fault_armed, memory_order_relaxed)) &&
+    if (AL_UNLIKELY((ali_gates_now() & ALI_GATE_FAULT)) &&
         ali_fault_should_fail(REG_FAULT_TAG, NULL))
         return NULL;
     return ali_internal_alloc(n);

@@ -36,7 +36,7 @@ static bool hist_reserve_locked(uint32_t n);
 
 void *ali_diag_alloc(size_t n)
 {
-    if (AL_UNLIKELY(atomic_load_explicit(&ali_fault_armed, memory_order_relaxed)) &&
+    if (AL_UNLIKELY((ali_gates_now() & ALI_GATE_FAULT)) &&
         ali_fault_should_fail("al_diagnosis", NULL))
         return NULL;
     return ali_internal_alloc(n ? n : 1);

@@ -445,9 +445,7 @@ static __attribute__((noinline)) void *alloc_slow(size_t n, size_t align, bool z
     void *p = NULL;
     if (AL_UNLIKELY(!site))
         p = NULL;
-    else if (AL_LIKELY(!ali_scope_current() &&
-                       !atomic_load_explicit(&ali_fault_armed, memory_order_relaxed) &&
-                       !atomic_load_explicit(&ali_limits_active, memory_order_relaxed)))
+    else if (AL_LIKELY(!ali_scope_current() && !ali_gates_now()))
         p = lean_alloc(ali_shard_self(), n, align, zero, site, pc);
     else
         p = ali_alloc(n, align, zero, site, NULL);
@@ -464,9 +462,7 @@ static __attribute__((noinline)) void *alloc_wrapped(size_t n, size_t align, boo
 {
     ali_shard *sh = ali_tls_shard;
     ali_site *site;
-    if (!in_manager && stack_depth == 1 && sh && !ali_scope_current() &&
-        !atomic_load_explicit(&ali_fault_armed, memory_order_relaxed) &&
-        !atomic_load_explicit(&ali_limits_active, memory_order_relaxed) &&
+    if (!in_manager && stack_depth == 1 && sh && !ali_scope_current() && !ali_gates_now() &&
         (site = wrapped_fast(pc, cfa, tag)) != NULL) {
         void *p = lean_alloc(sh, n, align, zero, site, pc);
         if (AL_UNLIKELY(!p))
@@ -486,9 +482,7 @@ alloc(size_t n, size_t align, bool zero, uintptr_t pc, uintptr_t cfa, const char
     pc_entry *e = cache_entry(pc, tag);
     ali_shard *sh = ali_tls_shard;
     if (AL_LIKELY(cache_hit(e, pc, tag) && !in_manager && stack_depth == 1 && sh &&
-                  !ali_scope_current() &&
-                  !atomic_load_explicit(&ali_fault_armed, memory_order_relaxed) &&
-                  !atomic_load_explicit(&ali_limits_active, memory_order_relaxed))) {
+                  !ali_scope_current() && !ali_gates_now())) {
         void *p = lean_alloc(sh, n, align, zero, e->site, pc);
         if (AL_UNLIKELY(!p))
             errno = ENOMEM;
