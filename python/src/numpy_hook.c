@@ -166,6 +166,19 @@ static int line_of_offset(void *lasti, PyCodeObject *code)
     return PyCode_Addr2Line(code, (int)(intptr_t)lasti * (int)sizeof(_Py_CODEUNIT));
 }
 
+/* The instruction of the frame whose site was found last (its code is last_code), kept when
+ * the frame was complete by its position (at or past the code's first traceable instruction):
+ * the same code at the same instruction is then complete too, and on the same line. NULL: none
+ * (a frame's instruction pointer never is). */
+static const _Py_CODEUNIT *last_instr;
+
+static al_site *found(const _PyInterpreterFrame *f, PyCodeObject *code, al_site *site)
+{
+    last_instr =
+        f->prev_instr >= _PyCode_CODE(code) + code->_co_firsttraceable ? f->prev_instr : NULL;
+    return site;
+}
+
 /* The walk from frame f (the GIL held) outward to the first frame outside numpy's files. */
 static __attribute__((noinline)) al_site *python_site_walk(_PyInterpreterFrame *f)
 {
@@ -175,12 +188,12 @@ static __attribute__((noinline)) al_site *python_site_walk(_PyInterpreterFrame *
         PyCodeObject *code = f->f_code;
         int lasti = _PyInterpreterFrame_LASTI(f);
         if (code == last_code && lasti == last_lasti)
-            return last_site;
+            return found(f, code, last_site);
         al_site *s;
         if (code_site(code, lasti, line_of_offset, (void *)(intptr_t)lasti, &s) < 0)
             break;
         if (s)
-            return remembered(code, lasti, s);
+            return found(f, code, remembered(code, lasti, s));
         depth++; /* numpy's own frame: look at its caller */
     }
     return &frameless;
@@ -193,8 +206,7 @@ static inline al_site *python_site(void)
     if (!ts)
         return &frameless;
     _PyInterpreterFrame *f = ts->cframe->current_frame;
-    if (AL_LIKELY(f && !_PyFrame_IsIncomplete(f) && f->f_code == last_code &&
-                  _PyInterpreterFrame_LASTI(f) == last_lasti))
+    if (AL_LIKELY(f && f->prev_instr == last_instr && f->f_code == last_code))
         return last_site;
     return python_site_walk(f);
 }

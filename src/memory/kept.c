@@ -163,17 +163,17 @@ void *al_malloc_cached_at(size_t n, al_site *site)
     ali_site *rt = (ali_site *)__atomic_load_n(&site->rt, __ATOMIC_ACQUIRE);
     ali_thread_cache *c;
     if (AL_UNLIKELY(!sh || !(c = sh->cache) || n - 1 >= AL_CACHE_MAX || ali_tls_scope || !rt ||
-                    rt->tag_ptr || ali_gates_now() ||
-                    sh->pending + (int64_t)n > (int64_t)AL_STATS_BATCH_BYTES))
+                    ali_gates_now() || sh->pending + (int64_t)n > (int64_t)AL_STATS_BATCH_BYTES))
         return malloc_general(n, site);
     /* The counters of the thread's previous cached allocation's site, guessed as ali_account_free
      * guesses a free's: the directory walk's loads (measured: a third of this function's time in
-     * a loop making arrays at one line) then overlap with the cache's. */
+     * a loop making arrays at one line) then overlap with the cache's. The guessed site was
+     * checked when it became the guess: a record without a tag of its own. */
     ali_site_counters *ctr = sh->alloc_guess_c;
-    if (AL_UNLIKELY(rt->id != sh->alloc_guess)) {
-        if (!(ctr = ali_counters_made(sh, rt->id)))
+    if (AL_UNLIKELY(rt != sh->alloc_guess)) {
+        if (rt->tag_ptr || !(ctr = ali_counters_made(sh, rt->id)))
             return malloc_general(n, site);
-        sh->alloc_guess = rt->id;
+        sh->alloc_guess = rt;
         sh->alloc_guess_c = ctr;
     }
     cache_bin *bin = bin_of(c, n);

@@ -136,7 +136,7 @@ struct ali_shard {
     ali_site_counters *_Atomic *pages; /* directory of per-site counter pages */
     uint32_t free_guess;              /* owner only: site of the last free (see ali_account_free) */
     ali_site_counters *free_guess_c;  /* owner only: its counters */
-    uint32_t alloc_guess;             /* owner only: site of the last cached allocation ... */
+    const ali_site *alloc_guess;      /* owner only: site of the last cached allocation ... */
     ali_site_counters *alloc_guess_c; /* ... and its counters (kept.c, as free_guess) */
     ali_thread_cache *cache;          /* owner only: al_free_cached's blocks; NULL until used */
     ali_shard *next;                  /* all shards ever made; never freed */

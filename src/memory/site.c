@@ -212,7 +212,6 @@ ali_shard *ali_shard_attach(void)
             return NULL;
         }
         sh->free_guess = UINT32_MAX; /* no site has this id: the first free looks up */
-        sh->alloc_guess = UINT32_MAX;
         atomic_store(&sh->in_use, true);
         sh->next = atomic_load(&shard_list);
         while (!atomic_compare_exchange_weak(&shard_list, &sh->next, sh))
