@@ -179,6 +179,14 @@ static inline uint64_t test_live_blocks(void)
     return al_get_memory_stats(&s) == AL_OK ? s.live_blocks : UINT64_MAX;
 }
 
+/* The memory statistics right now (a failed call fails the running test). */
+static inline al_memory_stats test_stats(void)
+{
+    al_memory_stats s = {0};
+    CHECK(al_get_memory_stats(&s) == AL_OK);
+    return s;
+}
+
 /* Runs the tests named on the command line, or every test but those named with a leading '-'.
  * Exits 1 if any failed or a name matches no test (a typo must not pass by running nothing),
  * 77 (skipped) if every test that ran skipped, else 0. */

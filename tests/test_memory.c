@@ -18,13 +18,6 @@
 /* -------- Log capture (log_capture.h): the ERROR messages of every logger. -------- */
 static void capture_errors(void) { capture_only(NULL, AL_LOG_ERROR); }
 
-static al_memory_stats stats(void)
-{
-    al_memory_stats s;
-    CHECK(al_get_memory_stats(&s) == AL_OK);
-    return s;
-}
-
 static ali_site_totals site_totals_of(void *p)
 {
     ali_site_totals t;
@@ -39,14 +32,14 @@ struct star {
 
 TEST(test_stats_return_to_start_after_mixed_workload)
 {
-    al_memory_stats s0 = stats();
+    al_memory_stats s0 = test_stats();
     void *blocks[100];
     uint64_t bytes = 0;
     for (int i = 0; i < 100; i++) {
         blocks[i] = al_malloc((size_t)i * 7 + 1);
         bytes += (uint64_t)i * 7 + 1;
     }
-    al_memory_stats s1 = stats();
+    al_memory_stats s1 = test_stats();
     CHECK_EQ_INT(s1.current_bytes - s0.current_bytes, bytes);
     CHECK_EQ_INT(s1.live_blocks - s0.live_blocks, 100);
     CHECK_EQ_INT(s1.total_allocations - s0.total_allocations, 100);
@@ -57,7 +50,7 @@ TEST(test_stats_return_to_start_after_mixed_workload)
         blocks[i] = al_realloc(blocks[i], 3);
     for (int i = 1; i < 100; i += 2)
         al_free(blocks[i]);
-    al_memory_stats s2 = stats();
+    al_memory_stats s2 = test_stats();
     CHECK_EQ_INT(s2.current_bytes, s0.current_bytes);
     CHECK_EQ_INT(s2.live_blocks, s0.live_blocks);
     CHECK_EQ_INT(s2.total_frees - s0.total_frees, 100);
@@ -67,23 +60,23 @@ TEST(test_stats_return_to_start_after_mixed_workload)
 TEST(test_peak_is_exact_on_one_thread)
 {
     al_reset_peak_memory_stats();
-    al_memory_stats s0 = stats();
+    al_memory_stats s0 = test_stats();
     CHECK_EQ_INT(s0.peak_bytes, s0.current_bytes);
     void *a = al_malloc(1000);
     void *b = al_malloc(3000);
     al_free(a);
     void *c = al_malloc(500);
-    al_memory_stats s1 = stats();
+    al_memory_stats s1 = test_stats();
     CHECK_EQ_INT(s1.peak_bytes, s0.current_bytes + 4000);
     /* Beyond a publishing batch too. */
     void *big = al_malloc(3 * AL_STATS_BATCH_BYTES);
     al_free(big);
-    al_memory_stats s2 = stats();
+    al_memory_stats s2 = test_stats();
     CHECK_EQ_INT(s2.peak_bytes, s0.current_bytes + 3500 + 3 * AL_STATS_BATCH_BYTES);
     al_free(b);
     al_free(c);
     al_reset_peak_memory_stats();
-    CHECK_EQ_INT(stats().peak_bytes, s0.current_bytes);
+    CHECK_EQ_INT(test_stats().peak_bytes, s0.current_bytes);
 }
 
 TEST(test_site_and_tag_counts_are_exact)
@@ -156,7 +149,7 @@ TEST(test_untagged_blocks_are_tagged_untagged)
 
 TEST(test_calloc_overflow_returns_null_with_error)
 {
-    uint64_t errors = stats().errors;
+    uint64_t errors = test_stats().errors;
     capture_errors();
     volatile size_t huge = SIZE_MAX / 2, many = SIZE_MAX / 8;
     void *p = al_calloc(huge, 4);
@@ -164,7 +157,7 @@ TEST(test_calloc_overflow_returns_null_with_error)
     capture_end();
     CHECK(p == NULL);
     CHECK(a == NULL);
-    CHECK_EQ_INT(stats().errors - errors, 2);
+    CHECK_EQ_INT(test_stats().errors - errors, 2);
     CHECK(log_count == 2 && strstr(log_first, "overflow") != NULL);
     CHECK(log_count == 2 && strstr(log_first, "test_memory.c") != NULL);
     char *z = al_calloc(100, 3);
@@ -184,9 +177,9 @@ TEST(test_realloc_edge_cases)
     CHECK(p && strcmp(p, "abcdefghi") == 0 && al_block_size(p) == 100000);
     p = al_realloc(p, 4); /* shrink */
     CHECK(p && memcmp(p, "abcd", 4) == 0 && al_block_size(p) == 4);
-    uint64_t live = stats().live_blocks;
+    uint64_t live = test_stats().live_blocks;
     CHECK(al_realloc(p, 0) == NULL); /* size 0: frees */
-    CHECK_EQ_INT(stats().live_blocks, live - 1);
+    CHECK_EQ_INT(test_stats().live_blocks, live - 1);
     /* A failed realloc leaves the block valid. */
     char *q = al_malloc(8);
     memcpy(q, "keepme!", 8);
@@ -202,30 +195,30 @@ TEST(test_realloc_edge_cases)
 /* The edge values <astrolab/memory.h> states, one by one. */
 TEST(test_malloc_of_zero_bytes_returns_a_distinct_live_block)
 {
-    al_memory_stats s0 = stats();
+    al_memory_stats s0 = test_stats();
     void *a = al_malloc(0), *b = al_malloc(0), *c = al_calloc(0, 8), *d = al_realloc(NULL, 0);
     CHECK(a && b && c && d && a != b && c != d);
     CHECK(al_owns(a) && al_owns(d));
     CHECK_EQ_INT(al_block_size(a), 0);
-    CHECK_EQ_INT(stats().live_blocks, s0.live_blocks + 4);
-    CHECK_EQ_INT(stats().errors, s0.errors);
+    CHECK_EQ_INT(test_stats().live_blocks, s0.live_blocks + 4);
+    CHECK_EQ_INT(test_stats().errors, s0.errors);
     al_free(a);
     al_free(b);
     al_free(c);
     al_free(d);
-    CHECK_EQ_INT(stats().live_blocks, s0.live_blocks);
+    CHECK_EQ_INT(test_stats().live_blocks, s0.live_blocks);
 }
 
 TEST(test_free_of_null_does_nothing_and_reports_nothing)
 {
-    al_memory_stats s0 = stats();
+    al_memory_stats s0 = test_stats();
     capture_errors();
     al_free(NULL);
     (al_free)(NULL);
     capture_end();
     CHECK_EQ_INT(log_count, 0);
-    CHECK_EQ_INT(stats().errors, s0.errors);
-    CHECK_EQ_INT(stats().live_blocks, s0.live_blocks);
+    CHECK_EQ_INT(test_stats().errors, s0.errors);
+    CHECK_EQ_INT(test_stats().live_blocks, s0.live_blocks);
 }
 
 TEST(test_calloc_overflow_and_huge_sizes_set_errno_enomem)
@@ -251,7 +244,7 @@ TEST(test_calloc_overflow_and_huge_sizes_set_errno_enomem)
 
 TEST(test_alignment_is_a_power_of_two_up_to_16_mib)
 {
-    uint64_t errors = stats().errors;
+    uint64_t errors = test_stats().errors;
     size_t good[] = {1, 2, 16, (size_t)1 << 24};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         char *p = al_malloc_aligned(64, good[i]);
@@ -267,7 +260,7 @@ TEST(test_alignment_is_a_power_of_two_up_to_16_mib)
     }
     capture_end();
     CHECK_EQ_INT(log_count, 4);
-    CHECK_EQ_INT(stats().errors - errors, 4);
+    CHECK_EQ_INT(test_stats().errors - errors, 4);
 }
 
 TEST(test_realloc_moves_block_to_its_site)
@@ -308,14 +301,14 @@ TEST(test_blocks_are_aligned)
 TEST(test_free_of_foreign_pointer_is_reported_not_fatal)
 {
     static _Alignas(16) char buffer[256];
-    uint64_t errors = stats().errors;
+    uint64_t errors = test_stats().errors;
     capture_errors();
     al_free(buffer + 64);
     char *m = malloc(256);
     al_free(m + 128);
     capture_end();
     free(m);
-    CHECK_EQ_INT(stats().errors - errors, 2);
+    CHECK_EQ_INT(test_stats().errors - errors, 2);
     CHECK(log_count == 2);
     CHECK(strstr(log_first, "not allocated by the memory manager") != NULL);
     CHECK(strstr(log_first, "test_memory.c") != NULL);
@@ -367,7 +360,7 @@ TEST(test_free_of_the_pointer_realloc_moved_is_a_double_free)
 TEST(test_overwritten_guard_is_detected)
 {
     char *p = al_malloc(10);
-    uint64_t live = stats().live_blocks;
+    uint64_t live = test_stats().live_blocks;
     char *volatile q = p;
     q[10] = 'X'; /* one past the end: the guard */
     capture_errors();
@@ -376,10 +369,10 @@ TEST(test_overwritten_guard_is_detected)
     CHECK(log_count == 1 && strstr(log_first, "overwritten") != NULL);
     CHECK(log_count == 1 && strstr(log_first, "10-byte block") != NULL);
     /* The block was not released; repair and free it. */
-    CHECK_EQ_INT(stats().live_blocks, live);
+    CHECK_EQ_INT(test_stats().live_blocks, live);
     q[10] = (char)ALI_GUARD_BYTE;
     al_free(p);
-    CHECK_EQ_INT(stats().live_blocks, live - 1);
+    CHECK_EQ_INT(test_stats().live_blocks, live - 1);
 }
 
 /* Re-executed as a child with ASTROLAB_ABORT_ON_ERROR=1 (read once, on first error). */
@@ -537,13 +530,13 @@ static void *churn(void *arg)
 
 TEST(test_two_threads_millions_of_ops_exact_totals)
 {
-    al_memory_stats s0 = stats();
+    al_memory_stats s0 = test_stats();
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
         pthread_create(&t[i], NULL, churn, (void *)(uintptr_t)(i + 1));
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
-    al_memory_stats s1 = stats();
+    al_memory_stats s1 = test_stats();
     CHECK_EQ_INT(s1.current_bytes, s0.current_bytes);
     CHECK_EQ_INT(s1.live_blocks, s0.live_blocks);
     CHECK_EQ_INT(s1.total_allocations - s0.total_allocations, s1.total_frees - s0.total_frees);
@@ -558,12 +551,12 @@ static void *free_on_other_thread(void *p)
 
 TEST(test_block_freed_on_another_thread_is_accounted)
 {
-    al_memory_stats s0 = stats();
+    al_memory_stats s0 = test_stats();
     void *p = al_malloc(777);
     pthread_t t;
     pthread_create(&t, NULL, free_on_other_thread, p);
     pthread_join(t, NULL);
-    al_memory_stats s1 = stats();
+    al_memory_stats s1 = test_stats();
     CHECK_EQ_INT(s1.current_bytes, s0.current_bytes);
     CHECK_EQ_INT(s1.live_blocks, s0.live_blocks);
 }

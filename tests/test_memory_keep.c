@@ -6,39 +6,32 @@
 
 static void capture_errors(void) { capture_only(NULL, AL_LOG_ERROR); }
 
-static al_memory_stats stats(void)
-{
-    al_memory_stats s;
-    CHECK(al_get_memory_stats(&s) == AL_OK);
-    return s;
-}
-
 static al_site cache_site = {"cache.c", "cache_put", 1, "cached", 0};
 static al_site line_a = {"pipeline.py", "step", 10, "numpy.ndarray", 0};
 static al_site line_b = {"pipeline.py", "step", 20, "numpy.ndarray", 0};
 
 TEST(test_kept_block_counts_as_freed_and_reused_as_allocated_at_its_new_site)
 {
-    al_memory_stats s0 = stats();
+    al_memory_stats s0 = test_stats();
     void *p = al_malloc_at(40, &line_a);
     CHECK(p != NULL);
     memset(p, 7, 40);
     size_t size = 0;
     CHECK_EQ_INT(al_free_keep(p, &cache_site, &size), AL_OK);
     CHECK(size == 40);
-    al_memory_stats s1 = stats();
+    al_memory_stats s1 = test_stats();
     CHECK(s1.current_bytes == s0.current_bytes && s1.live_blocks == s0.live_blocks);
     CHECK(!al_owns(p)); /* not a live block while kept */
 
     void *q = al_reuse_kept(p, &line_b);
     CHECK(q == p);
-    al_memory_stats s2 = stats();
+    al_memory_stats s2 = test_stats();
     CHECK(s2.current_bytes == s0.current_bytes + 40 && s2.live_blocks == s0.live_blocks + 1);
     al_block_info bi;
     CHECK_EQ_INT(al_block_get_info(q, &bi), AL_OK);
     CHECK(bi.size == 40 && bi.line == 20 && bi.scope == NULL);
     al_free(q);
-    CHECK(stats().current_bytes == s0.current_bytes);
+    CHECK(test_stats().current_bytes == s0.current_bytes);
 }
 
 TEST(test_a_second_free_of_a_kept_block_is_a_double_free)
@@ -105,13 +98,13 @@ TEST(test_reuse_is_refused_where_a_fresh_block_would_be)
     CHECK(al_reuse_kept(p, &line_a) == NULL);
     al_memory_fail_after(0, 0);
 
-    al_memory_stats s = stats(); /* a hard limit the block would cross */
+    al_memory_stats s = test_stats(); /* a hard limit the block would cross */
     CHECK_EQ_INT(al_memory_set_limit(0, s.current_bytes + 32), AL_OK);
     CHECK(al_reuse_kept(p, &line_a) == NULL);
     CHECK_EQ_INT(al_memory_set_limit(0, 0), AL_OK);
     CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_WARNING), AL_OK);
 
-    CHECK(stats().current_bytes == s.current_bytes); /* still kept, not counted */
+    CHECK(test_stats().current_bytes == s.current_bytes); /* still kept, not counted */
     void *q = al_reuse_kept(p, &line_a);
     CHECK(q == p);
     al_free(q);
@@ -119,7 +112,7 @@ TEST(test_reuse_is_refused_where_a_fresh_block_would_be)
 
 TEST(test_released_kept_blocks_leave_the_counts_alone)
 {
-    al_memory_stats s0 = stats();
+    al_memory_stats s0 = test_stats();
     void *ps[100];
     for (int i = 0; i < 100; i++) {
         ps[i] = al_malloc_at((size_t)i + 1, &line_a);
@@ -127,7 +120,7 @@ TEST(test_released_kept_blocks_leave_the_counts_alone)
     }
     for (int i = 0; i < 100; i++)
         al_release_kept(ps[i]);
-    al_memory_stats s1 = stats();
+    al_memory_stats s1 = test_stats();
     CHECK(s1.current_bytes == s0.current_bytes && s1.live_blocks == s0.live_blocks);
     CHECK(s1.errors == s0.errors);
 }

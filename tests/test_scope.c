@@ -8,13 +8,6 @@
 #include "memory/memory_int.h"
 #include "test.h"
 
-static al_memory_stats stats(void)
-{
-    al_memory_stats s;
-    CHECK(al_get_memory_stats(&s) == AL_OK);
-    return s;
-}
-
 /* Captures every message (log_capture.h) with astrolab.memory at `level`. */
 static void log_begin(al_log_level level)
 {
@@ -30,7 +23,7 @@ static void log_end(void)
 TEST(test_scope_end_frees_blocks_it_owns)
 {
     uint64_t fast0 = ali_scope_fast_ends;
-    al_memory_stats s0 = stats();
+    al_memory_stats s0 = test_stats();
     al_scope *s = al_scope_begin("stage");
     CHECK(al_scope_current() == s);
     CHECK_EQ_STR(al_scope_name(s), "stage");
@@ -52,7 +45,7 @@ TEST(test_scope_end_frees_blocks_it_owns)
     CHECK_EQ_INT(r.blocks_allocated, 1001);
     CHECK_EQ_INT(r.peak_bytes, expect + 100 - (10 + 999 % 7) + (10 + 999 % 7));
     CHECK(r.duration_ns > 0);
-    al_memory_stats s1 = stats();
+    al_memory_stats s1 = test_stats();
     CHECK_EQ_INT(s1.current_bytes, s0.current_bytes);
     CHECK_EQ_INT(s1.live_blocks, s0.live_blocks);
 #if ALI_BACKING_HAS_HEAPS
@@ -65,7 +58,7 @@ TEST(test_scope_end_frees_blocks_it_owns)
 
 static int block_exits_with(int how, uint64_t *reclaimed_live)
 {
-    uint64_t live0 = stats().live_blocks;
+    uint64_t live0 = test_stats().live_blocks;
     for (int i = 0; i < 3; i++) {
         AL_MEMORY_MANAGEMENT("exit path")
         {
@@ -83,7 +76,7 @@ static int block_exits_with(int how, uint64_t *reclaimed_live)
         CHECK(al_scope_current() == NULL);
     }
 out:
-    *reclaimed_live = stats().live_blocks - live0;
+    *reclaimed_live = test_stats().live_blocks - live0;
     return how;
 }
 
@@ -100,7 +93,7 @@ TEST(test_block_macro_ends_scope_on_every_exit)
 
 TEST(test_nested_block_exits_leave_only_the_inner_scope)
 {
-    uint64_t live0 = stats().live_blocks;
+    uint64_t live0 = test_stats().live_blocks;
     for (int how = 0; how <= 2; how++) {
         int after_inner = 0;
         AL_MEMORY_MANAGEMENT("outer block")
@@ -120,16 +113,16 @@ TEST(test_nested_block_exits_leave_only_the_inner_scope)
         }
         CHECK_EQ_INT(after_inner, 1);
         CHECK(al_scope_current() == NULL);
-        CHECK_EQ_INT(stats().live_blocks, live0);
+        CHECK_EQ_INT(test_stats().live_blocks, live0);
     }
 }
 
 TEST(test_return_from_block_macro_releases_blocks)
 {
-    uint64_t live0 = stats().live_blocks;
+    uint64_t live0 = test_stats().live_blocks;
     uint64_t dummy;
     CHECK_EQ_INT(block_exits_with(3, &dummy), 3);
-    CHECK_EQ_INT(stats().live_blocks, live0);
+    CHECK_EQ_INT(test_stats().live_blocks, live0);
 }
 
 TEST(test_nested_scopes_own_their_own_blocks)
@@ -304,7 +297,7 @@ static void *free_list_on_thread(void *arg)
 TEST(test_block_freed_on_other_thread_is_accounted_in_scope)
 {
     static void *blocks[5000];
-    al_memory_stats s0 = stats();
+    al_memory_stats s0 = test_stats();
     al_scope *s = al_scope_begin("cross-thread");
     for (int i = 0; i < 5000; i++)
         blocks[i] = al_malloc(40);
@@ -319,7 +312,7 @@ TEST(test_block_freed_on_other_thread_is_accounted_in_scope)
     CHECK_EQ_INT(r.bytes_freed, 5000 * 40);
     CHECK_EQ_INT(r.reclaimed_blocks, 10000);
     CHECK_EQ_INT(r.reclaimed_bytes, 80000);
-    al_memory_stats s1 = stats();
+    al_memory_stats s1 = test_stats();
     CHECK_EQ_INT(s1.current_bytes, s0.current_bytes);
     CHECK_EQ_INT(s1.live_blocks, s0.live_blocks);
 }
@@ -347,7 +340,7 @@ TEST(test_every_scope_misuse_is_reported_and_counted)
 {
     /* One reporter (ali_memory_error): logged, counted in stats.errors, and fatal with
      * ASTROLAB_ABORT_ON_ERROR=1. al_scope_keep from the wrong thread only logged. */
-    uint64_t e0 = stats().errors;
+    uint64_t e0 = test_stats().errors;
     al_scope *s = al_scope_begin("misused");
     void *p = al_malloc(16);
     log_begin(AL_LOG_WARNING);
@@ -358,17 +351,17 @@ TEST(test_every_scope_misuse_is_reported_and_counted)
     log_end();
     CHECK(kept == p);
     CHECK(strstr(log_text, "of another thread") != NULL);
-    CHECK_EQ_INT(stats().errors, e0 + 1);
+    CHECK_EQ_INT(test_stats().errors, e0 + 1);
     CHECK(al_scope_end(s, NULL) == AL_OK); /* p was not kept: reclaimed */
     log_begin(AL_LOG_WARNING);
     CHECK(al_scope_end(s, NULL) == AL_ESCOPE); /* ended twice */
     log_end();
-    CHECK_EQ_INT(stats().errors, e0 + 2);
+    CHECK_EQ_INT(test_stats().errors, e0 + 2);
 }
 
 TEST(test_out_of_order_end_is_reported_and_ends_inner_first)
 {
-    uint64_t live0 = stats().live_blocks;
+    uint64_t live0 = test_stats().live_blocks;
     al_scope *outer = al_scope_begin("outer");
     DISCARD(al_malloc(1));
     al_scope *inner = al_scope_begin("inner");
@@ -382,7 +375,7 @@ TEST(test_out_of_order_end_is_reported_and_ends_inner_first)
     CHECK(al_scope_current() == NULL);
     CHECK_EQ_STR(r.name, "outer");
     CHECK_EQ_INT(r.reclaimed_blocks, 1);
-    CHECK_EQ_INT(stats().live_blocks, live0);
+    CHECK_EQ_INT(test_stats().live_blocks, live0);
     CHECK_EQ_INT(al_scope_end(NULL, NULL), AL_EINVAL);
 }
 
@@ -436,10 +429,10 @@ static int load_stage(int fail_at)
 
 TEST(test_early_error_return_inside_block_leaks_nothing)
 {
-    al_memory_stats s0 = stats();
+    al_memory_stats s0 = test_stats();
     CHECK_EQ_INT(load_stage(50), AL_EFORMAT);
     CHECK_EQ_INT(load_stage(-1), AL_OK);
-    al_memory_stats s1 = stats();
+    al_memory_stats s1 = test_stats();
     CHECK_EQ_INT(s1.current_bytes, s0.current_bytes);
     CHECK_EQ_INT(s1.live_blocks, s0.live_blocks);
 }
@@ -455,14 +448,14 @@ static void *thread_exits_in_scope(void *arg)
 
 TEST(test_scope_left_open_at_thread_exit_is_ended)
 {
-    al_memory_stats s0 = stats();
+    al_memory_stats s0 = test_stats();
     log_begin(AL_LOG_WARNING);
     pthread_t t;
     pthread_create(&t, NULL, thread_exits_in_scope, NULL);
     pthread_join(t, NULL);
     log_end();
     CHECK(strstr(log_text, "scope abandoned still open when its thread exited") != NULL);
-    CHECK_EQ_INT(stats().live_blocks, s0.live_blocks);
+    CHECK_EQ_INT(test_stats().live_blocks, s0.live_blocks);
 }
 
 TEST(test_scope_budget_refuses_allocation_naming_scope_and_site)
@@ -485,12 +478,12 @@ TEST(test_free_after_its_scope_ended_is_reported_not_fatal)
 {
     void *v = NULL;
     AL_MEMORY_MANAGEMENT("short-lived") { v = al_malloc(64); }
-    uint64_t errors = stats().errors;
+    uint64_t errors = test_stats().errors;
     CHECK(!al_owns(v));
     log_begin(AL_LOG_ERROR);
     al_free(v);
     log_end();
-    CHECK_EQ_INT(stats().errors - errors, 1);
+    CHECK_EQ_INT(test_stats().errors - errors, 1);
     CHECK(strstr(log_text, "already released it when the scope ended") != NULL ||
           strstr(log_text, "double free") != NULL);
     void *p = al_malloc(8); /* the manager goes on */
@@ -510,7 +503,7 @@ TEST(test_ending_a_scope_twice_is_reported)
 
 TEST(test_outer_scope_ended_inside_inner_block_is_handled)
 {
-    uint64_t live0 = stats().live_blocks;
+    uint64_t live0 = test_stats().live_blocks;
     al_scope *outer = al_scope_begin("outer by hand");
     log_begin(AL_LOG_ERROR);
     AL_MEMORY_MANAGEMENT("inner block")
@@ -522,7 +515,7 @@ TEST(test_outer_scope_ended_inside_inner_block_is_handled)
     CHECK(strstr(log_text, "still open; ending it first") != NULL);
     CHECK(strstr(log_text, "already ended") != NULL);
     CHECK(al_scope_current() == NULL);
-    CHECK_EQ_INT(stats().live_blocks, live0);
+    CHECK_EQ_INT(test_stats().live_blocks, live0);
 }
 
 static void *free_remotely(void *arg)
@@ -596,11 +589,11 @@ TEST(test_double_free_inside_a_scope_is_reported_and_counted_once)
     al_scope *s = al_scope_begin("twice-freed");
     void *p = al_malloc(24);
     al_free(p);
-    uint64_t errors = stats().errors;
+    uint64_t errors = test_stats().errors;
     log_begin(AL_LOG_ERROR);
     al_free(p);
     log_end();
-    CHECK_EQ_INT(stats().errors - errors, 1);
+    CHECK_EQ_INT(test_stats().errors - errors, 1);
     CHECK(strstr(log_text, "double free") != NULL);
     al_scope_report r;
     CHECK(al_scope_end(s, &r) == AL_OK);

@@ -8,13 +8,6 @@
 #include "log_capture.h"
 #include "test.h"
 
-static al_memory_stats stats(void)
-{
-    al_memory_stats s;
-    CHECK(al_get_memory_stats(&s) == AL_OK);
-    return s;
-}
-
 static al_site free_site = {"numpy_hook.c", "h_free", 1, "numpy.ndarray", 0};
 static al_site line_a = {"pipeline.py", "step", 10, "numpy.ndarray", 0};
 static al_site line_b = {"pipeline.py", "step", 20, "numpy.ndarray", 0};
@@ -32,16 +25,16 @@ static void *cached_block(size_t n)
 TEST(test_a_cached_block_is_freed_in_every_count_and_reused_at_its_new_site)
 {
     al_cache_flush();
-    al_memory_stats s0 = stats();
+    al_memory_stats s0 = test_stats();
     void *p = cached_block(40);
-    al_memory_stats s1 = stats();
+    al_memory_stats s1 = test_stats();
     CHECK(s1.current_bytes == s0.current_bytes && s1.live_blocks == s0.live_blocks);
     CHECK(s1.total_allocations == s0.total_allocations + 1 && s1.total_frees == s0.total_frees + 1);
     CHECK(!al_owns(p)); /* not a live block while cached */
 
     void *q = al_malloc_cached_at(40, &line_b);
     CHECK(q == p);
-    al_memory_stats s2 = stats();
+    al_memory_stats s2 = test_stats();
     CHECK(s2.current_bytes == s0.current_bytes + 40 && s2.live_blocks == s0.live_blocks + 1);
     CHECK(s2.total_allocations == s0.total_allocations + 2);
     al_block_info bi;
@@ -51,16 +44,16 @@ TEST(test_a_cached_block_is_freed_in_every_count_and_reused_at_its_new_site)
     CHECK(other != NULL && other != p);
     al_free_cached_at(q, &free_site);
     al_cache_flush();
-    CHECK(stats().current_bytes == s0.current_bytes + 48);
+    CHECK(test_stats().current_bytes == s0.current_bytes + 48);
     al_free(other);
-    CHECK(stats().errors == s0.errors);
+    CHECK(test_stats().errors == s0.errors);
 }
 
 TEST(test_the_cache_keeps_four_blocks_of_a_size_class_and_frees_the_rest)
 {
     al_cache_flush();
     cached_block(100);
-    al_memory_stats s0 = stats();
+    al_memory_stats s0 = test_stats();
     void *ps[6];
     for (int i = 0; i < 6; i++)
         ps[i] = al_malloc_cached_at(100, &line_a);
@@ -74,11 +67,11 @@ TEST(test_the_cache_keeps_four_blocks_of_a_size_class_and_frees_the_rest)
             reused += qs[i] == ps[j];
     }
     CHECK_EQ_INT(reused, 4); /* the first four freed were kept, the other two freed */
-    CHECK(stats().current_bytes == s0.current_bytes + 600);
+    CHECK(test_stats().current_bytes == s0.current_bytes + 600);
     for (int i = 0; i < 6; i++)
         al_free_cached_at(qs[i], &free_site);
     al_cache_flush();
-    al_memory_stats s1 = stats();
+    al_memory_stats s1 = test_stats();
     CHECK(s1.current_bytes == s0.current_bytes && s1.errors == s0.errors);
 }
 
@@ -105,10 +98,10 @@ TEST(test_large_scope_and_watched_blocks_go_around_the_cache)
 {
     al_cache_flush();
     cached_block(16);
-    al_memory_stats s0 = stats();
+    al_memory_stats s0 = test_stats();
     void *big = al_malloc_cached_at(AL_CACHE_MAX + 1, &line_a);
     al_free_cached_at(big, &free_site);
-    CHECK(stats().current_bytes == s0.current_bytes);
+    CHECK(test_stats().current_bytes == s0.current_bytes);
 
     void *p = cached_block(64);
     al_scope *s = al_scope_begin("cache");
@@ -147,12 +140,12 @@ TEST(test_a_cached_block_is_refused_where_a_fresh_block_would_be)
     al_memory_fail_after(1, 0);
     CHECK(al_malloc_cached_at(72, &line_a) == NULL);
     al_memory_fail_after(0, 0);
-    al_memory_stats s = stats();
+    al_memory_stats s = test_stats();
     CHECK_EQ_INT(al_memory_set_limit(0, s.current_bytes + 32), AL_OK);
     CHECK(al_malloc_cached_at(72, &line_a) == NULL);
     CHECK_EQ_INT(al_memory_set_limit(0, 0), AL_OK);
     CHECK_EQ_INT(al_log_set_level("astrolab.memory", AL_LOG_WARNING), AL_OK);
-    CHECK(stats().current_bytes == s.current_bytes);
+    CHECK(test_stats().current_bytes == s.current_bytes);
     void *q = al_malloc_cached_at(72, &line_a); /* still cached */
     CHECK(q == p);
     al_free(q);
@@ -163,15 +156,15 @@ TEST(test_counts_stay_exact_past_a_batch_of_pending_bytes)
 {
     al_cache_flush();
     cached_block(1000);
-    al_memory_stats s0 = stats();
+    al_memory_stats s0 = test_stats();
     enum { N = 600 }; /* 600 KB: past AL_STATS_BATCH_BYTES each way */
     static void *ps[N];
     for (int i = 0; i < N; i++)
         ps[i] = al_malloc_cached_at(1000, &line_a);
-    CHECK(stats().current_bytes == s0.current_bytes + N * 1000);
+    CHECK(test_stats().current_bytes == s0.current_bytes + N * 1000);
     for (int i = 0; i < N; i++)
         al_free_cached_at(ps[i], &free_site);
-    al_memory_stats s1 = stats();
+    al_memory_stats s1 = test_stats();
     CHECK(s1.current_bytes == s0.current_bytes && s1.live_blocks == s0.live_blocks);
     CHECK(s1.peak_bytes >= s0.current_bytes + N * 1000);
     al_cache_flush();
@@ -192,13 +185,13 @@ static void *churn(void *arg)
 
 TEST(test_threads_exiting_with_cached_blocks_leave_the_counts_alone)
 {
-    al_memory_stats s0 = stats();
+    al_memory_stats s0 = test_stats();
     pthread_t t[4];
     for (int i = 0; i < 4; i++)
         CHECK(pthread_create(&t[i], NULL, churn, NULL) == 0);
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
-    al_memory_stats s1 = stats();
+    al_memory_stats s1 = test_stats();
     CHECK(s1.current_bytes == s0.current_bytes && s1.live_blocks == s0.live_blocks);
     CHECK(s1.errors == s0.errors);
 }
