@@ -120,10 +120,6 @@ int cli_print_json_report(const char *cmd, char *json);
 /* As cli_print_json for a document printed already (freed here with free()), written as it is:
  * for one whose numbers must not pass through a double. */
 int cli_print_json_text(const char *cmd, char *text);
-
-/* The whole of the file at `path`, NUL-terminated, its length in *len (may be NULL); free()
- * it. NULL with errno set when it cannot be read (ENOMEM when out of memory). */
-char *cli_read_file(const char *path, size_t *len);
 /* The JSON document in the file at path (a report of `astrolab run`), parsed; the caller
  * deletes it. NULL when the file cannot be read, is not JSON, or out of memory. */
 cJSON *cli_read_json_file(const char *path);

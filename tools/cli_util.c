@@ -152,39 +152,10 @@ int cli_print_json(const char *cmd, cJSON *doc)
     return cli_print_json_report(cmd, compact);
 }
 
-char *cli_read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return NULL;
-    /* A memory stream grows as it is written: no buffer sizes to choose or get wrong here. */
-    char *text = NULL;
-    size_t n = 0;
-    FILE *mem = open_memstream(&text, &n);
-    char buf[65536];
-    size_t got;
-    bool ok = mem != NULL;
-    while (ok && (got = fread(buf, 1, sizeof buf, f)) > 0)
-        ok = fwrite(buf, 1, got, mem) == got;
-    int e = ferror(f) ? EIO : ENOMEM;
-    ok &= !ferror(f);
-    fclose(f);
-    if (mem)
-        ok &= fclose(mem) == 0;
-    if (!ok || !text) {
-        free(text);
-        errno = e;
-        return NULL;
-    }
-    if (len)
-        *len = n;
-    return text;
-}
-
 cJSON *cli_read_json_file(const char *path)
 {
     size_t len;
-    char *text = cli_read_file(path, &len);
+    char *text = al_read_file(path, &len, NULL);
     cJSON *doc = text ? cJSON_ParseWithLength(text, len) : NULL;
     free(text);
     return doc;

@@ -169,10 +169,10 @@ static bool fill(page *b, const char *report, size_t report_len, const char *com
 int run_html_write(const char *cmd, const char *report, char *const *argv, const char *path)
 {
     size_t len = 0;
-    char *text = cli_read_file(report, &len);
+    al_error read_err;
+    char *text = al_read_file(report, &len, &read_err);
     if (!text)
-        return cli_fail(cmd, "--html %s: cannot read the report %s: %s", path, report,
-                        strerror(errno));
+        return cli_fail(cmd, "--html %s: cannot read the report: %s", path, read_err.message);
     cJSON *doc = cJSON_ParseWithLength(text, len);
     bool is_report = cJSON_IsObject(doc);
     cJSON_Delete(doc);

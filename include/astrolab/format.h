@@ -65,6 +65,12 @@ AL_API AL_NODISCARD char *al_json_format(const char *json, int pretty, al_error 
  * err (may be NULL). */
 AL_API AL_NODISCARD int al_write_file(const char *path, const void *buf, size_t len, al_error *err);
 
+/* Reads the whole file at `path` into a new buffer with a NUL after its last byte (free() it),
+ * its length in *len (may be NULL). NULL on failure, with AL_EIO naming the file and the reason
+ * (missing, unreadable, a directory), AL_ENOMEM, or AL_EINVAL for an empty or NULL path, in err
+ * (may be NULL). */
+AL_API AL_NODISCARD char *al_read_file(const char *path, size_t *len, al_error *err);
+
 #ifdef __cplusplus
 }
 #endif

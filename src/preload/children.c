@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "astrolab/format.h"
 #include "astrolab/log.h"
 #include "preload_int.h"
 #include "util/settings_int.h"
@@ -78,20 +79,9 @@ void ali_children_start(void)
 /* The report a started process wrote, or NULL. */
 static cJSON *read_report(const char *path)
 {
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return NULL;
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    char chunk[8192];
-    size_t got;
-    while (mem && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, got, mem);
-    fclose(f);
-    if (mem)
-        fclose(mem);
-    cJSON *doc = text ? cJSON_Parse(text) : NULL;
+    size_t len;
+    char *text = al_read_file(path, &len, NULL);
+    cJSON *doc = text ? cJSON_ParseWithLength(text, len) : NULL;
     free(text);
     return doc;
 }

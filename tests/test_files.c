@@ -1,6 +1,6 @@
-/* Tests of al_write_file (src/util/outfile.c), the public face of the library's own way of
- * writing files: beside the destination, flushed, renamed over it; never a damaged file, never
- * a temporary left behind. */
+/* Tests of whole files: al_write_file (src/util/outfile.c), the public face of the library's
+ * own way of writing files (beside the destination, flushed, renamed over it; never a damaged
+ * file, never a temporary left behind), and al_read_file (src/util/infile.c). */
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,6 +77,52 @@ TEST(test_write_file_names_a_bad_path_or_argument)
     const char *path = test_tmp_path("w3.txt");
     CHECK_EQ_INT(al_write_file(path, NULL, 3, &err), AL_EINVAL);
     CHECK(access(path, F_OK) != 0); /* nothing made */
+}
+
+TEST(test_read_file_reads_what_was_written_whole)
+{
+    const char *dir = fresh_dir("read");
+    char path[512];
+    snprintf(path, sizeof path, "%s/big.bin", dir);
+    size_t n = 300000; /* past one read's buffer, with NUL bytes inside */
+    char *buf = malloc(n);
+    CHECK(buf != NULL);
+    if (!buf)
+        return;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (char)(i * 7);
+    CHECK_EQ_INT(al_write_file(path, buf, n, NULL), AL_OK);
+    size_t len = 0;
+    char *text = al_read_file(path, &len, NULL);
+    CHECK(text != NULL && len == n && memcmp(text, buf, n) == 0 && text[n] == '\0');
+    free(text);
+    free(buf);
+
+    snprintf(path, sizeof path, "%s/empty", dir);
+    CHECK_EQ_INT(al_write_file(path, "", 0, NULL), AL_OK);
+    text = al_read_file(path, &len, NULL);
+    CHECK(text != NULL && len == 0 && text[0] == '\0');
+    free(text);
+    text = al_read_file("/proc/self/status", NULL, NULL); /* says size 0: read to its end */
+    CHECK(text != NULL && strstr(text, "VmRSS") != NULL);
+    free(text);
+}
+
+TEST(test_read_file_names_what_it_cannot_read)
+{
+    const char *dir = fresh_dir("unreadable");
+    char path[512];
+    al_error err;
+    snprintf(path, sizeof path, "%s/missing.json", dir);
+    CHECK(al_read_file(path, NULL, &err) == NULL);
+    CHECK_EQ_INT(err.code, AL_EIO);
+    CHECK(strstr(err.message, path) && strstr(err.message, "No such file"));
+    CHECK(al_read_file(dir, NULL, &err) == NULL); /* a directory */
+    CHECK_EQ_INT(err.code, AL_EIO);
+    CHECK(strstr(err.message, "Is a directory") != NULL);
+    CHECK(al_read_file("", NULL, &err) == NULL);
+    CHECK_EQ_INT(err.code, AL_EINVAL);
+    CHECK(al_read_file(NULL, NULL, NULL) == NULL);
 }
 
 TEST_MAIN()
