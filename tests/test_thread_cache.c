@@ -3,7 +3,19 @@
  * its new site, the refusals of a fresh allocation still apply, scopes and watched blocks go
  * around the cache, and a thread's cache is emptied when it exits. */
 // ctest-labels: threads
+// ctest-separate: test_a_cached_block_is_poisoned_under_addresssanitizer
 #include <pthread.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifdef UNDER_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 #include "log_capture.h"
 #include "test.h"
@@ -191,6 +203,134 @@ TEST(test_threads_exiting_with_cached_blocks_leave_the_counts_alone)
         CHECK(pthread_create(&t[i], NULL, churn, NULL) == 0);
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
+    al_memory_stats s1 = test_stats();
+    CHECK(s1.current_bytes == s0.current_bytes && s1.live_blocks == s0.live_blocks);
+    CHECK(s1.errors == s0.errors);
+}
+
+TEST(test_a_cached_block_is_the_caches_not_a_kept_one)
+{
+    void *p = cached_block(56);
+    capture_only(NULL, AL_LOG_ERROR);
+    CHECK(al_reuse_kept(p, &line_a) == NULL); /* refused and reported: the cache holds it */
+    al_release_kept(p);
+    capture_end();
+    CHECK_EQ_INT(log_count, 2);
+    void *q = al_malloc_cached_at(56, &line_a); /* still cached, once */
+    CHECK(q == p);
+    void *r = al_malloc_cached_at(56, &line_a);
+    CHECK(r != p);
+    al_free(q);
+    al_free(r);
+    al_cache_flush();
+}
+
+/* A release function run by the soft limit from inside al_malloc_cached (whose general path
+ * checks the limit), that uses the calling thread's cache: it empties it (cache_user 0) or
+ * takes its 40-byte block (1). The registered object holds one buffer, which it frees. */
+static int cache_user;
+static void *taken_by_cleanup;
+static int release_and_use_the_cache(void *obj)
+{
+    void **buf = obj;
+    al_free(*buf);
+    *buf = NULL;
+    if (cache_user == 0)
+        al_cache_flush();
+    else
+        taken_by_cleanup = al_malloc_cached_at(40, &line_a);
+    return 0;
+}
+
+/* Runs al_malloc_cached(40) at line_b with a cleanup pending that uses the cache; checks that
+ * it gives a block of 40 bytes there, and that the counts end as they began. */
+static void allocate_with_cleanup_using_the_cache(int how)
+{
+    al_cache_flush();
+    void *b36 = al_malloc_cached_at(36, &line_a), *b40 = al_malloc_cached_at(40, &line_a);
+    al_free_cached_at(b36, &free_site); /* one bin (33..40 bytes): 36 under 40 */
+    al_free_cached_at(b40, &free_site);
+    al_memory_stats s0 = test_stats();
+    void **holder = al_malloc(sizeof *holder);
+    CHECK(holder != NULL);
+    if (!holder)
+        return;
+    *holder = al_malloc(4000);
+    al_handle h = al_register_for_cleanup(holder, release_and_use_the_cache, "cache user");
+    CHECK(h != 0);
+    cache_user = how;
+    taken_by_cleanup = NULL;
+    al_memory_set_soft_interval(0);
+    CHECK_EQ_INT(al_memory_set_limit(test_stats().current_bytes, 0), AL_OK);
+    capture_begin(); /* the soft limit's warning */
+    void *q = al_malloc_cached_at(40, &line_b);
+    capture_end();
+    CHECK_EQ_INT(al_memory_set_limit(0, 0), AL_OK);
+    al_memory_set_soft_interval(100000000);
+    CHECK(*holder == NULL); /* the cleanup ran */
+    al_block_info bi;
+    CHECK(q != NULL && al_block_get_info(q, &bi) == AL_OK && bi.size == 40 && bi.line == 20);
+    if (q)
+        memset(q, 0x33, 40);
+    al_free(q);
+    al_free(taken_by_cleanup);
+    CHECK_EQ_INT(al_unregister(h), AL_OK);
+    al_free(holder);
+    al_cache_flush();
+    al_memory_stats s1 = test_stats();
+    CHECK(s1.current_bytes == s0.current_bytes && s1.live_blocks == s0.live_blocks);
+    CHECK(s1.errors == s0.errors);
+}
+
+TEST(test_cleanup_run_by_a_cached_allocation_may_empty_the_cache)
+{
+    allocate_with_cleanup_using_the_cache(0);
+}
+
+TEST(test_cleanup_run_by_a_cached_allocation_may_take_from_the_cache)
+{
+    allocate_with_cleanup_using_the_cache(1);
+}
+
+TEST(test_a_cached_block_is_poisoned_under_addresssanitizer)
+{
+#ifdef UNDER_ASAN
+    char *p = cached_block(64);
+    CHECK(__asan_address_is_poisoned(p) && __asan_address_is_poisoned(p + 63));
+    char *q = al_malloc_cached_at(64, &line_a);
+    CHECK(q == p && !__asan_address_is_poisoned(q) && !__asan_address_is_poisoned(q + 63));
+    al_free(q);
+    al_cache_flush();
+#else
+    TEST_SKIP("not an AddressSanitizer build");
+#endif
+}
+
+/* A thread-local destructor that runs after the library's (its key is made later) frees a
+ * block through the cache: the thread's shard was retired, so the free attaches one again but
+ * makes no cache; the block is freed, and the counts stay exact. */
+static pthread_key_t late_key;
+static void late_free(void *p) { al_free_cached_at(p, &free_site); }
+
+static void *exit_with_a_late_free(void *arg)
+{
+    (void)arg;
+    void *p = al_malloc_cached_at(24, &line_a);
+    al_free_cached_at(al_malloc_cached_at(32, &line_a), &free_site); /* the thread's cache */
+    pthread_setspecific(late_key, p);
+    return NULL;
+}
+
+TEST(test_a_free_after_the_threads_exit_began_counts_and_caches_nothing)
+{
+    al_memory_stats s0 = test_stats();
+    CHECK(pthread_key_create(&late_key, late_free) == 0);
+    for (int i = 0; i < 4; i++) {
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, exit_with_a_late_free, NULL) == 0);
+        pthread_join(t, NULL);
+    }
+    pthread_key_delete(late_key);
     al_memory_stats s1 = test_stats();
     CHECK(s1.current_bytes == s0.current_bytes && s1.live_blocks == s0.live_blocks);
     CHECK(s1.errors == s0.errors);

@@ -122,13 +122,13 @@ typedef struct al_block_info {
 /* Fills *out for live block p. Returns AL_OK, or AL_EBADPTR for a pointer not owned. */
 AL_API AL_NODISCARD int al_block_get_info(const void *p, al_block_info *out);
 
-/* Keeping freed blocks for reuse, for a caller with a cache of its own (numpy's default
- * handler keeps one; AstroLab's Python handler does too). al_free_keep frees live block p in
- * every count, exactly as al_free at `site` would (its site's and the process's; a second free
- * of p is reported as a double free), but keeps its memory; stores its size in *size (may be
- * NULL). Returns AL_OK; AL_EBADPTR for a pointer that is not a live block (reported as a misuse,
- * like a bad free); AL_ESCOPE for a block a scope owns and AL_ESTATE for a registered or weakly
- * referenced one: al_free those; AL_EINVAL, unreported, for NULL. */
+/* Keeping freed blocks for reuse, for a caller with a cache of its own (as numpy's default
+ * handler keeps one; for a cache per thread, see al_malloc_cached below). al_free_keep frees live
+ * block p in every count, exactly as al_free at `site` would (its site's and the process's; a
+ * second free of p is reported as a double free), but keeps its memory; stores its size in *size
+ * (may be NULL). Returns AL_OK; AL_EBADPTR for a pointer that is not a live block (reported as a
+ * misuse, like a bad free); AL_ESCOPE for a block a scope owns and AL_ESTATE for a registered or
+ * weakly referenced one: al_free those; AL_EINVAL, unreported, for NULL. */
 AL_API AL_NODISCARD int al_free_keep(void *p, al_site *site, size_t *size);
 /* Counts kept block p allocated again, at `site`, with its old size, owned by the process
  * whatever scope is current, and returns it. NULL when the allocation is refused (a hard
@@ -145,8 +145,10 @@ AL_API void al_release_kept(void *p);
  * anything else it frees. al_malloc_cached allocates as al_malloc does, taking a cached block of
  * exactly n bytes when there is one and no scope is current; the block is counted allocated at
  * the new site, and refused as a fresh one would be (hard limits, injected failures). A second
- * free of a cached block is reported as a double free. The cache is emptied when the thread
- * exits, and by al_cache_flush. */
+ * free of a cached block is reported as a double free; al_reuse_kept and al_release_kept refuse
+ * it. A block whose header straddles a 4 KiB page boundary (a user pointer within 48 bytes of
+ * one) is freed, not cached. The cache is emptied when the thread exits (a process's exit
+ * simply ends it) and by al_cache_flush; under AddressSanitizer its blocks are poisoned. */
 #define AL_CACHE_MAX 1024
 #define al_malloc_cached(n) al_malloc_cached_at((n), AL_HERE)
 #define al_free_cached(p) al_free_cached_at((p), AL_HERE)

@@ -116,30 +116,31 @@ static int code_site(PyCodeObject *code, int lasti, int (*line_of)(void *, PyCod
     return 0;
 }
 
-/* This thread's own thread state, as last confirmed by PyGILState_GetThisThreadState, and the
- * thread's id (pthread_self, as CPython's thread_id). */
+/* This thread's own thread state, as last confirmed by PyGILState_GetThisThreadState, and its
+ * id (unique in its interpreter, never reused: a thread state made later at the same address
+ * has another). */
 static __attribute__((tls_model("initial-exec"))) _Thread_local PyThreadState *own_ts;
-static __attribute__((tls_model("initial-exec"))) _Thread_local unsigned long own_tid;
+static __attribute__((tls_model("initial-exec"))) _Thread_local uint64_t own_id;
 
 static __attribute__((noinline)) PyThreadState *gil_holder_confirm(PyThreadState *ts)
 {
     if (ts != PyGILState_GetThisThreadState())
         return NULL;
     own_ts = ts;
-    own_tid = (unsigned long)pthread_self();
+    own_id = ts->id;
     return ts;
 }
 
 /* The calling thread's thread state when it holds the GIL, else NULL: the GIL's current
  * thread state is this thread's. Not PyGILState_Check, which answers yes on every thread once
  * a subinterpreter exists or while the interpreter finalizes; a wrong yes would walk another
- * thread's frames. The thread state confirmed last is remembered, with the thread that made
- * it (thread_id, which CPython sets from pthread_self), so the common case asks Python's
- * thread-specific storage nothing. */
+ * thread's frames. The thread state confirmed last is remembered with its id, so the common
+ * case asks Python's thread-specific storage nothing, and a thread state deleted and another
+ * made at its address (for another thread) is never taken for it. */
 static inline PyThreadState *gil_holder(void)
 {
     PyThreadState *ts = _PyThreadState_UncheckedGet();
-    if (AL_LIKELY(ts && ts == own_ts && ts->thread_id == own_tid))
+    if (AL_LIKELY(ts && ts == own_ts && ts->id == own_id))
         return ts;
     return ts ? gil_holder_confirm(ts) : NULL;
 }

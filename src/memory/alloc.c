@@ -198,7 +198,7 @@ ali_block *ali_block_check(const void *p, const al_site *loc, const char *op)
         return NULL;
     }
     ali_where_loc(&where, loc);
-    if (magic == ALI_MAGIC_FREED || magic == ALI_MAGIC_KEPT) {
+    if (magic == ALI_MAGIC_FREED || magic == ALI_MAGIC_KEPT || magic == ALI_MAGIC_CACHED) {
         ali_block freed;
         ali_where alloc_at;
         peek_header(p, &freed);

@@ -25,7 +25,7 @@ typedef struct ali_block {
     uint16_t flags;           /* ALI_BLOCK_* */
     uint8_t align_log2;       /* alignment asked for (0: default) */
     uint8_t chunk_gen;        /* chunk->gen when the block entered it (see ali_chunk) */
-    uint32_t magic;           /* ALI_MAGIC_LIVE, ALI_MAGIC_FREED or ALI_MAGIC_KEPT */
+    uint32_t magic;           /* ALI_MAGIC_LIVE, _FREED, _KEPT or _CACHED */
 } ali_block;
 
 #define ALI_HEADER_SIZE sizeof(ali_block)
@@ -33,8 +33,9 @@ _Static_assert(ALI_HEADER_SIZE % 16 == 0, "block header must keep 16-byte alignm
 
 #define ALI_MAGIC_LIVE 0xA57B10C5u
 #define ALI_MAGIC_FREED 0xDEADF4EEu
-#define ALI_MAGIC_KEPT 0xDEADF4EFu /* freed in every count, memory kept (al_free_keep) */
-#define ALI_MAGIC_RAW 0xA57B1A3Bu  /* untracked block of the preload library's re-entry path */
+#define ALI_MAGIC_KEPT 0xDEADF4EFu   /* freed in every count, memory kept (al_free_keep) */
+#define ALI_MAGIC_CACHED 0xDEADF4F0u /* freed in every count, in a thread cache (kept.c) */
+#define ALI_MAGIC_RAW 0xA57B1A3Bu    /* untracked block of the preload library's re-entry path */
 #define ALI_GUARD_SIZE 8
 #define ALI_GUARD_BYTE 0xAB
 #define ALI_GUARD_MAX (256u * 1024u) /* larger blocks carry no guard (see alloc.c) */

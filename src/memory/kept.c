@@ -4,7 +4,8 @@
  * of its own. al_malloc_cached_at / al_free_cached_at are the cache itself, one per thread,
  * as numpy's default data allocator keeps one (numpy/core/src/multiarray/alloc.c): a few
  * blocks of each size under AL_CACHE_MAX, taken back by exact size. A cached block carries
- * ALI_MAGIC_KEPT, so a second free of it is reported as the double free it is; taken out, it is
+ * ALI_MAGIC_CACHED, so a second free of it is reported as the double free it is (and
+ * al_reuse_kept and al_release_kept refuse it: it is the cache's); taken out, it is
  * counted allocated at the new site and meets every refusal a fresh block meets (hard limits,
  * injected failures). No cached block is handed out while a scope is current: the scope's
  * allocations are its own.
@@ -14,6 +15,17 @@
  * The whole path, the cache and the accounting, is in this file and inlined: its reason to be
  * is the cost of a tracked small allocation (docs/PERFORMANCE.md, "numpy's small arrays"). */
 #include <stdint.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ALI_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ALI_ASAN 1
+#endif
+#endif
+#ifdef ALI_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 #include "alloc_int.h"
 #include "front_int.h"
@@ -93,6 +105,21 @@ void al_release_kept(void *p)
 
 /* -------- The thread cache -------- */
 
+/* Under AddressSanitizer a cached block's bytes (and its guard) are poisoned while it waits, so
+ * that a use after al_free_cached is reported as ASan reports one after free; its header stays
+ * readable for the cache and for double-free reports. Nothing in other builds. */
+static inline void cache_poison(ali_block *b, bool poison)
+{
+#ifdef ALI_ASAN
+    if (poison)
+        ASAN_POISON_MEMORY_REGION(b + 1, b->size + ALI_GUARD_SIZE);
+    else
+        ASAN_UNPOISON_MEMORY_REGION(b + 1, b->size + ALI_GUARD_SIZE);
+#else
+    (void)b, (void)poison;
+#endif
+}
+
 #define CACHE_BINS (AL_CACHE_MAX / 8) /* bin (size - 1) / 8 */
 #define CACHE_PER_BIN 4               /* blocks of each bin: under 512 KiB a thread at worst */
 
@@ -125,10 +152,16 @@ static inline ali_block *bin_take(cache_bin *bin, int i)
 {
     ali_block *b = bin->block[i];
     bin->block[i] = bin->block[--bin->n];
+    cache_poison(b, false);
     return b;
 }
 
-static inline void bin_put(cache_bin *bin, ali_block *b) { bin->block[bin->n++] = b; }
+/* Puts block b (marked ALI_MAGIC_CACHED, counted freed) into bin, which has room. */
+static inline void bin_put(cache_bin *bin, ali_block *b)
+{
+    cache_poison(b, true);
+    bin->block[bin->n++] = b;
+}
 
 /* Whether live block b may go to a cache: small, a scope's own, watched by nobody. */
 static inline bool cacheable(const ali_block *b)
@@ -151,10 +184,18 @@ static __attribute__((noinline)) void *malloc_general(size_t n, al_site *site)
     if (!sh || !sh->cache || n - 1 >= AL_CACHE_MAX || ali_tls_scope ||
         (i = bin_find(bin = bin_of(sh->cache, n), n)) < 0)
         return al_malloc_at(n, site);
+    /* Out of the bin before admitted(), which may run cleanup (a limit's), and cleanup code may
+     * use this thread's cache. */
+    ali_block *b = bin_take(bin, i);
     ali_site *rt = ali_site_get(site, NULL);
-    if (AL_UNLIKELY(!admitted(NULL, n, rt, site)))
-        return NULL; /* reported; the block stays cached */
-    return revive(bin_take(bin, i), rt, sh);
+    if (AL_UNLIKELY(!admitted(NULL, n, rt, site))) {
+        if (bin->n < CACHE_PER_BIN)
+            bin_put(bin, b); /* reported; cached again */
+        else
+            release(b);
+        return NULL;
+    }
+    return revive(b, rt, sh);
 }
 
 void *al_malloc_cached_at(size_t n, al_site *site)
@@ -188,14 +229,14 @@ void *al_malloc_cached_at(size_t n, al_site *site)
 static __attribute__((noinline)) void free_general(void *p, al_site *site)
 {
     ali_shard *sh = ali_shard_self();
-    if (sh && !sh->cache)
+    if (sh && !sh->cache && !ali_shard_retired()) /* no cache after the thread's exit began */
         sh->cache = ali_internal_calloc(1, sizeof(ali_thread_cache));
     if (sh && sh->cache && p && live_on_page(p)) {
         ali_block *b = ali_block_of(p);
         cache_bin *bin;
         if (cacheable(b) && (bin = bin_of(sh->cache, b->size))->n < CACHE_PER_BIN) {
             b->free_site = site;
-            account_freed(b, ALI_MAGIC_KEPT);
+            account_freed(b, ALI_MAGIC_CACHED);
             bin_put(bin, b);
             return;
         }
@@ -219,7 +260,7 @@ void al_free_cached_at(void *p, al_site *site)
                     !(ctr = id == sh->free_guess ? sh->free_guess_c : ali_counters_made(sh, id))))
         return free_general(p, site);
     b->free_site = site;
-    b->magic = ALI_MAGIC_KEPT;
+    b->magic = ALI_MAGIC_CACHED;
     bin_put(bin, b);
     ali_flow_bump(&ctr->flow, -(int64_t)n, -1);
     (void)ali_stats_add(sh, -(int64_t)n, -1); /* not due for publishing: checked above */
@@ -233,8 +274,15 @@ void ali_thread_cache_empty(ali_shard *sh)
     for (size_t i = 0; i < CACHE_BINS; i++) {
         cache_bin *bin = &c->bins[i];
         while (bin->n)
-            release(bin->block[--bin->n]);
+            release(bin_take(bin, (int)bin->n - 1));
     }
+}
+
+void ali_thread_cache_drop(ali_shard *sh)
+{
+    ali_thread_cache_empty(sh);
+    ali_internal_free(sh->cache);
+    sh->cache = NULL;
 }
 
 void al_cache_flush(void)

@@ -169,6 +169,11 @@ static inline ali_site_counters *ali_counters_of(ali_shard *sh, uint32_t id, boo
 ali_shard *ali_shard_first(void);
 /* Gives back the blocks in shard sh's thread cache (kept.c); the owner thread only. */
 void ali_thread_cache_empty(ali_shard *sh);
+/* As ali_thread_cache_empty, and frees the cache itself: the shard has none after. */
+void ali_thread_cache_drop(ali_shard *sh);
+/* True once the calling thread's exit has retired its shard (site.c): a free after that (a
+ * later thread-local destructor's) may attach a shard again, but makes no thread cache. */
+bool ali_shard_retired(void);
 /* Publishes the calling thread's pending byte balance and updates the peak. */
 void ali_stats_publish(ali_shard *sh);
 /* The device allocator's hooks (ali_memory_set_device_hooks); never NULL (an empty set until

@@ -182,9 +182,14 @@ ali_site *ali_site_by_id(uint32_t id)
 
 /* -------- Shards -------- */
 
+static ALI_TLS bool retired; /* this thread's shard was retired: its exit has begun */
+
+bool ali_shard_retired(void) { return retired; }
+
 static void shard_retire(void *arg)
 {
     ali_shard *sh = arg;
+    retired = true;
     ali_thread_cache_empty(sh);
     ali_stats_publish(sh);
     ali_tls_shard = NULL;
@@ -217,6 +222,8 @@ ali_shard *ali_shard_attach(void)
         while (!atomic_compare_exchange_weak(&shard_list, &sh->next, sh))
             ;
     }
+    if (retired && sh->cache)
+        ali_thread_cache_drop(sh); /* an idle shard's (empty) cache: not for an exiting thread */
     sh->tid = atomic_fetch_add(&next_tid, 1);
     ali_tls_shard = sh;
     pthread_setspecific(shard_key, sh);
