@@ -152,3 +152,20 @@ def test_track_python_counts_python_objects_and_switches_off_safely():
     del kept
     with pytest.raises(TypeError):
         mem.track_python()
+
+
+def test_code_made_and_freed_at_run_time_keeps_its_own_lines():
+    """Code objects made at run time (exec, generated functions) and freed: a new one may take
+    a freed one's address, and each array must still name its own file and line."""
+    wrong = []
+    for i in range(200):
+        src = "\n" * (i % 7) + "def f(np):\n    return np.zeros(131072 + %d)\n" % i
+        ns = {}
+        exec(compile(src, "generated_%d.py" % i, "exec"), ns)
+        a = ns["f"](np)
+        top = mem.diagnose_memory_leaks()["top_consumers"][0]
+        if (top["file"], top["line"]) != ("generated_%d.py" % i, i % 7 + 2):
+            wrong.append((i, top["file"], top["line"]))
+        del a, ns
+        gc.collect()
+    assert not wrong, wrong[:5]
