@@ -13,7 +13,8 @@
  * The cache hangs off the thread's statistics shard (owner only: no lock), is made on the first
  * cached free and emptied by al_cache_flush and when the thread exits (the shard's retirement).
  * The whole path, the cache and the accounting, is in this file and inlined: its reason to be
- * is the cost of a tracked small allocation (docs/PERFORMANCE.md, "numpy's small arrays"). */
+ * is the cost of a tracked small allocation (docs/PERFORMANCE.md, "The numpy handler's cost, a
+ * third time"). */
 #include <stdint.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -29,7 +30,6 @@
 
 #include "alloc_int.h"
 #include "front_int.h"
-#include "scope_int.h"
 
 /* -------- Kept blocks, one at a time -------- */
 
@@ -163,7 +163,7 @@ static inline void bin_put(cache_bin *bin, ali_block *b)
     bin->block[bin->n++] = b;
 }
 
-/* Whether live block b may go to a cache: small, a scope's own, watched by nobody. */
+/* Whether live block b may go to a cache: small, owned by no scope, watched by nobody. */
 static inline bool cacheable(const ali_block *b)
 {
     return b->size - 1 < AL_CACHE_MAX && !b->chunk && !(ali_block_flags(b) & ALI_BLOCK_WATCHED);
