@@ -91,6 +91,58 @@ static void mi_release(void *ctx, void *p)
     (void)ctx;
     mi_free(p);
 }
+
+/* The floor of a block layout: mimalloc with no tracking, each block carrying a header of
+ * LAYOUT_HEADER bytes (a size, a site and a magic written, the magic checked on free) and an
+ * 8-byte guard written after the user bytes, as the tracked allocator lays its blocks out
+ * (48 bytes; 16 for the preload library's lean blocks). What tracking cannot go below with
+ * that layout on this workload: docs/PERFORMANCE.md, "The thread cache serves al_malloc". */
+#define LAYOUT_MAGIC 0xA57B10C5u
+typedef struct layout_header {
+    uint64_t size;
+    uint32_t site, magic;
+} layout_header;
+
+static void *layout_alloc(size_t header, size_t n)
+{
+    char *raw = mi_malloc(header + n + 8);
+    if (!raw)
+        return NULL;
+    layout_header *h = (layout_header *)(raw + header) - 1;
+    *h = (layout_header){n, 1, LAYOUT_MAGIC};
+    memset(raw + header + n, 0xAB, 8);
+    return raw + header;
+}
+
+static void layout_release(size_t header, void *p)
+{
+    layout_header *h = (layout_header *)p - 1;
+    if (h->magic != LAYOUT_MAGIC)
+        abort();
+    h->magic = 0;
+    mi_free((char *)p - header);
+}
+
+static void *layout48_alloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    return layout_alloc(48, n);
+}
+static void layout48_release(void *ctx, void *p)
+{
+    (void)ctx;
+    layout_release(48, p);
+}
+static void *layout16_alloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    return layout_alloc(16, n);
+}
+static void layout16_release(void *ctx, void *p)
+{
+    (void)ctx;
+    layout_release(16, p);
+}
 #endif
 
 #ifdef BENCH_HAVE_TALLOC
@@ -131,6 +183,8 @@ static const allocator allocators[] = {
     {"malloc", no_context, libc_alloc, libc_release, no_end},
 #ifdef BENCH_HAVE_MIMALLOC
     {"mimalloc", no_context, mi_alloc, mi_release, no_end},
+    {"mimalloc-header48", no_context, layout48_alloc, layout48_release, no_end},
+    {"mimalloc-header16", no_context, layout16_alloc, layout16_release, no_end},
 #endif
 #ifdef BENCH_HAVE_TALLOC
     {"talloc", talloc_begin, talloc_alloc, talloc_release, talloc_end},

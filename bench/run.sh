@@ -65,6 +65,8 @@ report_alloc() {
     header
     "$main/bench/bench_alloc" --markdown $quick \
         --config "al in a scope (mimalloc backing)=$main/bench/bench_alloc:al-scope" \
+        --config "mimalloc + 48-byte header, untracked (al's layout)=$main/bench/bench_alloc:mimalloc-header48" \
+        --config "mimalloc + 16-byte header, untracked (a lean layout)=$main/bench/bench_alloc:mimalloc-header16" \
         --config "al (system backing: glibc)=$sys/bench/bench_alloc:al" \
         --config "al (system backing: jemalloc)=$sys/bench/bench_alloc:al:libjemalloc.so.2" ||
         failed=1

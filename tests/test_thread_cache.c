@@ -1,9 +1,11 @@
-/* Tests of the thread cache of small blocks (al_malloc_cached, al_free_cached, al_cache_flush
- * in src/memory/kept.c): a cached block is freed in every count and counted allocated again at
- * its new site, the refusals of a fresh allocation still apply, scopes and watched blocks go
- * around the cache, and a thread's cache is emptied when it exits. */
+/* Tests of the thread cache of small blocks behind al_malloc and al_free (src/memory/kept.c,
+ * alloc.c): a cached block is freed in every count and counted allocated again at its new site,
+ * any size of its 8-byte class, with its guard moved; the refusals of a fresh allocation still
+ * apply, scopes and watched blocks go around the cache, a thread's cache is emptied when it
+ * exits, and ASTROLAB_THREAD_CACHE=0 turns it off. */
 // ctest-labels: threads
 // ctest-separate: test_a_cached_block_is_poisoned_under_addresssanitizer
+// ctest-separate: test_astrolab_thread_cache_0_gives_every_block_back
 #include <pthread.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -18,7 +20,10 @@
 #endif
 
 #include "log_capture.h"
+#include "memory/block_int.h"
+#include "memory/memory_int.h"
 #include "test.h"
+#include "util/settings_int.h"
 
 static al_site free_site = {"numpy_hook.c", "h_free", 1, "numpy.ndarray", 0};
 static al_site line_a = {"pipeline.py", "step", 10, "numpy.ndarray", 0};
@@ -334,6 +339,81 @@ TEST(test_a_free_after_the_threads_exit_began_counts_and_caches_nothing)
     al_memory_stats s1 = test_stats();
     CHECK(s1.current_bytes == s0.current_bytes && s1.live_blocks == s0.live_blocks);
     CHECK(s1.errors == s0.errors);
+}
+
+TEST(test_al_malloc_takes_any_size_of_a_cached_blocks_class_and_moves_its_guard)
+{
+    al_cache_flush();
+    al_memory_stats s0 = test_stats();
+    char *p = al_malloc(40);
+    CHECK(p != NULL);
+    memset(p, 1, 40);
+    al_free(p);
+    char *q = al_malloc(33); /* the class of 33..40 bytes */
+    CHECK(q == p);
+    CHECK(al_block_size(q) == 33);
+    CHECK(test_stats().current_bytes == s0.current_bytes + 33);
+    memset(q, 2, 33);
+    al_free(q);
+    CHECK(test_stats().errors == s0.errors);
+
+    /* The guard follows the new size: one byte past 34 is an overflow. */
+    char *r = al_malloc(34);
+    CHECK(r == p);
+    char *volatile w = r;
+    w[34] = 'X';
+    capture_only(NULL, AL_LOG_ERROR);
+    al_free(r);
+    capture_end();
+    CHECK(log_count == 1 && strstr(log_first, "guard bytes after the 34-byte block") != NULL);
+    CHECK(test_stats().errors == s0.errors + 1);
+    CHECK(test_stats().current_bytes == s0.current_bytes + 34); /* reported, not released */
+    w[34] = (char)ALI_GUARD_BYTE;                               /* repaired, it frees */
+    al_free(r);
+    CHECK(test_stats().current_bytes == s0.current_bytes);
+}
+
+TEST(test_a_block_grown_in_place_and_cached_serves_the_largest_size_of_its_class)
+{
+    al_cache_flush();
+    al_memory_stats s0 = test_stats();
+    char *p = al_malloc(17);
+    CHECK(p != NULL);
+    p = al_realloc(p, 33);
+    CHECK(p != NULL);
+    al_free(p);
+    char *q = al_malloc(40);
+    CHECK(q == p);
+    memset(q, 0x5A, 40); /* within the block: AddressSanitizer's builds check it */
+    al_free(q);
+    al_cache_flush();
+    al_memory_stats s1 = test_stats();
+    CHECK(s1.current_bytes == s0.current_bytes && s1.errors == s0.errors);
+}
+
+TEST(test_a_thread_makes_its_cache_on_its_first_free)
+{
+    void *p = al_malloc(64);
+    al_free(p);
+    CHECK(ali_tls_shard != NULL && ali_tls_shard->cache != NULL);
+}
+
+/* Run as a process of its own: the setting is read once, at the first free of the process. */
+TEST(test_astrolab_thread_cache_0_gives_every_block_back)
+{
+    setenv("ASTROLAB_THREAD_CACHE", "0", 1);
+    ali_settings_reload();
+    al_memory_stats s0 = test_stats();
+    char *p = al_malloc(64);
+    al_free(p);
+    CHECK(ali_tls_shard == NULL || ali_tls_shard->cache == NULL);
+    char *q = al_malloc(64);
+    al_free(q);
+    CHECK(ali_tls_shard == NULL || ali_tls_shard->cache == NULL);
+    al_memory_stats s1 = test_stats();
+    CHECK(s1.current_bytes == s0.current_bytes && s1.total_frees == s0.total_frees + 2);
+    unsetenv("ASTROLAB_THREAD_CACHE");
+    ali_settings_reload();
 }
 
 TEST_MAIN()

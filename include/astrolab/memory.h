@@ -138,17 +138,18 @@ AL_API AL_NODISCARD void *al_reuse_kept(void *p, al_site *site);
 /* Gives the memory of kept block p back. */
 AL_API void al_release_kept(void *p);
 
-/* A thread cache of small blocks, as numpy's default data allocator keeps one: for a program
- * that makes and drops many blocks of a few small sizes in turn. al_free_cached frees p in every
- * count, exactly as al_free does, but keeps a block of at most AL_CACHE_MAX bytes (owned by no
- * scope, not registered) in the calling thread's cache, up to 4 of each 8-byte size class;
- * anything else it frees. al_malloc_cached allocates as al_malloc does, taking a cached block of
- * exactly n bytes when there is one and no scope is current; the block is counted allocated at
- * the new site, and refused as a fresh one would be (hard limits, injected failures). A second
- * free of a cached block is reported as a double free; al_reuse_kept and al_release_kept refuse
- * it. A block whose header straddles a 4 KiB page boundary (a user pointer within 48 bytes of
- * one) is freed, not cached. The cache is emptied when the thread exits (a process's exit
- * simply ends it) and by al_cache_flush; under AddressSanitizer its blocks are poisoned. */
+/* The thread cache. al_free keeps a freed block of at most AL_CACHE_MAX bytes (owned by no
+ * scope, not registered) in the calling thread's cache, up to 4 of each 8-byte size class, and
+ * al_malloc takes one of the class when there is one, as glibc's tcache and mimalloc do. The
+ * block is freed in every count when cached, and counted allocated at the new site when taken,
+ * which is refused as a fresh one would be (hard limits, injected failures). A second free of a
+ * cached block is reported as a double free; al_reuse_kept and al_release_kept refuse it. While
+ * a scope is current the cache is bypassed both ways. A block whose header straddles a 4 KiB
+ * page boundary (a user pointer within 48 bytes of one) is freed, not cached. The cache is
+ * emptied when the thread exits (a process's exit simply ends it) and by al_cache_flush; under
+ * AddressSanitizer its blocks are poisoned. ASTROLAB_THREAD_CACHE=0 turns it off (every free
+ * then gives its block back at once). al_malloc_cached and al_free_cached are al_malloc and
+ * al_free, kept for the programs that call them. */
 #define AL_CACHE_MAX 1024
 #define al_malloc_cached(n) al_malloc_cached_at((n), AL_HERE)
 #define al_free_cached(p) al_free_cached_at((p), AL_HERE)

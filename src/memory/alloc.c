@@ -19,17 +19,9 @@
 #include "front_int.h"
 #include "memory_int.h"
 #include "scope_int.h"
+#include "thread_cache_int.h"
 #include "util/assert_int.h"
 #include "util/settings_int.h"
-
-/* Blocks up to ALI_GUARD_MAX bytes carry a guard. Larger ones do not: writing it would fault in
- * a page the program may never touch (measured: +0.1 s of page faults per 60,000 large blocks
- * in bench_alloc), and zeroed large blocks from fresh OS memory would lose their free zeroing. */
-static inline void guard_write(ali_block *b)
-{
-    if (AL_LIKELY(b->size <= ALI_GUARD_MAX))
-        memset((char *)ali_block_user(b) + b->size, ALI_GUARD_BYTE, ALI_GUARD_SIZE);
-}
 
 atomic_uint ali_gates; /* ALI_GATE_* (memory_int.h) */
 
@@ -113,8 +105,7 @@ alloc_in(al_scope *scope, size_t n, size_t align, bool zero, ali_site *site, con
     if (align > 16)
         align_log2 = (unsigned)__builtin_ctzl(align);
     size_t front = front_space(align_log2), total;
-    if (AL_UNLIKELY(__builtin_add_overflow(n, front + ALI_GUARD_SIZE, &total) ||
-                    total > PTRDIFF_MAX))
+    if (AL_UNLIKELY(!raw_size(n, front, &total)))
         return ali_alloc_fail(n, loc, "size overflows");
     if (AL_UNLIKELY(scope && !ali_scope_charge(scope, n, loc)))
         return NULL; /* scope.c reported it */
@@ -227,7 +218,7 @@ void ali_free_block(ali_block *b, const al_site *loc)
     backing_free(raw_of(b));
 }
 
-void *al_malloc_at(size_t n, al_site *site)
+__attribute__((noinline)) void *ali_malloc_fresh(size_t n, al_site *site)
 {
     return alloc_in(ali_scope_current(), n, 0, false, ali_site_get(site, NULL), site);
 }
@@ -263,9 +254,9 @@ void *al_malloc_aligned_at(size_t n, size_t align, const char *tag, al_site *sit
     return ali_alloc(n, align <= 16 ? 0 : align, false, ali_site_get(site, tag), site);
 }
 
-void al_free_at(void *p, al_site *site) { ali_free(p, site); }
-
-void ali_free(void *p, const al_site *site)
+/* Out of line: the cache's fast path (al_free_at) calls it for what it does not serve, and
+ * inlined there it would give that path a stack frame. */
+__attribute__((noinline)) void ali_free(void *p, const al_site *site)
 {
     if (!p)
         return;
@@ -293,6 +284,72 @@ slow:
     if (b)
         ali_free_block(b, site);
 }
+
+/* -------- al_malloc and al_free: the thread cache's fast paths (thread_cache_int.h) --------
+ * Each calls nothing on its way, so that the compiler keeps it free of a stack frame: whatever
+ * would need a call (a scope current, a site not resolved yet or with a tag of its own, fault
+ * injection or a limit armed, a counters page not made yet, a balance due for publishing, a
+ * block that is not a plain live one, an empty bin or a full one) takes the general path (kept.c)
+ * or the worker. Measured: docs/PERFORMANCE.md, "The thread cache serves al_malloc". */
+
+void *al_malloc_at(size_t n, al_site *site)
+{
+    ali_shard *sh = ali_tls_shard;
+    if (AL_UNLIKELY(ali_tls_scope != NULL))
+        return ali_malloc_fresh(n, site); /* a scope's blocks are its own */
+    ali_site *rt = (ali_site *)__atomic_load_n(&site->rt, __ATOMIC_ACQUIRE);
+    ali_thread_cache *c;
+    if (AL_UNLIKELY(!sh || !(c = sh->cache) || n - 1 >= AL_CACHE_MAX || !rt || ali_gates_now() ||
+                    sh->pending + (int64_t)n > (int64_t)AL_STATS_BATCH_BYTES))
+        return ali_cache_malloc_general(n, site);
+    /* The counters of the thread's previous cached allocation's site, guessed as ali_account_free
+     * guesses a free's: the directory walk's loads (measured: a third of this function's time in
+     * a loop making arrays at one line) then overlap with the cache's. The guessed site was
+     * checked when it became the guess: a record without a tag of its own. */
+    ali_site_counters *ctr = sh->alloc_guess_c;
+    if (AL_UNLIKELY(rt != sh->alloc_guess)) {
+        if (rt->tag_ptr || !(ctr = ali_counters_made(sh, rt->id)))
+            return ali_cache_malloc_general(n, site);
+        sh->alloc_guess = rt;
+        sh->alloc_guess_c = ctr;
+    }
+    cache_bin *bin = bin_of(c, n);
+    if (!bin->n)
+        return ali_malloc_fresh(n, site);
+    ali_flow_bump(&ctr->flow, (int64_t)n, 1);
+    (void)ali_stats_add(sh, (int64_t)n, 1); /* not due for publishing: checked above */
+    return revive_header(resized(bin_take(bin), n), rt, sh->tid);
+}
+
+void *al_malloc_cached_at(size_t n, al_site *site) { return al_malloc_at(n, site); }
+
+void al_free_at(void *p, al_site *site)
+{
+    if (AL_UNLIKELY(ali_tls_scope != NULL))
+        return ali_free(p, site); /* mostly its own blocks: no cache */
+    ali_shard *sh = ali_tls_shard;
+    ali_thread_cache *c;
+    if (AL_UNLIKELY(!sh || !(c = sh->cache) || !p || !live_on_page(p)))
+        return ali_cache_free_general(p, site);
+    ali_block *b = ali_block_of(p);
+    if (!cacheable(b))
+        return ali_free(p, site); /* a scope's, a watched or a large block */
+    size_t n = b->size;
+    uint32_t id = b->site->id;
+    cache_bin *bin;
+    ali_site_counters *ctr;
+    if (AL_UNLIKELY((bin = bin_of(c, n))->n == CACHE_PER_BIN ||
+                    sh->pending - (int64_t)n < -(int64_t)AL_STATS_BATCH_BYTES ||
+                    !(ctr = ali_free_counters_made(sh, id))))
+        return ali_cache_free_general(p, site);
+    b->free_site = site;
+    b->magic = ALI_MAGIC_CACHED;
+    bin_put(bin, b);
+    ali_flow_bump(&ctr->flow, -(int64_t)n, -1);
+    (void)ali_stats_add(sh, -(int64_t)n, -1); /* not due for publishing: checked above */
+}
+
+void al_free_cached_at(void *p, al_site *site) { al_free_at(p, site); }
 
 /* Moves a block to a new size through allocate-copy-free, into scope `into`. */
 static void *realloc_by_copy(ali_block *b, size_t n, al_scope *into, ali_site *site,
@@ -336,9 +393,11 @@ void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *sit
     /* A registered or weakly referenced block resizes in place only when it fits its backing
      * block; else it moves by copy, whose free drops the registrations before the memory goes
      * (a backing realloc would free the old block first, under a running release function). */
+    size_t front = front_space(b->align_log2), total;
+    if (!raw_size(n, front, &total))
+        return ali_alloc_fail(n, site, "size overflows");
     bool watched = __atomic_load_n(&b->flags, __ATOMIC_RELAXED) & ALI_BLOCK_WATCHED;
-    if (AL_UNLIKELY(watched) &&
-        n + front_space(b->align_log2) + ALI_GUARD_SIZE > backing_usable(raw_of(b)))
+    if (AL_UNLIKELY(watched) && total > backing_usable(raw_of(b)))
         return realloc_by_copy(b, n, owner, rt, site);
     if (AL_UNLIKELY((ali_gates_now() & ALI_GATE_FAULT)) && ali_fault_should_fail(rt->tag, owner))
         return ali_alloc_fail(n, site, "injected failure (al_memory_fail_after)");
@@ -348,12 +407,6 @@ void *ali_realloc_block(ali_block *b, size_t n, ali_site *rt, const al_site *sit
         return NULL;
     if (owner && delta > 0 && !ali_scope_charge(owner, (uint64_t)delta, site))
         return NULL;
-    size_t front = front_space(b->align_log2), total;
-    if (__builtin_add_overflow(n, front + ALI_GUARD_SIZE, &total)) {
-        if (owner && delta > 0)
-            ali_scope_uncharge(owner, (uint64_t)delta);
-        return ali_alloc_fail(n, site, "size overflows");
-    }
     ali_block saved = *b;
     void *heap = (ali_block_flags(b) & ALI_BLOCK_IN_HEAP) ? owner->heap : NULL;
     size_t align = b->align_log2 ? (size_t)1 << b->align_log2 : 0;

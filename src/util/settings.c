@@ -44,6 +44,11 @@ static const setting table[ALI_SET_COUNT] = {
                               "1: check the guard bytes after each block on free; under "
                               "astrolab run the program's own blocks default to 0 (no guard)",
                               README},
+    [ALI_SET_THREAD_CACHE] = {"ASTROLAB_THREAD_CACHE", KIND_NUMBER, "1", 0, 1, NULL, MEM,
+                              "1: each thread keeps up to 4 freed blocks of each 8-byte size "
+                              "class under 1 KiB for its next allocations (counted freed); 0: "
+                              "every free gives its block back at once",
+                              README},
     [ALI_SET_FAIL_AFTER] = {"ASTROLAB_FAIL_AFTER", KIND_TEXT, "", 0, 0, NULL, MEM,
                             "n[,repeat]: the n-th tracked allocation fails (fault injection)",
                             README},
