@@ -36,13 +36,19 @@ TEST(test_run_reports_double_free_and_overflow_naming_the_site)
              marker_line("plain_misuse.c", "OVERFLOW"));
     CHECK(strstr(text, "guard bytes after the 10-byte block allocated at") != NULL);
     CHECK(strstr(text, want) != NULL);
+    /* A cached block handed out again at another size of its class: its guard moved with it. */
+    CHECK(strstr(text, "was not reused") == NULL);
+    snprintf(want, sizeof want,
+             "guard bytes after the 30-byte block allocated at plain_misuse.c:%d",
+             marker_line("plain_misuse.c", "REUSED"));
+    CHECK(strstr(text, want) != NULL);
     CHECK(strstr(text, "already freed (double free)") != NULL);
     /* The report's `errors`: each misuse with its kind and the allocating site, as many as
      * stats.errors counts. */
     cJSON *doc = load_json(report);
     const cJSON *errors = doc ? cJSON_GetObjectItem(doc, "errors") : NULL;
-    CHECK(cJSON_GetArraySize(errors) == 3 && /* two double frees, one overflow */
-          number(cJSON_GetObjectItem(doc, "stats"), "errors") == 3);
+    CHECK(cJSON_GetArraySize(errors) == 4 && /* two double frees, two overflows */
+          number(cJSON_GetObjectItem(doc, "stats"), "errors") == 4);
     const char *kinds[] = {"double_free", "overflow"}, *markers[] = {"TWICE", "OVERFLOW"};
     for (int k = 0; k < 2; k++) {
         char site[64];

@@ -1,0 +1,81 @@
+/* A cache of the program's freed small blocks per thread, as glibc's tcache keeps one: up to 7
+ * lean blocks of each 16-byte size class up to LEAN_CACHE_MAX bytes, taken last in, first out
+ * by the thread's next allocation of the class. Why: mimalloc hands out the blocks of a page in
+ * an order that rarely repeats the last freed one, so on a program that frees and allocates in
+ * turn most allocations start with a cache miss on the block's first line (measured on
+ * bench/preload.sh's leak_workload: mimalloc's pop was a third of the run); the block freed
+ * last was just read by its free and is still in the CPU's cache. docs/PERFORMANCE.md, "A
+ * thread cache for the program's blocks".
+ *
+ * A cached block is freed in every count and marked LEAN_FREED, so a second free of it is the
+ * double free it is; taken again it is counted allocated at its new site. Every lean block's
+ * backing request is rounded up to its class (lean_total), so any cached block of a class serves
+ * any size of it. The blocks of a thread's cache go back to mimalloc when the thread exits
+ * (lean_cache.c). Private to src/preload/. */
+#ifndef ASTROLAB_LEAN_CACHE_H
+#define ASTROLAB_LEAN_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "memory/memory_int.h" /* ALI_TLS, AL_LIKELY */
+#include "preload_int.h"       /* lean_block */
+
+#define LEAN_CACHE_MAX 1024                   /* bytes requested */
+#define LEAN_CACHE_BINS (LEAN_CACHE_MAX / 16) /* bin (size - 1) / 16 */
+#define LEAN_CACHE_PER_BIN 7
+
+typedef struct lean_bin {
+    lean_block *block[LEAN_CACHE_PER_BIN];
+    uint32_t n, pad; /* 64 bytes: a bin's address is a shift */
+} lean_bin;
+_Static_assert(sizeof(lean_bin) == 64, "a lean bin is 64 bytes");
+
+typedef struct lean_cache {
+    lean_bin bins[LEAN_CACHE_BINS];
+    bool open;   /* the thread's exit will empty it (lean_cache_open) */
+    bool closed; /* the thread's exit emptied it: caches nothing more */
+} lean_cache;
+
+extern ALI_TLS lean_cache ali_tls_lean_cache; /* lean_cache.c */
+
+/* Readies the calling thread's cache for its first block: arranges for its exit to give the
+ * blocks back. False when that cannot be done or the thread's exit has begun. */
+bool ali_lean_cache_open(void);
+
+/* The backing request for a lean block of n bytes with a guard of `guard` bytes: n rounded up
+ * to 16, so that a block cached for one size of its class fits any other. False on overflow. */
+static inline bool lean_total(size_t n, size_t guard, size_t *total)
+{
+    size_t rounded;
+    return !__builtin_add_overflow(n, 15, &rounded) &&
+           !__builtin_add_overflow(rounded & ~(size_t)15, sizeof(lean_block) + guard, total) &&
+           *total <= PTRDIFF_MAX;
+}
+
+/* A cached block for n bytes (its header still the freed one's), or NULL. */
+static inline lean_block *lean_cache_take(size_t n)
+{
+    if (n - 1 >= LEAN_CACHE_MAX)
+        return NULL;
+    lean_bin *bin = &ali_tls_lean_cache.bins[(n - 1) / 16];
+    return bin->n ? bin->block[--bin->n] : NULL;
+}
+
+/* Keeps freed block h of n bytes (counted freed, marked LEAN_FREED); false when it is not
+ * kept: the caller gives it back. */
+static inline bool lean_cache_put(lean_block *h, size_t n)
+{
+    if (n - 1 >= LEAN_CACHE_MAX)
+        return false;
+    lean_cache *c = &ali_tls_lean_cache;
+    if (AL_UNLIKELY(!c->open) && !ali_lean_cache_open())
+        return false;
+    lean_bin *bin = &c->bins[(n - 1) / 16];
+    if (bin->n == LEAN_CACHE_PER_BIN)
+        return false;
+    bin->block[bin->n++] = h;
+    return true;
+}
+
+#endif
