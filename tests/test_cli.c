@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fitsio.h>
+
 #include "test.h"
 #include "util/json_int.h"
 
@@ -615,6 +617,42 @@ static const char *write_fits_fixture(void)
     al_tensor_free(c);
     al_tensordict_free(td);
     return path;
+}
+
+/* CFITSIO is loaded on first use (src/survey/cfitsio.c). Where the library found is not CFITSIO
+ * (tests/programs/stub_libcfitsio.c, first on LD_LIBRARY_PATH under CFITSIO's soname), a FITS
+ * command fails naming why, CSV still works, and the version line leaves CFITSIO out. */
+TEST(test_survey_says_why_when_cfitsio_cannot_be_loaded)
+{
+    char fits[256], csv[256], dir[256], link[320], env[300];
+    snprintf(fits, sizeof fits, "%s", write_fits_fixture());
+    snprintf(csv, sizeof csv, "%s", write_file("plain.csv", "id\n1\n", 5));
+    snprintf(dir, sizeof dir, "%s", test_tmp_path("no_cfitsio"));
+    mkdir(dir, 0755);
+    snprintf(link, sizeof link, "%s/libcfitsio.so.%d", dir, CFITSIO_SONAME);
+    unlink(link);
+    CHECK(symlink(ASTROLAB_BUILD_DIR "/tests/libstub_libcfitsio.so", link) == 0);
+    snprintf(env, sizeof env, "LD_LIBRARY_PATH=%s", dir);
+
+    cli_result r = run_cli_env(env, "survey", "info", fits, (const char *)NULL);
+    CHECK_EQ_INT(r.status, 1);
+    CHECK(contains(r.err, "CFITSIO could not be loaded"));
+    CHECK(contains(r.err, "has no ffasfm"));
+    CHECK_EQ_STR(r.out, "");
+    cli_result_free(&r);
+    cli_result c = run_cli_env(env, "survey", "head", csv, (const char *)NULL);
+    CHECK_EQ_INT(c.status, 0);
+    CHECK_EQ_STR(c.out, "id\n1\n");
+    cli_result_free(&c);
+    cli_result v = run_cli_env(env, "--version", (const char *)NULL);
+    CHECK_EQ_INT(v.status, 0);
+    CHECK(!contains(v.out, "cfitsio") && contains(v.out, "cjson"));
+    cli_result_free(&v);
+    cli_result real = run_cli("--version"); /* and the real one, found without the stand-in */
+    CHECK(contains(real.out, "cfitsio 4."));
+    cli_result_free(&real);
+    unlink(link);
+    rmdir(dir);
 }
 
 TEST(test_survey_json_is_valid_utf8_with_other_bytes_as_latin1)

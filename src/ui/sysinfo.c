@@ -90,9 +90,9 @@ static void add_version(al_system_info *si, const char *name, const char *versio
     snprintf(e->version, sizeof e->version, "%s", version);
 }
 
-/* CFITSIO's version call, weak: this file is also in the preload library, which must not load
- * CFITSIO into every program it runs (CMakeLists.txt); there it is NULL unless the program
- * loaded CFITSIO itself. */
+/* CFITSIO's version call, weak: this file is also in the preload library, which has no CFITSIO
+ * (CMakeLists.txt); there it is NULL unless the program loaded CFITSIO itself. In libastrolab it
+ * is src/survey/cfitsio.c's, which loads CFITSIO on first use and answers 0 without it. */
 extern float ffvers(float *version) __attribute__((weak));
 
 /* The libraries linked into libastrolab, one line each; later modules add theirs here, each
@@ -101,10 +101,10 @@ static void collect_versions(al_system_info *si)
 {
     add_version(si, "astrolab", al_version());
     add_version(si, "cjson", cJSON_Version());
-    if (ffvers) {
+    float f = 0;
+    if (ffvers && ffvers(&f) > 0) {
         /* MAJOR + MINOR / 100 + MICRO / 10000 as a float: 4.02 is 4.2.0. */
-        float f = 0;
-        long v = (long)((double)ffvers(&f) * 10000.0 + 0.5);
+        long v = (long)((double)f * 10000.0 + 0.5);
         char fits[32];
         snprintf(fits, sizeof fits, "%ld.%ld.%ld", v / 10000, v / 100 % 100, v % 100);
         add_version(si, "cfitsio", fits);
