@@ -22,7 +22,7 @@ static void lean_cache_close(void *unused)
     for (size_t i = 0; i < LEAN_CACHE_BINS; i++) {
         lean_bin *bin = &c->bins[i];
         while (bin->n)
-            backing_free(bin->block[--bin->n]);
+            backing_free((void *)~bin->block[--bin->n]);
     }
 }
 

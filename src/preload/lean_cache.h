@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "memory/memory_int.h" /* ALI_TLS, AL_LIKELY */
 #include "preload_int.h"       /* lean_block */
@@ -25,9 +26,12 @@
 #define LEAN_CACHE_BINS (LEAN_CACHE_MAX / 16) /* bin (size - 1) / 16 */
 #define LEAN_CACHE_PER_BIN 7
 
+/* Blocks are kept complemented, as preload.c keeps last_block: the exit scan (reach.c) reads
+ * thread-local storage as a root, and a plain pointer left in a bin after its block was taken
+ * again would make that block, and all it points to, look reachable. */
 typedef struct lean_bin {
-    lean_block *block[LEAN_CACHE_PER_BIN];
-    uint32_t n, pad; /* 64 bytes: a bin's address is a shift */
+    uintptr_t block[LEAN_CACHE_PER_BIN]; /* ~(uintptr_t)block */
+    uint32_t n, pad;                     /* 64 bytes: a bin's address is a shift */
 } lean_bin;
 _Static_assert(sizeof(lean_bin) == 64, "a lean bin is 64 bytes");
 
@@ -59,7 +63,7 @@ static inline lean_block *lean_cache_take(size_t n)
     if (n - 1 >= LEAN_CACHE_MAX)
         return NULL;
     lean_bin *bin = &ali_tls_lean_cache.bins[(n - 1) / 16];
-    return bin->n ? bin->block[--bin->n] : NULL;
+    return bin->n ? (lean_block *)~bin->block[--bin->n] : NULL;
 }
 
 /* Keeps freed block h of n bytes (counted freed, marked LEAN_FREED); false when it is not
@@ -74,7 +78,7 @@ static inline bool lean_cache_put(lean_block *h, size_t n)
     lean_bin *bin = &c->bins[(n - 1) / 16];
     if (bin->n == LEAN_CACHE_PER_BIN)
         return false;
-    bin->block[bin->n++] = h;
+    bin->block[bin->n++] = ~(uintptr_t)h;
     return true;
 }
 

@@ -1,6 +1,7 @@
 /* A program whose blocks live at exit are of every kind the exit scan (src/preload/reach.c)
  * tells apart: lost (nothing points to them), kept by globals, kept through a chain of blocks,
- * kept only by an interior pointer, kept by another kept block, an aligned block reached through
+ * kept only by an interior pointer, kept by another kept block, lost after the thread cache
+ * handed them out again, an aligned block reached through
  * a pointer into it and one to its start, an aligned block kept only by a pointer into it, a big
  * block whose mapping is split in two and a block kept only from its far end, and a lost cycle.
  * The marked
@@ -21,6 +22,21 @@ struct node *head;
 char *inner;
 void *far[3];
 char *big;
+
+/* Blocks freed into the thread's cache and taken again, then lost: the cache must not keep them
+ * (or anything) reachable. */
+__attribute__((noinline)) static void reuse(void)
+{
+    void *volatile freed[5];
+    for (int i = 0; i < 5; i++)
+        freed[i] = malloc(72);
+    for (int i = 0; i < 5; i++) {
+        free(freed[i]);
+        freed[i] = NULL;
+    }
+    for (int i = 0; i < 5; i++)
+        sink = malloc(72); /* REUSED */
+}
 
 __attribute__((noinline)) static void lose(void)
 {
@@ -95,6 +111,7 @@ __attribute__((noinline)) static void scrub_stack(void)
 
 int main(void)
 {
+    reuse();
     lose();
     keep();
     chain();
