@@ -253,9 +253,10 @@ static al_site *python_site(void)
 }
 #endif
 
-/* Small blocks go through the library's thread cache (al_malloc_cached / al_free_cached), as
- * numpy's default handler keeps one: an array of a few elements made and dropped in a loop
- * then costs no allocation from the system, and every count stays exact. */
+/* Small blocks go through the library's thread cache (al_malloc_cached / al_free_cached, which
+ * are al_malloc / al_free), as numpy's default handler keeps one: an array of a few elements
+ * made and dropped in a loop then costs no allocation from the system, and every count stays
+ * exact. */
 static void *h_malloc(void *ctx, size_t size)
 {
     (void)ctx;
