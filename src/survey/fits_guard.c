@@ -149,9 +149,8 @@ typedef struct src {
     LONGLONG pos;
 } src;
 
-/* CFITSIO's raw read at the current byte position, and ffmbyt's "report the end of the file"
- * (REPORT_EOF): exported and defined, but only in its internal fitsio2.h. */
-int ffgbyt(fitsfile *fptr, LONGLONG nbytes, void *buffer, int *status);
+/* ffmbyt's "report the end of the file" (REPORT_EOF), defined only in CFITSIO's internal
+ * fitsio2.h, as ffgbyt, its raw read at the current byte position (cfitsio_int.h declares it). */
 #define GUARD_REPORT_EOF 0
 
 static bool read_block(src *s, char *block)

@@ -9,10 +9,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <fitsio.h>
-
 #include "astrolab/memory.h"
 #include "astrolab/survey.h"
+#include "survey/cfitsio_int.h"
 #include "tensors/nindex_int.h"
 
 /* Alignment of column buffers: a cache line, as tensor storage has. */

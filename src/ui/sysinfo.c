@@ -90,10 +90,10 @@ static void add_version(al_system_info *si, const char *name, const char *versio
     snprintf(e->version, sizeof e->version, "%s", version);
 }
 
-/* CFITSIO's version call, weak: this file is also in the preload library, which has no CFITSIO
- * (CMakeLists.txt); there it is NULL unless the program loaded CFITSIO itself. In libastrolab it
- * is src/survey/cfitsio.c's, which loads CFITSIO on first use and answers 0 without it. */
-extern float ffvers(float *version) __attribute__((weak));
+/* CFITSIO's version call through the survey module's forwarder (src/survey/cfitsio.c), which
+ * loads CFITSIO on first use and answers 0 without it. Weak: this file is also in the preload
+ * library, which has no survey module (CMakeLists.txt); there it is NULL. */
+extern float ali_ffvers(float *version) __attribute__((weak));
 
 /* The libraries linked into libastrolab, one line each; later modules add theirs here, each
  * reporting the version it runs with, not the one it was built against. */
@@ -102,7 +102,7 @@ static void collect_versions(al_system_info *si)
     add_version(si, "astrolab", al_version());
     add_version(si, "cjson", cJSON_Version());
     float f = 0;
-    if (ffvers && ffvers(&f) > 0) {
+    if (ali_ffvers && ali_ffvers(&f) > 0) {
         /* MAJOR + MINOR / 100 + MICRO / 10000 as a float: 4.02 is 4.2.0. */
         long v = (long)((double)f * 10000.0 + 0.5);
         char fits[32];
