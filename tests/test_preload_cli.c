@@ -13,6 +13,21 @@
 
 #include "preload_common.h"
 
+/* An overflow that rewrites the next block's header with a plausible size: the thread cache files
+ * that block by what mimalloc says it holds, so it never comes back for the larger size. */
+TEST(test_run_cache_never_hands_out_a_block_smaller_than_asked)
+{
+    if (!preload_built())
+        return;
+    const char *err = test_tmp_path("cache.err"), *report = test_tmp_path("cache.json");
+    int status = run_program("plain_cache_overflow", report, err);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char *text = slurp(err);
+    CHECK(text && strstr(text, "wrong size") == NULL);
+    if (text && strstr(text, "wrong size"))
+        fprintf(stderr, "%s", text);
+}
+
 TEST(test_run_reports_double_free_and_overflow_naming_the_site)
 {
     if (!preload_built())

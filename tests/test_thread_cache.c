@@ -6,7 +6,10 @@
 // ctest-labels: threads
 // ctest-separate: test_a_cached_block_is_poisoned_under_addresssanitizer
 // ctest-separate: test_astrolab_thread_cache_0_gives_every_block_back
+// ctest-separate: test_without_guard_checks_a_rewritten_size_never_gets_a_block_cached
 #include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
@@ -20,6 +23,7 @@
 #endif
 
 #include "log_capture.h"
+#include "memory/alloc_int.h"
 #include "memory/block_int.h"
 #include "memory/memory_int.h"
 #include "test.h"
@@ -396,6 +400,41 @@ TEST(test_a_thread_makes_its_cache_on_its_first_free)
     void *p = al_malloc(64);
     al_free(p);
     CHECK(ali_tls_shard != NULL && ali_tls_shard->cache != NULL);
+}
+
+/* With ASTROLAB_CHECK_GUARDS=0 nothing vouches for a header's size: an overflow from the block
+ * before may have rewritten it. The cache then asks the backing store what the block holds, and
+ * a block claiming more than that is freed, not cached for a class it cannot serve. Its own
+ * process: the rewritten size skews the byte counts. */
+TEST(test_without_guard_checks_a_rewritten_size_never_gets_a_block_cached)
+{
+    ali_check_guards = 0;
+    al_cache_flush();
+    /* Neighbours: 40-byte blocks take 96 bytes with their header and guard. */
+    char *blocks[64], *a = NULL, *b = NULL;
+    for (int i = 0; i < 64; i++)
+        blocks[i] = al_malloc(40);
+    for (int i = 0; i < 64 && !b; i++)
+        for (int j = 0; j < 64 && !b; j++)
+            if (blocks[j] == blocks[i] + 96)
+                a = blocks[i], b = blocks[j];
+    CHECK(b != NULL);
+    if (!b)
+        return;
+    uint64_t claimed = 1000; /* a size of the cache's, far more than the block holds */
+    memcpy((char *)ali_block_of(b) + offsetof(ali_block, size), &claimed, sizeof claimed);
+    uintptr_t freed = (uintptr_t)b;
+    al_free(b);
+    char *c = al_malloc(1000);
+    CHECK(c != NULL && (uintptr_t)c != freed);
+    memset(c, 1, 1000);
+    al_free(c);
+    for (int i = 0; i < 64; i++)
+        if ((uintptr_t)blocks[i] != freed)
+            al_free(blocks[i]);
+    al_cache_flush();
+    ali_check_guards = 1;
+    (void)a;
 }
 
 /* Run as a process of its own: the setting is read once, at the first free of the process. */

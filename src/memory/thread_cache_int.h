@@ -78,10 +78,22 @@ static inline ali_block *resized(ali_block *b, size_t n)
     return b;
 }
 
-/* Whether live block b may go to a cache: small, owned by no scope, watched by nobody. */
-static inline bool cacheable(const ali_block *b)
+/* Whether block b's backing block holds every size of b's class. The guard check on free vouches
+ * for the header's size; with ASTROLAB_CHECK_GUARDS=0 an overflow from the block before may have
+ * rewritten it, and the cache would hand the block out for a class it does not hold, so then
+ * the backing store is asked. */
+static inline bool holds_its_class(ali_block *b)
 {
-    return b->size - 1 < AL_CACHE_MAX && !b->chunk && !(ali_block_flags(b) & ALI_BLOCK_WATCHED);
+    size_t need;
+    return ali_check_guards || (raw_size(b->size, front_space(b->align_log2), &need) &&
+                                need <= backing_usable(raw_of(b)));
+}
+
+/* Whether live block b may go to a cache: small, owned by no scope, watched by nobody. */
+static inline bool cacheable(ali_block *b)
+{
+    return b->size - 1 < AL_CACHE_MAX && !b->chunk && !(ali_block_flags(b) & ALI_BLOCK_WATCHED) &&
+           holds_its_class(b);
 }
 
 /* The general paths, which handle every case the inlined fast paths leave (kept.c): the

@@ -34,8 +34,10 @@ static void make_exit_key(void)
 bool ali_lean_cache_open(void)
 {
     lean_cache *c = &ali_tls_lean_cache;
-    if (c->closed)
+    if (c->closed || ali_shard_retired()) { /* the thread's exit began: the emptying may not run */
+        c->closed = true;
         return false;
+    }
     pthread_once(&exit_key_once, make_exit_key);
     if (!exit_key_made || pthread_setspecific(exit_key, c) != 0) {
         c->closed = true; /* no way to empty it at the thread's exit: no cache */

@@ -8,9 +8,10 @@
  * thread cache for the program's blocks".
  *
  * A cached block is freed in every count and marked LEAN_FREED, so a second free of it is the
- * double free it is; taken again it is counted allocated at its new site. Every lean block's
- * backing request is rounded up to its class (lean_total), so any cached block of a class serves
- * any size of it. The blocks of a thread's cache go back to mimalloc when the thread exits
+ * double free it is; taken again it is counted allocated at its new site. A block's bin is the
+ * largest size its mimalloc block can hold (with the guard, when guards are on), so any block of
+ * a bin serves any size of it; lean_total rounds requests up to 16 bytes so that blocks fill
+ * their classes. The blocks of a thread's cache go back to mimalloc when the thread exits
  * (lean_cache.c). Private to src/preload/. */
 #ifndef ASTROLAB_LEAN_CACHE_H
 #define ASTROLAB_LEAN_CACHE_H
@@ -18,6 +19,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <mimalloc.h>
 
 #include "memory/memory_int.h" /* ALI_TLS, AL_LIKELY */
 #include "preload_int.h"       /* lean_block */
@@ -66,16 +69,24 @@ static inline lean_block *lean_cache_take(size_t n)
     return bin->n ? (lean_block *)~bin->block[--bin->n] : NULL;
 }
 
-/* Keeps freed block h of n bytes (counted freed, marked LEAN_FREED); false when it is not
- * kept: the caller gives it back. */
-static inline bool lean_cache_put(lean_block *h, size_t n)
+/* Keeps freed block h of `size` bytes (counted freed, marked LEAN_FREED), with a guard of `guard`
+ * bytes when guards are on; false when it is not kept: the caller
+ * gives it back. Its bin comes from what mimalloc says the block holds, not from its header's
+ * size: an overflow from the block before may have rewritten that size (nothing checks it when
+ * guards are off, the default), and blocks freed before preload_init were sized without the
+ * guard that blocks made after it may need. */
+static inline bool lean_cache_put(lean_block *h, size_t size, size_t guard)
 {
-    if (n - 1 >= LEAN_CACHE_MAX)
+    if (size > LEAN_CACHE_MAX) /* the header's word, as a hint: its block is not small */
         return false;
     lean_cache *c = &ali_tls_lean_cache;
     if (AL_UNLIKELY(!c->open) && !ali_lean_cache_open())
         return false;
-    lean_bin *bin = &c->bins[(n - 1) / 16];
+    size_t usable = mi_usable_size(h), fits; /* any size up to `fits` bytes */
+    if (usable < sizeof(lean_block) + guard + 16 ||
+        (fits = (usable - sizeof(lean_block) - guard) & ~(size_t)15) > LEAN_CACHE_MAX)
+        return false;
+    lean_bin *bin = &c->bins[fits / 16 - 1];
     if (bin->n == LEAN_CACHE_PER_BIN)
         return false;
     bin->block[bin->n++] = ~(uintptr_t)h;

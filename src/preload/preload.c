@@ -359,7 +359,7 @@ static inline void lean_free(void *p)
             ali_peak_turn();
         ali_account_free(sh, site, size);
     }
-    if (!lean_cache_put(h, size))
+    if (!lean_cache_put(h, size, lean_guard_size(lean_live)))
         backing_free(h);
 }
 
