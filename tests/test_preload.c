@@ -101,7 +101,7 @@ TEST(test_run_tells_lost_blocks_from_reachable_ones)
     if (!doc)
         return;
     check_reach(doc, "LOST", 5, 5);
-    check_reach(doc, "REUSED", 5, 5); /* taken again from the thread's cache, then lost */
+    check_reach(doc, "REUSED", 5, 5); /* in memory freed and handed out again, then lost */
     check_reach(doc, "KEPT", 3, 0);
     check_reach(doc, "NESTED", 1, 0);
     check_reach(doc, "CHAIN", 4, 0);

@@ -334,6 +334,8 @@ void al_free_at(void *p, al_site *site)
     ali_block *b = ali_block_of(p);
     if (!cacheable(b))
         return ali_free(p, site); /* a scope's, a watched or a large block */
+    if (AL_UNLIKELY(!ali_check_guards))
+        return ali_cache_free_general(p, site); /* asks what the block holds */
     size_t n = b->size;
     uint32_t id = b->site->id;
     cache_bin *bin;

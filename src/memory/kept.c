@@ -130,7 +130,8 @@ void ali_cache_free_general(void *p, al_site *site)
     if (sh && sh->cache && p && live_on_page(p)) {
         ali_block *b = ali_block_of(p);
         cache_bin *bin;
-        if (cacheable(b) && (bin = bin_of(sh->cache, b->size))->n < CACHE_PER_BIN) {
+        if (cacheable(b) && holds_its_class(b) &&
+            (bin = bin_of(sh->cache, b->size))->n < CACHE_PER_BIN) {
             b->free_site = site;
             account_freed(b, ALI_MAGIC_CACHED);
             bin_put(bin, b);

@@ -89,11 +89,12 @@ static inline bool holds_its_class(ali_block *b)
                                 need <= backing_usable(raw_of(b)));
 }
 
-/* Whether live block b may go to a cache: small, owned by no scope, watched by nobody. */
-static inline bool cacheable(ali_block *b)
+/* Whether live block b is of a kind a cache keeps: small, owned by no scope, watched by nobody.
+ * The fast path (al_free_at) also needs the guard check on; the general path asks
+ * holds_its_class. */
+static inline bool cacheable(const ali_block *b)
 {
-    return b->size - 1 < AL_CACHE_MAX && !b->chunk && !(ali_block_flags(b) & ALI_BLOCK_WATCHED) &&
-           holds_its_class(b);
+    return b->size - 1 < AL_CACHE_MAX && !b->chunk && !(ali_block_flags(b) & ALI_BLOCK_WATCHED);
 }
 
 /* The general paths, which handle every case the inlined fast paths leave (kept.c): the

@@ -21,7 +21,6 @@
 #include <mimalloc.h>
 
 #include "astrolab/log.h"
-#include "lean_cache.h"
 #include "memory/backing.h"
 #include "memory/front_int.h"
 #include "memory/memory_int.h"
@@ -274,14 +273,10 @@ static inline void *lean_alloc(ali_shard *sh, size_t n, size_t align, bool zero,
 {
     size_t total;
     uint32_t live = lean_live;
-    lean_block *h;
-    if (AL_LIKELY(!align) && (h = lean_cache_take(n)) != NULL) {
-        if (zero)
-            memset(h + 1, 0, n);
-        goto made;
-    }
-    if (AL_UNLIKELY(!lean_total(n, lean_guard_size(live), &total)))
+    if (AL_UNLIKELY(__builtin_add_overflow(n, sizeof(lean_block) + lean_guard_size(live), &total) ||
+                    total > PTRDIFF_MAX))
         return NULL;
+    lean_block *h;
     if (AL_LIKELY(!align))
         h = zero ? backing_zalloc(NULL, total, 0) : mi_malloc(total); /* large: pages untouched */
     else if (!(h = mi_malloc_aligned_at(total, align, sizeof *h)) || zero)
@@ -290,7 +285,6 @@ static inline void *lean_alloc(ali_shard *sh, size_t n, size_t align, bool zero,
         return NULL;
     if (AL_UNLIKELY(total >= ALI_HUGE_MIN) && (align || !zero))
         ali_huge_add(h, total, NULL); /* backing_zalloc registered its own */
-made:
     h->size = n;
     h->site = site->id;
     h->magic = live;
@@ -359,8 +353,7 @@ static inline void lean_free(void *p)
             ali_peak_turn();
         ali_account_free(sh, site, size);
     }
-    if (!lean_cache_put(h, size, lean_guard_size(lean_live)))
-        backing_free(h);
+    backing_free(h);
 }
 
 /* Resizes lean block p (n > 0) and moves it to `site`; NULL (p unchanged) on failure. */
@@ -371,7 +364,8 @@ static void *lean_resize(void *p, size_t n, ali_site *site, uintptr_t pc)
     lean_block *h = lean_of(p);
     uint32_t live = h->magic;
     size_t total;
-    if (!lean_total(n, lean_guard_size(live), &total))
+    if (__builtin_add_overflow(n, sizeof(lean_block) + lean_guard_size(live), &total) ||
+        total > PTRDIFF_MAX)
         return NULL;
     uint64_t old = h->size;
     uint32_t old_site = h->site;

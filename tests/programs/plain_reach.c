@@ -1,7 +1,7 @@
 /* A program whose blocks live at exit are of every kind the exit scan (src/preload/reach.c)
  * tells apart: lost (nothing points to them), kept by globals, kept through a chain of blocks,
- * kept only by an interior pointer, kept by another kept block, lost after the thread cache
- * handed them out again, an aligned block reached through
+ * kept only by an interior pointer, kept by another kept block, lost in memory that was freed
+ * and handed out again, an aligned block reached through
  * a pointer into it and one to its start, an aligned block kept only by a pointer into it, a big
  * block whose mapping is split in two and a block kept only from its far end, and a lost cycle.
  * The marked
@@ -23,8 +23,8 @@ char *inner;
 void *far[3];
 char *big;
 
-/* Blocks freed into the thread's cache and taken again, then lost: the cache must not keep them
- * (or anything) reachable. */
+/* Blocks freed and their memory handed out again, then lost: nothing the allocator keeps of the
+ * freed blocks may make the new ones look reachable. */
 __attribute__((noinline)) static void reuse(void)
 {
     void *volatile freed[5];
