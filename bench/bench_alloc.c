@@ -123,26 +123,20 @@ static void layout_release(size_t header, void *p)
     mi_free((char *)p - header);
 }
 
-static void *layout48_alloc(void *ctx, size_t n)
-{
-    (void)ctx;
-    return layout_alloc(48, n);
-}
-static void layout48_release(void *ctx, void *p)
-{
-    (void)ctx;
-    layout_release(48, p);
-}
-static void *layout16_alloc(void *ctx, size_t n)
-{
-    (void)ctx;
-    return layout_alloc(16, n);
-}
-static void layout16_release(void *ctx, void *p)
-{
-    (void)ctx;
-    layout_release(16, p);
-}
+/* The two layouts' entry points, as the allocator table wants them. */
+#define LAYOUT(bytes)                                                                              \
+    static void *layout##bytes##_alloc(void *ctx, size_t n)                                        \
+    {                                                                                              \
+        (void)ctx;                                                                                 \
+        return layout_alloc(bytes, n);                                                             \
+    }                                                                                              \
+    static void layout##bytes##_release(void *ctx, void *p)                                        \
+    {                                                                                              \
+        (void)ctx;                                                                                 \
+        layout_release(bytes, p);                                                                  \
+    }
+LAYOUT(48)
+LAYOUT(16)
 #endif
 
 #ifdef BENCH_HAVE_TALLOC

@@ -120,7 +120,7 @@ static inline bool kept(const void *p)
            peek_magic(p) == ALI_MAGIC_KEPT;
 }
 
-/* Marks kept block b live again, made at rt by thread tid; no accounting. */
+/* Marks kept or cached block b live again, made at rt by thread tid; no accounting. */
 static inline void *revive_header(ali_block *b, ali_site *rt, unsigned tid)
 {
     b->site = rt;
