@@ -5,6 +5,7 @@
  * the programs' sources. */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -284,6 +285,69 @@ TEST(test_run_names_a_stripped_programs_site_by_object_and_offset)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     leak_function_by_count(report, 7, second, sizeof second);
     CHECK_EQ_STR(second, first);
+}
+
+/* Runs plain_stripped (a build ID, no debug information) with DEBUGINFOD_URLS naming a server
+ * on port; returns the connections it made to it. */
+static int debuginfod_contacts(int fd, int port, const char *allow)
+{
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    setenv("DEBUGINFOD_URLS", url, 1);
+    setenv("DEBUGINFOD_TIMEOUT", "1", 1);
+    setenv("DEBUGINFOD_CACHE_PATH", test_tmp_path(allow ? "cache-allowed" : "cache"), 1);
+    int pid = start_run(false, NULL, allow, test_tmp_path("debuginfod.err"),
+                        (const char *[]){"--report", test_tmp_path("debuginfod.json"), "--",
+                                         BUILD "/tests/plain_stripped", NULL});
+    unsetenv("DEBUGINFOD_URLS"), unsetenv("DEBUGINFOD_TIMEOUT"), unsetenv("DEBUGINFOD_CACHE_PATH");
+    /* Each connection is taken and closed at once, so that a client asking fails fast. */
+    int contacts = 0, status = 0, c;
+    while (pid > 0 && waitpid(pid, &status, WNOHANG) == 0) {
+        while ((c = accept4(fd, NULL, NULL, SOCK_NONBLOCK)) >= 0)
+            close(c), contacts++;
+        usleep(2000);
+    }
+    while ((c = accept4(fd, NULL, NULL, SOCK_NONBLOCK)) >= 0)
+        close(c), contacts++;
+    CHECK(pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return contacts;
+}
+
+TEST(test_run_asks_no_debuginfod_server_unless_allowed)
+{
+    /* Debian sets DEBUGINFOD_URLS in every login shell once libdebuginfod-common is installed:
+     * symbolizing a stripped program's frames must not make the program contact the servers. */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fd, 16) == 0 &&
+          getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    int port = ntohs(a.sin_port);
+    CHECK_EQ_INT(debuginfod_contacts(fd, port, NULL), 0);
+    /* ASTROLAB_DEBUGINFOD=1 allows it, where libdw has a debuginfod client to load: the check
+     * that the server above would have been asked. */
+    void *client = dlopen("libdebuginfod.so.1", RTLD_LAZY);
+    if (client) {
+        dlclose(client);
+        CHECK(debuginfod_contacts(fd, port, "ASTROLAB_DEBUGINFOD=1") > 0);
+    }
+    close(fd);
+    if (!client)
+        TEST_SKIP("no libdebuginfod.so.1 here: only the refusal was checked");
+}
+
+TEST(test_run_reads_debug_information_found_by_debuglink)
+{
+    /* Without debuginfod, a program with a build ID whose debug information is in a file that
+     * its .gnu_debuglink names still gets its lines named. */
+    const char *report = test_tmp_path("debuglink.json"), *err = test_tmp_path("debuglink.err");
+    if (access(BUILD "/tests/plain_debuglink.debug", R_OK) != 0)
+        TEST_SKIP("no objcopy at build time: plain_debuglink keeps its debug information");
+    int status = run_program("plain_debuglink", report, err);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cJSON *doc = load_json(report);
+    check_leak(doc, "plain_debuglink.c", "/* LEAK-L */", 5, 5 * 200);
+    cJSON_Delete(doc);
 }
 
 TEST(test_run_tells_the_programs_leaks_from_libraries_and_applies_suppressions)

@@ -6,6 +6,7 @@
 #include <dwarf.h>          /* DW_TAG_inlined_subroutine, DW_AT_call_* */
 #include <elfutils/libdw.h> /* dwarf_haspc, dwarf_getsrc_die, dwarf_getscopes */
 #include <elfutils/libdwfl.h>
+#include <fcntl.h> /* open */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "memory/front_int.h"
 #include "memory/services_int.h"
 #include "preload_int.h"
+#include "util/settings_int.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* guards dwfl and the cache */
 static Dwfl *dwfl;
@@ -27,10 +29,57 @@ static struct {
     ali_symbol sym;
 } cache[CACHE];
 
+/* The debug file named by a module's .gnu_debuglink, where GDB and libdwfl look for it: beside
+ * the object, in .debug/ beside it, and under /usr/lib/debug by the object's directory. An open
+ * descriptor and its path in *found, or -1. libdwfl checks its build ID against the module's. */
+static int open_by_debuglink(const char *file, const char *debuglink, char **found)
+{
+    if (!file || !debuglink || strchr(debuglink, '/'))
+        return -1;
+    const char *slash = strrchr(file, '/');
+    int dir_len = slash ? (int)(slash - file) : 0;
+    static const char *const places[] = {"%.*s/%s", "%.*s/.debug/%s", "/usr/lib/debug%.*s/%s"};
+    for (size_t i = 0; slash && i < sizeof places / sizeof places[0]; i++) {
+        char path[4096];
+        int n = snprintf(path, sizeof path, places[i], dir_len, file, debuglink);
+        if (n <= 0 || (size_t)n >= sizeof path || strcmp(path, file) == 0)
+            continue;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0 && (*found = strdup(path)) != NULL)
+            return fd;
+        if (fd >= 0)
+            close(fd);
+    }
+    return -1;
+}
+
+/* Finds a module's separate debug information on this machine only, unless the user asked for
+ * debuginfod (ASTROLAB_DEBUGINFOD=1). libdwfl's standard search ends by asking the servers in
+ * DEBUGINFOD_URLS, which Debian sets for every login shell where libdebuginfod-common is
+ * installed (gdb brings it): symbolizing a stripped program's frame then made the program
+ * resolve and contact debuginfod.debian.net, at run time and at exit, could stall it for the
+ * client's 90-second timeout on a node without network, and loaded libcurl into it. A module
+ * with a build ID (the only kind the servers are asked about) is looked up by that ID under
+ * /usr/lib/debug, where Debian's -dbgsym packages install, then by its .gnu_debuglink; a module
+ * without one gets the standard search, which then never goes to the network. */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                          const char *file, const char *debuglink, GElf_Word crc,
+                          char **debuginfo_file)
+{
+    const unsigned char *id;
+    GElf_Addr id_at;
+    if (ali_setting_int(ALI_SET_DEBUGINFOD) == 1 || dwfl_module_build_id(mod, &id, &id_at) <= 0)
+        return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file, debuglink, crc,
+                                            debuginfo_file);
+    int fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file, debuglink, crc,
+                                          debuginfo_file);
+    return fd >= 0 ? fd : open_by_debuglink(file, debuglink, debuginfo_file);
+}
+
 static char *debuginfo_path;
 static const Dwfl_Callbacks callbacks = {
     .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = find_debuginfo,
     .debuginfo_path = &debuginfo_path,
 };
 

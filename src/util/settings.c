@@ -91,6 +91,10 @@ static const setting table[ALI_SET_COUNT] = {
                              "astrolab run: seed of the stack sampling (unset: from the time "
                              "and pid)",
                              "docs/RUN-REPORT.md"},
+    [ALI_SET_DEBUGINFOD] = {"ASTROLAB_DEBUGINFOD", KIND_NUMBER, "0", 0, 1, NULL, MEM,
+                            "astrolab run: 1: debug information missing here may be fetched "
+                            "from the servers in DEBUGINFOD_URLS (network); 0: this machine's",
+                            README},
     [ALI_SET_PRELOAD_LIB] = {"ASTROLAB_PRELOAD_LIB", KIND_TEXT, "", 0, 0, NULL, "astrolab",
                              "where astrolab run finds libastrolab_preload.so", README},
     [ALI_SET_NO_PROGRESS] = {"ASTROLAB_NO_PROGRESS", KIND_TEXT, "", 0, 0, NULL, "astrolab",
