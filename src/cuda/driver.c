@@ -18,6 +18,7 @@
 
 #include "astrolab/log.h"
 #include "cuda/cuda_int.h"
+#include "util/dl_int.h"
 #include "util/settings_int.h"
 
 /* -------- The driver API subset, as cuda.h declares it. -------- */
@@ -51,10 +52,7 @@ typedef struct driver_api {
     {                                                                                              \
 #name, offsetof(driver_api, name)                                                          \
     }
-static const struct {
-    const char *name;
-    size_t offset;
-} symbols[] = {
+static const ali_dl_symbol symbols[] = {
     SYM(cuInit),           SYM(cuDeviceGetCount),    SYM(cuDeviceGet),
     SYM(cuDeviceGetName),  SYM(cuDeviceTotalMem_v2), SYM(cuDevicePrimaryCtxRetain),
     SYM(cuCtxSetCurrent),  SYM(cuMemAlloc_v2),       SYM(cuMemFree_v2),
@@ -243,20 +241,14 @@ static int drv_dtod(ali_cuda_backend *b, int dev, uint64_t dst, uint64_t src, si
 static int open_locked(char *reason, size_t len)
 {
     if (!drv.lib) {
-        drv.lib = dlopen(drv.soname, RTLD_NOW | RTLD_LOCAL);
+        const char *sonames[] = {drv.soname, NULL};
+        drv.lib = ali_dl_load(sonames, symbols, sizeof symbols / sizeof symbols[0], &drv.api,
+                              reason, len);
         if (!drv.lib) {
-            const char *e = dlerror();
-            snprintf(reason, len, "%s", e ? e : drv.soname);
+            if (strstr(reason, " has no "))
+                snprintf(reason + strlen(reason), len - strlen(reason), " (driver too old?)");
             return AL_ECUDA_UNAVAILABLE;
         }
-    }
-    for (size_t i = 0; i < sizeof symbols / sizeof symbols[0]; i++) {
-        void *f = dlsym(drv.lib, symbols[i].name);
-        if (!f) {
-            snprintf(reason, len, "%s lacks %s (driver too old?)", drv.soname, symbols[i].name);
-            return AL_ECUDA_UNAVAILABLE;
-        }
-        memcpy((char *)&drv.api + symbols[i].offset, &f, sizeof f);
     }
     int n = 0;
     CUresult rc = drv.api.cuInit(0);

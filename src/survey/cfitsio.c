@@ -4,20 +4,21 @@
  * nothing (docs/PERFORMANCE.md, "CFITSIO off the start-up path"), paid again by every `astrolab
  * run`. This file defines ali_ff..., one for each CFITSIO function the library calls, with
  * CFITSIO's own prototype (cfitsio_int.h, checked against <fitsio.h>), each forwarding to the
- * real one, found with dlopen and dlsym on first use; cfitsio_int.h maps the library's calls to
- * them. Names of their own, not CFITSIO's: in libastrolab.a, functions named like CFITSIO's
- * would clash with a static CFITSIO and capture a program's own calls. Add a function to
- * cfitsio_int.h's lists when the library calls another.
+ * real one, found on first use (util/dl_int.h: every symbol or none); cfitsio_int.h maps the
+ * library's calls to them. Names of their own, not CFITSIO's: in libastrolab.a, functions named
+ * like CFITSIO's would clash with a static CFITSIO and capture a program's own calls. Add a
+ * function to cfitsio_int.h's lists when the library calls another.
  *
  * Without the library every call fails with FILE_NOT_OPENED, and the error text the survey
  * module shows (ali_fits_errtext) says that CFITSIO could not be loaded, and why. */
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h> /* offsetof */
 #include <stdio.h>
 
 #define ALI_CFITSIO_NO_RENAME /* this file forwards to the real names */
 #include "survey/cfitsio_int.h"
+#include "util/dl_int.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -41,30 +42,16 @@ static struct {
 #undef FIELD
 } api = {.once = PTHREAD_ONCE_INIT};
 
-/* Every symbol, or none: a partial table would fail later, in the middle of a file. */
 static void load(void)
 {
     /* Only the soname the headers name: another major version may have another ABI, and the
      * library opens files with calls that do not check it (ffdkopn, ffinit). */
-    void *lib = dlopen(CFITSIO_FILE, RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        const char *e = dlerror();
-        snprintf(api.why, sizeof api.why, "%s", e ? e : CFITSIO_FILE " not found");
-        return;
-    }
-    bool all = true;
-#define SYM(ret, name, ...)                                                                        \
-    if (all && !(*(void **)&api.name = dlsym(lib, #name))) {                                       \
-        snprintf(api.why, sizeof api.why, "%s has no %s", CFITSIO_FILE, #name);                    \
-        all = false;                                                                               \
-    }
-    CFITSIO_FUNCTIONS(SYM)
-    OTHER_FUNCTIONS(SYM)
+    static const char *const sonames[] = {CFITSIO_FILE, NULL};
+#define SYM(ret, name, ...) {#name, offsetof(__typeof__(api), name)},
+    static const ali_dl_symbol symbols[] = {CFITSIO_FUNCTIONS(SYM) OTHER_FUNCTIONS(SYM)};
 #undef SYM
-    if (all)
-        api.lib = lib;
-    else
-        dlclose(lib);
+    api.lib = ali_dl_load(sonames, symbols, sizeof symbols / sizeof symbols[0], &api, api.why,
+                          sizeof api.why);
 }
 
 static bool loaded(void)

@@ -3,15 +3,17 @@
  * `astrolab run` and into every user of libastrolab, though only a dashboard uses it. This file
  * defines the MHD_* functions server.c and sysinfo.c call (add one here when they call another),
  * with the library's own prototypes (from <microhttpd.h>): each forwards to the real one, found
- * with dlopen and dlsym on first use. Hidden like every internal name, so they never interpose on a
- * program's own libmicrohttpd. Without the library, MHD_start_daemon fails (the dashboard says it
- * cannot serve) and MHD_get_version gives NULL; nothing else is reached without a daemon. */
-#include <dlfcn.h>
+ * on first use (util/dl_int.h: every symbol or none). Hidden like every internal name, so they
+ * never interpose on a program's own libmicrohttpd. Without the library, MHD_start_daemon fails
+ * (the dashboard says it cannot serve) and MHD_get_version gives NULL; nothing else is reached
+ * without a daemon. */
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "util/dl_int.h"
 
 #define MHD_SONAME "libmicrohttpd.so.12" /* Debian 12's libmicrohttpd12 */
 
@@ -39,29 +41,33 @@ static struct {
     const char *(*get_version)(void);
 } mhd = {.once = PTHREAD_ONCE_INIT};
 
-/* Every symbol, or none: a partial table would fail later, in the middle of a request. */
 static void load(void)
 {
-    void *lib = dlopen(MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!lib)
-        lib = dlopen("libmicrohttpd.so", RTLD_NOW | RTLD_LOCAL); /* another soname elsewhere */
-    if (!lib)
-        return;
-#define SYM(field, name) (*(void **)&mhd.field = dlsym(lib, name)) != NULL
-    if (SYM(start_daemon_va, "MHD_start_daemon_va") && SYM(stop_daemon, "MHD_stop_daemon") &&
-        SYM(add_connection, "MHD_add_connection") && SYM(get_daemon_info, "MHD_get_daemon_info") &&
-        SYM(lookup_connection_value, "MHD_lookup_connection_value") &&
-        SYM(get_connection_values, "MHD_get_connection_values") &&
-        SYM(suspend_connection, "MHD_suspend_connection") &&
-        SYM(resume_connection, "MHD_resume_connection") &&
-        SYM(create_response_from_buffer, "MHD_create_response_from_buffer") &&
-        SYM(add_response_header, "MHD_add_response_header") &&
-        SYM(queue_response, "MHD_queue_response") &&
-        SYM(destroy_response, "MHD_destroy_response") && SYM(get_version, "MHD_get_version"))
-        mhd.lib = lib;
-    else
-        dlclose(lib);
+    /* Debian's soname, then another soname elsewhere. */
+    static const char *const sonames[] = {MHD_SONAME, "libmicrohttpd.so", NULL};
+#define SYM(field, name)                                                                           \
+    {                                                                                              \
+        name, offsetof(__typeof__(mhd), field)                                                     \
+    }
+    static const ali_dl_symbol symbols[] = {
+        SYM(start_daemon_va, "MHD_start_daemon_va"),
+        SYM(stop_daemon, "MHD_stop_daemon"),
+        SYM(add_connection, "MHD_add_connection"),
+        SYM(get_daemon_info, "MHD_get_daemon_info"),
+        SYM(lookup_connection_value, "MHD_lookup_connection_value"),
+        SYM(get_connection_values, "MHD_get_connection_values"),
+        SYM(suspend_connection, "MHD_suspend_connection"),
+        SYM(resume_connection, "MHD_resume_connection"),
+        SYM(create_response_from_buffer, "MHD_create_response_from_buffer"),
+        SYM(add_response_header, "MHD_add_response_header"),
+        SYM(queue_response, "MHD_queue_response"),
+        SYM(destroy_response, "MHD_destroy_response"),
+        SYM(get_version, "MHD_get_version"),
+    };
 #undef SYM
+    char why[256]; /* the dashboard says it cannot serve; no caller asks why */
+    mhd.lib =
+        ali_dl_load(sonames, symbols, sizeof symbols / sizeof symbols[0], &mhd, why, sizeof why);
 }
 
 static bool loaded(void)
