@@ -1,7 +1,11 @@
 /* Tests of whole files: al_write_file (src/util/outfile.c), the public face of the library's
  * own way of writing files (beside the destination, flushed, renamed over it; never a damaged
  * file, never a temporary left behind), and al_read_file (src/util/infile.c). */
+// ctest-separate: test_read_file_says_when_the_file_does_not_fit_in_memory
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "astrolab/format.h"
@@ -123,6 +127,65 @@ TEST(test_read_file_names_what_it_cannot_read)
     CHECK(al_read_file("", NULL, &err) == NULL);
     CHECK_EQ_INT(err.code, AL_EINVAL);
     CHECK(al_read_file(NULL, NULL, NULL) == NULL);
+}
+
+/* The sanitizers reserve terabytes of address space for their shadow memory: under them a limit
+ * on it cannot stand in for running out of memory. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
+/* In a child whose address space is limited to 64 MiB more than it uses, so that the file's
+ * 256 MiB cannot be held: al_read_file says so, AL_ENOMEM, and returns nothing. */
+static int read_past_memory(const char *path)
+{
+    long pages = 0;
+    FILE *statm = fopen("/proc/self/statm", "r");
+    if (!statm || fscanf(statm, "%ld", &pages) != 1)
+        return 2;
+    fclose(statm);
+    rlim_t room = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)64 << 20);
+    struct rlimit rl = {room, room};
+    if (setrlimit(RLIMIT_AS, &rl) != 0)
+        return 3;
+    al_error err;
+    char *text = al_read_file(path, NULL, &err);
+    if (text)
+        return 4;
+    if (err.code != AL_ENOMEM || !strstr(err.message, path) ||
+        !strstr(err.message, "out of memory while reading it")) {
+        fprintf(stderr, "  code %d: %s\n", err.code, err.message);
+        return 5;
+    }
+    return 0;
+}
+
+TEST(test_read_file_says_when_the_file_does_not_fit_in_memory)
+{
+#ifdef SANITIZED
+    TEST_SKIP("a limit on the address space cannot stand in for no memory under a sanitizer");
+#else
+    const char *dir = fresh_dir("too_big");
+    char path[512];
+    snprintf(path, sizeof path, "%s/sparse.bin", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0 && ftruncate(fd, (off_t)256 << 20) == 0); /* sparse: nothing on disk */
+    if (fd >= 0)
+        close(fd);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(read_past_memory(path));
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ_INT(WEXITSTATUS(status), 0);
+    unlink(path);
+#endif
 }
 
 TEST_MAIN()

@@ -3,6 +3,8 @@
  * their suppressions. The stacks, wrappers, peak and profiles are in test_preload_stacks.c, the
  * command's own behaviour in test_preload_cli.c. Leak sites are found by marker comments in
  * the programs' sources. */
+// ctest-separate: test_run_asks_no_debuginfod_server_unless_allowed
+// ctest-separate: test_run_reads_debug_information_found_by_debuglink
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <dlfcn.h>

@@ -402,6 +402,37 @@ TEST(test_a_thread_makes_its_cache_on_its_first_free)
     CHECK(ali_tls_shard != NULL && ali_tls_shard->cache != NULL);
 }
 
+/* A thread whose cache cannot be made (its bookkeeping allocation fails) frees its blocks at
+ * once, with every count exact, and makes the cache on a later free. */
+static void *free_without_a_cache(void *arg)
+{
+    int *ok = arg;
+    void *p = al_malloc_at(48, &line_a), *q = al_malloc_at(48, &line_a);
+    ali_shard *sh = ali_tls_shard;
+    ali_fault_internal_after(1); /* the next bookkeeping allocation: the cache's */
+    al_free_at(p, &free_site);
+    ok[0] = sh && sh->cache == NULL && !(ali_gates_now() & ALI_GATE_INTERNAL_FAULT);
+    al_free_at(q, &free_site);
+    ok[1] = sh && sh->cache != NULL;
+    return NULL;
+}
+
+TEST(test_a_thread_whose_cache_cannot_be_made_frees_its_blocks_at_once)
+{
+    al_memory_stats s0 = test_stats();
+    int ok[2] = {0, 0};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, free_without_a_cache, ok) == 0);
+    pthread_join(t, NULL);
+    ali_fault_internal_after(0);
+    CHECK(ok[0]); /* the failed calloc was the cache's, and the free went on without it */
+    CHECK(ok[1]);
+    al_memory_stats s1 = test_stats();
+    CHECK_EQ_INT(s1.current_bytes, s0.current_bytes);
+    CHECK_EQ_INT(s1.live_blocks, s0.live_blocks);
+    CHECK_EQ_INT(s1.errors, s0.errors);
+}
+
 /* With ASTROLAB_CHECK_GUARDS=0 nothing vouches for a header's size: an overflow from the block
  * before may have rewritten it. The cache then asks the backing store what the block holds, and
  * a block claiming more than that is freed, not cached for a class it cannot serve. Its own

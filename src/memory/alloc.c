@@ -64,14 +64,19 @@ void ali_memory_error(const char *fmt, ...)
 
 /* -------- Internal memory (bookkeeping; never tracked) -------- */
 
-void *ali_internal_alloc(size_t n) { return backing_malloc(NULL, n, 0); }
+void *ali_internal_alloc(size_t n)
+{
+    if (AL_UNLIKELY(ali_gates_now() & ALI_GATE_INTERNAL_FAULT) && ali_fault_internal_fails())
+        return NULL;
+    return backing_malloc(NULL, n, 0);
+}
 
 void *ali_internal_calloc(size_t n, size_t size)
 {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total))
         return NULL;
-    void *p = backing_malloc(NULL, total, 0);
+    void *p = ali_internal_alloc(total);
     if (p)
         memset(p, 0, total);
     return p;
@@ -495,7 +500,12 @@ void *(al_realloc)(void *p, size_t n) { return al_realloc_at(p, n, &plain_site);
 void(al_free)(void *p) { al_free_at(p, &plain_site); }
 char *(al_strdup)(const char *s) { return al_strdup_at(s, &plain_site); }
 
-void *ali_internal_realloc(void *p, size_t n) { return backing_realloc(NULL, p, n, 0); }
+void *ali_internal_realloc(void *p, size_t n)
+{
+    if (AL_UNLIKELY(ali_gates_now() & ALI_GATE_INTERNAL_FAULT) && ali_fault_internal_fails())
+        return NULL;
+    return backing_realloc(NULL, p, n, 0);
+}
 
 char *ali_internal_strdup(const char *s)
 {

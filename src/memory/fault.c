@@ -1,5 +1,6 @@
 /* Fault injection for tests of error paths, after SQLite's sqlite3_memdebug_fail and curl's
- * torture mode: the n-th next matching tracked allocation fails, once or from then on.
+ * torture mode: the n-th next matching tracked allocation fails, once or from then on; and, for
+ * tests, the n-th next bookkeeping allocation (ali_fault_internal_after).
  * Settings are guarded by one mutex; the allocation fast path reads only ALI_GATE_FAULT. */
 #include <errno.h>
 #include <pthread.h>
@@ -80,6 +81,25 @@ bool ali_fault_should_fail(const char *tag, const al_scope *owner)
     if (fail)
         atomic_fetch_add(&failures, 1);
     return fail;
+}
+
+static _Atomic uint64_t internal_countdown; /* bookkeeping allocations left before the failure */
+
+void ali_fault_internal_after(uint64_t n)
+{
+    atomic_store(&internal_countdown, n);
+    ali_gate_set(ALI_GATE_INTERNAL_FAULT, n != 0);
+}
+
+bool ali_fault_internal_fails(void)
+{
+    uint64_t left = atomic_load(&internal_countdown);
+    while (left && !atomic_compare_exchange_weak(&internal_countdown, &left, left - 1))
+        ;
+    if (left != 1)
+        return false;
+    ali_gate_set(ALI_GATE_INTERNAL_FAULT, false);
+    return true;
 }
 
 /* ASTROLAB_FAIL_AFTER=n[,repeat] arms injection when the library is loaded. */

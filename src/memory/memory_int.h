@@ -310,8 +310,9 @@ void ali_block_release_raw(ali_block *b);
 
 /* -------- Gates: why an allocation must take the checked path. --------
  * Fault injection armed (fault.c), a limit set (limits.c): one word, so that the fast paths
- * (alloc.c, kept.c, the preload library) test both with one load. */
-enum { ALI_GATE_FAULT = 1u << 0, ALI_GATE_LIMITS = 1u << 1 };
+ * (alloc.c, kept.c, the preload library) test both with one load. ALI_GATE_INTERNAL_FAULT:
+ * the bookkeeping allocator's own injection (ali_fault_internal_after) is armed. */
+enum { ALI_GATE_FAULT = 1u << 0, ALI_GATE_LIMITS = 1u << 1, ALI_GATE_INTERNAL_FAULT = 1u << 2 };
 extern atomic_uint ali_gates;
 static inline unsigned ali_gates_now(void)
 {
@@ -328,6 +329,14 @@ static inline void ali_gate_set(unsigned gate, bool open)
 /* -------- Fault injection (fault.c). -------- */
 /* True when this allocation must fail; called only while ALI_GATE_FAULT is set. */
 bool ali_fault_should_fail(const char *tag, const al_scope *owner);
+/* Test seam, as SQLite's SQLITE_TESTCTRL_FAULT_INSTALL: the n-th next bookkeeping allocation
+ * (ali_internal_alloc, _calloc, _realloc, _strdup) on any thread fails, once; 0 disarms. For the
+ * tests of what the library does when its own memory runs out, which no tracked-allocation fault
+ * reaches. */
+void ali_fault_internal_after(uint64_t n);
+/* True when this bookkeeping allocation must fail; called only while ALI_GATE_INTERNAL_FAULT is
+ * set. */
+bool ali_fault_internal_fails(void);
 
 /* -------- Limits and registry hooks (limits.c, registry.c). -------- */
 /* (ALI_GATE_LIMITS is set while a soft or hard limit is.) */
