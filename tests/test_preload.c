@@ -352,6 +352,39 @@ TEST(test_run_reads_debug_information_found_by_debuglink)
     cJSON_Delete(doc);
 }
 
+TEST(test_run_counts_a_library_named_with_own_as_the_programs)
+{
+    /* astrometry.net keeps its code in libastrometry.so.0: its leaks are the program's own, but
+     * were summarized as made inside other libraries. The summary names the library and the
+     * option; with it, the leak is listed and marked the program's. */
+    const char *report = test_tmp_path("own.json"), *err = test_tmp_path("own.err");
+    int line = marker_line("plainlib_leak.c", "/* LEAK-E */");
+    int status = run_program("plain_shlib", report, err);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(strstr(slurp(err), "the most of those in libplainlib_leak.so: if it is part of the "
+                             "program, --own libplainlib_leak.so lists") != NULL);
+    const char *pattern[] = {"--own", "^libplainlib", NULL};
+    cJSON *doc = run_report_with(pattern, "plain_shlib", report, err, 0, NULL);
+    const cJSON *l = doc ? leak_at(doc, "plainlib_leak.c", line) : NULL;
+    CHECK(l && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(l, "origin")), "program") == 0);
+    CHECK(strstr(slurp(err), "made entirely inside other libraries") == NULL);
+    CHECK(strstr(slurp(err), "plainlib_make_name (plainlib_leak.c:") != NULL); /* listed */
+    cJSON_Delete(doc);
+    /* A pattern that matches nothing leaves it the library's. */
+    const char *other[] = {"--own", "libnothing.so", NULL};
+    doc = run_report_with(other, "plain_shlib", report, err, 0, NULL);
+    l = doc ? leak_at(doc, "plainlib_leak.c", line) : NULL;
+    CHECK(l && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(l, "origin")), "library") == 0);
+    cJSON_Delete(doc);
+    /* Usage errors name the option. */
+    status = start_run(true, NULL, NULL, err, (const char *[]){"--own", "a,b", "--", "true", NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    CHECK(strstr(slurp(err), "--own 'a,b': one object name") != NULL);
+    status = start_run(true, NULL, NULL, err, (const char *[]){"--own", NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    CHECK(strstr(slurp(err), "--own needs an object (library) name") != NULL);
+}
+
 TEST(test_run_tells_the_programs_leaks_from_libraries_and_applies_suppressions)
 {
     const char *report = test_tmp_path("sup.json"), *err = test_tmp_path("sup.err");

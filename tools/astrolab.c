@@ -44,7 +44,8 @@ static const cli_command commands[] = {
      cmd_demo},
     {"run",
      "[--report FILE.json] [--ui [HOST:]PORT] [--error-exitcode N] [--wrapper NAME] "
-     "[--folded FILE] [--pprof FILE] [--html FILE] [--suppressions FILE] [--sample-bytes N] "
+     "[--own OBJECT] [--folded FILE] [--pprof FILE] [--html FILE] [--suppressions FILE] "
+     "[--sample-bytes N] "
      "[--stacks all] -- PROGRAM ARGS...",
      "run an unmodified program with its malloc family tracked; report leaks at exit",
      "Runs PROGRAM with the preload library routing malloc, calloc, realloc, free,\n"
@@ -67,6 +68,9 @@ static const cli_command commands[] = {
      "  --wrapper NAME        treat function NAME as an allocation wrapper (repeatable): its\n"
      "                        allocations are filed under its caller, as those of wrappers\n"
      "                        found automatically (small functions named *alloc*, *strdup*)\n"
+     "  --own OBJECT          count frames in OBJECT (a library: libastrometry.so.0, or a\n"
+     "                        LeakSanitizer pattern such as ^libastrometry) as the program's\n"
+     "                        own (repeatable): its leaks are then listed, not summarized\n"
      "  --folded FILE         write the stacks live at the peak as folded stacks with their\n"
      "                        bytes (flamegraph.pl, speedscope)\n"
      "  --pprof FILE          write a gzipped pprof profile: alloc_objects, alloc_space,\n"

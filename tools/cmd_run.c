@@ -34,6 +34,7 @@ typedef struct run_opts {
     uint16_t ui_port;       /* --ui's port (0: any free one, known once bound) */
     char ui_host_buf[256];
     char wrappers[2048]; /* --wrapper NAME...: comma-separated, for ASTROLAB_RUN_WRAPPERS */
+    char own[2048];      /* --own OBJECT...: comma-separated, for ASTROLAB_RUN_OWN */
     const char *folded;  /* --folded FILE, or NULL */
     const char *pprof;   /* --pprof FILE, or NULL */
     char folded_abs[PATH_MAX], pprof_abs[PATH_MAX]; /* their absolute paths, once checked */
@@ -132,20 +133,23 @@ static int parse(int argc, char **argv, run_opts *o)
             o->sample_bytes = value ? value : o->sample_bytes;
             continue;
         }
-        if (strcmp(argv[i], "--wrapper") == 0) {
+        if (strcmp(argv[i], "--wrapper") == 0 || strcmp(argv[i], "--own") == 0) {
+            bool wrapper = argv[i][2] == 'w';
+            const char *what = wrapper ? "function" : "object";
             if (i + 1 >= argc || !*argv[i + 1])
-                return cli_usage_error(CMD, "--wrapper needs a function name");
-            const char *name = argv[++i];
+                return cli_usage_error(CMD, "%s needs %s name", argv[i],
+                                       wrapper ? "a function" : "an object (library)");
+            const char *opt = argv[i], *name = argv[++i];
             if (strpbrk(name, ", \t\n"))
                 return cli_usage_error(CMD,
-                                       "--wrapper '%s': one function name, without commas "
-                                       "or blanks (repeat --wrapper for more)",
-                                       name);
-            size_t used = strlen(o->wrappers);
-            if (used + strlen(name) + 2 > sizeof o->wrappers)
-                return cli_usage_error(CMD, "--wrapper: too many names (%zu bytes at most)",
-                                       sizeof o->wrappers - 1);
-            snprintf(o->wrappers + used, sizeof o->wrappers - used, "%s%s", used ? "," : "", name);
+                                       "%s '%s': one %s name, without commas or blanks (repeat "
+                                       "%s for more)",
+                                       opt, name, what, opt);
+            char *list = wrapper ? o->wrappers : o->own;
+            size_t used = strlen(list), cap = wrapper ? sizeof o->wrappers : sizeof o->own;
+            if (used + strlen(name) + 2 > cap)
+                return cli_usage_error(CMD, "%s: too many names (%zu bytes at most)", opt, cap - 1);
+            snprintf(list + used, cap - used, "%s%s", used ? "," : "", name);
             continue;
         }
         if (strcmp(argv[i], "--folded") == 0 || strcmp(argv[i], "--pprof") == 0) {
@@ -242,6 +246,10 @@ static void child(const run_opts *o, const char *ld, const char *report, const c
         setenv("ASTROLAB_RUN_WRAPPERS", o->wrappers, 1);
     else
         unsetenv("ASTROLAB_RUN_WRAPPERS");
+    if (o->own[0])
+        setenv("ASTROLAB_RUN_OWN", o->own, 1);
+    else
+        unsetenv("ASTROLAB_RUN_OWN");
     if (o->sample_bytes)
         setenv("ASTROLAB_SAMPLE_BYTES", o->sample_bytes, 1);
     /* Fault injection reaches the program only when asked for with --fail-after: an

@@ -135,7 +135,7 @@ void run_print_summary(const cJSON *doc, const char *program)
     const cJSON *leaks = cJSON_GetObjectItemCaseSensitive(doc, "leaks");
     int n = 0, apart[2] = {0, 0};
     uint64_t apart_bytes[2] = {0, 0}, apart_blocks[2] = {0, 0};
-    const cJSON *l;
+    const cJSON *l, *largest_library = NULL;
     cJSON_ArrayForEach(l, leaks)
     {
         int k = own_leak(l);
@@ -146,6 +146,8 @@ void run_print_summary(const cJSON *doc, const char *program)
         apart[k]++;
         apart_bytes[k] += (uint64_t)run_num(l, "bytes");
         apart_blocks[k] += (uint64_t)run_num(l, "count");
+        if (k == 0 && (!largest_library || run_num(l, "bytes") > run_num(largest_library, "bytes")))
+            largest_library = l;
     }
     if (n == 0)
         fprintf(stderr, "no leaks of the program's own%s\n",
@@ -188,6 +190,13 @@ void run_print_summary(const cJSON *doc, const char *program)
                     cli_format_bytes(apart_bytes[k], a, sizeof a),
                     cli_format_count(apart_blocks[k], b, sizeof b), apart[k],
                     apart[k] == 1 ? "" : "s", what[k]);
+    /* A program that keeps its code in a library of its own (astrometry.net's
+     * libastrometry.so.0) has its leaks there: say how to list them. */
+    if (largest_library && *str(largest_library, "object"))
+        fprintf(stderr,
+                "(the most of those in %s: if it is part of the program, --own %s lists "
+                "its leaks as the program's)\n",
+                str(largest_library, "object"), str(largest_library, "object"));
     const cJSON *rt = cJSON_GetObjectItemCaseSensitive(doc, "runtime");
     if (run_num(rt, "live_blocks") > 0)
         fprintf(stderr,

@@ -198,7 +198,7 @@ int ali_profile_write(const char *folded_path, const char *pprof_path, al_error 
 /* The suppression pattern (borrowed, valid to exit) that matches a frame of the n frames, or
  * NULL: --suppressions files and the default list. */
 const char *ali_suppression_match(const ali_symbol *frames, int n);
-/* Does a frame lie in the program's executable? */
+/* Does a frame lie in the program's executable, or in an object `--own` names? */
 bool ali_frames_in_program(const ali_symbol *frames, int n);
 
 /* -------- The report (report.c) and the processes the program starts (children.c) -------- */

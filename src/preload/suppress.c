@@ -1,8 +1,10 @@
 /* Which leaks are the program's own, and suppressions: the `origin` and `suppressed` keys of
  * the run report's leak entries (docs/RUN-REPORT.md).
  *
- * Origin: a leak is the program's when a frame of its stack lies in the program's executable,
- * else it was made entirely inside other libraries (the report summarizes those).
+ * Origin: a leak is the program's when a frame of its stack lies in the program's executable
+ * or in an object `astrolab run --own` names (a library shipped as part of the program, as
+ * astrometry.net keeps its code in libastrometry.so.0), else it was made entirely inside other
+ * libraries (the report summarizes those).
  *
  * Suppressions are LeakSanitizer's format (`leak:PATTERN` lines; `#` comments and blank lines
  * ignored), read from the files `astrolab run --suppressions FILE` names
@@ -138,6 +140,25 @@ const char *ali_suppression_match(const ali_symbol *frames, int n)
     return NULL;
 }
 
+/* Whether object (a base name) is one `--own` names (ASTROLAB_RUN_OWN: comma-separated
+ * LeakSanitizer templates, matched as suppressions are). */
+static bool owned(const char *object)
+{
+    const char *list = ali_setting_text(ALI_SET_RUN_OWN);
+    while (list && *list) {
+        size_t n = strcspn(list, ",");
+        char pattern[512];
+        if (n && n < sizeof pattern) {
+            memcpy(pattern, list, n);
+            pattern[n] = '\0';
+            if (template_match(pattern, object))
+                return true;
+        }
+        list += n + (list[n] == ',');
+    }
+    return false;
+}
+
 bool ali_frames_in_program(const ali_symbol *frames, int n)
 {
     static char exe[4096];
@@ -149,7 +170,7 @@ bool ali_frames_in_program(const ali_symbol *frames, int n)
         snprintf(exe, sizeof exe, "%s", slash ? slash + 1 : path);
     }
     for (int i = 0; i < n; i++)
-        if (frames[i].object[0] && strcmp(frames[i].object, exe) == 0)
+        if (frames[i].object[0] && (strcmp(frames[i].object, exe) == 0 || owned(frames[i].object)))
             return true;
     return false;
 }

@@ -118,6 +118,10 @@ static const setting table[ALI_SET_COUNT] = {
     [ALI_SET_RUN_WRAPPERS] = {"ASTROLAB_RUN_WRAPPERS", KIND_TEXT, "", 0, 0, NULL, MEM,
                               "astrolab run --wrapper: allocation wrappers' names, comma-separated",
                               RUN_INTERNAL},
+    [ALI_SET_RUN_OWN] = {"ASTROLAB_RUN_OWN", KIND_TEXT, "", 0, 0, NULL, MEM,
+                         "astrolab run --own: objects (libraries) whose frames count as the "
+                         "program's, comma-separated",
+                         RUN_INTERNAL},
     [ALI_SET_RUN_FOLDED] = {"ASTROLAB_RUN_FOLDED", KIND_TEXT, "", 0, 0, NULL, MEM,
                             "astrolab run --folded: where the preload library writes folded "
                             "stacks",
