@@ -348,7 +348,7 @@ TEST(test_run_reads_debug_information_found_by_debuglink)
     int status = run_program("plain_debuglink", report, err);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     cJSON *doc = load_json(report);
-    check_leak(doc, "plain_debuglink.c", "/* LEAK-L */", 5, 5 * 200);
+    check_leak(doc, "plain_stripped.c", "/* LEAK-S */", 7, 7 * 300);
     cJSON_Delete(doc);
 }
 
