@@ -38,6 +38,7 @@ TEST(test_dl_load_gives_nothing_without_every_symbol_and_says_which)
     const char *sonames[] = {"libm.so.6", NULL};
     CHECK(ali_dl_load(sonames, three, 3, &m, why, sizeof why) == NULL);
     CHECK_EQ_STR(why, "libm.so.6 has no astrolab_no_such_function");
+    CHECK(!m.cos && !m.sqrt); /* nothing left pointing into the closed library */
     /* None loads: the first soname's complaint, as dlopen gives it. */
     const char *none[] = {"libastrolab-no-such-lib.so.1", "libastrolab-no-such-lib.so.2", NULL};
     CHECK(ali_dl_load(none, two, 2, &m, why, sizeof why) == NULL);

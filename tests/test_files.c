@@ -149,8 +149,11 @@ static int read_past_memory(const char *path)
         return 2;
     fclose(statm);
     rlim_t room = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)64 << 20);
-    struct rlimit rl = {room, room};
-    if (setrlimit(RLIMIT_AS, &rl) != 0)
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0)
+        return 3;
+    rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < room ? rl.rlim_max : room;
+    if (setrlimit(RLIMIT_AS, &rl) != 0) /* the soft limit only: within any inherited hard one */
         return 3;
     al_error err;
     char *text = al_read_file(path, NULL, &err);

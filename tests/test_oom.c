@@ -102,6 +102,7 @@ TEST(test_every_failure_of_the_librarys_own_memory_is_survived_and_reported)
 {
     capture_begin();   /* the failures are reported: kept off the test output */
     (void)workload(0); /* site records and first-use tables made once, outside the loop */
+    released = 0;
     al_memory_stats s0 = test_stats();
     int n = 1, failing_runs = 0, refusals = 0;
     for (; n < 5000; n++) {

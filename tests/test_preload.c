@@ -295,6 +295,13 @@ static int debuginfod_contacts(int fd, int port, const char *allow)
 {
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    /* Straight to the server above: no proxy (libcurl's variables), no setting of the caller's. */
+    static const char *const proxies[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
+                                          "HTTPS_PROXY", "all_proxy",  "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof proxies / sizeof proxies[0]; i++)
+        unsetenv(proxies[i]);
+    setenv("NO_PROXY", "*", 1);
+    unsetenv("ASTROLAB_DEBUGINFOD");
     setenv("DEBUGINFOD_URLS", url, 1);
     setenv("DEBUGINFOD_TIMEOUT", "1", 1);
     setenv("DEBUGINFOD_CACHE_PATH", test_tmp_path(allow ? "cache-allowed" : "cache"), 1);
@@ -349,6 +356,29 @@ TEST(test_run_reads_debug_information_found_by_debuglink)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     cJSON *doc = load_json(report);
     check_leak(doc, "plain_stripped.c", "/* LEAK-S */", 7, 7 * 300);
+    cJSON_Delete(doc);
+    /* A stale debug file by that name (another program's build ID) is not read: no line of
+     * another source is given. */
+    char prog[512];
+    snprintf(prog, sizeof prog, "%s/tests/stale/plain_debuglink", BUILD);
+    status =
+        start_run(true, NULL, NULL, err, (const char *[]){"--report", report, "--", prog, NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    doc = load_json(report);
+    const cJSON *l, *leaks = doc ? cJSON_GetObjectItem(doc, "leaks") : NULL;
+    int found = 0;
+    cJSON_ArrayForEach(l, leaks)
+    {
+        if (cJSON_GetObjectItem(l, "count")->valueint != 7)
+            continue;
+        found++;
+        const char *file = cJSON_GetStringValue(cJSON_GetObjectItem(l, "file"));
+        CHECK(file && strstr(file, "plain_leaky.c") == NULL);
+        if (file && *file)
+            fprintf(stderr, "  the stale debug file named %s:%d\n", file,
+                    cJSON_GetObjectItem(l, "line")->valueint);
+    }
+    CHECK_EQ_INT(found, 1);
     cJSON_Delete(doc);
 }
 

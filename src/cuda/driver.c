@@ -244,9 +244,11 @@ static int open_locked(char *reason, size_t len)
         const char *sonames[] = {drv.soname, NULL};
         drv.lib = ali_dl_load(sonames, symbols, sizeof symbols / sizeof symbols[0], &drv.api,
                               reason, len);
-        if (!drv.lib) {
-            if (strstr(reason, " has no "))
-                snprintf(reason + strlen(reason), len - strlen(reason), " (driver too old?)");
+        size_t named = strlen(drv.soname), used = strlen(reason);
+        if (!drv.lib) { /* "SONAME has no SYMBOL": it loaded, without a function we call */
+            if (strncmp(reason, drv.soname, named) == 0 &&
+                strncmp(reason + named, " has no ", 8) == 0 && used < len)
+                snprintf(reason + used, len - used, " (driver too old?)");
             return AL_ECUDA_UNAVAILABLE;
         }
     }

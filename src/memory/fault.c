@@ -99,6 +99,8 @@ bool ali_fault_internal_fails(void)
     if (left != 1)
         return false;
     ali_gate_set(ALI_GATE_INTERNAL_FAULT, false);
+    if (atomic_load(&internal_countdown)) /* armed again meanwhile: keep its gate open */
+        ali_gate_set(ALI_GATE_INTERNAL_FAULT, true);
     return true;
 }
 

@@ -3,15 +3,18 @@
  * Runs at report time, and on the allocation path only the first time a return address is
  * seen (wrappers.c asks for its function's name); results are cached by address. */
 #include <dlfcn.h>
-#include <dwarf.h>          /* DW_TAG_inlined_subroutine, DW_AT_call_* */
-#include <elfutils/libdw.h> /* dwarf_haspc, dwarf_getsrc_die, dwarf_getscopes */
+#include <dwarf.h>             /* DW_TAG_inlined_subroutine, DW_AT_call_* */
+#include <elfutils/libdw.h>    /* dwarf_haspc, dwarf_getsrc_die, dwarf_getscopes */
+#include <elfutils/libdwelf.h> /* dwelf_elf_gnu_build_id */
 #include <elfutils/libdwfl.h>
 #include <fcntl.h> /* open */
+#include <libelf.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h> /* free */
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "memory/front_int.h"
@@ -29,10 +32,30 @@ static struct {
     ali_symbol sym;
 } cache[CACHE];
 
+/* Whether fd is a debug file for the module whose build ID is id[0..len) and not its main file
+ * (whose build ID is the same): a regular ELF file other than `file`, carrying that build ID.
+ * libdwfl takes whatever the callback opens, so a stale .debug left beside a rebuilt program
+ * would otherwise name lines of the old source. */
+static bool debug_file_of(int fd, const char *file, const unsigned char *id, int len)
+{
+    struct stat st, main_st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (stat(file, &main_st) == 0 && st.st_dev == main_st.st_dev && st.st_ino == main_st.st_ino))
+        return false;
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    const void *got = NULL;
+    ssize_t n = elf ? dwelf_elf_gnu_build_id(elf, &got) : -1;
+    bool same = n == len && memcmp(got, id, (size_t)len) == 0;
+    if (elf)
+        elf_end(elf);
+    return same;
+}
+
 /* The debug file named by a module's .gnu_debuglink, where GDB and libdwfl look for it: beside
- * the object, in .debug/ beside it, and under /usr/lib/debug by the object's directory. An open
- * descriptor and its path in *found, or -1. libdwfl checks its build ID against the module's. */
-static int open_by_debuglink(const char *file, const char *debuglink, char **found)
+ * the object, in .debug/ beside it, and under /usr/lib/debug by the object's directory; only a
+ * file with the module's build ID counts. An open descriptor and its path in *found, or -1. */
+static int open_by_debuglink(const char *file, const char *debuglink, const unsigned char *id,
+                             int id_len, char **found)
 {
     if (!file || !debuglink || strchr(debuglink, '/'))
         return -1;
@@ -42,10 +65,10 @@ static int open_by_debuglink(const char *file, const char *debuglink, char **fou
     for (size_t i = 0; slash && i < sizeof places / sizeof places[0]; i++) {
         char path[4096];
         int n = snprintf(path, sizeof path, places[i], dir_len, file, debuglink);
-        if (n <= 0 || (size_t)n >= sizeof path || strcmp(path, file) == 0)
+        if (n <= 0 || (size_t)n >= sizeof path)
             continue;
         int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0 && (*found = strdup(path)) != NULL)
+        if (fd >= 0 && debug_file_of(fd, file, id, id_len) && (*found = strdup(path)) != NULL)
             return fd;
         if (fd >= 0)
             close(fd);
@@ -58,22 +81,30 @@ static int open_by_debuglink(const char *file, const char *debuglink, char **fou
  * DEBUGINFOD_URLS, which Debian sets for every login shell where libdebuginfod-common is
  * installed (gdb brings it): symbolizing a stripped program's frame then made the program
  * resolve and contact debuginfod.debian.net, at run time and at exit, could stall it for the
- * client's 90-second timeout on a node without network, and loaded libcurl into it. A module
- * with a build ID (the only kind the servers are asked about) is looked up by that ID under
- * /usr/lib/debug, where Debian's -dbgsym packages install, then by its .gnu_debuglink; a module
- * without one gets the standard search, which then never goes to the network. */
+ * client's 90-second timeout on a node without network, and loaded libcurl into it. Here a debug
+ * file is looked up by build ID under /usr/lib/debug (where Debian's -dbgsym packages install),
+ * then by .gnu_debuglink; a dwz alt file (libdwfl's second call, with the alt file's name in
+ * `debuglink` and no CRC) by its build ID alone, libdw's own search then trying its path; a
+ * module without a build ID gets the standard search, which then never asks a server. */
 static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
                           const char *file, const char *debuglink, GElf_Word crc,
                           char **debuginfo_file)
 {
-    const unsigned char *id;
-    GElf_Addr id_at;
-    if (ali_setting_int(ALI_SET_DEBUGINFOD) == 1 || dwfl_module_build_id(mod, &id, &id_at) <= 0)
+    if (ali_setting_int(ALI_SET_DEBUGINFOD) == 1)
         return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file, debuglink, crc,
                                             debuginfo_file);
     int fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file, debuglink, crc,
                                           debuginfo_file);
-    return fd >= 0 ? fd : open_by_debuglink(file, debuglink, debuginfo_file);
+    bool alt = debuglink && crc == 0;
+    if (fd >= 0 || alt)
+        return fd;
+    const unsigned char *id;
+    GElf_Addr id_at;
+    int id_len = dwfl_module_build_id(mod, &id, &id_at);
+    if (id_len <= 0)
+        return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file, debuglink, crc,
+                                            debuginfo_file);
+    return open_by_debuglink(file, debuglink, id, id_len, debuginfo_file);
 }
 
 static char *debuginfo_path;

@@ -27,6 +27,8 @@ void *ali_dl_load(const char *const *sonames, const ali_dl_symbol *symbols, size
         if (!f) {
             snprintf(why, len, "%s has no %s", soname, symbols[i].name);
             dlclose(lib);
+            for (size_t j = 0; j < i; j++) /* no address into the closed library stays */
+                memset((char *)table + symbols[j].offset, 0, sizeof f);
             return NULL;
         }
         memcpy((char *)table + symbols[i].offset, &f, sizeof f);

@@ -16,7 +16,7 @@ typedef struct ali_dl_symbol {
 /* Opens the first of `sonames` (NULL-terminated) that loads and stores the address of each of
  * the n symbols into `table` at its offset. Returns the handle, or NULL with *why (len bytes)
  * saying what was missing: dlopen's complaint about the first soname, or "SONAME has no NAME"
- * (the library is then closed again; the table may hold the addresses found before). */
+ * (the library is then closed again, and the entries filled before are NULL again). */
 void *ali_dl_load(const char *const *sonames, const ali_dl_symbol *symbols, size_t n, void *table,
                   char *why, size_t len);
 
