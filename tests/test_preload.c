@@ -382,6 +382,26 @@ TEST(test_run_reads_debug_information_found_by_debuglink)
     cJSON_Delete(doc);
 }
 
+TEST(test_run_counts_the_leaks_of_a_program_started_by_another_name_as_its_own)
+{
+    /* /usr/bin/python3 is a link to python3.11, sh to dash: the frames name the executable as
+     * it was started (argv[0]), the file has another name, and the program's own leaks were
+     * summarized as made inside other libraries. */
+    const char *report = test_tmp_path("alias.json"), *err = test_tmp_path("alias.err");
+    const char *alias = test_tmp_path("leaky-alias");
+    unlink(alias);
+    CHECK(symlink(BUILD "/tests/plain_leaky", alias) == 0);
+    int status =
+        start_run(true, NULL, NULL, err, (const char *[]){"--report", report, "--", alias, NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+    cJSON *doc = load_json(report);
+    const cJSON *l =
+        doc ? leak_at(doc, "plain_leaky.c", marker_line("plain_leaky.c", "/* LEAK-A */")) : NULL;
+    CHECK(l && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(l, "origin")), "program") == 0);
+    CHECK(strstr(slurp(err), "no leaks of the program's own") == NULL);
+    cJSON_Delete(doc);
+}
+
 TEST(test_run_counts_a_library_named_with_own_as_the_programs)
 {
     /* astrometry.net keeps its code in libastrometry.so.0: its leaks are the program's own, but

@@ -233,17 +233,60 @@ TEST(test_run_reports_every_process_the_program_starts)
         check_leak(cJSON_GetObjectItem(child, "report"), "plain_children.c", "/* CHILD-LEAK */", 3,
                    300);
     }
-    /* The one that left through _exit is named as untracked, with its command line. */
-    bool quick = false;
+    /* The one that left through _exit wrote its report there, with its status; the one killed
+     * by a signal is named as untracked, with its command line; the vfork child that left
+     * through _exit without exec wrote nothing. */
+    const cJSON *quick = NULL;
+    int vfork_children = 0;
+    cJSON_ArrayForEach(p, procs)
+    {
+        const char *a1 =
+            cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(p, "argv"), 1));
+        if (a1 && strcmp(a1, "quick") == 0)
+            quick = p;
+        vfork_children += !a1; /* the parent's own command line, as a vfork child has it */
+    }
+    CHECK(quick != NULL);
+    if (quick) {
+        CHECK(number(quick, "exit_status") == 5);
+        check_leak(cJSON_GetObjectItem(quick, "report"), "plain_children.c", "/* QUICK-LEAK */", 1,
+                   10);
+    }
+    CHECK_EQ_INT(vfork_children, 0);
+    CHECK_EQ_INT(cJSON_GetArraySize(procs), 2);
+    bool killed = false;
     cJSON_ArrayForEach(p, untracked)
     {
         const char *a1 =
             cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(p, "argv"), 1));
-        quick |= a1 && strcmp(a1, "quick") == 0 && number(p, "pid") > 0;
+        killed |= a1 && strcmp(a1, "killed") == 0 && number(p, "pid") > 0;
     }
-    CHECK(quick);
-    CHECK(strstr(slurp(err), "processes ") != NULL && strstr(slurp(err), "1 tracked") != NULL);
-    CHECK(strstr(slurp(err), "not tracked") != NULL && strstr(slurp(err), " quick\n") != NULL);
+    CHECK(killed);
+    CHECK_EQ_INT(cJSON_GetArraySize(untracked), 1);
+    CHECK(strstr(slurp(err), "processes ") != NULL && strstr(slurp(err), "2 tracked") != NULL);
+    CHECK(strstr(slurp(err), "not tracked") != NULL && strstr(slurp(err), " killed\n") != NULL);
+    cJSON_Delete(doc);
+}
+
+TEST(test_run_reports_a_program_that_leaves_through__exit)
+{
+    /* dash ends through _exit, so `astrolab run -- sh script` had no report; each `sh -c` that
+     * forks (a compound command) was untracked. */
+    const char *report = test_tmp_path("sh.json"), *err = test_tmp_path("sh.err");
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "%s/tests/plain_children child; exit 4", BUILD);
+    int status = start_run(true, NULL, NULL, err,
+                           (const char *[]){"--report", report, "--", "/bin/sh", "-c", cmd, NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 4);
+    cJSON *doc = load_json(report);
+    CHECK(doc != NULL);
+    CHECK(strstr(slurp(err), "wrote no report") == NULL);
+    CHECK(strstr(slurp(err), "== astrolab run: /bin/sh ==") != NULL);
+    const cJSON *procs = doc ? cJSON_GetObjectItem(doc, "processes") : NULL;
+    CHECK_EQ_INT(cJSON_GetArraySize(procs), 1); /* the child, tracked */
+    if (cJSON_GetArraySize(procs) == 1)
+        check_leak(cJSON_GetObjectItem(cJSON_GetArrayItem(procs, 0), "report"), "plain_children.c",
+                   "/* CHILD-LEAK */", 3, 300);
     cJSON_Delete(doc);
 }
 

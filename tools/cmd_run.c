@@ -462,8 +462,9 @@ static int summarize(const run_opts *o, const char *report, const struct stat *o
     } else if (!(WIFEXITED(status) && WEXITSTATUS(status) >= 126) && kind != RUN_PROGRAM_STATIC &&
                kind != RUN_PROGRAM_SCRIPT) {
         fprintf(stderr,
-                "astrolab run: %s wrote no report: it left through _exit, or exec'd a program "
-                "that did not run with the preload library\n",
+                "astrolab run: %s wrote no report: it exec'd a program that did not run with the "
+                "preload library (statically linked, or set-user-ID), or ended with a raw exit "
+                "system call\n",
                 o->argv[0]);
     }
     return errors;

@@ -1,7 +1,7 @@
 /* What kind of program `astrolab run` was given, told before it runs: a dynamically linked ELF
  * (the preload library reaches its malloc), a statically linked one (it cannot: the program
- * runs untracked), or a script (the interpreter is what runs, and a shell such as dash leaves
- * through _exit, which writes no report). Found as execvp finds it, along PATH. */
+ * runs untracked), or a script (the interpreter is what runs, and its report is the
+ * interpreter's). Found as execvp finds it, along PATH. */
 #include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,10 +79,8 @@ run_program_kind run_program_inspect(const char *name, char *note, size_t len)
     }
     if (interp < 0 && strncmp(line, "#!", 2) == 0) {
         const char *i = line + 2 + strspn(line + 2, " \t");
-        snprintf(note, len,
-                 "%s is a script for %s: the report is that interpreter's, and a shell that "
-                 "leaves through _exit (dash does) writes none",
-                 name, *i ? i : "/bin/sh");
+        snprintf(note, len, "%s is a script for %s: the report is that interpreter's", name,
+                 *i ? i : "/bin/sh");
         return RUN_PROGRAM_SCRIPT;
     }
     return interp > 0 ? RUN_PROGRAM_DYNAMIC : RUN_PROGRAM_UNKNOWN;

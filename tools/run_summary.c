@@ -246,7 +246,7 @@ void run_print_children(const cJSON *doc, const char *program)
     if (m > 0)
         fprintf(stderr,
                 "astrolab run: %d process%s that %s started %s not tracked (still running at its "
-                "exit, or left through _exit or a signal):\n",
+                "exit, or killed by a signal):\n",
                 m, m == 1 ? "" : "es", program, m == 1 ? "is" : "are");
     int shown = 0;
     cJSON_ArrayForEach(p, untracked)

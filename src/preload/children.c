@@ -6,12 +6,13 @@
  * "PID<TAB>COMMAND LINE" to its `started` file (O_APPEND keeps lines whole) and, at its exit
  * (on_exit, which gives the exit status), writes PID.json there. When the program itself exits,
  * its report takes every PID.json present as a `processes` entry and names the started
- * processes without one as untracked: still running then, or gone through _exit or a signal,
- * which run no exit handler. A fork without exec is the same program: it writes nothing, as
- * before. */
+ * processes without one as untracked: still running then, or killed by a signal. A process
+ * leaving through _exit (dash does, so every `sh -c` of system()) writes its report there
+ * (exit.c). A fork without exec is the same program: it writes nothing, as before. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,8 @@ static void command_line(char *out, size_t len)
 static void write_child_report(int status, void *arg)
 {
     (void)arg;
-    if (getpid() != child_pid) /* a fork of it */
+    static atomic_flag written = ATOMIC_FLAG_INIT; /* at exit, or at _exit: once */
+    if (getpid() != child_pid || atomic_flag_test_and_set(&written)) /* a fork of it, or done */
         return;
     ali_preload_enter();
     cJSON *doc = ali_report_build();
@@ -53,6 +55,8 @@ static void write_child_report(int status, void *arg)
     ali_report_write(doc, child_report);
     ali_preload_leave();
 }
+
+void ali_children_at__exit(int status) { write_child_report(status, NULL); }
 
 void ali_children_start(void)
 {

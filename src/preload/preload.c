@@ -40,6 +40,7 @@ static ALI_TLS int in_manager; /* >0 while the manager or the reporter runs on t
 
 void ali_preload_enter(void) { in_manager++; }
 void ali_preload_leave(void) { in_manager--; }
+bool ali_preload_inside(void) { return in_manager > 0; }
 
 /* -------- Sites by return address: a per-thread direct-mapped cache over site.c -------- */
 #define PC_CACHE 512

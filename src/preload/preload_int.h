@@ -44,6 +44,9 @@ ali_reach_site *ali_preload_reachable(uint32_t n_sites);
 /* Marks the calling thread as inside the manager: its allocations become raw (untracked). */
 void ali_preload_enter(void);
 void ali_preload_leave(void);
+/* True while the calling thread is inside the manager or the reporter (between enter and
+ * leave): a signal handler running then must not take the manager's locks. */
+bool ali_preload_inside(void);
 
 /* -------- Call stacks (ASTROLAB_STACK_DEPTH > 1). --------
  * A site made from a stack has a synthetic pc: a hash of its frames with ALI_STACK_BIT set,
@@ -213,6 +216,10 @@ void ali_report_write(cJSON *doc, const char *path);
 void ali_children_start(void);
 /* Adds `processes` and `untracked_processes` to the program's report doc. */
 void ali_children_add(cJSON *doc);
+/* The report of a process leaving through _exit (exit.c), which runs no exit handler: the
+ * program's (report.c) or a started process's (children.c), each written once. */
+void ali_report_at__exit(int status);
+void ali_children_at__exit(int status);
 
 /* Keeps the misuse errors the manager logs (errors.c): install once, at start. */
 void ali_errors_start(void);

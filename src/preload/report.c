@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -569,7 +570,8 @@ void ali_report_write(cJSON *doc, const char *path)
 
 static void write_report(void)
 {
-    if (getpid() != report_pid)
+    static atomic_flag written = ATOMIC_FLAG_INIT; /* at exit, or at _exit: once */
+    if (getpid() != report_pid || atomic_flag_test_and_set(&written))
         return;
     ali_preload_enter();
     cJSON *doc = ali_report_build();
@@ -582,6 +584,14 @@ static void write_report(void)
         al_log(AL_LOG_ERROR, "astrolab.memory", "astrolab run: a profile was not written: %s",
                err.message);
     ali_preload_leave();
+}
+
+void ali_report_at__exit(int status)
+{
+    if (getpid() == report_pid)
+        write_report();
+    else
+        ali_children_at__exit(status);
 }
 
 /* `astrolab run --ui`: the dashboard, served from inside the program; the CLI chose the port and

@@ -13,6 +13,7 @@
  * substring; `*` matches any run of characters, `^` at the start and `$` at the end anchor it,
  * as in LeakSanitizer (sanitizer_common's TemplateMatch). A matched leak is kept in the report,
  * marked with the pattern that matched it. */
+#include <errno.h> /* program_invocation_name */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,16 +162,21 @@ static bool owned(const char *object)
 
 bool ali_frames_in_program(const ali_symbol *frames, int n)
 {
-    static char exe[4096];
+    /* The executable's names: the file's, and the one its frames carry, which is dladdr's for
+     * the main program, argv[0] (sh for /bin/dash, python3 for python3.11). */
+    static char exe[256], invoked[256];
     if (!exe[0]) {
         char path[4096];
         ssize_t len = readlink("/proc/self/exe", path, sizeof path - 1);
         path[len > 0 ? len : 0] = '\0';
-        const char *slash = strrchr(path, '/');
-        snprintf(exe, sizeof exe, "%s", slash ? slash + 1 : path);
+        snprintf(exe, sizeof exe, "%s", ali_preload_base_name(path));
+        snprintf(invoked, sizeof invoked, "%s",
+                 program_invocation_name ? ali_preload_base_name(program_invocation_name) : "");
     }
     for (int i = 0; i < n; i++)
-        if (frames[i].object[0] && (strcmp(frames[i].object, exe) == 0 || owned(frames[i].object)))
+        if (frames[i].object[0] &&
+            (strcmp(frames[i].object, exe) == 0 ||
+             (invoked[0] && strcmp(frames[i].object, invoked) == 0) || owned(frames[i].object)))
             return true;
     return false;
 }
