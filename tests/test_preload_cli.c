@@ -356,6 +356,50 @@ static int http(int port, const char *request, char *body, size_t len)
     return status;
 }
 
+TEST(test_run_ui_goes_on_serving_when_the_program_execs_another)
+{
+    /* bash runs the last command of `bash -c` with exec, and a shell script may end with exec:
+     * the new image, the same process, serves the dashboard again on the same socket, where
+     * it reported "listen_fd 3 is not a listening TCP socket" twice. */
+    const char *err = test_tmp_path("ui-exec.err");
+    char exe[512], cmd[600];
+    snprintf(exe, sizeof exe, "%s/astrolab", BUILD);
+    snprintf(cmd, sizeof cmd, "/bin/true; exec %s/tests/plain_slow", BUILD);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 2);
+        execl(exe, exe, "run", "--ui", "0", "--", "/bin/sh", "-c", cmd, (char *)NULL);
+        _exit(99);
+    }
+    char body[1 << 16];
+    double allocations = 0;
+    for (int i = 0; i < 150 && allocations < 1000; i++) {
+        usleep(20000);
+        const char *t = strstr(slurp(err), "?token=");
+        const char *at = strstr(slurp(err), "http://127.0.0.1:");
+        if (!t || !at)
+            continue;
+        char get[256];
+        snprintf(get, sizeof get,
+                 "GET /api/stats?token=%.32s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
+                 "close\r\n\r\n",
+                 t + 7);
+        if (http(atoi(at + strlen("http://127.0.0.1:")), get, body, sizeof body) != 200)
+            continue;
+        cJSON *stats = cJSON_Parse(body);
+        const cJSON *n = stats ? cJSON_GetObjectItem(stats, "total_allocations") : NULL;
+        allocations = n ? n->valuedouble : 0;
+        cJSON_Delete(stats);
+    }
+    CHECK(allocations >= 1000); /* plain_slow's figures: sh makes a few dozen allocations */
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(strstr(slurp(err), "not a listening") == NULL);
+    CHECK(strstr(slurp(err), "ERROR") == NULL);
+}
+
 TEST(test_run_ui_serves_the_dashboard_from_inside_the_program)
 {
     /* --ui 0: the CLI binds a free port, prints it, and the program serves on that very

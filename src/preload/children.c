@@ -12,10 +12,12 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h> /* sockaddr_in, ntohs */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "astrolab/format.h"
@@ -58,8 +60,27 @@ static void write_child_report(int status, void *arg)
 
 void ali_children_at__exit(int status) { write_child_report(status, NULL); }
 
+/* `astrolab run --ui`'s listening socket, which the program keeps open across exec (report.c):
+ * a process it started closes its copy, so that the port is free once the program is gone. */
+static void close_dashboard_socket(void)
+{
+    const char *fd_text = ali_setting_text(ALI_SET_RUN_UI_FD);
+    const char *port = ali_setting_text(ALI_SET_RUN_UI_PORT);
+    int fd = fd_text ? atoi(fd_text) : -1;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (fd <= 2 || !port || getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    int bound = ss.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+                : ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                           : -1;
+    if (bound == atoi(port)) /* that socket, not another file that took its number */
+        close(fd);
+}
+
 void ali_children_start(void)
 {
+    close_dashboard_socket();
     const char *dir = ali_setting_text(ALI_SET_RUN_CHILDREN);
     if (!dir)
         return;

@@ -614,6 +614,11 @@ static void start_dashboard(void)
     ali_preload_enter(); /* the server's own setup is not the program's either */
     int rc = al_ui_serve(&o, &err);
     ali_preload_leave();
+    /* The socket stays open across exec: a program that replaces itself (bash runs its last
+     * command so) serves the dashboard again from its new image. The processes it starts close
+     * their copy (children.c). */
+    if (rc == AL_OK && o.listen_fd >= 0)
+        fcntl(o.listen_fd, F_SETFD, 0);
     if (rc != AL_OK)
         al_log(AL_LOG_ERROR, "astrolab.ui", "astrolab run --ui: the dashboard did not start: %s",
                err.message);
