@@ -164,6 +164,25 @@ TEST(test_run_report_path_is_fixed_and_checked_before_the_program_runs)
     status = run_args(err, (const char *[]){"--report", "", "--", "/bin/sh", "-c", script, NULL});
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
     CHECK(access(marker, F_OK) != 0);
+    /* An option where the file name should be is not taken for one: `--report -- true` made a
+     * file named "--". */
+    status = run_args(err, (const char *[]){"--report", "--", "/bin/sh", "-c", script, NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    CHECK(strstr(slurp(err), "--report needs a file name") != NULL);
+    status = run_args(err, (const char *[]){"--report", "--html", rel, "--", "true", NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    /* Two outputs in one file: the second would replace the first. */
+    status = run_args(err, (const char *[]){"--report", rel, "--html", rel, "--", "true", NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+    CHECK(strstr(slurp(err), "--report and --html name the same file") != NULL);
+    CHECK(access(marker, F_OK) != 0);
+    /* --OPT=VALUE, as GNU tools take it. */
+    char eq[700];
+    snprintf(eq, sizeof eq, "--report=%s/eq.json", dir);
+    status = run_args(err, (const char *[]){eq, "--", "true", NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    snprintf(eq, sizeof eq, "%s/eq.json", dir);
+    CHECK(access(eq, R_OK) == 0);
 }
 
 TEST(test_run_error_exitcode_fails_a_run_with_caught_errors)
@@ -290,6 +309,21 @@ TEST(test_run_reports_a_program_that_leaves_through__exit)
     cJSON_Delete(doc);
 }
 
+TEST(test_run_says_nothing_more_for_a_process_that_outlives_it)
+{
+    /* A process started in the background and still running when the program exits is named
+     * untracked; when it ends, the run's directory is gone, and it used to print "the report
+     * was not written" on the terminal long after the run. */
+    const char *err = test_tmp_path("late.err");
+    int status = run_args(err, (const char *[]){"--", "/bin/sh", "-c",
+                                                "(sleep 0.3; exec /bin/true) & exit 0", NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    usleep(800 * 1000); /* the background process has ended, writing to the same stderr */
+    CHECK(strstr(slurp(err), "not tracked") != NULL);
+    CHECK(strstr(slurp(err), "was not written") == NULL);
+    CHECK(strstr(slurp(err), "ERROR") == NULL);
+}
+
 TEST(test_run_fault_injection_reaches_the_program_only_when_asked)
 {
     const char *err = test_tmp_path("fail.err");
@@ -300,6 +334,13 @@ TEST(test_run_fault_injection_reaches_the_program_only_when_asked)
     CHECK(strstr(slurp(err), "injected failure") == NULL);
     status = run_args(err, (const char *[]){"--fail-after", "1", "--", prog, NULL});
     CHECK(strstr(slurp(err), "injected failure") != NULL); /* an allocation of it failed */
+    /* The program's N-th allocation, not that of each process it starts: sh makes fewer than
+     * 500, each plain_leaky thousands. */
+    status = run_args(err, (const char *[]){"--fail-after", "500", "--", "/bin/sh", "-c",
+                                            BUILD "/tests/plain_leaky; " BUILD "/tests/plain_leaky",
+                                            NULL});
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+    CHECK(strstr(slurp(err), "injected failure") == NULL);
 }
 
 TEST(test_run_ui_refuses_a_taken_port_before_running)

@@ -43,10 +43,9 @@ static const cli_command commands[] = {
      "            stderr, and keep it up after the run until interrupted (Ctrl-C)",
      cmd_demo},
     {"run",
-     "[--report FILE.json] [--ui [HOST:]PORT] [--error-exitcode N] [--wrapper NAME] "
-     "[--own OBJECT] [--folded FILE] [--pprof FILE] [--html FILE] [--suppressions FILE] "
-     "[--sample-bytes N] "
-     "[--stacks all] -- PROGRAM ARGS...",
+     "[--report FILE.json] [--ui [HOST:]PORT] [--error-exitcode N] [--fail-after N] "
+     "[--wrapper NAME] [--own OBJECT] [--folded FILE] [--pprof FILE] [--html FILE] "
+     "[--suppressions FILE] [--sample-bytes N] [--stacks all|sampled] -- PROGRAM ARGS...",
      "run an unmodified program with its malloc family tracked; report leaks at exit",
      "Runs PROGRAM with the preload library routing malloc, calloc, realloc, free,\n"
      "posix_memalign, aligned_alloc, memalign, valloc, pvalloc, malloc_usable_size, strdup and\n"
@@ -83,7 +82,10 @@ static const cli_command commands[] = {
      "  --sample-bytes N      the full call stack of one allocation in every N bytes on average\n"
      "                        (byte-weighted Poisson sample, default 524288), scaled back to\n"
      "                        estimates marked as such; ASTROLAB_SAMPLE_SEED fixes the seed\n"
-     "  --stacks all          the stack of every allocation, exact (unwinds each: slower)",
+     "  --stacks all          the stack of every allocation, exact (unwinds each: slower);\n"
+     "                        --stacks sampled is the default (--sample-bytes)\n"
+     "Options take their value as the next argument or after '=' (--report=r.json); the\n"
+     "files named must differ from one another.",
      cmd_run},
     {"report", "merge FILES... [--json]",
      "merge the per-rank reports of an MPI job into one view of the job",

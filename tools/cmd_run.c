@@ -76,6 +76,18 @@ static int add_suppressions(run_opts *o, const char *path)
     return CLI_EXIT_OK;
 }
 
+/* The value of the option being parsed: the text after '=' in --OPT=VALUE (`inline_value`),
+ * else the next argument, which *i then moves past; NULL when there is none, or when the next
+ * argument is another option (`--report --html x` would make a file named "--html"). */
+static const char *option_value(int argc, char **argv, int *i, const char *inline_value)
+{
+    if (inline_value)
+        return inline_value;
+    if (*i + 1 >= argc || strncmp(argv[*i + 1], "--", 2) == 0)
+        return NULL;
+    return argv[++*i];
+}
+
 static int parse(int argc, char **argv, run_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -85,38 +97,48 @@ static int parse(int argc, char **argv, run_opts *o)
             i++;
             break;
         }
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+        /* --OPT=VALUE is --OPT VALUE, as GNU tools take it. */
+        char opt[32];
+        const char *eq = strncmp(argv[i], "--", 2) == 0 ? strchr(argv[i], '=') : NULL;
+        const char *arg = argv[i], *inline_value = NULL;
+        if (eq && (size_t)(eq - argv[i]) < sizeof opt) {
+            snprintf(opt, sizeof opt, "%.*s", (int)(eq - argv[i]), argv[i]);
+            arg = opt;
+            inline_value = eq + 1;
+        }
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
             cli_print_command_help(cli_find_command(CMD));
             return -1;
         }
-        if (strcmp(argv[i], "--ui") == 0) {
-            if (i + 1 >= argc)
+        if (strcmp(arg, "--ui") == 0) {
+            const char *v = option_value(argc, argv, &i, inline_value);
+            if (!v)
                 return cli_usage_error(CMD, "--ui needs [HOST:]PORT");
-            int rc = cli_parse_ui_address(CMD, argv[++i], o->ui_host_buf, sizeof o->ui_host_buf,
+            int rc = cli_parse_ui_address(CMD, v, o->ui_host_buf, sizeof o->ui_host_buf,
                                           &o->ui_host, &o->ui_port);
             o->ui = true;
             if (rc != CLI_EXIT_OK)
                 return rc;
             continue;
         }
-        if (strcmp(argv[i], "--error-exitcode") == 0 || strcmp(argv[i], "--fail-after") == 0) {
-            bool fail = argv[i][2] == 'f';
+        if (strcmp(arg, "--error-exitcode") == 0 || strcmp(arg, "--fail-after") == 0) {
+            bool fail = arg[2] == 'f';
             int64_t v;
-            if (i + 1 >= argc)
-                return cli_usage_error(CMD, "%s needs a number", argv[i]);
-            int rc = cli_parse_int(CMD, argv[i], argv[i + 1], 1, fail ? INT64_MAX : 255, &v);
+            const char *text = option_value(argc, argv, &i, inline_value);
+            if (!text)
+                return cli_usage_error(CMD, "%s needs a number", arg);
+            int rc = cli_parse_int(CMD, arg, text, 1, fail ? INT64_MAX : 255, &v);
             if (rc != CLI_EXIT_OK)
                 return rc;
-            i++;
             if (fail)
-                o->fail_after = argv[i];
+                o->fail_after = text;
             else
                 o->error_exitcode = (int)v;
             continue;
         }
-        if (strcmp(argv[i], "--sample-bytes") == 0 || strcmp(argv[i], "--stacks") == 0) {
-            bool stacks = strcmp(argv[i], "--stacks") == 0;
-            const char *v = i + 1 < argc ? argv[++i] : NULL;
+        if (strcmp(arg, "--sample-bytes") == 0 || strcmp(arg, "--stacks") == 0) {
+            bool stacks = strcmp(arg, "--stacks") == 0;
+            const char *v = option_value(argc, argv, &i, inline_value);
             int64_t n;
             int rc = CLI_EXIT_OK;
             if (stacks && (!v || (strcmp(v, "all") != 0 && strcmp(v, "sampled") != 0)))
@@ -133,59 +155,47 @@ static int parse(int argc, char **argv, run_opts *o)
             o->sample_bytes = value ? value : o->sample_bytes;
             continue;
         }
-        if (strcmp(argv[i], "--wrapper") == 0 || strcmp(argv[i], "--own") == 0) {
-            bool wrapper = argv[i][2] == 'w';
+        if (strcmp(arg, "--wrapper") == 0 || strcmp(arg, "--own") == 0) {
+            bool wrapper = arg[2] == 'w';
             const char *what = wrapper ? "function" : "object";
-            if (i + 1 >= argc || !*argv[i + 1])
-                return cli_usage_error(CMD, "%s needs %s name", argv[i],
+            const char *name = option_value(argc, argv, &i, inline_value);
+            if (!name || !*name)
+                return cli_usage_error(CMD, "%s needs %s name", arg,
                                        wrapper ? "a function" : "an object (library)");
-            const char *opt = argv[i], *name = argv[++i];
             if (strpbrk(name, ", \t\n"))
                 return cli_usage_error(CMD,
                                        "%s '%s': one %s name, without commas or blanks (repeat "
                                        "%s for more)",
-                                       opt, name, what, opt);
+                                       arg, name, what, arg);
             char *list = wrapper ? o->wrappers : o->own;
             size_t used = strlen(list), cap = wrapper ? sizeof o->wrappers : sizeof o->own;
             if (used + strlen(name) + 2 > cap)
-                return cli_usage_error(CMD, "%s: too many names (%zu bytes at most)", opt, cap - 1);
+                return cli_usage_error(CMD, "%s: too many names (%zu bytes at most)", arg, cap - 1);
             snprintf(list + used, cap - used, "%s%s", used ? "," : "", name);
             continue;
         }
-        if (strcmp(argv[i], "--folded") == 0 || strcmp(argv[i], "--pprof") == 0) {
-            if (i + 1 >= argc || !*argv[i + 1])
-                return cli_usage_error(CMD, "%s needs a file name", argv[i]);
-            if (strlen(argv[i + 1]) >= PATH_MAX)
-                return cli_usage_error(CMD, "%s: the path is longer than %d bytes", argv[i],
+        if (strcmp(arg, "--folded") == 0 || strcmp(arg, "--pprof") == 0 ||
+            strcmp(arg, "--html") == 0 || strcmp(arg, "--report") == 0) {
+            const char *file = option_value(argc, argv, &i, inline_value);
+            if (!file || !*file)
+                return cli_usage_error(CMD, "%s needs a file name", arg);
+            /* A cut path would name another file, which cmd_run would unlink. */
+            if (strlen(file) >= PATH_MAX)
+                return cli_usage_error(CMD, "%s: the path is longer than %d bytes", arg,
                                        PATH_MAX - 1);
-            *(argv[i][2] == 'f' ? &o->folded : &o->pprof) = argv[i + 1];
-            i++;
+            *(arg[2] == 'f'   ? &o->folded
+              : arg[2] == 'p' ? &o->pprof
+              : arg[2] == 'h' ? &o->html
+                              : &o->report) = file;
             continue;
         }
-        if (strcmp(argv[i], "--html") == 0) {
-            if (i + 1 >= argc || !*argv[i + 1])
-                return cli_usage_error(CMD, "--html needs a file name");
-            o->html = argv[++i];
-            continue;
-        }
-        if (strcmp(argv[i], "--suppressions") == 0) {
-            if (i + 1 >= argc || !*argv[i + 1])
+        if (strcmp(arg, "--suppressions") == 0) {
+            const char *file = option_value(argc, argv, &i, inline_value);
+            if (!file || !*file)
                 return cli_usage_error(CMD, "--suppressions needs a file name");
-            int rc = add_suppressions(o, argv[++i]);
+            int rc = add_suppressions(o, file);
             if (rc != CLI_EXIT_OK)
                 return rc;
-            continue;
-        }
-        if (strcmp(argv[i], "--report") == 0) {
-            if (i + 1 >= argc)
-                return cli_usage_error(CMD, "--report needs a file name");
-            o->report = argv[++i];
-            if (!*o->report)
-                return cli_usage_error(CMD, "--report needs a file name, not an empty one");
-            /* A cut path would name another file, which cmd_run would unlink. */
-            if (strlen(o->report) >= PATH_MAX)
-                return cli_usage_error(CMD, "--report: the path is longer than %d bytes",
-                                       PATH_MAX - 1);
             continue;
         }
         if (argv[i][0] == '-')
@@ -255,9 +265,10 @@ static void child(const run_opts *o, const char *ld, const char *report, const c
     /* Fault injection reaches the program only when asked for with --fail-after: an
      * ASTROLAB_FAIL_AFTER meant for astrolab itself (a test's) must not fail the program. */
     if (o->fail_after)
-        setenv("ASTROLAB_FAIL_AFTER", o->fail_after, 1);
+        setenv("ASTROLAB_RUN_FAIL_AFTER", o->fail_after, 1); /* the program's alone (report.c) */
     else
-        unsetenv("ASTROLAB_FAIL_AFTER");
+        unsetenv("ASTROLAB_RUN_FAIL_AFTER");
+    unsetenv("ASTROLAB_FAIL_AFTER");
     if (o->ui) {
         char port[8];
         snprintf(port, sizeof port, "%u", o->ui_port);
@@ -495,6 +506,16 @@ int cmd_run(int argc, char **argv)
     if (o.html &&
         (rc = absolute_output("--html", o.html, o.html_abs, sizeof o.html_abs)) != CLI_EXIT_OK)
         return rc;
+    /* One file for two outputs: the last written would silently replace the other. */
+    const char *outputs[4][2] = {{"--report", o.report ? report : NULL},
+                                 {"--folded", o.folded ? o.folded_abs : NULL},
+                                 {"--pprof", o.pprof ? o.pprof_abs : NULL},
+                                 {"--html", o.html ? o.html_abs : NULL}};
+    for (int a = 0; a < 4; a++)
+        for (int b = a + 1; b < 4; b++)
+            if (outputs[a][1] && outputs[b][1] && strcmp(outputs[a][1], outputs[b][1]) == 0)
+                return cli_usage_error(CMD, "%s and %s name the same file, %s", outputs[a][0],
+                                       outputs[b][0], outputs[a][1]);
     bool temporary = o.report == NULL;
     /* An old --report FILE stays until the program's report replaces it (renamed into place,
      * so a new inode): a run that writes none leaves it, and is told apart by that inode. */

@@ -26,6 +26,7 @@
 #include "util/settings_int.h"
 
 static pid_t child_pid;         /* this process, when it is one the program started */
+static char child_dir[4096];    /* astrolab run's directory of their reports */
 static char child_report[4200]; /* where it writes its report */
 
 /* This process's command line into out, arguments separated by ARG_SEP (tabs and newlines in
@@ -50,6 +51,10 @@ static void write_child_report(int status, void *arg)
     (void)arg;
     static atomic_flag written = ATOMIC_FLAG_INIT; /* at exit, or at _exit: once */
     if (getpid() != child_pid || atomic_flag_test_and_set(&written)) /* a fork of it, or done */
+        return;
+    /* Outliving the run (started in the background), it finds the directory gone: nobody
+     * would read the report, and the failure to write it is no news to the terminal. */
+    if (access(child_dir, W_OK) != 0)
         return;
     ali_preload_enter();
     cJSON *doc = ali_report_build();
@@ -97,6 +102,7 @@ void ali_children_start(void)
         close(fd);
     }
     child_pid = getpid();
+    snprintf(child_dir, sizeof child_dir, "%s", dir);
     snprintf(child_report, sizeof child_report, "%s/%ld.json", dir, (long)child_pid);
     on_exit(write_child_report, NULL);
 }

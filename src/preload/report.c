@@ -636,6 +636,12 @@ void ali_preload_report_init(void)
     }
     snprintf(report_path, sizeof report_path, "%s", path);
     report_pid = getpid();
+    /* --fail-after N: the program's N-th allocation fails, not one of each process it starts
+     * (they inherit the variable, and ignore it: only the process of ASTROLAB_RUN_PID reads it;
+     * the CLI checked the number). */
+    const char *fail = ali_setting_text(ALI_SET_RUN_FAIL_AFTER);
+    if (fail)
+        al_memory_fail_after(strtoull(fail, NULL, 10), 0);
     atexit(write_report);
     start_dashboard();
 }

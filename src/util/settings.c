@@ -122,6 +122,9 @@ static const setting table[ALI_SET_COUNT] = {
                          "astrolab run --own: objects (libraries) whose frames count as the "
                          "program's, comma-separated",
                          RUN_INTERNAL},
+    [ALI_SET_RUN_FAIL_AFTER] = {"ASTROLAB_RUN_FAIL_AFTER", KIND_TEXT, "", 0, 0, NULL, MEM,
+                                "astrolab run --fail-after: the program's allocation that fails",
+                                RUN_INTERNAL},
     [ALI_SET_RUN_FOLDED] = {"ASTROLAB_RUN_FOLDED", KIND_TEXT, "", 0, 0, NULL, MEM,
                             "astrolab run --folded: where the preload library writes folded "
                             "stacks",
