@@ -114,6 +114,7 @@ TEST(test_run_tells_lost_blocks_from_reachable_ones)
     check_reach(doc, "ALIGNED_INSIDE", 1, 0);
     check_reach(doc, "SPLIT", 1, 0);
     check_reach(doc, "BEHIND_SPLIT", 1, 0);
+    check_reach(doc, "STALE", 1, 1); /* its address only in dead stack slots below main's */
     /* No lost block over 1 GiB here: its address range catches stray stack words (the scan is
      * conservative), so whether it counts as lost varied from run to run. */
     const cJSON *lost = leak_at(doc, "plain_reach.c", marker_line("plain_reach.c", "CYCLE"));

@@ -3,7 +3,8 @@
  * kept only by an interior pointer, kept by another kept block, lost in memory that was freed
  * and handed out again, an aligned block reached through
  * a pointer into it and one to its start, an aligned block kept only by a pointer into it, a big
- * block whose mapping is split in two and a block kept only from its far end, and a lost cycle.
+ * block whose mapping is split in two and a block kept only from its far end, a lost cycle, and
+ * a lost block whose address lingers in dead stack slots.
  * The marked
  * lines are the sites test_preload checks. */
 #include <stdint.h>
@@ -101,6 +102,17 @@ __attribute__((noinline)) static void cycle(void)
     sink = a; /* escapes, so the compiler keeps both; main clears it */
 }
 
+/* A lost block whose address lingers in dead stack slots below main's frame, where the exit
+ * path's frames (libc's, the report's) then lie: the scan starts at main's frame, as valgrind's
+ * does, so they do not keep it. */
+__attribute__((noinline)) static void stale(void)
+{
+    volatile uintptr_t area[2048];
+    uintptr_t p = (uintptr_t)malloc(56); /* STALE */
+    for (size_t i = 0; i < sizeof area / sizeof area[0]; i++)
+        area[i] = p;
+}
+
 /* Overwrites the dead stack frames below main's, where copies of the lost pointers may linger
  * and would make them look reachable. */
 __attribute__((noinline)) static void scrub_stack(void)
@@ -122,5 +134,6 @@ int main(void)
     cycle();
     sink = NULL;
     scrub_stack();
+    stale();
     return 0;
 }
