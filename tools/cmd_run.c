@@ -445,6 +445,17 @@ static int report_path(const run_opts *o, char *report, size_t len)
 }
 
 /* Prints what the report (or its absence) says; returns the errors the manager caught. */
+/* Whether the directory that holds file `path` still exists. */
+static bool dir_exists(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
+             slash ? path : ".");
+    struct stat st;
+    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 static int summarize(const run_opts *o, const char *report, const struct stat *old, int status,
                      run_program_kind kind, bool *read)
 {
@@ -470,6 +481,9 @@ static int summarize(const run_opts *o, const char *report, const struct stat *o
                 "astrolab run: %s was killed by signal %d (%s) before it could exit: no leak "
                 "report was written\n",
                 o->argv[0], WTERMSIG(status), strsignal(WTERMSIG(status)));
+    } else if (!dir_exists(report)) {
+        fprintf(stderr, "astrolab run: no report: the directory of %s was removed while %s ran\n",
+                report, o->argv[0]);
     } else if (!(WIFEXITED(status) && WEXITSTATUS(status) >= 126) && kind != RUN_PROGRAM_STATIC &&
                kind != RUN_PROGRAM_SCRIPT) {
         fprintf(stderr,
@@ -594,7 +608,9 @@ int cmd_run(int argc, char **argv)
         unlink(report);
     if (errors > 0 && o.error_exitcode)
         return o.error_exitcode;
-    if (html_failed && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    /* A report or a page asked for and not written fails a run that otherwise succeeded. */
+    bool report_failed = o.report && !summarized;
+    if ((html_failed || report_failed) && WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return CLI_EXIT_FAILURE;
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
