@@ -63,7 +63,13 @@ static void write_child_report(int status, void *arg)
     ali_preload_leave();
 }
 
-void ali_children_at__exit(int status) { write_child_report(status, NULL); }
+void ali_children_at__exit(int status)
+{
+    if (getpid() != child_pid) /* a fork or vfork child that has not exec'd */
+        return;
+    ali_exit_watchdog();
+    write_child_report(status, NULL);
+}
 
 /* `astrolab run --ui`'s listening socket, which the program keeps open across exec (report.c):
  * a process it started closes its copy, so that the port is free once the program is gone. */

@@ -19,13 +19,16 @@
 #define EXPORT __attribute__((visibility("default")))
 #define ALI_EXIT_REPORT_SECONDS 120
 
+void ali_exit_watchdog(void)
+{
+    signal(SIGALRM, SIG_DFL); /* ending anyway: the program's handler has no more to do */
+    alarm(ALI_EXIT_REPORT_SECONDS);
+}
+
 static __attribute__((noreturn)) void leave(int status)
 {
-    if (!ali_preload_inside()) {
-        signal(SIGALRM, SIG_DFL); /* ending anyway: the program's handler has no more to do */
-        alarm(ALI_EXIT_REPORT_SECONDS);
-        ali_report_at__exit(status);
-    }
+    if (!ali_preload_inside())
+        ali_report_at__exit(status); /* nothing but a pid compare in a fork or vfork child */
     for (;;)
         syscall(SYS_exit_group, status);
 }

@@ -220,6 +220,9 @@ void ali_children_add(cJSON *doc);
  * program's (report.c) or a started process's (children.c), each written once. */
 void ali_report_at__exit(int status);
 void ali_children_at__exit(int status);
+/* Before a report at _exit: ends the process with SIGALRM should the report wait on a lock
+ * for long (exit.c). */
+void ali_exit_watchdog(void);
 
 /* Keeps the misuse errors the manager logs (errors.c): install once, at start. */
 void ali_errors_start(void);

@@ -588,10 +588,12 @@ static void write_report(void)
 
 void ali_report_at__exit(int status)
 {
-    if (getpid() == report_pid)
-        write_report();
-    else
+    if (getpid() != report_pid) {
         ali_children_at__exit(status);
+        return;
+    }
+    ali_exit_watchdog();
+    write_report();
 }
 
 /* `astrolab run --ui`: the dashboard, served from inside the program; the CLI chose the port and
