@@ -407,36 +407,57 @@ static int http(int port, const char *request, char *body, size_t len)
     return status;
 }
 
+/* Starts `astrolab run --ui 0 -- ARGV...` (NULL-terminated, at most 6) with stderr to errfile;
+ * returns its pid. */
+static pid_t start_ui_run(const char *errfile, const char *const *argv)
+{
+    char exe[512];
+    snprintf(exe, sizeof exe, "%s/astrolab", BUILD);
+    const char *args[12] = {exe, "run", "--ui", "0", "--"};
+    for (int i = 0; argv[i] && i < 6; i++)
+        args[5 + i] = argv[i];
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 2);
+        execv(exe, (char *const *)args);
+        _exit(99);
+    }
+    return pid;
+}
+
+/* GET `path` from the dashboard whose URL and token the run printed in errfile: the HTTP
+ * status, or -1 while no URL is printed yet; *port and token[33] get the URL's. */
+static int ui_get(const char *errfile, const char *path, char *body, size_t len, int *port,
+                  char token[33])
+{
+    const char *t = strstr(slurp(errfile), "?token=");
+    const char *at = strstr(slurp(errfile), "http://127.0.0.1:");
+    if (!t || !at)
+        return -1;
+    *port = atoi(at + strlen("http://127.0.0.1:"));
+    snprintf(token, 33, "%.32s", t + 7);
+    char get[256];
+    snprintf(get, sizeof get,
+             "GET %s?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path,
+             token);
+    return http(*port, get, body, len);
+}
+
 TEST(test_run_ui_goes_on_serving_when_the_program_execs_another)
 {
     /* bash runs the last command of `bash -c` with exec, and a shell script may end with exec:
      * the new image, the same process, serves the dashboard again on the same socket, where
      * it reported "listen_fd 3 is not a listening TCP socket" twice. */
     const char *err = test_tmp_path("ui-exec.err");
-    char exe[512], cmd[600];
-    snprintf(exe, sizeof exe, "%s/astrolab", BUILD);
+    char cmd[600], body[1 << 16], token[33];
     snprintf(cmd, sizeof cmd, "/bin/true; exec %s/tests/plain_slow", BUILD);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 2);
-        execl(exe, exe, "run", "--ui", "0", "--", "/bin/sh", "-c", cmd, (char *)NULL);
-        _exit(99);
-    }
-    char body[1 << 16];
+    pid_t pid = start_ui_run(err, (const char *[]){"/bin/sh", "-c", cmd, NULL});
     double allocations = 0;
+    int port = 0;
     for (int i = 0; i < 150 && allocations < 1000; i++) {
         usleep(20000);
-        const char *t = strstr(slurp(err), "?token=");
-        const char *at = strstr(slurp(err), "http://127.0.0.1:");
-        if (!t || !at)
-            continue;
-        char get[256];
-        snprintf(get, sizeof get,
-                 "GET /api/stats?token=%.32s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
-                 "close\r\n\r\n",
-                 t + 7);
-        if (http(atoi(at + strlen("http://127.0.0.1:")), get, body, sizeof body) != 200)
+        if (ui_get(err, "/api/stats", body, sizeof body, &port, token) != 200)
             continue;
         cJSON *stats = cJSON_Parse(body);
         const cJSON *n = stats ? cJSON_GetObjectItem(stats, "total_allocations") : NULL;
@@ -457,32 +478,15 @@ TEST(test_run_ui_serves_the_dashboard_from_inside_the_program)
      * socket (no other process can take the port in between). */
     const char *err = test_tmp_path("ui.err");
     int port = 0;
-    char exe[512], prog[512], portarg[16] = "0";
-    snprintf(exe, sizeof exe, "%s/astrolab", BUILD);
+    char prog[512];
     snprintf(prog, sizeof prog, "%s/tests/plain_slow", BUILD);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 2);
-        execl(exe, exe, "run", "--ui", portarg, "--", prog, (char *)NULL);
-        _exit(99);
-    }
-    char body[1 << 16], token[40] = "";
+    pid_t pid = start_ui_run(err, (const char *[]){prog, NULL});
+    char body[1 << 16], token[33] = "";
     int status = -1;
+    /* Every endpoint, reads included, needs the token the CLI prints with the URL. */
     for (int i = 0; i < 100 && status != 200; i++) {
         usleep(20000);
-        /* Every endpoint, reads included, needs the token the CLI prints with the URL. */
-        const char *t = strstr(slurp(err), "?token=");
-        const char *at = strstr(slurp(err), "http://127.0.0.1:");
-        if (!t || !at)
-            continue;
-        port = atoi(at + strlen("http://127.0.0.1:"));
-        snprintf(token, sizeof token, "%.32s", t + 7);
-        char get[256];
-        snprintf(get, sizeof get,
-                 "GET /api/stats?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-                 token);
-        status = http(port, get, body, sizeof body);
+        status = ui_get(err, "/api/stats", body, sizeof body, &port, token);
     }
     CHECK_EQ_INT(status, 200);
     CHECK(port > 0);
