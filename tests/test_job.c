@@ -54,6 +54,20 @@ TEST(test_merge_tells_sites_on_every_rank_from_sites_on_some)
     al_job_view_free(v);
 }
 
+TEST(test_a_site_without_line_information_is_named_by_its_function_alone)
+{
+    /* A stripped program's site ("sort+0x135db") has no file: it was shown as ":0 in ...". */
+    static const al_job_site stripped = {NULL, 0, "sort+0x135db", "program", 128, 1};
+    al_job_rank r[2] = {{.rank = 0, .sites = &stripped, .n_sites = 1},
+                        {.rank = 1, .sites = &stripped, .n_sites = 1}};
+    al_error err;
+    al_job_view *v = al_job_merge(r, 2, &err);
+    char *text = v ? al_job_view_text(v) : NULL;
+    CHECK(text && strstr(text, "sort+0x135db (program)") && !strstr(text, ":0 in"));
+    free(text);
+    al_job_view_free(v);
+}
+
 TEST(test_merge_refuses_a_repeated_rank)
 {
     al_job_rank r[2] = {{.rank = 1}, {.rank = 1}};

@@ -29,8 +29,12 @@ void ali_job_ranks_text(const int *ranks, size_t n, char *buf, size_t len)
 
 void ali_job_site_text(const al_job_site *s, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s:%d in %s%s%s%s", s->file, s->line, s->function,
-             s->tag && *s->tag ? " (" : "", s->tag ? s->tag : "", s->tag && *s->tag ? ")" : "");
+    const char *tag = s->tag && *s->tag ? s->tag : NULL, *fn = s->function ? s->function : "?";
+    if (s->file && *s->file)
+        snprintf(buf, len, "%s:%d in %s%s%s%s", s->file, s->line, fn, tag ? " (" : "",
+                 tag ? tag : "", tag ? ")" : "");
+    else /* no line information (a stripped program's "sort+0x135db"): the function alone */
+        snprintf(buf, len, "%s%s%s%s", fn, tag ? " (" : "", tag ? tag : "", tag ? ")" : "");
 }
 
 static int add(al_job_view *v, size_t *cap, al_severity sev, const char *code, const char *msg)
