@@ -420,12 +420,23 @@ TEST(test_run_counts_a_library_named_with_own_as_the_programs)
     CHECK(l && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(l, "origin")), "program") == 0);
     CHECK(strstr(slurp(err), "made entirely inside other libraries") == NULL);
     CHECK(strstr(slurp(err), "plainlib_make_name (plainlib_leak.c:") != NULL); /* listed */
+    CHECK(doc && cJSON_GetArraySize(cJSON_GetObjectItem(doc, "unused_own")) == 0);
+    CHECK(strstr(slurp(err), "misspelt") == NULL);
     cJSON_Delete(doc);
-    /* A pattern that matches nothing leaves it the library's. */
-    const char *other[] = {"--own", "libnothing.so", NULL};
+    /* A pattern that matches nothing leaves it the library's, and is named as unused, as is a
+     * --wrapper name no allocating function has: a misspelt name did nothing, silently. */
+    const char *other[] = {"--own", "libnothing.so", "--wrapper", "no_such_fn", NULL};
     doc = run_report_with(other, "plain_shlib", report, err, 0, NULL);
     l = doc ? leak_at(doc, "plainlib_leak.c", line) : NULL;
     CHECK(l && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(l, "origin")), "library") == 0);
+    const cJSON *unused_own = doc ? cJSON_GetObjectItem(doc, "unused_own") : NULL;
+    const cJSON *unused_wrappers = doc ? cJSON_GetObjectItem(doc, "unused_wrappers") : NULL;
+    CHECK(cJSON_GetArraySize(unused_own) == 1 &&
+          strcmp(cJSON_GetStringValue(cJSON_GetArrayItem(unused_own, 0)), "libnothing.so") == 0);
+    CHECK(cJSON_GetArraySize(unused_wrappers) == 1 &&
+          strcmp(cJSON_GetStringValue(cJSON_GetArrayItem(unused_wrappers, 0)), "no_such_fn") == 0);
+    CHECK(strstr(slurp(err), "--own libnothing.so: no leak had a frame") != NULL);
+    CHECK(strstr(slurp(err), "--wrapper no_such_fn: no allocation was made") != NULL);
     cJSON_Delete(doc);
     /* Usage errors name the option. */
     status = start_run(true, NULL, NULL, err, (const char *[]){"--own", "a,b", "--", "true", NULL});

@@ -46,6 +46,9 @@ run_program_kind run_program_inspect(const char *name, char *note, size_t len);
 /* tools/run_summary.c: the text summary of a run report, on stderr. */
 void run_print_summary(const cJSON *doc, const char *program);
 void run_print_children(const cJSON *doc, const char *program);
+/* Names the --wrapper and --own values that matched nothing in the program or any process it
+ * started (the reports' `unused_wrappers`, `unused_own`): a misspelt name does nothing. */
+void run_print_unused(const cJSON *doc);
 /* A number member of o (0 when absent). */
 double run_num(const cJSON *o, const char *key);
 int cmd_survey(int argc, char **argv);

@@ -468,6 +468,7 @@ static int summarize(const run_opts *o, const char *report, const struct stat *o
     if (doc) {
         run_print_summary(doc, o->argv[0]);
         run_print_children(doc, o->argv[0]);
+        run_print_unused(doc);
         errors = (int)run_num(cJSON_GetObjectItemCaseSensitive(doc, "stats"), "errors");
         if (errors > 0)
             fprintf(stderr,

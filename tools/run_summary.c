@@ -260,3 +260,42 @@ void run_print_children(const cJSON *doc, const char *program)
         fputc('\n', stderr);
     }
 }
+
+/* Whether `name` is in the string array `key` of report r (a process's report lacking the key
+ * counts as having used every name: an older library's). */
+static bool unused_in(const cJSON *r, const char *key, const char *name)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(r, key), *e;
+    if (!cJSON_IsArray(arr))
+        return false;
+    cJSON_ArrayForEach(e, arr)
+    {
+        if (cJSON_IsString(e) && strcmp(e->valuestring, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+void run_print_unused(const cJSON *doc)
+{
+    static const char *const keys[2][3] = {
+        {"unused_wrappers", "--wrapper", "no allocation was made in a function of that name"},
+        {"unused_own", "--own", "no leak had a frame in an object that pattern matches"}};
+    const cJSON *procs = cJSON_GetObjectItemCaseSensitive(doc, "processes"), *e, *p;
+    for (int k = 0; k < 2; k++) {
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(doc, keys[k][0]))
+        {
+            if (!cJSON_IsString(e))
+                continue;
+            bool anywhere = false; /* used by a process the program started */
+            cJSON_ArrayForEach(p, procs)
+            {
+                const cJSON *r = cJSON_GetObjectItemCaseSensitive(p, "report");
+                anywhere |= !unused_in(r, keys[k][0], e->valuestring);
+            }
+            if (!anywhere)
+                fprintf(stderr, "astrolab run: %s %s: %s (misspelt?)\n", keys[k][1], e->valuestring,
+                        keys[k][2]);
+        }
+    }
+}

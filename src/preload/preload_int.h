@@ -206,6 +206,10 @@ bool ali_frames_in_program(const ali_symbol *frames, int n);
 
 /* -------- The report (report.c) and the processes the program starts (children.c) -------- */
 typedef struct cJSON cJSON;
+/* The `--own` patterns no frame matched so far, and the `--wrapper` names no allocating
+ * function matched (wrappers.c): the report's `unused_own` and `unused_wrappers`. */
+cJSON *ali_own_unused_json(void);
+cJSON *ali_wrappers_unused_json(void);
 /* The run report of this process (stats, leaks, peak...); the caller owns it. Run inside the
  * manager. */
 cJSON *ali_report_build(void);

@@ -541,6 +541,9 @@ cJSON *ali_report_build(void)
     cJSON_AddItemToObject(doc, "timeline", timeline_json());
     samples_json(doc);
     cJSON_AddItemToObject(doc, "errors", ali_errors_json());
+    /* After the leaks: their origin is what marks an --own pattern used. */
+    cJSON_AddItemToObject(doc, "unused_wrappers", ali_wrappers_unused_json());
+    cJSON_AddItemToObject(doc, "unused_own", ali_own_unused_json());
     cJSON *runtime = cJSON_AddObjectToObject(doc, "runtime");
     cJSON_AddNumberToObject(runtime, "live_blocks", (double)runtime_blocks);
     cJSON_AddBoolToObject(runtime, "reach_scanned", reach_known); /* false: no lost figures */

@@ -13,6 +13,7 @@
  * substring; `*` matches any run of characters, `^` at the start and `$` at the end anchor it,
  * as in LeakSanitizer (sanitizer_common's TemplateMatch). A matched leak is kept in the report,
  * marked with the pattern that matched it. */
+#include <cjson/cJSON.h>
 #include <errno.h> /* program_invocation_name */
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,23 +142,53 @@ const char *ali_suppression_match(const ali_symbol *frames, int n)
     return NULL;
 }
 
-/* Whether object (a base name) is one `--own` names (ASTROLAB_RUN_OWN: comma-separated
- * LeakSanitizer templates, matched as suppressions are). */
-static bool owned(const char *object)
+/* Calls fn(pattern, i, arg) for each `--own` pattern (ASTROLAB_RUN_OWN: comma-separated
+ * LeakSanitizer templates, matched as suppressions are) until it returns true; true then. */
+static bool each_own(bool (*fn)(const char *pattern, int i, void *arg), void *arg)
 {
     const char *list = ali_setting_text(ALI_SET_RUN_OWN);
-    while (list && *list) {
+    for (int i = 0; list && *list; i++) {
         size_t n = strcspn(list, ",");
         char pattern[512];
         if (n && n < sizeof pattern) {
             memcpy(pattern, list, n);
             pattern[n] = '\0';
-            if (template_match(pattern, object))
+            if (fn(pattern, i, arg))
                 return true;
         }
         list += n + (list[n] == ',');
     }
     return false;
+}
+
+#define OWN_MAX 64             /* --own patterns whose use is told (the rest still work) */
+static bool own_used[OWN_MAX]; /* the i-th pattern matched a frame's object (report time) */
+
+static bool own_matches(const char *pattern, int i, void *object)
+{
+    if (!template_match(pattern, object))
+        return false;
+    if (i < OWN_MAX)
+        own_used[i] = true;
+    return true;
+}
+
+/* Whether object (a base name) is one `--own` names. */
+static bool owned(const char *object) { return each_own(own_matches, (void *)object); }
+
+static bool add_unused(const char *pattern, int i, void *arr)
+{
+    if (i < OWN_MAX && !own_used[i])
+        cJSON_AddItemToArray(arr, cJSON_CreateString(pattern));
+    return false;
+}
+
+cJSON *ali_own_unused_json(void)
+{
+    cJSON *arr = cJSON_CreateArray();
+    if (arr)
+        each_own(add_unused, arr);
+    return arr;
 }
 
 bool ali_frames_in_program(const ali_symbol *frames, int n)

@@ -18,6 +18,7 @@
  * learnt once per return address by unwinding with libunwind and checked against it; where
  * it cannot be checked, that return address is unwound on every allocation (slow, correct).
  * Classifications live in a fixed open-addressing table read without a lock. */
+#include <cjson/cJSON.h>
 #include <ctype.h>
 #include <dlfcn.h>
 #define UNW_LOCAL_ONLY /* this process only: libunwind's local API, no remote-unwinding library */
@@ -39,11 +40,14 @@ typedef struct wclass {
     uint8_t kind;         /* ali_wrap_kind */
 } wclass;
 
+#define NAMES_MAX 64 /* --wrapper names whose use is told (the rest still work) */
+
 static struct {
     pthread_mutex_t lock; /* guards inserts; lookups take none */
     wclass *slots;        /* TABLE entries, from ali_internal_calloc; NULL until first use */
     char names[2048];     /* --wrapper names, each followed by '\0'; "" ends the list */
     pthread_once_t once;
+    atomic_bool used[NAMES_MAX]; /* the i-th name matched an allocating function */
 } wt = {.lock = PTHREAD_MUTEX_INITIALIZER, .once = PTHREAD_ONCE_INIT};
 
 static void read_names(void)
@@ -65,13 +69,28 @@ static void read_names(void)
 static bool named_by_user(const char *function)
 {
     pthread_once(&wt.once, read_names);
-    for (const char *n = wt.names; *n; n += strlen(n) + 1) {
+    int i = 0;
+    for (const char *n = wt.names; *n; n += strlen(n) + 1, i++) {
         size_t len = strlen(n);
         /* "ns::alloc" matches "ns::alloc(unsigned long)", as a demangled name reads */
-        if (strncmp(function, n, len) == 0 && (function[len] == '\0' || function[len] == '('))
+        if (strncmp(function, n, len) == 0 && (function[len] == '\0' || function[len] == '(')) {
+            if (i < NAMES_MAX)
+                atomic_store_explicit(&wt.used[i], true, memory_order_relaxed);
             return true;
+        }
     }
     return false;
+}
+
+cJSON *ali_wrappers_unused_json(void)
+{
+    pthread_once(&wt.once, read_names);
+    cJSON *arr = cJSON_CreateArray();
+    int i = 0;
+    for (const char *n = wt.names; arr && *n; n += strlen(n) + 1, i++)
+        if (i < NAMES_MAX && !atomic_load_explicit(&wt.used[i], memory_order_relaxed))
+            cJSON_AddItemToArray(arr, cJSON_CreateString(n));
+    return arr;
 }
 
 static bool says_it_allocates(const char *function)
