@@ -201,6 +201,10 @@ int ali_profile_write(const char *folded_path, const char *pprof_path, al_error 
 /* The suppression pattern (borrowed, valid to exit) that matches a frame of the n frames, or
  * NULL: --suppressions files and the default list. */
 const char *ali_suppression_match(const ali_symbol *frames, int n);
+/* Calls fn(item, i, arg) for the i-th non-empty item of `list` (items separated by `sep`; one
+ * over 4 KiB is skipped) until it returns true; true then, false at the end (items.c). */
+bool ali_preload_each_item(const char *list, char sep,
+                           bool (*fn)(const char *item, int i, void *arg), void *arg);
 /* Does a frame lie in the program's executable, or in an object `--own` names? */
 bool ali_frames_in_program(const ali_symbol *frames, int n);
 

@@ -110,6 +110,13 @@ static void read_file(const char *path)
         fclose(f);
 }
 
+static bool read_one(const char *path, int i, void *arg)
+{
+    (void)i, (void)arg;
+    read_file(path);
+    return false;
+}
+
 static void load(void)
 {
     if (sup.loaded)
@@ -117,17 +124,7 @@ static void load(void)
     sup.loaded = true;
     for (size_t i = 0; i < sizeof default_list / sizeof default_list[0]; i++)
         add(default_list[i]);
-    const char *files = ali_setting_text(ALI_SET_RUN_SUPPRESSIONS);
-    while (files && *files) {
-        size_t n = strcspn(files, "\n");
-        char path[4096];
-        if (n < sizeof path) {
-            memcpy(path, files, n);
-            path[n] = '\0';
-            read_file(path);
-        }
-        files += n + (files[n] == '\n');
-    }
+    ali_preload_each_item(ali_setting_text(ALI_SET_RUN_SUPPRESSIONS), '\n', read_one, NULL);
 }
 
 const char *ali_suppression_match(const ali_symbol *frames, int n)
@@ -146,19 +143,7 @@ const char *ali_suppression_match(const ali_symbol *frames, int n)
  * LeakSanitizer templates, matched as suppressions are) until it returns true; true then. */
 static bool each_own(bool (*fn)(const char *pattern, int i, void *arg), void *arg)
 {
-    const char *list = ali_setting_text(ALI_SET_RUN_OWN);
-    for (int i = 0; list && *list; i++) {
-        size_t n = strcspn(list, ",");
-        char pattern[512];
-        if (n && n < sizeof pattern) {
-            memcpy(pattern, list, n);
-            pattern[n] = '\0';
-            if (fn(pattern, i, arg))
-                return true;
-        }
-        list += n + (list[n] == ',');
-    }
-    return false;
+    return ali_preload_each_item(ali_setting_text(ALI_SET_RUN_OWN), ',', fn, arg);
 }
 
 #define OWN_MAX 64             /* --own patterns whose use is told (the rest still work) */

@@ -50,19 +50,22 @@ static struct {
     atomic_bool used[NAMES_MAX]; /* the i-th name matched an allocating function */
 } wt = {.lock = PTHREAD_MUTEX_INITIALIZER, .once = PTHREAD_ONCE_INIT};
 
+/* Appends name to wt.names; true (stop) when it is full. */
+static bool keep_name(const char *name, int i, void *used_bytes)
+{
+    (void)i;
+    size_t *used = used_bytes, n = strlen(name);
+    if (*used + n + 2 > sizeof wt.names)
+        return true;
+    memcpy(wt.names + *used, name, n + 1);
+    *used += n + 1;
+    return false;
+}
+
 static void read_names(void)
 {
-    const char *text = ali_setting_text(ALI_SET_RUN_WRAPPERS);
     size_t used = 0;
-    while (text && *text && used + 2 < sizeof wt.names) {
-        size_t n = strcspn(text, ",");
-        if (n && used + n + 2 < sizeof wt.names) {
-            memcpy(wt.names + used, text, n);
-            used += n;
-            wt.names[used++] = '\0';
-        }
-        text += n + (text[n] == ',');
-    }
+    ali_preload_each_item(ali_setting_text(ALI_SET_RUN_WRAPPERS), ',', keep_name, &used);
     wt.names[used] = '\0';
 }
 
